@@ -1,0 +1,35 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// socksd: a SOCKS5 proxy for Linux. No package dependencies: the toolchain only.
+///
+/// Layers (arrows point one way):
+///   socksd → SOCKSServer → SOCKSProtocol
+///            SOCKSServer → AsyncSockets → CEpoll
+let package = Package(
+    name: "socksd",
+    products: [
+        .executable(name: "socksd", targets: ["socksd"]),
+        .library(name: "SOCKSServer", targets: ["SOCKSServer"]),
+        .library(name: "SOCKSProtocol", targets: ["SOCKSProtocol"]),
+        .library(name: "AsyncSockets", targets: ["AsyncSockets"]),
+    ],
+    targets: [
+        // C shim: epoll, eventfd and accept4, which Glibc's Swift overlay does not export.
+        .target(name: "CEpoll"),
+        // Nonblocking sockets driven by one epoll loop thread, exposed as async functions and AsyncSequences.
+        .target(name: "AsyncSockets", dependencies: ["CEpoll"]),
+        // Sans-I/O SOCKS5 / RFC 1929 codecs and the server handshake state machine.
+        .target(name: "SOCKSProtocol"),
+        // The embeddable server: listener actor, sessions, relays, configuration.
+        .target(name: "SOCKSServer", dependencies: ["AsyncSockets", "SOCKSProtocol"]),
+        // The daemon: command line, users file, signals, logging.
+        .executableTarget(name: "socksd", dependencies: ["SOCKSServer"]),
+
+        .testTarget(name: "AsyncSocketsTests", dependencies: ["AsyncSockets"]),
+        .testTarget(name: "SOCKSProtocolTests", dependencies: ["SOCKSProtocol"]),
+        .testTarget(name: "SOCKSServerTests", dependencies: ["SOCKSServer", "AsyncSockets", "SOCKSProtocol"]),
+        .testTarget(name: "socksdTests", dependencies: ["socksd", "AsyncSockets"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

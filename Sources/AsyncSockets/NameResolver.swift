@@ -1,0 +1,73 @@
+import Glibc
+
+/// Resolves host names with `getaddrinfo`, on threads of its own.
+public final class NameResolver: Sendable {
+    /// The resolver that `TCPConnection.connect(toHost:port:)` uses.
+    public static let shared = NameResolver(threads: 4)
+
+    private let pool: BlockingThreadPool
+
+    /// - Parameter threads: how many lookups may block at once.
+    public init(threads: Int) {
+        pool = BlockingThreadPool(maximumThreads: max(1, threads))
+    }
+
+    /// Every address of `host`, IPv6 and IPv4, in the order the system prefers; a literal address is
+    /// returned as it is, without a lookup.
+    ///
+    /// Names under `.invalid` fail at once (RFC 6761 §6.4: they never resolve), without asking the network.
+    ///
+    /// - Throws: `SocketError.nameNotFound` when the name has no address.
+    public func resolve(host: String, port: UInt16) async throws -> [SocketAddress] {
+        if let literal = IPAddress(host) {
+            return [SocketAddress(ip: literal, port: port)]
+        }
+        let name = host.hasSuffix(".") ? String(host.dropLast()) : host
+        guard !name.isEmpty, !name.contains("\0") else { throw SocketError.nameNotFound(host) }
+        if name.lowercased() == "invalid" || name.lowercased().hasSuffix(".invalid") {
+            throw SocketError.nameNotFound(host)
+        }
+        let result = try await pool.run { Self.lookUp(name) }
+        switch result {
+        case .success(let addresses):
+            return addresses.map { SocketAddress(ip: $0.ip, port: port, scopeID: $0.scopeID) }
+        case .failure(let error):
+            throw error == .nameNotFound(name) ? SocketError.nameNotFound(host) : error
+        }
+    }
+
+    /// The blocking part: one `getaddrinfo` call, its answers de-duplicated in order.
+    private static func lookUp(_ name: String) -> Result<[SocketAddress], SocketError> {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(name, nil, &hints, &list)
+        guard status == 0 else {
+            // glibc's EAI_NODATA (-5, "no address for this name") is a GNU extension the overlay hides.
+            let noData: Int32 = -5
+            // EAI_AGAIN (no answer from the DNS) ends as "not found" too: for a proxy the host is unreachable.
+            if status == EAI_NONAME || status == noData || status == EAI_FAIL || status == EAI_AGAIN {
+                return .failure(.nameNotFound(name))
+            }
+            return .failure(.resolutionFailed(host: name, reason: String(cString: gai_strerror(status))))
+        }
+        defer { freeaddrinfo(list) }
+        var addresses: [SocketAddress] = []
+        // `list` is a linked list owned by libc until `freeaddrinfo`; nothing here outlives the defer.
+        var entry = list
+        while let current = entry {
+            if let sockaddr = current.pointee.ai_addr {
+                var storage = sockaddr_storage()
+                withUnsafeMutableBytes(of: &storage) { target in
+                    target.copyMemory(from: UnsafeRawBufferPointer(start: sockaddr, count: Int(current.pointee.ai_addrlen)))
+                }
+                if let address = SocketAddress(storage: storage), !addresses.contains(address) {
+                    addresses.append(address)
+                }
+            }
+            entry = current.pointee.ai_next
+        }
+        return addresses.isEmpty ? .failure(.nameNotFound(name)) : .success(addresses)
+    }
+}

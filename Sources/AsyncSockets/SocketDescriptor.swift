@@ -1,0 +1,89 @@
+import CEpoll
+import Glibc
+import Synchronization
+
+/// Owns one nonblocking socket descriptor and its event-loop registration.
+///
+/// `close()` ends the socket for its users at once: waiters wake with `SocketError.closed` and
+/// `shutdown(SHUT_RDWR)` sends the FIN. The descriptor number itself is released in `deinit`, when no task
+/// can still be inside a system call on it, so a closed socket's number can never be reused under a
+/// task that is still reading it.
+final class SocketDescriptor: Sendable {
+    let fd: Int32
+    let registration: IORegistration
+    private let closed = Atomic<Bool>(false)
+
+    /// Takes ownership of `fd` (nonblocking, close-on-exec) and registers it with the shared loop.
+    init(adopting fd: Int32) throws(SocketError) {
+        self.fd = fd
+        do {
+            self.registration = try EventLoop.shared.register(fd)
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+    }
+
+    /// Creates a new nonblocking, close-on-exec socket.
+    convenience init(family: Int32, type: Int32) throws(SocketError) {
+        let fd = cepoll_socket(family, type)
+        guard fd >= 0 else { throw .failed(operation: "socket", errno: .current) }
+        try self.init(adopting: fd)
+    }
+
+    deinit {
+        EventLoop.shared.deregister(registration)
+        // Not retried on EINTR: Linux releases the descriptor even then.
+        Glibc.close(fd)
+    }
+
+    var isClosed: Bool { closed.load(ordering: .acquiring) }
+
+    func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        registration.close()
+        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+    }
+
+    func checkOpen() throws(SocketError) {
+        if isClosed { throw .closed }
+    }
+
+    func setOption(level: Int32, name: Int32, value: Int32) throws(SocketError) {
+        var value = value
+        if setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            throw .failed(operation: "setsockopt", errno: .current)
+        }
+    }
+
+    func bind(to address: SocketAddress) throws(SocketError) {
+        let result = address.withSockAddr { Glibc.bind(fd, $0, $1) }
+        if result != 0 { throw .failed(operation: "bind \(address)", errno: .current) }
+    }
+
+    var localAddress: SocketAddress? {
+        SocketAddress.reading { getsockname(fd, $0, $1) }.1
+    }
+
+    var remoteAddress: SocketAddress? {
+        SocketAddress.reading { getpeername(fd, $0, $1) }.1
+    }
+
+    /// Runs a nonblocking system call until it succeeds, fails, or (on `EAGAIN`) waits for readiness.
+    func perform<Result: BinaryInteger>(
+        _ direction: IORegistration.Direction, operation: String, _ call: () -> Result
+    ) async throws -> Result {
+        while true {
+            try checkOpen()
+            switch retryingInterrupts(call) {
+            case .success(let result):
+                return result
+            case .failure(let error) where error == .wouldBlock:
+                try await registration.wait(for: direction)
+            case .failure(let error):
+                if isClosed { throw SocketError.closed }
+                throw SocketError.from(error, operation: operation)
+            }
+        }
+    }
+}

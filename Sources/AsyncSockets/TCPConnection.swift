@@ -1,0 +1,67 @@
+import CEpoll
+import Glibc
+
+/// A connected, nonblocking TCP socket with async reads and writes.
+///
+/// One task may read while another writes; two concurrent readers (or writers) are not supported.
+/// The socket is closed by `close()` or, at the latest, when the last reference goes away.
+public final class TCPConnection: Sendable {
+    let descriptor: SocketDescriptor
+
+    /// The local end of the connection.
+    public let localAddress: SocketAddress
+    /// The peer's end of the connection.
+    public let remoteAddress: SocketAddress
+
+    init(descriptor: SocketDescriptor, remoteAddress: SocketAddress? = nil) throws(SocketError) {
+        self.descriptor = descriptor
+        guard let local = descriptor.localAddress, let remote = remoteAddress ?? descriptor.remoteAddress else {
+            throw .failed(operation: "getpeername", errno: .notConnected)
+        }
+        self.localAddress = local
+        self.remoteAddress = remote
+        // Small writes (handshake replies, interactive traffic) should not wait for Nagle's timer.
+        try? descriptor.setOption(level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
+    }
+
+    /// Reads what is available, up to `buffer.count` bytes, into the front of `buffer`.
+    ///
+    /// - Returns: the number of bytes read; 0 means the peer closed its side (EOF).
+    public func read(into buffer: inout [UInt8]) async throws -> Int {
+        let fd = descriptor.fd
+        return try await descriptor.perform(.read, operation: "recv") {
+            buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, 0) }
+        }
+    }
+
+    /// Writes all of `bytes`, waiting for buffer space as often as needed.
+    public func write(_ bytes: ArraySlice<UInt8>) async throws {
+        let fd = descriptor.fd
+        var offset = bytes.startIndex
+        while offset < bytes.endIndex {
+            let written = try await descriptor.perform(.write, operation: "send") {
+                bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
+            offset += written
+        }
+    }
+
+    /// Writes all of `bytes`.
+    public func write(_ bytes: [UInt8]) async throws {
+        try await write(bytes[...])
+    }
+
+    /// Sends a FIN: the peer reads EOF, while this side can still read what the peer sends.
+    public func shutdownWrite() {
+        guard !descriptor.isClosed else { return }
+        _ = Glibc.shutdown(descriptor.fd, Int32(SHUT_WR))
+    }
+
+    /// Closes the connection; tasks waiting to read or write wake with `SocketError.closed`.
+    public func close() {
+        descriptor.close()
+    }
+
+    /// Whether `close()` was called.
+    public var isClosed: Bool { descriptor.isClosed }
+}

@@ -1,0 +1,46 @@
+extension TCPListener {
+    /// Accepted connections as an `AsyncSequence`, which ends when the listener is closed.
+    ///
+    /// When the process runs out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`), the
+    /// sequence reports the error to `onResourceExhaustion`, waits `backoff`, and tries again: a full
+    /// descriptor table must slow the server down, never stop it.
+    public func connections(
+        backoff: Duration = .milliseconds(100),
+        onResourceExhaustion: (@Sendable (SocketError) -> Void)? = nil
+    ) -> Connections {
+        Connections(listener: self, backoff: backoff, onResourceExhaustion: onResourceExhaustion)
+    }
+
+    /// The `AsyncSequence` of a listener's accepted connections.
+    public struct Connections: AsyncSequence, Sendable {
+        public typealias Element = TCPConnection
+        let listener: TCPListener
+        let backoff: Duration
+        let onResourceExhaustion: (@Sendable (SocketError) -> Void)?
+
+        public func makeAsyncIterator() -> Iterator {
+            Iterator(sequence: self)
+        }
+
+        /// Accepts the next connection; `nil` once the listener is closed.
+        public struct Iterator: AsyncIteratorProtocol {
+            let sequence: Connections
+
+            public mutating func next() async throws -> TCPConnection? {
+                while true {
+                    do {
+                        return try await sequence.listener.accept()
+                    } catch SocketError.closed {
+                        return nil
+                    } catch let error as SocketError {
+                        guard let errno = error.errno,
+                              [.tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .outOfMemory].contains(errno)
+                        else { throw error }
+                        sequence.onResourceExhaustion?(error)
+                        try await Task.sleep(for: sequence.backoff)
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import CEpoll
+import Glibc
+
+/// A listening TCP socket whose accepted connections arrive as an `AsyncSequence`.
+public final class TCPListener: Sendable {
+    let descriptor: SocketDescriptor
+
+    /// The address the socket is bound to, with the real port when port 0 was asked for.
+    public let localAddress: SocketAddress
+
+    /// Binds and listens. An IPv6 listener is IPv6-only, so `[::]` and `0.0.0.0` can be bound side by side.
+    ///
+    /// - Throws: `SocketError.failed` with `EADDRINUSE` when the port is taken.
+    public init(bindingTo address: SocketAddress, backlog: Int32 = 1024) throws(SocketError) {
+        let descriptor = try SocketDescriptor(family: address.family, type: Int32(SOCK_STREAM.rawValue))
+        try descriptor.setOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
+        if address.ip.isIPv6 {
+            try descriptor.setOption(level: Int32(IPPROTO_IPV6), name: IPV6_V6ONLY, value: 1)
+        }
+        try descriptor.bind(to: address)
+        if Glibc.listen(descriptor.fd, backlog) != 0 {
+            throw .failed(operation: "listen \(address)", errno: .current)
+        }
+        guard let local = descriptor.localAddress else { throw .failed(operation: "getsockname", errno: .current) }
+        self.descriptor = descriptor
+        self.localAddress = local
+    }
+
+    /// Accepts one connection, waiting until a client connects.
+    ///
+    /// - Throws: `SocketError.closed` after `close()`; `SocketError.failed` with `EMFILE`, `ENFILE`,
+    ///   `ENOBUFS` or `ENOMEM` when the process is out of descriptors or memory (the `connections` sequence
+    ///   backs off and retries on those).
+    public func accept() async throws -> TCPConnection {
+        while true {
+            var peer: SocketAddress?
+            let fd: Int32
+            do {
+                fd = try await descriptor.perform(.read, operation: "accept") {
+                    let (fd, address) = SocketAddress.reading { cepoll_accept(descriptor.fd, $0, $1) }
+                    peer = address
+                    return fd
+                }
+            } catch let error as SocketError {
+                // A connection that died in the backlog is not the listener's failure.
+                if case .failed(_, let errno) = error, errno == .connectionAborted { continue }
+                throw error
+            }
+            do {
+                return try TCPConnection(descriptor: try SocketDescriptor(adopting: fd), remoteAddress: peer)
+            } catch {
+                continue  // reset between accept and getsockname: skip it
+            }
+        }
+    }
+
+    /// Stops listening; a task waiting in `accept()` wakes with `SocketError.closed`, and iteration ends.
+    public func close() {
+        descriptor.close()
+    }
+}

@@ -1,0 +1,68 @@
+import CEpoll
+import Glibc
+
+/// A nonblocking UDP socket with async send and receive.
+public final class UDPSocket: Sendable {
+    let descriptor: SocketDescriptor
+
+    /// The bound address, with the real port when port 0 was asked for.
+    public let localAddress: SocketAddress
+
+    /// Creates a socket bound to `address`. With `dualStack` and an IPv6 address, the socket also sends to
+    /// and receives from IPv4 peers (they appear as IPv4-mapped addresses, which `receive` unmaps).
+    public init(bindingTo address: SocketAddress, dualStack: Bool = false) throws(SocketError) {
+        let descriptor = try SocketDescriptor(family: address.family, type: Int32(SOCK_DGRAM.rawValue))
+        if address.ip.isIPv6 {
+            try descriptor.setOption(level: Int32(IPPROTO_IPV6), name: IPV6_V6ONLY, value: dualStack ? 0 : 1)
+        }
+        try descriptor.bind(to: address)
+        guard let local = descriptor.localAddress else { throw .failed(operation: "getsockname", errno: .current) }
+        self.descriptor = descriptor
+        self.localAddress = local
+    }
+
+    /// Receives one datagram into the front of `buffer`.
+    ///
+    /// - Returns: the datagram's length (a datagram longer than the buffer is cut to fit) and its sender.
+    public func receive(into buffer: inout [UInt8]) async throws -> (count: Int, sender: SocketAddress) {
+        let fd = descriptor.fd
+        var sender: SocketAddress?
+        let count = try await descriptor.perform(.read, operation: "recvfrom") {
+            buffer.withUnsafeMutableBytes { raw in
+                let (result, address) = SocketAddress.reading { Int32(Glibc.recvfrom(fd, raw.baseAddress, raw.count, 0, $0, $1)) }
+                sender = address
+                return Int(result)
+            }
+        }
+        guard let sender else { throw SocketError.failed(operation: "recvfrom", errno: Errno(rawValue: EAFNOSUPPORT)) }
+        return (count, sender.unmapped)
+    }
+
+    /// Sends one datagram to `destination`, waiting for buffer space if the socket's queue is full.
+    public func send(_ bytes: ArraySlice<UInt8>, to destination: SocketAddress) async throws {
+        let fd = descriptor.fd
+        let target = mapped(destination)
+        _ = try await descriptor.perform(.write, operation: "sendto \(destination)") {
+            bytes.withUnsafeBytes { raw in
+                target.withSockAddr { Glibc.sendto(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL), $0, $1) }
+            }
+        }
+    }
+
+    /// Sends one datagram to `destination`.
+    public func send(_ bytes: [UInt8], to destination: SocketAddress) async throws {
+        try await send(bytes[...], to: destination)
+    }
+
+    /// Closes the socket; a task waiting to receive wakes with `SocketError.closed`.
+    public func close() {
+        descriptor.close()
+    }
+
+    /// An IPv6 socket reaches an IPv4 peer through the peer's IPv4-mapped address.
+    private func mapped(_ address: SocketAddress) -> SocketAddress {
+        guard localAddress.ip.isIPv6, address.ip.isIPv4 else { return address }
+        let bytes = [UInt8](repeating: 0, count: 10) + [0xff, 0xff] + address.ip.bytes
+        return SocketAddress(ip: IPAddress(bytes: bytes)!, port: address.port)
+    }
+}

@@ -1,0 +1,87 @@
+/// A cursor over received bytes for incremental parsing: every read returns `nil` when the bytes run out,
+/// and the caller rewinds and waits for more.
+public struct ByteReader {
+    public let bytes: ArraySlice<UInt8>
+    /// The index of the next unread byte.
+    public private(set) var position: Int
+
+    public init(_ bytes: ArraySlice<UInt8>) {
+        self.bytes = bytes
+        self.position = bytes.startIndex
+    }
+
+    /// How many bytes have been read.
+    public var consumed: Int { position - bytes.startIndex }
+    /// How many bytes are left.
+    public var remaining: Int { bytes.endIndex - position }
+
+    public mutating func readByte() -> UInt8? {
+        guard position < bytes.endIndex else { return nil }
+        defer { position += 1 }
+        return bytes[position]
+    }
+
+    public mutating func readUInt16() -> UInt16? {
+        guard remaining >= 2 else { return nil }
+        defer { position += 2 }
+        return UInt16(bytes[position]) << 8 | UInt16(bytes[position + 1])
+    }
+
+    public mutating func readBytes(_ count: Int) -> ArraySlice<UInt8>? {
+        guard remaining >= count else { return nil }
+        defer { position += count }
+        return bytes[position..<position + count]
+    }
+
+    /// Reads `ATYP ADDR PORT` in the standard SOCKS5 encoding.
+    ///
+    /// - Returns: `nil` when more bytes are needed.
+    /// - Throws: `SOCKSProtocolError.unsupportedAddressType` or `.invalidDomainName`.
+    public mutating func readEndpoint() throws(SOCKSProtocolError) -> SOCKSEndpoint? {
+        guard let type = readByte() else { return nil }
+        let address: SOCKSAddress
+        switch SOCKSAddressType(rawValue: type) {
+        case .ipv4:
+            guard let bytes = readBytes(4) else { return nil }
+            address = .ipv4(Array(bytes))
+        case .ipv6:
+            guard let bytes = readBytes(16) else { return nil }
+            address = .ipv6(Array(bytes))
+        case .domain:
+            guard let length = readByte() else { return nil }
+            guard length > 0 else { throw .invalidDomainName }
+            guard let name = readBytes(Int(length)) else { return nil }
+            guard !name.contains(0) else { throw .invalidDomainName }
+            address = .domain(String(decoding: name, as: UTF8.self))
+        default:
+            throw .unsupportedAddressType(type)
+        }
+        guard let port = readUInt16() else { return nil }
+        return SOCKSEndpoint(address: address, port: port)
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends a big-endian 16-bit integer.
+    public mutating func appendUInt16(_ value: UInt16) {
+        append(UInt8(value >> 8))
+        append(UInt8(value & 0xFF))
+    }
+
+    /// Appends `ATYP ADDR PORT` in the standard SOCKS5 encoding.
+    ///
+    /// A domain longer than 255 bytes cannot be encoded; it is cut to 255 (`SOCKSRequest` refuses such names
+    /// before they get here).
+    public mutating func appendEndpoint(_ endpoint: SOCKSEndpoint) {
+        append(endpoint.address.addressType.rawValue)
+        switch endpoint.address {
+        case .ipv4(let bytes), .ipv6(let bytes):
+            append(contentsOf: bytes)
+        case .domain(let name):
+            let bytes = Array(name.utf8.prefix(255))
+            append(UInt8(bytes.count))
+            append(contentsOf: bytes)
+        }
+        appendUInt16(endpoint.port)
+    }
+}

@@ -1,0 +1,190 @@
+/// The server side of a SOCKS5 handshake, with no I/O: feed it the bytes a client sends, and it says what
+/// to write back and when the request is complete.
+///
+/// However the client's bytes are split or merged, the same actions come out in the same order. Bytes
+/// that follow the request (a client that sends data before the reply) stay in the buffer as early data.
+///
+/// ```swift
+/// var handshake = SOCKSServerHandshake(requiresAuthentication: false)
+/// handshake.receive(bytes)
+/// loop: switch handshake.next() { ... }
+/// ```
+public struct SOCKSServerHandshake: Sendable {
+    public enum State: Hashable, Sendable {
+        case awaitingGreeting
+        case awaitingCredentials
+        case verifyingCredentials
+        case awaitingRequest
+        case completed(SOCKSRequest)
+        case failed(SOCKSHandshakeFailure)
+    }
+
+    /// What the server must do next.
+    public enum Action: Hashable, Sendable {
+        /// Read more bytes from the client, pass them to `receive`, and call `next()` again.
+        case needMoreBytes
+        /// Write these bytes to the client, then call `next()` again.
+        case send([UInt8])
+        /// Check the credentials and report with `credentialsVerified(_:)`.
+        case verifyCredentials(SOCKSCredentials)
+        /// The handshake is done: serve this request. `takeEarlyData()` returns what the client sent after it.
+        case request(SOCKSRequest)
+        /// Write `reply` (if any), then close the connection.
+        case fail(reply: [UInt8]?, SOCKSHandshakeFailure)
+    }
+
+    public private(set) var state: State = .awaitingGreeting
+    /// Whether the server insists on RFC 1929 username/password.
+    public let requiresAuthentication: Bool
+    /// The credentials accepted, once `credentialsVerified(true)` was called.
+    public private(set) var authenticatedUser: SOCKSCredentials?
+
+    private var buffer: [UInt8] = []
+    private var readIndex = 0
+    private var pendingCredentials: SOCKSCredentials?
+
+    public init(requiresAuthentication: Bool) {
+        self.requiresAuthentication = requiresAuthentication
+    }
+
+    /// Adds bytes read from the client.
+    public mutating func receive<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Advances as far as the buffered bytes allow.
+    public mutating func next() -> Action {
+        switch state {
+        case .awaitingGreeting:
+            let greeting: SOCKSGreeting
+            switch consume(SOCKSGreeting.parse) {
+            case .parsed(let message): greeting = message
+            case .stop(let action): return action
+            }
+            let wanted: SOCKSAuthenticationMethod = requiresAuthentication ? .usernamePassword : .noAuthentication
+            guard greeting.methods.contains(wanted) else {
+                let failure = SOCKSHandshakeFailure.noAcceptableMethod(offered: greeting.methods.map(\.rawValue))
+                state = .failed(failure)
+                return .fail(reply: SOCKSMethodSelection(method: .noAcceptableMethods).encoded(), failure)
+            }
+            state = requiresAuthentication ? .awaitingCredentials : .awaitingRequest
+            return .send(SOCKSMethodSelection(method: wanted).encoded())
+        case .awaitingCredentials:
+            switch consume(SOCKSCredentials.parse) {
+            case .parsed(let credentials):
+                state = .verifyingCredentials
+                pendingCredentials = credentials
+                return .verifyCredentials(credentials)
+            case .stop(let action):
+                return action
+            }
+        case .verifyingCredentials:
+            return .verifyCredentials(pendingCredentials!)
+        case .awaitingRequest:
+            switch consume(SOCKSRequest.parse) {
+            case .parsed(let request):
+                state = .completed(request)
+                return .request(request)
+            case .stop(let action):
+                return action
+            }
+        case .completed(let request):
+            return .request(request)
+        case .failed(let failure):
+            return .fail(reply: nil, failure)
+        }
+    }
+
+    /// Reports the verdict on the credentials that `.verifyCredentials` asked about.
+    ///
+    /// - Returns: `.send` with the success status, or `.fail` with the failure status (RFC 1929: the server
+    ///   then closes the connection).
+    public mutating func credentialsVerified(_ accepted: Bool) -> Action {
+        guard case .verifyingCredentials = state, let credentials = pendingCredentials else {
+            return .fail(reply: nil, .outOfOrder)
+        }
+        pendingCredentials = nil
+        if accepted {
+            authenticatedUser = credentials
+            state = .awaitingRequest
+            return .send(SOCKSAuthenticationStatus.success.encoded())
+        }
+        let failure = SOCKSHandshakeFailure.authenticationFailed(username: credentials.usernameText)
+        state = .failed(failure)
+        return .fail(reply: SOCKSAuthenticationStatus.failure.encoded(), failure)
+    }
+
+    /// The bytes received after the request: data the client sent before it saw the reply. Empties the buffer.
+    public mutating func takeEarlyData() -> [UInt8] {
+        defer { buffer = []; readIndex = 0 }
+        return Array(buffer[readIndex...])
+    }
+
+    /// How many received bytes are not yet consumed.
+    public var bufferedByteCount: Int { buffer.count - readIndex }
+
+    private enum Consumed<Message> {
+        case parsed(Message)
+        /// Not enough bytes, or a malformed message: the action to return.
+        case stop(Action)
+    }
+
+    /// Parses one message at the read position; on success the bytes are consumed.
+    private mutating func consume<Message>(
+        _ parser: (inout ByteReader) throws(SOCKSProtocolError) -> Message?
+    ) -> Consumed<Message> {
+        var reader = ByteReader(buffer[readIndex...])
+        do {
+            guard let message = try parser(&reader) else { return .stop(.needMoreBytes) }
+            readIndex = reader.position
+            if readIndex == buffer.count { buffer.removeAll(keepingCapacity: true); readIndex = 0 }
+            return .parsed(message)
+        } catch {
+            let failure = SOCKSHandshakeFailure.malformed(error)
+            let reply = failureReply(for: error)
+            state = .failed(failure)
+            return .stop(.fail(reply: reply, failure))
+        }
+    }
+
+    /// What a malformed message earns: a reply with the right code in the request phase (an unknown ATYP gets
+    /// 08), a failure status in the RFC 1929 phase, and silence for a greeting that is not SOCKS5.
+    private func failureReply(for error: SOCKSProtocolError) -> [UInt8]? {
+        switch state {
+        case .awaitingRequest:
+            if case .unsupportedVersion = error { return nil }
+            return SOCKSReply(code: error.replyCode).encoded()
+        case .awaitingCredentials:
+            return SOCKSAuthenticationStatus.failure.encoded()
+        default:
+            return nil
+        }
+    }
+}
+
+/// Why a handshake ended without a request to serve.
+public enum SOCKSHandshakeFailure: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The client offered none of the methods the server accepts (it was sent `05 FF`).
+    case noAcceptableMethod(offered: [UInt8])
+    /// The RFC 1929 credentials were refused.
+    case authenticationFailed(username: String)
+    /// The client's bytes are not valid SOCKS5.
+    case malformed(SOCKSProtocolError)
+    /// `credentialsVerified` was called when no credentials were pending.
+    case outOfOrder
+
+    public var description: String {
+        switch self {
+        case .noAcceptableMethod(let offered):
+            "no acceptable authentication method (offered: \(offered.map(hexByte).joined(separator: ",")))"
+        case .authenticationFailed(let username): "authentication failed for user \(username)"
+        case .malformed(let error): "malformed handshake: \(error)"
+        case .outOfOrder: "handshake driven out of order"
+        }
+    }
+}
+
+/// `0x02`-style hex for a byte, for log lines.
+func hexByte(_ byte: UInt8) -> String {
+    "0x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
+}

@@ -1,0 +1,36 @@
+import AsyncSockets
+
+extension SOCKSServer {
+    /// Everything a server needs to know, with safe defaults: loopback only, no authentication, 10-second
+    /// handshake and connect deadlines.
+    public struct Configuration: Sendable {
+        /// The addresses to listen on. Default: `127.0.0.1:1080`. Port 0 picks a free port; read the real
+        /// one from `SOCKSServer.localAddresses`.
+        public var listenAddresses: [SocketAddress] = [SocketAddress(ip: .ipv4Loopback, port: 1080)]
+
+        /// The users who may log in. `nil` (the default) means no authentication; a database means every
+        /// client must log in with RFC 1929 username/password.
+        public var users: UserDatabase?
+
+        /// How long a client has to finish greeting, login and request. Default: 10 s.
+        public var handshakeTimeout: Duration = .seconds(10)
+
+        /// How long resolving and connecting to a CONNECT target may take. Default: 10 s.
+        public var connectTimeout: Duration = .seconds(10)
+
+        /// How long a relay may go without a byte in either direction before it is closed. Default: `nil`,
+        /// no limit.
+        public var idleTimeout: Duration?
+
+        /// After `shutdown()`, how long open sessions may run before they are cancelled. Default: 5 s.
+        public var shutdownGracePeriod: Duration = .seconds(5)
+
+        /// The size of each relay direction's buffer, allocated once per direction. Default: 64 KiB.
+        public var relayBufferSize: Int = 64 * 1024
+
+        /// Where log lines go. Default: standard error at `info`, one access-log line per session.
+        public var logger: SOCKSLogger = .standardError(level: .info)
+
+        public init() {}
+    }
+}

@@ -1,0 +1,121 @@
+import AsyncSockets
+
+/// A SOCKS5 server (RFC 1928, RFC 1929) to embed in an async Swift program.
+///
+/// ```swift
+/// var configuration = SOCKSServer.Configuration()
+/// configuration.listenAddresses = [SocketAddress("127.0.0.1", port: 0)!]
+/// let server = try SOCKSServer(configuration: configuration)   // binds now
+/// print(server.localAddresses)                                 // the real ports
+/// try await server.run()        // serves until cancelled, or until shutdown() has drained
+/// ```
+///
+/// Each accepted connection becomes a session: a child task of the listener's task group, whose own
+/// children relay the data. Cancelling `run()` cancels every session; `shutdown()` stops accepting, lets
+/// sessions finish for `shutdownGracePeriod`, then cancels the rest.
+public actor SOCKSServer {
+    private enum State {
+        case ready, running, stopped
+    }
+
+    /// The configuration the server was created with.
+    public nonisolated let configuration: Configuration
+    /// The addresses the server listens on, with real ports (useful after binding port 0).
+    public nonisolated let localAddresses: [SocketAddress]
+    /// Live counters: sessions, bytes, failed handshakes.
+    public nonisolated let metrics = ServerMetrics()
+
+    private let listeners: [TCPListener]
+    private var state = State.ready
+    private let shutdownRequests: AsyncStream<Void>
+    private let shutdownTrigger: AsyncStream<Void>.Continuation
+
+    /// Creates the server and binds its listeners, so that a port in use fails here, before `run()`.
+    ///
+    /// - Throws: `SocketError` when an address cannot be bound (for example `EADDRINUSE`);
+    ///   `SOCKSServerError.noListenAddress` for an empty address list.
+    public init(configuration: Configuration) throws {
+        guard !configuration.listenAddresses.isEmpty else { throw SOCKSServerError.noListenAddress }
+        self.configuration = configuration
+        var listeners: [TCPListener] = []
+        for address in configuration.listenAddresses {
+            do {
+                listeners.append(try TCPListener(bindingTo: address))
+            } catch {
+                listeners.forEach { $0.close() }
+                throw error
+            }
+        }
+        self.listeners = listeners
+        self.localAddresses = listeners.map(\.localAddress)
+        (shutdownRequests, shutdownTrigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Accepts and serves clients until the task is cancelled, or until a `shutdown()` has drained.
+    ///
+    /// - Throws: `SOCKSServerError.alreadyStarted` on a second call.
+    public func run() async throws {
+        guard state == .ready else { throw SOCKSServerError.alreadyStarted }
+        state = .running
+        defer {
+            listeners.forEach { $0.close() }
+            state = .stopped
+        }
+        let logger = configuration.logger
+        let gracePeriod = configuration.shutdownGracePeriod
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.serve() }
+            group.addTask {
+                // Waits for shutdown(); ends early (doing nothing) when serving ends or run() is cancelled.
+                for await _ in self.shutdownRequests {
+                    logger.info("shutting down: no new sessions, \(self.metrics.activeSessions) open, grace period \(gracePeriod)")
+                    self.listeners.forEach { $0.close() }
+                    try? await Task.sleep(for: gracePeriod)
+                    if !Task.isCancelled {
+                        logger.warning("grace period over: cancelling \(self.metrics.activeSessions) open sessions")
+                    }
+                    return
+                }
+            }
+            // Whichever ends first (all sessions drained, or the grace period) ends the other.
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Asks a running server to stop gracefully: stop accepting, let open sessions finish for
+    /// `shutdownGracePeriod`, then cancel what is left. `run()` returns when that is done.
+    ///
+    /// Safe to call from any context, any number of times.
+    public nonisolated func shutdown() {
+        shutdownTrigger.yield()
+    }
+
+    /// Runs one accept loop per listener until every listener is closed and every session has ended.
+    private nonisolated func serve() async {
+        await withDiscardingTaskGroup { group in
+            for listener in listeners {
+                group.addTask { await self.acceptLoop(listener) }
+            }
+        }
+    }
+
+    private nonisolated func acceptLoop(_ listener: TCPListener) async {
+        let logger = configuration.logger
+        let context = SessionContext(configuration: configuration, metrics: metrics)
+        await withDiscardingTaskGroup { sessions in
+            do {
+                let connections = listener.connections { error in
+                    logger.error("accept on \(listener.localAddress) failed: \(error); backing off")
+                }
+                for try await connection in connections {
+                    sessions.addTask { await SOCKSSession(connection: connection, context: context).run() }
+                }
+            } catch is CancellationError {
+                // run() was cancelled: the sessions are being cancelled too.
+            } catch {
+                logger.error("listener \(listener.localAddress) stopped: \(error)")
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import AsyncSockets
+import SOCKSProtocol
+
+/// One client connection, from greeting to teardown.
+///
+/// The actor owns the session's state (what the access log will say); the data itself moves in child
+/// tasks of `run()` on `Sendable` sockets, never through an actor hop per chunk. The session's lifetime is
+/// its task: when the client's connection ends or the task is cancelled, everything under it ends.
+actor SOCKSSession {
+    /// What the handshake produced.
+    struct Accepted: Sendable {
+        var request: SOCKSRequest
+        var earlyData: [UInt8]
+        var user: String?
+    }
+
+    /// Why a session ended before serving a request.
+    enum HandshakeError: Error, CustomStringConvertible {
+        case clientClosed
+        case rejected(SOCKSHandshakeFailure)
+
+        var description: String {
+            switch self {
+            case .clientClosed: "client closed the connection during the handshake"
+            case .rejected(let failure): failure.description
+            }
+        }
+    }
+
+    let connection: TCPConnection
+    let context: SessionContext
+    var record: SessionRecord
+
+    init(connection: TCPConnection, context: SessionContext) {
+        self.connection = connection
+        self.context = context
+        self.record = SessionRecord(client: connection.remoteAddress.unmapped)
+    }
+
+    func run() async {
+        context.metrics.sessionStarted()
+        defer {
+            connection.close()
+            context.metrics.sessionEnded(up: record.bytesUp, down: record.bytesDown, handshakeFailed: record.handshakeFailed)
+            context.logger.info(record.line)
+        }
+        let accepted: Accepted
+        do {
+            accepted = try await withDeadline(context.configuration.handshakeTimeout) { [connection, context] in
+                try await Self.handshake(on: connection, users: context.configuration.users)
+            }
+        } catch {
+            record.handshakeFailed = true
+            record.outcome = handshakeOutcome(error)
+            context.logger.warning("session \(record.client): handshake failed: \(describe(error))")
+            return
+        }
+        record.user = accepted.user
+        record.command = accepted.request.command
+        record.destination = accepted.request.destination
+        context.logger.debug("session \(record.client): \(accepted.request.command) \(accepted.request.destination)")
+
+        switch accepted.request.command {
+        case .connect:
+            await serveConnect(accepted)
+        default:
+            // BIND and UDP ASSOCIATE are not built yet; anything else is unknown. Both earn 07.
+            await fail(.commandNotSupported, reason: "command \(accepted.request.command) not supported")
+        }
+    }
+
+    /// Reads greeting, login and request through the sans-I/O state machine.
+    private static func handshake(on connection: TCPConnection, users: UserDatabase?) async throws -> Accepted {
+        var machine = SOCKSServerHandshake(requiresAuthentication: users != nil)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var action = machine.next()
+        while true {
+            switch action {
+            case .needMoreBytes:
+                let count = try await connection.read(into: &buffer)
+                guard count > 0 else { throw HandshakeError.clientClosed }
+                machine.receive(buffer[0..<count])
+                action = machine.next()
+            case .send(let bytes):
+                try await connection.write(bytes)
+                action = machine.next()
+            case .verifyCredentials(let credentials):
+                action = machine.credentialsVerified(users?.verify(credentials) ?? false)
+            case .request(let request):
+                return Accepted(request: request, earlyData: machine.takeEarlyData(), user: machine.authenticatedUser?.usernameText)
+            case .fail(let reply, let failure):
+                if let reply { try? await connection.write(reply) }
+                throw HandshakeError.rejected(failure)
+            }
+        }
+    }
+
+    /// Sends a failure reply and records why; the connection is closed when `run()` returns.
+    func fail(_ code: SOCKSReplyCode, reason: String) async {
+        record.outcome = "failed(\(code.hex) \(code))"
+        context.logger.warning("session \(record.client): \(record.command?.description ?? "request") \(record.destination?.description ?? "") failed: \(reason)")
+        try? await connection.write(SOCKSReply(code: code).encoded())
+    }
+
+    private func handshakeOutcome(_ error: any Error) -> String {
+        switch error {
+        case SocketError.timedOut: "handshake-timeout"
+        case HandshakeError.clientClosed: "client-closed"
+        case HandshakeError.rejected(.authenticationFailed): "auth-failed"
+        case HandshakeError.rejected(.noAcceptableMethod): "no-acceptable-method"
+        case HandshakeError.rejected(.malformed(let problem)): "malformed(\(problem))"
+        default: "handshake-error"
+        }
+    }
+
+    private func describe(_ error: any Error) -> String {
+        switch error {
+        case SocketError.timedOut: "no complete request within \(context.configuration.handshakeTimeout)"
+        default: "\(error)"
+        }
+    }
+}
+
+extension SOCKSReplyCode {
+    /// `05`-style two-digit hex, as RFC 1928 writes reply codes.
+    var hex: String { (rawValue < 16 ? "0" : "") + String(rawValue, radix: 16) }
+}

@@ -1,0 +1,113 @@
+import AsyncSockets
+import Foundation
+import SOCKSServer
+
+/// The daemon's command line, parsed. This command line is a contract: scripts and units depend on it.
+struct CommandLineOptions {
+    static let version = "0.1.0"
+
+    static let usage = """
+        usage: socksd [--listen HOST:PORT]... [--user NAME:PASSWORD]... [--users-file FILE]
+                      [--handshake-timeout SECONDS] [--connect-timeout SECONDS] [--idle-timeout SECONDS]
+                      [--log-level debug|info|warning|error] [--help] [--version]
+
+        A SOCKS5 proxy (RFC 1928) with optional username/password authentication (RFC 1929).
+
+          --listen HOST:PORT         address to listen on; repeatable (default 127.0.0.1:1080).
+                                     HOST is IPv4, [IPv6] or a name; port 0 picks a free port.
+          --user NAME:PASSWORD       allow this user; repeatable. Any user makes login required.
+          --users-file FILE          users, one NAME:PASSWORD per line, # for comments.
+          --handshake-timeout SECS   time for greeting, login and request (default 10).
+          --connect-timeout SECS     time to reach a CONNECT target (default 10).
+          --idle-timeout SECS        close relays idle this long (default: never).
+          --log-level LEVEL          debug, info, warning or error (default info).
+          --help                     show this help.
+          --version                  show the version.
+
+        On SIGINT or SIGTERM socksd stops accepting, lets sessions finish for 5 seconds, then exits 0.
+        """
+
+    /// A command line that cannot be used; the daemon prints the message and the usage, and exits 64.
+    struct UsageError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    enum Mode: Equatable {
+        case serve, help, version
+    }
+
+    var mode = Mode.serve
+    var listen: [String] = []
+    var users: [String] = []
+    var usersFile: String?
+    var handshakeTimeout: Duration = .seconds(10)
+    var connectTimeout: Duration = .seconds(10)
+    var idleTimeout: Duration?
+    var logLevel = SOCKSLogger.Level.info
+
+    init(arguments: [String]) throws(UsageError) {
+        var remaining = arguments[...]
+        while let argument = remaining.popFirst() {
+            var name = argument
+            var inlineValue: String?
+            if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
+                name = String(argument[..<equals])
+                inlineValue = String(argument[argument.index(after: equals)...])
+            }
+            func value() throws(UsageError) -> String {
+                if let inlineValue { return inlineValue }
+                guard let next = remaining.popFirst() else { throw UsageError(description: "\(name) needs a value") }
+                return next
+            }
+            switch name {
+            case "--help", "-h": mode = .help
+            case "--version": mode = .version
+            case "--listen": listen.append(try value())
+            case "--user": users.append(try value())
+            case "--users-file": usersFile = try value()
+            case "--handshake-timeout": handshakeTimeout = try Self.seconds(try value(), flag: name)
+            case "--connect-timeout": connectTimeout = try Self.seconds(try value(), flag: name)
+            case "--idle-timeout": idleTimeout = try Self.seconds(try value(), flag: name)
+            case "--log-level":
+                let text = try value()
+                guard let level = SOCKSLogger.Level(name: text) else {
+                    throw UsageError(description: "--log-level must be debug, info, warning or error, not '\(text)'")
+                }
+                logLevel = level
+            default:
+                throw UsageError(description: "unknown argument '\(argument)'")
+            }
+        }
+    }
+
+    /// A positive number of seconds, fractions allowed.
+    private static func seconds(_ text: String, flag: String) throws(UsageError) -> Duration {
+        guard let value = Double(text), value > 0, value.isFinite, value <= 86_400 * 365 else {
+            throw UsageError(description: "\(flag) takes a positive number of seconds, not '\(text)'")
+        }
+        return .milliseconds(Int64((value * 1000).rounded()))
+    }
+
+    /// Splits `HOST:PORT`, `[IPv6]:PORT` into host and port.
+    static func splitHostPort(_ text: String) throws(UsageError) -> (host: String, port: UInt16) {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                throw UsageError(description: "'\(text)' is not [IPv6]:PORT")
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else {
+                throw UsageError(description: "'\(text)' is not HOST:PORT (write IPv6 addresses as [ADDRESS]:PORT)")
+            }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = UInt16(portText) else {
+            throw UsageError(description: "'\(text)' is not HOST:PORT with a port from 0 to 65535")
+        }
+        return (String(host), port)
+    }
+}

@@ -1,0 +1,88 @@
+import AsyncSockets
+import Dispatch
+import Foundation
+import Glibc
+import SOCKSServer
+
+/// The daemon's entry point. Exit codes: 0 after a clean shutdown, 64 (EX_USAGE) for a bad command line,
+/// 1 when it cannot start (a port in use, an unreadable users file).
+@main
+enum Socksd {
+    static func main() async {
+        let options: CommandLineOptions
+        do {
+            options = try CommandLineOptions(arguments: Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            exitWithUsage(error)
+        }
+        switch options.mode {
+        case .help:
+            print(CommandLineOptions.usage)
+            exit(0)
+        case .version:
+            print("socksd \(CommandLineOptions.version)")
+            exit(0)
+        case .serve:
+            break
+        }
+
+        // Writes to a closed socket report EPIPE through MSG_NOSIGNAL; SIGPIPE must never kill the daemon.
+        signal(SIGPIPE, SIG_IGN)
+
+        let server: SOCKSServer
+        do {
+            server = try SOCKSServer(configuration: try await DaemonSetup.configuration(from: options))
+        } catch let error as CommandLineOptions.UsageError {
+            exitWithUsage(error)
+        } catch let error as SocketError {
+            printError("cannot listen: \(error)")
+            exit(1)
+        } catch {
+            printError("\(error)")
+            exit(1)
+        }
+
+        let signalSources = handleTerminationSignals { server.shutdown() }
+        defer { signalSources.forEach { $0.cancel() } }
+
+        for address in server.localAddresses {
+            printLine("listening on \(address)")
+        }
+        if let users = server.configuration.users {
+            server.configuration.logger.info("authentication required: \(users.count) user(s)")
+        }
+        do {
+            try await server.run()
+        } catch {
+            printError("\(error)")
+            exit(1)
+        }
+        server.configuration.logger.info("stopped")
+    }
+
+    /// SIGINT and SIGTERM arrive on a dispatch source rather than in a signal handler, so `action` may do
+    /// anything a normal function may.
+    static func handleTerminationSignals(_ action: @escaping @Sendable () -> Void) -> [any DispatchSourceSignal] {
+        [SIGINT, SIGTERM].map { signalNumber in
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler(handler: action)
+            source.resume()
+            return source
+        }
+    }
+
+    static func printLine(_ line: String) {
+        FileHandle.standardError.write(Data("\(line)\n".utf8))
+    }
+
+    static func printError(_ message: String) {
+        printLine("socksd: \(message)")
+    }
+
+    static func exitWithUsage(_ error: any Error) -> Never {
+        printError("\(error)")
+        printLine(CommandLineOptions.usage)
+        exit(64)
+    }
+}
