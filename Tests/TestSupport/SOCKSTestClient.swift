@@ -1,0 +1,97 @@
+import AsyncSockets
+import SOCKSProtocol
+
+/// A raw SOCKS5 client for tests: it speaks the protocol byte by byte over a real loopback connection, so
+/// tests can send anything, valid or not, and read exactly what the server answers.
+public struct SOCKSTestClient: Sendable {
+    public let connection: TCPConnection
+
+    /// What went wrong, from the client's side.
+    public enum Failure: Error, Equatable {
+        case closedEarly
+        case unexpected([UInt8])
+    }
+
+    public static func connect(to server: SocketAddress) async throws -> SOCKSTestClient {
+        SOCKSTestClient(connection: try await TCPConnection.connect(to: server))
+    }
+
+    /// Greets (and logs in, when `credentials` are given) and sends a request; returns the server's reply.
+    public static func open(
+        _ server: SocketAddress, command: SOCKSCommand = .connect, to destination: SOCKSEndpoint,
+        credentials: SOCKSCredentials? = nil
+    ) async throws -> (client: SOCKSTestClient, reply: SOCKSReply) {
+        let client = try await connect(to: server)
+        let method: SOCKSAuthenticationMethod = credentials == nil ? .noAuthentication : .usernamePassword
+        try await client.send(SOCKSGreeting(methods: [method]).encoded())
+        let selection = try await client.receive(SOCKSMethodSelection.parse)
+        guard selection.method == method else { throw Failure.unexpected(selection.encoded()) }
+        if let credentials {
+            try await client.send(credentials.encoded())
+            let status = try await client.receive(SOCKSAuthenticationStatus.parse)
+            guard status.succeeded else { throw Failure.unexpected(status.encoded()) }
+        }
+        try await client.send(SOCKSRequest(command: command, destination: destination).encoded())
+        return (client, try await client.receive(SOCKSReply.parse))
+    }
+
+    public func send(_ bytes: [UInt8]) async throws {
+        try await connection.write(bytes)
+    }
+
+    /// Reads exactly one message with `parser`, a byte at a time so no byte after it is consumed.
+    public func receive<Message>(_ parser: (inout ByteReader) throws(SOCKSProtocolError) -> Message?) async throws -> Message {
+        var bytes: [UInt8] = []
+        var one = [UInt8](repeating: 0, count: 1)
+        while true {
+            var reader = ByteReader(bytes[...])
+            if let message = try parser(&reader) { return message }
+            guard try await connection.read(into: &one) == 1 else { throw Failure.closedEarly }
+            bytes.append(one[0])
+        }
+    }
+
+    /// Reads exactly `count` bytes.
+    public func receive(exactly count: Int) async throws -> [UInt8] {
+        var result: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while result.count < count {
+            let read = try await connection.read(into: &buffer)
+            guard read > 0 else { throw Failure.closedEarly }
+            result.append(contentsOf: buffer[0..<read])
+        }
+        return result
+    }
+
+    /// Reads until EOF and returns everything.
+    public func receiveUntilEOF() async throws -> [UInt8] {
+        var result: [UInt8] = []
+        for try await chunk in connection.chunks() { result.append(contentsOf: chunk) }
+        return result
+    }
+
+    /// Whether the server closes the connection (EOF or reset) within `timeout`, without sending more.
+    public func closesWithin(_ timeout: Duration) async throws -> Bool {
+        do {
+            return try await withDeadline(timeout) { [connection] in
+                var buffer = [UInt8](repeating: 0, count: 1024)
+                return try await connection.read(into: &buffer) == 0
+            }
+        } catch SocketError.timedOut {
+            return false
+        } catch SocketError.disconnected {
+            return true
+        }
+    }
+
+    public func close() {
+        connection.close()
+    }
+}
+
+extension SOCKSEndpoint {
+    /// The endpoint of a socket address (IPv4 or IPv6).
+    public init(_ address: SocketAddress) {
+        self.init(address: address.ip.isIPv4 ? .ipv4(address.ip.bytes) : .ipv6(address.ip.bytes), port: address.port)
+    }
+}
