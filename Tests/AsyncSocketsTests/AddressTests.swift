@@ -1,0 +1,34 @@
+import Testing
+@testable import AsyncSockets
+
+@Suite struct AddressTests {
+    @Test(arguments: ["127.0.0.1", "0.0.0.0", "::1", "2001:db8::1", "::"])
+    func ipAddressRoundTrips(text: String) throws {
+        let address = try #require(IPAddress(text))
+        #expect(address.description == text)
+    }
+
+    @Test(arguments: ["", "localhost", "1.2.3", "256.0.0.1", "[::1]", "::1%lo"])
+    func notAnIPAddress(text: String) {
+        #expect(IPAddress(text) == nil)
+    }
+
+    @Test func ipv4MappedIPv6IsUnmapped() throws {
+        let mapped = try #require(IPAddress("::ffff:192.0.2.7"))
+        #expect(mapped.unmapped == IPAddress("192.0.2.7"))
+        #expect(IPAddress("2001:db8::1")!.unmapped == IPAddress("2001:db8::1"))
+        #expect(SocketAddress(ip: mapped, port: 9).unmapped.description == "192.0.2.7:9")
+    }
+
+    @Test func socketAddressDescriptions() {
+        #expect(SocketAddress("127.0.0.1", port: 1080)!.description == "127.0.0.1:1080")
+        #expect(SocketAddress("::1", port: 1080)!.description == "[::1]:1080")
+    }
+
+    @Test func happyEyeballsInterleavesStartingWithIPv6() {
+        let v4a = SocketAddress("127.0.0.1", port: 1)!
+        let v4b = SocketAddress("127.0.0.2", port: 1)!
+        let v6 = SocketAddress("::1", port: 1)!
+        #expect(HappyEyeballs.interleaved([v4a, v4b, v6]) == [v6, v4a, v4b])
+    }
+}
