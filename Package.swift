@@ -29,7 +29,7 @@ let package = Package(
         // Shared by the test targets: loopback peers, a raw SOCKS5 client, SHA-256. Optimised even in debug
         // builds, so that hashing 64 MiB in a test takes a fraction of a second.
         .target(
-            name: "TestSupport", dependencies: ["AsyncSockets", "SOCKSProtocol"], path: "Tests/TestSupport",
+            name: "TestSupport", dependencies: ["AsyncSockets", "SOCKSProtocol", "SOCKSServer"], path: "Tests/TestSupport",
             swiftSettings: [.unsafeFlags(["-O"])]),
         .testTarget(name: "AsyncSocketsTests", dependencies: ["AsyncSockets", "TestSupport"]),
         .testTarget(name: "SOCKSProtocolTests", dependencies: ["SOCKSProtocol"]),

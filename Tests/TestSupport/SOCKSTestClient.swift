@@ -89,9 +89,3 @@ public struct SOCKSTestClient: Sendable {
     }
 }
 
-extension SOCKSEndpoint {
-    /// The endpoint of a socket address (IPv4 or IPv6).
-    public init(_ address: SocketAddress) {
-        self.init(address: address.ip.isIPv4 ? .ipv4(address.ip.bytes) : .ipv6(address.ip.bytes), port: address.port)
-    }
-}

@@ -27,8 +27,8 @@ public struct UserDatabase: Sendable, Hashable {
     /// and lines starting with `#` are ignored.
     public init(usersFile text: String) throws(InvalidEntry) {
         passwords = [:]
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
+        // Split on any newline Character: "\r\n" is one Character in Swift, so a split on "\n" misses it.
+        for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             if line.trimmingSpaces.isEmpty || line.trimmingSpaces.hasPrefix("#") { continue }
             guard let colon = line.firstIndex(of: ":") else {
                 throw InvalidEntry(line: index + 1, reason: "expected name:password")
