@@ -1,0 +1,101 @@
+import AsyncSockets
+import Foundation
+import Glibc
+import Testing
+
+/// A `socksd` process started by a test, with its standard error captured in a file.
+final class DaemonProcess: Sendable {
+    let process: Process
+    let logPath: String
+
+    /// The socksd binary that `swift build` put next to this test bundle.
+    static var binaryPath: String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("socksd").path
+    }
+
+    /// Starts `socksd` with `arguments`; with `fileLimit`, under `ulimit -n` of that many descriptors.
+    init(_ arguments: [String], fileLimit: Int? = nil) throws {
+        logPath = FileManager.default.temporaryDirectory.appendingPathComponent("socksd-test-\(UUID().uuidString).log").path
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        process = Process()
+        if let fileLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", Self.binaryPath] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: Self.binaryPath)
+            process.arguments = arguments
+        }
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+        try? FileManager.default.removeItem(atPath: logPath)
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Waits for the `listening on HOST:PORT` lines and returns the addresses.
+    func listeningAddresses(count: Int = 1, timeout: Duration = .seconds(20)) async throws -> [String] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let lines = log.split(separator: "\n").filter { $0.hasPrefix("listening on ") }
+            if lines.count >= count { return lines.map { String($0.dropFirst("listening on ".count)) } }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("socksd did not report listening; log:\n\(log)")
+        throw SocketError.timedOut
+    }
+
+    /// The port of the first listener.
+    func port() async throws -> UInt16 {
+        let address = try #require(try await listeningAddresses().first)
+        return try #require(UInt16(address.split(separator: ":").last!))
+    }
+
+    /// Waits for the process to exit and returns its status.
+    func exitStatus(timeout: Duration = .seconds(20)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("socksd did not exit; log:\n\(log)")
+                throw SocketError.timedOut
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
+    func signal(_ number: Int32) {
+        kill(process.processIdentifier, number)
+    }
+}
+
+/// Runs a command to completion and returns its exit status and standard output.
+func runCommand(_ path: String, _ arguments: [String], timeout: Duration = .seconds(30)) async throws -> (status: Int32, output: String) {
+    guard FileManager.default.isExecutableFile(atPath: path) else {
+        Issue.record("\(path) is not installed: run .ci/run, or install it (apt-get install \(URL(fileURLWithPath: path).lastPathComponent))")
+        throw SocketError.nameNotFound(path)
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    // Read on a thread of its own: a blocking read must not sit on the cooperative pool.
+    let collected = Task.detached { output.fileHandleForReading.readDataToEndOfFile() }
+    let deadline = ContinuousClock.now + timeout
+    while process.isRunning && ContinuousClock.now < deadline {
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    if process.isRunning { process.terminate() }
+    let data = await collected.value
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}

@@ -1,0 +1,108 @@
+import AsyncSockets
+import Foundation
+import Glibc
+import SOCKSProtocol
+import SOCKSServer
+import Testing
+import TestSupport
+
+@Suite struct DaemonTests {
+    @Test func versionAndHelpExitZero() async throws {
+        let version = try await runCommand(DaemonProcess.binaryPath, ["--version"])
+        #expect(version.status == 0)
+        #expect(version.output.hasPrefix("socksd "))
+        let help = try await runCommand(DaemonProcess.binaryPath, ["--help"])
+        #expect(help.status == 0)
+        #expect(help.output.contains("--users-file FILE"))
+    }
+
+    @Test(arguments: [["--bogus"], ["--listen"], ["--listen", "127.0.0.1"], ["--listen", "[::1]80"], ["--log-level", "loud"],
+                      ["--connect-timeout", "-1"], ["--user", "nocolon"], ["--listen", "127.0.0.1:99999"]])
+    func badCommandLineExits64(arguments: [String]) async throws {
+        let daemon = try DaemonProcess(arguments)
+        #expect(try await daemon.exitStatus() == 64)
+        #expect(daemon.log.contains("usage: socksd"))
+    }
+
+    @Test func portInUseIsAClearError() async throws {
+        let taken = try TCPListener(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0))
+        defer { taken.close() }
+        let daemon = try DaemonProcess(["--listen", "127.0.0.1:\(taken.localAddress.port)"])
+        #expect(try await daemon.exitStatus() == 1)
+        #expect(daemon.log.contains("Address already in use"), "log: \(daemon.log)")
+    }
+
+    @Test func curlThroughTheProxyWithAndWithoutCredentials() async throws {
+        let web = try LoopbackPeers.startHTTP(body: "hello through socksd")
+        defer { web.stop() }
+        let open = try DaemonProcess(["--listen", "127.0.0.1:0"])
+        let openPort = try await open.port()
+        for url in ["http://localhost:\(web.address.port)/", "http://127.0.0.1:\(web.address.port)/"] {
+            let result = try await runCommand("/usr/bin/curl", ["-sS", "--max-time", "10", "-x", "socks5h://127.0.0.1:\(openPort)", url])
+            #expect(result.status == 0)
+            #expect(result.output == "hello through socksd")
+        }
+
+        let usersFile = FileManager.default.temporaryDirectory.appendingPathComponent("socksd-users-\(UUID().uuidString)").path
+        try "# test users\ncarol:from-file\n".write(toFile: usersFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: usersFile) }
+        let locked = try DaemonProcess(["--listen", "127.0.0.1:0", "--user", "alice:s3cret", "--users-file", usersFile])
+        let lockedPort = try await locked.port()
+        let url = "http://localhost:\(web.address.port)/"
+        for (credentials, succeeds) in [("alice:s3cret", true), ("carol:from-file", true), ("alice:wrong", false)] {
+            let result = try await runCommand("/usr/bin/curl", ["-sS", "--max-time", "10", "-x", "socks5h://\(credentials)@127.0.0.1:\(lockedPort)", url])
+            #expect((result.status == 0) == succeeds, "\(credentials)")
+            if succeeds { #expect(result.output == "hello through socksd") }
+        }
+        let anonymous = try await runCommand("/usr/bin/curl", ["-sS", "--max-time", "10", "-x", "socks5h://127.0.0.1:\(lockedPort)", url])
+        #expect(anonymous.status != 0)
+        #expect(!locked.log.contains("s3cret") && !locked.log.contains("wrong"), "a password reached the log")
+        #expect(locked.log.contains("user=alice command=connect"))
+
+        for daemon in [open, locked] {
+            daemon.signal(SIGTERM)
+            #expect(try await daemon.exitStatus() == 0)
+        }
+    }
+
+    @Test func sigintDrainsAnOpenSessionThenExitsZero() async throws {
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let daemon = try DaemonProcess(["--listen", "127.0.0.1:0"])
+        let port = try await daemon.port()
+        let (client, reply) = try await SOCKSTestClient.open(SocketAddress(ip: .ipv4Loopback, port: port), to: SOCKSEndpoint(echo.address))
+        #expect(reply.code == .succeeded)
+        daemon.signal(SIGINT)
+        try await Task.sleep(for: .milliseconds(200))
+        try await client.send([9, 9])
+        #expect(try await client.receive(exactly: 2) == [9, 9], "the session keeps working during the drain")
+        client.close()
+        #expect(try await daemon.exitStatus() == 0)
+        #expect(daemon.log.contains("shutting down"))
+    }
+
+    @Test func runningOutOfDescriptorsBacksOffAndKeepsServing() async throws {
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        // 32 descriptors: a handful for the runtime, the rest fill up with idle clients.
+        let daemon = try DaemonProcess(["--listen", "127.0.0.1:0", "--handshake-timeout", "60"], fileLimit: 32)
+        let server = SocketAddress(ip: .ipv4Loopback, port: try await daemon.port())
+        var idle: [TCPConnection] = []
+        for _ in 0..<40 { idle.append(try await TCPConnection.connect(to: server)) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !daemon.log.contains("backing off") && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(daemon.log.contains("Too many open files"), "log: \(daemon.log)")
+        idle.forEach { $0.close() }
+        idle.removeAll()
+        // Once descriptors are free again, the daemon serves as before.
+        let (client, reply) = try await SOCKSTestClient.open(server, to: SOCKSEndpoint(echo.address))
+        #expect(reply.code == .succeeded)
+        try await client.send([1])
+        #expect(try await client.receive(exactly: 1) == [1])
+        client.close()
+        daemon.signal(SIGTERM)
+        #expect(try await daemon.exitStatus() == 0)
+    }
+}
