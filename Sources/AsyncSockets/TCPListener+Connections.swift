@@ -2,8 +2,9 @@ extension TCPListener {
     /// Accepted connections as an `AsyncSequence`, which ends when the listener is closed.
     ///
     /// When the process runs out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`), the
-    /// sequence reports the error to `onResourceExhaustion`, waits `backoff`, and tries again: a full
-    /// descriptor table must slow the server down, never stop it.
+    /// sequence waits `backoff` and tries again, for as long as it takes: a full descriptor table must slow
+    /// the server down, never stop it. `onResourceExhaustion` hears of the first failure of each such
+    /// streak, not of every retry, so a long shortage does not flood the log.
     public func connections(
         backoff: Duration = .milliseconds(100),
         onResourceExhaustion: (@Sendable (SocketError) -> Void)? = nil
@@ -25,18 +26,22 @@ extension TCPListener {
         /// Accepts the next connection; `nil` once the listener is closed.
         public struct Iterator: AsyncIteratorProtocol {
             let sequence: Connections
+            var exhausted = false
 
             public mutating func next() async throws -> TCPConnection? {
                 while true {
                     do {
-                        return try await sequence.listener.accept()
+                        let connection = try await sequence.listener.accept()
+                        exhausted = false
+                        return connection
                     } catch SocketError.closed {
                         return nil
                     } catch let error as SocketError {
                         guard let errno = error.errno,
                               [.tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .outOfMemory].contains(errno)
                         else { throw error }
-                        sequence.onResourceExhaustion?(error)
+                        if !exhausted { sequence.onResourceExhaustion?(error) }
+                        exhausted = true
                         try await Task.sleep(for: sequence.backoff)
                     }
                 }

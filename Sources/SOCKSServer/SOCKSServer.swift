@@ -106,7 +106,7 @@ public actor SOCKSServer {
         await withDiscardingTaskGroup { sessions in
             do {
                 let connections = listener.connections { error in
-                    logger.error("accept on \(listener.localAddress) failed: \(error); backing off")
+                    logger.error("accept on \(listener.localAddress) failed: \(error); backing off and retrying until resources free up")
                 }
                 for try await connection in connections {
                     sessions.addTask { await SOCKSSession(connection: connection, context: context).run() }

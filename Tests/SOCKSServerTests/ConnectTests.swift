@@ -181,3 +181,4 @@ import TestSupport
         await harness.stop()
     }
 }
+

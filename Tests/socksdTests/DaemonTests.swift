@@ -94,6 +94,9 @@ import TestSupport
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(daemon.log.contains("Too many open files"), "log: \(daemon.log)")
+        try await Task.sleep(for: .milliseconds(500))
+        let reports = daemon.log.components(separatedBy: "backing off").count - 1
+        #expect(reports == 1, "one report per shortage, not one per retry; log: \(daemon.log)")
         idle.forEach { $0.close() }
         idle.removeAll()
         // Once descriptors are free again, the daemon serves as before.

@@ -19,9 +19,9 @@ struct SessionRecord: Sendable {
 
     /// One line, `key=value` pairs, for the info-level access log.
     var line: String {
-        let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - started).components.seconds)
-        let duration = (seconds * 1000).rounded() / 1000
+        let elapsed = (ContinuousClock.now - started).components
+        let milliseconds = elapsed.seconds * 1000 + elapsed.attoseconds / 1_000_000_000_000_000
+        let duration = Double(milliseconds) / 1000
         return "session client=\(client) user=\(user ?? "-") command=\(command?.description ?? "-") "
             + "destination=\(destination?.description ?? "-") up=\(bytesUp) down=\(bytesDown) "
             + "duration=\(duration)s outcome=\(outcome)"
