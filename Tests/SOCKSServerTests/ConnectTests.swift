@@ -1,3 +1,4 @@
+import Glibc
 import AsyncSockets
 import SOCKSProtocol
 import Testing
@@ -182,3 +183,43 @@ import TestSupport
     }
 }
 
+
+@Suite struct ConnectDeadlineTests {
+    @Test func connectDeadlineGetsReply06() async throws {
+        // A listener that never accepts, with its accept queue filled: the kernel drops further SYNs, so a
+        // connect to it hangs, on loopback, until the proxy's deadline.
+        let stalled = try TCPListener(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0), backlog: 0)
+        defer { stalled.close() }
+        var fillers: [TCPConnection] = []
+        for _ in 0..<3 {
+            guard let filler = try? await withDeadline(.milliseconds(200), { try await TCPConnection.connect(to: stalled.localAddress) }) else { break }
+            fillers.append(filler)
+        }
+        defer { fillers.forEach { $0.close() } }
+        let harness = try ServerHarness { $0.connectTimeout = .milliseconds(300) }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let (client, reply) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(stalled.localAddress))
+        #expect(reply == SOCKSReply(code: .ttlExpired))
+        #expect(clock.now - start < .seconds(5))
+        #expect(try await client.closesWithin(.seconds(2)))
+        await harness.stop()
+    }
+
+    @Test func errnoMapsToReplyCodes() {
+        let cases: [(SocketError, SOCKSReplyCode)] = [
+            (.failed(operation: "connect", errno: Errno(rawValue: ECONNREFUSED)), .connectionRefused),
+            (.failed(operation: "connect", errno: Errno(rawValue: ENETUNREACH)), .networkUnreachable),
+            (.failed(operation: "connect", errno: Errno(rawValue: EHOSTUNREACH)), .hostUnreachable),
+            (.failed(operation: "connect", errno: Errno(rawValue: ETIMEDOUT)), .ttlExpired),
+            (.failed(operation: "connect", errno: Errno(rawValue: EACCES)), .notAllowed),
+            (.failed(operation: "connect", errno: Errno(rawValue: EINVAL)), .generalFailure),
+            (.nameNotFound("x.invalid"), .hostUnreachable),
+            (.timedOut, .ttlExpired),
+        ]
+        for (error, code) in cases {
+            #expect(SOCKSReplyCode(reaching: error) == code, "\(error)")
+        }
+        #expect(SOCKSReplyCode(reaching: CancellationError()) == .generalFailure)
+    }
+}
