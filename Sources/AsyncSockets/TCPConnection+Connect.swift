@@ -1,13 +1,14 @@
 import Glibc
 
 extension TCPConnection {
-    /// Opens a TCP connection to one address.
+    /// Opens a TCP connection to one address, optionally from a given local address.
     ///
     /// Cancellation abandons the attempt and closes its socket. For a deadline, wrap the call in
     /// `withDeadline`; for names, use `connect(toHost:port:)`.
-    public static func connect(to address: SocketAddress) async throws -> TCPConnection {
+    public static func connect(to address: SocketAddress, from localAddress: SocketAddress? = nil) async throws -> TCPConnection {
         let descriptor = try SocketDescriptor(family: address.family, type: Int32(SOCK_STREAM.rawValue))
         do {
+            if let localAddress { try descriptor.bind(to: localAddress) }
             switch retryingInterrupts({ address.withSockAddr { Glibc.connect(descriptor.fd, $0, $1) } }) {
             case .success:
                 break

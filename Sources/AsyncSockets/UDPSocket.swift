@@ -21,14 +21,17 @@ public final class UDPSocket: Sendable {
         self.localAddress = local
     }
 
-    /// Receives one datagram into the front of `buffer`.
+    /// Receives one datagram into `buffer`, starting at `offset` (room left in front lets a relay prepend a
+    /// header without copying the payload).
     ///
-    /// - Returns: the datagram's length (a datagram longer than the buffer is cut to fit) and its sender.
-    public func receive(into buffer: inout [UInt8]) async throws -> (count: Int, sender: SocketAddress) {
+    /// - Returns: the datagram's length (a datagram longer than the space after `offset` is cut to fit) and
+    ///   its sender, with an IPv4-mapped address written as IPv4.
+    public func receive(into buffer: inout [UInt8], at offset: Int = 0) async throws -> (count: Int, sender: SocketAddress) {
         let fd = descriptor.fd
         var sender: SocketAddress?
         let count = try await descriptor.perform(.read, operation: "recvfrom") {
-            buffer.withUnsafeMutableBytes { raw in
+            buffer.withUnsafeMutableBytes { whole in
+                let raw = UnsafeMutableRawBufferPointer(rebasing: whole[offset...])
                 let (result, address) = SocketAddress.reading { Int32(Glibc.recvfrom(fd, raw.baseAddress, raw.count, 0, $0, $1)) }
                 sender = address
                 return Int(result)

@@ -22,6 +22,22 @@ extension SOCKSServer {
         /// no limit.
         public var idleTimeout: Duration?
 
+        /// How long a UDP association may go without a datagram in either direction before it ends (and its
+        /// control connection is closed). Default: 300 s.
+        public var udpTimeout: Duration = .seconds(300)
+
+        /// The address put in a UDP ASSOCIATE reply's BND.ADDR instead of the relay socket's own, for a
+        /// server behind NAT. Default: `nil`, the local address of the client's control connection.
+        public var udpAdvertiseAddress: IPAddress?
+
+        /// Which remotes may send datagrams back to a UDP client. `false` (the default): only remotes the
+        /// association has sent to ("restricted cone", what most clients expect and the safer choice).
+        /// `true`: any remote that learns the relay's port ("full cone"), for peer-to-peer protocols.
+        public var udpFullCone = false
+
+        /// How long a BIND waits for the remote peer to connect. Default: 60 s.
+        public var bindTimeout: Duration = .seconds(60)
+
         /// After `shutdown()`, how long open sessions may run before they are cancelled. Default: 5 s.
         public var shutdownGracePeriod: Duration = .seconds(5)
 

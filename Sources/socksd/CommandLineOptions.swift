@@ -9,9 +9,11 @@ struct CommandLineOptions {
     static let usage = """
         usage: socksd [--listen HOST:PORT]... [--user NAME:PASSWORD]... [--users-file FILE]
                       [--handshake-timeout SECONDS] [--connect-timeout SECONDS] [--idle-timeout SECONDS]
+                      [--udp-timeout SECONDS] [--udp-advertise HOST] [--udp-full-cone] [--bind-timeout SECONDS]
                       [--log-level debug|info|warning|error] [--help] [--version]
 
-        A SOCKS5 proxy (RFC 1928) with optional username/password authentication (RFC 1929).
+        A SOCKS5 proxy (RFC 1928: CONNECT, BIND, UDP ASSOCIATE) with optional username/password
+        authentication (RFC 1929).
 
           --listen HOST:PORT         address to listen on; repeatable (default 127.0.0.1:1080).
                                      HOST is IPv4, [IPv6] or a name; port 0 picks a free port.
@@ -20,6 +22,11 @@ struct CommandLineOptions {
           --handshake-timeout SECS   time for greeting, login and request (default 10).
           --connect-timeout SECS     time to reach a CONNECT target (default 10).
           --idle-timeout SECS        close relays idle this long (default: never).
+          --udp-timeout SECS         end UDP associations idle this long (default 300).
+          --udp-advertise HOST       address to give UDP clients in BND.ADDR (behind NAT).
+          --udp-full-cone            accept UDP replies from any remote, not only those the
+                                     client has sent to.
+          --bind-timeout SECS        time for a BIND peer to connect (default 60).
           --log-level LEVEL          debug, info, warning or error (default info).
           --help                     show this help.
           --version                  show the version.
@@ -43,6 +50,10 @@ struct CommandLineOptions {
     var handshakeTimeout: Duration = .seconds(10)
     var connectTimeout: Duration = .seconds(10)
     var idleTimeout: Duration?
+    var udpTimeout: Duration = .seconds(300)
+    var udpAdvertise: String?
+    var udpFullCone = false
+    var bindTimeout: Duration = .seconds(60)
     var logLevel = SOCKSLogger.Level.info
 
     init(arguments: [String]) throws(UsageError) {
@@ -68,6 +79,10 @@ struct CommandLineOptions {
             case "--handshake-timeout": handshakeTimeout = try Self.seconds(try value(), flag: name)
             case "--connect-timeout": connectTimeout = try Self.seconds(try value(), flag: name)
             case "--idle-timeout": idleTimeout = try Self.seconds(try value(), flag: name)
+            case "--udp-timeout": udpTimeout = try Self.seconds(try value(), flag: name)
+            case "--udp-advertise": udpAdvertise = try value()
+            case "--udp-full-cone": udpFullCone = true
+            case "--bind-timeout": bindTimeout = try Self.seconds(try value(), flag: name)
             case "--log-level":
                 let text = try value()
                 guard let level = SOCKSLogger.Level(name: text) else {

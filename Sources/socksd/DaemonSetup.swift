@@ -15,6 +15,16 @@ enum DaemonSetup {
         configuration.connectTimeout = options.connectTimeout
         configuration.idleTimeout = options.idleTimeout
         configuration.logger = .standardError(level: options.logLevel)
+        configuration.udpTimeout = options.udpTimeout
+        configuration.udpFullCone = options.udpFullCone
+        configuration.bindTimeout = options.bindTimeout
+        if let host = options.udpAdvertise {
+            do {
+                configuration.udpAdvertiseAddress = try await NameResolver.shared.resolve(host: host, port: 0).first?.ip
+            } catch {
+                throw StartupError(description: "cannot resolve --udp-advertise '\(host)': \(error)")
+            }
+        }
         if !options.listen.isEmpty {
             var addresses: [SocketAddress] = []
             for text in options.listen {

@@ -1,6 +1,7 @@
 import AsyncSockets
 import Foundation
 import Glibc
+import Synchronization
 
 /// Test peers on loopback: each binds port 0 and serves until its task is cancelled.
 public enum LoopbackPeers {
@@ -61,6 +62,21 @@ public enum LoopbackPeers {
         return RunningPeer(address: listener.localAddress, listener: listener, task: task)
     }
 
+    /// A UDP echo server: every datagram goes back to its sender unchanged. `senders` records who sent.
+    public static func startUDPEcho(on address: SocketAddress = SocketAddress(ip: .ipv4Loopback, port: 0), dualStack: Bool = false) throws -> RunningUDPPeer {
+        let socket = try UDPSocket(bindingTo: address, dualStack: dualStack)
+        let senders = SenderLog()
+        let task = Task {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                guard let (count, sender) = try? await socket.receive(into: &buffer) else { return }
+                senders.append(sender)
+                try? await socket.send(buffer[0..<count], to: sender)
+            }
+        }
+        return RunningUDPPeer(socket: socket, task: task, senders: senders)
+    }
+
     /// A port on loopback where nobody listens (bound, then closed), for "connection refused".
     public static func closedPort() throws -> UInt16 {
         let listener = try TCPListener(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0))
@@ -82,3 +98,25 @@ public struct RunningPeer: Sendable {
     }
 }
 
+
+/// A running UDP peer; `stop()` closes its socket.
+public struct RunningUDPPeer: Sendable {
+    public let socket: UDPSocket
+    let task: Task<Void, Never>
+    /// Every sender the peer has heard from, in order.
+    public let senders: SenderLog
+
+    public var address: SocketAddress { socket.localAddress }
+
+    public func stop() {
+        socket.close()
+        task.cancel()
+    }
+}
+
+/// A thread-safe list of datagram senders.
+public final class SenderLog: Sendable {
+    private let entries = Mutex<[SocketAddress]>([])
+    func append(_ sender: SocketAddress) { entries.withLock { $0.append(sender) } }
+    public var all: [SocketAddress] { entries.withLock { $0 } }
+}

@@ -5,10 +5,17 @@ import Synchronization
 final class RelayCounters: Sendable {
     private let up = Atomic<Int>(0)
     private let down = Atomic<Int>(0)
+    private let dropped = Atomic<Int>(0)
     private let lastActivity = Atomic<Int64>(RelayCounters.monotonicNanoseconds())
 
     var bytesUp: Int { up.load(ordering: .relaxed) }
     var bytesDown: Int { down.load(ordering: .relaxed) }
+    /// Datagrams a UDP relay refused or could not deliver.
+    var datagramsDropped: Int { dropped.load(ordering: .relaxed) }
+
+    func countDrop() {
+        dropped.add(1, ordering: .relaxed)
+    }
 
     func countUp(_ bytes: Int) {
         up.add(bytes, ordering: .relaxed)
@@ -26,6 +33,16 @@ final class RelayCounters: Sendable {
 
     /// Nanoseconds since the last byte in either direction.
     var idleNanoseconds: Int64 { Self.monotonicNanoseconds() - lastActivity.load(ordering: .relaxed) }
+
+    /// Returns once nothing has moved for `timeout`; sleeps in between, never polls faster than needed.
+    func waitUntilIdle(for timeout: Duration) async throws {
+        let limit = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        while true {
+            let remaining = limit - idleNanoseconds
+            if remaining <= 0 { return }
+            try await Task.sleep(for: .nanoseconds(remaining))
+        }
+    }
 
     /// `CLOCK_MONOTONIC` in nanoseconds: a vDSO call, cheap enough to take once per relayed chunk.
     static func monotonicNanoseconds() -> Int64 {

@@ -32,7 +32,8 @@ struct TCPRelay {
             }
             if let idleTimeout {
                 group.addTask { [counters] in
-                    try await Self.watchIdleness(counters: counters, timeout: idleTimeout)
+                    try await counters.waitUntilIdle(for: idleTimeout)
+                    throw Ending.idleTimeout
                 }
             }
             defer { group.cancelAll() }
@@ -49,14 +50,5 @@ struct TCPRelay {
             count(chunk.count)
         }
         sink.shutdownWrite()
-    }
-
-    private static func watchIdleness(counters: RelayCounters, timeout: Duration) async throws {
-        let limit = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        while true {
-            let remaining = limit - counters.idleNanoseconds
-            if remaining <= 0 { throw Ending.idleTimeout }
-            try await Task.sleep(for: .nanoseconds(remaining))
-        }
     }
 }

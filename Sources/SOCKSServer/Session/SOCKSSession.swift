@@ -63,8 +63,11 @@ actor SOCKSSession {
         switch accepted.request.command {
         case .connect:
             await serveConnect(accepted)
+        case .bind:
+            await serveBind(accepted)
+        case .udpAssociate:
+            await serveUDPAssociate(accepted)
         default:
-            // BIND and UDP ASSOCIATE are not built yet; anything else is unknown. Both earn 07.
             await fail(.commandNotSupported, reason: "command \(accepted.request.command) not supported")
         }
     }

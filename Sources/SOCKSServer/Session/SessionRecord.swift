@@ -10,6 +10,8 @@ struct SessionRecord: Sendable {
     var destination: SOCKSEndpoint?
     var bytesUp = 0
     var bytesDown = 0
+    /// For UDP ASSOCIATE: datagrams refused or undeliverable.
+    var datagramsDropped: Int?
     var outcome = "handshake-incomplete"
     var handshakeFailed = false
 
@@ -24,6 +26,7 @@ struct SessionRecord: Sendable {
         let duration = Double(milliseconds) / 1000
         return "session client=\(client) user=\(user ?? "-") command=\(command?.description ?? "-") "
             + "destination=\(destination?.description ?? "-") up=\(bytesUp) down=\(bytesDown) "
+            + (datagramsDropped.map { "dropped=\($0) " } ?? "")
             + "duration=\(duration)s outcome=\(outcome)"
     }
 }

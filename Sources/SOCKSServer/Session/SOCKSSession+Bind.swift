@@ -1,0 +1,144 @@
+import AsyncSockets
+import SOCKSProtocol
+
+extension SOCKSSession {
+    /// What can end the wait for a BIND peer.
+    private enum BindEvent: Sendable {
+        case peer(TCPConnection)
+        case timedOut
+        case acceptFailed(String)
+        /// The client's bytes read during the wait; `closed` if it hung up.
+        case control(pending: [UInt8], closed: Bool)
+    }
+
+    /// BIND (RFC 1928 §4): listen, first reply with where the peer should connect, accept one peer from the
+    /// expected address within the deadline, second reply with the peer's address, then relay as CONNECT.
+    func serveBind(_ accepted: Accepted) async {
+        let expected: Set<IPAddress>?
+        do {
+            expected = try await Self.expectedPeers(accepted.request.destination)
+        } catch {
+            await fail(SOCKSReplyCode(reaching: error), reason: "cannot resolve the expected peer: \(error)")
+            return
+        }
+        let listener: TCPListener
+        do {
+            listener = try TCPListener(bindingTo: SocketAddress(ip: connection.localAddress.unmapped.ip, port: 0), backlog: 4)
+        } catch {
+            await fail(.generalFailure, reason: "cannot listen for the peer: \(error)")
+            return
+        }
+        defer { listener.close() }
+        do {
+            try await connection.write(SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(listener.localAddress)).encoded())
+        } catch {
+            record.outcome = "client-closed"
+            return
+        }
+
+        let (event, pending) = await waitForPeer(on: listener, expected: expected)
+        listener.close()
+        let peer: TCPConnection
+        switch event {
+        case .peer(let connection):
+            peer = connection
+        case .timedOut:
+            await fail(.ttlExpired, reason: "no peer connected within \(context.configuration.bindTimeout)")
+            return
+        case .acceptFailed(let reason):
+            await fail(.generalFailure, reason: "accepting the peer failed: \(reason)")
+            return
+        case .control:
+            record.outcome = "client-closed"
+            return
+        }
+        context.logger.debug("session \(record.client): BIND peer \(peer.remoteAddress) connected")
+
+        let counters = RelayCounters()
+        defer {
+            record.bytesUp = counters.bytesUp
+            record.bytesDown = counters.bytesDown
+        }
+        do {
+            try await connection.write(SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(peer.remoteAddress)).encoded())
+            // Early data: what the client sent before it saw the second reply goes to the peer first.
+            let early = accepted.earlyData + pending
+            if !early.isEmpty {
+                try await peer.write(early)
+                counters.countUp(early.count)
+            }
+            record.outcome = "succeeded"
+            try await TCPRelay(
+                client: connection, target: peer, bufferSize: context.configuration.relayBufferSize,
+                idleTimeout: context.configuration.idleTimeout, counters: counters
+            ).run()
+        } catch TCPRelay.Ending.idleTimeout {
+            record.outcome = "idle-timeout"
+        } catch is CancellationError {
+            record.outcome = "cancelled"
+        } catch {
+            record.outcome = "relay-error(\(error))"
+        }
+        peer.close()
+    }
+
+    /// Races the accept (under the BIND deadline) against the control connection, whose hang-up ends the wait.
+    private func waitForPeer(on listener: TCPListener, expected: Set<IPAddress>?) async -> (BindEvent, [UInt8]) {
+        let timeout = context.configuration.bindTimeout
+        let logger = context.logger
+        let label = "session \(record.client)"
+        return await withTaskGroup(of: BindEvent.self) { [connection] group in
+            group.addTask {
+                do {
+                    return .peer(try await withDeadline(timeout) {
+                        for try await candidate in listener.connections() {
+                            let address = candidate.remoteAddress.unmapped
+                            if expected?.contains(address.ip) ?? true { return candidate }
+                            logger.warning("\(label): BIND refused a peer from \(address), not the expected address")
+                            candidate.close()
+                        }
+                        throw SocketError.closed
+                    })
+                } catch SocketError.timedOut {
+                    return .timedOut
+                } catch {
+                    return .acceptFailed("\(error)")
+                }
+            }
+            group.addTask {
+                var pending: [UInt8] = []
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    guard let count = try? await connection.read(into: &buffer) else {
+                        // Cancelled because the accept side finished, or a reset: the client is gone.
+                        return .control(pending: pending, closed: !Task.isCancelled)
+                    }
+                    if count == 0 { return .control(pending: pending, closed: true) }
+                    pending += buffer[0..<count]
+                }
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            let second = await group.next()!
+            switch (first, second) {
+            case (.control(let pending, _), let event), (let event, .control(let pending, _)):
+                // The client hung up first: the wait is over whatever the accept side says.
+                if case .control(_, closed: true) = first { return (first, pending) }
+                return (event, pending)
+            default:
+                return (first, [])
+            }
+        }
+    }
+
+    /// The addresses a BIND peer may come from: `nil` (anyone) for an all-zero DST.ADDR.
+    private static func expectedPeers(_ destination: SOCKSEndpoint) async throws -> Set<IPAddress>? {
+        switch destination.address {
+        case .ipv4(let bytes), .ipv6(let bytes):
+            guard let ip = IPAddress(bytes: bytes), !ip.isUnspecified else { return nil }
+            return [ip.unmapped]
+        case .domain(let name):
+            return Set(try await NameResolver.shared.resolve(host: name, port: destination.port).map(\.ip.unmapped))
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import AsyncSockets
+import SOCKSProtocol
+
+extension SOCKSSession {
+    /// UDP ASSOCIATE: open a relay socket on the control connection's local IP, tell the client where it is,
+    /// and relay until the control connection ends or the association idles out.
+    func serveUDPAssociate(_ accepted: Accepted) async {
+        let localIP = connection.localAddress.unmapped.ip
+        let clientSocket: UDPSocket
+        let targetSocket: UDPSocket
+        do {
+            clientSocket = try UDPSocket(bindingTo: SocketAddress(ip: localIP, port: 0))
+            targetSocket = try UDPAssociation.makeTargetSocket()
+        } catch {
+            await fail(.generalFailure, reason: "cannot open UDP relay sockets: \(error)")
+            return
+        }
+        // RFC 1928: DST is where the client will send from. Only its port is used: datagrams are accepted
+        // from the control connection's IP alone, whatever address the client claims.
+        let requestedPort = accepted.request.destination.port
+        let peers = UDPAssociationPeers(clientIP: connection.remoteAddress.unmapped.ip, requiredPort: requestedPort == 0 ? nil : requestedPort)
+        let bound = SocketAddress(ip: context.configuration.udpAdvertiseAddress ?? localIP, port: clientSocket.localAddress.port)
+        do {
+            try await connection.write(SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(bound)).encoded())
+        } catch {
+            clientSocket.close()
+            targetSocket.close()
+            record.outcome = "client-closed"
+            return
+        }
+        context.logger.debug("session \(record.client): UDP relay on \(clientSocket.localAddress) (advertised \(bound)), destinations via \(targetSocket.localAddress)")
+        let counters = RelayCounters()
+        let association = UDPAssociation(
+            clientSocket: clientSocket, targetSocket: targetSocket, control: connection, peers: peers,
+            fullCone: context.configuration.udpFullCone, idleTimeout: context.configuration.udpTimeout,
+            counters: counters, logger: context.logger, label: "session \(record.client)")
+        let ending = await association.run()
+        record.bytesUp = counters.bytesUp
+        record.bytesDown = counters.bytesDown
+        record.datagramsDropped = counters.datagramsDropped
+        record.outcome = "\(ending)"
+    }
+}

@@ -1,0 +1,55 @@
+import AsyncSockets
+import SOCKSProtocol
+import SOCKSServer
+
+/// A UDP ASSOCIATE client for tests: the control connection, the relay address from the reply, and a UDP
+/// socket of its own that sends SOCKS-framed datagrams.
+public struct UDPTestClient: Sendable {
+    public let control: SOCKSTestClient
+    public let relay: SocketAddress
+    public let socket: UDPSocket
+
+    /// Associates (announcing `announcedPort`, 0 for unknown) and binds a UDP socket on `localIP`.
+    public static func associate(
+        _ server: SocketAddress, localIP: IPAddress = .ipv4Loopback, announcePort: Bool = false,
+        credentials: SOCKSCredentials? = nil
+    ) async throws -> UDPTestClient {
+        let socket = try UDPSocket(bindingTo: SocketAddress(ip: localIP, port: 0))
+        let announced = SOCKSEndpoint(address: .ipv4([0, 0, 0, 0]), port: announcePort ? socket.localAddress.port : 0)
+        let (control, reply) = try await SOCKSTestClient.open(server, command: .udpAssociate, to: announced, credentials: credentials)
+        guard reply.code == .succeeded, let relay = reply.bound.socketAddress else {
+            throw SOCKSTestClient.Failure.unexpected(reply.encoded())
+        }
+        return UDPTestClient(control: control, relay: relay, socket: socket)
+    }
+
+    /// Sends `payload` to `destination` through the relay, with the given fragment number.
+    public func send(_ payload: [UInt8], to destination: SOCKSEndpoint, fragment: UInt8 = 0) async throws {
+        try await socket.send(SOCKSUDPHeader(fragment: fragment, endpoint: destination).encoded() + payload, to: relay)
+    }
+
+    /// The next datagram from the relay, raw (header included), or `nil` if none comes within `timeout`.
+    public func receiveRaw(within timeout: Duration = .seconds(2)) async throws -> [UInt8]? {
+        do {
+            return try await withDeadline(timeout) { [socket] in
+                var buffer = [UInt8](repeating: 0, count: 65536)
+                let (count, _) = try await socket.receive(into: &buffer)
+                return Array(buffer[0..<count])
+            }
+        } catch SocketError.timedOut {
+            return nil
+        }
+    }
+
+    /// The next datagram's header and payload, or `nil` on timeout.
+    public func receive(within timeout: Duration = .seconds(2)) async throws -> (header: SOCKSUDPHeader, payload: [UInt8])? {
+        guard let raw = try await receiveRaw(within: timeout) else { return nil }
+        let (header, start) = try SOCKSUDPHeader.parse(datagram: raw[...])
+        return (header, Array(raw[start...]))
+    }
+
+    public func close() {
+        control.close()
+        socket.close()
+    }
+}
