@@ -35,9 +35,10 @@ extension TCPConnection {
     /// Resolves `host` (a literal address or a name) and connects, racing the addresses by Happy Eyeballs
     /// (RFC 8305) when the name has several.
     public static func connect(
-        toHost host: String, port: UInt16, attemptDelay: Duration = .milliseconds(250)
+        toHost host: String, port: UInt16, resolver: any HostResolver = NameResolver.shared,
+        attemptDelay: Duration = .milliseconds(250)
     ) async throws -> TCPConnection {
-        let addresses = try await NameResolver.shared.resolve(host: host, port: port)
+        let addresses = try await resolver.resolve(host: host, port: port)
         return try await HappyEyeballs.connect(to: addresses, attemptDelay: attemptDelay)
     }
 }

@@ -15,6 +15,10 @@ extension SOCKSServer {
         /// How long a client has to finish greeting, login and request. Default: 10 s.
         public var handshakeTimeout: Duration = .seconds(10)
 
+        /// Resolves domain destinations (CONNECT, UDP, a BIND's expected peer). Default: the system resolver
+        /// (`getaddrinfo`, on threads of its own).
+        public var resolver: any HostResolver = NameResolver.shared
+
         /// How long resolving and connecting to a CONNECT target may take. Default: 10 s.
         public var connectTimeout: Duration = .seconds(10)
 

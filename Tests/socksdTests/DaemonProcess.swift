@@ -75,27 +75,36 @@ final class DaemonProcess: Sendable {
     }
 }
 
-/// Runs a command to completion and returns its exit status and standard output.
-func runCommand(_ path: String, _ arguments: [String], timeout: Duration = .seconds(30)) async throws -> (status: Int32, output: String) {
+/// Runs a command to completion and returns its exit status and standard output (with standard error
+/// after it when `includeErrors`, for diagnostics).
+///
+/// The output goes to a temporary file, read after the command exits: a blocking pipe read would hold one
+/// of the cooperative pool's few threads (two on a 2-core machine) and starve the test's own peers.
+func runCommand(_ path: String, _ arguments: [String], includeErrors: Bool = false, timeout: Duration = .seconds(30)) async throws -> (status: Int32, output: String) {
     guard FileManager.default.isExecutableFile(atPath: path) else {
         Issue.record("\(path) is not installed: run .ci/run, or install it (apt-get install \(URL(fileURLWithPath: path).lastPathComponent))")
         throw SocketError.nameNotFound(path)
     }
+    let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("socksd-test-output-\(UUID().uuidString)").path
+    _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: outputPath) }
+    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+    defer { try? output.close() }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
-    let output = Pipe()
     process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
+    process.standardError = includeErrors ? output : FileHandle.nullDevice
     try process.run()
-    // Read on a thread of its own: a blocking read must not sit on the cooperative pool.
-    let collected = Task.detached { output.fileHandleForReading.readDataToEndOfFile() }
     let deadline = ContinuousClock.now + timeout
     while process.isRunning && ContinuousClock.now < deadline {
         try await Task.sleep(for: .milliseconds(20))
     }
-    if process.isRunning { process.terminate() }
-    let data = await collected.value
+    if process.isRunning {
+        process.terminate()
+        Issue.record("\(path) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
+    }
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+    return (process.terminationStatus, text)
 }

@@ -35,6 +35,7 @@ struct UDPAssociation {
     let counters: RelayCounters
     let logger: SOCKSLogger
     let label: String
+    let resolver: any HostResolver
     let cache = DomainResolutionCache()
 
     /// The largest SOCKS UDP header: IPv6 (22 bytes); replies are received behind this much room.
@@ -113,7 +114,7 @@ struct UDPAssociation {
 
     private func resolveAndSend(_ payload: [UInt8], to name: String, port: UInt16) async {
         do {
-            let addresses = try await NameResolver.shared.resolve(host: name, port: port)
+            let addresses = try await resolver.resolve(host: name, port: port)
             let reachable = targetSocket.localAddress.ip.isIPv6 ? addresses : addresses.filter { $0.ip.isIPv4 }
             guard let address = reachable.first else {
                 drop("\(name) has no address this relay can reach")

@@ -8,8 +8,8 @@ extension SOCKSSession {
         let destination = accepted.request.destination
         let target: TCPConnection
         do {
-            target = try await withDeadline(context.configuration.connectTimeout) {
-                try await Self.dial(destination)
+            target = try await withDeadline(context.configuration.connectTimeout) { [resolver = context.configuration.resolver] in
+                try await Self.dial(destination, resolver: resolver)
             }
         } catch {
             let code = SOCKSReplyCode(reaching: error)
@@ -44,11 +44,11 @@ extension SOCKSSession {
     }
 
     /// Connects to a literal address directly, or resolves a name and races its addresses.
-    private static func dial(_ destination: SOCKSEndpoint) async throws -> TCPConnection {
+    private static func dial(_ destination: SOCKSEndpoint, resolver: any HostResolver) async throws -> TCPConnection {
         if let address = destination.socketAddress {
             return try await TCPConnection.connect(to: address)
         }
         guard case .domain(let name) = destination.address else { throw SocketError.nameNotFound("\(destination)") }
-        return try await TCPConnection.connect(toHost: name, port: destination.port)
+        return try await TCPConnection.connect(toHost: name, port: destination.port, resolver: resolver)
     }
 }

@@ -33,7 +33,8 @@ extension SOCKSSession {
         let association = UDPAssociation(
             clientSocket: clientSocket, targetSocket: targetSocket, control: connection, peers: peers,
             fullCone: context.configuration.udpFullCone, idleTimeout: context.configuration.udpTimeout,
-            counters: counters, logger: context.logger, label: "session \(record.client)")
+            counters: counters, logger: context.logger, label: "session \(record.client)",
+            resolver: context.configuration.resolver)
         let ending = await association.run()
         record.bytesUp = counters.bytesUp
         record.bytesDown = counters.bytesDown

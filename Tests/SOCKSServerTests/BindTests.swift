@@ -1,0 +1,81 @@
+import AsyncSockets
+import SOCKSProtocol
+import Testing
+import TestSupport
+@testable import SOCKSServer
+
+@Suite struct BindTests {
+    @Test func twoRepliesThenDataBothWaysWithHalfClose() async throws {
+        let harness = try ServerHarness()
+        let (client, first) = try await SOCKSTestClient.open(harness.address, command: .bind, to: SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: 0))
+        #expect(first.code == .succeeded)
+        let listening = try #require(first.bound.socketAddress)
+        #expect(listening.ip == .ipv4Loopback && listening.port != 0)
+
+        let peer = try await TCPConnection.connect(to: listening)
+        let second = try await client.receive(SOCKSReply.parse)
+        #expect(second == SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(peer.localAddress)))
+
+        try await peer.write(Array("from peer".utf8))
+        #expect(try await client.receive(exactly: 9) == Array("from peer".utf8))
+        try await client.send(Array("from client".utf8))
+        client.connection.shutdownWrite()
+        var received: [UInt8] = []
+        for try await chunk in peer.chunks() { received += chunk }
+        #expect(received == Array("from client".utf8), "the client's half-close reaches the peer as EOF")
+        try await peer.write(Array("after EOF".utf8))
+        peer.shutdownWrite()
+        #expect(try await client.receiveUntilEOF() == Array("after EOF".utf8))
+        peer.close()
+        client.close()
+        #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains("command=bind") && $0.contains("up=11 down=18") } })
+        await harness.stop()
+    }
+
+    @Test func peerFromAnotherAddressIsRefusedAndTheWaitGoesOn() async throws {
+        let harness = try ServerHarness()
+        let expected = try #require(IPAddress("127.0.0.2"))
+        let (client, first) = try await SOCKSTestClient.open(harness.address, command: .bind, to: SOCKSEndpoint(address: .ipv4(expected.bytes), port: 0))
+        let listening = try #require(first.bound.socketAddress)
+
+        let wrong = try await TCPConnection.connect(to: listening)  // from 127.0.0.1
+        let refused = try await withDeadline(.seconds(3)) { [wrong] in
+            var buffer = [UInt8](repeating: 0, count: 16)
+            do { return try await wrong.read(into: &buffer) == 0 } catch { return true }
+        }
+        #expect(refused, "the wrong peer is closed")
+        wrong.close()
+
+        let right = try await TCPConnection.connect(to: listening, from: SocketAddress(ip: expected, port: 0))
+        let second = try await client.receive(SOCKSReply.parse)
+        #expect(second.code == .succeeded)
+        #expect(second.bound == SOCKSEndpoint(right.localAddress))
+        try await right.write([1, 2, 3])
+        #expect(try await client.receive(exactly: 3) == [1, 2, 3])
+        right.close()
+        client.close()
+        #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains("BIND refused a peer from 127.0.0.1") } })
+        await harness.stop()
+    }
+
+    @Test func noPeerWithinTheDeadlineGetsAFailureReply() async throws {
+        let harness = try ServerHarness { $0.bindTimeout = .milliseconds(300) }
+        let (client, first) = try await SOCKSTestClient.open(harness.address, command: .bind, to: .unspecified)
+        #expect(first.code == .succeeded)
+        #expect(try await client.receive(SOCKSReply.parse) == SOCKSReply(code: .ttlExpired))
+        #expect(try await client.closesWithin(.seconds(2)))
+        // The listener is gone with the failure.
+        await #expect(throws: SocketError.self) { try await TCPConnection.connect(to: first.bound.socketAddress!) }
+        await harness.stop()
+    }
+
+    @Test func clientHangingUpEndsTheWait() async throws {
+        let harness = try ServerHarness()
+        let (client, first) = try await SOCKSTestClient.open(harness.address, command: .bind, to: .unspecified)
+        #expect(first.code == .succeeded)
+        client.close()
+        #expect(await ServerHarness.eventually { harness.server.metrics.activeSessions == 0 })
+        #expect(harness.log.all.contains { $0.contains("command=bind") && $0.contains("outcome=client-closed") })
+        await harness.stop()
+    }
+}
