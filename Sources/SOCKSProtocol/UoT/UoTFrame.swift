@@ -1,0 +1,52 @@
+/// One datagram on a UoT stream: its payload and, in addressed framing, its destination (client → server)
+/// or source (server → client).
+public struct UoTFrame: Hashable, Sendable {
+    /// `nil` in connect framing, where the header's destination applies.
+    public var endpoint: SOCKSEndpoint?
+    public var payload: [UInt8]
+
+    public init(endpoint: SOCKSEndpoint?, payload: [UInt8]) {
+        self.endpoint = endpoint
+        self.payload = payload
+    }
+
+    /// The largest payload a frame can carry: its length is a u16.
+    public static let maximumPayload = 65535
+
+    /// Appends this frame in `framing`, without building an intermediate array.
+    ///
+    /// - Throws: `.payloadTooLarge` over 65535 bytes (never wraps the length); nothing is appended then.
+    public static func append(
+        payload: some Collection<UInt8>, endpoint: SOCKSEndpoint?, framing: UoTFraming, to bytes: inout [UInt8]
+    ) throws(UoTProtocolError) {
+        guard payload.count <= maximumPayload else { throw .payloadTooLarge(payload.count) }
+        if framing == .addressed {
+            guard let endpoint else { throw .missingAddress }
+            bytes.appendUoTEndpoint(endpoint)
+        }
+        bytes.appendUInt16(UInt16(payload.count))
+        bytes.append(contentsOf: payload)
+    }
+
+    /// This frame's bytes in `framing`.
+    public func encoded(framing: UoTFraming) throws(UoTProtocolError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        try Self.append(payload: payload, endpoint: endpoint, framing: framing, to: &bytes)
+        return bytes
+    }
+
+    /// Parses one frame; `nil` when more bytes are needed.
+    public static func parse(
+        from reader: inout ByteReader, framing: UoTFraming, maximumPayload: Int = maximumPayload
+    ) throws(UoTProtocolError) -> UoTFrame? {
+        var endpoint: SOCKSEndpoint?
+        if framing == .addressed {
+            guard let parsed = try reader.readUoTEndpoint() else { return nil }
+            endpoint = parsed
+        }
+        guard let length = reader.readUInt16() else { return nil }
+        guard Int(length) <= maximumPayload else { throw .frameTooLarge(Int(length)) }
+        guard let payload = reader.readBytes(Int(length)) else { return nil }
+        return UoTFrame(endpoint: endpoint, payload: Array(payload))
+    }
+}

@@ -1,0 +1,71 @@
+/// Reads a UoT stream incrementally: feed it whatever the socket returns, take out headers and frames.
+///
+/// A server starts it with the stream's version (v2 expects the request header first; v1 goes straight to
+/// addressed frames); a client reading the server's direction starts it with the framing it asked for.
+/// However the bytes are split or merged, the same events come out.
+public struct UoTStreamDecoder: Sendable {
+    /// What the stream carried next.
+    public enum Event: Hashable, Sendable {
+        case header(UoTRequestHeader)
+        case frame(UoTFrame)
+    }
+
+    private enum State: Sendable {
+        case awaitingHeader
+        case frames(UoTFraming)
+    }
+
+    private var state: State
+    private var buffer: [UInt8] = []
+    private var readIndex = 0
+    /// Frames with a longer payload end the stream with `.frameTooLarge`.
+    public let maximumPayload: Int
+
+    /// A decoder for the client → server direction of a stream of `version`.
+    public init(serverOf version: UoTVersion, maximumPayload: Int = UoTFrame.maximumPayload) {
+        state = version == .v2 ? .awaitingHeader : .frames(.addressed)
+        self.maximumPayload = maximumPayload
+    }
+
+    /// A decoder for frames of a known framing (the server → client direction).
+    public init(framing: UoTFraming, maximumPayload: Int = UoTFrame.maximumPayload) {
+        state = .frames(framing)
+        self.maximumPayload = maximumPayload
+    }
+
+    /// The framing in force, once known (after the v2 header).
+    public var framing: UoTFraming? {
+        if case .frames(let framing) = state { return framing }
+        return nil
+    }
+
+    public mutating func receive(_ bytes: some Sequence<UInt8>) {
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next header or frame; `nil` when more bytes are needed.
+    ///
+    /// - Throws: on malformed bytes; the stream cannot be resynchronised and must be closed.
+    public mutating func next() throws(UoTProtocolError) -> Event? {
+        var reader = ByteReader(buffer[readIndex...])
+        let event: Event
+        switch state {
+        case .awaitingHeader:
+            guard let header = try UoTRequestHeader.parse(from: &reader) else { return nil }
+            state = .frames(header.framing)
+            event = .header(header)
+        case .frames(let framing):
+            guard let frame = try UoTFrame.parse(from: &reader, framing: framing, maximumPayload: maximumPayload) else { return nil }
+            event = .frame(frame)
+        }
+        readIndex = reader.position
+        if readIndex == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            readIndex = 0
+        } else if readIndex > 65536 {
+            buffer.removeFirst(readIndex)
+            readIndex = 0
+        }
+        return event
+    }
+}
