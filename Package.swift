@@ -4,13 +4,14 @@ import PackageDescription
 /// socksd: a SOCKS5 proxy for Linux. No package dependencies: the toolchain only.
 ///
 /// Layers (arrows point one way):
-///   socksd → SOCKSServer → SOCKSProtocol
-///            SOCKSServer → AsyncSockets → CEpoll
+///   socksd → SOCKSServer → SOCKSClient → SOCKSProtocol
+///                          SOCKSClient → AsyncSockets → CEpoll
 let package = Package(
     name: "socksd",
     products: [
         .executable(name: "socksd", targets: ["socksd"]),
         .library(name: "SOCKSServer", targets: ["SOCKSServer"]),
+        .library(name: "SOCKSClient", targets: ["SOCKSClient"]),
         .library(name: "SOCKSProtocol", targets: ["SOCKSProtocol"]),
         .library(name: "AsyncSockets", targets: ["AsyncSockets"]),
     ],
@@ -21,19 +22,22 @@ let package = Package(
         .target(name: "AsyncSockets", dependencies: ["CEpoll"]),
         // Sans-I/O SOCKS5 / RFC 1929 codecs and the server handshake state machine.
         .target(name: "SOCKSProtocol"),
-        // The embeddable server: listener actor, sessions, relays, configuration.
-        .target(name: "SOCKSServer", dependencies: ["AsyncSockets", "SOCKSProtocol"]),
+        // An async SOCKS5 client: CONNECT, BIND, UDP ASSOCIATE and UDP over TCP (what upstream chaining uses).
+        .target(name: "SOCKSClient", dependencies: ["AsyncSockets", "SOCKSProtocol"]),
+        // The embeddable server: listener actor, sessions, relays, upstreams, configuration.
+        .target(name: "SOCKSServer", dependencies: ["AsyncSockets", "SOCKSProtocol", "SOCKSClient"]),
         // The daemon: command line, users file, signals, logging.
         .executableTarget(name: "socksd", dependencies: ["SOCKSServer"]),
 
         // Shared by the test targets: loopback peers, a raw SOCKS5 client, SHA-256. Optimised even in debug
         // builds, so that hashing 64 MiB in a test takes a fraction of a second.
         .target(
-            name: "TestSupport", dependencies: ["AsyncSockets", "SOCKSProtocol", "SOCKSServer"], path: "Tests/TestSupport",
+            name: "TestSupport", dependencies: ["AsyncSockets", "SOCKSProtocol", "SOCKSClient"], path: "Tests/TestSupport",
             swiftSettings: [.unsafeFlags(["-O"])]),
         .testTarget(name: "AsyncSocketsTests", dependencies: ["AsyncSockets", "TestSupport"]),
         .testTarget(name: "SOCKSProtocolTests", dependencies: ["SOCKSProtocol"]),
-        .testTarget(name: "SOCKSServerTests", dependencies: ["SOCKSServer", "AsyncSockets", "SOCKSProtocol", "TestSupport"]),
+        .testTarget(name: "SOCKSClientTests", dependencies: ["SOCKSClient", "SOCKSServer", "AsyncSockets", "SOCKSProtocol", "TestSupport"]),
+        .testTarget(name: "SOCKSServerTests", dependencies: ["SOCKSServer", "SOCKSClient", "AsyncSockets", "SOCKSProtocol", "TestSupport"]),
         .testTarget(name: "socksdTests", dependencies: ["socksd", "AsyncSockets", "SOCKSProtocol", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,6 @@
 import AsyncSockets
+import SOCKSClient
 import SOCKSProtocol
-import SOCKSServer
 
 /// A UDP ASSOCIATE client for tests: the control connection, the relay address from the reply, and a UDP
 /// socket of its own that sends SOCKS-framed datagrams.

@@ -1,5 +1,6 @@
 import AsyncSockets
 import Glibc
+import SOCKSClient
 import SOCKSProtocol
 
 /// The relay of one UDP ASSOCIATE (RFC 1928 §7): datagrams between the client and any destination, for as

@@ -1,4 +1,5 @@
 import AsyncSockets
+import SOCKSClient
 import SOCKSProtocol
 
 extension SOCKSSession {

@@ -1,0 +1,1 @@
+// SOCKSClient tests are added below.
