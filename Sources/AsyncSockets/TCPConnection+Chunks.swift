@@ -19,7 +19,7 @@ extension TCPConnection {
         }
 
         /// Reads the next chunk; `nil` at EOF.
-        public struct Iterator: AsyncIteratorProtocol {
+        public struct Iterator: AsyncIteratorProtocol, Sendable {
             let connection: TCPConnection
             var buffer: [UInt8]
 

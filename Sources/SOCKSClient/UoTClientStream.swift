@@ -76,7 +76,7 @@ public final class UoTClientStream: Sendable {
             Iterator(chunks: connection.chunks(chunkSize: 32 * 1024).makeAsyncIterator(), decoder: UoTStreamDecoder(framing: framing))
         }
 
-        public struct Iterator: AsyncIteratorProtocol {
+        public struct Iterator: AsyncIteratorProtocol, Sendable {
             var chunks: TCPConnection.Chunks.Iterator
             var decoder: UoTStreamDecoder
 

@@ -42,6 +42,15 @@ extension SOCKSServer {
         /// How long a BIND waits for the remote peer to connect. Default: 60 s.
         public var bindTimeout: Duration = .seconds(60)
 
+        /// A SOCKS5 server to forward everything through: CONNECT and BIND use the upstream's, and UDP
+        /// (from UDP ASSOCIATE and UoT clients) travels by the upstream's `udpTransport`. Default: `nil`,
+        /// connect directly.
+        public var upstream: UpstreamProxy?
+
+        /// The largest UoT frame payload accepted from a client; larger frames close that stream (widely
+        /// deployed readers use 16 KiB; the wire allows 65535). Default: 65535.
+        public var uotMaximumPayload = 65535
+
         /// After `shutdown()`, how long open sessions may run before they are cancelled. Default: 5 s.
         public var shutdownGracePeriod: Duration = .seconds(5)
 

@@ -10,10 +10,11 @@ struct CommandLineOptions {
         usage: socksd [--listen HOST:PORT]... [--user NAME:PASSWORD]... [--users-file FILE]
                       [--handshake-timeout SECONDS] [--connect-timeout SECONDS] [--idle-timeout SECONDS]
                       [--udp-timeout SECONDS] [--udp-advertise HOST] [--udp-full-cone] [--bind-timeout SECONDS]
+                      [--upstream socks5://[USER:PASSWORD@]HOST:PORT] [--upstream-udp uot|uot1|associate]
                       [--log-level debug|info|warning|error] [--help] [--version]
 
         A SOCKS5 proxy (RFC 1928: CONNECT, BIND, UDP ASSOCIATE) with optional username/password
-        authentication (RFC 1929).
+        authentication (RFC 1929), sing-box UDP over TCP (v1 and v2), and upstream chaining.
 
           --listen HOST:PORT         address to listen on; repeatable (default 127.0.0.1:1080).
                                      HOST is IPv4, [IPv6] or a name; port 0 picks a free port.
@@ -27,6 +28,9 @@ struct CommandLineOptions {
           --udp-full-cone            accept UDP replies from any remote, not only those the
                                      client has sent to.
           --bind-timeout SECS        time for a BIND peer to connect (default 60).
+          --upstream URL             forward everything through this SOCKS5 server.
+          --upstream-udp MODE        how UDP reaches the upstream: uot (UoT v2, default), uot1,
+                                     or associate (the upstream's UDP ASSOCIATE).
           --log-level LEVEL          debug, info, warning or error (default info).
           --help                     show this help.
           --version                  show the version.
@@ -54,6 +58,8 @@ struct CommandLineOptions {
     var udpAdvertise: String?
     var udpFullCone = false
     var bindTimeout: Duration = .seconds(60)
+    var upstream: String?
+    var upstreamUDP = UpstreamProxy.UDPTransport.udpOverTCP(.v2)
     var logLevel = SOCKSLogger.Level.info
 
     init(arguments: [String]) throws(UsageError) {
@@ -83,6 +89,13 @@ struct CommandLineOptions {
             case "--udp-advertise": udpAdvertise = try value()
             case "--udp-full-cone": udpFullCone = true
             case "--bind-timeout": bindTimeout = try Self.seconds(try value(), flag: name)
+            case "--upstream": upstream = try value()
+            case "--upstream-udp":
+                let text = try value()
+                guard let transport = UpstreamProxy.UDPTransport(name: text) else {
+                    throw UsageError(description: "--upstream-udp must be uot, uot1 or associate, not '\(text)'")
+                }
+                upstreamUDP = transport
             case "--log-level":
                 let text = try value()
                 guard let level = SOCKSLogger.Level(name: text) else {

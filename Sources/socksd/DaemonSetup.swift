@@ -40,6 +40,13 @@ enum DaemonSetup {
             configuration.listenAddresses = addresses
         }
         configuration.users = try users(from: options)
+        if let url = options.upstream {
+            do {
+                configuration.upstream = try UpstreamProxy(url: url, udpTransport: options.upstreamUDP)
+            } catch {
+                throw CommandLineOptions.UsageError(description: "--upstream: \(error)")
+            }
+        }
         return configuration
     }
 

@@ -48,6 +48,9 @@ enum Socksd {
         for address in server.localAddresses {
             printLine("listening on \(address)")
         }
+        if let upstream = server.configuration.upstream {
+            server.configuration.logger.info("forwarding through \(upstream.redactedURL), UDP by \(upstream.udpTransport)")
+        }
         if let users = server.configuration.users {
             server.configuration.logger.info("authentication required: \(users.count) user(s)")
         }

@@ -1,8 +1,8 @@
 import AsyncSockets
 import Synchronization
 
-/// Recently resolved names of one UDP association, so a stream of datagrams to `example.com` costs one
-/// lookup, not one per datagram; and the budget of lookups the association may have in flight.
+/// Recently resolved names of one UDP relay, so a stream of datagrams to `example.com` costs one lookup,
+/// not one per datagram.
 final class DomainResolutionCache: Sendable {
     private struct Entry {
         var address: SocketAddress
@@ -10,27 +10,12 @@ final class DomainResolutionCache: Sendable {
     }
 
     private let entries = Mutex<[String: Entry]>([:])
-    private let lookupsInFlight = Atomic<Int>(0)
-    /// Lookups that may be in flight at once.
-    let maximumLookups: Int
     private let lifetime: Duration
     private let capacity: Int
 
-    init(lifetime: Duration = .seconds(60), capacity: Int = 256, maximumLookups: Int = 32) {
+    init(lifetime: Duration = .seconds(60), capacity: Int = 256) {
         self.lifetime = lifetime
         self.capacity = capacity
-        self.maximumLookups = maximumLookups
-    }
-
-    /// Takes a slot for one lookup; `false` when all are taken (the datagram should be dropped).
-    func beginLookup() -> Bool {
-        if lookupsInFlight.add(1, ordering: .relaxed).newValue <= maximumLookups { return true }
-        lookupsInFlight.subtract(1, ordering: .relaxed)
-        return false
-    }
-
-    func endLookup() {
-        lookupsInFlight.subtract(1, ordering: .relaxed)
     }
 
     /// The cached address for `name`, with `port` filled in; `nil` if unknown or expired.

@@ -15,6 +15,10 @@ extension SOCKSSession {
     /// BIND (RFC 1928 §4): listen, first reply with where the peer should connect, accept one peer from the
     /// expected address within the deadline, second reply with the peer's address, then relay as CONNECT.
     func serveBind(_ accepted: Accepted) async {
+        if let upstream = context.configuration.upstream {
+            await serveBind(accepted, through: upstream)
+            return
+        }
         let expected: Set<IPAddress>?
         do {
             expected = try await Self.expectedPeers(accepted.request.destination, resolver: context.configuration.resolver)
@@ -55,18 +59,51 @@ extension SOCKSSession {
         }
         context.logger.debug("session \(record.client): BIND peer \(peer.remoteAddress) connected")
 
+        await relayBoundPeer(peer, peerAddress: SOCKSEndpoint(peer.remoteAddress), earlyData: accepted.earlyData + pending)
+    }
+
+    /// BIND through the upstream's BIND: its two replies are passed on, then its connection is relayed.
+    private func serveBind(_ accepted: Accepted, through upstream: UpstreamProxy) async {
+        let configuration = context.configuration
+        let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
+        let binding: SOCKSBinding
+        do {
+            binding = try await withDeadline(configuration.connectTimeout) { try await client.bind(expecting: accepted.request.destination) }
+        } catch {
+            await fail(Self.upstreamFailureCode(error), reason: "BIND through upstream \(upstream.redactedURL): \(error)")
+            return
+        }
+        do {
+            try await connection.write(SOCKSReply(code: .succeeded, bound: binding.listeningAddress).encoded())
+        } catch {
+            binding.connection.close()
+            record.outcome = "client-closed"
+            return
+        }
+        let peerAddress: SOCKSEndpoint
+        do {
+            peerAddress = try await withDeadline(configuration.bindTimeout) { try await binding.waitForPeer() }
+        } catch {
+            binding.connection.close()
+            await fail(error as? SocketError == .timedOut ? .ttlExpired : Self.upstreamFailureCode(error), reason: "upstream BIND: \(error)")
+            return
+        }
+        await relayBoundPeer(binding.connection, peerAddress: peerAddress, earlyData: accepted.earlyData)
+    }
+
+    /// The second reply, then the relay between the client and the peer, exactly as for CONNECT.
+    private func relayBoundPeer(_ peer: TCPConnection, peerAddress: SOCKSEndpoint, earlyData: [UInt8]) async {
         let counters = RelayCounters()
         defer {
             record.bytesUp = counters.bytesUp
             record.bytesDown = counters.bytesDown
         }
         do {
-            try await connection.write(SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(peer.remoteAddress)).encoded())
+            try await connection.write(SOCKSReply(code: .succeeded, bound: peerAddress).encoded())
             // Early data: what the client sent before it saw the second reply goes to the peer first.
-            let early = accepted.earlyData + pending
-            if !early.isEmpty {
-                try await peer.write(early)
-                counters.countUp(early.count)
+            if !earlyData.isEmpty {
+                try await peer.write(earlyData)
+                counters.countUp(earlyData.count)
             }
             record.outcome = "succeeded"
             try await TCPRelay(

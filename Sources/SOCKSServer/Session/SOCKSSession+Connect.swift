@@ -7,15 +7,34 @@ extension SOCKSSession {
     /// on any early data, then relay until both directions end.
     func serveConnect(_ accepted: Accepted) async {
         let destination = accepted.request.destination
-        let target: TCPConnection
-        do {
-            target = try await withDeadline(context.configuration.connectTimeout) { [resolver = context.configuration.resolver] in
-                try await Self.dial(destination, resolver: resolver)
-            }
-        } catch {
-            let code = SOCKSReplyCode(reaching: error)
-            await fail(code, reason: "\(error)")
+        if let version = UoTVersion(destination: destination) {
+            await serveUoT(version, accepted)
             return
+        }
+        let target: TCPConnection
+        let bound: SOCKSEndpoint
+        let configuration = context.configuration
+        if let upstream = configuration.upstream {
+            do {
+                let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
+                let tunnel = try await withDeadline(configuration.connectTimeout) { try await client.connect(to: destination) }
+                target = tunnel.connection
+                // The upstream's BND is the real outbound address; this server's own leg would say less.
+                bound = tunnel.bound
+            } catch {
+                await fail(Self.upstreamFailureCode(error), reason: "through upstream \(upstream.redactedURL): \(error)")
+                return
+            }
+        } else {
+            do {
+                target = try await withDeadline(configuration.connectTimeout) { [resolver = configuration.resolver] in
+                    try await Self.dial(destination, resolver: resolver)
+                }
+            } catch {
+                await fail(SOCKSReplyCode(reaching: error), reason: "\(error)")
+                return
+            }
+            bound = SOCKSEndpoint(target.localAddress)
         }
         let counters = RelayCounters()
         defer {
@@ -23,7 +42,7 @@ extension SOCKSSession {
             record.bytesDown = counters.bytesDown
         }
         do {
-            try await connection.write(SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(target.localAddress)).encoded())
+            try await connection.write(SOCKSReply(code: .succeeded, bound: bound).encoded())
             if !accepted.earlyData.isEmpty {
                 try await target.write(accepted.earlyData)
                 counters.countUp(accepted.earlyData.count)

@@ -8,34 +8,38 @@ extension SOCKSSession {
     func serveUDPAssociate(_ accepted: Accepted) async {
         let localIP = connection.localAddress.unmapped.ip
         let clientSocket: UDPSocket
-        let targetSocket: UDPSocket
         do {
             clientSocket = try UDPSocket(bindingTo: SocketAddress(ip: localIP, port: 0))
-            targetSocket = try UDPAssociation.makeTargetSocket()
         } catch {
-            await fail(.generalFailure, reason: "cannot open UDP relay sockets: \(error)")
+            await fail(.generalFailure, reason: "cannot open the UDP relay socket: \(error)")
+            return
+        }
+        let egress: any DatagramEgress
+        do {
+            egress = try await makeDatagramEgress()
+        } catch {
+            clientSocket.close()
+            await fail(Self.upstreamFailureCode(error), reason: "cannot open the UDP egress: \(error)")
             return
         }
         // RFC 1928: DST is where the client will send from. Only its port is used: datagrams are accepted
         // from the control connection's IP alone, whatever address the client claims.
         let requestedPort = accepted.request.destination.port
-        let peers = UDPAssociationPeers(clientIP: connection.remoteAddress.unmapped.ip, requiredPort: requestedPort == 0 ? nil : requestedPort)
+        let client = UDPClientLatch(clientIP: connection.remoteAddress.unmapped.ip, requiredPort: requestedPort == 0 ? nil : requestedPort)
         let bound = SocketAddress(ip: context.configuration.udpAdvertiseAddress ?? localIP, port: clientSocket.localAddress.port)
         do {
             try await connection.write(SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(bound)).encoded())
         } catch {
             clientSocket.close()
-            targetSocket.close()
+            egress.close()
             record.outcome = "client-closed"
             return
         }
-        context.logger.debug("session \(record.client): UDP relay on \(clientSocket.localAddress) (advertised \(bound)), destinations via \(targetSocket.localAddress)")
+        context.logger.debug("session \(record.client): UDP relay on \(clientSocket.localAddress) (advertised \(bound))")
         let counters = RelayCounters()
         let association = UDPAssociation(
-            clientSocket: clientSocket, targetSocket: targetSocket, control: connection, peers: peers,
-            fullCone: context.configuration.udpFullCone, idleTimeout: context.configuration.udpTimeout,
-            counters: counters, logger: context.logger, label: "session \(record.client)",
-            resolver: context.configuration.resolver)
+            clientSocket: clientSocket, control: connection, client: client,
+            forwarder: makeForwarder(egress: egress, counters: counters), idleTimeout: context.configuration.udpTimeout)
         let ending = await association.run()
         record.bytesUp = counters.bytesUp
         record.bytesDown = counters.bytesDown

@@ -1,0 +1,38 @@
+import AsyncSockets
+import SOCKSClient
+import SOCKSProtocol
+
+/// Datagrams through an upstream proxy's own UDP ASSOCIATE, whose control connection stays open for the
+/// relay's life: when the upstream closes it, the egress has ended.
+final class AssociateDatagramEgress: DatagramEgress {
+    let association: SOCKSUDPAssociation
+
+    init(association: SOCKSUDPAssociation) {
+        self.association = association
+    }
+
+    func sendsWithoutLookup(to destination: SOCKSEndpoint) -> Bool { true }
+
+    func send(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint) async throws {
+        try await association.send(payload, to: destination)
+    }
+
+    func receive(into buffer: inout [UInt8], at offset: Int) async throws -> (count: Int, source: SOCKSEndpoint) {
+        // The upstream's header lands in front of the payload; the payload is then moved to `offset`.
+        var datagram = [UInt8](repeating: 0, count: 65536 + SOCKSUDPAssociation.maximumHeaderLength)
+        let (payload, source) = try await association.receive(into: &datagram)
+        let end = offset + payload.count
+        if end > buffer.count { buffer.append(contentsOf: repeatElement(0, count: end - buffer.count)) }
+        buffer.replaceSubrange(offset..<end, with: datagram[payload])
+        return (payload.count, source)
+    }
+
+    func waitUntilEnded() async {
+        var scratch = [UInt8](repeating: 0, count: 256)
+        while let count = try? await association.control.read(into: &scratch), count > 0 {}
+    }
+
+    func close() {
+        association.close()
+    }
+}

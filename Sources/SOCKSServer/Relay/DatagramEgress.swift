@@ -1,0 +1,31 @@
+import AsyncSockets
+import SOCKSProtocol
+
+/// The far side of a UDP relay (UDP ASSOCIATE or a UoT stream): where the client's datagrams go and
+/// where replies come from. Straight to the network, or through an upstream proxy.
+protocol DatagramEgress: Sendable {
+    /// Whether a datagram to `destination` can go out without a name lookup. A relay sends those inline
+    /// and the rest from child tasks, so that one slow name never holds up other datagrams.
+    func sendsWithoutLookup(to destination: SOCKSEndpoint) -> Bool
+
+    /// Sends one datagram (resolving a name first if needed).
+    func send(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint) async throws
+
+    /// Receives the next reply into `buffer` at `offset`.
+    ///
+    /// - Returns: the payload's length and its source. Throws when the egress has ended.
+    func receive(into buffer: inout [UInt8], at offset: Int) async throws -> (count: Int, source: SOCKSEndpoint)
+
+    /// Returns when the egress can no longer carry datagrams (an upstream's control connection closed);
+    /// an egress that cannot end this way waits until cancelled.
+    func waitUntilEnded() async
+
+    func close()
+}
+
+/// Why an egress stopped.
+enum DatagramEgressError: Error, CustomStringConvertible {
+    case upstreamClosed
+
+    var description: String { "the upstream closed the stream" }
+}

@@ -1,0 +1,80 @@
+import AsyncSockets
+import SOCKSClient
+import SOCKSProtocol
+import Synchronization
+
+/// Datagrams straight to their destinations from one UDP socket, dual-stack when the host has IPv6.
+///
+/// Replies are accepted only from remotes this egress has sent to ("restricted cone"), unless `fullCone`.
+final class DirectDatagramEgress: DatagramEgress {
+    let socket: UDPSocket
+    private let resolver: any HostResolver
+    private let fullCone: Bool
+    private let cache = DomainResolutionCache()
+    private let remotes = Mutex<Set<SocketAddress>>([])
+    /// Remotes remembered at most; past it the set starts afresh (replies from forgotten remotes drop until
+    /// the client sends to them again).
+    private let remoteCapacity = 4096
+
+    init(resolver: any HostResolver, fullCone: Bool) throws {
+        do {
+            socket = try UDPSocket(bindingTo: SocketAddress(ip: .ipv6Any, port: 0), dualStack: true)
+        } catch {
+            socket = try UDPSocket(bindingTo: SocketAddress(ip: .ipv4Any, port: 0))
+        }
+        self.resolver = resolver
+        self.fullCone = fullCone
+    }
+
+    func sendsWithoutLookup(to destination: SOCKSEndpoint) -> Bool {
+        if destination.socketAddress != nil { return true }
+        guard case .domain(let name) = destination.address else { return true }
+        return cache.lookUp(name, port: destination.port) != nil
+    }
+
+    func send(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint) async throws {
+        let address = try await resolve(destination)
+        remotes.withLock { remotes in
+            if remotes.count >= remoteCapacity && !remotes.contains(address) { remotes.removeAll(keepingCapacity: true) }
+            remotes.insert(address)
+        }
+        try await socket.send(payload, to: address)
+    }
+
+    func receive(into buffer: inout [UInt8], at offset: Int) async throws -> (count: Int, source: SOCKSEndpoint) {
+        while true {
+            let (count, sender) = try await socket.receive(into: &buffer, at: offset)
+            if fullCone || remotes.withLock({ $0.contains(sender) }) {
+                return (count, SOCKSEndpoint(sender))
+            }
+            throw StrangerDatagram(sender: sender)
+        }
+    }
+
+    func waitUntilEnded() async {
+        // A local socket has no far end that can close; only cancellation ends the wait.
+        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+    }
+
+    func close() {
+        socket.close()
+    }
+
+    private func resolve(_ destination: SOCKSEndpoint) async throws -> SocketAddress {
+        if let address = destination.socketAddress { return address }
+        guard case .domain(let name) = destination.address else { throw SocketError.nameNotFound("\(destination)") }
+        if let cached = cache.lookUp(name, port: destination.port) { return cached }
+        let addresses = try await resolver.resolve(host: name, port: destination.port)
+        let reachable = socket.localAddress.ip.isIPv6 ? addresses : addresses.filter { $0.ip.isIPv4 }
+        guard let address = reachable.first else { throw SocketError.nameNotFound(name) }
+        cache.store(name, address: address)
+        return address
+    }
+}
+
+/// A datagram from a remote the client never sent to, refused under the restricted-cone rule. Thrown per
+/// datagram: the relay counts it as a drop and keeps receiving.
+struct StrangerDatagram: Error, CustomStringConvertible {
+    let sender: SocketAddress
+    var description: String { "from \(sender), a remote the client has not sent to" }
+}

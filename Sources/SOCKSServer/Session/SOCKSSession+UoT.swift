@@ -1,0 +1,38 @@
+import AsyncSockets
+import SOCKSClient
+import SOCKSProtocol
+
+extension SOCKSSession {
+    /// A CONNECT to a UoT magic name: reply success (BND = this connection's local address) before reading
+    /// any UoT byte, then relay frames and datagrams until either side ends.
+    func serveUoT(_ version: UoTVersion, _ accepted: Accepted) async {
+        let egress: any DatagramEgress
+        do {
+            egress = try await makeDatagramEgress()
+        } catch {
+            await fail(Self.upstreamFailureCode(error), reason: "cannot open the UDP egress: \(error)")
+            return
+        }
+        do {
+            try await connection.write(SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(connection.localAddress)).encoded())
+        } catch {
+            egress.close()
+            record.outcome = "client-closed"
+            return
+        }
+        record.command = SOCKSCommand.connect
+        let counters = RelayCounters()
+        let relay = UoTServerRelay(
+            connection: connection, version: version, earlyData: accepted.earlyData,
+            forwarder: makeForwarder(egress: egress, counters: counters),
+            idleTimeout: context.configuration.udpTimeout, maximumPayload: context.configuration.uotMaximumPayload)
+        let ending = await relay.run()
+        record.bytesUp = counters.bytesUp
+        record.bytesDown = counters.bytesDown
+        record.datagramsDropped = counters.datagramsDropped
+        record.outcome = "\(version) \(ending)"
+        if case .malformed(let error) = ending {
+            context.logger.warning("session \(record.client): \(version) stream closed: \(error)")
+        }
+    }
+}
