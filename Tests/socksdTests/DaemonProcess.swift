@@ -2,10 +2,11 @@ import AsyncSockets
 import Foundation
 import Glibc
 import Testing
+import TestSupport
 
 /// A `socksd` process started by a test, with its standard error captured in a file.
 final class DaemonProcess: Sendable {
-    let process: Process
+    let process: ChildProcess
     let logPath: String
 
     /// The socksd binary that `swift build` put next to this test bundle.
@@ -18,21 +19,14 @@ final class DaemonProcess: Sendable {
     init(_ arguments: [String], fileLimit: Int? = nil) throws {
         logPath = FileManager.default.temporaryDirectory.appendingPathComponent("socksd-test-\(UUID().uuidString).log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process = Process()
         if let fileLimit {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", Self.binaryPath] + arguments
+            process = try ChildProcess("/bin/sh", ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", Self.binaryPath] + arguments, errorPath: logPath)
         } else {
-            process.executableURL = URL(fileURLWithPath: Self.binaryPath)
-            process.arguments = arguments
+            process = try ChildProcess(Self.binaryPath, arguments, errorPath: logPath)
         }
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
     }
 
     deinit {
-        if process.isRunning { process.terminate() }
         try? FileManager.default.removeItem(atPath: logPath)
     }
 
@@ -59,52 +53,32 @@ final class DaemonProcess: Sendable {
 
     /// Waits for the process to exit and returns its status.
     func exitStatus(timeout: Duration = .seconds(20)) async throws -> Int32 {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("socksd did not exit; log:\n\(log)")
-                throw SocketError.timedOut
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        guard let status = try await process.exitStatus(timeout: timeout) else {
+            Issue.record("socksd did not exit; log:\n\(log)")
+            throw SocketError.timedOut
         }
-        return process.terminationStatus
+        return status
     }
 
     func signal(_ number: Int32) {
-        kill(process.processIdentifier, number)
+        process.signal(number)
     }
 }
 
 /// Runs a command to completion and returns its exit status and standard output (with standard error
 /// after it when `includeErrors`, for diagnostics).
-///
-/// The output goes to a temporary file, read after the command exits: a blocking pipe read would hold one
-/// of the cooperative pool's few threads (two on a 2-core machine) and starve the test's own peers.
 func runCommand(_ path: String, _ arguments: [String], includeErrors: Bool = false, timeout: Duration = .seconds(30)) async throws -> (status: Int32, output: String) {
     guard FileManager.default.isExecutableFile(atPath: path) else {
         Issue.record("\(path) is not installed: run .ci/run, or install it (apt-get install \(URL(fileURLWithPath: path).lastPathComponent))")
         throw SocketError.nameNotFound(path)
     }
     let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("socksd-test-output-\(UUID().uuidString)").path
-    _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
     defer { try? FileManager.default.removeItem(atPath: outputPath) }
-    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-    defer { try? output.close() }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    process.standardOutput = output
-    process.standardError = includeErrors ? output : FileHandle.nullDevice
-    try process.run()
-    let deadline = ContinuousClock.now + timeout
-    while process.isRunning && ContinuousClock.now < deadline {
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    if process.isRunning {
-        process.terminate()
+    let process = try ChildProcess(path, arguments, outputPath: outputPath, errorPath: includeErrors ? nil : "/dev/null")
+    guard let status = try await process.exitStatus(timeout: timeout) else {
         Issue.record("\(path) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
+        process.signal(SIGKILL)
+        return (-1, "")
     }
-    process.waitUntilExit()
-    let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-    return (process.terminationStatus, text)
+    return (status, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
 }

@@ -1,1 +1,0 @@
-// SOCKSClient tests are added below.

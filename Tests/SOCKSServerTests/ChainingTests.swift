@@ -1,0 +1,149 @@
+import AsyncSockets
+import SOCKSClient
+import SOCKSProtocol
+import Testing
+import TestSupport
+@testable import SOCKSServer
+
+/// socksd → socksd: a downstream server forwarding through an upstream that requires a password.
+@Suite struct ChainingTests {
+    struct Chain {
+        let upstream: ServerHarness
+        let downstream: ServerHarness
+
+        init(udp: UpstreamProxy.UDPTransport = .udpOverTCP(.v2)) throws {
+            let upstream = try ServerHarness { $0.users = try UserDatabase(["relay": "s3cret"]) }
+            self.upstream = upstream
+            downstream = try ServerHarness {
+                $0.upstream = UpstreamProxy(
+                    host: "127.0.0.1", port: upstream.address.port,
+                    credentials: SOCKSCredentials(username: "relay", password: "s3cret"), udpTransport: udp)
+            }
+        }
+
+        func stop() async {
+            await downstream.stop()
+            await upstream.stop()
+        }
+    }
+
+    @Test func connectGoesThroughTheUpstream() async throws {
+        let chain = try Chain()
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let (client, reply) = try await SOCKSTestClient.open(chain.downstream.address, to: SOCKSEndpoint(address: .domain("localhost"), port: echo.address.port))
+        #expect(reply.code == .succeeded)
+        try await client.send(Array("chained".utf8))
+        #expect(try await client.receive(exactly: 7) == Array("chained".utf8))
+        client.close()
+        #expect(await ServerHarness.eventually {
+            chain.upstream.log.all.contains { $0.contains("user=relay command=connect destination=localhost:\(echo.address.port)") }
+        })
+        await chain.stop()
+    }
+
+    @Test func theUpstreamsFailureCodeIsPassedBack() async throws {
+        let chain = try Chain()
+        let refused = SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: try LoopbackPeers.closedPort())
+        let (_, reply) = try await SOCKSTestClient.open(chain.downstream.address, to: refused)
+        #expect(reply == SOCKSReply(code: .connectionRefused))
+        let (_, unknown) = try await SOCKSTestClient.open(chain.downstream.address, to: SOCKSEndpoint(address: .domain("x.invalid"), port: 1))
+        #expect(unknown == SOCKSReply(code: .hostUnreachable))
+        await chain.stop()
+    }
+
+    @Test func wrongUpstreamPasswordIsAGeneralFailure() async throws {
+        let upstream = try ServerHarness { $0.users = try UserDatabase(["relay": "s3cret"]) }
+        let downstream = try ServerHarness {
+            $0.upstream = UpstreamProxy(host: "127.0.0.1", port: upstream.address.port, credentials: SOCKSCredentials(username: "relay", password: "wrong"))
+        }
+        let (_, reply) = try await SOCKSTestClient.open(downstream.address, to: SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: 9))
+        #expect(reply == SOCKSReply(code: .generalFailure))
+        #expect(!downstream.log.all.contains { $0.contains("wrong") }, "the upstream password stays out of the log")
+        await downstream.stop()
+        await upstream.stop()
+    }
+
+    @Test(arguments: [UpstreamProxy.UDPTransport.udpOverTCP(.v2), .udpOverTCP(.v1), .associate])
+    func udpGoesThroughTheUpstream(transport: UpstreamProxy.UDPTransport) async throws {
+        let chain = try Chain(udp: transport)
+        let echo = try LoopbackPeers.startUDPEcho(on: SocketAddress(ip: .ipv6Any, port: 0), dualStack: true)
+        defer { echo.stop() }
+        let client = try await UDPTestClient.associate(chain.downstream.address)
+        let destinations = [
+            SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: echo.address.port),
+            SOCKSEndpoint(address: .ipv6(IPAddress.ipv6Loopback.bytes), port: echo.address.port),
+            SOCKSEndpoint(address: .domain("localhost"), port: echo.address.port),
+        ]
+        for (index, destination) in destinations.enumerated() {
+            for size in [0, 1400, 8000] {
+                let payload = [UInt8](repeating: UInt8(index), count: size)
+                try await client.send(payload, to: destination)
+                let (header, echoed) = try #require(try await client.receive(), "\(transport) to \(destination), \(size) bytes")
+                #expect(echoed == payload)
+                #expect(header.endpoint.port == echo.address.port)
+            }
+        }
+        client.close()
+        let upstreamCommand = transport == .associate ? "command=udp-associate" : "outcome=\(transport == .udpOverTCP(.v1) ? "uot-v1" : "uot-v2")"
+        #expect(await ServerHarness.eventually { chain.upstream.log.all.contains { $0.contains("user=relay") && $0.contains(upstreamCommand) } })
+        await chain.stop()
+    }
+
+    @Test func uotClientsOfTheDownstreamAlsoTravelThroughTheUpstream() async throws {
+        let chain = try Chain(udp: .udpOverTCP(.v2))
+        let echo = try LoopbackPeers.startUDPEcho()
+        defer { echo.stop() }
+        let stream = try await SOCKSClient(host: "127.0.0.1", port: chain.downstream.address.port).udpOverTCP(version: .v1)
+        let frames = stream.frames().makeAsyncIterator()
+        try await stream.send([5, 5], to: SOCKSEndpoint(echo.address))
+        let frame = try await withDeadline(.seconds(3)) { [frames] in
+            var frames = frames
+            return try await frames.next()
+        }
+        #expect(frame?.payload == [5, 5])
+        #expect(frame?.endpoint == SOCKSEndpoint(echo.address))
+        stream.close()
+        await chain.stop()
+    }
+
+    @Test func bindGoesThroughTheUpstream() async throws {
+        let chain = try Chain()
+        let (client, first) = try await SOCKSTestClient.open(chain.downstream.address, command: .bind, to: SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: 0))
+        #expect(first.code == .succeeded)
+        let listening = try #require(first.bound.socketAddress)
+        let peer = try await TCPConnection.connect(to: listening)
+        let second = try await client.receive(SOCKSReply.parse)
+        #expect(second == SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(peer.localAddress)))
+        try await peer.write([1, 2])
+        #expect(try await client.receive(exactly: 2) == [1, 2])
+        try await client.send([3])
+        var buffer = [UInt8](repeating: 0, count: 1)
+        #expect(try await peer.read(into: &buffer) == 1 && buffer == [3])
+        peer.close()
+        client.close()
+        #expect(await ServerHarness.eventually { chain.upstream.log.all.contains { $0.contains("user=relay command=bind") } })
+        await chain.stop()
+    }
+
+    @Test func upstreamURLParsing() throws {
+        let plain = try UpstreamProxy(url: "socks5://10.0.0.1:1080")
+        #expect(plain.host == "10.0.0.1" && plain.port == 1080 && plain.credentials == nil)
+        let withUser = try UpstreamProxy(url: "socks5://al%40ice:p%3Ass@proxy.example:9050", udpTransport: .associate)
+        #expect(withUser.credentials == SOCKSCredentials(username: "al@ice", password: "p:ss"))
+        #expect(withUser.host == "proxy.example" && withUser.udpTransport == .associate)
+        #expect(withUser.redactedURL == "socks5://al@ice@proxy.example:9050")
+        let ipv6 = try UpstreamProxy(url: "socks5h://[::1]:1081/")
+        #expect(ipv6.host == "::1" && ipv6.port == 1081)
+        for bad in ["http://h:1", "socks5://h", "socks5://h:0", "socks5://:1080", "socks5://user@h:1", "socks5://[::1:1080"] {
+            #expect(throws: UpstreamProxy.InvalidURL.self, "\(bad)") { try UpstreamProxy(url: bad) }
+        }
+        do {
+            _ = try UpstreamProxy(url: "socks5://u:topsecret@h")
+        } catch {
+            #expect(!error.description.contains("topsecret"))
+        }
+        #expect(UpstreamProxy.UDPTransport(name: "uot1") == .udpOverTCP(.v1))
+        #expect(UpstreamProxy.UDPTransport(name: "udp") == nil)
+    }
+}
