@@ -1,0 +1,394 @@
+// socksd benchmark load generator: targets (source, echo, UDP echo) and clients that measure throughput,
+// connection rate, UDP and UoT round trips, idle sessions and start-up time, directly or through a SOCKS5
+// proxy. Blocking sockets and one thread per stream, so that the figures belong to the proxy under test.
+// Every loop is bounded by a duration or a count. Loopback only.
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void die(const char *what) {
+    perror(what);
+    exit(2);
+}
+
+static struct sockaddr_in loopback(int port) {
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return a;
+}
+
+static int tcp_connect(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) die("socket");
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in a = loopback(port);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { close(fd); return -1; }
+    return fd;
+}
+
+/// Closes without TIME_WAIT, so that thousands of connections a second do not exhaust ephemeral ports.
+static void close_reset(int fd) {
+    struct linger l = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close(fd);
+}
+
+static int read_full(int fd, void *buf, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r <= 0) return -1;
+        got += r;
+    }
+    return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t n) {
+    size_t sent = 0;
+    while (sent < n) {
+        ssize_t w = send(fd, (const char *)buf + sent, n - sent, MSG_NOSIGNAL);
+        if (w <= 0) return -1;
+        sent += w;
+    }
+    return 0;
+}
+
+/// SOCKS5 no-auth handshake and a request (cmd) for 127.0.0.1:port, or for a domain when name != NULL.
+/// Returns the reply's BND port, or -1.
+static int socks_request(int fd, int cmd, int port, const char *name) {
+    unsigned char req[300] = {5, 1, 0};
+    if (write_full(fd, req, 3)) return -1;
+    unsigned char sel[2];
+    if (read_full(fd, sel, 2) || sel[0] != 5 || sel[1] != 0) return -1;
+    size_t n = 0;
+    req[n++] = 5; req[n++] = cmd; req[n++] = 0;
+    if (name) {
+        size_t len = strlen(name);
+        req[n++] = 3; req[n++] = len; memcpy(req + n, name, len); n += len;
+    } else {
+        req[n++] = 1; req[n++] = 127; req[n++] = 0; req[n++] = 0; req[n++] = 1;
+    }
+    req[n++] = port >> 8; req[n++] = port & 0xff;
+    if (write_full(fd, req, n)) return -1;
+    unsigned char rep[4];
+    if (read_full(fd, rep, 4) || rep[1] != 0) return -1;
+    unsigned char addr[18];
+    size_t alen = rep[3] == 1 ? 4 : rep[3] == 4 ? 16 : 0;
+    if (rep[3] == 3) { unsigned char l; if (read_full(fd, &l, 1)) return -1; alen = l; }
+    if (read_full(fd, addr, alen + 2)) return -1;
+    return (addr[alen] << 8) | addr[alen + 1];
+}
+
+/// A connection to the target, through the proxy when proxy_port != 0.
+static int open_stream(int proxy_port, int target_port) {
+    if (!proxy_port) return tcp_connect(target_port);
+    int fd = tcp_connect(proxy_port);
+    if (fd < 0) return -1;
+    if (socks_request(fd, 1, target_port, NULL) < 0) { close(fd); return -1; }
+    return fd;
+}
+
+// ---------------------------------------------------------------- targets
+
+static int listen_on(int port, int type) {
+    int fd = socket(AF_INET, type, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = loopback(port);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a)) die("bind");
+    if (type == SOCK_STREAM && listen(fd, 4096)) die("listen");
+    return fd;
+}
+
+static void *source_conn(void *arg) {
+    int fd = (int)(intptr_t)arg;
+    static char buf[1 << 20];
+    while (send(fd, buf, sizeof buf, MSG_NOSIGNAL) > 0) {}
+    close(fd);
+    return NULL;
+}
+
+static void *echo_conn(void *arg) {
+    int fd = (int)(intptr_t)arg;
+    char buf[65536];
+    ssize_t r;
+    while ((r = read(fd, buf, sizeof buf)) > 0) if (write_full(fd, buf, r)) break;
+    close(fd);
+    return NULL;
+}
+
+struct server { int fd; void *(*handler)(void *); };
+
+static void *accept_loop(void *arg) {
+    struct server *s = arg;
+    for (;;) {
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0) { if (errno == EMFILE || errno == ENFILE) usleep(10000); continue; }
+        int one = 1;
+        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, s->handler, (void *)(intptr_t)c)) close(c);
+        pthread_attr_destroy(&attr);
+    }
+    return NULL;
+}
+
+static void *udp_echo(void *arg) {
+    int fd = (int)(intptr_t)arg;
+    char buf[65536];
+    struct sockaddr_storage from;
+    for (;;) {
+        socklen_t len = sizeof from;
+        ssize_t r = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &len);
+        if (r >= 0) sendto(fd, buf, r, 0, (struct sockaddr *)&from, len);
+    }
+    return NULL;
+}
+
+/// serve SOURCE ECHO UDPECHO SECONDS: targets on loopback for at most SECONDS.
+static int cmd_serve(int source, int echo, int udpecho, int seconds) {
+    static struct server s1, s2;
+    s1.fd = listen_on(source, SOCK_STREAM); s1.handler = source_conn;
+    s2.fd = listen_on(echo, SOCK_STREAM); s2.handler = echo_conn;
+    int u = listen_on(udpecho, SOCK_DGRAM);
+    pthread_t t;
+    pthread_create(&t, NULL, accept_loop, &s1);
+    pthread_create(&t, NULL, accept_loop, &s2);
+    pthread_create(&t, NULL, udp_echo, (void *)(intptr_t)u);
+    printf("ready\n");
+    fflush(stdout);
+    sleep(seconds);
+    return 0;
+}
+
+// ---------------------------------------------------------------- clients
+
+struct job { int proxy, target; double seconds; long long count; int failed; };
+
+static void *download(void *arg) {
+    struct job *j = arg;
+    int fd = open_stream(j->proxy, j->target);
+    if (fd < 0) { j->failed = 1; return NULL; }
+    const size_t size = 1 << 20;
+    char *buf = malloc(size);
+    double end = now() + j->seconds;
+    // Warm-up excluded: the first 10% of the time is not counted.
+    double start_counting = now() + j->seconds * 0.1;
+    long long counted = 0;
+    double counted_from = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf, size);
+        if (r <= 0) { j->failed = 1; break; }
+        double t = now();
+        if (t >= start_counting) { if (!counted_from) counted_from = t; counted += r; }
+        if (t >= end) break;
+    }
+    close_reset(fd);
+    free(buf);
+    double elapsed = now() - counted_from;
+    j->count = elapsed > 0 ? (long long)(counted / elapsed) : 0;
+    return NULL;
+}
+
+/// throughput PROXY TARGET STREAMS SECONDS → aggregate MiB/s
+static int cmd_throughput(int proxy, int target, int streams, double seconds) {
+    struct job jobs[64] = {0};
+    pthread_t threads[64];
+    for (int i = 0; i < streams; i++) {
+        jobs[i] = (struct job){proxy, target, seconds, 0, 0};
+        pthread_create(&threads[i], NULL, download, &jobs[i]);
+    }
+    double total = 0;
+    for (int i = 0; i < streams; i++) {
+        pthread_join(threads[i], NULL);
+        if (jobs[i].failed && !jobs[i].count) { printf("failed\n"); return 1; }
+        total += jobs[i].count;
+    }
+    printf("%.1f\n", total / (1024.0 * 1024.0));
+    return 0;
+}
+
+static void *connect_loop(void *arg) {
+    struct job *j = arg;
+    double end = now() + j->seconds;
+    while (now() < end) {
+        int fd = open_stream(j->proxy, j->target);
+        if (fd < 0) { j->failed++; continue; }
+        char c = 'x';
+        if (write_full(fd, &c, 1) || read_full(fd, &c, 1)) j->failed++; else j->count++;
+        close_reset(fd);
+    }
+    return NULL;
+}
+
+/// connrate PROXY ECHO CLIENTS SECONDS → sessions/s (new session + CONNECT + 1-byte echo + close)
+static int cmd_connrate(int proxy, int target, int clients, double seconds) {
+    struct job jobs[64] = {0};
+    pthread_t threads[64];
+    double start = now();
+    for (int i = 0; i < clients; i++) {
+        jobs[i] = (struct job){proxy, target, seconds, 0, 0};
+        pthread_create(&threads[i], NULL, connect_loop, &jobs[i]);
+    }
+    long long total = 0, failed = 0;
+    for (int i = 0; i < clients; i++) {
+        pthread_join(threads[i], NULL);
+        total += jobs[i].count;
+        failed += jobs[i].failed;
+    }
+    double elapsed = now() - start;
+    if (failed > total / 100) fprintf(stderr, "connrate: %lld failures\n", failed);
+    printf("%.0f\n", total / elapsed);
+    return 0;
+}
+
+/// udp PROXY UDPECHO SECONDS → round trips/s of 64-byte datagrams (direct when PROXY is 0)
+static int cmd_udp(int proxy, int target, double seconds) {
+    int control = -1, relay_port = target;
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in local = loopback(0);
+    bind(u, (struct sockaddr *)&local, sizeof local);
+    struct timeval tv = {1, 0};
+    setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    unsigned char packet[128], reply[256];
+    size_t header = 0;
+    if (proxy) {
+        socklen_t len = sizeof local;
+        getsockname(u, (struct sockaddr *)&local, &len);
+        control = tcp_connect(proxy);
+        if (control < 0) { printf("failed\n"); return 1; }
+        relay_port = socks_request(control, 3, ntohs(local.sin_port), NULL);
+        if (relay_port <= 0) { printf("failed\n"); return 1; }
+        unsigned char h[10] = {0, 0, 0, 1, 127, 0, 0, 1, target >> 8, target & 0xff};
+        memcpy(packet, h, 10);
+        header = 10;
+    }
+    memset(packet + header, 'u', 64);
+    struct sockaddr_in to = loopback(relay_port);
+    connect(u, (struct sockaddr *)&to, sizeof to);
+    long long trips = 0, lost = 0;
+    double start = now(), end = start + seconds;
+    while (now() < end) {
+        if (send(u, packet, header + 64, 0) < 0) { lost++; continue; }
+        ssize_t r = recv(u, reply, sizeof reply, 0);
+        if (r == (ssize_t)(header + 64)) trips++; else lost++;
+    }
+    double elapsed = now() - start;
+    if (lost) fprintf(stderr, "udp: %lld lost\n", lost);
+    printf("%.0f\n", trips / elapsed);
+    if (control >= 0) close(control);
+    close(u);
+    return 0;
+}
+
+/// uot PROXY UDPECHO SECONDS → round trips/s over a UoT v2 connect-mode stream (64-byte payloads)
+static int cmd_uot(int proxy, int target, double seconds) {
+    int fd = tcp_connect(proxy);
+    if (fd < 0 || socks_request(fd, 1, 0, "sp.v2.udp-over-tcp.arpa") < 0) { printf("failed\n"); return 1; }
+    unsigned char first[8 + 2 + 64] = {1, 1, 127, 0, 0, 1, target >> 8, target & 0xff, 0, 64};
+    memset(first + 10, 'v', 64);
+    unsigned char frame[2 + 64] = {0, 64};
+    memset(frame + 2, 'v', 64);
+    unsigned char reply[2 + 64];
+    struct timeval tv = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    long long trips = 0;
+    double start = now(), end = start + seconds;
+    int first_done = 0;
+    while (now() < end) {
+        if (!first_done) { if (write_full(fd, first, sizeof first)) break; first_done = 1; }
+        else if (write_full(fd, frame, sizeof frame)) break;
+        if (read_full(fd, reply, sizeof reply)) break;
+        trips++;
+    }
+    double elapsed = now() - start;
+    close(fd);
+    printf("%.0f\n", trips / elapsed);
+    return 0;
+}
+
+/// idle PROXY ECHO COUNT HOLD: opens COUNT CONNECT sessions, prints "held", holds them HOLD seconds.
+static int cmd_idle(int proxy, int target, int count, int hold) {
+    int *fds = calloc(count, sizeof(int));
+    int opened = 0;
+    for (int i = 0; i < count; i++) {
+        fds[i] = open_stream(proxy, target);
+        if (fds[i] >= 0) {
+            // One byte each way, so that every relay is fully set up, as a real idle session would be.
+            char c = 'i';
+            if (write_full(fds[i], &c, 1) == 0 && read_full(fds[i], &c, 1) == 0) opened++;
+        }
+    }
+    printf("held %d\n", opened);
+    fflush(stdout);
+    sleep(hold);
+    for (int i = 0; i < count; i++) if (fds[i] >= 0) close(fds[i]);
+    return 0;
+}
+
+/// startup COMMAND...: milliseconds from exec to the first "listening on" line on standard error.
+static int cmd_startup(char **argv) {
+    int pipefd[2];
+    if (pipe(pipefd)) die("pipe");
+    double start = now();
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipefd[1], 2);
+        close(pipefd[0]);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    char buf[4096];
+    size_t used = 0;
+    double ms = -1;
+    while (used < sizeof buf - 1) {
+        ssize_t r = read(pipefd[0], buf + used, sizeof buf - 1 - used);
+        if (r <= 0) break;
+        used += r;
+        buf[used] = 0;
+        if (strstr(buf, "listening on")) { ms = (now() - start) * 1000; break; }
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    printf("%.1f\n", ms);
+    return ms < 0;
+}
+
+int main(int argc, char **argv) {
+    signal(SIGPIPE, SIG_IGN);
+    if (argc >= 6 && !strcmp(argv[1], "serve")) return cmd_serve(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+    if (argc >= 6 && !strcmp(argv[1], "throughput")) return cmd_throughput(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atof(argv[5]));
+    if (argc >= 6 && !strcmp(argv[1], "connrate")) return cmd_connrate(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atof(argv[5]));
+    if (argc >= 5 && !strcmp(argv[1], "udp")) return cmd_udp(atoi(argv[2]), atoi(argv[3]), atof(argv[4]));
+    if (argc >= 5 && !strcmp(argv[1], "uot")) return cmd_uot(atoi(argv[2]), atoi(argv[3]), atof(argv[4]));
+    if (argc >= 6 && !strcmp(argv[1], "idle")) return cmd_idle(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+    if (argc >= 3 && !strcmp(argv[1], "startup")) return cmd_startup(argv + 2);
+    fprintf(stderr, "usage: loadgen serve|throughput|connrate|udp|uot|idle|startup ...\n");
+    return 64;
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# socksd benchmark: socksd, microsocks and Dante side by side, plus a direct connection (no proxy: this
+# machine's limit), measured in one run, interleaved, several rounds, medians. Loopback only; every load
+# loop is bounded in time or count.
+#
+#   bash Benchmarks/run.sh            # ROUNDS=3 SECONDS_PER_TEST=2 by default
+#
+# It prints a table of absolute figures and ratios and writes BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
+SECS=${SECONDS_PER_TEST:-2}
+WORK=$(mktemp -d)
+BASE=${BENCH_PORT_BASE:-21000}
+SOURCE=$((BASE + 1)); ECHO=$((BASE + 2)); UDPECHO=$((BASE + 3))
+SOCKSD=$((BASE + 10)); MICROSOCKS=$((BASE + 11)); DANTE=$((BASE + 12)); IPERF=$((BASE + 20))
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; pkill -9 -f "$WORK" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+log() { echo "[bench] $*" >&2; }
+
+# --- peers and tools, from Debian
+need=()
+[ -x /usr/bin/microsocks ] || need+=(microsocks)
+[ -x /usr/sbin/danted ] || need+=(dante-server)
+command -v iperf3 >/dev/null || need+=(iperf3)
+command -v proxychains4 >/dev/null || need+=(proxychains4)
+if [ ${#need[@]} -gt 0 ]; then
+    log "installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+log "building socksd (release) and the load generator"
+swift build -c release --product socksd >&2
+BIN=$(swift build -c release --show-bin-path)/socksd
+gcc -O2 -pthread -o "$WORK/loadgen" Benchmarks/loadgen.c
+LG="$WORK/loadgen"
+
+# --- targets and proxies
+"$LG" serve "$SOURCE" "$ECHO" "$UDPECHO" 3600 > "$WORK/serve.out" & PIDS+=($!)
+"$BIN" --listen "127.0.0.1:$SOCKSD" --log-level error 2> "$WORK/socksd.log" & PIDS+=($!); SOCKSD_PID=$!
+microsocks -i 127.0.0.1 -p "$MICROSOCKS" > /dev/null 2>&1 & PIDS+=($!); MICROSOCKS_PID=$!
+cat > "$WORK/danted.conf" <<CONF
+logoutput: /dev/null
+internal: 127.0.0.1 port = $DANTE
+external: 127.0.0.1
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
+socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 command: connect bind udpassociate bindreply udpreply }
+CONF
+danted -f "$WORK/danted.conf" > /dev/null 2>&1 & PIDS+=($!); DANTE_PID=$!
+for port in "$SOURCE" "$ECHO" "$SOCKSD" "$MICROSOCKS" "$DANTE"; do
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+done
+
+SERVERS=(direct socksd microsocks dante)
+port_of() { case $1 in direct) echo 0;; socksd) echo "$SOCKSD";; microsocks) echo "$MICROSOCKS";; dante) echo "$DANTE";; esac; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+declare -A RESULTS
+
+run_metric() { # name, servers..., then "--", command template with {PORT}
+    local name=$1; shift
+    local servers=()
+    while [ "$1" != "--" ]; do servers+=("$1"); shift; done; shift
+    for round in $(seq "$ROUNDS"); do
+        for server in "${servers[@]}"; do
+            local port; port=$(port_of "$server")
+            local value; value=$("$LG" "${@//\{PORT\}/$port}" 2>>"$WORK/errors.log" || echo failed)
+            RESULTS[$name,$server]+="$value "
+            log "$name round $round $server: $value"
+        done
+    done
+}
+
+run_metric tcp1 "${SERVERS[@]}" -- throughput {PORT} "$SOURCE" 1 "$SECS"
+run_metric tcp8 "${SERVERS[@]}" -- throughput {PORT} "$SOURCE" 8 "$SECS"
+run_metric connrate "${SERVERS[@]}" -- connrate {PORT} "$ECHO" 4 "$SECS"
+run_metric udp "${SERVERS[@]}" -- udp {PORT} "$UDPECHO" "$SECS"
+run_metric uot socksd -- uot {PORT} "$UDPECHO" "$SECS"
+
+# --- memory per idle CONNECT session: proportional set size (Pss) of the whole process tree, before and
+# while 1,000 sessions are held (Dante forks children; Pss shares their common pages fairly).
+descendants() { # a process and its children, recursively; processes only (threads would repeat its Pss)
+    echo "$1"
+    local child
+    for child in $(pgrep -P "$1" 2>/dev/null); do descendants "$child"; done
+}
+tree_pss_kib() {
+    local pids; pids=$(descendants "$1")
+    local total=0
+    for pid in $pids; do
+        local pss; pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)
+        total=$((total + ${pss:-0}))
+    done
+    echo "$total"
+}
+for server in socksd microsocks dante; do
+    pid_var="${server^^}_PID"; pid=${!pid_var}
+    before=$(tree_pss_kib "$pid")
+    "$LG" idle "$(port_of "$server")" "$ECHO" 1000 6 > "$WORK/idle.out" &
+    idle_pid=$!
+    for _ in $(seq 200); do grep -q held "$WORK/idle.out" && break; sleep 0.05; done
+    sleep 1
+    after=$(tree_pss_kib "$pid")
+    held=$(awk '{print $2}' "$WORK/idle.out")
+    wait "$idle_pid" || true
+    per=$(awk -v a="$after" -v b="$before" -v n="${held:-0}" 'BEGIN { if (n > 0) printf "%.1f", (a - b) / n; else print "failed" }')
+    RESULTS[memory,$server]="$per"
+    log "memory $server: $before KiB → $after KiB with $held sessions: $per KiB/session"
+    sleep 1
+done
+
+# --- start-up: from exec to "listening on"
+for _ in $(seq 5); do
+    RESULTS[startup,socksd]+="$("$LG" startup "$BIN" --listen 127.0.0.1:0) "
+done
+log "startup socksd: ${RESULTS[startup,socksd]} ms"
+
+# --- cross-check with the community's method: iperf3 through proxychains4 (socksd and direct, once)
+iperf3 -s -p "$IPERF" -1 > /dev/null 2>&1 & PIDS+=($!)
+sleep 0.3
+IPERF_DIRECT=$(iperf3 -c 127.0.0.1 -p "$IPERF" -t "$SECS" -f m 2>/dev/null | awk '/receiver/ {print $(NF-2)}' | tail -1)
+iperf3 -s -p "$IPERF" -1 > /dev/null 2>&1 & PIDS+=($!)
+sleep 0.3
+printf 'strict_chain\nquiet_mode\n[ProxyList]\nsocks5 127.0.0.1 %s\n' "$SOCKSD" > "$WORK/proxychains.conf"
+IPERF_SOCKSD=$(proxychains4 -q -f "$WORK/proxychains.conf" iperf3 -c 127.0.0.1 -p "$IPERF" -t "$SECS" -f m 2>/dev/null | awk '/receiver/ {print $(NF-2)}' | tail -1)
+log "iperf3: direct ${IPERF_DIRECT:-n/a} Mbit/s, through socksd ${IPERF_SOCKSD:-n/a} Mbit/s"
+
+# --- the table
+med() { echo "${RESULTS[$1,$2]:-}" | tr ' ' '\n' | grep -E '^[0-9.]+$' | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
+row() { # label metric unit
+    local d s m n
+    d=$(med "$2" direct); s=$(med "$2" socksd); m=$(med "$2" microsocks); n=$(med "$2" dante)
+    echo "| $1 | $d | $s | $m | $n | $(ratio "$s" "$m") | $(ratio "$s" "$n") | $(ratio "$s" "$d") |"
+}
+TABLE=$(
+    echo "| metric | direct | socksd | microsocks | Dante | socksd / microsocks | socksd / Dante | socksd / direct |"
+    echo "|---|---|---|---|---|---|---|---|"
+    row "TCP, 1 stream (MiB/s)" tcp1
+    row "TCP, 8 streams (MiB/s)" tcp8
+    row "connections (sessions/s, 4 clients)" connrate
+    row "UDP ASSOCIATE round trips (/s, 64 B)" udp
+    echo "| UoT v2 round trips (/s, 64 B) | | $(med uot socksd) | | | | | |"
+    m_s=${RESULTS[memory,socksd]}; m_m=${RESULTS[memory,microsocks]}; m_n=${RESULTS[memory,dante]}
+    echo "| memory per idle CONNECT session (KiB, Pss) | | $m_s | $m_m | $m_n | $(ratio "$m_s" "$m_m") | $(ratio "$m_s" "$m_n") | |"
+    echo "| start to \`listening on\` (ms) | | $(med startup socksd) | | | | | |"
+)
+echo
+echo "$TABLE"
+echo
+echo "iperf3 through proxychains4 (cross-check): direct ${IPERF_DIRECT:-n/a} Mbit/s, socksd ${IPERF_SOCKSD:-n/a} Mbit/s"
+
+CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+cat > BENCHMARKS.md <<MD
+# Benchmarks
+
+Produced by \`bash Benchmarks/run.sh\` (ROUNDS=$ROUNDS, ${SECS} s per test) on $(date -u +%Y-%m-%d):
+$(nproc) cores ($CPU), $(free -g | awk '/Mem:/ {print $2}') GiB, Linux $(uname -r), $(swift --version 2>/dev/null | head -1).
+Everything on loopback; each figure is the median of $ROUNDS interleaved rounds; ratios are from this one run.
+Higher is better except for memory and start-up.
+
+$TABLE
+
+Cross-check with iperf3 through proxychains4: direct ${IPERF_DIRECT:-n/a} Mbit/s, through socksd ${IPERF_SOCKSD:-n/a} Mbit/s.
+
+How each figure is taken (\`Benchmarks/loadgen.c\`): TCP streams download from a source that writes 1 MiB
+blocks, counted after a 10% warm-up; a connection is a new SOCKS5 session, CONNECT, a 1-byte echo and a
+close; UDP and UoT round trips are sequential 64-byte echoes; memory is the growth of the proxy's process
+tree Pss while 1,000 idle CONNECT sessions (each having echoed one byte) are held, divided by 1,000;
+start-up is from exec to the \`listening on\` line. Peers: microsocks and Dante (\`danted\`) from Debian.
+MD
+log "wrote BENCHMARKS.md"
