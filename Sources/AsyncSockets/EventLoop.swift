@@ -3,13 +3,19 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// One thread that waits in `epoll_wait` and wakes the tasks whose sockets became ready.
+/// One thread that waits in `epoll_wait` for its sockets and runs the tasks that prefer it.
 ///
-/// Every socket is registered once, edge-triggered for both directions; the loop does nothing but translate
-/// events into `IORegistration.signal` calls, so all socket work runs in the tasks that own the sockets.
-public final class EventLoop: Sendable {
-    /// The process-wide loop that every async socket uses.
-    public static let shared = EventLoop()
+/// Every socket is registered with one loop, once, edge-triggered for both directions. The loop is also a
+/// `TaskExecutor`: a task started with `executorPreference: loop` (as every server session is) runs on the
+/// loop's thread, so when one of its sockets becomes ready, the loop resumes it right there: no other
+/// thread has to wake up. Tasks without that preference work too; their resumptions just cross threads.
+///
+/// Each turn the loop runs the jobs queued for it, then polls epoll (without sleeping while jobs remain)
+/// and turns events into `IORegistration.signal` calls. Other threads that queue a job wake a sleeping
+/// loop through an `eventfd`.
+public final class EventLoop: TaskExecutor, Sendable {
+    /// The process-wide loops, one per core.
+    public static let group = EventLoopGroup(loopCount: max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16)))
 
     private struct Table {
         /// Indexed by file descriptor; fds are small, dense integers.
@@ -17,16 +23,57 @@ public final class EventLoop: Sendable {
         var nextGeneration: UInt32 = 1
     }
 
-    private let epollFD: Int32
-    private let table = Mutex(Table())
+    private struct JobQueue {
+        var jobs: [UnownedJob] = []
+        /// The loop is about to sleep, or sleeps, in `epoll_wait` with no timeout.
+        var sleeping = false
+        /// A wake-up is already on its way; more enqueues need not write the eventfd again.
+        var wakePending = false
+    }
 
-    private init() {
+    /// The position of this loop in its group, which is also its thread-local identity.
+    public let index: Int
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private let table = Mutex(Table())
+    private let queue = Mutex(JobQueue())
+    /// Jobs run between two polls at most.
+    private static let jobsPerTurn = 512
+    /// The epoll token of the eventfd: generation 0, which no registration ever gets.
+    private static let wakeToken: UInt64 = 0
+
+    init(index: Int) {
+        self.index = index
         epollFD = cepoll_create()
-        guard epollFD >= 0 else { fatalError("epoll_create1 failed: \(Errno.current)") }
+        wakeFD = cepoll_eventfd()
+        guard epollFD >= 0, wakeFD >= 0 else { fatalError("cannot create the event loop: \(Errno.current)") }
+        // Level-triggered: the eventfd stays readable until drained, so no wake-up is lost.
+        guard cepoll_add(epollFD, wakeFD, CEPOLL_IN, Self.wakeToken) == 0 else {
+            fatalError("cannot register the event loop's eventfd: \(Errno.current)")
+        }
         let thread = Thread { [self] in self.run() }
-        thread.name = "socksd-epoll"
+        thread.name = "socksd-loop-\(index)"
         thread.start()
     }
+
+    /// Whether the calling thread is this loop's.
+    public var isCurrent: Bool { Int(cepoll_current_loop()) == index }
+
+    // MARK: TaskExecutor
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let onLoop = isCurrent
+        let wake = queue.withLock { queue in
+            queue.jobs.append(job)
+            guard !onLoop, queue.sleeping, !queue.wakePending else { return false }
+            queue.wakePending = true
+            return true
+        }
+        if wake { cepoll_eventfd_signal(wakeFD) }
+    }
+
+    // MARK: Registration
 
     /// Registers `fd` for edge-triggered readiness in both directions.
     func register(_ fd: Int32) throws(SocketError) -> IORegistration {
@@ -35,11 +82,11 @@ public final class EventLoop: Sendable {
             table.nextGeneration &+= 1
             if table.nextGeneration == 0 { table.nextGeneration = 1 }
             let registration = IORegistration(fd: fd, generation: generation)
-            let index = Int(fd)
-            if index >= table.registrations.count {
-                table.registrations.append(contentsOf: repeatElement(nil, count: index - table.registrations.count + 1))
+            let slot = Int(fd)
+            if slot >= table.registrations.count {
+                table.registrations.append(contentsOf: repeatElement(nil, count: slot - table.registrations.count + 1))
             }
-            table.registrations[index] = registration
+            table.registrations[slot] = registration
             return registration
         }
         let events = CEPOLL_IN | CEPOLL_OUT | CEPOLL_RDHUP | CEPOLL_ET
@@ -57,26 +104,54 @@ public final class EventLoop: Sendable {
     /// number can never be deregistered by mistake.
     func deregister(_ registration: IORegistration) {
         table.withLock { table in
-            let index = Int(registration.fd)
-            if index < table.registrations.count, table.registrations[index] === registration {
-                table.registrations[index] = nil
+            let slot = Int(registration.fd)
+            if slot < table.registrations.count, table.registrations[slot] === registration {
+                table.registrations[slot] = nil
             }
         }
         _ = cepoll_delete(epollFD, registration.fd)
     }
 
+    // MARK: The loop
+
     private func run() {
+        cepoll_set_current_loop(Int32(index))
+        let executor = asUnownedTaskExecutor()
         let capacity = 256
         var events = [cepoll_event](repeating: cepoll_event(), count: capacity)
+        // Jobs are swapped out with this spare, so a turn allocates nothing.
+        var batch: [UnownedJob] = []
+        batch.reserveCapacity(256)
         while true {
-            let count = events.withUnsafeMutableBufferPointer {
-                cepoll_wait(epollFD, $0.baseAddress, Int32(capacity), -1)
+            // Run what is queued, including what those jobs queue in turn, up to a bound: a session's
+            // whole exchange often completes here without another poll. Past the bound the sockets get a
+            // look, so that busy tasks cannot starve I/O.
+            var ran = 0
+            while ran < Self.jobsPerTurn {
+                queue.withLock { swap(&$0.jobs, &batch) }
+                if batch.isEmpty { break }
+                for job in batch { job.runSynchronously(on: executor) }
+                ran += batch.count
+                batch.removeAll(keepingCapacity: true)
             }
+
+            let mayBlock = queue.withLock { queue in
+                queue.sleeping = queue.jobs.isEmpty
+                return queue.sleeping
+            }
+            let count = events.withUnsafeMutableBufferPointer {
+                cepoll_wait(epollFD, $0.baseAddress, Int32(capacity), mayBlock ? -1 : 0)
+            }
+            if mayBlock { queue.withLock { $0.sleeping = false; $0.wakePending = false } }
             if count < 0 {
                 if Errno.current == .interrupted { continue }
                 fatalError("epoll_wait failed: \(Errno.current)")
             }
             for event in events.prefix(Int(count)) {
+                if event.data == Self.wakeToken {
+                    cepoll_eventfd_drain(wakeFD)
+                    continue
+                }
                 let fd = Int(UInt32(truncatingIfNeeded: event.data))
                 let registration: IORegistration? = table.withLock { table in
                     guard fd < table.registrations.count, let registration = table.registrations[fd],

@@ -11,13 +11,17 @@ import Synchronization
 final class SocketDescriptor: Sendable {
     let fd: Int32
     let registration: IORegistration
+    /// The loop that watches this socket: the current thread's, when a loop creates it.
+    let loop: EventLoop
     private let closed = Atomic<Bool>(false)
 
-    /// Takes ownership of `fd` (nonblocking, close-on-exec) and registers it with the shared loop.
-    init(adopting fd: Int32) throws(SocketError) {
+    /// Takes ownership of `fd` (nonblocking, close-on-exec) and registers it with `loop`, or with the loop
+    /// a new socket gets by default.
+    init(adopting fd: Int32, loop: EventLoop? = nil) throws(SocketError) {
         self.fd = fd
+        self.loop = loop ?? EventLoop.group.loopForNewSocket()
         do {
-            self.registration = try EventLoop.shared.register(fd)
+            self.registration = try self.loop.register(fd)
         } catch {
             Glibc.close(fd)
             throw error
@@ -25,14 +29,14 @@ final class SocketDescriptor: Sendable {
     }
 
     /// Creates a new nonblocking, close-on-exec socket.
-    convenience init(family: Int32, type: Int32) throws(SocketError) {
+    convenience init(family: Int32, type: Int32, loop: EventLoop? = nil) throws(SocketError) {
         let fd = cepoll_socket(family, type)
         guard fd >= 0 else { throw .failed(operation: "socket", errno: .current) }
-        try self.init(adopting: fd)
+        try self.init(adopting: fd, loop: loop)
     }
 
     deinit {
-        EventLoop.shared.deregister(registration)
+        loop.deregister(registration)
         // Not retried on EINTR: Linux releases the descriptor even then.
         Glibc.close(fd)
     }

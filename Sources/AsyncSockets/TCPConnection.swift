@@ -64,4 +64,8 @@ public final class TCPConnection: Sendable {
 
     /// Whether `close()` was called.
     public var isClosed: Bool { descriptor.isClosed }
+
+    /// The loop that watches this connection. A task that serves it runs best with this loop as its
+    /// executor preference: its wake-ups then never cross threads.
+    public var eventLoop: EventLoop { descriptor.loop }
 }

@@ -10,9 +10,11 @@ public final class TCPListener: Sendable {
 
     /// Binds and listens. An IPv6 listener is IPv6-only, so `[::]` and `0.0.0.0` can be bound side by side.
     ///
+    /// - Parameter loop: the loop that watches the listener (and so the connections it accepts); default:
+    ///   chosen as for any new socket.
     /// - Throws: `SocketError.failed` with `EADDRINUSE` when the port is taken.
-    public init(bindingTo address: SocketAddress, backlog: Int32 = 1024) throws(SocketError) {
-        let descriptor = try SocketDescriptor(family: address.family, type: Int32(SOCK_STREAM.rawValue))
+    public init(bindingTo address: SocketAddress, backlog: Int32 = 1024, loop: EventLoop? = nil) throws(SocketError) {
+        let descriptor = try SocketDescriptor(family: address.family, type: Int32(SOCK_STREAM.rawValue), loop: loop)
         try descriptor.setOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
         if address.ip.isIPv6 {
             try descriptor.setOption(level: Int32(IPPROTO_IPV6), name: IPV6_V6ONLY, value: 1)
@@ -47,12 +49,31 @@ public final class TCPListener: Sendable {
                 throw error
             }
             do {
-                return try TCPConnection(descriptor: try SocketDescriptor(adopting: fd), remoteAddress: peer)
+                // An accepted connection joins its listener's loop, where the accepting task runs too.
+                return try TCPConnection(descriptor: try SocketDescriptor(adopting: fd, loop: descriptor.loop), remoteAddress: peer)
             } catch {
                 continue  // reset between accept and getsockname: skip it
             }
         }
     }
+
+    private init(descriptor: SocketDescriptor, localAddress: SocketAddress) {
+        self.descriptor = descriptor
+        self.localAddress = localAddress
+    }
+
+    /// Another listener on the same listening socket (a `dup` of its descriptor), watched by `loop`.
+    ///
+    /// Each loop can then accept from the one queue of connections on its own thread, and serve what it
+    /// accepted there. Closing any of them stops them all: they are one socket.
+    public func sharing(on loop: EventLoop) throws(SocketError) -> TCPListener {
+        let fd = fcntl(descriptor.fd, F_DUPFD_CLOEXEC, 0)
+        guard fd >= 0 else { throw .failed(operation: "dup", errno: .current) }
+        return TCPListener(descriptor: try SocketDescriptor(adopting: fd, loop: loop), localAddress: localAddress)
+    }
+
+    /// The loop that watches this listener and the connections it accepts.
+    public var eventLoop: EventLoop { descriptor.loop }
 
     /// Stops listening; a task waiting in `accept()` wakes with `SocketError.closed`, and iteration ends.
     public func close() {

@@ -1,8 +1,29 @@
-// accept4 is a GNU extension: it is declared only when _GNU_SOURCE comes before the first system header.
+// accept4, pipe2 and splice are GNU extensions: declared only when _GNU_SOURCE comes before the first system
+// header, which a header imported into Swift cannot arrange.
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include "CEpoll.h"
 
 int cepoll_accept(int fd, struct sockaddr *address, socklen_t *length) {
     return accept4(fd, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+static __thread int current_loop = -1;
+
+int cepoll_current_loop(void) {
+    return current_loop;
+}
+
+void cepoll_set_current_loop(int index) {
+    current_loop = index;
+}
+
+int cepoll_pipe(int fds[2]) {
+    return pipe2(fds, O_NONBLOCK | O_CLOEXEC);
+}
+
+ssize_t cepoll_splice(int from, int to, size_t length) {
+    return splice(from, NULL, to, NULL, length, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 }

@@ -26,6 +26,8 @@ public actor SOCKSServer {
     public nonisolated let metrics = ServerMetrics()
 
     private let listeners: [TCPListener]
+    /// Descriptor shortages hit every loop's accept loop at once; one line per shortage is enough.
+    private let exhaustionReport = RateLimitedReport(interval: .seconds(10))
     private var state = State.ready
     private let shutdownRequests: AsyncStream<Void>
     private let shutdownTrigger: AsyncStream<Void>.Continuation
@@ -37,17 +39,24 @@ public actor SOCKSServer {
     public init(configuration: Configuration) throws {
         guard !configuration.listenAddresses.isEmpty else { throw SOCKSServerError.noListenAddress }
         self.configuration = configuration
+        // One listening socket per address, shared (dup'ed) by every event loop: each loop accepts on its
+        // own thread and serves there what it accepted, so no session ever starts with a thread hop.
+        let loops = EventLoop.group.loops
         var listeners: [TCPListener] = []
+        var addresses: [SocketAddress] = []
         for address in configuration.listenAddresses {
             do {
-                listeners.append(try TCPListener(bindingTo: address))
+                let primary = try TCPListener(bindingTo: address, loop: loops[0])
+                addresses.append(primary.localAddress)
+                listeners.append(primary)
+                for loop in loops.dropFirst() { listeners.append(try primary.sharing(on: loop)) }
             } catch {
                 listeners.forEach { $0.close() }
                 throw error
             }
         }
         self.listeners = listeners
-        self.localAddresses = listeners.map(\.localAddress)
+        self.localAddresses = addresses
         (shutdownRequests, shutdownTrigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -95,7 +104,7 @@ public actor SOCKSServer {
     private nonisolated func serve() async {
         await withDiscardingTaskGroup { group in
             for listener in listeners {
-                group.addTask { await self.acceptLoop(listener) }
+                group.addTask(executorPreference: listener.eventLoop) { await self.acceptLoop(listener) }
             }
         }
     }
@@ -105,11 +114,17 @@ public actor SOCKSServer {
         let context = SessionContext(configuration: configuration, metrics: metrics)
         await withDiscardingTaskGroup { sessions in
             do {
-                let connections = listener.connections { error in
-                    logger.error("accept on \(listener.localAddress) failed: \(error); backing off and retrying until resources free up")
+                let connections = listener.connections { [exhaustionReport] error in
+                    exhaustionReport {
+                        logger.error("accept on \(listener.localAddress) failed: \(error); backing off and retrying until resources free up")
+                    }
                 }
                 for try await connection in connections {
-                    sessions.addTask { await SOCKSSession(connection: connection, context: context).run() }
+                    // The session runs on the loop that watches its connection (the loop of this accept
+                    // loop; its outbound sockets join it too), so readiness resumes it without a thread hop.
+                    sessions.addTask(executorPreference: connection.eventLoop) {
+                        await SOCKSSession(connection: connection, context: context).run()
+                    }
                 }
             } catch is CancellationError {
                 // run() was cancelled: the sessions are being cancelled too.

@@ -51,11 +51,12 @@ public struct SOCKSTestClient: Sendable {
         }
     }
 
-    /// Reads exactly `count` bytes.
+    /// Reads exactly `count` bytes, never more: what follows stays for the next read.
     public func receive(exactly count: Int) async throws -> [UInt8] {
         var result: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
+        result.reserveCapacity(count)
         while result.count < count {
+            var buffer = [UInt8](repeating: 0, count: min(count - result.count, 65536))
             let read = try await connection.read(into: &buffer)
             guard read > 0 else { throw Failure.closedEarly }
             result.append(contentsOf: buffer[0..<read])

@@ -88,7 +88,12 @@ import TestSupport
         let daemon = try DaemonProcess(["--listen", "127.0.0.1:0", "--handshake-timeout", "60"], fileLimit: 32)
         let server = SocketAddress(ip: .ipv4Loopback, port: try await daemon.port())
         var idle: [TCPConnection] = []
-        for _ in 0..<40 { idle.append(try await TCPConnection.connect(to: server)) }
+        // Fillers that exhaust the daemon's descriptors. At the edge of exhaustion the daemon may drop one
+        // it had just accepted (a reset): that is allowed; backing off, reporting and recovering is the test.
+        for _ in 0..<40 {
+            if let filler = try? await TCPConnection.connect(to: server) { idle.append(filler) }
+        }
+        #expect(idle.count >= 30, "the fillers should mostly connect (\(idle.count) did)")
         let deadline = ContinuousClock.now + .seconds(10)
         while !daemon.log.contains("backing off") && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))

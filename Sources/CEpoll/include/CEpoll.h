@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
@@ -64,6 +65,28 @@ int cepoll_accept(int fd, struct sockaddr *address, socklen_t *length);
 
 static inline int cepoll_socket(int domain, int type) {
     return socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
+/// A nonblocking, close-on-exec pipe for splice(2): fds[0] reads, fds[1] writes. Defined in CEpoll.c.
+int cepoll_pipe(int fds[2]);
+
+/// splice(2) between a socket and a pipe, nonblocking, moving pages where the kernel can.
+ssize_t cepoll_splice(int from, int to, size_t length);
+
+/// The index of the event loop that runs on this thread, or -1 on any other thread. Thread-local in C
+/// because Swift has no cheap thread-local storage of its own.
+int cepoll_current_loop(void);
+void cepoll_set_current_loop(int index);
+
+/// Reads an eventfd to reset it (the value is irrelevant: it only wakes the loop).
+static inline void cepoll_eventfd_drain(int fd) {
+    uint64_t value;
+    (void)!read(fd, &value, sizeof value);
+}
+
+static inline void cepoll_eventfd_signal(int fd) {
+    uint64_t one = 1;
+    (void)!write(fd, &one, sizeof one);
 }
 
 #endif

@@ -2,10 +2,12 @@ import AsyncSockets
 
 /// Pipes bytes both ways between two TCP connections until both directions have ended.
 ///
-/// Each direction is a child task that reads through the source's chunk sequence (one buffer, made once)
-/// and writes to the other side. EOF in one direction becomes a half-close (`shutdown(SHUT_WR)`) on the
-/// other, and the opposite direction keeps flowing. An error in either direction, the idle timeout, or
-/// cancellation ends both, and both connections are closed.
+/// Each direction is a child task. It moves bytes with `splice(2)` through a pipe (pooled; zero copy, and
+/// no user-space buffer while the relay waits), or, where no pipe can be had or the kernel refuses,
+/// reads through the source's chunk sequence (one buffer, made once) and writes to the other side. EOF in
+/// one direction becomes a half-close (`shutdown(SHUT_WR)`) on the other, and the opposite direction keeps
+/// flowing. An error in either direction, the idle timeout, or cancellation ends both, and both
+/// connections are closed.
 struct TCPRelay {
     /// Why a relay ended early.
     enum Ending: Error, Sendable {
@@ -45,6 +47,16 @@ struct TCPRelay {
     private static func pump(
         from source: TCPConnection, to sink: TCPConnection, bufferSize: Int, count: (Int) -> Void
     ) async throws {
+        if let pipe = try? SplicePipePool.shared.take() {
+            defer { SplicePipePool.shared.recycle(pipe) }
+            do {
+                try await pipe.transfer(from: source, to: sink, moved: count)
+                sink.shutdownWrite()
+                return
+            } catch is SplicePipe.Unsupported {
+                // Fall through to copying.
+            }
+        }
         for try await chunk in source.chunks(chunkSize: bufferSize) {
             try await sink.write(chunk)
             count(chunk.count)
