@@ -21,6 +21,13 @@ public final class EventLoopGroup: Sendable {
         return next()
     }
 
+    /// The loop with the least load; `preferred` when it is among the least loaded.
+    public func leastLoaded(preferring preferred: EventLoop) -> EventLoop {
+        var best = preferred
+        for loop in loops where loop.load < best.load { best = loop }
+        return best
+    }
+
     /// The next loop, round robin.
     public func next() -> EventLoop {
         loops[nextIndex.wrappingAdd(1, ordering: .relaxed).oldValue % loops.count]

@@ -7,10 +7,13 @@ import Synchronization
 public final class SplicePipe: Sendable {
     private let readEnd: Int32
     private let writeEnd: Int32
+    /// The pipe's capacity: the most one splice moves.
+    private let capacity: Int
     /// Bytes spliced in and not yet out: non-zero only when a transfer ended midway (a reset, a close).
     private let buffered = Atomic<Int>(0)
-    /// How much one splice moves at most: the default pipe capacity.
-    private static let chunk = 64 * 1024
+    /// The capacity asked for: 256 KiB moves a fast stream in a quarter of the system calls that the
+    /// default 64 KiB needs, and costs nothing while the pipe is empty.
+    public static let preferredCapacity = 256 * 1024
 
     /// `splice` cannot serve this pair of sockets (the caller should copy instead).
     public struct Unsupported: Error, CustomStringConvertible {
@@ -21,9 +24,11 @@ public final class SplicePipe: Sendable {
     /// - Throws: `SocketError.failed` when no pipe can be made (for example `EMFILE`).
     public init() throws(SocketError) {
         var fds: [Int32] = [-1, -1]
-        guard cepoll_pipe(&fds) == 0 else { throw .failed(operation: "pipe2", errno: .current) }
+        let granted = cepoll_pipe(&fds, Int32(Self.preferredCapacity))
+        guard granted > 0 else { throw .failed(operation: "pipe2", errno: .current) }
         readEnd = fds[0]
         writeEnd = fds[1]
+        capacity = Int(granted)
     }
 
     /// Whether the pipe holds no bytes, so that it can serve another transfer.
@@ -45,7 +50,7 @@ public final class SplicePipe: Sendable {
         var total = 0
         while true {
             try input.checkOpen()
-            let filled = cepoll_splice(input.fd, writeEnd, Self.chunk)
+            let filled = cepoll_splice(input.fd, writeEnd, capacity)
             if filled == 0 { return }
             if filled < 0 {
                 let error = Errno.current

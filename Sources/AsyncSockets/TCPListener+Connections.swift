@@ -5,11 +5,14 @@ extension TCPListener {
     /// sequence waits `backoff` and tries again, for as long as it takes: a full descriptor table must slow
     /// the server down, never stop it. `onResourceExhaustion` hears of the first failure of each such
     /// streak, not of every retry, so a long shortage does not flood the log.
+    ///
+    /// `assigningLoop` picks the loop that watches each new connection (default: the listener's).
     public func connections(
         backoff: Duration = .milliseconds(100),
+        assigningLoop: (@Sendable () -> EventLoop)? = nil,
         onResourceExhaustion: (@Sendable (SocketError) -> Void)? = nil
     ) -> Connections {
-        Connections(listener: self, backoff: backoff, onResourceExhaustion: onResourceExhaustion)
+        Connections(listener: self, backoff: backoff, assigningLoop: assigningLoop, onResourceExhaustion: onResourceExhaustion)
     }
 
     /// The `AsyncSequence` of a listener's accepted connections.
@@ -17,6 +20,7 @@ extension TCPListener {
         public typealias Element = TCPConnection
         let listener: TCPListener
         let backoff: Duration
+        let assigningLoop: (@Sendable () -> EventLoop)?
         let onResourceExhaustion: (@Sendable (SocketError) -> Void)?
 
         public func makeAsyncIterator() -> Iterator {
@@ -31,7 +35,7 @@ extension TCPListener {
             public mutating func next() async throws -> TCPConnection? {
                 while true {
                     do {
-                        let connection = try await sequence.listener.accept()
+                        let connection = try await sequence.listener.accept(assigningLoop: sequence.assigningLoop)
                         exhausted = false
                         return connection
                     } catch SocketError.closed {

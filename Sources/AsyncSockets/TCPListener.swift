@@ -33,7 +33,9 @@ public final class TCPListener: Sendable {
     /// - Throws: `SocketError.closed` after `close()`; `SocketError.failed` with `EMFILE`, `ENFILE`,
     ///   `ENOBUFS` or `ENOMEM` when the process is out of descriptors or memory (the `connections` sequence
     ///   backs off and retries on those).
-    public func accept() async throws -> TCPConnection {
+    ///
+    /// - Parameter loop: picks the loop that will watch the new connection; default: this listener's.
+    public func accept(assigningLoop loop: (@Sendable () -> EventLoop)? = nil) async throws -> TCPConnection {
         while true {
             var peer: SocketAddress?
             let fd: Int32
@@ -49,8 +51,9 @@ public final class TCPListener: Sendable {
                 throw error
             }
             do {
-                // An accepted connection joins its listener's loop, where the accepting task runs too.
-                return try TCPConnection(descriptor: try SocketDescriptor(adopting: fd, loop: descriptor.loop), remoteAddress: peer)
+                // By default an accepted connection joins its listener's loop, where the accepting task runs.
+                let target = loop?() ?? descriptor.loop
+                return try TCPConnection(descriptor: try SocketDescriptor(adopting: fd, loop: target), remoteAddress: peer)
             } catch {
                 continue  // reset between accept and getsockname: skip it
             }

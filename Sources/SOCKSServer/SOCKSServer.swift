@@ -114,16 +114,23 @@ public actor SOCKSServer {
         let context = SessionContext(configuration: configuration, metrics: metrics)
         await withDiscardingTaskGroup { sessions in
             do {
-                let connections = listener.connections { [exhaustionReport] error in
+                // A new session goes to the least-loaded loop, this one on a tie: short sessions stay where
+                // they were accepted (no thread hop), long-lived ones spread over the cores.
+                let loops = EventLoop.group
+                let home = listener.eventLoop
+                let connections = listener.connections(assigningLoop: { loops.leastLoaded(preferring: home) }) { [exhaustionReport] error in
                     exhaustionReport {
                         logger.error("accept on \(listener.localAddress) failed: \(error); backing off and retrying until resources free up")
                     }
                 }
                 for try await connection in connections {
-                    // The session runs on the loop that watches its connection (the loop of this accept
-                    // loop; its outbound sockets join it too), so readiness resumes it without a thread hop.
-                    sessions.addTask(executorPreference: connection.eventLoop) {
+                    // The session runs on the loop that watches its connection (its outbound sockets join
+                    // that loop too), so readiness resumes it without a thread hop.
+                    let loop = connection.eventLoop
+                    loop.adjustLoad(by: 1)
+                    sessions.addTask(executorPreference: loop) {
                         await SOCKSSession(connection: connection, context: context).run()
+                        loop.adjustLoad(by: -1)
                     }
                 }
             } catch is CancellationError {

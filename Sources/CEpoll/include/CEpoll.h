@@ -67,8 +67,9 @@ static inline int cepoll_socket(int domain, int type) {
     return socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 }
 
-/// A nonblocking, close-on-exec pipe for splice(2): fds[0] reads, fds[1] writes. Defined in CEpoll.c.
-int cepoll_pipe(int fds[2]);
+/// A nonblocking, close-on-exec pipe for splice(2): fds[0] reads, fds[1] writes. Asks for `size` bytes of
+/// capacity; returns the capacity granted, or -1 with errno. Defined in CEpoll.c.
+int cepoll_pipe(int fds[2], int size);
 
 /// splice(2) between a socket and a pipe, nonblocking, moving pages where the kernel can.
 ssize_t cepoll_splice(int from, int to, size_t length);
