@@ -40,8 +40,8 @@ LG="$WORK/loadgen"
 
 # --- targets and proxies
 "$LG" serve "$SOURCE" "$ECHO" "$UDPECHO" 3600 > "$WORK/serve.out" & PIDS+=($!)
-"$BIN" --listen "127.0.0.1:$SOCKSD" --log-level error 2> "$WORK/socksd.log" & PIDS+=($!); SOCKSD_PID=$!
-microsocks -i 127.0.0.1 -p "$MICROSOCKS" > /dev/null 2>&1 & PIDS+=($!); MICROSOCKS_PID=$!
+"$BIN" --listen "127.0.0.1:$SOCKSD" --log-level error 2> "$WORK/socksd.log" & PIDS+=($!)
+microsocks -i 127.0.0.1 -p "$MICROSOCKS" > /dev/null 2>&1 & PIDS+=($!)
 cat > "$WORK/danted.conf" <<CONF
 logoutput: /dev/null
 internal: 127.0.0.1 port = $DANTE
@@ -53,7 +53,7 @@ user.unprivileged: nobody
 client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
 socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 command: connect bind udpassociate bindreply udpreply }
 CONF
-danted -f "$WORK/danted.conf" > /dev/null 2>&1 & PIDS+=($!); DANTE_PID=$!
+danted -f "$WORK/danted.conf" > /dev/null 2>&1 & PIDS+=($!)
 for port in "$SOURCE" "$ECHO" "$SOCKSD" "$MICROSOCKS" "$DANTE"; do
     for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 done
@@ -99,10 +99,22 @@ tree_pss_kib() {
     done
     echo "$total"
 }
+# Fresh instances on ports of their own: a proxy that already carried the other tests keeps freed heap
+# that new sessions would reuse, which hides what a session costs.
+MEM_SOCKSD=$((BASE + 30)); MEM_MICROSOCKS=$((BASE + 31)); MEM_DANTE=$((BASE + 32))
+"$BIN" --listen "127.0.0.1:$MEM_SOCKSD" --log-level error 2> /dev/null & PIDS+=($!); MEM_SOCKSD_PID=$!
+microsocks -i 127.0.0.1 -p "$MEM_MICROSOCKS" > /dev/null 2>&1 & PIDS+=($!); MEM_MICROSOCKS_PID=$!
+sed "s/port = $DANTE/port = $MEM_DANTE/" "$WORK/danted.conf" > "$WORK/danted-memory.conf"
+danted -f "$WORK/danted-memory.conf" > /dev/null 2>&1 & PIDS+=($!); MEM_DANTE_PID=$!
+for port in "$MEM_SOCKSD" "$MEM_MICROSOCKS" "$MEM_DANTE"; do
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+done
+sleep 0.5
 for server in socksd microsocks dante; do
-    pid_var="${server^^}_PID"; pid=${!pid_var}
+    pid_var="MEM_${server^^}_PID"; pid=${!pid_var}
+    port_var="MEM_${server^^}"; port=${!port_var}
     before=$(tree_pss_kib "$pid")
-    "$LG" idle "$(port_of "$server")" "$ECHO" 1000 6 > "$WORK/idle.out" &
+    "$LG" idle "$port" "$ECHO" 1000 6 > "$WORK/idle.out" &
     idle_pid=$!
     for _ in $(seq 200); do grep -q held "$WORK/idle.out" && break; sleep 0.05; done
     sleep 1

@@ -115,27 +115,4 @@ struct CommandLineOptions {
         }
         return .milliseconds(Int64((value * 1000).rounded()))
     }
-
-    /// Splits `HOST:PORT`, `[IPv6]:PORT` into host and port.
-    static func splitHostPort(_ text: String) throws(UsageError) -> (host: String, port: UInt16) {
-        let host: Substring
-        let portText: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
-                throw UsageError(description: "'\(text)' is not [IPv6]:PORT")
-            }
-            host = text[text.index(after: text.startIndex)..<close]
-            portText = text[text.index(close, offsetBy: 2)...]
-        } else {
-            guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else {
-                throw UsageError(description: "'\(text)' is not HOST:PORT (write IPv6 addresses as [ADDRESS]:PORT)")
-            }
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
-        }
-        guard !host.isEmpty, let port = UInt16(portText) else {
-            throw UsageError(description: "'\(text)' is not HOST:PORT with a port from 0 to 65535")
-        }
-        return (String(host), port)
-    }
 }

@@ -28,9 +28,14 @@ enum DaemonSetup {
         if !options.listen.isEmpty {
             var addresses: [SocketAddress] = []
             for text in options.listen {
-                let (host, port) = try CommandLineOptions.splitHostPort(text)
+                let listen: HostAndPort
                 do {
-                    for address in try await NameResolver.shared.resolve(host: host, port: port) where !addresses.contains(address) {
+                    listen = try HostAndPort(parsing: text)
+                } catch {
+                    throw CommandLineOptions.UsageError(description: "--listen: \(error)")
+                }
+                do {
+                    for address in try await NameResolver.shared.resolve(host: listen.host, port: listen.port) where !addresses.contains(address) {
                         addresses.append(address)
                     }
                 } catch {

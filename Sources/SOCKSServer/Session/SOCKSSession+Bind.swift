@@ -59,7 +59,8 @@ extension SOCKSSession {
         }
         context.logger.debug("session \(record.client): BIND peer \(peer.remoteAddress) connected")
 
-        await relayBoundPeer(peer, peerAddress: SOCKSEndpoint(peer.remoteAddress), earlyData: accepted.earlyData + pending)
+        // The second reply carries the peer's address; then the relay, as for CONNECT.
+        await replyAndRelay(with: peer, bound: SOCKSEndpoint(peer.remoteAddress), earlyData: accepted.earlyData + pending)
     }
 
     /// BIND through the upstream's BIND: its two replies are passed on, then its connection is relayed.
@@ -88,36 +89,7 @@ extension SOCKSSession {
             await fail(error as? SocketError == .timedOut ? .ttlExpired : Self.upstreamFailureCode(error), reason: "upstream BIND: \(error)")
             return
         }
-        await relayBoundPeer(binding.connection, peerAddress: peerAddress, earlyData: accepted.earlyData)
-    }
-
-    /// The second reply, then the relay between the client and the peer, exactly as for CONNECT.
-    private func relayBoundPeer(_ peer: TCPConnection, peerAddress: SOCKSEndpoint, earlyData: [UInt8]) async {
-        let counters = RelayCounters()
-        defer {
-            record.bytesUp = counters.bytesUp
-            record.bytesDown = counters.bytesDown
-        }
-        do {
-            try await connection.write(SOCKSReply(code: .succeeded, bound: peerAddress).encoded())
-            // Early data: what the client sent before it saw the second reply goes to the peer first.
-            if !earlyData.isEmpty {
-                try await peer.write(earlyData)
-                counters.countUp(earlyData.count)
-            }
-            record.outcome = "succeeded"
-            try await TCPRelay(
-                client: connection, target: peer, bufferSize: context.configuration.relayBufferSize,
-                idleTimeout: context.configuration.idleTimeout, counters: counters
-            ).run()
-        } catch TCPRelay.Ending.idleTimeout {
-            record.outcome = "idle-timeout"
-        } catch is CancellationError {
-            record.outcome = "cancelled"
-        } catch {
-            record.outcome = "relay-error(\(error))"
-        }
-        peer.close()
+        await replyAndRelay(with: binding.connection, bound: peerAddress, earlyData: accepted.earlyData)
     }
 
     /// Races the accept (under the BIND deadline) against the control connection, whose hang-up ends the wait.

@@ -36,31 +36,7 @@ extension SOCKSSession {
             }
             bound = SOCKSEndpoint(target.localAddress)
         }
-        let counters = RelayCounters()
-        defer {
-            record.bytesUp = counters.bytesUp
-            record.bytesDown = counters.bytesDown
-        }
-        do {
-            try await connection.write(SOCKSReply(code: .succeeded, bound: bound).encoded())
-            if !accepted.earlyData.isEmpty {
-                try await target.write(accepted.earlyData)
-                counters.countUp(accepted.earlyData.count)
-            }
-            record.outcome = "succeeded"
-            let relay = TCPRelay(
-                client: connection, target: target, bufferSize: context.configuration.relayBufferSize,
-                idleTimeout: context.configuration.idleTimeout, counters: counters)
-            try await relay.run()
-        } catch TCPRelay.Ending.idleTimeout {
-            record.outcome = "idle-timeout"
-        } catch is CancellationError {
-            record.outcome = "cancelled"
-        } catch {
-            record.outcome = "relay-error(\(error))"
-            context.logger.debug("session \(record.client): relay ended: \(error)")
-        }
-        target.close()
+        await replyAndRelay(with: target, bound: bound, earlyData: accepted.earlyData)
     }
 
     /// Connects to a literal address directly, or resolves a name and races its addresses.

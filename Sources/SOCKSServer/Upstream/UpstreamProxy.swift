@@ -68,29 +68,21 @@ public struct UpstreamProxy: Sendable, Hashable {
             else { throw InvalidURL(description: "'\(Self.redacted(url))': credentials must be USER:PASSWORD, 1 to 255 bytes each") }
             credentials = SOCKSCredentials(username: user, password: password)
         }
-        let host: Substring
-        let portText: Substring
-        if rest.hasPrefix("[") {
-            guard let close = rest.firstIndex(of: "]"), rest[rest.index(after: close)...].hasPrefix(":") else {
-                throw InvalidURL(description: "'\(Self.redacted(url))': an IPv6 host is written [ADDRESS]:PORT")
-            }
-            host = rest[rest.index(after: rest.startIndex)..<close]
-            portText = rest[rest.index(close, offsetBy: 2)...]
-        } else {
-            guard let colon = rest.lastIndex(of: ":") else { throw InvalidURL(description: "'\(Self.redacted(url))' needs a port") }
-            host = rest[..<colon]
-            portText = rest[rest.index(after: colon)...]
+        let address: HostAndPort
+        do {
+            address = try HostAndPort(parsing: rest)
+        } catch {
+            throw InvalidURL(description: "'\(Self.redacted(url))': \(error)")
         }
-        guard !host.isEmpty, let port = UInt16(portText), port != 0 else {
+        guard address.port != 0 else {
             throw InvalidURL(description: "'\(Self.redacted(url))' needs HOST:PORT with a port from 1 to 65535")
         }
-        self.init(host: String(host), port: port, credentials: credentials, udpTransport: udpTransport)
+        self.init(host: address.host, port: address.port, credentials: credentials, udpTransport: udpTransport)
     }
 
     /// `socks5://user@host:port`, never the password: safe to log.
     public var redactedURL: String {
-        let hostPart = host.contains(":") ? "[\(host)]" : host
-        return "socks5://\(credentials.map { "\($0.usernameText)@" } ?? "")\(hostPart):\(port)"
+        "socks5://\(credentials.map { "\($0.usernameText)@" } ?? "")\(HostAndPort(host: host, port: port))"
     }
 
     /// A client for this upstream.

@@ -1,0 +1,42 @@
+/// A host (an IPv4 or IPv6 literal, or a name) and a port, as written in `HOST:PORT` or `[IPv6]:PORT`.
+public struct HostAndPort: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+
+    /// Why a `HOST:PORT` text cannot be read.
+    public struct ParseError: Error, Hashable, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT` or `[IPv6]:PORT`; an IPv6 address must be in brackets.
+    public init(parsing text: some StringProtocol) throws(ParseError) {
+        let text = Substring(text)
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                throw ParseError(description: "'\(text)' is not [IPv6]:PORT")
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else {
+                throw ParseError(description: "'\(text)' is not HOST:PORT (write IPv6 addresses as [ADDRESS]:PORT)")
+            }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = UInt16(portText) else {
+            throw ParseError(description: "'\(text)' is not HOST:PORT with a port from 0 to 65535")
+        }
+        self.init(host: String(host), port: port)
+    }
+
+    /// `host:port`, with an IPv6 host in brackets.
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

@@ -1,0 +1,36 @@
+import AsyncSockets
+import SOCKSClient
+import SOCKSProtocol
+
+extension SOCKSSession {
+    /// The success reply with `bound` as BND, any early data to `peer`, then the relay until both
+    /// directions end: the end of every CONNECT and BIND. Records bytes and outcome; closes `peer`.
+    func replyAndRelay(with peer: TCPConnection, bound: SOCKSEndpoint, earlyData: [UInt8]) async {
+        let counters = RelayCounters()
+        defer {
+            record.bytesUp = counters.bytesUp
+            record.bytesDown = counters.bytesDown
+            peer.close()
+        }
+        do {
+            try await connection.write(SOCKSReply(code: .succeeded, bound: bound).encoded())
+            // Early data: what the client sent before it saw the reply goes first.
+            if !earlyData.isEmpty {
+                try await peer.write(earlyData)
+                counters.countUp(earlyData.count)
+            }
+            record.outcome = "succeeded"
+            try await TCPRelay(
+                client: connection, target: peer, bufferSize: context.configuration.relayBufferSize,
+                idleTimeout: context.configuration.idleTimeout, counters: counters
+            ).run()
+        } catch TCPRelay.Ending.idleTimeout {
+            record.outcome = "idle-timeout"
+        } catch is CancellationError {
+            record.outcome = "cancelled"
+        } catch {
+            record.outcome = "relay-error(\(error))"
+            context.logger.debug("session \(record.client): relay ended: \(error)")
+        }
+    }
+}
