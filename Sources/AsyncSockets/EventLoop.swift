@@ -39,9 +39,14 @@ public final class EventLoop: TaskExecutor, Sendable {
     private let wakeFD: Int32
     private let table = Mutex(Table())
     private let queue = Mutex(JobQueue())
-    /// How recent the last event must be for the loop to spin before sleeping, and how long it spins (µs).
+    /// How recent the last event must be for the loop to spin before sleeping (µs).
     private static let spinWindow: Int64 = 1000
-    private static let spinLimit: Int64 = 50
+    /// How long a busy loop spins before it sleeps (µs): `SOCKSD_SPIN_MICROSECONDS` from the environment
+    /// (0 turns spinning off, for hosts where every cycle is shared), default 50.
+    private static let spinLimit: Int64 = {
+        guard let text = getenv("SOCKSD_SPIN_MICROSECONDS").map({ String(cString: $0) }), let value = Int64(text) else { return 50 }
+        return max(0, min(value, 10_000))
+    }()
 
     private static func monotonicMicroseconds() -> Int64 {
         var now = timespec()
@@ -122,14 +127,17 @@ public final class EventLoop: TaskExecutor, Sendable {
 
     /// Removes a registration. Must run before the fd is closed, so that a new socket that reuses the fd
     /// number can never be deregistered by mistake.
-    func deregister(_ registration: IORegistration) {
+    ///
+    /// - Parameter removingFromEpoll: `false` when closing the fd will remove it anyway (no other descriptor
+    ///   refers to the socket), which saves a system call per socket.
+    func deregister(_ registration: IORegistration, removingFromEpoll: Bool = true) {
         table.withLock { table in
             let slot = Int(registration.fd)
             if slot < table.registrations.count, table.registrations[slot] === registration {
                 table.registrations[slot] = nil
             }
         }
-        _ = cepoll_delete(epollFD, registration.fd)
+        if removingFromEpoll { _ = cepoll_delete(epollFD, registration.fd) }
     }
 
     // MARK: The loop
@@ -162,7 +170,7 @@ public final class EventLoop: TaskExecutor, Sendable {
                 return queue.sleeping
             }
             var count: Int32 = 0
-            if mayBlock && Self.monotonicMicroseconds() - lastActive < Self.spinWindow {
+            if mayBlock && Self.spinLimit > 0 && Self.monotonicMicroseconds() - lastActive < Self.spinWindow {
                 // Busy lately: poll without sleeping for a moment first. A reply that lands within the
                 // spin saves a sleep and a wake-up, which on a virtual machine cost more than the spin.
                 let spinUntil = Self.monotonicMicroseconds() + Self.spinLimit

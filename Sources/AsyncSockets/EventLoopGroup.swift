@@ -21,11 +21,14 @@ public final class EventLoopGroup: Sendable {
         return next()
     }
 
-    /// The loop with the least load; `preferred` when it is among the least loaded.
-    public func leastLoaded(preferring preferred: EventLoop) -> EventLoop {
+    /// `preferred`, unless another loop carries at least `margin` less load: then the least loaded.
+    ///
+    /// The margin keeps short-lived work where it is (moving it costs a thread hop) while long-lived work
+    /// still spreads over the loops.
+    public func leastLoaded(preferring preferred: EventLoop, margin: Int = 2) -> EventLoop {
         var best = preferred
         for loop in loops where loop.load < best.load { best = loop }
-        return best
+        return best.load + margin <= preferred.load ? best : preferred
     }
 
     /// The next loop, round robin.

@@ -13,12 +13,16 @@ final class SocketDescriptor: Sendable {
     let registration: IORegistration
     /// The loop that watches this socket: the current thread's, when a loop creates it.
     let loop: EventLoop
+    /// Whether another descriptor may refer to the same socket (a shared listener's `dup`): then closing
+    /// this one does not remove the socket from epoll, and `deinit` must.
+    let isShared: Bool
     private let closed = Atomic<Bool>(false)
 
     /// Takes ownership of `fd` (nonblocking, close-on-exec) and registers it with `loop`, or with the loop
     /// a new socket gets by default.
-    init(adopting fd: Int32, loop: EventLoop? = nil) throws(SocketError) {
+    init(adopting fd: Int32, loop: EventLoop? = nil, isShared: Bool = false) throws(SocketError) {
         self.fd = fd
+        self.isShared = isShared
         self.loop = loop ?? EventLoop.group.loopForNewSocket()
         do {
             self.registration = try self.loop.register(fd)
@@ -29,14 +33,14 @@ final class SocketDescriptor: Sendable {
     }
 
     /// Creates a new nonblocking, close-on-exec socket.
-    convenience init(family: Int32, type: Int32, loop: EventLoop? = nil) throws(SocketError) {
+    convenience init(family: Int32, type: Int32, loop: EventLoop? = nil, isShared: Bool = false) throws(SocketError) {
         let fd = cepoll_socket(family, type)
         guard fd >= 0 else { throw .failed(operation: "socket", errno: .current) }
-        try self.init(adopting: fd, loop: loop)
+        try self.init(adopting: fd, loop: loop, isShared: isShared)
     }
 
     deinit {
-        loop.deregister(registration)
+        loop.deregister(registration, removingFromEpoll: isShared)
         // Not retried on EINTR: Linux releases the descriptor even then.
         Glibc.close(fd)
     }

@@ -1,5 +1,6 @@
 import CEpoll
 import Glibc
+import Synchronization
 
 /// A connected, nonblocking TCP socket with async reads and writes.
 ///
@@ -8,17 +9,23 @@ import Glibc
 public final class TCPConnection: Sendable {
     let descriptor: SocketDescriptor
 
-    /// The local end of the connection.
-    public let localAddress: SocketAddress
+    /// The local end of the connection, read from the kernel on first use (many connections never ask).
+    public var localAddress: SocketAddress {
+        if let known = local.withLock({ $0 }) { return known }
+        let address = descriptor.localAddress ?? SocketAddress(ip: .ipv4Any, port: 0)
+        local.withLock { $0 = address }
+        return address
+    }
+    private let local: Mutex<SocketAddress?>
     /// The peer's end of the connection.
     public let remoteAddress: SocketAddress
 
     init(descriptor: SocketDescriptor, remoteAddress: SocketAddress? = nil) throws(SocketError) {
         self.descriptor = descriptor
-        guard let local = descriptor.localAddress, let remote = remoteAddress ?? descriptor.remoteAddress else {
+        guard let remote = remoteAddress ?? descriptor.remoteAddress else {
             throw .failed(operation: "getpeername", errno: .notConnected)
         }
-        self.localAddress = local
+        self.local = Mutex(nil)
         self.remoteAddress = remote
         // Small writes (handshake replies, interactive traffic) should not wait for Nagle's timer.
         try? descriptor.setOption(level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)

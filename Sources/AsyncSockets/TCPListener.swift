@@ -14,7 +14,8 @@ public final class TCPListener: Sendable {
     ///   chosen as for any new socket.
     /// - Throws: `SocketError.failed` with `EADDRINUSE` when the port is taken.
     public init(bindingTo address: SocketAddress, backlog: Int32 = 1024, loop: EventLoop? = nil) throws(SocketError) {
-        let descriptor = try SocketDescriptor(family: address.family, type: Int32(SOCK_STREAM.rawValue), loop: loop)
+        // Shared: `sharing(on:)` may dup it, so its epoll registration is removed explicitly.
+        let descriptor = try SocketDescriptor(family: address.family, type: Int32(SOCK_STREAM.rawValue), loop: loop, isShared: true)
         try descriptor.setOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
         if address.ip.isIPv6 {
             try descriptor.setOption(level: Int32(IPPROTO_IPV6), name: IPV6_V6ONLY, value: 1)
@@ -72,7 +73,7 @@ public final class TCPListener: Sendable {
     public func sharing(on loop: EventLoop) throws(SocketError) -> TCPListener {
         let fd = fcntl(descriptor.fd, F_DUPFD_CLOEXEC, 0)
         guard fd >= 0 else { throw .failed(operation: "dup", errno: .current) }
-        return TCPListener(descriptor: try SocketDescriptor(adopting: fd, loop: loop), localAddress: localAddress)
+        return TCPListener(descriptor: try SocketDescriptor(adopting: fd, loop: loop, isShared: true), localAddress: localAddress)
     }
 
     /// The loop that watches this listener and the connections it accepts.
