@@ -39,6 +39,8 @@ public final class EventLoop: TaskExecutor, Sendable {
     private let wakeFD: Int32
     private let table = Mutex(Table())
     private let queue = Mutex(JobQueue())
+    /// Pending timers, a binary min-heap by deadline (µs, monotonic).
+    private let timers = Mutex<[LoopTimer]>([])
     /// How recent the last event must be for the loop to spin before sleeping (µs).
     private static let spinWindow: Int64 = 1000
     /// How long a busy loop spins before it sleeps (µs): `SOCKSD_SPIN_MICROSECONDS` from the environment
@@ -96,6 +98,85 @@ public final class EventLoop: TaskExecutor, Sendable {
             return true
         }
         if wake { cepoll_eventfd_signal(wakeFD) }
+    }
+
+    // MARK: Timers
+
+    /// Runs `action` on this loop's thread after `delay`, unless the returned timer is cancelled first.
+    public func schedule(after delay: Duration, _ action: @escaping @Sendable () -> Void) -> LoopTimer {
+        let microseconds = delay.components.seconds * 1_000_000 + delay.components.attoseconds / 1_000_000_000_000
+        let timer = LoopTimer(deadline: Self.monotonicMicroseconds() + microseconds, action: action)
+        let wake = timers.withLock { heap in
+            heap.append(timer)
+            var child = heap.count - 1
+            while child > 0 {
+                let parent = (child - 1) / 2
+                guard heap[child].deadline < heap[parent].deadline else { break }
+                heap.swapAt(child, parent)
+                child = parent
+            }
+            return child == 0  // a new earliest deadline: a sleeping loop must recompute its timeout
+        }
+        if wake && !isCurrent {
+            let notify = queue.withLock { queue in
+                guard queue.sleeping, !queue.wakePending else { return false }
+                queue.wakePending = true
+                return true
+            }
+            if notify { cepoll_eventfd_signal(wakeFD) }
+        }
+        return timer
+    }
+
+    /// Suspends for `duration`, woken by this loop's timer: no dispatch timer, and no new descriptor, so it
+    /// works even when the process has none left (the accept back-off sleeps this way).
+    public func sleep(for duration: Duration) async throws {
+        let wake = OneShot<Void>()
+        let timer = schedule(after: duration) { wake.resume(with: .success(())) }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { wake.install($0) }
+        } onCancel: {
+            timer.cancel()
+            wake.resume(with: .failure(CancellationError()))
+        }
+    }
+
+    /// Milliseconds until the earliest pending timer (rounded up), or -1 when there is none.
+    private func nextTimerTimeout() -> Int32 {
+        timers.withLock { heap in
+            while let first = heap.first, first.isCancelled { Self.popMinimum(&heap) }
+            guard let first = heap.first else { return -1 }
+            let remaining = first.deadline - Self.monotonicMicroseconds()
+            return remaining <= 0 ? 0 : Int32(min((remaining + 999) / 1000, Int64(Int32.max)))
+        }
+    }
+
+    /// Fires every timer whose deadline has passed (outside the lock: actions may schedule timers).
+    private func fireExpiredTimers() {
+        let now = Self.monotonicMicroseconds()
+        while let timer = timers.withLock({ heap -> LoopTimer? in
+            guard let first = heap.first, first.deadline <= now || first.isCancelled else { return nil }
+            Self.popMinimum(&heap)
+            return first
+        }) {
+            timer.fire()
+        }
+    }
+
+    private static func popMinimum(_ heap: inout [LoopTimer]) {
+        heap.swapAt(0, heap.count - 1)
+        heap.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            let right = left + 1
+            var smallest = parent
+            if left < heap.count && heap[left].deadline < heap[smallest].deadline { smallest = left }
+            if right < heap.count && heap[right].deadline < heap[smallest].deadline { smallest = right }
+            if smallest == parent { return }
+            heap.swapAt(parent, smallest)
+            parent = smallest
+        }
     }
 
     // MARK: Registration
@@ -179,8 +260,9 @@ public final class EventLoop: TaskExecutor, Sendable {
                 } while count == 0 && queue.withLock({ $0.jobs.isEmpty }) && Self.monotonicMicroseconds() < spinUntil
             }
             if count == 0 {
+                let timeout = mayBlock && queue.withLock({ $0.jobs.isEmpty }) ? nextTimerTimeout() : 0
                 count = events.withUnsafeMutableBufferPointer {
-                    cepoll_wait(epollFD, $0.baseAddress, Int32(capacity), mayBlock && queue.withLock({ $0.jobs.isEmpty }) ? -1 : 0)
+                    cepoll_wait(epollFD, $0.baseAddress, Int32(capacity), timeout)
                 }
             }
             if mayBlock { queue.withLock { $0.sleeping = false; $0.wakePending = false } }
@@ -189,6 +271,7 @@ public final class EventLoop: TaskExecutor, Sendable {
                 fatalError("epoll_wait failed: \(Errno.current)")
             }
             if count > 0 { lastActive = Self.monotonicMicroseconds() }
+            fireExpiredTimers()
             for event in events.prefix(Int(count)) {
                 if event.data == Self.wakeToken {
                     cepoll_eventfd_drain(wakeFD)

@@ -46,7 +46,9 @@ extension TCPListener {
                         else { throw error }
                         if !exhausted { sequence.onResourceExhaustion?(error) }
                         exhausted = true
-                        try await Task.sleep(for: sequence.backoff)
+                        // The loop's timer, not Task.sleep: a dispatch timer may need a descriptor to set up,
+                        // and there is none to be had right now.
+                        try await sequence.listener.eventLoop.sleep(for: sequence.backoff)
                     }
                 }
             }

@@ -66,6 +66,10 @@ public actor SOCKSServer {
     public func run() async throws {
         guard state == .ready else { throw SOCKSServerError.alreadyStarted }
         state = .running
+        // Dispatch sets up its timer machinery (descriptors among it) on the first timer of the process;
+        // doing that now means a later Task.sleep can never be the first one during a descriptor shortage,
+        // where the set-up would fail and abort the process.
+        try? await Task.sleep(for: .nanoseconds(1))
         defer {
             listeners.forEach { $0.close() }
             state = .stopped

@@ -25,22 +25,39 @@ struct TCPRelay {
             client.close()
             target.close()
         }
+        let failure = FirstFailure()
         try await withThrowingTaskGroup(of: Void.self) { group in
+            // Target → client in a child task, client → target in this one: a relay costs one task, not two.
+            // A child that fails closes both sockets, which wakes this task's direction; the first failure
+            // is what the relay reports.
             group.addTask { [client, target, bufferSize, counters] in
-                try await Self.pump(from: client, to: target, bufferSize: bufferSize, count: counters.countUp)
-            }
-            group.addTask { [client, target, bufferSize, counters] in
-                try await Self.pump(from: target, to: client, bufferSize: bufferSize, count: counters.countDown)
+                do {
+                    try await Self.pump(from: target, to: client, bufferSize: bufferSize, count: counters.countDown)
+                } catch {
+                    failure.record(error)
+                    client.close()
+                    target.close()
+                    throw error
+                }
             }
             if let idleTimeout {
-                group.addTask { [counters] in
+                group.addTask { [client, target, counters] in
                     try await counters.waitUntilIdle(for: idleTimeout)
+                    failure.record(Ending.idleTimeout)
+                    client.close()
+                    target.close()
                     throw Ending.idleTimeout
                 }
             }
             defer { group.cancelAll() }
-            // Both pumps end normally on a double half-close; the watcher only ever ends by throwing.
-            for _ in 0..<2 { try await group.next() }
+            do {
+                try await Self.pump(from: client, to: target, bufferSize: bufferSize, count: counters.countUp)
+                // This direction ended with a half-close; wait for the other (the idle watcher only throws).
+                try await group.next()
+            } catch {
+                failure.record(error)
+                throw failure.first ?? error
+            }
         }
     }
 
@@ -64,3 +81,4 @@ struct TCPRelay {
         sink.shutdownWrite()
     }
 }
+

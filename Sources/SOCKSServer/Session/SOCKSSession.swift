@@ -44,15 +44,21 @@ actor SOCKSSession {
             context.metrics.sessionEnded(up: record.bytesUp, down: record.bytesDown, handshakeFailed: record.handshakeFailed)
             context.logger.info(record.line)
         }
+        // The handshake deadline is a loop timer that closes the connection (which wakes the pending read):
+        // no task group, no child task, no dispatch timer for what almost every session meets in time.
+        let deadline = connection.eventLoop.schedule(after: context.configuration.handshakeTimeout) { [connection] in
+            connection.close()
+        }
         let accepted: Accepted
         do {
-            accepted = try await withDeadline(context.configuration.handshakeTimeout) { [connection, context] in
-                try await Self.handshake(on: connection, users: context.configuration.users)
-            }
+            accepted = try await Self.handshake(on: connection, users: context.configuration.users)
+            deadline.cancel()
         } catch {
+            deadline.cancel()
+            let failure = deadline.hasFired ? SocketError.timedOut : error
             record.handshakeFailed = true
-            record.outcome = handshakeOutcome(error)
-            context.logger.warning("session \(record.client): handshake failed: \(describe(error))")
+            record.outcome = handshakeOutcome(failure)
+            context.logger.warning("session \(record.client): handshake failed: \(describe(failure))")
             return
         }
         record.user = accepted.user
@@ -75,7 +81,9 @@ actor SOCKSSession {
     /// Reads greeting, login and request through the sans-I/O state machine.
     private static func handshake(on connection: TCPConnection, users: UserDatabase?) async throws -> Accepted {
         var machine = SOCKSServerHandshake(requiresAuthentication: users != nil)
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        // Enough for a greeting, a login and a request sent together; early data beyond it stays in the
+        // socket for the relay to read.
+        var buffer = [UInt8](repeating: 0, count: 768)
         var action = machine.next()
         while true {
             switch action {
