@@ -19,9 +19,14 @@ final class BlockingThreadPool: Sendable {
         self.maximumThreads = maximumThreads
     }
 
-    /// Runs `body` on a pool thread and returns its result; cancellation stops the wait, not the call.
-    func run<Result: Sendable>(_ body: @escaping @Sendable () -> Result) async throws -> Result {
+    /// Runs `body` on a pool thread and returns its result; cancellation, or `timeout` (which throws
+    /// `SocketError.timedOut`), stops the wait, not the call.
+    func run<Result: Sendable>(timeout: Duration? = nil, _ body: @escaping @Sendable () -> Result) async throws -> Result {
         let box = OneShot<Result>()
+        let timer = timeout.map { timeout in
+            EventLoop.group.loopForNewSocket().schedule(after: timeout) { box.resume(with: .failure(SocketError.timedOut)) }
+        }
+        defer { timer?.cancel() }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 box.install(continuation)

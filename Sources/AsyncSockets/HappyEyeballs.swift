@@ -6,13 +6,22 @@ public enum HappyEyeballs {
     /// further one starts when the previous fails or after `attemptDelay`, whichever is sooner. The first
     /// connection wins and the other attempts are cancelled.
     ///
+    /// - Parameter timeout: when given, the whole race gives up after it with `SocketError.timedOut`.
     /// - Throws: the last attempt's error when every attempt fails.
     public static func connect(
-        to addresses: [SocketAddress], attemptDelay: Duration = .milliseconds(250)
+        to addresses: [SocketAddress], attemptDelay: Duration = .milliseconds(250), timeout: Duration? = nil
     ) async throws -> TCPConnection {
         let ordered = interleaved(addresses)
         guard let first = ordered.first else { throw SocketError.nameNotFound("(no addresses)") }
-        if ordered.count == 1 { return try await TCPConnection.connect(to: first) }
+        // One address, the common case: no race, no task group.
+        if ordered.count == 1 { return try await TCPConnection.connect(to: first, timeout: timeout) }
+        if let timeout {
+            return try await withDeadline(timeout) { try await race(ordered, attemptDelay: attemptDelay) }
+        }
+        return try await race(ordered, attemptDelay: attemptDelay)
+    }
+
+    private static func race(_ ordered: [SocketAddress], attemptDelay: Duration) async throws -> TCPConnection {
 
         enum Event: Sendable {
             case connected(TCPConnection)

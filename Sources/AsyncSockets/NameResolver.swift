@@ -19,6 +19,16 @@ public final class NameResolver: Sendable {
     ///
     /// - Throws: `SocketError.nameNotFound` when the name has no address.
     public func resolve(host: String, port: UInt16) async throws -> [SocketAddress] {
+        try await resolve(host: host, port: port, deadline: nil)
+    }
+
+    /// `resolve(host:port:)` that gives up with `SocketError.timedOut` after `timeout`, timed by an event
+    /// loop's timer rather than a task group (a lookup left running is simply ignored when it ends).
+    public func resolve(host: String, port: UInt16, timeout: Duration) async throws -> [SocketAddress] {
+        try await resolve(host: host, port: port, deadline: timeout)
+    }
+
+    private func resolve(host: String, port: UInt16, deadline: Duration?) async throws -> [SocketAddress] {
         if let literal = IPAddress(host) {
             return [SocketAddress(ip: literal, port: port)]
         }
@@ -27,7 +37,7 @@ public final class NameResolver: Sendable {
         if name.lowercased() == "invalid" || name.lowercased().hasSuffix(".invalid") {
             throw SocketError.nameNotFound(host)
         }
-        let result = try await pool.run { Self.lookUp(name) }
+        let result = try await pool.run(timeout: deadline) { Self.lookUp(name) }
         switch result {
         case .success(let addresses):
             return addresses.map { SocketAddress(ip: $0.ip, port: port, scopeID: $0.scopeID) }

@@ -3,10 +3,13 @@ import Glibc
 extension TCPConnection {
     /// Opens a TCP connection to one address, optionally from a given local address.
     ///
-    /// Cancellation abandons the attempt and closes its socket. For a deadline, wrap the call in
-    /// `withDeadline`; for names, use `connect(toHost:port:)`.
-    public static func connect(to address: SocketAddress, from localAddress: SocketAddress? = nil) async throws -> TCPConnection {
+    /// Cancellation abandons the attempt and closes its socket. With `timeout`, an attempt still pending
+    /// then is closed by its loop's timer and throws `SocketError.timedOut` (no task group, no dispatch
+    /// timer). For names, use `connect(toHost:port:)`.
+    public static func connect(to address: SocketAddress, from localAddress: SocketAddress? = nil, timeout: Duration? = nil) async throws -> TCPConnection {
         let descriptor = try SocketDescriptor(family: address.family, type: Int32(SOCK_STREAM.rawValue))
+        let timer = timeout.map { timeout in descriptor.loop.schedule(after: timeout) { descriptor.close() } }
+        defer { timer?.cancel() }
         do {
             if let localAddress { try descriptor.bind(to: localAddress) }
             switch retryingInterrupts({ address.withSockAddr { Glibc.connect(descriptor.fd, $0, $1) } }) {
@@ -28,17 +31,33 @@ extension TCPConnection {
             return try TCPConnection(descriptor: descriptor, remoteAddress: address)
         } catch {
             descriptor.close()
+            if timer?.hasFired == true { throw SocketError.timedOut }
             throw error
         }
     }
 
     /// Resolves `host` (a literal address or a name) and connects, racing the addresses by Happy Eyeballs
     /// (RFC 8305) when the name has several.
+    ///
+    /// With `timeout`, resolving and connecting together give up after it with `SocketError.timedOut`.
     public static func connect(
         toHost host: String, port: UInt16, resolver: any HostResolver = NameResolver.shared,
-        attemptDelay: Duration = .milliseconds(250)
+        attemptDelay: Duration = .milliseconds(250), timeout: Duration? = nil
     ) async throws -> TCPConnection {
-        let addresses = try await resolver.resolve(host: host, port: port)
-        return try await HappyEyeballs.connect(to: addresses, attemptDelay: attemptDelay)
+        guard let timeout else {
+            let addresses = try await resolver.resolve(host: host, port: port)
+            return try await HappyEyeballs.connect(to: addresses, attemptDelay: attemptDelay)
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        let addresses: [SocketAddress]
+        if let literal = IPAddress(host) {
+            addresses = [SocketAddress(ip: literal, port: port)]
+        } else {
+            addresses = try await resolver.resolve(host: host, port: port, timeout: timeout)
+        }
+        let remaining = deadline - clock.now
+        guard remaining > .zero else { throw SocketError.timedOut }
+        return try await HappyEyeballs.connect(to: addresses, attemptDelay: attemptDelay, timeout: remaining)
     }
 }

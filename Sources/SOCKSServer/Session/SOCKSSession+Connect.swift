@@ -27,9 +27,7 @@ extension SOCKSSession {
             }
         } else {
             do {
-                target = try await withDeadline(configuration.connectTimeout) { [resolver = configuration.resolver] in
-                    try await Self.dial(destination, resolver: resolver)
-                }
+                target = try await Self.dial(destination, resolver: configuration.resolver, timeout: configuration.connectTimeout)
             } catch {
                 await fail(SOCKSReplyCode(reaching: error), reason: "\(error)")
                 return
@@ -39,12 +37,13 @@ extension SOCKSSession {
         await replyAndRelay(with: target, bound: bound, earlyData: accepted.earlyData)
     }
 
-    /// Connects to a literal address directly, or resolves a name and races its addresses.
-    private static func dial(_ destination: SOCKSEndpoint, resolver: any HostResolver) async throws -> TCPConnection {
+    /// Connects to a literal address directly, or resolves a name and races its addresses, all within
+    /// `timeout` (timed by the event loop: no task group for the common cases).
+    private static func dial(_ destination: SOCKSEndpoint, resolver: any HostResolver, timeout: Duration) async throws -> TCPConnection {
         if let address = destination.socketAddress {
-            return try await TCPConnection.connect(to: address)
+            return try await TCPConnection.connect(to: address, timeout: timeout)
         }
         guard case .domain(let name) = destination.address else { throw SocketError.nameNotFound("\(destination)") }
-        return try await TCPConnection.connect(toHost: name, port: destination.port, resolver: resolver)
+        return try await TCPConnection.connect(toHost: name, port: destination.port, resolver: resolver, timeout: timeout)
     }
 }
