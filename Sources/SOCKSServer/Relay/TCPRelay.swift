@@ -2,8 +2,9 @@ import AsyncSockets
 
 /// Pipes bytes both ways between two TCP connections until both directions have ended.
 ///
-/// Each direction is a child task. It moves bytes with `splice(2)` through a pipe (pooled; zero copy, and
-/// no user-space buffer while the relay waits), or, where no pipe can be had or the kernel refuses,
+/// Client → target runs in the calling task, target → client in one child task. Each direction moves
+/// bytes with `splice(2)` through a pipe (pooled; zero copy, and no user-space buffer while the relay
+/// waits), or, where no pipe can be had or the kernel refuses,
 /// reads through the source's chunk sequence (one buffer, made once) and writes to the other side. EOF in
 /// one direction becomes a half-close (`shutdown(SHUT_WR)`) on the other, and the opposite direction keeps
 /// flowing. An error in either direction, the idle timeout, or cancellation ends both, and both
