@@ -39,49 +39,97 @@ public final class SplicePipe: Sendable {
         Glibc.close(writeEnd)
     }
 
+    /// The outcome of one nonblocking step.
+    public enum Step: Sendable, Equatable {
+        /// This many bytes moved.
+        case moved(Int)
+        /// The socket is not ready; wait for it (`read` readiness of the source for `fill`, `write`
+        /// readiness of the sink for `drain`) and try again.
+        case wouldBlock
+        /// `fill` only: the source reached EOF.
+        case endOfStream
+    }
+
+    /// Bytes in the pipe, waiting to be drained.
+    public var pending: Int { buffered.load(ordering: .relaxed) }
+
+    /// Moves what `source` has (up to the pipe's capacity) into the empty pipe, without waiting.
+    ///
+    /// - Throws: `Unsupported` if the kernel refuses to splice this socket; socket errors otherwise.
+    public func fill(from source: TCPConnection) throws -> Step {
+        let input = source.descriptor
+        while true {
+            try input.checkOpen()
+            let filled = cepoll_splice(input.fd, writeEnd, capacity)
+            if filled > 0 {
+                buffered.store(filled, ordering: .relaxed)
+                return .moved(filled)
+            }
+            if filled == 0 { return .endOfStream }
+            let error = Errno.current
+            switch error {
+            case .interrupted: continue
+            case .wouldBlock: return .wouldBlock
+            case Errno(rawValue: EINVAL): throw Unsupported(errno: error)
+            default: throw input.isClosed ? SocketError.closed : SocketError.from(error, operation: "splice")
+            }
+        }
+    }
+
+    /// Moves what the pipe holds into `sink`, as far as `sink` takes it without waiting.
+    public func drain(to sink: TCPConnection) throws -> Step {
+        let output = sink.descriptor
+        var moved = 0
+        while pending > 0 {
+            try output.checkOpen()
+            let drained = cepoll_splice(readEnd, output.fd, pending)
+            if drained > 0 {
+                buffered.store(pending - drained, ordering: .relaxed)
+                moved += drained
+                continue
+            }
+            // A splice of a non-empty pipe into a socket moves something or fails; 0 would mean the
+            // socket takes nothing any more.
+            if drained == 0 { throw SocketError.disconnected }
+            let error = Errno.current
+            switch error {
+            case .interrupted: continue
+            case .wouldBlock: return moved > 0 ? .moved(moved) : .wouldBlock
+            default: throw output.isClosed ? SocketError.closed : SocketError.from(error, operation: "splice")
+            }
+        }
+        return .moved(moved)
+    }
+
     /// Moves bytes from `source` to `sink` until `source` reaches EOF.
     ///
     /// - Parameter moved: called with each count of bytes delivered to `sink`.
     /// - Throws: `Unsupported` if the kernel refuses to splice these sockets before any byte moved; socket
     ///   errors otherwise.
     public func transfer(from source: TCPConnection, to sink: TCPConnection, moved: (Int) -> Void) async throws {
-        let input = source.descriptor
-        let output = sink.descriptor
-        var total = 0
+        var rounds = 0
         while true {
-            try input.checkOpen()
-            let filled = cepoll_splice(input.fd, writeEnd, capacity)
-            if filled == 0 { return }
-            if filled < 0 {
-                let error = Errno.current
-                switch error {
-                case .interrupted: continue
-                case .wouldBlock: try await input.registration.wait(for: .read)
-                case Errno(rawValue: EINVAL) where total == 0: throw Unsupported(errno: error)
-                default: throw input.isClosed ? SocketError.closed : SocketError.from(error, operation: "splice")
+            if pending > 0 {
+                switch try drain(to: sink) {
+                case .moved(let count): moved(count)
+                case .wouldBlock: try await sink.descriptor.registration.wait(for: .write)
+                case .endOfStream: break
                 }
                 continue
             }
-            // The pipe was empty, so it now holds exactly `filled` bytes: drain them all before refilling.
-            var pending = filled
-            buffered.store(pending, ordering: .relaxed)
-            while pending > 0 {
-                try output.checkOpen()
-                let drained = cepoll_splice(readEnd, output.fd, pending)
-                if drained > 0 {
-                    pending -= drained
-                    buffered.store(pending, ordering: .relaxed)
-                    total += drained
-                    moved(drained)
-                    continue
-                }
-                let error = Errno.current
-                switch error {
-                case .interrupted: continue
-                case .wouldBlock: try await output.registration.wait(for: .write)
-                default: throw output.isClosed ? SocketError.closed : SocketError.from(error, operation: "splice")
-                }
+            switch try fill(from: source) {
+            case .moved:
+                rounds += 1
+                // A source that never runs dry must not hold its event loop: let other tasks run.
+                if rounds % Self.roundsBeforeYield == 0 { await Task.yield() }
+            case .wouldBlock:
+                try await source.descriptor.registration.wait(for: .read)
+            case .endOfStream:
+                return
             }
         }
     }
+
+    /// Pipe loads moved before a busy transfer yields to the other tasks of its loop.
+    public static let roundsBeforeYield = 16
 }
