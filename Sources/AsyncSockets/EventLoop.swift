@@ -182,7 +182,10 @@ public final class EventLoop: TaskExecutor, Sendable {
     // MARK: Registration
 
     /// Registers `fd` for edge-triggered readiness in both directions.
-    func register(_ fd: Int32) throws(SocketError) -> IORegistration {
+    ///
+    /// - Parameter exclusive: `EPOLLEXCLUSIVE`, for a listening socket that every loop watches: a new
+    ///   connection then wakes one loop, not all of them (the others would only find `EAGAIN`).
+    func register(_ fd: Int32, exclusive: Bool = false) throws(SocketError) -> IORegistration {
         let registration = table.withLock { table in
             let generation = table.nextGeneration
             table.nextGeneration &+= 1
@@ -195,7 +198,8 @@ public final class EventLoop: TaskExecutor, Sendable {
             table.registrations[slot] = registration
             return registration
         }
-        let events = CEPOLL_IN | CEPOLL_OUT | CEPOLL_RDHUP | CEPOLL_ET
+        // EPOLLEXCLUSIVE accepts only IN, OUT, WAKEUP and ET beside it.
+        let events = exclusive ? CEPOLL_IN | CEPOLL_ET | CEPOLL_EXCLUSIVE : CEPOLL_IN | CEPOLL_OUT | CEPOLL_RDHUP | CEPOLL_ET
         if cepoll_add(epollFD, fd, events, registration.token) != 0 {
             let error = Errno.current
             table.withLock { table in

@@ -25,7 +25,8 @@ final class SocketDescriptor: Sendable {
         self.isShared = isShared
         self.loop = loop ?? EventLoop.group.loopForNewSocket()
         do {
-            self.registration = try self.loop.register(fd)
+            // A shared descriptor is a listener that every loop watches: one wake-up per connection.
+            self.registration = try self.loop.register(fd, exclusive: isShared)
         } catch {
             Glibc.close(fd)
             throw error
