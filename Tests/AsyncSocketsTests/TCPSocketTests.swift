@@ -40,7 +40,9 @@ import TestSupport
     }
 
     @Test func connectToClosedPortIsRefused() async throws {
-        let port = try LoopbackPeers.closedPort()
+        let refusing = try LoopbackPeers.refusingPort()
+        defer { withExtendedLifetime(refusing) {} }  // the reservation must outlive every connect below
+        let port = refusing.port
         await #expect(throws: SocketError.failed(operation: "connect 127.0.0.1:\(port)", errno: .connectionRefused)) {
             try await TCPConnection.connect(to: SocketAddress(ip: .ipv4Loopback, port: port))
         }
@@ -108,14 +110,18 @@ import TestSupport
     @Test func happyEyeballsSkipsARefusedAddress() async throws {
         let echo = try LoopbackPeers.startEcho()
         defer { echo.stop() }
-        let refused = SocketAddress(ip: .ipv6Loopback, port: try LoopbackPeers.closedPort())
+        let refusing = try LoopbackPeers.refusingPort()
+        defer { withExtendedLifetime(refusing) {} }  // the reservation must outlive every connect below
+        let refused = SocketAddress(ip: .ipv6Loopback, port: refusing.port)
         let connection = try await HappyEyeballs.connect(to: [echo.address, refused], attemptDelay: .seconds(5))
         defer { connection.close() }
         #expect(connection.remoteAddress == echo.address)
     }
 
     @Test func happyEyeballsReportsRefusedWhenAllFail() async throws {
-        let port = try LoopbackPeers.closedPort()
+        let refusing = try LoopbackPeers.refusingPort()
+        defer { withExtendedLifetime(refusing) {} }  // the reservation must outlive every connect below
+        let port = refusing.port
         let addresses = [SocketAddress(ip: .ipv4Loopback, port: port), SocketAddress(ip: .ipv6Loopback, port: port)]
         await #expect {
             try await HappyEyeballs.connect(to: addresses)

@@ -44,7 +44,9 @@ import TestSupport
         let (server, task) = try start(users: ["ann": "pw"])
         defer { task.cancel() }
         let port = server.localAddresses[0].port
-        let target = SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: try LoopbackPeers.closedPort())
+        let refusing = try LoopbackPeers.refusingPort()
+        defer { withExtendedLifetime(refusing) {} }  // the reservation must outlive every connect below
+        let target = SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: refusing.port)
         await #expect(throws: SOCKSClientError.noAcceptableMethod) {
             try await SOCKSClient(host: "127.0.0.1", port: port).connect(to: target)
         }

@@ -44,7 +44,9 @@ import TestSupport
 
     @Test func theUpstreamsFailureCodeIsPassedBack() async throws {
         let chain = try Chain()
-        let refused = SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: try LoopbackPeers.closedPort())
+        let refusing = try LoopbackPeers.refusingPort()
+        defer { withExtendedLifetime(refusing) {} }  // the reservation must outlive every connect below
+        let refused = SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: refusing.port)
         let (_, reply) = try await SOCKSTestClient.open(chain.downstream.address, to: refused)
         #expect(reply == SOCKSReply(code: .connectionRefused))
         let (_, unknown) = try await SOCKSTestClient.open(chain.downstream.address, to: SOCKSEndpoint(address: .domain("x.invalid"), port: 1))

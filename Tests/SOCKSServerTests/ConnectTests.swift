@@ -36,7 +36,9 @@ import TestSupport
 
     @Test func refusedPortGetsReply05() async throws {
         let harness = try ServerHarness()
-        let port = try LoopbackPeers.closedPort()
+        let refusing = try LoopbackPeers.refusingPort()
+        defer { withExtendedLifetime(refusing) {} }  // the reservation must outlive every connect below
+        let port = refusing.port
         let (client, reply) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: port))
         #expect(reply == SOCKSReply(code: .connectionRefused))
         #expect(try await client.closesWithin(.seconds(2)))

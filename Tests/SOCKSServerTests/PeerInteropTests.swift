@@ -55,7 +55,9 @@ import TestSupport
         let harness = try downstream(to: dante, udp: .associate)
         try await tcpRoundTrip(through: harness.address)
         // A refusal at Dante comes back as Dante's reply code.
-        let (_, refused) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: try LoopbackPeers.closedPort()))
+        let refusing = try LoopbackPeers.refusingPort()
+        defer { withExtendedLifetime(refusing) {} }  // the reservation must outlive every connect below
+        let (_, refused) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: refusing.port))
         #expect(refused.code != .succeeded)
         await harness.stop()
     }

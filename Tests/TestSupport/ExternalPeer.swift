@@ -17,7 +17,7 @@ public final class ExternalPeer: Sendable {
             Issue.record("\(path) is not installed: run .ci/run, or apt-get install \(package)")
             throw SocketError.nameNotFound(path)
         }
-        port = try LoopbackPeers.closedPort()
+        port = try LoopbackPeers.freePort()
         logPath = FileManager.default.temporaryDirectory.appendingPathComponent("peer-\(UUID().uuidString).log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process = try ChildProcess(path, try makeArguments(port), outputPath: logPath)

@@ -77,8 +77,17 @@ public enum LoopbackPeers {
         return RunningUDPPeer(socket: socket, task: task, senders: senders)
     }
 
-    /// A port on loopback where nobody listens (bound, then closed), for "connection refused".
-    public static func closedPort() throws -> UInt16 {
+    /// A port on loopback where nobody listens, for "connection refused", reserved on 127.0.0.1 and ::1 for
+    /// as long as the returned value lives: its sockets are bound but never listen, so connecting is
+    /// refused, while the kernel can neither give the port to another test's listener nor use it as the
+    /// source port of a connection (which would connect to itself).
+    public static func refusingPort() throws -> RefusingPort {
+        try RefusingPort()
+    }
+
+    /// A port that was free a moment ago (bound, then released), for a program that must bind it itself.
+    /// Racy by nature: prefer `refusingPort()` wherever the port only has to refuse.
+    public static func freePort() throws -> UInt16 {
         let listener = try TCPListener(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0))
         let port = listener.localAddress.port
         listener.close()
@@ -119,4 +128,47 @@ public final class SenderLog: Sendable {
     private let entries = Mutex<[SocketAddress]>([])
     func append(_ sender: SocketAddress) { entries.withLock { $0.append(sender) } }
     public var all: [SocketAddress] { entries.withLock { $0 } }
+}
+
+/// A loopback port held by bound, non-listening TCP sockets (IPv4 and IPv6): connecting to it is refused.
+public final class RefusingPort: Sendable {
+    public let port: UInt16
+    private let descriptors: [Int32]
+
+    init() throws {
+        for _ in 0..<20 {
+            let v4 = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            // The pointers are to locals of this loop iteration, used only by these calls.
+            let bound = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(v4, $0, length) == 0 && getsockname(v4, $0, &length) == 0
+                }
+            }
+            guard bound else { close(v4); continue }
+            let port = UInt16(bigEndian: address.sin_port)
+            let v6 = socket(AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            var only: Int32 = 1
+            setsockopt(v6, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &only, socklen_t(MemoryLayout<Int32>.size))
+            var address6 = sockaddr_in6()
+            address6.sin6_family = sa_family_t(AF_INET6)
+            address6.sin6_port = port.bigEndian
+            address6.sin6_addr.__in6_u.__u6_addr8.15 = 1
+            let bound6 = withUnsafePointer(to: &address6) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(v6, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
+            }
+            guard bound6 else { close(v4); close(v6); continue }
+            self.port = port
+            self.descriptors = [v4, v6]
+            return
+        }
+        throw SocketError.failed(operation: "reserve a loopback port", errno: Errno(rawValue: EADDRINUSE))
+    }
+
+    deinit {
+        descriptors.forEach { close($0) }
+    }
 }
