@@ -51,9 +51,7 @@ public final class EventLoop: TaskExecutor, Sendable {
     }()
 
     private static func monotonicMicroseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
+        MonotonicClock.nanoseconds() / 1000
     }
 
     /// Jobs run between two polls at most.
@@ -104,7 +102,7 @@ public final class EventLoop: TaskExecutor, Sendable {
 
     /// Runs `action` on this loop's thread after `delay`, unless the returned timer is cancelled first.
     public func schedule(after delay: Duration, _ action: @escaping @Sendable () -> Void) -> LoopTimer {
-        let microseconds = delay.components.seconds * 1_000_000 + delay.components.attoseconds / 1_000_000_000_000
+        let microseconds = MonotonicClock.nanoseconds(of: delay) / 1000
         let timer = LoopTimer(deadline: Self.monotonicMicroseconds() + microseconds, action: action)
         let wake = timers.withLock { heap in
             heap.append(timer)

@@ -1,4 +1,4 @@
-import Glibc
+import AsyncSockets
 import Synchronization
 
 /// Lets a report through at most once per interval, however many tasks try: the accept loops of all
@@ -8,14 +8,12 @@ final class RateLimitedReport: Sendable {
     private let interval: Int64
 
     init(interval: Duration) {
-        self.interval = interval.components.seconds * 1_000_000_000 + interval.components.attoseconds / 1_000_000_000
+        self.interval = MonotonicClock.nanoseconds(of: interval)
     }
 
     /// Runs `report` unless another report ran less than the interval ago.
     func callAsFunction(_ report: () -> Void) {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let nanoseconds = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+        let nanoseconds = MonotonicClock.nanoseconds()
         let last = lastReport.load(ordering: .relaxed)
         guard nanoseconds - last >= interval,
               lastReport.compareExchange(expected: last, desired: nanoseconds, ordering: .relaxed).exchanged

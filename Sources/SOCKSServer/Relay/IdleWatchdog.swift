@@ -16,7 +16,7 @@ final class IdleWatchdog: Sendable {
     init(loop: EventLoop, counters: RelayCounters, timeout: Duration, onIdle: @escaping @Sendable () -> Void) {
         self.loop = loop
         self.counters = counters
-        self.timeoutNanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        self.timeoutNanoseconds = MonotonicClock.nanoseconds(of: timeout)
         self.onIdle = onIdle
         arm(afterNanoseconds: timeoutNanoseconds)
     }

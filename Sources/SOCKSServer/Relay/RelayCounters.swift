@@ -1,4 +1,4 @@
-import Glibc
+import AsyncSockets
 import Synchronization
 
 /// Byte counts and the time of the last byte of one relay, shared by its directions without locks.
@@ -6,7 +6,7 @@ final class RelayCounters: Sendable {
     private let up = Atomic<Int>(0)
     private let down = Atomic<Int>(0)
     private let dropped = Atomic<Int>(0)
-    private let lastActivity = Atomic<Int64>(RelayCounters.monotonicNanoseconds())
+    private let lastActivity = Atomic<Int64>(MonotonicClock.nanoseconds())
 
     var bytesUp: Int { up.load(ordering: .relaxed) }
     var bytesDown: Int { down.load(ordering: .relaxed) }
@@ -28,26 +28,19 @@ final class RelayCounters: Sendable {
     }
 
     func touch() {
-        lastActivity.store(Self.monotonicNanoseconds(), ordering: .relaxed)
+        lastActivity.store(MonotonicClock.nanoseconds(), ordering: .relaxed)
     }
 
     /// Nanoseconds since the last byte in either direction.
-    var idleNanoseconds: Int64 { Self.monotonicNanoseconds() - lastActivity.load(ordering: .relaxed) }
+    var idleNanoseconds: Int64 { MonotonicClock.nanoseconds() - lastActivity.load(ordering: .relaxed) }
 
     /// Returns once nothing has moved for `timeout`; sleeps in between, never polls faster than needed.
     func waitUntilIdle(for timeout: Duration) async throws {
-        let limit = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        let limit = MonotonicClock.nanoseconds(of: timeout)
         while true {
             let remaining = limit - idleNanoseconds
             if remaining <= 0 { return }
             try await Task.sleep(for: .nanoseconds(remaining))
         }
-    }
-
-    /// `CLOCK_MONOTONIC` in nanoseconds: a vDSO call, cheap enough to take once per relayed chunk.
-    static func monotonicNanoseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 }
