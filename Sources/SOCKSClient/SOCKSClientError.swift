@@ -20,7 +20,7 @@ public enum SOCKSClientError: Error, Hashable, Sendable, CustomStringConvertible
         case .noAcceptableMethod: "the proxy accepts none of the offered authentication methods"
         case .authenticationFailed(let status): "the proxy refused the credentials (status \(status))"
         case .credentialsRequired: "the proxy requires a username and password"
-        case .requestFailed(let code): "the proxy replied \(code.rawValue < 16 ? "0" : "")\(String(code.rawValue, radix: 16)) (\(code))"
+        case .requestFailed(let code): "the proxy replied \(code.hex) (\(code))"
         case .closedByProxy: "the proxy closed the connection"
         case .protocolViolation(let detail): "protocol violation by the proxy: \(detail)"
         }

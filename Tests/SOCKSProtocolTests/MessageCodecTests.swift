@@ -125,3 +125,10 @@ struct EndpointFixture: Sendable, CustomTestStringConvertible {
         #expect(EndpointFixture.all[1].endpoint.description == "[2001:db8:0:0:0:0:0:1]:443")
     }
 }
+
+@Suite struct ReplyCodeTests {
+    @Test func hexHasTwoDigits() {
+        #expect(SOCKSReplyCode.connectionRefused.hex == "05")
+        #expect(SOCKSReplyCode(rawValue: 0xA7).hex == "a7")
+    }
+}

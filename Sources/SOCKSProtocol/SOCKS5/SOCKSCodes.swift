@@ -70,4 +70,7 @@ public struct SOCKSReplyCode: RawRepresentable, Hashable, Sendable, CustomString
         default: "reply 0x\(String(rawValue, radix: 16))"
         }
     }
+
+    /// Two hex digits, as RFC 1928 writes reply codes: `05`.
+    public var hex: String { (rawValue < 16 ? "0" : "") + String(rawValue, radix: 16) }
 }

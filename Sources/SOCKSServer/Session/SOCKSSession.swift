@@ -131,8 +131,3 @@ actor SOCKSSession {
         }
     }
 }
-
-extension SOCKSReplyCode {
-    /// `05`-style two-digit hex, as RFC 1928 writes reply codes.
-    var hex: String { (rawValue < 16 ? "0" : "") + String(rawValue, radix: 16) }
-}
