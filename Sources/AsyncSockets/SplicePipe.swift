@@ -101,35 +101,6 @@ public final class SplicePipe: Sendable {
         return .moved(moved)
     }
 
-    /// Moves bytes from `source` to `sink` until `source` reaches EOF.
-    ///
-    /// - Parameter moved: called with each count of bytes delivered to `sink`.
-    /// - Throws: `Unsupported` if the kernel refuses to splice these sockets before any byte moved; socket
-    ///   errors otherwise.
-    public func transfer(from source: TCPConnection, to sink: TCPConnection, moved: (Int) -> Void) async throws {
-        var rounds = 0
-        while true {
-            if pending > 0 {
-                switch try drain(to: sink) {
-                case .moved(let count): moved(count)
-                case .wouldBlock: try await sink.descriptor.registration.wait(for: .write)
-                case .endOfStream: break
-                }
-                continue
-            }
-            switch try fill(from: source) {
-            case .moved:
-                rounds += 1
-                // A source that never runs dry must not hold its event loop: let other tasks run.
-                if rounds % Self.roundsBeforeYield == 0 { await Task.yield() }
-            case .wouldBlock:
-                try await source.descriptor.registration.wait(for: .read)
-            case .endOfStream:
-                return
-            }
-        }
-    }
-
-    /// Pipe loads moved before a busy transfer yields to the other tasks of its loop.
+    /// Pipe loads a relay moves in one go before it yields to the other tasks of its loop.
     public static let roundsBeforeYield = 16
 }

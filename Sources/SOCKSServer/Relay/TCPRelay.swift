@@ -3,9 +3,9 @@ import AsyncSockets
 /// Pipes bytes both ways between two TCP connections until both directions have ended.
 ///
 /// Both directions run in the calling task, moving bytes with `splice(2)` through two pooled pipes (zero
-/// copy, no user-space buffer while the relay waits, no extra task); or, where no pipe can be had or the
-/// kernel refuses, a child task takes one direction and each where no pipe can be had or the kernel refuses,
-/// reads through the source's chunk sequence (one buffer, made once) and writes to the other side. EOF in
+/// copy, no user-space buffer while the relay waits, no extra task). Where no pipe can be had or the
+/// kernel refuses, a child task takes one direction and each direction reads through the source's chunk
+/// sequence (one buffer, made once) and writes to the other side. EOF in
 /// one direction becomes a half-close (`shutdown(SHUT_WR)`) on the other, and the opposite direction keeps
 /// flowing. An error in either direction, the idle timeout, or cancellation ends both, and both
 /// connections are closed.
@@ -20,6 +20,8 @@ struct TCPRelay {
     let bufferSize: Int
     let idleTimeout: Duration?
     let counters: RelayCounters
+    /// Whether to try splice first; `false` forces the copying path (tests use it to exercise that path).
+    var usesSplice = true
 
     func run() async throws {
         defer {
@@ -36,7 +38,7 @@ struct TCPRelay {
         do {
             // Both directions spliced by this one task when two pipes can be had; else a child task per
             // direction, copying where splice is refused.
-            if let up = try? SplicePipePool.shared.take() {
+            if usesSplice, let up = try? SplicePipePool.shared.take() {
                 defer { SplicePipePool.shared.recycle(up) }
                 if let down = try? SplicePipePool.shared.take() {
                     defer { SplicePipePool.shared.recycle(down) }
@@ -85,7 +87,8 @@ struct TCPRelay {
         }
     }
 
-    /// One child task per direction (target → client) and this task for the other: the path for copying.
+    /// The copying path, for when splice cannot be had: a child task copies target → client, this task
+    /// copies client → target.
     private func runWithTasks() async throws {
         let failure = FirstFailure()
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -115,16 +118,6 @@ struct TCPRelay {
     private static func pump(
         from source: TCPConnection, to sink: TCPConnection, bufferSize: Int, count: (Int) -> Void
     ) async throws {
-        if let pipe = try? SplicePipePool.shared.take() {
-            defer { SplicePipePool.shared.recycle(pipe) }
-            do {
-                try await pipe.transfer(from: source, to: sink, moved: count)
-                sink.shutdownWrite()
-                return
-            } catch is SplicePipe.Unsupported {
-                // Fall through to copying.
-            }
-        }
         for try await chunk in source.chunks(chunkSize: bufferSize) {
             try await sink.write(chunk)
             count(chunk.count)
