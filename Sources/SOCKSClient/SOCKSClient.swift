@@ -37,22 +37,22 @@ public struct SOCKSClient: Sendable {
     ///
     /// - Throws: `SOCKSClientError.requestFailed` with the proxy's reply code when it could not connect.
     public func connect(to destination: SOCKSEndpoint) async throws -> SOCKSTunnel {
-        let connection = try await openControl()
-        do {
-            let bound = try await request(.connect, destination, on: connection)
-            return SOCKSTunnel(connection: connection, bound: bound)
-        } catch {
-            connection.close()
-            throw error
-        }
+        let (connection, bound) = try await openRequest(.connect, destination)
+        return SOCKSTunnel(connection: connection, bound: bound)
     }
 
     /// Asks the proxy to listen for one incoming connection from `expectedPeer` (BIND).
     public func bind(expecting expectedPeer: SOCKSEndpoint) async throws -> SOCKSBinding {
+        let (connection, listening) = try await openRequest(.bind, expectedPeer)
+        return SOCKSBinding(connection: connection, listeningAddress: listening)
+    }
+
+    /// Opens a control connection and sends one request: the connection and the reply's BND, or the
+    /// connection closed and the error.
+    func openRequest(_ command: SOCKSCommand, _ destination: SOCKSEndpoint) async throws -> (TCPConnection, SOCKSEndpoint) {
         let connection = try await openControl()
         do {
-            let listening = try await request(.bind, expectedPeer, on: connection)
-            return SOCKSBinding(connection: connection, listeningAddress: listening)
+            return (connection, try await request(command, destination, on: connection))
         } catch {
             connection.close()
             throw error

@@ -11,18 +11,12 @@ extension SOCKSClient {
     ///     default) opens an addressed stream, where every datagram names its own destination.
     public func udpOverTCP(version: UoTVersion = .v2, connectTo destination: SOCKSEndpoint? = nil) async throws -> UoTClientStream {
         precondition(version == .v2 || destination == nil, "UoT v1 has no connect mode")
-        let connection = try await openControl()
-        do {
-            // The port is ignored by servers; current clients send 0. Wait for the reply before any UoT byte.
-            _ = try await request(.connect, SOCKSEndpoint(address: .domain(version.magicName), port: 0), on: connection)
-            let header: UoTRequestHeader? = version == .v2
-                ? UoTRequestHeader(isConnect: destination != nil, destination: destination ?? SOCKSEndpoint(address: .ipv4([0, 0, 0, 0]), port: 0))
-                : nil
-            return UoTClientStream(connection: connection, header: header, framing: destination == nil ? .addressed : .connect)
-        } catch {
-            connection.close()
-            throw error
-        }
+        // The port is ignored by servers; current clients send 0. The reply comes before any UoT byte.
+        let (connection, _) = try await openRequest(.connect, SOCKSEndpoint(address: .domain(version.magicName), port: 0))
+        let header: UoTRequestHeader? = version == .v2
+            ? UoTRequestHeader(isConnect: destination != nil, destination: destination ?? SOCKSEndpoint(address: .ipv4([0, 0, 0, 0]), port: 0))
+            : nil
+        return UoTClientStream(connection: connection, header: header, framing: destination == nil ? .addressed : .connect)
     }
 }
 
