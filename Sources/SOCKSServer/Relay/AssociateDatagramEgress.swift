@@ -27,6 +27,9 @@ final class AssociateDatagramEgress: DatagramEgress {
         return (payload.count, source)
     }
 
+    /// The upstream ends the association by closing its control connection, which only a read shows.
+    var endsOutsideReceive: Bool { true }
+
     func waitUntilEnded() async {
         var scratch = [UInt8](repeating: 0, count: 256)
         while let count = try? await association.control.read(into: &scratch), count > 0 {}

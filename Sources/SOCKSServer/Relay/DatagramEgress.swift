@@ -16,8 +16,12 @@ protocol DatagramEgress: Sendable {
     /// - Returns: the payload's length and its source. Throws when the egress has ended.
     func receive(into buffer: inout [UInt8], at offset: Int) async throws -> (count: Int, source: SOCKSEndpoint)
 
-    /// Returns when the egress can no longer carry datagrams (an upstream's control connection closed);
-    /// an egress that cannot end this way waits until cancelled.
+    /// Whether the egress can end while no `receive` shows it (an upstream's control connection closing):
+    /// only then does a relay spend a task on `waitUntilEnded()`. An egress whose end shows as a `receive`
+    /// error (a UoT stream's EOF) or that cannot end (a local socket) says `false`.
+    var endsOutsideReceive: Bool { get }
+
+    /// Returns when the egress can no longer carry datagrams. Called only when `endsOutsideReceive`.
     func waitUntilEnded() async
 
     func close()

@@ -51,10 +51,10 @@ final class DirectDatagramEgress: DatagramEgress {
         }
     }
 
-    func waitUntilEnded() async {
-        // A local socket has no far end that can close; only cancellation ends the wait.
-        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
-    }
+    /// A local socket has no far end that can close it.
+    var endsOutsideReceive: Bool { false }
+
+    func waitUntilEnded() async {}
 
     func close() {
         socket.close()

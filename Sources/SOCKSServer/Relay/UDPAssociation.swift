@@ -48,9 +48,11 @@ struct UDPAssociation {
             group.addTask { await self.relayFromClient() }
             group.addTask { await self.relayToClient() }
             group.addTask { await self.watchControl() }
-            group.addTask {
-                await egress.waitUntilEnded()
+            if egress.endsOutsideReceive {
+                group.addTask {
+                    await egress.waitUntilEnded()
                 return Task.isCancelled ? .controlClosed : .failed("upstream ended the association")
+                }
             }
             group.addTask {
                 do { try await counters.waitUntilIdle(for: idleTimeout) } catch { return .controlClosed }

@@ -31,10 +31,10 @@ final class UoTDatagramEgress: DatagramEgress {
         return (frame.payload.count, source)
     }
 
-    func waitUntilEnded() async {
-        // The stream's end shows in `receive` (EOF): nothing else to watch.
-        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
-    }
+    /// The stream's end shows in `receive` (EOF): nothing else to watch.
+    var endsOutsideReceive: Bool { false }
+
+    func waitUntilEnded() async {}
 
     func close() {
         stream.close()

@@ -71,9 +71,11 @@ struct UoTServerRelay {
         return await withTaskGroup(of: Ending.self) { [decoder, chunks, framing, connectDestination] group in
             group.addTask { await self.decapsulate(decoder: decoder, chunks: chunks, connectDestination: connectDestination) }
             group.addTask { await self.encapsulate(framing: framing) }
-            group.addTask {
-                await egress.waitUntilEnded()
+            if egress.endsOutsideReceive {
+                group.addTask {
+                    await egress.waitUntilEnded()
                 return .failed("upstream ended the stream")
+                }
             }
             group.addTask {
                 do { try await counters.waitUntilIdle(for: idleTimeout) } catch { return .clientClosed }
