@@ -19,7 +19,8 @@ extension SOCKSServer {
         /// (`getaddrinfo`, on threads of its own).
         public var resolver: any HostResolver = NameResolver.shared
 
-        /// How long resolving and connecting to a CONNECT target may take. Default: 10 s.
+        /// How long resolving and connecting to a CONNECT target may take, and how long a UDP or UoT datagram
+        /// may wait for its destination's name to resolve (it is dropped after that). Default: 10 s.
         public var connectTimeout: Duration = .seconds(10)
 
         /// How long a relay may go without a byte in either direction before it is closed. Default: `nil`,

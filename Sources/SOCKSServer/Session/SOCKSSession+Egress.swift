@@ -7,7 +7,8 @@ extension SOCKSSession {
     func makeDatagramEgress() async throws -> any DatagramEgress {
         let configuration = context.configuration
         guard let upstream = configuration.upstream else {
-            return try DirectDatagramEgress(resolver: configuration.resolver, fullCone: configuration.udpFullCone)
+            return try DirectDatagramEgress(
+                resolver: configuration.resolver, fullCone: configuration.udpFullCone, lookupTimeout: configuration.connectTimeout)
         }
         let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
         switch upstream.udpTransport {
