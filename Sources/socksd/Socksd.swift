@@ -70,10 +70,13 @@ enum Socksd {
         do {
             try await server.run()
         } catch {
+            logger.flush()
             printError("\(error)")
             exit(1)
         }
-        server.configuration.logger.info("stopped")
+        logger.info("stopped")
+        // The log is written by a thread of its own: give it the last lines before the process ends.
+        logger.flush()
     }
 
     static func printLine(_ line: String) {
