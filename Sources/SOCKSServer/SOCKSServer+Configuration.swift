@@ -58,7 +58,8 @@ extension SOCKSServer {
         /// The size of each relay direction's buffer, allocated once per direction. Default: 64 KiB.
         public var relayBufferSize: Int = 64 * 1024
 
-        /// Where log lines go. Default: standard error at `info`, one access-log line per session.
+        /// Where log lines go. Default: standard error at `info`, one access-log line per session, through
+        /// `LogWriter.standardError`, so a stalled standard error never holds up a session.
         public var logger: SOCKSLogger = .standardError(level: .info)
 
         public init() {}

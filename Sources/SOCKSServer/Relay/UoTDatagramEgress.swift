@@ -103,8 +103,8 @@ final class UoTDatagramEgress: DatagramEgress {
         }
     }
 
-    /// A stream's end shows in neither `receive` nor anywhere else as an end of the egress: the next send
-    /// opens another stream.
+    /// The egress never ends on its own (a stream's end is handled inside: the next send opens another),
+    /// so there is nothing to watch.
     var endsOutsideReceive: Bool { false }
 
     func waitUntilEnded() async {}
