@@ -47,4 +47,35 @@ import TestSupport
         client.close()
         target.close()
     }
+
+    /// Runs a relay with a long idle timeout to its normal end and returns weak references to the relay's
+    /// sockets (the test's own ends are closed by then).
+    private static func finishedRelayWithIdleTimeout() async throws -> (WeakConnection, WeakConnection) {
+        let (clientSide, client) = try await pair()
+        let (targetSide, target) = try await pair()
+        let relay = TCPRelay(client: clientSide, target: targetSide, bufferSize: 16 * 1024, idleTimeout: .seconds(600), counters: RelayCounters())
+        let running = Task { [relay] in try await relay.run() }
+        try await client.write([1, 2, 3])
+        var received: [UInt8] = []
+        var chunks = target.chunks().makeAsyncIterator()
+        while received.count < 3, let chunk = try await chunks.next() { received += chunk }
+        client.close()
+        target.close()
+        try? await running.value
+        return (WeakConnection(clientSide), WeakConnection(targetSide))
+    }
+
+    /// The idle watchdog must not keep a finished relay's sockets (each held its descriptor for good).
+    @Test func aFinishedRelayWithAnIdleTimeoutReleasesBothSockets() async throws {
+        let (client, target) = try await Self.finishedRelayWithIdleTimeout()
+        // The relay's task has ended; nothing may still refer to its connections.
+        let released = await ServerHarness.eventually(.seconds(10)) { client.connection == nil && target.connection == nil }
+        #expect(released)
+    }
+}
+
+/// A weak reference to a connection, to see whether anything still holds it.
+final class WeakConnection {
+    weak var connection: TCPConnection?
+    init(_ connection: TCPConnection) { self.connection = connection }
 }
