@@ -7,20 +7,19 @@ extension SOCKSSession {
     /// on any early data, then relay until both directions end.
     func serveConnect(_ accepted: Accepted) async {
         let destination = accepted.request.destination
-        if let version = UoTVersion(destination: destination) {
-            await serveUoT(version, accepted)
-            return
-        }
         let target: TCPConnection
         let bound: SOCKSEndpoint
         let configuration = context.configuration
         if let upstream = configuration.upstream {
             do {
                 let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
-                let tunnel = try await withDeadline(configuration.connectTimeout) { try await client.connect(to: destination) }
+                let tunnel = try await whileClientWaits(timeout: configuration.connectTimeout) { try await client.connect(to: destination) }
                 target = tunnel.connection
                 // The upstream's BND is the real outbound address; this server's own leg would say less.
                 bound = tunnel.bound
+            } catch is ClientHungUp {
+                record.outcome = "client-closed"
+                return
             } catch {
                 await fail(Self.upstreamFailureCode(error), reason: "through upstream \(upstream.redactedURL): \(error)")
                 return

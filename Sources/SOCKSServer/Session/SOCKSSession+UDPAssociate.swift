@@ -9,7 +9,7 @@ extension SOCKSSession {
         let localIP = connection.localAddress.unmapped.ip
         let clientSocket: UDPSocket
         do {
-            clientSocket = try UDPSocket(bindingTo: SocketAddress(ip: localIP, port: 0))
+            clientSocket = try UDPSocket(bindingTo: SocketAddress(ip: localIP, port: 0), bufferSize: UDPAssociation.socketBufferSize)
         } catch {
             await fail(.generalFailure, reason: "cannot open the UDP relay socket: \(error)")
             return
@@ -17,6 +17,9 @@ extension SOCKSSession {
         let egress: any DatagramEgress
         do {
             egress = try await makeDatagramEgress()
+        } catch is ClientHungUp {
+            record.outcome = "client-closed"
+            return
         } catch {
             clientSocket.close()
             await fail(Self.upstreamFailureCode(error), reason: "cannot open the UDP egress: \(error)")

@@ -3,9 +3,10 @@ import SOCKSProtocol
 
 /// One client connection, from greeting to teardown.
 ///
-/// The actor owns the session's state (what the access log will say); the data itself moves in child
-/// tasks of `run()` on `Sendable` sockets, never through an actor hop per chunk. The session's lifetime is
-/// its task: when the client's connection ends or the task is cancelled, everything under it ends.
+/// The actor owns the session's state (what the access log will say); the data itself moves on `Sendable`
+/// sockets in `run()`'s own task (a spliced TCP relay) or its child tasks (UDP and UoT relays, the copying
+/// fallback), never through an actor hop per chunk. The session's lifetime is its task: when the client's
+/// connection ends or the task is cancelled, everything under it ends.
 actor SOCKSSession {
     /// What the handshake produced.
     struct Accepted: Sendable {
@@ -49,10 +50,10 @@ actor SOCKSSession {
         let deadline = connection.eventLoop.schedule(after: context.configuration.handshakeTimeout) { [connection] in
             connection.close()
         }
+        defer { deadline.cancel() }
         let accepted: Accepted
         do {
             accepted = try await Self.handshake(on: connection, users: context.configuration.users)
-            deadline.cancel()
         } catch {
             deadline.cancel()
             let failure = deadline.hasFired ? SocketError.timedOut : error
@@ -66,6 +67,13 @@ actor SOCKSSession {
         record.destination = accepted.request.destination
         context.logger.debug("session \(record.client): \(accepted.request.command) \(accepted.request.destination)")
 
+        // A UoT stream's v2 header is part of the handshake: its relay cancels the deadline once it is in.
+        let uotVersion = accepted.request.command == .connect ? UoTVersion(destination: accepted.request.destination) : nil
+        if let uotVersion {
+            await serveUoT(uotVersion, accepted, handshakeDeadline: deadline)
+            return
+        }
+        deadline.cancel()
         switch accepted.request.command {
         case .connect:
             await serveConnect(accepted)
