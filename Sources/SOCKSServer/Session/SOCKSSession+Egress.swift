@@ -21,7 +21,10 @@ extension SOCKSSession {
         let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
         switch upstream.udpTransport {
         case .udpOverTCP(let version):
-            return UoTDatagramEgress(stream: try await client.udpOverTCP(version: version)) { try await client.udpOverTCP(version: version) }
+            let timeout = configuration.connectTimeout
+            return UoTDatagramEgress(stream: try await client.udpOverTCP(version: version)) {
+                try await withDeadline(timeout) { try await client.udpOverTCP(version: version) }
+            }
         case .associate:
             return AssociateDatagramEgress(association: try await client.udpAssociate())
         }
