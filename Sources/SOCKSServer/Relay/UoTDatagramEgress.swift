@@ -12,8 +12,8 @@ import Synchronization
 /// a failure seen late on an old stream never touches its successor, and its unread bytes are never
 /// mistaken for the new stream's.
 ///
-/// Idle, the egress holds no read buffer: `receive` reads into the relay's own buffer and keeps only the
-/// bytes of a frame split across reads.
+/// Idle, the egress holds no read buffer: `waitUntilReadable` waits (and sees a stream's end) without one,
+/// `receive` reads into the relay's borrowed buffer and keeps only the bytes of a frame split across reads.
 final class UoTDatagramEgress: DatagramEgress {
     /// The upstream stream's life.
     private enum StreamState {
@@ -77,15 +77,47 @@ final class UoTDatagramEgress: DatagramEgress {
         }
     }
 
+    /// Waits, holding no buffer, until a frame may be read: bytes on the open stream, or frame bytes kept
+    /// from the last read. A stream that has ended with nothing left is marked failed here, and the wait
+    /// goes on for the stream that the next send opens.
+    func waitUntilReadable() async throws {
+        guard var current = reader.withLock({ $0.take() }) else { return }
+        defer { reader.withLock { $0 = current } }
+        while true {
+            let (generation, stream) = try await streamForReceiving(after: current)
+            if generation != current.generation { current = Reader(generation: generation) }
+            if !current.pending.isEmpty { return }
+            let input: TCPConnection.PendingInput
+            do {
+                input = try stream.connection.pendingInput()
+            } catch {
+                input = .end  // closed here: replaced after a failed send, or the egress closed
+            }
+            switch input {
+            case .bytes:
+                return
+            case .end:
+                streamFailed(generation)
+                current = Reader(generation: generation, ended: true)
+            case .nothing:
+                do {
+                    try await stream.connection.waitUntilReadable()
+                } catch {
+                    if Task.isCancelled { throw error }  // else closed: the next look says so
+                }
+            }
+        }
+    }
+
     func receive(into buffer: inout [UInt8], at offset: Int) async throws -> (count: Int, source: SOCKSEndpoint) {
         // Taken out for the call, so the pending bytes have one owner and are never copied.
         guard var current = reader.withLock({ $0.take() }) else { throw UoTEgressError.concurrentReceive }
         defer { reader.withLock { $0 = current } }
         while true {
-            let (generation, stream) = try await streamForReceiving(newerThan: current.ended ? current.generation : current.generation - 1)
+            let (generation, stream) = try await streamForReceiving(after: current)
             if generation != current.generation { current = Reader(generation: generation) }
             do {
-                if let frame = try await Self.nextFrame(of: stream, pending: &current.pending, scratch: &buffer),
+                if let frame = try await Self.nextFrame(of: stream.connection, pending: &current.pending, scratch: &buffer),
                    let source = frame.endpoint {
                     let end = offset + frame.payload.count
                     if end > buffer.count { buffer.append(contentsOf: repeatElement(0, count: end - buffer.count)) }
@@ -194,6 +226,11 @@ final class UoTDatagramEgress: DatagramEgress {
         stream?.close()
     }
 
+    /// The stream the receiver should read: the one it reads, or, once that has ended, the next one.
+    private func streamForReceiving(after reader: Reader) async throws -> (Int, UoTClientStream) {
+        try await streamForReceiving(newerThan: reader.ended ? reader.generation : reader.generation - 1)
+    }
+
     /// The open stream of a generation above `generation`; waits while there is none.
     ///
     /// - Throws: `DatagramEgressError.upstreamClosed` once the egress is closed, `CancellationError`.
@@ -239,12 +276,13 @@ final class UoTDatagramEgress: DatagramEgress {
 
     // MARK: - Frames
 
-    /// The next frame of `stream`, read with `scratch` (the relay's buffer) as the read buffer; `nil` at EOF.
+    /// The next frame on `connection`, read with `scratch` (the relay's borrowed buffer) as the read buffer;
+    /// `nil` at EOF.
     ///
     /// A read that holds whole frames is parsed where it lies; only the bytes after the first frame (the
     /// rest of a split frame, or more frames) are kept in `pending`, which is released once used up. So an
-    /// idle egress holds no buffer at all, where a chunk iterator would keep one for the stream's life.
-    private static func nextFrame(of stream: UoTClientStream, pending: inout [UInt8], scratch: inout [UInt8]) async throws -> UoTFrame? {
+    /// idle egress holds no buffer at all.
+    private static func nextFrame(of connection: TCPConnection, pending: inout [UInt8], scratch: inout [UInt8]) async throws -> UoTFrame? {
         if scratch.count < minimumReadSize {
             scratch.append(contentsOf: repeatElement(0, count: minimumReadSize - scratch.count))
         }
@@ -260,7 +298,11 @@ final class UoTDatagramEgress: DatagramEgress {
                     return frame
                 }
             }
-            let count = try await stream.connection.read(into: &scratch)
+            guard let count = try connection.readNow(into: &scratch) else {
+                // Only after an early wake-up or inside a split frame: the wait holds the buffer, briefly.
+                try await connection.waitUntilReadable()
+                continue
+            }
             guard count > 0 else { return nil }
             guard pending.isEmpty else {
                 pending += scratch[0..<count]
