@@ -49,6 +49,9 @@ public final class TCPListener: Sendable {
             } catch let error as SocketError {
                 // A connection that died in the backlog is not the listener's failure.
                 if case .failed(_, let errno) = error, errno == .connectionAborted { continue }
+                // A listening socket shut down through another of its shared descriptors (another loop's
+                // listener closed first) answers EINVAL: for this one too the listener is closed.
+                if case .failed(_, let errno) = error, errno == Errno(rawValue: EINVAL) { throw SocketError.closed }
                 throw error
             }
             do {
