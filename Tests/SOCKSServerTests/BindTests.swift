@@ -80,6 +80,18 @@ import TestSupport
         await harness.stop()
     }
 
+    /// The expected peer's name is looked up within the connect deadline, like any other name.
+    @Test func anExpectedPeerWhoseNameNeverResolvesGetsReply06() async throws {
+        let harness = try ServerHarness {
+            $0.connectTimeout = .milliseconds(300)
+            $0.resolver = ConnectDeadlineTests.SilentResolver()
+        }
+        let (client, reply) = try await SOCKSTestClient.open(harness.address, command: .bind, to: SOCKSEndpoint(address: .domain("peer.example"), port: 0))
+        #expect(reply.code == .ttlExpired)
+        #expect(try await client.closesWithin(.seconds(20)))
+        await harness.stop()
+    }
+
     /// What a client sends while its BIND waits is kept for the peer only up to a bound: then the server
     /// stops reading, the client's writes back up, and nothing is lost once the peer arrives.
     @Test func bytesSentDuringTheWaitAreBoundedAndReachThePeer() async throws {

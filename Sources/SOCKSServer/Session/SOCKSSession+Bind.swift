@@ -25,7 +25,8 @@ extension SOCKSSession {
         }
         let expected: Set<IPAddress>?
         do {
-            expected = try await Self.expectedPeers(accepted.request.destination, resolver: context.configuration.resolver)
+            expected = try await Self.expectedPeers(
+                accepted.request.destination, resolver: context.configuration.resolver, timeout: context.configuration.connectTimeout)
         } catch {
             await fail(SOCKSReplyCode(reaching: error), reason: "cannot resolve the expected peer: \(error)")
             return
@@ -162,13 +163,13 @@ extension SOCKSSession {
     }
 
     /// The addresses a BIND peer may come from: `nil` (anyone) for an all-zero DST.ADDR.
-    private static func expectedPeers(_ destination: SOCKSEndpoint, resolver: any HostResolver) async throws -> Set<IPAddress>? {
+    private static func expectedPeers(_ destination: SOCKSEndpoint, resolver: any HostResolver, timeout: Duration) async throws -> Set<IPAddress>? {
         switch destination.address {
         case .ipv4(let bytes), .ipv6(let bytes):
             guard let ip = IPAddress(bytes: bytes), !ip.isUnspecified else { return nil }
             return [ip.unmapped]
         case .domain(let name):
-            return Set(try await resolver.resolve(host: name, port: destination.port).map(\.ip.unmapped))
+            return Set(try await resolver.resolve(host: name, port: destination.port, timeout: timeout).map(\.ip.unmapped))
         }
     }
 }
