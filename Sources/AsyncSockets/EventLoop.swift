@@ -39,8 +39,8 @@ public final class EventLoop: TaskExecutor, Sendable {
     private let wakeFD: Int32
     private let table = Mutex(Table())
     private let queue = Mutex(JobQueue())
-    /// Pending timers, a binary min-heap by deadline (µs, monotonic).
-    private let timers = Mutex<[LoopTimer]>([])
+    /// Pending timers by deadline (µs, monotonic); cancelled ones leave at once.
+    private let timers = Mutex(TimerHeap())
     /// How recent the last event must be for the loop to spin before sleeping (µs).
     private static let spinWindow: Int64 = 1000
     /// How long a busy loop spins before it sleeps (µs): `SOCKSD_SPIN_MICROSECONDS` from the environment
@@ -101,19 +101,12 @@ public final class EventLoop: TaskExecutor, Sendable {
     // MARK: Timers
 
     /// Runs `action` on this loop's thread after `delay`, unless the returned timer is cancelled first.
-    public func schedule(after delay: Duration, _ action: @escaping @Sendable () -> Void) -> LoopTimer {
+    package func schedule(after delay: Duration, _ action: @escaping @Sendable () -> Void) -> LoopTimer {
         let microseconds = MonotonicClock.nanoseconds(of: delay) / 1000
-        let timer = LoopTimer(deadline: Self.monotonicMicroseconds() + microseconds, action: action)
+        let timer = LoopTimer(deadline: Self.monotonicMicroseconds() + microseconds, loop: self, action: action)
         let wake = timers.withLock { heap in
-            heap.append(timer)
-            var child = heap.count - 1
-            while child > 0 {
-                let parent = (child - 1) / 2
-                guard heap[child].deadline < heap[parent].deadline else { break }
-                heap.swapAt(child, parent)
-                child = parent
-            }
-            return child == 0  // a new earliest deadline: a sleeping loop must recompute its timeout
+            heap.insert(timer)
+            return heap.first === timer  // a new earliest deadline: a sleeping loop must recompute its timeout
         }
         if wake && !isCurrent {
             let notify = queue.withLock { queue in
@@ -126,9 +119,14 @@ public final class EventLoop: TaskExecutor, Sendable {
         return timer
     }
 
+    /// Takes a cancelled timer out of the heap (a sleeping loop may wake early once; it finds nothing due).
+    func removeTimer(_ timer: LoopTimer) {
+        timers.withLock { $0.remove(timer) }
+    }
+
     /// Suspends for `duration`, woken by this loop's timer: no dispatch timer, and no new descriptor, so it
     /// works even when the process has none left (the accept back-off sleeps this way).
-    public func sleep(for duration: Duration) async throws {
+    package func sleep(for duration: Duration) async throws {
         let wake = OneShot<Void>()
         let timer = schedule(after: duration) { wake.resume(with: .success(())) }
         try await withTaskCancellationHandler {
@@ -142,7 +140,6 @@ public final class EventLoop: TaskExecutor, Sendable {
     /// Milliseconds until the earliest pending timer (rounded up), or -1 when there is none.
     private func nextTimerTimeout() -> Int32 {
         timers.withLock { heap in
-            while let first = heap.first, first.isCancelled { Self.popMinimum(&heap) }
             guard let first = heap.first else { return -1 }
             let remaining = first.deadline - Self.monotonicMicroseconds()
             return remaining <= 0 ? 0 : Int32(min((remaining + 999) / 1000, Int64(Int32.max)))
@@ -153,27 +150,10 @@ public final class EventLoop: TaskExecutor, Sendable {
     private func fireExpiredTimers() {
         let now = Self.monotonicMicroseconds()
         while let timer = timers.withLock({ heap -> LoopTimer? in
-            guard let first = heap.first, first.deadline <= now || first.isCancelled else { return nil }
-            Self.popMinimum(&heap)
-            return first
+            guard let first = heap.first, first.deadline <= now else { return nil }
+            return heap.popFirst()
         }) {
             timer.fire()
-        }
-    }
-
-    private static func popMinimum(_ heap: inout [LoopTimer]) {
-        heap.swapAt(0, heap.count - 1)
-        heap.removeLast()
-        var parent = 0
-        while true {
-            let left = 2 * parent + 1
-            let right = left + 1
-            var smallest = parent
-            if left < heap.count && heap[left].deadline < heap[smallest].deadline { smallest = left }
-            if right < heap.count && heap[right].deadline < heap[smallest].deadline { smallest = right }
-            if smallest == parent { return }
-            heap.swapAt(parent, smallest)
-            parent = smallest
         }
     }
 

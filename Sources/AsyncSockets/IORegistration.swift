@@ -167,4 +167,7 @@ final class IORegistration: Sendable {
     }
 
     var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// The edges recorded while nobody waited (what the next wait in each direction consumes).
+    var recordedReadiness: (read: Bool, write: Bool) { state.withLock { ($0.readReady, $0.writeReady) } }
 }

@@ -2,29 +2,68 @@ import Synchronization
 
 /// A one-shot action an event loop runs on its own thread at a deadline, without a task or a dispatch
 /// timer: what a connection-wide deadline needs, for a few dozen bytes.
-public final class LoopTimer: Sendable {
+///
+/// Cancelling a pending timer takes it out of its loop's heap and drops its action at once, so whatever
+/// the action captured (sockets, above all) is released then, not when the deadline would have come.
+package final class LoopTimer: Sendable {
+    /// The lifecycle of a timer: an action waits in `pending` until it runs or is cancelled, never both.
+    private enum State {
+        case pending(@Sendable () -> Void)
+        case fired
+        case cancelled
+    }
+
+    /// When the action is due (µs, monotonic).
     let deadline: Int64
-    let action: @Sendable () -> Void
-    private let state = Atomic<UInt8>(0)  // 0 pending, 1 fired, 2 cancelled
+    /// The loop whose heap holds the timer until it fires or is cancelled.
+    private unowned let loop: EventLoop
+    private let state: Mutex<State>
+    /// The timer's position in its loop's heap, -1 once out of it. Read and written only under the loop's
+    /// timer lock (the heap keeps it current as entries move); an atomic only so the class can be `Sendable`.
+    let heapIndex = Atomic<Int>(-1)
 
-    init(deadline: Int64, action: @escaping @Sendable () -> Void) {
+    init(deadline: Int64, loop: EventLoop, action: @escaping @Sendable () -> Void) {
         self.deadline = deadline
-        self.action = action
+        self.loop = loop
+        self.state = Mutex(.pending(action))
     }
 
-    /// Whether the action has run.
-    public var hasFired: Bool { state.load(ordering: .acquiring) == 1 }
-
-    /// Stops a pending timer; does nothing if it already fired.
-    public func cancel() {
-        _ = state.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing)
+    /// Whether the action has run (or is running).
+    package var hasFired: Bool {
+        state.withLock { state in
+            switch state {
+            case .fired: true
+            case .pending, .cancelled: false
+            }
+        }
     }
 
-    /// Runs the action unless cancelled first. Called by the loop.
+    /// Stops a pending timer, releasing its action now; does nothing if it already fired.
+    package func cancel() {
+        let wasPending = state.withLock { state in
+            switch state {
+            case .pending:
+                state = .cancelled
+                return true
+            case .fired, .cancelled:
+                return false
+            }
+        }
+        if wasPending { loop.removeTimer(self) }
+    }
+
+    /// Runs the action unless the timer was cancelled first. Called by the loop, once the timer is out of
+    /// the heap; the action runs outside the lock (it may schedule or cancel timers).
     func fire() {
-        guard state.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged else { return }
-        action()
+        let action: (@Sendable () -> Void)? = state.withLock { state in
+            switch state {
+            case .pending(let action):
+                state = .fired
+                return action
+            case .fired, .cancelled:
+                return nil
+            }
+        }
+        action?()
     }
-
-    var isCancelled: Bool { state.load(ordering: .relaxed) == 2 }
 }

@@ -5,10 +5,16 @@ import Synchronization
 /// Owns one nonblocking socket descriptor and its event-loop registration.
 ///
 /// `close()` ends the socket for its users at once: waiters wake with `SocketError.closed` and
-/// `shutdown(SHUT_RDWR)` sends the FIN. The descriptor number itself is released in `deinit`, when no task
-/// can still be inside a system call on it, so a closed socket's number can never be reused under a
-/// task that is still reading it.
+/// `shutdown(SHUT_RDWR)` sends the FIN. `abort()` ends it the same way for its users but sends no FIN:
+/// with `SO_LINGER` 0, releasing the descriptor sends a reset instead. The descriptor number itself is
+/// released in `deinit`, when no task can still be inside a system call on it, so a closed socket's number
+/// can never be reused under a task that is still reading it.
 final class SocketDescriptor: Sendable {
+    /// The lifecycle: open until closed (FIN) or aborted (RST), never both.
+    enum Lifecycle: UInt8, AtomicRepresentable {
+        case open, closed, aborted
+    }
+
     let fd: Int32
     let registration: IORegistration
     /// The loop that watches this socket: the current thread's, when a loop creates it.
@@ -16,7 +22,7 @@ final class SocketDescriptor: Sendable {
     /// Whether another descriptor may refer to the same socket (a shared listener's `dup`): then closing
     /// this one does not remove the socket from epoll, and `deinit` must.
     let isShared: Bool
-    private let closed = Atomic<Bool>(false)
+    private let lifecycle = Atomic<Lifecycle>(.open)
 
     /// Takes ownership of `fd` (nonblocking, close-on-exec) and registers it with `loop`, or with the loop
     /// a new socket gets by default.
@@ -46,12 +52,31 @@ final class SocketDescriptor: Sendable {
         Glibc.close(fd)
     }
 
-    var isClosed: Bool { closed.load(ordering: .acquiring) }
+    var isClosed: Bool {
+        switch lifecycle.load(ordering: .acquiring) {
+        case .open: false
+        case .closed, .aborted: true
+        }
+    }
 
     func close() {
-        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        guard end(as: .closed) else { return }
         registration.close()
         _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+    }
+
+    /// Ends the socket with a reset rather than a FIN (a relay passing on its other side's reset). The reset
+    /// goes out when the descriptor is released, once nothing uses it any more.
+    func abort() {
+        guard end(as: .aborted) else { return }
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        registration.close()
+    }
+
+    /// Moves an open socket to `ending`; `false` if it had already ended.
+    private func end(as ending: Lifecycle) -> Bool {
+        lifecycle.compareExchange(expected: .open, desired: ending, ordering: .acquiringAndReleasing).exchanged
     }
 
     func checkOpen() throws(SocketError) {
@@ -76,6 +101,20 @@ final class SocketDescriptor: Sendable {
 
     var remoteAddress: SocketAddress? {
         SocketAddress.reading { getpeername(fd, $0, $1) }.1
+    }
+
+    /// Runs a nonblocking system call once (retrying `EINTR`): its result, or `nil` on `EAGAIN`.
+    func attempt<Result: BinaryInteger>(operation: String, _ call: () -> Result) throws(SocketError) -> Result? {
+        try checkOpen()
+        switch retryingInterrupts(call) {
+        case .success(let result):
+            return result
+        case .failure(let error) where error == .wouldBlock:
+            return nil
+        case .failure(let error):
+            if isClosed { throw .closed }
+            throw .from(error, operation: operation)
+        }
     }
 
     /// Runs a nonblocking system call until it succeeds, fails, or (on `EAGAIN`) waits for readiness.

@@ -8,6 +8,11 @@ extension TCPConnection {
     /// timer). For names, use `connect(toHost:port:)`.
     public static func connect(to address: SocketAddress, from localAddress: SocketAddress? = nil, timeout: Duration? = nil) async throws -> TCPConnection {
         let descriptor = try SocketDescriptor(family: address.family, type: Int32(SOCK_STREAM.rawValue))
+        return try await connect(using: descriptor, to: address, from: localAddress, timeout: timeout)
+    }
+
+    /// `connect(to:from:timeout:)` on a socket made (and registered) beforehand.
+    static func connect(using descriptor: SocketDescriptor, to address: SocketAddress, from localAddress: SocketAddress?, timeout: Duration?) async throws -> TCPConnection {
         let timer = timeout.map { timeout in descriptor.loop.schedule(after: timeout) { descriptor.close() } }
         defer { timer?.cancel() }
         do {
@@ -16,15 +21,7 @@ extension TCPConnection {
             case .success:
                 break
             case .failure(let error) where error == .inProgress:
-                try await descriptor.registration.wait(for: .write)
-                var socketError: Int32 = 0
-                var length = socklen_t(MemoryLayout<Int32>.size)
-                if getsockopt(descriptor.fd, SOL_SOCKET, SO_ERROR, &socketError, &length) != 0 {
-                    throw SocketError.failed(operation: "connect \(address)", errno: .current)
-                }
-                if socketError != 0 {
-                    throw SocketError.failed(operation: "connect \(address)", errno: Errno(rawValue: socketError))
-                }
+                try await waitUntilConnected(descriptor, to: address)
             case .failure(let error):
                 throw SocketError.failed(operation: "connect \(address)", errno: error)
             }
@@ -59,5 +56,26 @@ extension TCPConnection {
         let remaining = deadline - clock.now
         guard remaining > .zero else { throw SocketError.timedOut }
         return try await HappyEyeballs.connect(to: addresses, attemptDelay: attemptDelay, timeout: remaining)
+    }
+
+    /// Waits for a pending `connect()` to finish, and throws its failure.
+    ///
+    /// The socket was registered before `connect()`, and an unconnected TCP socket reports EPOLLOUT|EPOLLHUP:
+    /// a write-ready edge from before the attempt may still be recorded. So a wake-up is only a hint: the
+    /// attempt has finished when `SO_ERROR` names a failure or the socket has a peer, and otherwise the
+    /// wait goes on (the real completion is a new edge).
+    private static func waitUntilConnected(_ descriptor: SocketDescriptor, to address: SocketAddress) async throws {
+        while true {
+            try await descriptor.registration.wait(for: .write)
+            var socketError: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            if getsockopt(descriptor.fd, SOL_SOCKET, SO_ERROR, &socketError, &length) != 0 {
+                throw SocketError.failed(operation: "connect \(address)", errno: .current)
+            }
+            if socketError != 0 {
+                throw SocketError.failed(operation: "connect \(address)", errno: Errno(rawValue: socketError))
+            }
+            if descriptor.remoteAddress != nil { return }
+        }
     }
 }

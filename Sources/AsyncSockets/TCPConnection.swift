@@ -41,6 +41,31 @@ public final class TCPConnection: Sendable {
         }
     }
 
+    /// Reads what is available now, without waiting.
+    ///
+    /// - Returns: the number of bytes read (0 at EOF), or `nil` when nothing is available yet (wait for
+    ///   `.readable` and try again).
+    package func readNow(into buffer: inout [UInt8], at offset: Int = 0) throws(SocketError) -> Int? {
+        let fd = descriptor.fd
+        return try descriptor.attempt(operation: "recv") {
+            buffer.withUnsafeMutableBytes { whole in
+                let room = UnsafeMutableRawBufferPointer(rebasing: whole[offset...])
+                return Glibc.recv(fd, room.baseAddress, room.count, 0)
+            }
+        }
+    }
+
+    /// Writes what the socket takes now, without waiting.
+    ///
+    /// - Returns: the number of bytes written, or `nil` when the socket takes nothing now (wait for
+    ///   `.writable` and try again).
+    package func writeNow(_ bytes: ArraySlice<UInt8>) throws(SocketError) -> Int? {
+        let fd = descriptor.fd
+        return try descriptor.attempt(operation: "send") {
+            bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
+    }
+
     /// Writes all of `bytes`, waiting for buffer space as often as needed.
     public func write(_ bytes: ArraySlice<UInt8>) async throws {
         let fd = descriptor.fd
@@ -67,6 +92,12 @@ public final class TCPConnection: Sendable {
     /// Closes the connection; tasks waiting to read or write wake with `SocketError.closed`.
     public func close() {
         descriptor.close()
+    }
+
+    /// Ends the connection with a reset (RST) instead of a FIN, so the peer learns the stream was cut
+    /// short; tasks waiting to read or write wake with `SocketError.closed`.
+    public func abort() {
+        descriptor.abort()
     }
 
     /// Whether `close()` was called.

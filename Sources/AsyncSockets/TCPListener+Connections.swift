@@ -46,6 +46,8 @@ extension TCPListener {
                         else { throw error }
                         if !exhausted { sequence.onResourceExhaustion?(error) }
                         exhausted = true
+                        // Idle splice pipes hold descriptors that new sessions need more.
+                        SplicePipePool.shared.releaseIdle()
                         // The loop's timer, not Task.sleep: a dispatch timer may need a descriptor to set up,
                         // and there is none to be had right now.
                         try await sequence.listener.eventLoop.sleep(for: sequence.backoff)

@@ -21,6 +21,47 @@ import Testing
         #expect(!cancelled.hasFired)
     }
 
+    final class Captured: Sendable {}
+
+    @Test func cancellingATimerReleasesWhatItsActionCapturedAtOnce() async throws {
+        let loop = EventLoop.group.next()
+        weak var released: Captured?
+        var timers: [LoopTimer] = []
+        do {
+            let captured = Captured()
+            released = captured
+            // Far-off deadlines, as a handshake deadline of a client that answered in time.
+            for _ in 0..<100 {
+                timers.append(loop.schedule(after: .seconds(3600)) { _ = captured })
+            }
+        }
+        #expect(released != nil)
+        #expect(timers.allSatisfy { $0.heapIndex.load(ordering: .relaxed) >= 0 })
+        for timer in timers { timer.cancel() }
+        // Cancelling removes each timer from the heap and drops its action (and so `captured`), now.
+        #expect(released == nil)
+        #expect(timers.allSatisfy { $0.heapIndex.load(ordering: .relaxed) == -1 })
+        #expect(timers.allSatisfy { !$0.hasFired })
+    }
+
+    @Test func timersCancelledInAnyOrderLeaveTheRestFiringInOrder() async throws {
+        let loop = EventLoop.group.next()
+        let order = Mutex<[Int]>([])
+        var timers: [(Int, LoopTimer)] = []
+        for index in 0..<60 {
+            let delay = 20 + (index * 37) % 60
+            timers.append((delay, loop.schedule(after: .milliseconds(delay)) { order.withLock { $0.append(delay) } }))
+        }
+        // Cancel every third, from the middle of the heap as well as the top.
+        for (position, entry) in timers.enumerated() where position % 3 == 0 { entry.1.cancel() }
+        let expected = timers.enumerated().filter { $0.offset % 3 != 0 }.map(\.element.0).sorted()
+        let deadline = ContinuousClock.now + .seconds(20)
+        while order.withLock({ $0.count }) < expected.count && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(order.withLock { $0 } == expected)
+    }
+
     @Test func loopSleepWaitsAndCanBeCancelled() async throws {
         let loop = EventLoop.group.next()
         let clock = ContinuousClock()

@@ -22,6 +22,29 @@ import TestSupport
         #expect(received == Array("hello".utf8))
     }
 
+    /// A socket registered before `connect()` carries the unconnected socket's EPOLLOUT|EPOLLHUP edge; a
+    /// pending connect must not take it for completion.
+    @Test func aStaleWriteEdgeDoesNotFinishAPendingConnect() async throws {
+        // A listener that never accepts, its queue filled: a further SYN is dropped and the connect pends.
+        let listener = try TCPListener(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0), backlog: 0)
+        defer { listener.close() }
+        var fillers: [TCPConnection] = []
+        for _ in 0..<4 {
+            if let filler = try? await TCPConnection.connect(to: listener.localAddress, timeout: .milliseconds(200)) { fillers.append(filler) }
+        }
+        defer { fillers.forEach { $0.close() } }
+        let descriptor = try SocketDescriptor(family: AF_INET, type: Int32(SOCK_STREAM.rawValue))
+        let clock = ContinuousClock()
+        let waitLimit = clock.now + .seconds(10)
+        while !descriptor.registration.recordedReadiness.write && clock.now < waitLimit {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        try #require(descriptor.registration.recordedReadiness.write, "the loop never reported the unconnected socket writable")
+        await #expect(throws: SocketError.timedOut) {
+            _ = try await TCPConnection.connect(using: descriptor, to: listener.localAddress, from: nil, timeout: .milliseconds(300))
+        }
+    }
+
     @Test func chunksEndAtEOFAfterHalfClose() async throws {
         let echo = try LoopbackPeers.startEcho()
         defer { echo.stop() }

@@ -47,4 +47,100 @@ import TestSupport
         client.close()
         target.close()
     }
+
+    /// A relay between two fresh loopback pairs, running in its own task: the test holds only its own ends,
+    /// so the relay's sockets go away with the relay.
+    static func startRelay(usesSplice: Bool = true, pipes: SplicePipePool = .shared) async throws -> (client: TCPConnection, target: TCPConnection, relay: Task<Void, any Error>) {
+        let (clientSide, client) = try await pair()
+        let (targetSide, target) = try await pair()
+        var relay = TCPRelay(client: clientSide, target: targetSide, bufferSize: 16 * 1024, idleTimeout: nil, counters: RelayCounters())
+        relay.usesSplice = usesSplice
+        relay.pipes = pipes
+        return (client, target, Task { [relay] in try await relay.run() })
+    }
+
+    /// Reads exactly `count` bytes.
+    static func receive(_ count: Int, from connection: TCPConnection) async throws -> [UInt8] {
+        var received: [UInt8] = []
+        var chunks = connection.chunks().makeAsyncIterator()
+        while received.count < count, let chunk = try await chunks.next() { received += chunk }
+        return received
+    }
+
+    /// A reset on one side reaches the other side as a reset, not as a clean end of stream (a truncated
+    /// download must not look complete), in both directions and on both paths.
+    @Test(arguments: [true, false], [true, false])
+    func aResetIsPassedOnAsAReset(usesSplice: Bool, targetResets: Bool) async throws {
+        let relay: Task<Void, any Error>
+        let observing: TCPConnection
+        // The only reference to the resetting end: the reset goes out when its descriptor is released.
+        var resetting: TCPConnection?
+        do {
+            let started = try await Self.startRelay(usesSplice: usesSplice)
+            relay = started.relay
+            observing = targetResets ? started.client : started.target
+            resetting = targetResets ? started.target : started.client
+        }
+        try await resetting?.write(Array("partial".utf8))
+        #expect(try await Self.receive(7, from: observing) == Array("partial".utf8))
+        resetting?.abort()
+        resetting = nil
+        var buffer = [UInt8](repeating: 0, count: 64)
+        await #expect(throws: SocketError.disconnected) {
+            while try await observing.read(into: &buffer) > 0 {}
+        }
+        _ = try? await relay.value
+        observing.close()
+    }
+
+    /// An idle relay holds no splice pipe: pipes are taken while bytes move and given back when empty.
+    @Test func anIdleRelayHoldsNoPipe() async throws {
+        let pipes = SplicePipePool(capacity: 4)
+        let (client, target, relay) = try await Self.startRelay(pipes: pipes)
+        var pattern = PatternStream(seed: 9)
+        let payload = pattern.next(1_000_000)
+        async let sent: Void = client.write(payload)
+        #expect(try await Self.receive(payload.count, from: target) == payload)
+        try await sent
+        try await target.write([7])
+        #expect(try await Self.receive(1, from: client) == [7])
+        // Both directions are idle now: every pipe is back in the pool.
+        #expect(await ServerHarness.eventually(.seconds(10)) { pipes.lentCount == 0 })
+        #expect(pipes.idleCount >= 1)
+        client.close()
+        target.close()
+        _ = try? await relay.value
+        #expect(pipes.lentCount == 0)
+    }
+
+    /// Runs a relay with a long idle timeout to its normal end and returns weak references to the relay's
+    /// sockets (the test's own ends are closed by then).
+    private static func finishedRelayWithIdleTimeout() async throws -> (WeakConnection, WeakConnection) {
+        let (clientSide, client) = try await pair()
+        let (targetSide, target) = try await pair()
+        let relay = TCPRelay(client: clientSide, target: targetSide, bufferSize: 16 * 1024, idleTimeout: .seconds(600), counters: RelayCounters())
+        let running = Task { [relay] in try await relay.run() }
+        try await client.write([1, 2, 3])
+        var received: [UInt8] = []
+        var chunks = target.chunks().makeAsyncIterator()
+        while received.count < 3, let chunk = try await chunks.next() { received += chunk }
+        client.close()
+        target.close()
+        try? await running.value
+        return (WeakConnection(clientSide), WeakConnection(targetSide))
+    }
+
+    /// The idle watchdog must not keep a finished relay's sockets (each held its descriptor for good).
+    @Test func aFinishedRelayWithAnIdleTimeoutReleasesBothSockets() async throws {
+        let (client, target) = try await Self.finishedRelayWithIdleTimeout()
+        // The relay's task has ended; nothing may still refer to its connections.
+        let released = await ServerHarness.eventually(.seconds(10)) { client.connection == nil && target.connection == nil }
+        #expect(released)
+    }
+}
+
+/// A weak reference to a connection, to see whether anything still holds it.
+final class WeakConnection {
+    weak var connection: TCPConnection?
+    init(_ connection: TCPConnection) { self.connection = connection }
 }

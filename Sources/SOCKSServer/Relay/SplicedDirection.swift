@@ -1,6 +1,10 @@
 import AsyncSockets
 
-/// One direction of a relay driven by `TCPRelay.runSpliced`: source → pipe → sink, in nonblocking steps.
+/// One direction of a relay driven by `TCPRelay.runSpliced`: source → carrier → sink, in nonblocking steps.
+///
+/// The carrier is taken only while bytes move and given back once it is empty and the source has nothing
+/// more, so an idle relay holds no pipe and no buffer: a splice pipe from the pool, or, when no pipe can be
+/// had (the process is short of descriptors), a buffer the bytes are copied through.
 struct SplicedDirection {
     enum Progress {
         /// Waiting for this readiness before the direction can go on.
@@ -11,45 +15,126 @@ struct SplicedDirection {
         case finished
     }
 
+    /// What holds the bytes between source and sink: nothing while idle.
+    private enum Carrier {
+        case idle
+        case pipe(SplicePipe)
+        /// Bytes copied in user space; `pending` is what still waits for the sink.
+        case copy(buffer: [UInt8], pending: Range<Int>)
+    }
+
+    /// A failure of one direction, with the socket it happened on: the relay passes a reset on to the other.
+    struct Failure: Error {
+        let brokenSide: TCPConnection
+        let error: any Error
+    }
+
     let source: TCPConnection
     let sink: TCPConnection
-    let pipe: SplicePipe
+    let pool: SplicePipePool
     let count: @Sendable (Int) -> Void
+    private var carrier = Carrier.idle
     private(set) var finished = false
     private(set) var movedAny = false
 
-    init(source: TCPConnection, sink: TCPConnection, pipe: SplicePipe, count: @escaping @Sendable (Int) -> Void) {
+    /// The size of a copy buffer, used only while no pipe can be had.
+    static let copyBufferSize = 64 * 1024
+
+    init(source: TCPConnection, sink: TCPConnection, pool: SplicePipePool, count: @escaping @Sendable (Int) -> Void) {
         self.source = source
         self.sink = sink
-        self.pipe = pipe
+        self.pool = pool
         self.count = count
     }
 
-    /// Moves as much as can move without waiting, up to `SplicePipe.roundsBeforeYield` pipe loads.
+    /// Moves as much as can move without waiting, up to `SplicePipe.roundsBeforeYield` loads.
+    ///
+    /// - Throws: `SplicePipe.Unsupported` if the kernel refuses to splice these sockets; `Failure` for
+    ///   an error on either socket.
     mutating func advance() throws -> Progress {
         var rounds = 0
         while true {
-            if pipe.pending > 0 {
-                switch try pipe.drain(to: sink) {
-                case .moved(let moved):
-                    count(moved)
-                    continue
-                case .wouldBlock, .endOfStream:
-                    return .blocked((sink, .writable))
-                }
-            }
+            if let blocked = try drain() { return blocked }
             if rounds == SplicePipe.roundsBeforeYield { return .busy }
             rounds += 1
-            switch try pipe.fill(from: source) {
+            switch try fill() {
             case .moved:
                 movedAny = true
             case .wouldBlock:
+                release()
                 return .blocked((source, .readable))
             case .endOfStream:
+                release()
                 sink.shutdownWrite()
                 finished = true
                 return .finished
             }
+        }
+    }
+
+    /// Gives the carrier back (the relay has ended, or the direction is idle).
+    mutating func release() {
+        if case .pipe(let pipe) = carrier { pool.recycle(pipe) }
+        carrier = .idle
+    }
+
+    /// Moves what the carrier holds into the sink: `nil` once it is empty, or the readiness to wait for.
+    private mutating func drain() throws -> Progress? {
+        switch carrier {
+        case .idle:
+            return nil
+        case .pipe(let pipe):
+            guard pipe.pending > 0 else { return nil }
+            let step: SplicePipe.Step
+            do { step = try pipe.drain(to: sink) } catch { throw Failure(brokenSide: sink, error: error) }
+            if case .moved(let moved) = step { count(moved) }
+            return pipe.pending > 0 ? .blocked((sink, .writable)) : nil
+        case .copy(let buffer, var pending):
+            while !pending.isEmpty {
+                let written: Int?
+                do { written = try sink.writeNow(buffer[pending]) } catch { throw Failure(brokenSide: sink, error: error) }
+                guard let written else {
+                    carrier = .copy(buffer: buffer, pending: pending)
+                    return .blocked((sink, .writable))
+                }
+                count(written)
+                pending = pending.lowerBound + written..<pending.upperBound
+            }
+            carrier = .copy(buffer: buffer, pending: 0..<0)
+            return nil
+        }
+    }
+
+    /// Takes bytes from the source into the (empty) carrier, taking a carrier first if none is held.
+    private mutating func fill() throws -> SplicePipe.Step {
+        if case .idle = carrier {
+            if let pipe = try? pool.take() {
+                carrier = .pipe(pipe)
+            } else {
+                carrier = .copy(buffer: [UInt8](repeating: 0, count: Self.copyBufferSize), pending: 0..<0)
+            }
+        }
+        switch carrier {
+        case .idle:
+            return .wouldBlock
+        case .pipe(let pipe):
+            do {
+                return try pipe.fill(from: source)
+            } catch let unsupported as SplicePipe.Unsupported {
+                throw unsupported
+            } catch {
+                throw Failure(brokenSide: source, error: error)
+            }
+        case .copy(var buffer, _):
+            carrier = .idle  // the buffer is moved out while it is written to, so no copy of it is made
+            let read: Int?
+            do { read = try source.readNow(into: &buffer) } catch { throw Failure(brokenSide: source, error: error) }
+            guard let read else {
+                carrier = .copy(buffer: buffer, pending: 0..<0)
+                return .wouldBlock
+            }
+            carrier = .copy(buffer: buffer, pending: 0..<read)
+            return read == 0 ? .endOfStream : .moved(read)
         }
     }
 }

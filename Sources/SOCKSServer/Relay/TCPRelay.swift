@@ -2,13 +2,13 @@ import AsyncSockets
 
 /// Pipes bytes both ways between two TCP connections until both directions have ended.
 ///
-/// Both directions run in the calling task, moving bytes with `splice(2)` through two pooled pipes (zero
-/// copy, no user-space buffer while the relay waits, no extra task). Where no pipe can be had or the
-/// kernel refuses, a child task takes one direction and each direction reads through the source's chunk
-/// sequence (one buffer, made once) and writes to the other side. EOF in
-/// one direction becomes a half-close (`shutdown(SHUT_WR)`) on the other, and the opposite direction keeps
-/// flowing. An error in either direction, the idle timeout, or cancellation ends both, and both
-/// connections are closed.
+/// Both directions run in the calling task, moving bytes with `splice(2)` through pipes taken from the
+/// pool only while bytes move (zero copy; an idle relay holds no pipe, no buffer and no extra task). Where
+/// the kernel refuses to splice, a child task takes one direction and each direction reads through the
+/// source's chunk sequence and writes to the other side. EOF in one direction becomes a half-close
+/// (`shutdown(SHUT_WR)`) on the other, and the opposite direction keeps flowing. A reset (or any other
+/// error) on one side is passed on as a reset to the other, so a cut-off download never looks complete.
+/// An error, the idle timeout, or cancellation ends both directions, and both connections are closed.
 struct TCPRelay {
     /// Why a relay ended early.
     enum Ending: Error, Sendable {
@@ -22,6 +22,8 @@ struct TCPRelay {
     let counters: RelayCounters
     /// Whether to try splice first; `false` forces the copying path (tests use it to exercise that path).
     var usesSplice = true
+    /// Where spliced directions take their pipes.
+    var pipes = SplicePipePool.shared
 
     func run() async throws {
         defer {
@@ -36,30 +38,40 @@ struct TCPRelay {
         }
         defer { watchdog?.stop() }
         do {
-            // Both directions spliced by this one task when two pipes can be had; else a child task per
-            // direction, copying where splice is refused.
-            if usesSplice, let up = try? SplicePipePool.shared.take() {
-                defer { SplicePipePool.shared.recycle(up) }
-                if let down = try? SplicePipePool.shared.take() {
-                    defer { SplicePipePool.shared.recycle(down) }
-                    if try await runSpliced(up: up, down: down) { return }
-                }
-            }
+            if usesSplice, try await runSpliced() { return }
             try await runWithTasks()
+        } catch let failure as SplicedDirection.Failure {
+            passOnReset(from: failure.brokenSide, error: failure.error)
+            if watchdog?.hasExpired == true { throw Ending.idleTimeout }
+            throw failure.error
         } catch {
             if watchdog?.hasExpired == true { throw Ending.idleTimeout }
             throw error
         }
     }
 
+    /// A side that failed on its own (a reset, a broken pipe) gets its peer reset too. A socket this relay
+    /// closed (idle timeout, cancellation) is no reason to reset the other: it gets a FIN as usual.
+    private func passOnReset(from brokenSide: TCPConnection, error: any Error) {
+        switch error {
+        case SocketError.closed, is CancellationError:
+            return
+        default:
+            (brokenSide === client ? target : client).abort()
+        }
+    }
+
     /// Splices both directions from this task, waiting for whichever socket holds it up.
     ///
     /// - Returns: `false` if the kernel refused to splice before any byte moved (the caller copies instead).
-    private func runSpliced(up: SplicePipe, down: SplicePipe) async throws -> Bool {
+    private func runSpliced() async throws -> Bool {
         var directions = [
-            SplicedDirection(source: client, sink: target, pipe: up, count: counters.countUp),
-            SplicedDirection(source: target, sink: client, pipe: down, count: counters.countDown),
+            SplicedDirection(source: client, sink: target, pool: pipes, count: counters.countUp),
+            SplicedDirection(source: target, sink: client, pool: pipes, count: counters.countDown),
         ]
+        defer {
+            for index in directions.indices { directions[index].release() }
+        }
         var movedAny = false
         while true {
             var needs: [(TCPConnection, SocketReadiness)] = []
@@ -87,20 +99,18 @@ struct TCPRelay {
         }
     }
 
-    /// The copying path, for when splice cannot be had: a child task copies target → client, this task
-    /// copies client → target.
+    /// The copying path, for when splice cannot serve these sockets: a child task copies target → client,
+    /// this task copies client → target.
     private func runWithTasks() async throws {
         let failure = FirstFailure()
         try await withThrowingTaskGroup(of: Void.self) { group in
-            // A child that fails closes both sockets, which wakes this task's direction; the first failure
-            // is what the relay reports.
-            group.addTask { [client, target, bufferSize, counters] in
+            // A direction that fails passes a reset on and closes both sockets, which wakes the other
+            // direction; the first failure is what the relay reports.
+            group.addTask { [self] in
                 do {
                     try await Self.pump(from: target, to: client, bufferSize: bufferSize, count: counters.countDown)
                 } catch {
-                    failure.record(error)
-                    client.close()
-                    target.close()
+                    endBoth(after: error, recordingIn: failure)
                     throw error
                 }
             }
@@ -109,20 +119,32 @@ struct TCPRelay {
                 try await Self.pump(from: client, to: target, bufferSize: bufferSize, count: counters.countUp)
                 try await group.next()
             } catch {
-                failure.record(error)
+                endBoth(after: error, recordingIn: failure)
                 throw failure.first ?? error
             }
         }
     }
 
+    /// Records a direction's failure, resets the other side if this one broke on its own, closes both.
+    private func endBoth(after error: any Error, recordingIn failure: FirstFailure) {
+        failure.record(error)
+        if let broken = error as? SplicedDirection.Failure { passOnReset(from: broken.brokenSide, error: broken.error) }
+        client.close()
+        target.close()
+    }
+
+    /// Copies `source` to `sink` until EOF, then half-closes `sink`; a failure names the socket it hit.
     private static func pump(
         from source: TCPConnection, to sink: TCPConnection, bufferSize: Int, count: (Int) -> Void
     ) async throws {
-        for try await chunk in source.chunks(chunkSize: bufferSize) {
-            try await sink.write(chunk)
+        var chunks = source.chunks(chunkSize: bufferSize).makeAsyncIterator()
+        while true {
+            let chunk: ArraySlice<UInt8>?
+            do { chunk = try await chunks.next() } catch { throw SplicedDirection.Failure(brokenSide: source, error: error) }
+            guard let chunk else { break }
+            do { try await sink.write(chunk) } catch { throw SplicedDirection.Failure(brokenSide: sink, error: error) }
             count(chunk.count)
         }
         sink.shutdownWrite()
     }
 }
-
