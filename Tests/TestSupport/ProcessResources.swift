@@ -13,6 +13,8 @@ public struct ProcessResources: Sendable, CustomStringConvertible {
     public var sockets: Int
     public var pipes: Int
     public var otherDescriptors: Int { openDescriptors - sockets - pipes }
+    /// Everything but pipe ends.
+    public var descriptorsOtherThanPipes: Int { openDescriptors - pipes }
     /// `VmRSS` from `/proc/PID/status`, in KiB, and the anonymous part of it (`RssAnon`: heap, stacks;
     /// the rest is mapped files such as code, and shared memory).
     public var residentKiB: Int
@@ -31,6 +33,18 @@ public struct ProcessResources: Sendable, CustomStringConvertible {
             residentKiB: try kibibytes(named: "VmRSS:", in: status),
             residentAnonymousKiB: try kibibytes(named: "RssAnon:", in: status),
             proportionalKiB: try kibibytes(named: "Pss:", in: "/proc/\(pid)/smaps_rollup"))
+    }
+
+    /// The soft limit on open descriptors (`ulimit -n`) of `pid`, from `/proc/PID/limits`.
+    public static func descriptorLimit(of pid: pid_t) throws -> Int {
+        let path = "/proc/\(pid)/limits"
+        guard let text = readWhole(path) else { throw Unreadable(path: path) }
+        // "Max open files            1024                 4096                 files"
+        for line in text.split(separator: "\n") where line.hasPrefix("Max open files") {
+            let fields = line.dropFirst("Max open files".count).split(whereSeparator: { $0 == " " || $0 == "\t" })
+            if let soft = fields.first { return Int(soft) ?? Int.max }  // "unlimited"
+        }
+        throw Unreadable(path: path)
     }
 
     /// The sum of `Pss` over `pids` (a process and its children share pages; Pss divides them fairly).
