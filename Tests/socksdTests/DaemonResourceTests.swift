@@ -36,11 +36,9 @@ import TestSupport
         return (daemon, SocketAddress(ip: Self.loopback, port: try await daemon.port()))
     }
 
-    /// The usual check: 300 warm-up sessions, then 1,000 measured, for the daemons given.
+    /// The usual check (300 warm-up sessions, then 1,000 measured) of the daemons given.
     func check(_ subjects: [(String, DaemonProcess)]) -> ResourceCheck {
-        ResourceCheck(
-            subjects: subjects.map { ResourceCheck.Subject(name: $0.0, daemon: $0.1) },
-            sessions: 1000, warmUpSessions: 300, residentGrowthLimitKiB: Self.residentGrowthLimitKiB)
+        ResourceCheck(subjects: subjects.map { ResourceCheck.Subject(name: $0.0, daemon: $0.1) }, residentGrowthLimitKiB: Self.residentGrowthLimitKiB)
     }
 
     // MARK: Finished sessions give everything back

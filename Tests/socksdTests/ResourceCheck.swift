@@ -1,4 +1,3 @@
-import Foundation
 import Glibc
 import Testing
 import TestSupport
@@ -33,8 +32,8 @@ struct ResourceCheck {
 
     let subjects: [Subject]
     /// Sessions run after the warm-up; the warm-up runs `warmUpSessions`.
-    var sessions = 300
-    var warmUpSessions = 100
+    var sessions = 1000
+    var warmUpSessions = 300
     /// Sessions in flight at once (the warm-up runs twice as many).
     var concurrency = 8
     /// How long the descriptors may take to come back once the last session has ended. Generous: the lead
