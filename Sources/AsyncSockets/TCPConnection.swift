@@ -55,6 +55,13 @@ public final class TCPConnection: Sendable {
         }
     }
 
+    /// Waits until bytes (or EOF) may be waiting; wakes early, never late. Call it only after `readNow`
+    /// found nothing: readiness is edge-triggered, so bytes already waiting bring no new wake-up.
+    package func waitUntilReadable() async throws {
+        try descriptor.checkOpen()
+        try await descriptor.registration.wait(for: .read)
+    }
+
     /// Writes what the socket takes now, without waiting.
     ///
     /// - Returns: the number of bytes written, or `nil` when the socket takes nothing now (wait for

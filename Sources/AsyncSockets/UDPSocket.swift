@@ -10,8 +10,18 @@ public final class UDPSocket: Sendable {
 
     /// Creates a socket bound to `address`. With `dualStack` and an IPv6 address, the socket also sends to
     /// and receives from IPv4 peers (they appear as IPv4-mapped addresses, which `receive` unmaps).
-    public init(bindingTo address: SocketAddress, dualStack: Bool = false) throws(SocketError) {
+    ///
+    /// - Parameter bufferSize: asks the kernel for receive and send buffers of this many bytes (it grants at
+    ///   most `net.core.rmem_max` / `wmem_max`), so a burst is not dropped at the socket; the memory is
+    ///   used only while datagrams wait. `nil` keeps the system default.
+    public init(bindingTo address: SocketAddress, dualStack: Bool = false, bufferSize: Int? = nil) throws(SocketError) {
         let descriptor = try SocketDescriptor(family: address.family, type: Int32(SOCK_DGRAM.rawValue))
+        if let bufferSize {
+            // Best effort: a smaller grant still works.
+            let size = Int32(clamping: bufferSize)
+            try? descriptor.setOption(level: SOL_SOCKET, name: SO_RCVBUF, value: size)
+            try? descriptor.setOption(level: SOL_SOCKET, name: SO_SNDBUF, value: size)
+        }
         if address.ip.isIPv6 {
             try descriptor.setOption(level: Int32(IPPROTO_IPV6), name: IPV6_V6ONLY, value: dualStack ? 0 : 1)
         }
@@ -38,6 +48,41 @@ public final class UDPSocket: Sendable {
             }
         }
         guard let sender else { throw SocketError.failed(operation: "recvfrom", errno: Errno(rawValue: EAFNOSUPPORT)) }
+        return (count, sender.unmapped)
+    }
+
+    /// Returns when a datagram (or a pending error) is queued; wakes early at worst, never late.
+    ///
+    /// A relay waits here with no buffer in hand and takes one only when there is something to read, so an
+    /// idle association holds no 64 KiB buffer. The queue is looked at first (a zero-length peek), since
+    /// readiness is edge-triggered and datagrams left over from an earlier wake-up bring no new edge.
+    package func waitUntilReadable() async throws {
+        let fd = descriptor.fd
+        while true {
+            try descriptor.checkOpen()
+            let queued = retryingInterrupts { Glibc.recv(fd, nil, 0, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT)) }
+            if case .failure(let error) = queued, error == .wouldBlock {
+                try await descriptor.registration.wait(for: .read)
+                continue
+            }
+            return
+        }
+    }
+
+    /// Receives one datagram if one is waiting, without waiting: `nil` when none is.
+    package func receiveNow(into buffer: inout [UInt8], at offset: Int = 0) throws(SocketError) -> (count: Int, sender: SocketAddress)? {
+        let fd = descriptor.fd
+        var sender: SocketAddress?
+        let received = try descriptor.attempt(operation: "recvfrom") {
+            buffer.withUnsafeMutableBytes { whole in
+                let raw = UnsafeMutableRawBufferPointer(rebasing: whole[offset...])
+                let (result, address) = SocketAddress.reading { Int32(Glibc.recvfrom(fd, raw.baseAddress, raw.count, 0, $0, $1)) }
+                sender = address
+                return Int(result)
+            }
+        }
+        guard let count = received else { return nil }
+        guard let sender else { throw .failed(operation: "recvfrom", errno: Errno(rawValue: EAFNOSUPPORT)) }
         return (count, sender.unmapped)
     }
 

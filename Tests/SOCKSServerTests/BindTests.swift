@@ -1,4 +1,5 @@
 import AsyncSockets
+import Synchronization
 import SOCKSProtocol
 import Testing
 import TestSupport
@@ -78,4 +79,47 @@ import TestSupport
         #expect(harness.log.all.contains { $0.contains("command=bind") && $0.contains("outcome=client-closed") })
         await harness.stop()
     }
+
+    /// What a client sends while its BIND waits is kept for the peer only up to a bound: then the server
+    /// stops reading, the client's writes back up, and nothing is lost once the peer arrives.
+    @Test func bytesSentDuringTheWaitAreBoundedAndReachThePeer() async throws {
+        let harness = try ServerHarness()
+        let (client, first) = try await SOCKSTestClient.open(harness.address, command: .bind, to: .unspecified)
+        let listening = try #require(first.bound.socketAddress)
+        var pattern = PatternStream(seed: 33)
+        // Far more than the kernel's socket buffers on both sides can hold.
+        let payload = pattern.next(48 * 1024 * 1024)
+        let sent = Flag()
+        let sending = Task {
+            try await client.send(payload)
+            sent.raise()
+        }
+        // Without a bound the server would swallow all of it in well under a second; give it three.
+        let clock = ContinuousClock()
+        let until = clock.now + .seconds(3)
+        while clock.now < until {
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(!sent.isRaised, "the server read everything the client sent while no peer was there")
+        }
+        let peer = try await TCPConnection.connect(to: listening)
+        let second = try await client.receive(SOCKSReply.parse)
+        #expect(second.code == .succeeded)
+        var received: [UInt8] = []
+        received.reserveCapacity(payload.count)
+        var chunks = peer.chunks().makeAsyncIterator()
+        while received.count < payload.count, let chunk = try await chunks.next() { received += chunk }
+        try await sending.value
+        #expect(received.count == payload.count)
+        #expect(received == payload)
+        peer.close()
+        client.close()
+        await harness.stop()
+    }
+}
+
+/// A flag one task raises and another reads.
+final class Flag: Sendable {
+    private let raised = Atomic<Bool>(false)
+    func raise() { raised.store(true, ordering: .releasing) }
+    var isRaised: Bool { raised.load(ordering: .acquiring) }
 }

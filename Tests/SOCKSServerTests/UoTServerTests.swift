@@ -155,12 +155,35 @@ import TestSupport
 
     @Test func idleStreamEndsAfterTheUDPTimeout() async throws {
         let harness = try ServerHarness { $0.udpTimeout = .milliseconds(300) }
+        let echo = try LoopbackPeers.startUDPEcho()
+        defer { echo.stop() }
         let stream = try await client(harness).udpOverTCP(version: .v2)
-        let ended = try await withDeadline(.seconds(3)) {
+        var frames = stream.frames().makeAsyncIterator()
+        #expect(try await roundTrip(stream, &frames, [1], to: SOCKSEndpoint(echo.address))?.payload == [1])
+        // Then nothing moves: the stream ends by itself (the bound is only how long the test will wait).
+        let ended = try await withDeadline(.seconds(20)) { [frames] in
+            var frames = frames
+            return try await frames.next() == nil
+        }
+        #expect(ended)
+        #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains("outcome=uot-v2 udp-timeout") } })
+        await harness.stop()
+    }
+
+    /// The v2 header belongs to the handshake: a stream that never sends it ends at the handshake deadline,
+    /// not after the (long) UDP timeout.
+    @Test func aV2StreamWithoutItsHeaderEndsAtTheHandshakeDeadline() async throws {
+        let harness = try ServerHarness {
+            $0.handshakeTimeout = .milliseconds(300)
+            $0.udpTimeout = .seconds(300)
+        }
+        let stream = try await client(harness).udpOverTCP(version: .v2)
+        let ended = try await withDeadline(.seconds(20)) {
             var frames = stream.frames().makeAsyncIterator()
             return try await frames.next() == nil
         }
         #expect(ended)
+        #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains("outcome=uot-v2 handshake-timeout") } })
         await harness.stop()
     }
 }

@@ -19,13 +19,23 @@ public struct UoTFrame: Hashable, Sendable {
     public static func append(
         payload: some Collection<UInt8>, endpoint: SOCKSEndpoint?, framing: UoTFraming, to bytes: inout [UInt8]
     ) throws(UoTProtocolError) {
-        guard payload.count <= maximumPayload else { throw .payloadTooLarge(payload.count) }
+        try appendHeader(payloadCount: payload.count, endpoint: endpoint, framing: framing, to: &bytes)
+        bytes.append(contentsOf: payload)
+    }
+
+    /// Appends what goes in front of a payload of `payloadCount` bytes (the address in addressed framing,
+    /// then the length), for a writer that keeps the payload where it is.
+    ///
+    /// - Throws: `.payloadTooLarge` over 65535 bytes; nothing is appended then.
+    public static func appendHeader(
+        payloadCount: Int, endpoint: SOCKSEndpoint?, framing: UoTFraming, to bytes: inout [UInt8]
+    ) throws(UoTProtocolError) {
+        guard payloadCount <= maximumPayload else { throw .payloadTooLarge(payloadCount) }
         if framing == .addressed {
             guard let endpoint else { throw .missingAddress }
             bytes.appendUoTEndpoint(endpoint)
         }
-        bytes.appendUInt16(UInt16(payload.count))
-        bytes.append(contentsOf: payload)
+        bytes.appendUInt16(UInt16(payloadCount))
     }
 
     /// This frame's bytes in `framing`.

@@ -18,6 +18,8 @@ public struct UoTStreamDecoder: Sendable {
     private var state: State
     private var buffer: [UInt8] = []
     private var readIndex = 0
+    /// The buffer capacity kept once every byte is consumed; beyond it the buffer is freed.
+    static let retainedCapacity = 4096
     /// Frames with a longer payload end the stream with `.frameTooLarge`.
     public let maximumPayload: Int
 
@@ -60,7 +62,8 @@ public struct UoTStreamDecoder: Sendable {
         }
         readIndex = reader.position
         if readIndex == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
+            // An idle stream should not keep the room a burst needed: small capacity is kept, large is freed.
+            buffer.removeAll(keepingCapacity: buffer.capacity <= Self.retainedCapacity)
             readIndex = 0
         } else if readIndex > 65536 {
             buffer.removeFirst(readIndex)

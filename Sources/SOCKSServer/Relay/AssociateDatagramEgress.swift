@@ -17,14 +17,20 @@ final class AssociateDatagramEgress: DatagramEgress {
         try await association.send(payload, to: destination)
     }
 
+    func waitUntilReadable() async throws {
+        try await association.socket.waitUntilReadable()
+    }
+
     func receive(into buffer: inout [UInt8], at offset: Int) async throws -> (count: Int, source: SOCKSEndpoint) {
-        // The upstream's header lands in front of the payload; the payload is then moved to `offset`.
-        var datagram = [UInt8](repeating: 0, count: 65536 + SOCKSUDPAssociation.maximumHeaderLength)
-        let (payload, source) = try await association.receive(into: &datagram)
-        let end = offset + payload.count
-        if end > buffer.count { buffer.append(contentsOf: repeatElement(0, count: end - buffer.count)) }
-        buffer.replaceSubrange(offset..<end, with: datagram[payload])
-        return (payload.count, source)
+        // The upstream's header lands in front of the payload (in a second pooled buffer); the payload is
+        // then moved to `offset`.
+        try await DatagramBufferPool.shared.withBuffer { datagram in
+            let (payload, source) = try await association.receive(into: &datagram)
+            let end = offset + payload.count
+            if end > buffer.count { buffer.append(contentsOf: repeatElement(0, count: end - buffer.count)) }
+            buffer.replaceSubrange(offset..<end, with: datagram[payload])
+            return (payload.count, source)
+        }
     }
 
     /// The upstream ends the association by closing its control connection, which only a read shows.

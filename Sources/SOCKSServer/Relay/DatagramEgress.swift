@@ -11,6 +11,10 @@ protocol DatagramEgress: Sendable {
     /// Sends one datagram (resolving a name first if needed).
     func send(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint) async throws
 
+    /// Waits until a reply may be ready to `receive` (early wake-ups are fine), so that a relay holds no
+    /// buffer while nothing arrives. An egress that cannot tell returns at once.
+    func waitUntilReadable() async throws
+
     /// Receives the next reply into `buffer` at `offset`.
     ///
     /// - Returns: the payload's length and its source. Throws when the egress has ended.
@@ -25,6 +29,11 @@ protocol DatagramEgress: Sendable {
     func waitUntilEnded() async
 
     func close()
+}
+
+extension DatagramEgress {
+    /// Returns at once: the relay then waits inside `receive`, buffer in hand.
+    func waitUntilReadable() async throws {}
 }
 
 /// Why an egress stopped.

@@ -18,9 +18,9 @@ final class DirectDatagramEgress: DatagramEgress {
 
     init(resolver: any HostResolver, fullCone: Bool) throws {
         do {
-            socket = try UDPSocket(bindingTo: SocketAddress(ip: .ipv6Any, port: 0), dualStack: true)
+            socket = try UDPSocket(bindingTo: SocketAddress(ip: .ipv6Any, port: 0), dualStack: true, bufferSize: UDPAssociation.socketBufferSize)
         } catch {
-            socket = try UDPSocket(bindingTo: SocketAddress(ip: .ipv4Any, port: 0))
+            socket = try UDPSocket(bindingTo: SocketAddress(ip: .ipv4Any, port: 0), bufferSize: UDPAssociation.socketBufferSize)
         }
         self.resolver = resolver
         self.fullCone = fullCone
@@ -39,6 +39,10 @@ final class DirectDatagramEgress: DatagramEgress {
             remotes.insert(address)
         }
         try await socket.send(payload, to: address)
+    }
+
+    func waitUntilReadable() async throws {
+        try await socket.waitUntilReadable()
     }
 
     func receive(into buffer: inout [UInt8], at offset: Int) async throws -> (count: Int, source: SOCKSEndpoint) {

@@ -33,14 +33,4 @@ final class RelayCounters: Sendable {
 
     /// Nanoseconds since the last byte in either direction.
     var idleNanoseconds: Int64 { MonotonicClock.nanoseconds() - lastActivity.load(ordering: .relaxed) }
-
-    /// Returns once nothing has moved for `timeout`; sleeps in between, never polls faster than needed.
-    func waitUntilIdle(for timeout: Duration) async throws {
-        let limit = MonotonicClock.nanoseconds(of: timeout)
-        while true {
-            let remaining = limit - idleNanoseconds
-            if remaining <= 0 { return }
-            try await Task.sleep(for: .nanoseconds(remaining))
-        }
-    }
 }

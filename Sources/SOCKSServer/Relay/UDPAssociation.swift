@@ -6,9 +6,11 @@ import SOCKSProtocol
 /// long as the client's control connection lives.
 ///
 /// Child tasks, all ended together: client → egress, egress → client, a watcher that reads the control
-/// connection until EOF, the egress's own end (an upstream closing), and the idle timer. Bad datagrams
-/// (from a stranger, fragmented, malformed, undeliverable) are dropped and counted; none of them ends the
-/// association.
+/// connection until EOF, and, when the egress can end by itself (an upstream's association), one that
+/// waits for that. The idle timeout is a loop-timer watchdog that closes the sockets, not a task. Bad
+/// datagrams (from a stranger, fragmented, malformed, undeliverable) are dropped and counted; none of them
+/// ends the association. While nothing arrives the relay holds no datagram buffer: both directions wait
+/// for readiness first and borrow a buffer from the pool only to handle what came.
 struct UDPAssociation {
     /// Why an association ended.
     enum Ending: Sendable, CustomStringConvertible {
@@ -36,57 +38,50 @@ struct UDPAssociation {
     var counters: RelayCounters { forwarder.counters }
     var drop: DropReporter { forwarder.drop }
 
-    /// The largest SOCKS UDP header: IPv6 (22 bytes); replies are received behind this much room.
-    static let headerRoom = 22
+    /// The kernel buffers asked for each relay socket, so a burst is not dropped before the relay reads it
+    /// (granted up to the system's maximum; used only while datagrams wait).
+    static let socketBufferSize = 1 << 20
+
+    /// Room in front of a reply for its SOCKS UDP header: even one with a domain (262 bytes) fits.
+    static let headerRoom = DatagramBufferPool.headroom
 
     func run() async -> Ending {
-        defer {
+        let watchdog = IdleWatchdog(loop: control.eventLoop, counters: counters, timeout: idleTimeout) { [clientSocket, egress] in
             clientSocket.close()
             egress.close()
         }
-        return await withTaskGroup(of: Ending.self) { group in
+        defer {
+            watchdog.stop()
+            clientSocket.close()
+            egress.close()
+        }
+        let ending = await withTaskGroup(of: Ending.self) { group in
             group.addTask { await self.relayFromClient() }
             group.addTask { await self.relayToClient() }
             group.addTask { await self.watchControl() }
             if egress.endsOutsideReceive {
                 group.addTask {
                     await egress.waitUntilEnded()
-                return Task.isCancelled ? .controlClosed : .failed("upstream ended the association")
+                    return Task.isCancelled ? .controlClosed : .failed("upstream ended the association")
                 }
-            }
-            group.addTask {
-                do { try await counters.waitUntilIdle(for: idleTimeout) } catch { return .controlClosed }
-                return .idle
             }
             let ending = await group.next() ?? .controlClosed
             group.cancelAll()
             return ending
         }
+        return watchdog.hasExpired ? .idle : ending
     }
 
     private func relayFromClient() async -> Ending {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        return await withDiscardingTaskGroup { lookups in
+        await withDiscardingTaskGroup { lookups in
             do {
                 while true {
-                    let (count, sender) = try await clientSocket.receive(into: &buffer)
-                    guard client.admit(sender) else {
-                        drop("from \(sender), not the associated client")
-                        continue
+                    try await clientSocket.waitUntilReadable()
+                    try await DatagramBufferPool.shared.withBuffer { buffer in
+                        while let (count, sender) = try clientSocket.receiveNow(into: &buffer) {
+                            await handleFromClient(buffer[0..<count], sender: sender, lookupsIn: &lookups)
+                        }
                     }
-                    let header: SOCKSUDPHeader
-                    let payloadStart: Int
-                    do {
-                        (header, payloadStart) = try SOCKSUDPHeader.parse(datagram: buffer[0..<count])
-                    } catch {
-                        drop("malformed header: \(error)")
-                        continue
-                    }
-                    guard header.fragment == 0 else {
-                        drop("fragment \(header.fragment) (fragmentation is not supported)")
-                        continue
-                    }
-                    await forwarder.forward(buffer[payloadStart..<count], to: header.endpoint, lookupsIn: &lookups)
                 }
             } catch {
                 return Task.isCancelled ? .controlClosed : .failed("client socket: \(error)")
@@ -94,40 +89,60 @@ struct UDPAssociation {
         }
     }
 
+    /// One datagram from the client's side: admitted, parsed and forwarded, or dropped and counted.
+    private func handleFromClient(_ datagram: ArraySlice<UInt8>, sender: SocketAddress, lookupsIn lookups: inout DiscardingTaskGroup) async {
+        guard client.admit(sender) else {
+            drop("from \(sender), not the associated client")
+            return
+        }
+        let header: SOCKSUDPHeader
+        let payloadStart: Int
+        do {
+            (header, payloadStart) = try SOCKSUDPHeader.parse(datagram: datagram)
+        } catch {
+            drop("malformed header: \(error)")
+            return
+        }
+        guard header.fragment == 0 else {
+            drop("fragment \(header.fragment) (fragmentation is not supported)")
+            return
+        }
+        await forwarder.forward(datagram[payloadStart...], to: header.endpoint, lookupsIn: &lookups)
+    }
+
     private func relayToClient() async -> Ending {
-        var buffer = [UInt8](repeating: 0, count: Self.headerRoom + 65536)
         while true {
-            let count: Int
-            let source: SOCKSEndpoint
             do {
-                (count, source) = try await egress.receive(into: &buffer, at: Self.headerRoom)
-            } catch let stranger as StrangerDatagram {
-                drop("\(stranger)")
-                continue
+                try await egress.waitUntilReadable()
+                try await DatagramBufferPool.shared.withBuffer { buffer in
+                    let count: Int
+                    let source: SOCKSEndpoint
+                    do {
+                        (count, source) = try await egress.receive(into: &buffer, at: Self.headerRoom)
+                    } catch let stranger as StrangerDatagram {
+                        drop("\(stranger)")
+                        return
+                    }
+                    await deliver(&buffer, count: count, from: source)
+                }
             } catch {
                 return Task.isCancelled ? .controlClosed : .failed("\(error)")
             }
-            guard let destination = client.address else {
-                drop("from \(source) before the client's first datagram")
-                continue
-            }
-            // The header goes into the room in front of the payload: no copy of the payload.
-            var header = SOCKSUDPHeader(endpoint: source).encoded()
-            if header.count > Self.headerRoom {
-                // A domain source (only an upstream reports one): rare, so a copy is fine.
-                header.append(contentsOf: buffer[Self.headerRoom..<Self.headerRoom + count])
-                await deliver(header[...], count: count, to: destination)
-                continue
-            }
-            let start = Self.headerRoom - header.count
-            buffer.replaceSubrange(start..<Self.headerRoom, with: header)
-            await deliver(buffer[start..<Self.headerRoom + count], count: count, to: destination)
         }
     }
 
-    private func deliver(_ datagram: ArraySlice<UInt8>, count: Int, to destination: SocketAddress) async {
+    /// Sends a reply (its payload at `headerRoom` in `buffer`) to the client with its source in the header.
+    private func deliver(_ buffer: inout [UInt8], count: Int, from source: SOCKSEndpoint) async {
+        guard let destination = client.address else {
+            drop("from \(source) before the client's first datagram")
+            return
+        }
+        // The header goes into the room in front of the payload: no copy of the payload.
+        let header = SOCKSUDPHeader(endpoint: source).encoded()
+        let start = Self.headerRoom - header.count
+        buffer.replaceSubrange(start..<Self.headerRoom, with: header)
         do {
-            try await clientSocket.send(datagram, to: destination)
+            try await clientSocket.send(buffer[start..<Self.headerRoom + count], to: destination)
             counters.countDown(count)
         } catch {
             drop("to client \(destination): \(error)")
@@ -136,7 +151,7 @@ struct UDPAssociation {
 
     /// RFC 1928: the association ends when its TCP connection ends. Bytes on it mean nothing; discarded.
     private func watchControl() async -> Ending {
-        var buffer = [UInt8](repeating: 0, count: 512)
+        var buffer = [UInt8](repeating: 0, count: 256)
         while let count = try? await control.read(into: &buffer), count > 0 {}
         return .controlClosed
     }

@@ -4,13 +4,17 @@ import SOCKSProtocol
 /// The server side of one UDP-over-TCP stream (sing-box UoT v1/v2): frames from the client become
 /// datagrams (decapsulate), datagrams from the egress become frames (encapsulate).
 ///
-/// The v2 request header is read first, so both loops start knowing the framing and share no state. Only
-/// the encapsulate loop writes to the stream, so frames never interleave. A malformed stream closes that
-/// stream alone; a name that does not resolve drops only its own (fully consumed) frame.
+/// The v2 request header is read first, under what is left of the session's handshake deadline (it belongs
+/// to the handshake), so both loops start knowing the framing and share no state. Only the encapsulate loop
+/// writes to the stream, so frames never interleave. A malformed stream closes that stream alone; a name
+/// that does not resolve drops only its own (fully consumed) frame. The idle timeout is a loop-timer
+/// watchdog. While nothing moves the relay holds no 64 KiB buffer: reads and replies borrow one from the
+/// pool for as long as they handle bytes.
 struct UoTServerRelay {
     enum Ending: Sendable, CustomStringConvertible {
         case clientClosed
         case idle
+        case headerTimedOut
         case malformed(UoTProtocolError)
         case failed(String)
 
@@ -18,6 +22,7 @@ struct UoTServerRelay {
             switch self {
             case .clientClosed: "client-closed"
             case .idle: "udp-timeout"
+            case .headerTimedOut: "handshake-timeout"
             case .malformed(let error): "malformed-uot(\(error))"
             case .failed(let reason): "relay-error(\(reason))"
             }
@@ -33,80 +38,89 @@ struct UoTServerRelay {
     let idleTimeout: Duration
     /// The largest frame payload accepted; larger frames close the stream.
     let maximumPayload: Int
+    /// The session's handshake deadline, still running (it closes the connection when it fires): cancelled
+    /// once the v2 header is in.
+    let handshakeDeadline: LoopTimer
 
     var egress: any DatagramEgress { forwarder.egress }
     var counters: RelayCounters { forwarder.counters }
 
+    /// Room in front of a reply's payload for its frame header (an address with a domain, and the length).
+    static let frameHeaderRoom = DatagramBufferPool.headroom
+
     func run() async -> Ending {
         defer {
+            handshakeDeadline.cancel()
             egress.close()
             connection.close()
         }
         var decoder = UoTStreamDecoder(serverOf: version, maximumPayload: maximumPayload)
         decoder.receive(earlyData)
-        var chunks = connection.chunks(chunkSize: 64 * 1024).makeAsyncIterator()
 
-        // v2: the header first (it may wait for the client's first datagram; the idle timeout bounds that).
         var connectDestination: SOCKSEndpoint?
         var framing = UoTFraming.addressed
         if version == .v2 {
             do {
-                let (header, rest) = try await withDeadline(idleTimeout) { [decoder, chunks] in
-                    try await Self.readHeader(decoder: decoder, chunks: chunks)
-                }
-                (decoder, chunks) = rest
+                let header = try await readHeader(&decoder)
                 framing = header.framing
                 connectDestination = header.isConnect ? header.destination : nil
             } catch let error as UoTProtocolError {
                 return .malformed(error)
-            } catch SocketError.timedOut {
-                return .idle
-            } catch is HeaderMissing {
-                return .clientClosed
             } catch {
-                return .failed("\(error)")
+                if handshakeDeadline.hasFired { return .headerTimedOut }
+                return error is HeaderMissing ? .clientClosed : .failed("\(error)")
             }
         }
+        handshakeDeadline.cancel()
 
-        return await withTaskGroup(of: Ending.self) { [decoder, chunks, framing, connectDestination] group in
-            group.addTask { await self.decapsulate(decoder: decoder, chunks: chunks, connectDestination: connectDestination) }
+        let watchdog = IdleWatchdog(loop: connection.eventLoop, counters: counters, timeout: idleTimeout) { [connection, egress] in
+            connection.close()
+            egress.close()
+        }
+        defer { watchdog.stop() }
+        let ending = await withTaskGroup(of: Ending.self) { [decoder, framing, connectDestination] group in
+            group.addTask { await self.decapsulate(decoder: decoder, connectDestination: connectDestination) }
             group.addTask { await self.encapsulate(framing: framing) }
             if egress.endsOutsideReceive {
                 group.addTask {
                     await egress.waitUntilEnded()
-                return .failed("upstream ended the stream")
+                    return .failed("upstream ended the stream")
                 }
-            }
-            group.addTask {
-                do { try await counters.waitUntilIdle(for: idleTimeout) } catch { return .clientClosed }
-                return .idle
             }
             let ending = await group.next() ?? .clientClosed
             group.cancelAll()
             return ending
         }
+        return watchdog.hasExpired ? .idle : ending
     }
 
     /// The stream ended before a complete header.
     private struct HeaderMissing: Error {}
 
-    private static func readHeader(
-        decoder: UoTStreamDecoder, chunks: TCPConnection.Chunks.Iterator
-    ) async throws -> (UoTRequestHeader, (UoTStreamDecoder, TCPConnection.Chunks.Iterator)) {
-        var decoder = decoder
-        var chunks = chunks
+    private func readHeader(_ decoder: inout UoTStreamDecoder) async throws -> UoTRequestHeader {
         while true {
-            if case .header(let header)? = try decoder.next() { return (header, (decoder, chunks)) }
-            guard let chunk = try await chunks.next() else { throw HeaderMissing() }
-            decoder.receive(chunk)
+            if case .header(let header)? = try decoder.next() { return header }
+            guard try await readSome(into: &decoder) else { throw HeaderMissing() }
         }
     }
 
-    private func decapsulate(
-        decoder: UoTStreamDecoder, chunks: TCPConnection.Chunks.Iterator, connectDestination: SOCKSEndpoint?
-    ) async -> Ending {
+    /// Reads what the client has sent into `decoder`, waiting if nothing is there yet.
+    ///
+    /// - Returns: `false` at EOF.
+    private func readSome(into decoder: inout UoTStreamDecoder) async throws -> Bool {
+        while true {
+            let count = try await DatagramBufferPool.shared.withBuffer { buffer -> Int? in
+                guard let count = try connection.readNow(into: &buffer) else { return nil }
+                decoder.receive(buffer[0..<count])
+                return count
+            }
+            if let count { return count > 0 }
+            try await connection.waitUntilReadable()
+        }
+    }
+
+    private func decapsulate(decoder: UoTStreamDecoder, connectDestination: SOCKSEndpoint?) async -> Ending {
         var decoder = decoder
-        var chunks = chunks
         return await withDiscardingTaskGroup { lookups in
             do {
                 while true {
@@ -115,8 +129,7 @@ struct UoTServerRelay {
                         guard let destination = connectDestination ?? frame.endpoint else { continue }
                         await forwarder.forward(frame.payload[...], to: destination, lookupsIn: &lookups)
                     }
-                    guard let chunk = try await chunks.next() else { return .clientClosed }
-                    decoder.receive(chunk)
+                    guard try await readSome(into: &decoder) else { return .clientClosed }
                 }
             } catch let error as UoTProtocolError {
                 return .malformed(error)
@@ -127,16 +140,20 @@ struct UoTServerRelay {
     }
 
     private func encapsulate(framing: UoTFraming) async -> Ending {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        var frame: [UInt8] = []
-        frame.reserveCapacity(65536 + 300)
+        var header: [UInt8] = []
         while true {
             do {
-                let (count, source) = try await egress.receive(into: &buffer, at: 0)
-                frame.removeAll(keepingCapacity: true)
-                try UoTFrame.append(payload: buffer[0..<count], endpoint: framing == .addressed ? source : nil, framing: framing, to: &frame)
-                try await connection.write(frame)
-                counters.countDown(count)
+                try await egress.waitUntilReadable()
+                try await DatagramBufferPool.shared.withBuffer { buffer in
+                    let room = Self.frameHeaderRoom
+                    let (count, source) = try await egress.receive(into: &buffer, at: room)
+                    header.removeAll(keepingCapacity: true)
+                    try UoTFrame.appendHeader(payloadCount: count, endpoint: framing == .addressed ? source : nil, framing: framing, to: &header)
+                    // The frame header goes into the room in front of the payload: one write, no copy.
+                    buffer.replaceSubrange(room - header.count..<room, with: header)
+                    try await connection.write(buffer[(room - header.count)..<(room + count)])
+                    counters.countDown(count)
+                }
             } catch let stranger as StrangerDatagram {
                 forwarder.drop("\(stranger)")
             } catch let error as UoTProtocolError {

@@ -12,6 +12,10 @@ extension SOCKSSession {
         case control(pending: [UInt8], closed: Bool)
     }
 
+    /// The most a client may send while its BIND waits for the peer (kept for the peer); past it the
+    /// server stops reading.
+    static let bindPendingLimit = 64 * 1024
+
     /// BIND (RFC 1928 §4): listen, first reply with where the peer should connect, accept one peer from the
     /// expected address within the deadline, second reply with the peer's address, then relay as CONNECT.
     func serveBind(_ accepted: Accepted) async {
@@ -116,15 +120,24 @@ extension SOCKSSession {
                 }
             }
             group.addTask {
+                // What the client sends before the peer arrives is kept for the peer, up to a bound; then
+                // reading stops, so the client's sends back up as in any relay, and only its hang-up is watched.
                 var pending: [UInt8] = []
                 var buffer = [UInt8](repeating: 0, count: 4096)
-                while true {
-                    guard let count = try? await connection.read(into: &buffer) else {
-                        // Cancelled because the accept side finished, or a reset: the client is gone.
-                        return .control(pending: pending, closed: !Task.isCancelled)
+                do {
+                    while pending.count < Self.bindPendingLimit {
+                        let room = Self.bindPendingLimit - pending.count
+                        if buffer.count > room { buffer = [UInt8](repeating: 0, count: room) }
+                        let count = try await connection.read(into: &buffer)
+                        if count == 0 { return .control(pending: pending, closed: true) }
+                        pending += buffer[0..<count]
                     }
-                    if count == 0 { return .control(pending: pending, closed: true) }
-                    pending += buffer[0..<count]
+                    buffer = []
+                    try await connection.waitUntilPeerCloses()
+                    return .control(pending: pending, closed: true)
+                } catch {
+                    // Cancelled because the accept side finished, or a reset: the client is gone.
+                    return .control(pending: pending, closed: !Task.isCancelled)
                 }
             }
             let first = await group.next()!

@@ -7,10 +7,6 @@ extension SOCKSSession {
     /// on any early data, then relay until both directions end.
     func serveConnect(_ accepted: Accepted) async {
         let destination = accepted.request.destination
-        if let version = UoTVersion(destination: destination) {
-            await serveUoT(version, accepted)
-            return
-        }
         let target: TCPConnection
         let bound: SOCKSEndpoint
         let configuration = context.configuration

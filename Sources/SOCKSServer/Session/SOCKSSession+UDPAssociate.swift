@@ -9,7 +9,7 @@ extension SOCKSSession {
         let localIP = connection.localAddress.unmapped.ip
         let clientSocket: UDPSocket
         do {
-            clientSocket = try UDPSocket(bindingTo: SocketAddress(ip: localIP, port: 0))
+            clientSocket = try UDPSocket(bindingTo: SocketAddress(ip: localIP, port: 0), bufferSize: UDPAssociation.socketBufferSize)
         } catch {
             await fail(.generalFailure, reason: "cannot open the UDP relay socket: \(error)")
             return

@@ -4,8 +4,9 @@ import SOCKSProtocol
 
 extension SOCKSSession {
     /// A CONNECT to a UoT magic name: reply success (BND = this connection's local address) before reading
-    /// any UoT byte, then relay frames and datagrams until either side ends.
-    func serveUoT(_ version: UoTVersion, _ accepted: Accepted) async {
+    /// any UoT byte, then relay frames and datagrams until either side ends. `handshakeDeadline` is still
+    /// running: the v2 header must arrive before it fires.
+    func serveUoT(_ version: UoTVersion, _ accepted: Accepted, handshakeDeadline: LoopTimer) async {
         let egress: any DatagramEgress
         do {
             egress = try await makeDatagramEgress()
@@ -25,7 +26,8 @@ extension SOCKSSession {
         let relay = UoTServerRelay(
             connection: connection, version: version, earlyData: accepted.earlyData,
             forwarder: makeForwarder(egress: egress, counters: counters),
-            idleTimeout: context.configuration.udpTimeout, maximumPayload: context.configuration.uotMaximumPayload)
+            idleTimeout: context.configuration.udpTimeout, maximumPayload: context.configuration.uotMaximumPayload,
+            handshakeDeadline: handshakeDeadline)
         let ending = await relay.run()
         record.bytesUp = counters.bytesUp
         record.bytesDown = counters.bytesDown

@@ -49,10 +49,10 @@ actor SOCKSSession {
         let deadline = connection.eventLoop.schedule(after: context.configuration.handshakeTimeout) { [connection] in
             connection.close()
         }
+        defer { deadline.cancel() }
         let accepted: Accepted
         do {
             accepted = try await Self.handshake(on: connection, users: context.configuration.users)
-            deadline.cancel()
         } catch {
             deadline.cancel()
             let failure = deadline.hasFired ? SocketError.timedOut : error
@@ -66,6 +66,13 @@ actor SOCKSSession {
         record.destination = accepted.request.destination
         context.logger.debug("session \(record.client): \(accepted.request.command) \(accepted.request.destination)")
 
+        // A UoT stream's v2 header is part of the handshake: its relay cancels the deadline once it is in.
+        let uotVersion = accepted.request.command == .connect ? UoTVersion(destination: accepted.request.destination) : nil
+        if let uotVersion {
+            await serveUoT(uotVersion, accepted, handshakeDeadline: deadline)
+            return
+        }
+        deadline.cancel()
         switch accepted.request.command {
         case .connect:
             await serveConnect(accepted)
