@@ -14,17 +14,30 @@ import TestSupport
 /// itself, polled for up to 20 s after the last session (pipe ends excepted, within what the daemon's pool
 /// of idle splice pipes may keep: see `ResourceCheck`). Memory is noisier: a bound per test says why.
 ///
-/// Memory bound for the repeated sessions: the resident set may grow by 256 KiB over 1,000 sessions after
-/// a warm-up of 300, with the daemon's allocator set up to show leaks (`leakRevealingEnvironment`).
-/// Measured on this project's 2-core VM with the debug daemon: CONNECT, which keeps nothing, grew by 0 KiB
-/// (−8 to 0 in four rounds of 1,000); the leaks of issue 8 grew by 400–1,850 KiB per 1,000 (UDP ASSOCIATE
-/// 404–896, UoT v1 164–1,060, UoT v2 1,084–1,852, BIND 696–792). The issue's target, 2 MiB per 20,000
-/// associations, is about 100 KiB per 1,000; 256 KiB leaves room for the heap's high-water mark to creep on
-/// a busy machine (more sessions in flight at once than in the warm-up). A leak much smaller than a
-/// kilobyte a session may pass one run and fail another; the descriptor checks are exact.
+/// Memory bound for the repeated sessions: the anonymous resident set (heap, stacks) may grow by 256 KiB
+/// over 1,000 sessions after a warm-up of 300, with the daemon's allocator set up to show leaks
+/// (`ResourceCheck.leakRevealingEnvironment`). Measured on this project's 2-core VM with the debug daemon,
+/// idle and with both cores loaded: sessions that keep nothing grew it by −8 to +60 KiB per 1,000; the
+/// leaks of issue 8 grew it by 680–1,420 KiB per 1,000 before their fixes (UDP ASSOCIATE 1,324, UoT v2
+/// 1,156, UoT v1 796, the daemons of a chain 948–1,424). The issue's target, 2 MiB per 20,000
+/// associations, is about 100 KiB per 1,000; 256 KiB leaves room above the noise. A leak much smaller than
+/// a kilobyte a session may pass one run and fail another; the descriptor checks are exact.
 @Suite struct DaemonResourceTests {
     static let loopback = IPAddress.ipv4Loopback
     static let residentGrowthLimitKiB = 256
+
+    /// What an idle UDP association or UoT stream may cost, in KiB. The issue's target is 16 KiB, in the
+    /// release build that `Benchmarks/run.sh` measures (15.8 KiB per association and 14.6 KiB per UoT v2
+    /// stream there, 1,000 held). The debug build that `swift test` usually runs keeps more per session
+    /// (unoptimised code: more boxes and larger task frames): 21.7–22.2 KiB per association and 18.9–19.3
+    /// KiB per stream, in three runs. A debug run therefore allows 28 KiB, still far below the 137–222 KiB
+    /// that idle 64 KiB buffers cost before the fix; a release run (`swift test -c release`) holds the
+    /// target itself.
+    #if DEBUG
+    static let idleSessionLimitKiB = 28.0
+    #else
+    static let idleSessionLimitKiB = 16.0
+    #endif
 
     /// Starts a daemon listening on a free loopback port with `arguments` after `--listen`; with
     /// `revealingLeaks`, under `ResourceCheck.leakRevealingEnvironment`.
@@ -210,8 +223,9 @@ import TestSupport
     }
 
     /// Issue 8, defect 4: an idle UDP ASSOCIATE cost about 137–150 KiB (64 KiB buffers per direction);
-    /// the target is at most 16 KiB each. 200 associations, each having echoed one datagram, held at once.
-    @Test func idleUDPAssociationsCostAtMost16KiBEach() async throws {
+    /// the target is at most 16 KiB each (`idleSessionLimitKiB`). 200 associations, each having echoed one
+    /// datagram, held at once.
+    @Test func idleUDPAssociationsCostLittle() async throws {
         let echo = try LoopbackPeers.startUDPEcho()
         defer { echo.stop() }
         let (daemon, proxy) = try await startDaemon()
@@ -230,16 +244,16 @@ import TestSupport
             }
         }, close: { $0.close() })
         #expect(cost.opened == 200, "\(cost.opened) of 200 associations opened; the first failure: \(cost.firstFailure ?? "none")")
-        #expect(cost.kibPerSession <= 16, "\(cost.kibPerSession) KiB per idle association (before: \(cost.before); during: \(cost.during))")
+        #expect(cost.kibPerSession <= Self.idleSessionLimitKiB, "\(cost.kibPerSession) KiB per idle association (before: \(cost.before); during: \(cost.during))")
         print("[resources] idle UDP ASSOCIATE: \(cost.kibPerSession) KiB each (before: \(cost.before); during: \(cost.during))")
     }
 
     /// Issue 8, defect 4: an idle UoT stream cost about 143 KiB before its header and 217 KiB after; the
-    /// target is at most 16 KiB each. 200 v2 streams held at once, either with the header sent and one frame
-    /// echoed, or with nothing sent after the CONNECT (the handshake timeout is raised to 60 s so that they
-    /// stay open while measured).
+    /// target is at most 16 KiB each (`idleSessionLimitKiB`). 200 v2 streams held at once, either with the
+    /// header sent and one frame echoed, or with nothing sent after the CONNECT (the handshake timeout is
+    /// raised to 60 s so that they stay open while measured).
     @Test(arguments: [true, false])
-    func idleUoTStreamsCostAtMost16KiBEach(sendsHeader: Bool) async throws {
+    func idleUoTStreamsCostLittle(sendsHeader: Bool) async throws {
         let echo = try LoopbackPeers.startUDPEcho()
         defer { echo.stop() }
         let (daemon, proxy) = try await startDaemon(["--handshake-timeout", "60"])
@@ -266,7 +280,7 @@ import TestSupport
         }, close: { $0.close() })
         let label = sendsHeader ? "UoT v2 stream (header sent, one frame echoed)" : "UoT v2 stream waiting for its header"
         #expect(cost.opened == 200, "\(cost.opened) of 200 streams opened; the first failure: \(cost.firstFailure ?? "none")")
-        #expect(cost.kibPerSession <= 16, "\(cost.kibPerSession) KiB per idle \(label) (before: \(cost.before); during: \(cost.during))")
+        #expect(cost.kibPerSession <= Self.idleSessionLimitKiB, "\(cost.kibPerSession) KiB per idle \(label) (before: \(cost.before); during: \(cost.during))")
         print("[resources] idle \(label): \(cost.kibPerSession) KiB each (before: \(cost.before); during: \(cost.during))")
     }
 }
