@@ -18,7 +18,8 @@ let package = Package(
     targets: [
         // C shim: epoll, eventfd and accept4, which Glibc's Swift overlay does not export.
         .target(name: "CEpoll"),
-        // Nonblocking sockets driven by one epoll loop thread, exposed as async functions and AsyncSequences.
+        // Nonblocking sockets driven by epoll event loops (one thread per core, each a task executor),
+        // exposed as async functions and AsyncSequences.
         .target(name: "AsyncSockets", dependencies: ["CEpoll"]),
         // Sans-I/O SOCKS5 / RFC 1929 codecs and the server handshake state machine.
         .target(name: "SOCKSProtocol"),

@@ -74,10 +74,10 @@ public final class EventLoop: TaskExecutor, Sendable {
     }
 
     /// The work this loop carries now, as reported through `adjustLoad(by:)`.
-    public var load: Int { loadCount.load(ordering: .relaxed) }
+    package var load: Int { loadCount.load(ordering: .relaxed) }
 
     /// Reports work starting (+1) or ending (-1) on this loop.
-    public func adjustLoad(by delta: Int) {
+    package func adjustLoad(by delta: Int) {
         loadCount.add(delta, ordering: .relaxed)
     }
 

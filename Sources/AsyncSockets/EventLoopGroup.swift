@@ -25,7 +25,7 @@ public final class EventLoopGroup: Sendable {
     ///
     /// The margin keeps short-lived work where it is (moving it costs a thread hop) while long-lived work
     /// still spreads over the loops.
-    public func leastLoaded(preferring preferred: EventLoop, margin: Int = 2) -> EventLoop {
+    package func leastLoaded(preferring preferred: EventLoop, margin: Int = 2) -> EventLoop {
         var best = preferred
         for loop in loops where loop.load < best.load { best = loop }
         return best.load + margin <= preferred.load ? best : preferred

@@ -43,7 +43,7 @@ public enum HappyEyeballs {
                 }
                 if started < ordered.count {
                     group.addTask {
-                        try await Task.sleep(for: attemptDelay)
+                        try await EventLoop.group.loopForNewSocket().sleep(for: attemptDelay)
                         return .delayElapsed(after: index)
                     }
                 }

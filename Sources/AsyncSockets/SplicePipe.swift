@@ -4,7 +4,7 @@ import Synchronization
 
 /// A kernel pipe that moves a TCP stream's bytes to another TCP socket with `splice(2)`: the bytes never
 /// enter user space, and a relay that waits holds no buffer of its own.
-public final class SplicePipe: Sendable {
+package final class SplicePipe: Sendable {
     private let readEnd: Int32
     private let writeEnd: Int32
     /// The pipe's capacity: the most one splice moves.
@@ -13,16 +13,16 @@ public final class SplicePipe: Sendable {
     private let buffered = Atomic<Int>(0)
     /// The capacity asked for: 256 KiB moves a fast stream in a quarter of the system calls that the
     /// default 64 KiB needs, and costs nothing while the pipe is empty.
-    public static let preferredCapacity = 256 * 1024
+    package static let preferredCapacity = 256 * 1024
 
     /// `splice` cannot serve this pair of sockets (the caller should copy instead).
-    public struct Unsupported: Error, CustomStringConvertible {
-        public let errno: Errno
-        public var description: String { "splice unsupported: \(errno)" }
+    package struct Unsupported: Error, CustomStringConvertible {
+        package let errno: Errno
+        package var description: String { "splice unsupported: \(errno)" }
     }
 
     /// - Throws: `SocketError.failed` when no pipe can be made (for example `EMFILE`).
-    public init() throws(SocketError) {
+    package init() throws(SocketError) {
         var fds: [Int32] = [-1, -1]
         let granted = cepoll_pipe(&fds, Int32(Self.preferredCapacity))
         guard granted > 0 else { throw .failed(operation: "pipe2", errno: .current) }
@@ -32,7 +32,7 @@ public final class SplicePipe: Sendable {
     }
 
     /// Whether the pipe holds no bytes, so that it can serve another transfer.
-    public var isEmpty: Bool { buffered.load(ordering: .relaxed) == 0 }
+    package var isEmpty: Bool { buffered.load(ordering: .relaxed) == 0 }
 
     deinit {
         Glibc.close(readEnd)
@@ -40,7 +40,7 @@ public final class SplicePipe: Sendable {
     }
 
     /// The outcome of one nonblocking step.
-    public enum Step: Sendable, Equatable {
+    package enum Step: Sendable, Equatable {
         /// This many bytes moved.
         case moved(Int)
         /// The socket is not ready; wait for it (`read` readiness of the source for `fill`, `write`
@@ -51,12 +51,12 @@ public final class SplicePipe: Sendable {
     }
 
     /// Bytes in the pipe, waiting to be drained.
-    public var pending: Int { buffered.load(ordering: .relaxed) }
+    package var pending: Int { buffered.load(ordering: .relaxed) }
 
     /// Moves what `source` has (up to the pipe's capacity) into the empty pipe, without waiting.
     ///
     /// - Throws: `Unsupported` if the kernel refuses to splice this socket; socket errors otherwise.
-    public func fill(from source: TCPConnection) throws -> Step {
+    package func fill(from source: TCPConnection) throws -> Step {
         let input = source.descriptor
         while true {
             try input.checkOpen()
@@ -77,7 +77,7 @@ public final class SplicePipe: Sendable {
     }
 
     /// Moves what the pipe holds into `sink`, as far as `sink` takes it without waiting.
-    public func drain(to sink: TCPConnection) throws -> Step {
+    package func drain(to sink: TCPConnection) throws -> Step {
         let output = sink.descriptor
         var moved = 0
         while pending > 0 {
@@ -102,5 +102,5 @@ public final class SplicePipe: Sendable {
     }
 
     /// Pipe loads a relay moves in one go before it yields to the other tasks of its loop.
-    public static let roundsBeforeYield = 16
+    package static let roundsBeforeYield = 16
 }

@@ -159,14 +159,16 @@ import TestSupport
     }
 
     @Test func idleTimeoutClosesAQuietRelay() async throws {
-        let harness = try ServerHarness { $0.idleTimeout = .milliseconds(300) }
+        // Long enough that the exchange below finishes first even on a loaded machine (300 ms did not);
+        // the closing bound is only how long the test is willing to wait.
+        let harness = try ServerHarness { $0.idleTimeout = .seconds(2) }
         let echo = try LoopbackPeers.startEcho()
         defer { echo.stop() }
         let (client, reply) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(echo.address))
         #expect(reply.code == .succeeded)
         try await client.send([1])
         #expect(try await client.receive(exactly: 1) == [1])
-        #expect(try await client.closesWithin(.seconds(3)))
+        #expect(try await client.closesWithin(.seconds(20)))
         #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains("outcome=idle-timeout") } })
         await harness.stop()
     }

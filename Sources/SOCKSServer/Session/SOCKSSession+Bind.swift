@@ -73,7 +73,10 @@ extension SOCKSSession {
         let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
         let binding: SOCKSBinding
         do {
-            binding = try await withDeadline(configuration.connectTimeout) { try await client.bind(expecting: accepted.request.destination) }
+            binding = try await whileClientWaits(timeout: configuration.connectTimeout) { try await client.bind(expecting: accepted.request.destination) }
+        } catch is ClientHungUp {
+            record.outcome = "client-closed"
+            return
         } catch {
             await fail(Self.upstreamFailureCode(error), reason: "BIND through upstream \(upstream.redactedURL): \(error)")
             return
@@ -87,7 +90,11 @@ extension SOCKSSession {
         }
         let peerAddress: SOCKSEndpoint
         do {
-            peerAddress = try await withDeadline(configuration.bindTimeout) { try await binding.waitForPeer() }
+            peerAddress = try await whileClientWaits(timeout: configuration.bindTimeout) { try await binding.waitForPeer() }
+        } catch is ClientHungUp {
+            binding.connection.close()
+            record.outcome = "client-closed"
+            return
         } catch {
             binding.connection.close()
             await fail(error as? SocketError == .timedOut ? .ttlExpired : Self.upstreamFailureCode(error), reason: "upstream BIND: \(error)")

@@ -3,12 +3,20 @@ import SOCKSClient
 import SOCKSProtocol
 
 extension SOCKSSession {
-    /// The far side for this session's datagrams: direct, or through the upstream as configured.
+    /// The far side for this session's datagrams: direct, or through the upstream as configured (asked
+    /// under the connect deadline, ended early if the client hangs up meanwhile: `ClientHungUp`).
     func makeDatagramEgress() async throws -> any DatagramEgress {
         let configuration = context.configuration
         guard let upstream = configuration.upstream else {
             return try DirectDatagramEgress(resolver: configuration.resolver, fullCone: configuration.udpFullCone)
         }
+        return try await whileClientWaits(timeout: configuration.connectTimeout) {
+            try await Self.openUpstreamEgress(upstream, configuration: configuration)
+        }
+    }
+
+    /// Asks the upstream for a UDP path: a UoT stream or a UDP association.
+    private static func openUpstreamEgress(_ upstream: UpstreamProxy, configuration: SOCKSServer.Configuration) async throws -> any DatagramEgress {
         let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
         switch upstream.udpTransport {
         case .udpOverTCP(let version):

@@ -17,6 +17,9 @@ extension SOCKSSession {
         let egress: any DatagramEgress
         do {
             egress = try await makeDatagramEgress()
+        } catch is ClientHungUp {
+            record.outcome = "client-closed"
+            return
         } catch {
             clientSocket.close()
             await fail(Self.upstreamFailureCode(error), reason: "cannot open the UDP egress: \(error)")

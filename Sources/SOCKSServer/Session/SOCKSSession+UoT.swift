@@ -10,6 +10,9 @@ extension SOCKSSession {
         let egress: any DatagramEgress
         do {
             egress = try await makeDatagramEgress()
+        } catch is ClientHungUp {
+            record.outcome = "client-closed"
+            return
         } catch {
             await fail(Self.upstreamFailureCode(error), reason: "cannot open the UDP egress: \(error)")
             return
