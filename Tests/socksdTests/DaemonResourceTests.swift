@@ -171,25 +171,23 @@ import TestSupport
     }
 
     /// Issue 8, defect 6: a UoT v2 stream that never sends its request header lived until --udp-timeout.
-    /// Here the handshake timeout is 1 s and the UDP timeout 300 s: twenty such streams must be closed
-    /// within 10 s (ten times the timeout, for a busy machine), and their descriptors come back.
+    /// Here the handshake timeout is 3 s (enough for a handshake on a machine whose cores are all busy) and
+    /// the UDP timeout 300 s: twenty such streams must be closed within 20 s, and their descriptors come
+    /// back. The warm-up is four such streams, so that whatever the UoT path makes once is in the baseline.
     @Test func uotStreamsThatNeverSendTheirHeaderAreClosedWithinTheHandshakeTimeout() async throws {
-        let echo = try LoopbackPeers.startUDPEcho()
-        defer { echo.stop() }
-        let (daemon, proxy) = try await startDaemon(["--handshake-timeout", "1", "--udp-timeout", "300"])
+        let (daemon, proxy) = try await startDaemon(["--handshake-timeout", "3", "--udp-timeout", "300"])
         let pid = daemon.process.pid
-        // A few streams that do send their header first: what the UoT path makes once is in the baseline.
-        let warmUp = await ResourceCheck.repeatSessions(8, concurrency: 4) { _ in try await SessionScript.uotEcho(through: proxy, version: .v2, to: echo.address) }
-        #expect(warmUp.failures == 0, "warm-up: \(warmUp.first ?? "")")
-        let baseline = try await ResourceCheck.settled(pid)
-        let started = ContinuousClock.now
-        let result = await ResourceCheck.repeatSessions(20, concurrency: 20) { _ in
+        let headerless: @Sendable (Int) async throws -> Void = { _ in
             let (client, reply) = try await SOCKSTestClient.open(proxy, to: SOCKSEndpoint(address: .domain(UoTVersion.v2.magicName), port: 0))
             defer { client.close() }
             guard reply.code == .succeeded else { throw SessionScript.Failure("UoT v2 reply \(reply.code)") }
-            guard try await client.closesWithin(.seconds(10)) else { throw SessionScript.Failure("a UoT v2 stream without a header was still open after 10 s") }
+            guard try await client.closesWithin(.seconds(20)) else { throw SessionScript.Failure("a UoT v2 stream without a header was still open after 20 s") }
         }
-        #expect(result.failures == 0, "\(result.failures) of 20 streams: \(result.first ?? "") (after \(ContinuousClock.now - started))")
+        let warmUp = await ResourceCheck.repeatSessions(4, concurrency: 4, headerless)
+        #expect(warmUp.failures == 0, "warm-up: \(warmUp.first ?? "")")
+        let baseline = try await ResourceCheck.settled(pid)
+        let result = await ResourceCheck.repeatSessions(20, concurrency: 20, headerless)
+        #expect(result.failures == 0, "\(result.failures) of 20 streams: \(result.first ?? "")")
         let pipeAllowance = try ResourceCheck.pooledPipeEndsAllowed(pid)
         let end = try await ProcessResources.poll(pid, within: .seconds(20)) { ResourceCheck.holdsNoMore($0, than: baseline, pipeAllowance) }
         #expect(ResourceCheck.holdsNoMore(end, than: baseline, pipeAllowance), "before: \(baseline); after: \(end)")
