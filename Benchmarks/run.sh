@@ -247,7 +247,7 @@ tree Pss while $IDLE idle sessions are held, divided by $IDLE, on a fresh instan
 sessions that each echoed one byte, UDP associations that each echoed one datagram, UoT v2 streams that
 each sent their header and echoed one frame; the session ceiling is how many idle CONNECT sessions (each
 having echoed one byte) a fresh instance started under \`ulimit -n 1024\` accepts, opened one by one until
-one fails (at most $CEILING_MAX; Dante forks a process per batch of sessions, each with a limit of its own);
+one fails (at most $CEILING_MAX; Dante forks processes as sessions grow, each with a limit of its own);
 start-up is from exec to the \`listening on\` line. Peers: microsocks and Dante (\`danted\`) from Debian.
 MD
 log "wrote BENCHMARKS.md"
