@@ -3,70 +3,112 @@ import Synchronization
 
 /// A few dedicated threads for calls that block (`getaddrinfo`), so they never occupy the cooperative pool
 /// that runs every session's tasks.
+///
+/// Bounded on both sides: at most `maximumThreads` threads (started on demand, then kept: a handful of
+/// parked threads cost less than starting one per burst), and at most `maximumQueuedJobs` jobs waiting for
+/// a thread. A job whose waiter gives up (cancelled, timed out) leaves the queue at once, and a thread that
+/// reaches a job whose waiter has just gone skips it: nobody's lookup waits behind work nobody wants.
 final class BlockingThreadPool: Sendable {
-    private struct Queue {
-        var jobs: [@Sendable () -> Void] = []
-        var head = 0
+    /// The queue is full: the call fails at once instead of waiting behind work that cannot keep up.
+    struct Saturated: Error, CustomStringConvertible {
+        let queuedJobs: Int
+        var description: String { "\(queuedJobs) jobs already waiting for a thread" }
+    }
+
+    private struct Job {
+        let id: UInt64
+        let run: @Sendable () -> Void
+    }
+
+    private struct State {
+        /// First in, first out; short (at most `maximumQueuedJobs`), so removing from the front or the
+        /// middle is cheap, and a taken or abandoned job is no longer referenced by the queue.
+        var jobs: [Job] = []
+        var nextID: UInt64 = 0
         var idleThreads = 0
         var threads = 0
     }
 
     private let maximumThreads: Int
-    private let queue = Mutex(Queue())
+    let maximumQueuedJobs: Int
+    private let state = Mutex(State())
+    /// Signalled once per submitted job; a thread that wakes to a job abandoned meanwhile goes back to sleep.
     private let available = DispatchSemaphore(value: 0)
 
-    init(maximumThreads: Int) {
-        self.maximumThreads = maximumThreads
+    init(maximumThreads: Int, maximumQueuedJobs: Int) {
+        self.maximumThreads = max(1, maximumThreads)
+        self.maximumQueuedJobs = max(1, maximumQueuedJobs)
     }
 
     /// Runs `body` on a pool thread and returns its result; cancellation, or `timeout` (which throws
-    /// `SocketError.timedOut`), stops the wait, not the call.
+    /// `SocketError.timedOut`), stops the wait, and the job with it unless a thread has already started it.
+    ///
+    /// - Throws: `Saturated` at once when `maximumQueuedJobs` jobs are already waiting.
     func run<Result: Sendable>(timeout: Duration? = nil, _ body: @escaping @Sendable () -> Result) async throws -> Result {
         let box = OneShot<Result>()
+        // The job checks the box first: a waiter that gave up between the removal and the start is skipped.
+        let id = try submit {
+            guard !box.isResolved else { return }
+            box.resume(with: .success(body()))
+        }
         let timer = timeout.map { timeout in
-            EventLoop.group.loopForNewSocket().schedule(after: timeout) { box.resume(with: .failure(SocketError.timedOut)) }
+            EventLoop.group.loopForNewSocket().schedule(after: timeout) { [self] in
+                // Out of the queue first: once the waiter resumes, nothing of the job is left behind.
+                abandon(id)
+                box.resume(with: .failure(SocketError.timedOut))
+            }
         }
         defer { timer?.cancel() }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 box.install(continuation)
-                submit { box.resume(with: .success(body())) }
             }
         } onCancel: {
+            abandon(id)
             box.resume(with: .failure(CancellationError()))
         }
     }
 
-    private func submit(_ job: @escaping @Sendable () -> Void) {
-        let startThread = queue.withLock { queue in
-            queue.jobs.append(job)
-            if queue.idleThreads == 0 && queue.threads < maximumThreads {
-                queue.threads += 1
-                return true
-            }
-            return false
+    /// How many jobs wait for a thread (for tests).
+    var queuedJobs: Int { state.withLock { $0.jobs.count } }
+
+    private func submit(_ run: @escaping @Sendable () -> Void) throws(Saturated) -> UInt64 {
+        let (id, startThread): (UInt64, Bool) = try state.withLock { (state) throws(Saturated) in
+            guard state.jobs.count < maximumQueuedJobs else { throw Saturated(queuedJobs: state.jobs.count) }
+            let id = state.nextID
+            state.nextID += 1
+            state.jobs.append(Job(id: id, run: run))
+            guard state.idleThreads == 0 && state.threads < maximumThreads else { return (id, false) }
+            state.threads += 1
+            return (id, true)
         }
         if startThread {
-            let thread = Thread { [self] in self.work() }
+            let thread = Thread { [self] in work() }
             thread.name = "socksd-resolver"
             thread.start()
         }
         available.signal()
+        return id
+    }
+
+    /// Drops a job nobody waits for any more, if no thread has taken it yet.
+    private func abandon(_ id: UInt64) {
+        // The removed job is returned, so its closure (and what it captured) is released outside the lock.
+        _ = state.withLock { state -> Job? in
+            guard let index = state.jobs.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.jobs.remove(at: index)
+        }
     }
 
     private func work() {
         while true {
-            queue.withLock { $0.idleThreads += 1 }
+            state.withLock { $0.idleThreads += 1 }
             available.wait()
-            let job: (@Sendable () -> Void)? = queue.withLock { queue in
-                queue.idleThreads -= 1
-                guard queue.head < queue.jobs.count else { return nil }
-                let job = queue.jobs[queue.head]
-                queue.head += 1
-                if queue.head == queue.jobs.count { queue.jobs.removeAll(keepingCapacity: true); queue.head = 0 }
-                return job
+            let job: Job? = state.withLock { state in
+                state.idleThreads -= 1
+                return state.jobs.isEmpty ? nil : state.jobs.removeFirst()
             }
-            job?()
+            job?.run()
         }
     }
 }

@@ -6,10 +6,19 @@ public final class NameResolver: Sendable {
     public static let shared = NameResolver(threads: 4)
 
     private let pool: BlockingThreadPool
+    /// The limit on a lookup called without one of its own.
+    public let defaultTimeout: Duration
 
-    /// - Parameter threads: how many lookups may block at once.
-    public init(threads: Int) {
-        pool = BlockingThreadPool(maximumThreads: max(1, threads))
+    /// - Parameters:
+    ///   - threads: how many lookups may block at once.
+    ///   - maximumQueuedLookups: how many lookups may wait for a thread; past it a lookup fails at once
+    ///     with `SocketError.resolutionFailed` (a full queue means lookups cannot keep up; waiting would
+    ///     only make each one later).
+    ///   - defaultTimeout: how long `resolve(host:port:)` waits (a stuck `getaddrinfo`, for example a hung
+    ///     NSS module, must not hold its caller forever).
+    public init(threads: Int, maximumQueuedLookups: Int = 1024, defaultTimeout: Duration = .seconds(30)) {
+        pool = BlockingThreadPool(maximumThreads: threads, maximumQueuedJobs: maximumQueuedLookups)
+        self.defaultTimeout = defaultTimeout
     }
 
     /// Every address of `host`, IPv6 and IPv4, in the order the system prefers; a literal address is
@@ -17,18 +26,17 @@ public final class NameResolver: Sendable {
     ///
     /// Names under `.invalid` fail at once (RFC 6761 §6.4: they never resolve), without asking the network.
     ///
+    /// Gives up with `SocketError.timedOut` after `defaultTimeout`.
+    ///
     /// - Throws: `SocketError.nameNotFound` when the name has no address.
     public func resolve(host: String, port: UInt16) async throws -> [SocketAddress] {
-        try await resolve(host: host, port: port, deadline: nil)
+        try await resolve(host: host, port: port, timeout: defaultTimeout)
     }
 
     /// `resolve(host:port:)` that gives up with `SocketError.timedOut` after `timeout`, timed by an event
-    /// loop's timer rather than a task group (a lookup left running is simply ignored when it ends).
+    /// loop's timer rather than a task group. A lookup given up on before a thread took it never runs; one
+    /// already running is ignored when it ends.
     public func resolve(host: String, port: UInt16, timeout: Duration) async throws -> [SocketAddress] {
-        try await resolve(host: host, port: port, deadline: timeout)
-    }
-
-    private func resolve(host: String, port: UInt16, deadline: Duration?) async throws -> [SocketAddress] {
         if let literal = IPAddress(host) {
             return [SocketAddress(ip: literal, port: port)]
         }
@@ -37,7 +45,13 @@ public final class NameResolver: Sendable {
         if name.lowercased() == "invalid" || name.lowercased().hasSuffix(".invalid") {
             throw SocketError.nameNotFound(host)
         }
-        let result = try await pool.run(timeout: deadline) { Self.lookUp(name) }
+        let result: Result<[SocketAddress], SocketError>
+        do {
+            result = try await pool.run(timeout: timeout) { Self.lookUp(name) }
+        } catch let saturated as BlockingThreadPool.Saturated {
+            // A host-level failure (reply 04), not a general one: the client may well try another name.
+            throw SocketError.resolutionFailed(host: host, reason: "resolver overloaded, \(saturated)")
+        }
         switch result {
         case .success(let addresses):
             return addresses.map { SocketAddress(ip: $0.ip, port: port, scopeID: $0.scopeID) }

@@ -20,6 +20,17 @@ final class OneShot<Value: Sendable>: Sendable {
         if let early { continuation.resume(with: early) }
     }
 
+    /// Whether a result (or a failure such as cancellation) has arrived: work meant for this waiter may be
+    /// skipped.
+    var isResolved: Bool {
+        state.withLock { state in
+            switch state {
+            case .waiting, .installed: false
+            case .resolvedEarly, .done: true
+            }
+        }
+    }
+
     func resume(with result: Result<Value, any Error>) {
         let continuation: CheckedContinuation<Value, any Error>? = state.withLock { state in
             switch state {

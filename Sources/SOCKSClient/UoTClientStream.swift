@@ -13,10 +13,7 @@ extension SOCKSClient {
         precondition(version == .v2 || destination == nil, "UoT v1 has no connect mode")
         // The port is ignored by servers; current clients send 0. The reply comes before any UoT byte.
         let (connection, _) = try await openRequest(.connect, SOCKSEndpoint(address: .domain(version.magicName), port: 0))
-        let header: UoTRequestHeader? = version == .v2
-            ? UoTRequestHeader(isConnect: destination != nil, destination: destination ?? SOCKSEndpoint(address: .ipv4([0, 0, 0, 0]), port: 0))
-            : nil
-        return UoTClientStream(connection: connection, header: header, framing: destination == nil ? .addressed : .connect)
+        return UoTClientStream(connection: connection, version: version, connectTo: destination)
     }
 }
 
@@ -28,26 +25,55 @@ public final class UoTClientStream: Sendable {
     public let connection: TCPConnection
     /// How frames are laid out in both directions.
     public let framing: UoTFraming
-    /// v2's request header, written once, glued to the first frame; `nil` for v1.
-    private let header: UoTRequestHeader?
-    private let headerSent = Atomic<Bool>(false)
 
-    init(connection: TCPConnection, header: UoTRequestHeader?, framing: UoTFraming) {
+    /// v2's request header, written once, glued to the first frame (as sing's own client does).
+    private enum HeaderState {
+        /// v1 has no header.
+        case none
+        /// Not written yet. Connect mode names its fixed destination. An addressed (non-connect) stream
+        /// names its first datagram's destination: servers in sing-box's style route and resolve by the
+        /// header's destination alone, so `0.0.0.0:0` there would send a first datagram to a name nowhere.
+        case pending(connectTo: SOCKSEndpoint?)
+        /// Written.
+        case sent
+    }
+
+    private let header: Mutex<HeaderState>
+
+    init(connection: TCPConnection, version: UoTVersion, connectTo destination: SOCKSEndpoint?) {
         self.connection = connection
-        self.header = header
-        self.framing = framing
+        self.framing = destination == nil ? .addressed : .connect
+        self.header = Mutex(version == .v2 ? .pending(connectTo: destination) : .none)
     }
 
     /// Sends one datagram. In connect mode `destination` is ignored (the header's applies).
     ///
-    /// - Throws: `UoTProtocolError.payloadTooLarge` over 65535 bytes, without writing anything.
+    /// - Throws: `UoTProtocolError.payloadTooLarge` over 65535 bytes, or `.missingAddress` without a
+    ///   destination on an addressed stream, without writing anything.
     public func send(_ payload: some Collection<UInt8>, to destination: SOCKSEndpoint?) async throws {
+        guard payload.count <= UoTFrame.maximumPayload else { throw UoTProtocolError.payloadTooLarge(payload.count) }
+        let endpoint = framing == .addressed ? destination : nil
+        if framing == .addressed && endpoint == nil { throw UoTProtocolError.missingAddress }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(payload.count + 300)
-        if let header, !headerSent.load(ordering: .relaxed) { bytes += header.encoded() }
-        try UoTFrame.append(payload: payload, endpoint: framing == .addressed ? destination : nil, framing: framing, to: &bytes)
-        if header != nil { headerSent.store(true, ordering: .relaxed) }
+        if let header = takeHeader(firstDestination: endpoint) { bytes += header.encoded() }
+        try UoTFrame.append(payload: payload, endpoint: endpoint, framing: framing, to: &bytes)
         try await connection.write(bytes)
+    }
+
+    /// The header to glue to this datagram, if it is the first.
+    private func takeHeader(firstDestination: SOCKSEndpoint?) -> UoTRequestHeader? {
+        header.withLock { state in
+            switch state {
+            case .none, .sent:
+                return nil
+            case .pending(let connectTo):
+                state = .sent
+                if let connectTo { return UoTRequestHeader(isConnect: true, destination: connectTo) }
+                // `send` has checked that an addressed datagram has a destination.
+                return UoTRequestHeader(isConnect: false, destination: firstDestination ?? .unspecified)
+            }
+        }
     }
 
     /// The datagrams the proxy sends back, as an `AsyncSequence` of frames (the source is set in addressed

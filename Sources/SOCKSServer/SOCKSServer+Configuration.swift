@@ -19,7 +19,8 @@ extension SOCKSServer {
         /// (`getaddrinfo`, on threads of its own).
         public var resolver: any HostResolver = NameResolver.shared
 
-        /// How long resolving and connecting to a CONNECT target may take. Default: 10 s.
+        /// How long resolving and connecting to a CONNECT target may take, and how long a UDP or UoT datagram
+        /// may wait for its destination's name to resolve (it is dropped after that). Default: 10 s.
         public var connectTimeout: Duration = .seconds(10)
 
         /// How long a relay may go without a byte in either direction before it is closed. Default: `nil`,
@@ -57,7 +58,8 @@ extension SOCKSServer {
         /// The size of each relay direction's buffer, allocated once per direction. Default: 64 KiB.
         public var relayBufferSize: Int = 64 * 1024
 
-        /// Where log lines go. Default: standard error at `info`, one access-log line per session.
+        /// Where log lines go. Default: standard error at `info`, one access-log line per session, through
+        /// `LogWriter.standardError`, so a stalled standard error never holds up a session.
         public var logger: SOCKSLogger = .standardError(level: .info)
 
         public init() {}

@@ -28,6 +28,7 @@ enum Socksd {
 
         // Writes to a closed socket report EPIPE through MSG_NOSIGNAL; SIGPIPE must never kill the daemon.
         signal(SIGPIPE, SIG_IGN)
+        DaemonSignal.ignoreUntilHandled()
 
         let server: SOCKSServer
         do {
@@ -42,7 +43,19 @@ enum Socksd {
             exit(1)
         }
 
-        let signalSources = handleTerminationSignals { server.shutdown() }
+        let logger = server.configuration.logger
+        let signalSources = DaemonSignal.handleAll { signal in
+            switch signal.request {
+            case .shutDown:
+                server.shutdown()
+            case .reload:
+                logger.warning("received \(signal): reloading the configuration is not implemented yet; carrying on unchanged")
+            case .sessionSummary:
+                logger.warning("received \(signal): the session summary is not implemented yet; carrying on")
+            case .noAction:
+                logger.warning("received \(signal): no action is assigned to it; carrying on")
+            }
+        }
         defer { signalSources.forEach { $0.cancel() } }
 
         for address in server.localAddresses {
@@ -57,22 +70,13 @@ enum Socksd {
         do {
             try await server.run()
         } catch {
+            logger.flush()
             printError("\(error)")
             exit(1)
         }
-        server.configuration.logger.info("stopped")
-    }
-
-    /// SIGINT and SIGTERM arrive on a dispatch source rather than in a signal handler, so `action` may do
-    /// anything a normal function may.
-    static func handleTerminationSignals(_ action: @escaping @Sendable () -> Void) -> [any DispatchSourceSignal] {
-        [SIGINT, SIGTERM].map { signalNumber in
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler(handler: action)
-            source.resume()
-            return source
-        }
+        logger.info("stopped")
+        // The log is written by a thread of its own: give it the last lines before the process ends.
+        logger.flush()
     }
 
     static func printLine(_ line: String) {

@@ -102,4 +102,38 @@ import TestSupport
             try await stream.send([UInt8](repeating: 0, count: 65536), to: SOCKSEndpoint(address: .domain("example.com"), port: 53))
         }
     }
+
+    @Test func uotHeaderNamesTheFirstDatagramsDestination() async throws {
+        let raw = try RawUoTServer()
+        defer { raw.close() }
+        async let accepted = raw.acceptStream()
+        let stream = try await SOCKSClient(host: "127.0.0.1", port: raw.address.port).udpOverTCP()
+        defer { stream.close() }
+        let (connection, request) = try await accepted
+        defer { connection.close() }
+        #expect(request == SOCKSRequest(command: .connect, destination: SOCKSEndpoint(address: .domain("sp.v2.udp-over-tcp.arpa"), port: 0)))
+        try await stream.send(Array("q".utf8), to: SOCKSEndpoint(address: .domain("example.com"), port: 53))
+        try await stream.send(Array("r".utf8), to: SOCKSEndpoint(address: .ipv4([1, 2, 3, 4]), port: 53))
+        let name = Array("example.com".utf8)
+        let header: [UInt8] = [0x00, 0x03, 0x0b] + name + [0x00, 0x35]  // non-connect, example.com:53
+        let first: [UInt8] = [0x02, 0x0b] + name + [0x00, 0x35, 0x00, 0x01, 0x71]
+        let second: [UInt8] = [0x00, 1, 2, 3, 4, 0x00, 0x35, 0x00, 0x01, 0x72]
+        let expected = header + first + second
+        #expect(try await RawUoTServer.read(exactly: expected.count, from: connection) == expected)
+    }
+
+    @Test func uotConnectModeHeaderNamesItsDestination() async throws {
+        let raw = try RawUoTServer()
+        defer { raw.close() }
+        async let accepted = raw.acceptStream()
+        let stream = try await SOCKSClient(host: "127.0.0.1", port: raw.address.port)
+            .udpOverTCP(connectTo: SOCKSEndpoint(address: .ipv4([1, 2, 3, 4]), port: 53))
+        defer { stream.close() }
+        let (connection, _) = try await accepted
+        defer { connection.close() }
+        try await stream.send(Array("hello".utf8), to: nil)
+        // The spec's vector: the first write of a v2 connect client.
+        let expected: [UInt8] = [0x01, 0x01, 0x01, 0x02, 0x03, 0x04, 0x00, 0x35, 0x00, 0x05, 0x68, 0x65, 0x6c, 0x6c, 0x6f]
+        #expect(try await RawUoTServer.read(exactly: expected.count, from: connection) == expected)
+    }
 }

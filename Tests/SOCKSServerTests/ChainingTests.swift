@@ -1,6 +1,7 @@
 import AsyncSockets
 import SOCKSClient
 import SOCKSProtocol
+import Synchronization
 import Testing
 import TestSupport
 @testable import SOCKSServer
@@ -107,6 +108,59 @@ import TestSupport
         #expect(frame?.endpoint == SOCKSEndpoint(echo.address))
         stream.close()
         await chain.stop()
+    }
+
+    @Test func aUoTStreamTheUpstreamClosesIsReplacedForTheNextDatagram() async throws {
+        let raw = try RawUoTServer()
+        defer { raw.close() }
+        let downstream = try ServerHarness {
+            $0.upstream = UpstreamProxy(host: "127.0.0.1", port: raw.address.port, udpTransport: .udpOverTCP(.v2))
+        }
+        async let firstStream = raw.acceptStream()
+        let client = try await UDPTestClient.associate(downstream.address)
+        let (first, _) = try await firstStream
+
+        // The header names the first datagram's destination (not 0.0.0.0:0), byte for byte.
+        let one = SOCKSEndpoint(address: .domain("one.example"), port: 53)
+        try await client.send([1], to: one)
+        let expected = UoTRequestHeader(isConnect: false, destination: one).encoded() + (try UoTFrame(endpoint: one, payload: [1]).encoded(framing: .addressed))
+        #expect(try await RawUoTServer.read(exactly: expected.count, from: first) == expected)
+        #expect(expected.prefix(3) == [0x00, 0x03, 0x0b])
+        // A reply, half of another frame, then the upstream closes the stream (as sing-box does when a name
+        // in it does not resolve).
+        try await first.write(try UoTFrame(endpoint: one, payload: [0x11]).encoded(framing: .addressed) + [0x00, 127, 0])
+        first.close()
+        let reply = try #require(try await client.receive())
+        #expect(reply.payload == [0x11] && reply.header.endpoint == one)
+
+        // The next datagram opens a new stream. One sent before the downstream has seen the end of the first
+        // stream is lost with it, as UDP may be: the client sends again, as UDP clients do.
+        let opened = Mutex<TCPConnection?>(nil)
+        let acceptSecond = Task { let (connection, _) = try await raw.acceptStream(); opened.withLock { $0 = connection } }
+        defer { acceptSecond.cancel() }
+        let two = SOCKSEndpoint(address: .ipv4([192, 0, 2, 2]), port: 7)
+        var second: TCPConnection?
+        for _ in 0..<20 where second == nil {
+            try await client.send([2], to: two)
+            _ = await ServerHarness.eventually(.milliseconds(500)) { opened.withLock { $0 } != nil }
+            second = opened.withLock { $0 }
+        }
+        let stream = try #require(second, "no second stream; log: \(downstream.log.all)")
+        defer { stream.close() }
+        #expect(try await RawUoTServer.readHeader(from: stream) == UoTRequestHeader(isConnect: false, destination: two))
+        #expect(try await RawUoTServer.readFrame(from: stream) == UoTFrame(endpoint: two, payload: [2]))
+        try await stream.write(try UoTFrame(endpoint: two, payload: [0x22]).encoded(framing: .addressed))
+        let secondReply = try #require(try await client.receive(), "the new stream's reply reaches the client")
+        #expect(secondReply.payload == [0x22] && secondReply.header.endpoint == two)
+
+        // The association is still up and carries on over the new stream.
+        #expect(try await client.control.closesWithin(.milliseconds(100)) == false)
+        try await client.send([3], to: two)
+        while try await RawUoTServer.readFrame(from: stream).payload != [3] {}  // repeats of [2], if any
+        try await stream.write(try UoTFrame(endpoint: two, payload: [0x33]).encoded(framing: .addressed))
+        #expect(try await client.receive()?.payload == [0x33])
+        client.close()
+        await downstream.stop()
     }
 
     @Test func bindGoesThroughTheUpstream() async throws {

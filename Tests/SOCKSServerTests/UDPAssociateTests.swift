@@ -1,5 +1,6 @@
 import AsyncSockets
 import SOCKSProtocol
+import Synchronization
 import Testing
 import TestSupport
 @testable import SOCKSServer
@@ -229,6 +230,40 @@ import TestSupport
         let harness = try ServerHarness { $0.udpAdvertiseAddress = IPAddress("192.0.2.10") }
         let client = try await UDPTestClient.associate(harness.address)
         #expect(client.relay.ip == IPAddress("192.0.2.10"))
+        client.close()
+        await harness.stop()
+    }
+
+    /// A resolver whose `stall.test` never answers until cancelled; other names resolve to loopback.
+    final class StallingResolver: HostResolver {
+        let inFlight = Atomic<Int>(0)
+        let started = Atomic<Int>(0)
+
+        func resolve(host: String, port: UInt16) async throws -> [SocketAddress] {
+            guard host == "stall.test" else { return [SocketAddress(ip: .ipv4Loopback, port: port)] }
+            started.add(1, ordering: .relaxed)
+            inFlight.add(1, ordering: .relaxed)
+            defer { inFlight.subtract(1, ordering: .relaxed) }
+            try await Task.sleep(for: .seconds(3600))
+            throw SocketError.nameNotFound(host)
+        }
+    }
+
+    @Test func aNameThatNeverResolvesTimesOutAndDropsOnlyItsDatagram() async throws {
+        let resolver = StallingResolver()
+        let harness = try ServerHarness {
+            $0.connectTimeout = .milliseconds(300)
+            $0.resolver = resolver
+        }
+        let echo = try LoopbackPeers.startUDPEcho()
+        defer { echo.stop() }
+        let client = try await UDPTestClient.associate(harness.address)
+        try await client.send([1], to: SOCKSEndpoint(address: .domain("stall.test"), port: 9))
+        #expect(await ServerHarness.eventually { resolver.started.load(ordering: .relaxed) == 1 })
+        #expect(await ServerHarness.eventually { resolver.inFlight.load(ordering: .relaxed) == 0 }, "the lookup is given up after the timeout")
+        #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains("dropped datagram: to stall.test:9: timed out") } }, "log: \(harness.log.all)")
+        try await client.send([2], to: SOCKSEndpoint(address: .domain("echo.test"), port: echo.address.port))
+        #expect(try await client.receive()?.payload == [2], "the association carries on")
         client.close()
         await harness.stop()
     }

@@ -81,6 +81,36 @@ import TestSupport
         #expect(daemon.log.contains("shutting down"))
     }
 
+    @Test func hangUpAndUserSignalsAreLoggedAndTheDaemonCarriesOn() async throws {
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let daemon = try DaemonProcess(["--listen", "127.0.0.1:0"])
+        let server = SocketAddress(ip: .ipv4Loopback, port: try await daemon.port())
+        let (open, reply) = try await SOCKSTestClient.open(server, to: SOCKSEndpoint(echo.address))
+        #expect(reply.code == .succeeded)
+        for (number, name, says) in [(SIGHUP, "SIGHUP", "not implemented"), (SIGUSR1, "SIGUSR1", "not implemented"), (SIGUSR2, "SIGUSR2", "no action")] {
+            daemon.signal(number)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !daemon.log.contains("received \(name)") && daemon.process.isRunning && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let line = daemon.log.split(separator: "\n").first { $0.contains("received \(name)") }
+            #expect(line?.contains(says) == true, "\(name); log: \(daemon.log)")
+            #expect(daemon.process.isRunning, "\(name) must not end the daemon")
+            try await open.send([UInt8(number)])
+            #expect(try await open.receive(exactly: 1) == [UInt8(number)], "the open session survives \(name)")
+            let (fresh, freshReply) = try await SOCKSTestClient.open(server, to: SOCKSEndpoint(echo.address))
+            #expect(freshReply.code == .succeeded, "a new session after \(name)")
+            try await fresh.send([7])
+            #expect(try await fresh.receive(exactly: 1) == [7])
+            fresh.close()
+        }
+        open.close()
+        daemon.signal(SIGTERM)
+        #expect(try await daemon.exitStatus() == 0)
+        #expect(daemon.log.contains(" info stopped"), "the last line is written before exit; log: \(daemon.log)")
+    }
+
     @Test func runningOutOfDescriptorsBacksOffAndKeepsServing() async throws {
         let echo = try LoopbackPeers.startEcho()
         defer { echo.stop() }

@@ -10,13 +10,15 @@ final class DirectDatagramEgress: DatagramEgress {
     let socket: UDPSocket
     private let resolver: any HostResolver
     private let fullCone: Bool
+    /// The limit on each name lookup: a datagram waits for its name at most this long, then is dropped.
+    private let lookupTimeout: Duration
     private let cache = DomainResolutionCache()
     private let remotes = Mutex<Set<SocketAddress>>([])
     /// Remotes remembered at most; past it the set starts afresh (replies from forgotten remotes drop until
     /// the client sends to them again).
     private let remoteCapacity = 4096
 
-    init(resolver: any HostResolver, fullCone: Bool) throws {
+    init(resolver: any HostResolver, fullCone: Bool, lookupTimeout: Duration) throws {
         do {
             socket = try UDPSocket(bindingTo: SocketAddress(ip: .ipv6Any, port: 0), dualStack: true, bufferSize: UDPAssociation.socketBufferSize)
         } catch {
@@ -24,6 +26,7 @@ final class DirectDatagramEgress: DatagramEgress {
         }
         self.resolver = resolver
         self.fullCone = fullCone
+        self.lookupTimeout = lookupTimeout
     }
 
     func sendsWithoutLookup(to destination: SOCKSEndpoint) -> Bool {
@@ -68,7 +71,7 @@ final class DirectDatagramEgress: DatagramEgress {
         if let address = destination.socketAddress { return address }
         guard case .domain(let name) = destination.address else { throw SocketError.nameNotFound("\(destination)") }
         if let cached = cache.lookUp(name, port: destination.port) { return cached }
-        let addresses = try await resolver.resolve(host: name, port: destination.port)
+        let addresses = try await resolver.resolve(host: name, port: destination.port, timeout: lookupTimeout)
         let reachable = socket.localAddress.ip.isIPv6 ? addresses : addresses.filter { $0.ip.isIPv4 }
         guard let address = reachable.first else { throw SocketError.nameNotFound(name) }
         cache.store(name, address: address)

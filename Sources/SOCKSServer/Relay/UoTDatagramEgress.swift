@@ -3,40 +3,336 @@ import SOCKSClient
 import SOCKSProtocol
 import Synchronization
 
-/// Datagrams through an upstream proxy over one UoT stream in addressed framing (v2 non-connect, or v1):
+/// Datagrams through an upstream proxy over a UoT stream in addressed framing (v2 non-connect, or v1):
 /// every datagram keeps its own destination, and names travel unresolved for the upstream to resolve.
+///
+/// A stream that fails or that the upstream closes (sing-box closes one when a name in it does not
+/// resolve) does not end the association: a send that meets the failure throws (the relay counts a dropped
+/// datagram), and the next send opens a new stream through the upstream. Each stream has a generation, so
+/// a failure seen late on an old stream never touches its successor, and its unread bytes are never
+/// mistaken for the new stream's.
+///
+/// Idle, the egress holds no read buffer: `waitUntilReadable` waits (and sees a stream's end) without one,
+/// `receive` reads into the relay's borrowed buffer and keeps only the bytes of a frame split across reads.
 final class UoTDatagramEgress: DatagramEgress {
-    let stream: UoTClientStream
-    /// The frame reader, taken out while one `receive` runs (only the relay's to-client task receives).
-    private let frames: Mutex<UoTClientStream.Frames.Iterator?>
+    /// The upstream stream's life.
+    private enum StreamState {
+        /// Carrying datagrams.
+        case open(generation: Int, stream: UoTClientStream)
+        /// A send is opening the stream that will have this generation.
+        case opening(generation: Int)
+        /// The stream of this generation failed; the next send opens another, but not before `retryAt`
+        /// when opening itself failed (an upstream that is down is not dialled once per datagram).
+        case failed(generation: Int, retryAt: ContinuousClock.Instant?)
+        /// `close()` was called: nothing more is sent or received.
+        case closed
+    }
 
-    init(stream: UoTClientStream) {
-        self.stream = stream
-        self.frames = Mutex(stream.frames().makeAsyncIterator())
+    private struct Shared {
+        var stream: StreamState
+        /// The receiving task, parked while no stream is open.
+        var parkedReceiver: CheckedContinuation<Void, Never>?
+    }
+
+    /// What the one receiving task keeps between calls.
+    private struct Reader {
+        /// The stream generation the receiver reads.
+        var generation = 0
+        /// Whether that stream has ended (the receiver waits for a newer one).
+        var ended = false
+        /// Bytes of that stream read but not yet framed: empty (and unallocated) except while a frame is
+        /// split across reads or several arrived in one.
+        var pending: [UInt8] = []
+    }
+
+    /// How long sends fail at once after opening a stream failed.
+    static let reopenBackOff = Duration.seconds(1)
+    /// The least room `receive` reads into.
+    private static let minimumReadSize = 2048
+
+    private let shared: Mutex<Shared>
+    private let reader = Mutex<Reader?>(Reader())
+    private let openStream: @Sendable () async throws -> UoTClientStream
+
+    /// - Parameters:
+    ///   - stream: the first stream, already open (opening it is what tells the client whether the upstream
+    ///     can carry its UDP at all).
+    ///   - reopen: opens the next stream after one fails.
+    init(stream: UoTClientStream, reopen: @escaping @Sendable () async throws -> UoTClientStream) {
+        shared = Mutex(Shared(stream: .open(generation: 0, stream: stream), parkedReceiver: nil))
+        openStream = reopen
     }
 
     func sendsWithoutLookup(to destination: SOCKSEndpoint) -> Bool { true }
 
     func send(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint) async throws {
-        try await stream.send(payload, to: destination)
+        let (generation, stream) = try await streamForSending()
+        do {
+            try await stream.send(payload, to: destination)
+        } catch let error as UoTProtocolError {
+            throw error  // this datagram cannot be framed (too large): the stream itself is fine
+        } catch {
+            streamFailed(generation)
+            throw error
+        }
+    }
+
+    /// Waits, holding no buffer, until a frame may be read: bytes on the open stream, or frame bytes kept
+    /// from the last read. A stream that has ended with nothing left is marked failed here, and the wait
+    /// goes on for the stream that the next send opens.
+    func waitUntilReadable() async throws {
+        guard var current = reader.withLock({ $0.take() }) else { return }
+        defer { reader.withLock { $0 = current } }
+        while true {
+            let (generation, stream) = try await streamForReceiving(after: current)
+            if generation != current.generation { current = Reader(generation: generation) }
+            if !current.pending.isEmpty { return }
+            let input: TCPConnection.PendingInput
+            do {
+                input = try stream.connection.pendingInput()
+            } catch {
+                input = .end  // closed here: replaced after a failed send, or the egress closed
+            }
+            switch input {
+            case .bytes:
+                return
+            case .end:
+                streamFailed(generation)
+                current = Reader(generation: generation, ended: true)
+            case .nothing:
+                do {
+                    try await stream.connection.waitUntilReadable()
+                } catch {
+                    if Task.isCancelled { throw error }  // else closed: the next look says so
+                }
+            }
+        }
     }
 
     func receive(into buffer: inout [UInt8], at offset: Int) async throws -> (count: Int, source: SOCKSEndpoint) {
-        guard var iterator = frames.withLock({ $0.take() }) else { throw DatagramEgressError.upstreamClosed }
-        defer { frames.withLock { $0 = iterator } }
-        guard let frame = try await iterator.next(), let source = frame.endpoint else { throw DatagramEgressError.upstreamClosed }
-        let end = offset + frame.payload.count
-        if end > buffer.count { buffer.append(contentsOf: repeatElement(0, count: end - buffer.count)) }
-        buffer.replaceSubrange(offset..<end, with: frame.payload)
-        return (frame.payload.count, source)
+        // Taken out for the call, so the pending bytes have one owner and are never copied.
+        guard var current = reader.withLock({ $0.take() }) else { throw UoTEgressError.concurrentReceive }
+        defer { reader.withLock { $0 = current } }
+        while true {
+            let (generation, stream) = try await streamForReceiving(after: current)
+            if generation != current.generation { current = Reader(generation: generation) }
+            do {
+                if let frame = try await Self.nextFrame(of: stream.connection, pending: &current.pending, scratch: &buffer),
+                   let source = frame.endpoint {
+                    let end = offset + frame.payload.count
+                    if end > buffer.count { buffer.append(contentsOf: repeatElement(0, count: end - buffer.count)) }
+                    buffer.replaceSubrange(offset..<end, with: frame.payload)
+                    return (frame.payload.count, source)
+                }
+                // EOF: the upstream closed the stream.
+            } catch is UoTProtocolError {
+                // Bytes that are no frame: the stream cannot be resynchronised.
+            } catch {
+                if Task.isCancelled { throw error }
+            }
+            streamFailed(generation)
+            current = Reader(generation: generation, ended: true)
+        }
     }
 
-    /// The stream's end shows in `receive` (EOF): nothing else to watch.
+    /// The egress never ends on its own (a stream's end is handled inside: the next send opens another),
+    /// so there is nothing to watch.
     var endsOutsideReceive: Bool { false }
 
     func waitUntilEnded() async {}
 
     func close() {
-        stream.close()
+        let (stream, receiver) = shared.withLock { shared -> (UoTClientStream?, CheckedContinuation<Void, Never>?) in
+            defer {
+                shared.stream = .closed
+                shared.parkedReceiver = nil
+            }
+            if case .open(_, let stream) = shared.stream { return (stream, shared.parkedReceiver) }
+            return (nil, shared.parkedReceiver)
+        }
+        stream?.close()
+        receiver?.resume()
+    }
+
+    // MARK: - Streams
+
+    /// The stream to send on: the open one, or a new one when the last failed.
+    private func streamForSending() async throws -> (Int, UoTClientStream) {
+        enum Next {
+            case use(Int, UoTClientStream)
+            case open(Int)
+            case fail(any Error)
+        }
+        let now = ContinuousClock.now
+        let next = shared.withLock { shared -> Next in
+            switch shared.stream {
+            case .open(let generation, let stream):
+                return .use(generation, stream)
+            case .opening:
+                return .fail(UoTEgressError.reopening)
+            case .failed(let generation, let retryAt):
+                if let retryAt, now < retryAt { return .fail(UoTEgressError.upstreamUnavailable) }
+                shared.stream = .opening(generation: generation + 1)
+                return .open(generation + 1)
+            case .closed:
+                return .fail(DatagramEgressError.upstreamClosed)
+            }
+        }
+        switch next {
+        case .use(let generation, let stream):
+            return (generation, stream)
+        case .fail(let error):
+            throw error
+        case .open(let generation):
+            let stream: UoTClientStream
+            do {
+                stream = try await openStream()
+            } catch {
+                shared.withLock { shared in
+                    guard case .opening(generation) = shared.stream else { return }
+                    shared.stream = .failed(generation: generation, retryAt: .now + Self.reopenBackOff)
+                }
+                throw error
+            }
+            enum Installed {
+                case installed(parkedReceiver: CheckedContinuation<Void, Never>?)
+                case closedMeanwhile
+            }
+            let installed = shared.withLock { shared -> Installed in
+                guard case .opening(generation) = shared.stream else { return .closedMeanwhile }
+                shared.stream = .open(generation: generation, stream: stream)
+                defer { shared.parkedReceiver = nil }
+                return .installed(parkedReceiver: shared.parkedReceiver)
+            }
+            switch installed {
+            case .installed(let receiver):
+                receiver?.resume()
+                return (generation, stream)
+            case .closedMeanwhile:
+                stream.close()
+                throw DatagramEgressError.upstreamClosed
+            }
+        }
+    }
+
+    /// Marks the stream of `generation` failed and closes it (which wakes a receive waiting on it), unless
+    /// a newer stream has replaced it already.
+    private func streamFailed(_ generation: Int) {
+        let stream = shared.withLock { shared -> UoTClientStream? in
+            guard case .open(generation, let stream) = shared.stream else { return nil }
+            shared.stream = .failed(generation: generation, retryAt: nil)
+            return stream
+        }
+        stream?.close()
+    }
+
+    /// The stream the receiver should read: the one it reads, or, once that has ended, the next one.
+    private func streamForReceiving(after reader: Reader) async throws -> (Int, UoTClientStream) {
+        try await streamForReceiving(newerThan: reader.ended ? reader.generation : reader.generation - 1)
+    }
+
+    /// The open stream of a generation above `generation`; waits while there is none.
+    ///
+    /// - Throws: `DatagramEgressError.upstreamClosed` once the egress is closed, `CancellationError`.
+    private func streamForReceiving(newerThan generation: Int) async throws -> (Int, UoTClientStream) {
+        while true {
+            try Task.checkCancellation()
+            switch shared.withLock({ $0.stream }) {
+            case .open(let current, let stream) where current > generation:
+                return (current, stream)
+            case .closed:
+                throw DatagramEgressError.upstreamClosed
+            case .open, .opening, .failed:
+                await parkReceiver(untilNewerThan: generation)
+            }
+        }
+    }
+
+    /// Suspends until a newer stream opens, the egress closes, or the task is cancelled.
+    private func parkReceiver(untilNewerThan generation: Int) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = shared.withLock { shared -> Bool in
+                    // Checked under the lock that the waker and the cancellation handler take too: no wake-up lost.
+                    if Task.isCancelled { return true }
+                    switch shared.stream {
+                    case .open(let current, _) where current > generation: return true
+                    case .closed: return true
+                    case .open, .opening, .failed: break
+                    }
+                    shared.parkedReceiver = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let receiver = shared.withLock { shared in
+                defer { shared.parkedReceiver = nil }
+                return shared.parkedReceiver
+            }
+            receiver?.resume()
+        }
+    }
+
+    // MARK: - Frames
+
+    /// The next frame on `connection`, read with `scratch` (the relay's borrowed buffer) as the read buffer;
+    /// `nil` at EOF.
+    ///
+    /// A read that holds whole frames is parsed where it lies; only the bytes after the first frame (the
+    /// rest of a split frame, or more frames) are kept in `pending`, which is released once used up. So an
+    /// idle egress holds no buffer at all.
+    private static func nextFrame(of connection: TCPConnection, pending: inout [UInt8], scratch: inout [UInt8]) async throws -> UoTFrame? {
+        if scratch.count < minimumReadSize {
+            scratch.append(contentsOf: repeatElement(0, count: minimumReadSize - scratch.count))
+        }
+        while true {
+            if !pending.isEmpty {
+                var reader = ByteReader(pending[...])
+                if let frame = try UoTFrame.parse(from: &reader, framing: .addressed) {
+                    if reader.remaining == 0 {
+                        pending = []
+                    } else {
+                        pending.removeFirst(reader.consumed)
+                    }
+                    return frame
+                }
+            }
+            guard let count = try connection.readNow(into: &scratch) else {
+                // Only after an early wake-up or inside a split frame: the wait holds the buffer, briefly.
+                try await connection.waitUntilReadable()
+                continue
+            }
+            guard count > 0 else { return nil }
+            guard pending.isEmpty else {
+                pending += scratch[0..<count]
+                continue
+            }
+            var reader = ByteReader(scratch[0..<count])
+            guard let frame = try UoTFrame.parse(from: &reader, framing: .addressed) else {
+                pending = Array(scratch[0..<count])
+                continue
+            }
+            if reader.remaining > 0 { pending = Array(scratch[reader.position..<count]) }
+            return frame
+        }
+    }
+}
+
+/// Why a datagram could not go through the UoT egress; each is counted as a dropped datagram.
+enum UoTEgressError: Error, CustomStringConvertible {
+    /// Another datagram is opening the stream that replaces a failed one.
+    case reopening
+    /// Opening a stream failed a moment ago; the next try comes after a back-off.
+    case upstreamUnavailable
+    /// Two tasks called `receive` at once (a relay has one receiving task).
+    case concurrentReceive
+
+    var description: String {
+        switch self {
+        case .reopening: "the stream to the upstream is being reopened"
+        case .upstreamUnavailable: "the upstream could not be reached a moment ago; retrying shortly"
+        case .concurrentReceive: "receive called by two tasks at once"
+        }
     }
 }

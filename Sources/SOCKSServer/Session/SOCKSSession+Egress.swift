@@ -8,7 +8,8 @@ extension SOCKSSession {
     func makeDatagramEgress() async throws -> any DatagramEgress {
         let configuration = context.configuration
         guard let upstream = configuration.upstream else {
-            return try DirectDatagramEgress(resolver: configuration.resolver, fullCone: configuration.udpFullCone)
+            return try DirectDatagramEgress(
+                resolver: configuration.resolver, fullCone: configuration.udpFullCone, lookupTimeout: configuration.connectTimeout)
         }
         return try await whileClientWaits(timeout: configuration.connectTimeout) {
             try await Self.openUpstreamEgress(upstream, configuration: configuration)
@@ -20,7 +21,10 @@ extension SOCKSSession {
         let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
         switch upstream.udpTransport {
         case .udpOverTCP(let version):
-            return UoTDatagramEgress(stream: try await client.udpOverTCP(version: version))
+            let timeout = configuration.connectTimeout
+            return UoTDatagramEgress(stream: try await client.udpOverTCP(version: version)) {
+                try await withDeadline(timeout) { try await client.udpOverTCP(version: version) }
+            }
         case .associate:
             return AssociateDatagramEgress(association: try await client.udpAssociate())
         }

@@ -19,13 +19,17 @@ struct SessionRecord: Sendable {
         self.client = client
     }
 
-    /// One line, `key=value` pairs, for the info-level access log.
+    /// One line, `key=value` pairs, for the info-level access log. `-` means none. The values a client
+    /// chose (user, destination) are escaped (`SOCKSLogger.escapingFieldValue`): they never contain a space,
+    /// `=`, `"` or a control character, so they cannot forge a field or a line.
     var line: String {
         let elapsed = (ContinuousClock.now - started).components
         let milliseconds = elapsed.seconds * 1000 + elapsed.attoseconds / 1_000_000_000_000_000
         let duration = Double(milliseconds) / 1000
-        return "session client=\(client) user=\(user ?? "-") command=\(command?.description ?? "-") "
-            + "destination=\(destination?.description ?? "-") up=\(bytesUp) down=\(bytesDown) "
+        let user = user.map(SOCKSLogger.escapingFieldValue) ?? "-"
+        let destination = destination.map { SOCKSLogger.escapingFieldValue($0.description) } ?? "-"
+        return "session client=\(client) user=\(user) command=\(command?.description ?? "-") "
+            + "destination=\(destination) up=\(bytesUp) down=\(bytesDown) "
             + (datagramsDropped.map { "dropped=\($0) " } ?? "")
             + "duration=\(duration)s outcome=\(outcome)"
     }

@@ -1,0 +1,74 @@
+import Dispatch
+import Glibc
+
+/// The signals the daemon answers instead of dying, and what each one asks for.
+///
+/// Every one arrives on a dispatch source rather than in a signal handler, so the response may do anything
+/// a normal function may (log, take locks, call into the server). SIGHUP and SIGUSR1 are reserved for a
+/// configuration reload and a session summary; until those exist they are logged and otherwise ignored, so
+/// a stray `kill -HUP` (log rotation, a terminal hanging up) no longer cuts every session.
+enum DaemonSignal: CaseIterable, CustomStringConvertible {
+    case interrupt, terminate, hangUp, user1, user2
+
+    /// What the daemon is asked to do.
+    enum Request {
+        /// Stop accepting, let open sessions finish within the grace period, exit 0.
+        case shutDown
+        /// Read the configuration again (not implemented yet).
+        case reload
+        /// Log a summary of the open sessions (not implemented yet).
+        case sessionSummary
+        /// Nothing is assigned to this signal: log it and carry on.
+        case noAction
+    }
+
+    var request: Request {
+        switch self {
+        case .interrupt, .terminate: .shutDown
+        case .hangUp: .reload
+        case .user1: .sessionSummary
+        case .user2: .noAction
+        }
+    }
+
+    var number: Int32 {
+        switch self {
+        case .interrupt: SIGINT
+        case .terminate: SIGTERM
+        case .hangUp: SIGHUP
+        case .user1: SIGUSR1
+        case .user2: SIGUSR2
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .interrupt: "SIGINT"
+        case .terminate: "SIGTERM"
+        case .hangUp: "SIGHUP"
+        case .user1: "SIGUSR1"
+        case .user2: "SIGUSR2"
+        }
+    }
+
+    /// Ignores the signals that have no use during start-up, so one that arrives before `handleAll` cannot
+    /// kill the daemon. SIGINT and SIGTERM keep their default until then: they should still stop a daemon
+    /// that hangs while starting.
+    static func ignoreUntilHandled() {
+        for signal in allCases where signal.request != .shutDown {
+            Glibc.signal(signal.number, SIG_IGN)
+        }
+    }
+
+    /// Routes every signal of this type to `handler`, from now until the returned sources are cancelled.
+    static func handleAll(_ handler: @escaping @Sendable (DaemonSignal) -> Void) -> [any DispatchSourceSignal] {
+        allCases.map { signal in
+            // The default action (terminate) must not run as well as the source's handler.
+            Glibc.signal(signal.number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signal.number, queue: .global())
+            source.setEventHandler { handler(signal) }
+            source.resume()
+            return source
+        }
+    }
+}
