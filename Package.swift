@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "SOCKSProtocolTests", dependencies: ["SOCKSProtocol"]),
         .testTarget(name: "SOCKSClientTests", dependencies: ["SOCKSClient", "SOCKSServer", "AsyncSockets", "SOCKSProtocol", "TestSupport"]),
         .testTarget(name: "SOCKSServerTests", dependencies: ["SOCKSServer", "SOCKSClient", "AsyncSockets", "SOCKSProtocol", "TestSupport"]),
-        .testTarget(name: "socksdTests", dependencies: ["socksd", "AsyncSockets", "SOCKSProtocol", "TestSupport"]),
+        .testTarget(name: "socksdTests", dependencies: ["socksd", "AsyncSockets", "SOCKSProtocol", "SOCKSClient", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -332,6 +332,35 @@ static int cmd_uot(int proxy, int target, double seconds) {
     return 0;
 }
 
+/// Sets receive and send timeouts (which bound connect() too), so that a proxy that has stopped answering
+/// (out of descriptors, its accept queue full) fails an attempt instead of hanging it.
+static void set_timeouts(int fd, int seconds) {
+    struct timeval tv = {seconds, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+/// A TCP connection to loopback PORT whose connect, reads and writes give up after SECONDS.
+static int tcp_connect_bounded(int port, int seconds) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    set_timeouts(fd, seconds);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in a = loopback(port);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { close(fd); return -1; }
+    return fd;
+}
+
+/// Holds the descriptors of the sessions an idle command opened for HOLD seconds, then closes them.
+static int hold_and_close(int *fds, int count, int opened, int hold) {
+    printf("held %d\n", opened);
+    fflush(stdout);
+    sleep(hold);
+    for (int i = 0; i < count; i++) if (fds[i] >= 0) close(fds[i]);
+    return 0;
+}
+
 /// idle PROXY ECHO COUNT HOLD: opens COUNT CONNECT sessions, prints "held", holds them HOLD seconds.
 static int cmd_idle(int proxy, int target, int count, int hold) {
     int *fds = calloc(count, sizeof(int));
@@ -344,10 +373,81 @@ static int cmd_idle(int proxy, int target, int count, int hold) {
             if (write_full(fds[i], &c, 1) == 0 && read_full(fds[i], &c, 1) == 0) opened++;
         }
     }
-    printf("held %d\n", opened);
+    return hold_and_close(fds, count, opened, hold);
+}
+
+/// One UDP association through the proxy, its datagram socket connected to the relay, having echoed one
+/// datagram; returns the control connection (and the UDP socket in *udp), or -1.
+static int open_udp_association(int proxy, int target, int *udp) {
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    if (u < 0) return -1;
+    struct sockaddr_in local = loopback(0);
+    socklen_t len = sizeof local;
+    if (bind(u, (struct sockaddr *)&local, sizeof local) || getsockname(u, (struct sockaddr *)&local, &len)) { close(u); return -1; }
+    set_timeouts(u, 1);
+    int control = tcp_connect_bounded(proxy, 5);
+    if (control < 0) { close(u); return -1; }
+    int relay_port = socks_request(control, 3, ntohs(local.sin_port), NULL);
+    struct sockaddr_in to = loopback(relay_port);
+    if (relay_port <= 0 || connect(u, (struct sockaddr *)&to, sizeof to)) { close(u); close(control); return -1; }
+    unsigned char packet[11] = {0, 0, 0, 1, 127, 0, 0, 1, target >> 8, target & 0xff, 'a'}, reply[64];
+    // Loopback loses a datagram only when a buffer overflows: a few tries.
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (send(u, packet, sizeof packet, 0) < 0) break;
+        if (recv(u, reply, sizeof reply, 0) == (ssize_t)sizeof packet) { *udp = u; return control; }
+    }
+    close(u);
+    close(control);
+    return -1;
+}
+
+/// idleudp PROXY UDPECHO COUNT HOLD: opens COUNT UDP associations, each having echoed one datagram, prints
+/// "held N", holds them HOLD seconds.
+static int cmd_idleudp(int proxy, int target, int count, int hold) {
+    int *fds = malloc(2 * count * sizeof(int));
+    int opened = 0;
+    for (int i = 0; i < count; i++) {
+        fds[2 * i] = open_udp_association(proxy, target, &fds[2 * i + 1]);
+        if (fds[2 * i] >= 0) opened++; else fds[2 * i + 1] = -1;
+    }
+    return hold_and_close(fds, 2 * count, opened, hold);
+}
+
+/// idleuot PROXY UDPECHO COUNT HOLD: opens COUNT UoT v2 streams (connect mode to UDPECHO, the header sent
+/// and one frame echoed), prints "held N", holds them HOLD seconds.
+static int cmd_idleuot(int proxy, int target, int count, int hold) {
+    int *fds = malloc(count * sizeof(int));
+    int opened = 0;
+    for (int i = 0; i < count; i++) {
+        int fd = tcp_connect_bounded(proxy, 5);
+        fds[i] = -1;
+        if (fd < 0) continue;
+        unsigned char first[8 + 2 + 1] = {1, 1, 127, 0, 0, 1, target >> 8, target & 0xff, 0, 1, 'a'}, reply[3];
+        if (socks_request(fd, 1, 0, "sp.v2.udp-over-tcp.arpa") < 0 || write_full(fd, first, sizeof first) || read_full(fd, reply, sizeof reply)) {
+            close(fd);
+            continue;
+        }
+        fds[i] = fd;
+        opened++;
+    }
+    return hold_and_close(fds, count, opened, hold);
+}
+
+/// ceiling PROXY ECHO MAX: opens idle CONNECT sessions (each echoing one byte) until one fails or MAX are
+/// open, prints how many succeeded, then closes them. Each attempt gives up after 3 s.
+static int cmd_ceiling(int proxy, int target, int max) {
+    int *fds = malloc(max * sizeof(int));
+    int opened = 0;
+    while (opened < max) {
+        int fd = tcp_connect_bounded(proxy, 3);
+        if (fd < 0) break;
+        char c = 'c';
+        if (socks_request(fd, 1, target, NULL) < 0 || write_full(fd, &c, 1) || read_full(fd, &c, 1)) { close(fd); break; }
+        fds[opened++] = fd;
+    }
+    printf("%d\n", opened);
     fflush(stdout);
-    sleep(hold);
-    for (int i = 0; i < count; i++) if (fds[i] >= 0) close(fds[i]);
+    for (int i = 0; i < opened; i++) close(fds[i]);
     return 0;
 }
 
@@ -388,7 +488,10 @@ int main(int argc, char **argv) {
     if (argc >= 5 && !strcmp(argv[1], "udp")) return cmd_udp(atoi(argv[2]), atoi(argv[3]), atof(argv[4]));
     if (argc >= 5 && !strcmp(argv[1], "uot")) return cmd_uot(atoi(argv[2]), atoi(argv[3]), atof(argv[4]));
     if (argc >= 6 && !strcmp(argv[1], "idle")) return cmd_idle(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+    if (argc >= 6 && !strcmp(argv[1], "idleudp")) return cmd_idleudp(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+    if (argc >= 6 && !strcmp(argv[1], "idleuot")) return cmd_idleuot(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+    if (argc >= 5 && !strcmp(argv[1], "ceiling")) return cmd_ceiling(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
     if (argc >= 3 && !strcmp(argv[1], "startup")) return cmd_startup(argv + 2);
-    fprintf(stderr, "usage: loadgen serve|throughput|connrate|udp|uot|idle|startup ...\n");
+    fprintf(stderr, "usage: loadgen serve|throughput|connrate|udp|uot|idle|idleudp|idleuot|ceiling|startup ...\n");
     return 64;
 }

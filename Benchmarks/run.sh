@@ -3,13 +3,14 @@
 # machine's limit), measured in one run, interleaved, several rounds, medians. Loopback only; every load
 # loop is bounded in time or count.
 #
-#   bash Benchmarks/run.sh            # ROUNDS=3 SECONDS_PER_TEST=2 by default
+#   bash Benchmarks/run.sh            # ROUNDS=3 SECONDS_PER_TEST=2 IDLE_SESSIONS=1000 CEILING_MAX=2000 by default
 #
 # It prints a table of absolute figures and ratios and writes BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 SECS=${SECONDS_PER_TEST:-2}
+IDLE=${IDLE_SESSIONS:-1000}
 WORK=$(mktemp -d)
 BASE=${BENCH_PORT_BASE:-21000}
 SOURCE=$((BASE + 1)); ECHO=$((BASE + 2)); UDPECHO=$((BASE + 3))
@@ -17,6 +18,8 @@ SOCKSD=$((BASE + 10)); MICROSOCKS=$((BASE + 11)); DANTE=$((BASE + 12)); IPERF=$(
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; pkill -9 -f "$WORK" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
+# The idle-session and ceiling figures hold thousands of sockets in this script's children.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 log() { echo "[bench] $*" >&2; }
 
@@ -84,7 +87,7 @@ run_metric udp "${SERVERS[@]}" -- udp {PORT} "$UDPECHO" "$SECS"
 run_metric uot socksd -- uot {PORT} "$UDPECHO" "$SECS"
 
 # --- memory per idle CONNECT session: proportional set size (Pss) of the whole process tree, before and
-# while 1,000 sessions are held (Dante forks children; Pss shares their common pages fairly).
+# while IDLE sessions are held (Dante forks children; Pss shares their common pages fairly).
 descendants() { # a process and its children, recursively; processes only (threads would repeat its Pss)
     echo "$1"
     local child
@@ -101,20 +104,33 @@ tree_pss_kib() {
 }
 # Fresh instances on ports of their own: a proxy that already carried the other tests keeps freed heap
 # that new sessions would reuse, which hides what a session costs.
-MEM_SOCKSD=$((BASE + 30)); MEM_MICROSOCKS=$((BASE + 31)); MEM_DANTE=$((BASE + 32))
-"$BIN" --listen "127.0.0.1:$MEM_SOCKSD" --log-level error 2> /dev/null & PIDS+=($!); MEM_SOCKSD_PID=$!
-microsocks -i 127.0.0.1 -p "$MEM_MICROSOCKS" > /dev/null 2>&1 & PIDS+=($!); MEM_MICROSOCKS_PID=$!
-sed "s/port = $DANTE/port = $MEM_DANTE/" "$WORK/danted.conf" > "$WORK/danted-memory.conf"
-danted -f "$WORK/danted-memory.conf" > /dev/null 2>&1 & PIDS+=($!); MEM_DANTE_PID=$!
-for port in "$MEM_SOCKSD" "$MEM_MICROSOCKS" "$MEM_DANTE"; do
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
-done
-sleep 0.5
-for server in socksd microsocks dante; do
-    pid_var="MEM_${server^^}_PID"; pid=${!pid_var}
-    port_var="MEM_${server^^}"; port=${!port_var}
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; }
+start_fresh() { # server port [descriptor limit]: starts a new instance; its pid in FRESH_PID
+    local server=$1 port=$2 limit=${3:-}
+    local prefix=()
+    [ -n "$limit" ] && prefix=(bash -c 'ulimit -n "$0" && exec "$@"' "$limit")
+    case $server in
+        socksd) "${prefix[@]}" "$BIN" --listen "127.0.0.1:$port" --log-level error 2> /dev/null & ;;
+        microsocks) "${prefix[@]}" microsocks -i 127.0.0.1 -p "$port" > /dev/null 2>&1 & ;;
+        dante)
+            sed "s/port = $DANTE/port = $port/" "$WORK/danted.conf" > "$WORK/danted-$port.conf"
+            "${prefix[@]}" danted -f "$WORK/danted-$port.conf" > /dev/null 2>&1 & ;;
+    esac
+    FRESH_PID=$!
+    PIDS+=("$FRESH_PID")
+    wait_port "$port"
+    sleep 0.5
+}
+stop_tree() { # a fresh instance and its children (Dante's), once measured
+    local pids; pids=$(descendants "$1")
+    kill -9 $pids 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+idle_memory() { # key server pid loadgen-command port target: Pss growth per held session
+    local key=$1 server=$2 pid=$3 command=$4 port=$5 target=$6
+    local before after held per idle_pid
     before=$(tree_pss_kib "$pid")
-    "$LG" idle "$port" "$ECHO" 1000 6 > "$WORK/idle.out" &
+    "$LG" "$command" "$port" "$target" "$IDLE" 6 > "$WORK/idle.out" &
     idle_pid=$!
     for _ in $(seq 200); do grep -q held "$WORK/idle.out" && break; sleep 0.05; done
     sleep 1
@@ -122,8 +138,46 @@ for server in socksd microsocks dante; do
     held=$(awk '{print $2}' "$WORK/idle.out")
     wait "$idle_pid" || true
     per=$(awk -v a="$after" -v b="$before" -v n="${held:-0}" 'BEGIN { if (n > 0) printf "%.1f", (a - b) / n; else print "failed" }')
-    RESULTS[memory,$server]="$per"
-    log "memory $server: $before KiB → $after KiB with $held sessions: $per KiB/session"
+    RESULTS[$key,$server]="$per"
+    log "$key $server: $before KiB → $after KiB with $held sessions: $per KiB/session"
+}
+MEM_SOCKSD=$((BASE + 30)); MEM_MICROSOCKS=$((BASE + 31)); MEM_DANTE=$((BASE + 32))
+for server in socksd microsocks dante; do
+    port_var="MEM_${server^^}"; port=${!port_var}
+    start_fresh "$server" "$port"
+    idle_memory memory "$server" "$FRESH_PID" idle "$port" "$ECHO"
+    stop_tree "$FRESH_PID"
+    sleep 1
+done
+
+# --- memory per idle UDP association (socksd and Dante; microsocks has no UDP) and per idle UoT v2 stream
+# (socksd), the same way: IDLE held, each having echoed one datagram (UoT: its header sent, one frame
+# echoed), each kind on a fresh instance.
+MEM_UDP_SOCKSD=$((BASE + 33)); MEM_UDP_DANTE=$((BASE + 34)); MEM_UOT_SOCKSD=$((BASE + 35))
+for server in socksd dante; do
+    port_var="MEM_UDP_${server^^}"; port=${!port_var}
+    start_fresh "$server" "$port"
+    idle_memory udpmemory "$server" "$FRESH_PID" idleudp "$port" "$UDPECHO"
+    stop_tree "$FRESH_PID"
+    sleep 1
+done
+start_fresh socksd "$MEM_UOT_SOCKSD"
+idle_memory uotmemory socksd "$FRESH_PID" idleuot "$MEM_UOT_SOCKSD" "$UDPECHO"
+stop_tree "$FRESH_PID"
+
+# --- the session ceiling at a descriptor limit: each proxy started fresh under `ulimit -n 1024`, idle
+# CONNECT sessions (each having echoed one byte) opened one by one until one fails, at most CEILING_MAX.
+# Dante forks processes as sessions grow, each with a limit of its own: it may reach the bound.
+CEILING_MAX=${CEILING_MAX:-2000}
+CEIL_SOCKSD=$((BASE + 36)); CEIL_MICROSOCKS=$((BASE + 37)); CEIL_DANTE=$((BASE + 38))
+for server in socksd microsocks dante; do
+    port_var="CEIL_${server^^}"; port=${!port_var}
+    start_fresh "$server" "$port" 1024
+    count=$("$LG" ceiling "$port" "$ECHO" "$CEILING_MAX" 2>>"$WORK/errors.log" || echo failed)
+    [ "$count" = "$CEILING_MAX" ] && count="≥$CEILING_MAX"
+    RESULTS[ceiling,$server]="$count"
+    log "ceiling $server (ulimit -n 1024): $count idle CONNECT sessions"
+    stop_tree "$FRESH_PID"
     sleep 1
 done
 
@@ -161,6 +215,11 @@ TABLE=$(
     echo "| UoT v2 round trips (/s, 64 B) | | $(med uot socksd) | | | | | |"
     m_s=${RESULTS[memory,socksd]}; m_m=${RESULTS[memory,microsocks]}; m_n=${RESULTS[memory,dante]}
     echo "| memory per idle CONNECT session (KiB, Pss) | | $m_s | $m_m | $m_n | $(ratio "$m_s" "$m_m") | $(ratio "$m_s" "$m_n") | |"
+    u_s=${RESULTS[udpmemory,socksd]}; u_n=${RESULTS[udpmemory,dante]}
+    echo "| memory per idle UDP ASSOCIATE (KiB, Pss) | | $u_s | n/a | $u_n | n/a | $(ratio "$u_s" "$u_n") | |"
+    echo "| memory per idle UoT v2 stream (KiB, Pss) | | ${RESULTS[uotmemory,socksd]} | | | | | |"
+    c_s=${RESULTS[ceiling,socksd]}; c_m=${RESULTS[ceiling,microsocks]}; c_n=${RESULTS[ceiling,dante]}
+    echo "| idle CONNECT sessions under \`ulimit -n 1024\` | | $c_s | $c_m | $c_n | $(ratio "$c_s" "$c_m") | $(ratio "$c_s" "$c_n") | |"
     echo "| start to \`listening on\` (ms) | | $(med startup socksd) | | | | | |"
 )
 echo
@@ -184,7 +243,11 @@ Cross-check with iperf3 through proxychains4: direct ${IPERF_DIRECT:-n/a} Mbit/s
 How each figure is taken (\`Benchmarks/loadgen.c\`): TCP streams download from a source that writes 1 MiB
 blocks, counted after a 10% warm-up; a connection is a new SOCKS5 session, CONNECT, a 1-byte echo and a
 close; UDP and UoT round trips are sequential 64-byte echoes; memory is the growth of the proxy's process
-tree Pss while 1,000 idle CONNECT sessions (each having echoed one byte) are held, divided by 1,000;
+tree Pss while $IDLE idle sessions are held, divided by $IDLE, on a fresh instance for each kind: CONNECT
+sessions that each echoed one byte, UDP associations that each echoed one datagram, UoT v2 streams that
+each sent their header and echoed one frame; the session ceiling is how many idle CONNECT sessions (each
+having echoed one byte) a fresh instance started under \`ulimit -n 1024\` accepts, opened one by one until
+one fails (at most $CEILING_MAX; Dante forks processes as sessions grow, each with a limit of its own);
 start-up is from exec to the \`listening on\` line. Peers: microsocks and Dante (\`danted\`) from Debian.
 MD
 log "wrote BENCHMARKS.md"

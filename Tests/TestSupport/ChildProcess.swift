@@ -13,8 +13,12 @@ public final class ChildProcess: Sendable {
     private let exitCode = Mutex<Int32?>(nil)
 
     /// Starts `executable` with `arguments`; standard output and error go to `outputPath` (both, or error to
-    /// `errorPath` when given), standard input is /dev/null.
-    public init(_ executable: String, _ arguments: [String], outputPath: String = "/dev/null", errorPath: String? = nil) throws {
+    /// `errorPath` when given), standard input is /dev/null. The child gets this process's environment with
+    /// `environment` set over it.
+    public init(
+        _ executable: String, _ arguments: [String], outputPath: String = "/dev/null", errorPath: String? = nil,
+        environment: [String: String] = [:]
+    ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -39,7 +43,7 @@ public final class ChildProcess: Sendable {
 
         // strdup'd C strings for argv and envp, freed once posix_spawn has copied them into the child.
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let envp = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }

@@ -15,14 +15,15 @@ final class DaemonProcess: Sendable {
         return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("socksd").path
     }
 
-    /// Starts `socksd` with `arguments`; with `fileLimit`, under `ulimit -n` of that many descriptors.
-    init(_ arguments: [String], fileLimit: Int? = nil) throws {
+    /// Starts `socksd` with `arguments`; with `fileLimit`, under `ulimit -n` of that many descriptors; with
+    /// `environment` set over the test process's own.
+    init(_ arguments: [String], fileLimit: Int? = nil, environment: [String: String] = [:]) throws {
         logPath = FileManager.default.temporaryDirectory.appendingPathComponent("socksd-test-\(UUID().uuidString).log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         if let fileLimit {
-            process = try ChildProcess("/bin/sh", ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", Self.binaryPath] + arguments, errorPath: logPath)
+            process = try ChildProcess("/bin/sh", ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", Self.binaryPath] + arguments, errorPath: logPath, environment: environment)
         } else {
-            process = try ChildProcess(Self.binaryPath, arguments, errorPath: logPath)
+            process = try ChildProcess(Self.binaryPath, arguments, errorPath: logPath, environment: environment)
         }
     }
 

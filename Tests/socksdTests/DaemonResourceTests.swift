@@ -1,0 +1,284 @@
+import AsyncSockets
+import Foundation
+import SOCKSClient
+import SOCKSProtocol
+import Testing
+import TestSupport
+
+/// Every resource comes back (issue 8): a daemon that has served a few hundred sessions of any kind holds
+/// no more descriptors than before them, and its resident set has not grown with them; idle sessions cost
+/// little; a descriptor limit of 1,024 still fits hundreds of sessions.
+///
+/// Each test counts a `socksd` child process of its own (the test process's counts move with every test
+/// running beside it) through `/proc`. Descriptor counts are exact, so they are compared with the baseline
+/// itself, polled for up to 20 s after the last session (pipe ends excepted, within what the daemon's pool
+/// of idle splice pipes may keep: see `ResourceCheck`). Memory is noisier: a bound per test says why.
+///
+/// Memory bound for the repeated sessions: the anonymous resident set (heap, stacks) may grow by 256 KiB
+/// over 1,000 sessions after a warm-up of 300, with the daemon's allocator set up to show leaks
+/// (`ResourceCheck.leakRevealingEnvironment`). Measured on this project's 2-core VM with the debug daemon,
+/// idle and with both cores loaded: sessions that keep nothing grew it by −8 to +60 KiB per 1,000; the
+/// leaks of issue 8 grew it by 680–1,420 KiB per 1,000 before their fixes (UDP ASSOCIATE 1,324, UoT v2
+/// 1,156, UoT v1 796, the daemons of a chain 948–1,424). The issue's target, 2 MiB per 20,000
+/// associations, is about 100 KiB per 1,000; 256 KiB leaves room above the noise. A leak much smaller than
+/// a kilobyte a session may pass one run and fail another; the descriptor checks are exact.
+@Suite struct DaemonResourceTests {
+    static let loopback = IPAddress.ipv4Loopback
+    static let residentGrowthLimitKiB = 256
+
+    /// What an idle UDP association or UoT stream may cost, in KiB. The issue's target is 16 KiB, in the
+    /// release build that `Benchmarks/run.sh` measures (15.8 KiB per association and 14.6 KiB per UoT v2
+    /// stream there, 1,000 held). The debug build that `swift test` usually runs keeps more per session
+    /// (unoptimised code: more boxes and larger task frames): 21.7–22.2 KiB per association and 18.9–19.3
+    /// KiB per stream, in three runs. A debug run therefore allows 28 KiB, still far below the 137–222 KiB
+    /// that idle 64 KiB buffers cost before the fix; a release run (`swift test -c release`) holds the
+    /// target itself.
+    #if DEBUG
+    static let idleSessionLimitKiB = 28.0
+    #else
+    static let idleSessionLimitKiB = 16.0
+    #endif
+
+    /// Starts a daemon listening on a free loopback port with `arguments` after `--listen`; with
+    /// `revealingLeaks`, under `ResourceCheck.leakRevealingEnvironment`.
+    func startDaemon(_ arguments: [String] = [], fileLimit: Int? = nil, revealingLeaks: Bool = false) async throws -> (DaemonProcess, SocketAddress) {
+        LoopbackPeers.raiseDescriptorLimit()
+        let daemon = try DaemonProcess(
+            ["--listen", "127.0.0.1:0"] + arguments, fileLimit: fileLimit,
+            environment: revealingLeaks ? ResourceCheck.leakRevealingEnvironment : [:])
+        return (daemon, SocketAddress(ip: Self.loopback, port: try await daemon.port()))
+    }
+
+    /// The usual check (300 warm-up sessions, then 1,000 measured) of the daemons given.
+    func check(_ subjects: [(String, DaemonProcess)]) -> ResourceCheck {
+        ResourceCheck(subjects: subjects.map { ResourceCheck.Subject(name: $0.0, daemon: $0.1) }, residentGrowthLimitKiB: Self.residentGrowthLimitKiB)
+    }
+
+    // MARK: Finished sessions give everything back
+
+    @Test func connectSessionsGiveBackEverything() async throws {
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let (daemon, proxy) = try await startDaemon(revealingLeaks: true)
+        try await check([("socksd", daemon)]).run { _ in try await SessionScript.connectEcho(through: proxy, to: echo.address) }
+    }
+
+    /// Issue 8, defect 1: the idle watchdog's timer kept both sockets of every finished relay until the
+    /// timeout (600 s here), so with `--idle-timeout` no CONNECT ever gave its descriptors back in time.
+    @Test func connectSessionsWithAnIdleTimeoutGiveBackEverything() async throws {
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let (daemon, proxy) = try await startDaemon(["--idle-timeout", "600"], revealingLeaks: true)
+        try await check([("socksd --idle-timeout 600", daemon)]).run { _ in try await SessionScript.connectEcho(through: proxy, to: echo.address) }
+    }
+
+    @Test func bindSessionsWithAPeerGiveBackEverything() async throws {
+        let (daemon, proxy) = try await startDaemon(revealingLeaks: true)
+        try await check([("socksd", daemon)]).run { _ in try await SessionScript.bindWithPeer(through: proxy) }
+    }
+
+    /// Every session waits out the half-second --bind-timeout: 50 at a time keep the test to a few seconds.
+    /// 300 measured sessions, and the usual memory bound (generous for 300 sessions that relay nothing).
+    @Test func bindSessionsWhosePeerNeverComesGiveBackEverything() async throws {
+        let (daemon, proxy) = try await startDaemon(["--bind-timeout", "0.5"], revealingLeaks: true)
+        var check = check([("socksd --bind-timeout 0.5", daemon)])
+        (check.sessions, check.warmUpSessions, check.concurrency) = (300, 100, 50)
+        try await check.run { _ in try await SessionScript.bindWithoutPeer(through: proxy) }
+    }
+
+    /// Issue 8, defect 5: every association left about 1.5 KB behind.
+    @Test func udpAssociationsGiveBackEverything() async throws {
+        let echo = try LoopbackPeers.startUDPEcho()
+        defer { echo.stop() }
+        let (daemon, proxy) = try await startDaemon(revealingLeaks: true)
+        try await check([("socksd", daemon)]).run { _ in try await SessionScript.udpEcho(through: proxy, to: echo.address) }
+    }
+
+    /// Issue 8, defect 5: every UoT stream left about 2.4 KB behind.
+    @Test(arguments: [UoTVersion.v2, .v1])
+    func uotStreamsGiveBackEverything(version: UoTVersion) async throws {
+        let echo = try LoopbackPeers.startUDPEcho()
+        defer { echo.stop() }
+        let (daemon, proxy) = try await startDaemon(revealingLeaks: true)
+        try await check([("socksd", daemon)]).run { _ in try await SessionScript.uotEcho(through: proxy, version: version, to: echo.address) }
+    }
+
+    // MARK: Chains: socksd → socksd
+
+    @Test func chainedConnectSessionsGiveBackEverythingInBothDaemons() async throws {
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let (upstream, upstreamAddress) = try await startDaemon(revealingLeaks: true)
+        let (downstream, proxy) = try await startDaemon(["--upstream", "socks5://127.0.0.1:\(upstreamAddress.port)"], revealingLeaks: true)
+        try await check([("downstream socksd", downstream), ("upstream socksd", upstream)]).run { _ in
+            try await SessionScript.connectEcho(through: proxy, to: echo.address)
+        }
+    }
+
+    /// UDP ASSOCIATE clients of the downstream, carried to the upstream over one UoT v2 stream each (`uot`)
+    /// or over the upstream's own UDP ASSOCIATE (`associate`).
+    @Test(arguments: ["uot", "associate"])
+    func chainedUDPGivesBackEverythingInBothDaemons(transport: String) async throws {
+        let echo = try LoopbackPeers.startUDPEcho()
+        defer { echo.stop() }
+        let (upstream, upstreamAddress) = try await startDaemon(revealingLeaks: true)
+        let (downstream, proxy) = try await startDaemon(["--upstream", "socks5://127.0.0.1:\(upstreamAddress.port)", "--upstream-udp", transport], revealingLeaks: true)
+        try await check([("downstream socksd (--upstream-udp \(transport))", downstream), ("upstream socksd", upstream)]).run { _ in
+            try await SessionScript.udpEcho(through: proxy, to: echo.address)
+        }
+    }
+
+    // MARK: Sessions that never get going
+
+    /// Silent clients, closed by the daemon after its one-second --handshake-timeout: 100 at a time. The
+    /// client waits up to 10 s for the close (ten times the timeout, for a busy machine).
+    @Test func handshakeTimeoutsGiveBackEverything() async throws {
+        let (daemon, proxy) = try await startDaemon(["--handshake-timeout", "1"], revealingLeaks: true)
+        var check = check([("socksd --handshake-timeout 1", daemon)])
+        (check.sessions, check.warmUpSessions, check.concurrency) = (300, 200, 100)
+        try await check.run { _ in try await SessionScript.silent(to: proxy, closedWithin: .seconds(10)) }
+    }
+
+    /// Issue 8, defect 2: a cancelled loop timer kept its closure (and the client socket it captured) until
+    /// its deadline whenever an earlier timer was still pending, so one silent client held back the
+    /// descriptors of every session that ended after it on its event loop, for the whole handshake timeout.
+    ///
+    /// Four silent clients, so that every event loop (one per core) most likely has one; --handshake-timeout
+    /// 60. The 200 sessions after them must give their descriptors back within 10 s, long before the silent
+    /// ones' deadline: baseline plus the four silent clients' descriptors (and pooled pipes, as always).
+    @Test func finishedSessionsGiveBackTheirDescriptorsWhileSilentClientsWait() async throws {
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let (daemon, proxy) = try await startDaemon(["--handshake-timeout", "60"])
+        let pid = daemon.process.pid
+        let warmUp = await ResourceCheck.repeatSessions(32, concurrency: 16) { _ in try await SessionScript.connectEcho(through: proxy, to: echo.address) }
+        #expect(warmUp.failures == 0, "warm-up: \(warmUp.first ?? "")")
+        let baseline = try await ResourceCheck.settled(pid)
+
+        var silent: [TCPConnection] = []
+        defer { silent.forEach { $0.close() } }
+        for _ in 0..<4 { silent.append(try await TCPConnection.connect(to: proxy)) }
+        let withSilent = try await ProcessResources.poll(pid, within: .seconds(20)) { $0.openDescriptors >= baseline.openDescriptors + silent.count }
+        #expect(withSilent.openDescriptors == baseline.openDescriptors + silent.count, "the daemon holds one descriptor per silent client (before: \(baseline); now: \(withSilent))")
+
+        let sessions = await ResourceCheck.repeatSessions(200, concurrency: 8) { _ in try await SessionScript.connectEcho(through: proxy, to: echo.address) }
+        #expect(sessions.failures == 0, "\(sessions.failures) of 200 sessions failed, the first: \(sessions.first ?? "")")
+        let pipeAllowance = try ResourceCheck.pooledPipeEndsAllowed(pid)
+        let end = try await ProcessResources.poll(pid, within: .seconds(10)) { ResourceCheck.holdsNoMore($0, than: withSilent, pipeAllowance) }
+        #expect(
+            ResourceCheck.holdsNoMore(end, than: withSilent, pipeAllowance),
+            "\(end.openDescriptors - withSilent.openDescriptors) descriptors of finished sessions still held 10 s after the last, while 4 silent clients wait out a 60 s handshake timeout (before the sessions: \(withSilent); after: \(end))")
+    }
+
+    /// Issue 8, defect 6: a UoT v2 stream that never sends its request header lived until --udp-timeout.
+    /// Here the handshake timeout is 3 s (enough for a handshake on a machine whose cores are all busy) and
+    /// the UDP timeout 300 s: twenty such streams must be closed within 20 s, and their descriptors come
+    /// back. The warm-up is four such streams, so that whatever the UoT path makes once is in the baseline.
+    @Test func uotStreamsThatNeverSendTheirHeaderAreClosedWithinTheHandshakeTimeout() async throws {
+        let (daemon, proxy) = try await startDaemon(["--handshake-timeout", "3", "--udp-timeout", "300"])
+        let pid = daemon.process.pid
+        let headerless: @Sendable (Int) async throws -> Void = { _ in
+            let (client, reply) = try await SOCKSTestClient.open(proxy, to: SOCKSEndpoint(address: .domain(UoTVersion.v2.magicName), port: 0))
+            defer { client.close() }
+            guard reply.code == .succeeded else { throw SessionScript.Failure("UoT v2 reply \(reply.code)") }
+            guard try await client.closesWithin(.seconds(20)) else { throw SessionScript.Failure("a UoT v2 stream without a header was still open after 20 s") }
+        }
+        let warmUp = await ResourceCheck.repeatSessions(4, concurrency: 4, headerless)
+        #expect(warmUp.failures == 0, "warm-up: \(warmUp.first ?? "")")
+        let baseline = try await ResourceCheck.settled(pid)
+        let result = await ResourceCheck.repeatSessions(20, concurrency: 20, headerless)
+        #expect(result.failures == 0, "\(result.failures) of 20 streams: \(result.first ?? "")")
+        let pipeAllowance = try ResourceCheck.pooledPipeEndsAllowed(pid)
+        let end = try await ProcessResources.poll(pid, within: .seconds(20)) { ResourceCheck.holdsNoMore($0, than: baseline, pipeAllowance) }
+        #expect(ResourceCheck.holdsNoMore(end, than: baseline, pipeAllowance), "before: \(baseline); after: \(end)")
+    }
+
+    // MARK: What idle sessions cost
+
+    /// Issue 8, defect 7: every CONNECT held two splice pipes (four descriptors) even idle, so under
+    /// `ulimit -n 1024` only about 180–218 idle sessions fit. Target: at least 450, each having echoed a
+    /// byte; then all of them close and the descriptors come back to the baseline (pooled pipes aside: at
+    /// this limit the pool keeps at most 64 pipe ends).
+    @Test func aDaemonUnderADescriptorLimitOf1024Holds450IdleConnectSessions() async throws {
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let (daemon, proxy) = try await startDaemon(fileLimit: 1024)
+        let pid = daemon.process.pid
+        let warmUp = await ResourceCheck.repeatSessions(32, concurrency: 16) { _ in try await SessionScript.connectEcho(through: proxy, to: echo.address) }
+        #expect(warmUp.failures == 0, "warm-up: \(warmUp.first ?? "")")
+        let baseline = try await ResourceCheck.settled(pid)
+
+        let target = 450
+        let (_, opened, firstFailure, _, during) = try await ResourceCheck.idleCost(
+            of: pid, holding: target, stopAtFirstFailure: true, open: { _ in try await SessionScript.openIdleConnect(through: proxy, to: echo.address) },
+            close: { $0.close() })
+        #expect(opened == target, "\(opened) of \(target) idle CONNECT sessions under ulimit -n 1024; the first failure: \(firstFailure ?? "none"); the daemon then held \(during)")
+        let pipeAllowance = try ResourceCheck.pooledPipeEndsAllowed(pid)
+        let end = try await ProcessResources.poll(pid, within: .seconds(20)) { ResourceCheck.holdsNoMore($0, than: baseline, pipeAllowance) }
+        #expect(
+            ResourceCheck.holdsNoMore(end, than: baseline, pipeAllowance),
+            "after \(opened) sessions closed: \(end) (before them: \(baseline); up to \(pipeAllowance) more pipe ends allowed for pooled pipes)")
+    }
+
+    /// Issue 8, defect 4: an idle UDP ASSOCIATE cost about 137–150 KiB (64 KiB buffers per direction);
+    /// the target is at most 16 KiB each (`idleSessionLimitKiB`). 200 associations, each having echoed one
+    /// datagram, held at once.
+    @Test func idleUDPAssociationsCostLittle() async throws {
+        let echo = try LoopbackPeers.startUDPEcho()
+        defer { echo.stop() }
+        let (daemon, proxy) = try await startDaemon()
+        _ = await ResourceCheck.repeatSessions(8, concurrency: 1) { _ in try await SessionScript.udpEcho(through: proxy, to: echo.address) }
+        let cost = try await ResourceCheck.idleCost(of: daemon.process.pid, holding: 200, open: { _ in
+            let association = try await UDPTestClient.associate(proxy)
+            do {
+                for _ in 0..<4 {
+                    try await association.send([1], to: SOCKSEndpoint(echo.address))
+                    if try await association.receive(within: .seconds(2)) != nil { return association }
+                }
+                throw SessionScript.Failure("no echo")
+            } catch {
+                association.close()
+                throw error
+            }
+        }, close: { $0.close() })
+        #expect(cost.opened == 200, "\(cost.opened) of 200 associations opened; the first failure: \(cost.firstFailure ?? "none")")
+        #expect(cost.kibPerSession <= Self.idleSessionLimitKiB, "\(cost.kibPerSession) KiB per idle association (before: \(cost.before); during: \(cost.during))")
+        print("[resources] idle UDP ASSOCIATE: \(cost.kibPerSession) KiB each (before: \(cost.before); during: \(cost.during))")
+    }
+
+    /// Issue 8, defect 4: an idle UoT stream cost about 143 KiB before its header and 217 KiB after; the
+    /// target is at most 16 KiB each (`idleSessionLimitKiB`). 200 v2 streams held at once, either with the
+    /// header sent and one frame echoed, or with nothing sent after the CONNECT (the handshake timeout is
+    /// raised to 60 s so that they stay open while measured).
+    @Test(arguments: [true, false])
+    func idleUoTStreamsCostLittle(sendsHeader: Bool) async throws {
+        let echo = try LoopbackPeers.startUDPEcho()
+        defer { echo.stop() }
+        let (daemon, proxy) = try await startDaemon(["--handshake-timeout", "60"])
+        _ = await ResourceCheck.repeatSessions(8, concurrency: 1) { _ in try await SessionScript.uotEcho(through: proxy, version: .v2, to: echo.address) }
+        let cost = try await ResourceCheck.idleCost(of: daemon.process.pid, holding: 200, open: { _ in
+            if sendsHeader {
+                let stream = try await SOCKSClient(host: "127.0.0.1", port: proxy.port).udpOverTCP(version: .v2)
+                var frames = stream.frames().makeAsyncIterator()
+                do {
+                    try await stream.send([1], to: SOCKSEndpoint(echo.address))
+                    guard try await frames.next() != nil else { throw SessionScript.Failure("no echo") }
+                    return stream.connection
+                } catch {
+                    stream.close()
+                    throw error
+                }
+            }
+            let (client, reply) = try await SOCKSTestClient.open(proxy, to: SOCKSEndpoint(address: .domain(UoTVersion.v2.magicName), port: 0))
+            guard reply.code == .succeeded else {
+                client.close()
+                throw SessionScript.Failure("UoT v2 reply \(reply.code)")
+            }
+            return client.connection
+        }, close: { $0.close() })
+        let label = sendsHeader ? "UoT v2 stream (header sent, one frame echoed)" : "UoT v2 stream waiting for its header"
+        #expect(cost.opened == 200, "\(cost.opened) of 200 streams opened; the first failure: \(cost.firstFailure ?? "none")")
+        #expect(cost.kibPerSession <= Self.idleSessionLimitKiB, "\(cost.kibPerSession) KiB per idle \(label) (before: \(cost.before); during: \(cost.during))")
+        print("[resources] idle \(label): \(cost.kibPerSession) KiB each (before: \(cost.before); during: \(cost.during))")
+    }
+}
