@@ -1,6 +1,7 @@
 import Dispatch
 import Synchronization
 import Testing
+import TestSupport
 @testable import AsyncSockets
 
 /// The resolver's thread pool, driven with blocking closures that stand in for a stuck `getaddrinfo`.
@@ -22,15 +23,6 @@ import Testing
         func release() { semaphore.signal() }
     }
 
-    static func eventually(_ timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        return condition()
-    }
-
     /// Occupies the pool's only thread and returns the gate that holds it, and the task of the job.
     static func occupy(_ pool: BlockingThreadPool) async -> (Gate, Task<Void, any Error>) {
         let gate = Gate()
@@ -43,7 +35,7 @@ import Testing
         let pool = BlockingThreadPool(maximumThreads: 1, maximumQueuedJobs: 2)
         let (gate, blocker) = await Self.occupy(pool)
         let queued = (0..<2).map { value in Task { try await pool.run { value } } }
-        #expect(await Self.eventually { pool.queuedJobs == 2 })
+        #expect(await eventually { pool.queuedJobs == 2 })
         let start = ContinuousClock.now
         await #expect(throws: BlockingThreadPool.Saturated.self) { try await pool.run { 99 } }
         #expect(ContinuousClock.now - start < .seconds(1), "a full queue fails the call at once")
@@ -68,7 +60,7 @@ import Testing
             }
             // Cancelled while queued.
             let cancelled = Task { try await pool.run { withExtendedLifetime(token) { ran.add(1, ordering: .relaxed) } } }
-            #expect(await Self.eventually { pool.queuedJobs == 1 })
+            #expect(await eventually { pool.queuedJobs == 1 })
             cancelled.cancel()
             await #expect(throws: CancellationError.self) { try await cancelled.value }
         }
@@ -90,6 +82,6 @@ import Testing
                 _ = try await pool.run { withExtendedLifetime(token) { 0 } }
             }
         }
-        #expect(await Self.eventually { weakToken == nil }, "a job's closure is released once it ran")
+        #expect(await eventually { weakToken == nil }, "a job's closure is released once it ran")
     }
 }

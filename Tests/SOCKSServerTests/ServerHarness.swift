@@ -43,11 +43,6 @@ struct ServerHarness {
 
     /// Waits until `condition` holds, polling, for at most `timeout`.
     static func eventually(_ timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return condition()
+        await TestSupport.eventually(timeout, condition)
     }
 }

@@ -62,15 +62,20 @@ import TestSupport
         ("UoT v1", .connect, SOCKSEndpoint(address: .domain(UoTVersion.v1.magicName), port: 0), .udpOverTCP(.v1)),
     ]
 
+    /// A server forwarding through `upstream` by `transport`, with `connectTimeout`.
+    static func downstream(of upstream: StalledUpstream, _ transport: UpstreamProxy.UDPTransport, connectTimeout: Duration) throws -> ServerHarness {
+        try ServerHarness {
+            $0.connectTimeout = connectTimeout
+            $0.upstream = UpstreamProxy(host: "127.0.0.1", port: upstream.port, udpTransport: transport)
+        }
+    }
+
     @Test(arguments: 0..<requests.count)
     func aStalledUpstreamGetsReply06AtTheConnectDeadline(request index: Int) async throws {
         let (name, command, destination, transport) = Self.requests[index]
         let upstream = try StalledUpstream()
         defer { upstream.stop() }
-        let harness = try ServerHarness {
-            $0.connectTimeout = .milliseconds(300)
-            $0.upstream = UpstreamProxy(host: "127.0.0.1", port: upstream.port, udpTransport: transport)
-        }
+        let harness = try Self.downstream(of: upstream, transport, connectTimeout: .milliseconds(300))
         let (client, reply) = try await SOCKSTestClient.open(harness.address, command: command, to: destination)
         #expect(reply.code == .ttlExpired, "\(name)")
         #expect(try await client.closesWithin(.seconds(10)), "\(name)")
@@ -82,10 +87,7 @@ import TestSupport
         let (name, command, destination, transport) = Self.requests[index]
         let upstream = try StalledUpstream()
         defer { upstream.stop() }
-        let harness = try ServerHarness {
-            $0.connectTimeout = .seconds(600)
-            $0.upstream = UpstreamProxy(host: "127.0.0.1", port: upstream.port, udpTransport: transport)
-        }
+        let harness = try Self.downstream(of: upstream, transport, connectTimeout: .seconds(600))
         let client = try await SOCKSTestClient.connect(to: harness.address)
         try await client.send(SOCKSGreeting(methods: [.noAuthentication]).encoded())
         #expect(try await client.receive(exactly: 2) == [0x05, 0x00])
