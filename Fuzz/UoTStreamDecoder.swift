@@ -131,6 +131,16 @@ func sameEvents(_ left: [UoTStreamDecoder.Event], _ right: [UoTStreamDecoder.Eve
     return true
 }
 
+extension UoTStreamDecoder.Event {
+    /// The event in a few words, for a failure message: a payload by its size, not its bytes (up to 64 KiB).
+    var summary: String {
+        switch self {
+        case .header(let header): "header(\(header.isConnect ? "connect" : "non-connect") \(header.destination))"
+        case .frame(let frame): "frame(\(frame.endpoint.map { "\($0), " } ?? "")\(frame.payload.count) bytes)"
+        }
+    }
+}
+
 /// Walks the stream with `SpecReader` and compares each step with what the decoder produced.
 func checkAgainstSpecification(_ run: DecoderRun, stream: [UInt8], mode: DecoderMode, maximumPayload: Int) {
     var reader = SpecReader(bytes: stream, framing: mode.initialFraming, maximumPayload: maximumPayload)
@@ -141,10 +151,10 @@ func checkAgainstSpecification(_ run: DecoderRun, stream: [UInt8], mode: Decoder
         do {
             expected = try reader.next()
         } catch {
-            expect(false, "decoder read \(event) where the specification says \(error)")
+            expect(false, "decoder read \(event.summary) where the specification says \(error)")
             return
         }
-        expect(expected.map { sameEvents([$0], [event]) } == true, "decoder read \(event), the specification \(String(describing: expected))")
+        expect(expected.map { sameEvents([$0], [event]) } == true, "decoder read \(event.summary), the specification \(expected?.summary ?? "nothing yet")")
         if reader.canonical {
             let encoded: [UInt8]?
             switch event {
@@ -152,7 +162,7 @@ func checkAgainstSpecification(_ run: DecoderRun, stream: [UInt8], mode: Decoder
             // A frame leaves the framing as it was, so the reader's is the one it was read in.
             case .frame(let frame): encoded = reader.framing.flatMap { try? frame.encoded(framing: $0) }
             }
-            expect(encoded.map { sameBytes(stream[start..<reader.position], $0[...]) } == true, "\(event) does not re-encode to its bytes")
+            expect(encoded.map { sameBytes(stream[start..<reader.position], $0[...]) } == true, "\(event.summary) does not re-encode to its bytes")
         }
     }
     // Where the decoder stopped, the specification stops too, the same way.
@@ -160,7 +170,12 @@ func checkAgainstSpecification(_ run: DecoderRun, stream: [UInt8], mode: Decoder
     switch (run.error, end) {
     case (nil, .success(nil)): break
     case (let error?, .failure(let expected)): expect(error == expected, "decoder failed with \(error), the specification with \(expected)")
-    default: expect(false, "decoder ended with \(String(describing: run.error)), the specification with \(end)")
+    case (let error?, .success(let event)):
+        expect(false, "decoder failed with \(error), the specification reads \(event?.summary ?? "nothing yet")")
+    case (nil, .success(let event?)):
+        expect(false, "decoder waits for bytes, the specification reads \(event.summary)")
+    case (nil, .failure(let expected)):
+        expect(false, "decoder waits for bytes, the specification fails with \(expected)")
     }
 }
 
