@@ -242,7 +242,7 @@ import TestSupport
             }
         }, close: { $0.close() })
         #expect(cost.opened == 200, "\(cost.opened) of 200 associations opened; the first failure: \(cost.firstFailure ?? "none")")
-        #expect(cost.kibPerSession <= Self.idleSessionLimitKiB, "\(cost.kibPerSession) KiB per idle association (before: \(cost.before); during: \(cost.during))")
+        #expect(cost.kibPerSession <= Self.idleSessionLimitKiB || !ResourceCheck.memoryIsMeasurable, "\(cost.kibPerSession) KiB per idle association (before: \(cost.before); during: \(cost.during))")
         print("[resources] idle UDP ASSOCIATE: \(cost.kibPerSession) KiB each (before: \(cost.before); during: \(cost.during))")
     }
 
@@ -278,7 +278,7 @@ import TestSupport
         }, close: { $0.close() })
         let label = sendsHeader ? "UoT v2 stream (header sent, one frame echoed)" : "UoT v2 stream waiting for its header"
         #expect(cost.opened == 200, "\(cost.opened) of 200 streams opened; the first failure: \(cost.firstFailure ?? "none")")
-        #expect(cost.kibPerSession <= Self.idleSessionLimitKiB, "\(cost.kibPerSession) KiB per idle \(label) (before: \(cost.before); during: \(cost.during))")
+        #expect(cost.kibPerSession <= Self.idleSessionLimitKiB || !ResourceCheck.memoryIsMeasurable, "\(cost.kibPerSession) KiB per idle \(label) (before: \(cost.before); during: \(cost.during))")
         print("[resources] idle \(label): \(cost.kibPerSession) KiB each (before: \(cost.before); during: \(cost.during))")
     }
 }
