@@ -102,7 +102,7 @@ struct TCPRelay {
     /// The copying path, for when splice cannot serve these sockets: a child task copies target → client,
     /// this task copies client → target.
     private func runWithTasks() async throws {
-        let failure = FirstFailure()
+        let failure = FirstOutcome<any Error>()
         try await withThrowingTaskGroup(of: Void.self) { group in
             // A direction that fails passes a reset on and closes both sockets, which wakes the other
             // direction; the first failure is what the relay reports.
@@ -126,7 +126,7 @@ struct TCPRelay {
     }
 
     /// Records a direction's failure, resets the other side if this one broke on its own, closes both.
-    private func endBoth(after error: any Error, recordingIn failure: FirstFailure) {
+    private func endBoth(after error: any Error, recordingIn failure: FirstOutcome<any Error>) {
         failure.record(error)
         if let broken = error as? SplicedDirection.Failure { passOnReset(from: broken.brokenSide, error: broken.error) }
         client.close()

@@ -5,9 +5,9 @@ import SOCKSProtocol
 /// The relay of one UDP ASSOCIATE (RFC 1928 §7): datagrams between the client and its destinations, for as
 /// long as the client's control connection lives.
 ///
-/// Child tasks, all ended together: client → egress, egress → client, a watcher that reads the control
-/// connection until EOF, and, when the egress can end by itself (an upstream's association), one that
-/// waits for that. The idle timeout is a loop-timer watchdog that closes the sockets, not a task. Bad
+/// Child tasks, all ended together: client → egress, egress → client, and, when the egress can end by
+/// itself (an upstream's association), one that waits for that; the calling task reads the control
+/// connection until EOF meanwhile. The idle timeout is a loop-timer watchdog that closes the sockets, not a task. Bad
 /// datagrams (from a stranger, fragmented, malformed, undeliverable) are dropped and counted; none of them
 /// ends the association. While nothing arrives the relay holds no datagram buffer: both directions wait
 /// for readiness first and borrow a buffer from the pool only to handle what came.
@@ -55,20 +55,30 @@ struct UDPAssociation {
             clientSocket.close()
             egress.close()
         }
-        let ending = await withTaskGroup(of: Ending.self) { group in
-            group.addTask { await self.relayFromClient() }
-            group.addTask { await self.relayToClient() }
-            group.addTask { await self.watchControl() }
+        // The children relay; this task itself watches the control connection (one task fewer per
+        // association). A child that ends closes the control connection, which ends the watch: the
+        // association is over either way, and the first ending recorded is what it says.
+        let first = FirstOutcome<Ending>()
+        await withTaskGroup(of: Void.self) { [control] group in
+            group.addTask {
+                first.record(await self.relayFromClient())
+                control.close()
+            }
+            group.addTask {
+                first.record(await self.relayToClient())
+                control.close()
+            }
             if egress.endsOutsideReceive {
                 group.addTask {
                     await egress.waitUntilEnded()
-                    return Task.isCancelled ? .controlClosed : .failed("upstream ended the association")
+                    first.record(Task.isCancelled ? .controlClosed : .failed("upstream ended the association"))
+                    control.close()
                 }
             }
-            let ending = await group.next() ?? .controlClosed
+            first.record(await watchControl())
             group.cancelAll()
-            return ending
         }
+        let ending = first.first ?? .controlClosed
         return watchdog.hasExpired ? .idle : ending
     }
 
