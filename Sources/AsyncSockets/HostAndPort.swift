@@ -34,6 +34,10 @@ public struct HostAndPort: Hashable, Sendable, CustomStringConvertible {
         guard !host.isEmpty, let port = UInt16(portText) else {
             throw ParseError(description: "'\(text)' is not HOST:PORT with a port from 0 to 65535")
         }
+        // No host has a bracket in it: one there is a typo (and would not write back the way it was read).
+        guard !host.contains("["), !host.contains("]") else {
+            throw ParseError(description: "'\(text)' has a stray bracket in its host")
+        }
         self.init(host: String(host), port: port)
     }
 

@@ -31,4 +31,17 @@ import Testing
         let v6 = SocketAddress("::1", port: 1)!
         #expect(HappyEyeballs.interleaved([v4a, v4b, v6]) == [v6, v4a, v4b])
     }
+
+    @Test(arguments: [("127.0.0.1:1080", "127.0.0.1", 1080), ("[::1]:0", "::1", 0), ("proxy.example:65535", "proxy.example", 65535)])
+    func hostAndPortParsesAndWritesBack(text: String, host: String, port: Int) throws {
+        let parsed = try HostAndPort(parsing: text)
+        #expect(parsed == HostAndPort(host: host, port: UInt16(port)))
+        #expect(parsed.description == text)
+    }
+
+    /// Found by the fuzzer: `[[]:1` read as host `[`, which wrote back as `[:1` and could not be read again.
+    @Test(arguments: ["::1:80", "[::1]80", "host:", "host:65536", ":80", "[[]:1", "a]b:1", "[]:1"])
+    func hostAndPortRefusesMalformedText(text: String) {
+        #expect(throws: HostAndPort.ParseError.self) { try HostAndPort(parsing: text) }
+    }
 }
