@@ -78,7 +78,10 @@ final class BlockingThreadPool: Sendable {
             let id = state.nextID
             state.nextID += 1
             state.jobs.append(Job(id: id, run: run))
-            guard state.idleThreads == 0 && state.threads < maximumThreads else { return (id, false) }
+            // A thread for every job no idle thread will take: an idle thread already signalled for an
+            // earlier job still counts as idle until it wakes, so comparing with the queue (not with zero)
+            // keeps a burst from waiting behind one thread.
+            guard state.jobs.count > state.idleThreads && state.threads < maximumThreads else { return (id, false) }
             state.threads += 1
             return (id, true)
         }

@@ -1,4 +1,5 @@
 import Dispatch
+import Glibc
 import Synchronization
 import Testing
 import TestSupport
@@ -44,6 +45,35 @@ import TestSupport
         #expect(try await queued[0].value == 0)
         #expect(try await queued[1].value == 1)
         #expect(try await pool.run { 7 } == 7, "room again once the queue drains")
+    }
+
+    /// Jobs counted at a barrier: each waits (blocking its thread) until `count` jobs have arrived.
+    final class Barrier: Sendable {
+        private let arrived = Atomic<Int>(0)
+        let count: Int
+        init(count: Int) { self.count = count }
+
+        /// Whether all jobs arrived within ten seconds: only if they ran on threads of their own at once.
+        func arriveAndWait() -> Bool {
+            arrived.add(1, ordering: .relaxed)
+            let clock = ContinuousClock()
+            let until = clock.now + .seconds(10)
+            while arrived.load(ordering: .relaxed) < count {
+                if clock.now > until { return false }
+                usleep(1000)
+            }
+            return true
+        }
+    }
+
+    /// A burst of slow lookups gets a thread each (up to the maximum), even when an idle thread is
+    /// already there: one slow name must not hold up the names that came with it.
+    @Test func aBurstOfJobsGetsAThreadEach() async throws {
+        let pool = BlockingThreadPool(maximumThreads: 4, maximumQueuedJobs: 16)
+        #expect(try await pool.run { 1 } == 1)  // leaves one idle thread
+        let barrier = Barrier(count: 4)
+        let jobs = (0..<4).map { _ in Task { try await pool.run { barrier.arriveAndWait() } } }
+        for job in jobs { #expect(try await job.value, "a job waited behind another instead of getting a thread") }
     }
 
     @Test func abandonedJobsNeverRunAndAreReleased() async throws {

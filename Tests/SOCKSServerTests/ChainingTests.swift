@@ -43,6 +43,23 @@ import TestSupport
         await chain.stop()
     }
 
+    /// A client that sends its request, early data and a FIN in one go is served through the upstream as
+    /// it is directly: the FIN is a half-close for the relay, not a hang-up that ends the wait.
+    @Test func earlyDataAndAHalfCloseAreServedThroughTheUpstream() async throws {
+        let chain = try Chain()
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let client = try await SOCKSTestClient.connect(to: chain.downstream.address)
+        let request = SOCKSRequest(command: .connect, destination: SOCKSEndpoint(echo.address))
+        try await client.send(SOCKSGreeting(methods: [.noAuthentication]).encoded() + request.encoded() + Array("hello".utf8))
+        client.connection.shutdownWrite()
+        #expect(try await client.receive(exactly: 2) == [0x05, 0x00])
+        #expect(try await client.receive(SOCKSReply.parse).code == .succeeded)
+        #expect(try await client.receiveUntilEOF() == Array("hello".utf8))
+        client.close()
+        await chain.stop()
+    }
+
     @Test func theUpstreamsFailureCodeIsPassedBack() async throws {
         let chain = try Chain()
         let refusing = try LoopbackPeers.refusingPort()

@@ -9,7 +9,9 @@ import Synchronization
 ///
 /// When the queue is full, new lines are dropped and counted; once the writer can write again it reports
 /// `N log lines dropped` after the lines it held. Each line is formatted (`2026-11-21T17:47:10Z info
-/// message`) and escaped on the writer's thread, not the caller's. The descriptor is never closed here.
+/// message`) on the writer's thread, and its message escaped there as well: `SOCKSLogger` has escaped it
+/// already, and escaping twice changes nothing, but a line given to `write` directly is made safe too. The
+/// descriptor is never closed here.
 public final class LogWriter: Sendable {
     /// The writer behind `SOCKSLogger.standardError(level:)`.
     public static let standardError = LogWriter(fileDescriptor: 2)

@@ -4,8 +4,7 @@ import SOCKSProtocol
 /// The server side of one UDP-over-TCP stream (sing-box UoT v1/v2): frames from the client become
 /// datagrams (decapsulate), datagrams from the egress become frames (encapsulate).
 ///
-/// The v2 request header is read first, under what is left of the session's handshake deadline (it belongs
-/// to the handshake), so both loops start knowing the framing and share no state. Only the encapsulate loop
+/// The v2 request header is read first, under a deadline of its own (it belongs to the handshake), so both loops start knowing the framing and share no state. Only the encapsulate loop
 /// writes to the stream, so frames never interleave. A malformed stream closes that stream alone; a name
 /// that does not resolve drops only its own (fully consumed) frame. The idle timeout is a loop-timer
 /// watchdog. While nothing moves the relay holds no 64 KiB buffer: reads and replies borrow one from the
@@ -38,9 +37,9 @@ struct UoTServerRelay {
     let idleTimeout: Duration
     /// The largest frame payload accepted; larger frames close the stream.
     let maximumPayload: Int
-    /// The session's handshake deadline, still running (it closes the connection when it fires): cancelled
-    /// once the v2 header is in.
-    let handshakeDeadline: LoopTimer
+    /// For v2, the header's deadline, running (it closes the connection when it fires): cancelled once the
+    /// header is in. `nil` for v1, which has no header.
+    let headerDeadline: LoopTimer?
 
     var egress: any DatagramEgress { forwarder.egress }
     var counters: RelayCounters { forwarder.counters }
@@ -50,7 +49,7 @@ struct UoTServerRelay {
 
     func run() async -> Ending {
         defer {
-            handshakeDeadline.cancel()
+            headerDeadline?.cancel()
             egress.close()
             connection.close()
         }
@@ -67,11 +66,11 @@ struct UoTServerRelay {
             } catch let error as UoTProtocolError {
                 return .malformed(error)
             } catch {
-                if handshakeDeadline.hasFired { return .headerTimedOut }
+                if headerDeadline?.hasFired == true { return .headerTimedOut }
                 return error is HeaderMissing ? .clientClosed : .failed("\(error)")
             }
         }
-        handshakeDeadline.cancel()
+        headerDeadline?.cancel()
 
         let watchdog = IdleWatchdog(loop: connection.eventLoop, counters: counters, timeout: idleTimeout) { [connection, egress] in
             connection.close()

@@ -74,7 +74,7 @@ extension SOCKSSession {
         let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
         let binding: SOCKSBinding
         do {
-            binding = try await whileClientWaits(timeout: configuration.connectTimeout) { try await client.bind(expecting: accepted.request.destination) }
+            binding = try await whileClientWaits(timeout: configuration.connectTimeout, endsOnFIN: false) { try await client.bind(expecting: accepted.request.destination) }
         } catch is ClientHungUp {
             record.outcome = "client-closed"
             return
@@ -91,7 +91,7 @@ extension SOCKSSession {
         }
         let peerAddress: SOCKSEndpoint
         do {
-            peerAddress = try await whileClientWaits(timeout: configuration.bindTimeout) { try await binding.waitForPeer() }
+            peerAddress = try await whileClientWaits(timeout: configuration.bindTimeout, endsOnFIN: false) { try await binding.waitForPeer() }
         } catch is ClientHungUp {
             binding.connection.close()
             record.outcome = "client-closed"
@@ -129,7 +129,9 @@ extension SOCKSSession {
             }
             group.addTask {
                 // What the client sends before the peer arrives is kept for the peer, up to a bound; then
-                // reading stops, so the client's sends back up as in any relay, and only its hang-up is watched.
+                // reading stops, so the client's sends back up as in any relay, and only its hang-up is watched:
+                // a reset ends the wait at once, but a FIN queued behind unread bytes cannot be seen, so a
+                // client that closes with the bound reached waits out the BIND deadline.
                 var pending: [UInt8] = []
                 var buffer = [UInt8](repeating: 0, count: 4096)
                 do {

@@ -13,7 +13,7 @@ extension SOCKSSession {
         if let upstream = configuration.upstream {
             do {
                 let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
-                let tunnel = try await whileClientWaits(timeout: configuration.connectTimeout) { try await client.connect(to: destination) }
+                let tunnel = try await whileClientWaits(timeout: configuration.connectTimeout, endsOnFIN: false) { try await client.connect(to: destination) }
                 target = tunnel.connection
                 // The upstream's BND is the real outbound address; this server's own leg would say less.
                 bound = tunnel.bound

@@ -3,10 +3,11 @@ import SOCKSClient
 import SOCKSProtocol
 
 extension SOCKSSession {
-    /// A CONNECT to a UoT magic name: reply success (BND = this connection's local address) before reading
-    /// any UoT byte, then relay frames and datagrams until either side ends. `handshakeDeadline` is still
-    /// running: the v2 header must arrive before it fires.
-    func serveUoT(_ version: UoTVersion, _ accepted: Accepted, handshakeDeadline: LoopTimer) async {
+    /// A CONNECT to a UoT magic name: open the egress (under the connect deadline, like any upstream
+    /// request), reply success (BND = this connection's local address) before reading any UoT byte, then
+    /// relay frames and datagrams until either side ends. The v2 header is part of the handshake: it must
+    /// arrive within the handshake timeout of the reply.
+    func serveUoT(_ version: UoTVersion, _ accepted: Accepted) async {
         let egress: any DatagramEgress
         do {
             egress = try await makeDatagramEgress()
@@ -25,12 +26,15 @@ extension SOCKSSession {
             return
         }
         record.command = SOCKSCommand.connect
+        let headerDeadline = version == .v2
+            ? connection.eventLoop.schedule(after: context.configuration.handshakeTimeout) { [connection] in connection.close() }
+            : nil
         let counters = RelayCounters()
         let relay = UoTServerRelay(
             connection: connection, version: version, earlyData: accepted.earlyData,
             forwarder: makeForwarder(egress: egress, counters: counters),
             idleTimeout: context.configuration.udpTimeout, maximumPayload: context.configuration.uotMaximumPayload,
-            handshakeDeadline: handshakeDeadline)
+            headerDeadline: headerDeadline)
         let ending = await relay.run()
         record.bytesUp = counters.bytesUp
         record.bytesDown = counters.bytesDown

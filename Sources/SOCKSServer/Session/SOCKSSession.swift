@@ -67,16 +67,14 @@ actor SOCKSSession {
         record.destination = accepted.request.destination
         context.logger.debug("session \(record.client): \(accepted.request.command) \(accepted.request.destination)")
 
-        // A UoT stream's v2 header is part of the handshake: its relay cancels the deadline once it is in.
-        let uotVersion = accepted.request.command == .connect ? UoTVersion(destination: accepted.request.destination) : nil
-        if let uotVersion {
-            await serveUoT(uotVersion, accepted, handshakeDeadline: deadline)
-            return
-        }
         deadline.cancel()
         switch accepted.request.command {
         case .connect:
-            await serveConnect(accepted)
+            if let version = UoTVersion(destination: accepted.request.destination) {
+                await serveUoT(version, accepted)
+            } else {
+                await serveConnect(accepted)
+            }
         case .bind:
             await serveBind(accepted)
         case .udpAssociate:
