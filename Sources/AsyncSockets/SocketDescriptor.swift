@@ -122,16 +122,8 @@ final class SocketDescriptor: Sendable {
         _ direction: IORegistration.Direction, operation: String, _ call: () -> Result
     ) async throws -> Result {
         while true {
-            try checkOpen()
-            switch retryingInterrupts(call) {
-            case .success(let result):
-                return result
-            case .failure(let error) where error == .wouldBlock:
-                try await registration.wait(for: direction)
-            case .failure(let error):
-                if isClosed { throw SocketError.closed }
-                throw SocketError.from(error, operation: operation)
-            }
+            if let result = try attempt(operation: operation, call) { return result }
+            try await registration.wait(for: direction)
         }
     }
 }

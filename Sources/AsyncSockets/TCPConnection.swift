@@ -35,9 +35,9 @@ public final class TCPConnection: Sendable {
     ///
     /// - Returns: the number of bytes read; 0 means the peer closed its side (EOF).
     public func read(into buffer: inout [UInt8]) async throws -> Int {
-        let fd = descriptor.fd
-        return try await descriptor.perform(.read, operation: "recv") {
-            buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, 0) }
+        while true {
+            if let count = try readNow(into: &buffer) { return count }
+            try await descriptor.registration.wait(for: .read)
         }
     }
 
@@ -75,13 +75,13 @@ public final class TCPConnection: Sendable {
 
     /// Writes all of `bytes`, waiting for buffer space as often as needed.
     public func write(_ bytes: ArraySlice<UInt8>) async throws {
-        let fd = descriptor.fd
         var offset = bytes.startIndex
         while offset < bytes.endIndex {
-            let written = try await descriptor.perform(.write, operation: "send") {
-                bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if let written = try writeNow(bytes[offset...]) {
+                offset += written
+            } else {
+                try await descriptor.registration.wait(for: .write)
             }
-            offset += written
         }
     }
 

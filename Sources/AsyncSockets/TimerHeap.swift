@@ -5,8 +5,6 @@
 struct TimerHeap {
     private var timers: [LoopTimer] = []
 
-    var count: Int { timers.count }
-
     /// The timer due first.
     var first: LoopTimer? { timers.first }
 

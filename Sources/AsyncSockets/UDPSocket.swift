@@ -37,18 +37,10 @@ public final class UDPSocket: Sendable {
     /// - Returns: the datagram's length (a datagram longer than the space after `offset` is cut to fit) and
     ///   its sender, with an IPv4-mapped address written as IPv4.
     public func receive(into buffer: inout [UInt8], at offset: Int = 0) async throws -> (count: Int, sender: SocketAddress) {
-        let fd = descriptor.fd
-        var sender: SocketAddress?
-        let count = try await descriptor.perform(.read, operation: "recvfrom") {
-            buffer.withUnsafeMutableBytes { whole in
-                let raw = UnsafeMutableRawBufferPointer(rebasing: whole[offset...])
-                let (result, address) = SocketAddress.reading { Int32(Glibc.recvfrom(fd, raw.baseAddress, raw.count, 0, $0, $1)) }
-                sender = address
-                return Int(result)
-            }
+        while true {
+            if let received = try receiveNow(into: &buffer, at: offset) { return received }
+            try await descriptor.registration.wait(for: .read)
         }
-        guard let sender else { throw SocketError.failed(operation: "recvfrom", errno: Errno(rawValue: EAFNOSUPPORT)) }
-        return (count, sender.unmapped)
     }
 
     /// Returns when a datagram (or a pending error) is queued; wakes early at worst, never late.

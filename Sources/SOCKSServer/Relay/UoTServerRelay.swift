@@ -4,8 +4,9 @@ import SOCKSProtocol
 /// The server side of one UDP-over-TCP stream (sing-box UoT v1/v2): frames from the client become
 /// datagrams (decapsulate), datagrams from the egress become frames (encapsulate).
 ///
-/// The v2 request header is read first, under a deadline of its own (it belongs to the handshake), so both loops start knowing the framing and share no state. Only the encapsulate loop
-/// writes to the stream, so frames never interleave. A malformed stream closes that stream alone; a name
+/// The v2 request header is read first, under a deadline of its own (it belongs to the handshake), so both
+/// loops start knowing the framing and share no state. Only the encapsulate loop writes to the stream, so
+/// frames never interleave. A malformed stream closes that stream alone; a name
 /// that does not resolve drops only its own (fully consumed) frame. The idle timeout is a loop-timer
 /// watchdog. While nothing moves the relay holds no 64 KiB buffer: reads and replies borrow one from the
 /// pool for as long as they handle bytes.
