@@ -163,11 +163,9 @@ import TestSupport
 
         let sessions = await ResourceCheck.repeatSessions(200, concurrency: 8) { _ in try await SessionScript.connectEcho(through: proxy, to: echo.address) }
         #expect(sessions.failures == 0, "\(sessions.failures) of 200 sessions failed, the first: \(sessions.first ?? "")")
-        let pipeAllowance = try ResourceCheck.pooledPipeEndsAllowed(pid)
-        let end = try await ProcessResources.poll(pid, within: .seconds(10)) { ResourceCheck.holdsNoMore($0, than: withSilent, pipeAllowance) }
-        #expect(
-            ResourceCheck.holdsNoMore(end, than: withSilent, pipeAllowance),
-            "\(end.openDescriptors - withSilent.openDescriptors) descriptors of finished sessions still held 10 s after the last, while 4 silent clients wait out a 60 s handshake timeout (before the sessions: \(withSilent); after: \(end))")
+        try await ResourceCheck.expectDescriptorsReturn(of: pid, to: withSilent, within: .seconds(10)) { end, _ in
+            "\(end.openDescriptors - withSilent.openDescriptors) descriptors of finished sessions still held 10 s after the last, while 4 silent clients wait out a 60 s handshake timeout (before the sessions: \(withSilent); after: \(end))"
+        }
     }
 
     /// Issue 8, defect 6: a UoT v2 stream that never sends its request header lived until --udp-timeout.
@@ -188,9 +186,7 @@ import TestSupport
         let baseline = try await ResourceCheck.settled(pid)
         let result = await ResourceCheck.repeatSessions(20, concurrency: 20, headerless)
         #expect(result.failures == 0, "\(result.failures) of 20 streams: \(result.first ?? "")")
-        let pipeAllowance = try ResourceCheck.pooledPipeEndsAllowed(pid)
-        let end = try await ProcessResources.poll(pid, within: .seconds(20)) { ResourceCheck.holdsNoMore($0, than: baseline, pipeAllowance) }
-        #expect(ResourceCheck.holdsNoMore(end, than: baseline, pipeAllowance), "before: \(baseline); after: \(end)")
+        try await ResourceCheck.expectDescriptorsReturn(of: pid, to: baseline, within: .seconds(20)) { end, _ in "before: \(baseline); after: \(end)" }
     }
 
     // MARK: What idle sessions cost
@@ -213,11 +209,9 @@ import TestSupport
             of: pid, holding: target, stopAtFirstFailure: true, open: { _ in try await SessionScript.openIdleConnect(through: proxy, to: echo.address) },
             close: { $0.close() })
         #expect(opened == target, "\(opened) of \(target) idle CONNECT sessions under ulimit -n 1024; the first failure: \(firstFailure ?? "none"); the daemon then held \(during)")
-        let pipeAllowance = try ResourceCheck.pooledPipeEndsAllowed(pid)
-        let end = try await ProcessResources.poll(pid, within: .seconds(20)) { ResourceCheck.holdsNoMore($0, than: baseline, pipeAllowance) }
-        #expect(
-            ResourceCheck.holdsNoMore(end, than: baseline, pipeAllowance),
-            "after \(opened) sessions closed: \(end) (before them: \(baseline); up to \(pipeAllowance) more pipe ends allowed for pooled pipes)")
+        try await ResourceCheck.expectDescriptorsReturn(of: pid, to: baseline, within: .seconds(20)) { end, pipeAllowance in
+            "after \(opened) sessions closed: \(end) (before them: \(baseline); up to \(pipeAllowance) more pipe ends allowed for pooled pipes)"
+        }
     }
 
     /// Issue 8, defect 4: an idle UDP ASSOCIATE cost about 137–150 KiB (64 KiB buffers per direction);

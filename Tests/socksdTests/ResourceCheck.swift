@@ -55,12 +55,9 @@ struct ResourceCheck {
         #expect(measured.failures == 0, "\(measured.failures) of \(sessions) sessions failed, the first: \(measured.first ?? "")", sourceLocation: sourceLocation)
 
         for (subject, baseline) in zip(subjects, baselines) {
-            let pipeAllowance = try Self.pooledPipeEndsAllowed(subject.pid)
-            let end = try await ProcessResources.poll(subject.pid, within: descriptorsReturnWithin) { Self.holdsNoMore($0, than: baseline, pipeAllowance) }
-            #expect(
-                Self.holdsNoMore(end, than: baseline, pipeAllowance),
-                "\(subject.name): \(end.openDescriptors - baseline.openDescriptors) descriptors more than before \(sessions) sessions, \(descriptorsReturnWithin) after the last ended (up to \(pipeAllowance) more pipe ends allowed for pooled pipes; before: \(baseline); after: \(end))",
-                sourceLocation: sourceLocation)
+            let end = try await Self.expectDescriptorsReturn(of: subject.pid, to: baseline, within: descriptorsReturnWithin, sourceLocation: sourceLocation) { end, pipeAllowance in
+                "\(subject.name): \(end.openDescriptors - baseline.openDescriptors) descriptors more than before \(sessions) sessions, \(descriptorsReturnWithin) after the last ended (up to \(pipeAllowance) more pipe ends allowed for pooled pipes; before: \(baseline); after: \(end))"
+            }
             // The descriptors are back (or the check above failed): whatever the sessions freed has been freed.
             let growth = end.residentAnonymousKiB - baseline.residentAnonymousKiB
             #expect(
@@ -82,6 +79,20 @@ struct ResourceCheck {
     /// limit, and never more than 128 pipes (`SplicePipePool.capacityForThisProcess`).
     static func pooledPipeEndsAllowed(_ pid: pid_t) throws -> Int {
         min(256, try ProcessResources.descriptorLimit(of: pid) / 16)
+    }
+
+    /// Polls `pid` for up to `within` until it holds no more descriptors than `baseline` (pooled pipe ends
+    /// aside) and records an issue if it still does then, worded by `explain` from the last sample and the
+    /// pipe-end allowance; returns the last sample.
+    @discardableResult
+    static func expectDescriptorsReturn(
+        of pid: pid_t, to baseline: ProcessResources, within: Duration, sourceLocation: SourceLocation = #_sourceLocation,
+        _ explain: (ProcessResources, Int) -> String
+    ) async throws -> ProcessResources {
+        let pipeAllowance = try pooledPipeEndsAllowed(pid)
+        let end = try await ProcessResources.poll(pid, within: within) { holdsNoMore($0, than: baseline, pipeAllowance) }
+        #expect(holdsNoMore(end, than: baseline, pipeAllowance), "\(explain(end, pipeAllowance))", sourceLocation: sourceLocation)
+        return end
     }
 
     /// Whether `sample` holds no more than `baseline`: no more sockets and other descriptors, and at most
