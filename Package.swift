@@ -32,8 +32,10 @@ let package = Package(
 
         // Shared by the test targets: loopback peers, a raw SOCKS5 client, SHA-256. Optimised even in debug
         // builds, so that hashing 64 MiB in a test takes a fraction of a second.
+        // For TestSupport's child processes: close every inherited descriptor (a GNU extension of posix_spawn).
+        .target(name: "CSpawn", path: "Tests/CSpawn"),
         .target(
-            name: "TestSupport", dependencies: ["AsyncSockets", "SOCKSProtocol", "SOCKSClient"], path: "Tests/TestSupport",
+            name: "TestSupport", dependencies: ["AsyncSockets", "SOCKSProtocol", "SOCKSClient", "CSpawn"], path: "Tests/TestSupport",
             swiftSettings: [.unsafeFlags(["-O"])]),
         .testTarget(name: "AsyncSocketsTests", dependencies: ["AsyncSockets", "TestSupport"]),
         .testTarget(name: "SOCKSProtocolTests", dependencies: ["SOCKSProtocol"]),

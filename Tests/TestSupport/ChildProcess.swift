@@ -1,3 +1,4 @@
+import CSpawn
 import Foundation
 import Glibc
 import Synchronization
@@ -28,6 +29,12 @@ public final class ChildProcess: Sendable {
             posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         } else {
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
+        // Nothing else of the test process: descriptors that other tests have open at this moment (not all
+        // are close-on-exec) would count against a child's descriptor limit and hold their files open.
+        let closing = cspawn_actions_close_from(&actions, 3)
+        guard closing == 0 else {
+            throw NSError(domain: "ChildProcess", code: Int(closing), userInfo: [NSLocalizedDescriptionKey: "cannot prepare \(executable): \(String(cString: strerror(closing)))"])
         }
 
         var attributes = posix_spawnattr_t()

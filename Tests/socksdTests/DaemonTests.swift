@@ -111,6 +111,17 @@ import TestSupport
         #expect(daemon.log.contains(" info stopped"), "the last line is written before exit; log: \(daemon.log)")
     }
 
+    /// A child inherits no descriptor of the test process (other tests' pipes and sockets, not all of them
+    /// close-on-exec): under the 32-descriptor limit below, a dozen inherited ones left the daemon no room.
+    @Test func childProcessesInheritNoDescriptors() async throws {
+        var ends: [Int32] = [0, 0]
+        try #require(pipe(&ends) == 0)  // not close-on-exec
+        defer { ends.forEach { close($0) } }
+        let (status, output) = try await runCommand("/bin/sh", ["-c", "[ -e /proc/self/fd/\(ends[0]) ] || [ -e /proc/self/fd/\(ends[1]) ] && echo inherited || echo clean"])
+        #expect(status == 0)
+        #expect(output == "clean\n")
+    }
+
     @Test func runningOutOfDescriptorsBacksOffAndKeepsServing() async throws {
         let echo = try LoopbackPeers.startEcho()
         defer { echo.stop() }
@@ -137,10 +148,11 @@ import TestSupport
         // Once the daemon has seen the fillers go and freed their descriptors, it serves as before. Until
         // then a CONNECT may still fail for want of a descriptor, as a real client would see: retry briefly.
         var opened: (client: SOCKSTestClient, reply: SOCKSReply)?
+        // Each attempt is bounded, so a daemon that never recovers fails the test instead of hanging it.
         for _ in 0..<50 {
-            let attempt = try await SOCKSTestClient.open(server, to: SOCKSEndpoint(echo.address))
-            if attempt.reply.code == .succeeded { opened = attempt; break }
-            attempt.client.close()
+            let attempt = try? await withDeadline(.seconds(5)) { try await SOCKSTestClient.open(server, to: SOCKSEndpoint(echo.address)) }
+            if let attempt, attempt.reply.code == .succeeded { opened = attempt; break }
+            attempt?.client.close()
             try await Task.sleep(for: .milliseconds(100))
         }
         let (client, reply) = try #require(opened, "the daemon never recovered; log: \(daemon.log)")
