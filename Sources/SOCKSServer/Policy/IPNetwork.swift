@@ -1,0 +1,129 @@
+import AsyncSockets
+
+/// An IPv4 or IPv6 network in CIDR form: an address and how many of its leading bits are the network
+/// (`10.0.0.0/8`, `fd00::/8`; a single address is a /32 or a /128).
+///
+/// Matching sees through the two ways an IPv6 address can carry an IPv4 one, so that a client cannot step
+/// around an IPv4 rule by writing its destination in IPv6: an IPv4-mapped address (`::ffff:a.b.c.d`, which a
+/// dual-stack socket connects to a.b.c.d) and a NAT64 address under the well-known prefix (`64:ff9b::/96`,
+/// which a NAT64 gateway forwards to a.b.c.d) are also checked as the IPv4 address they embed. An IPv6
+/// network is checked against the IPv6 address as it is.
+public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
+    /// The network's first address: the given address with every bit after the prefix clear.
+    public let address: IPAddress
+    /// How many leading bits of `address` name the network: 0 to 32 for IPv4, 0 to 128 for IPv6.
+    public let prefixLength: Int
+
+    /// The network `address` belongs to at `prefixLength`, its host bits cleared (`10.1.2.3`, 8 gives
+    /// `10.0.0.0/8`); `nil` when `prefixLength` is outside 0...32 for IPv4 or 0...128 for IPv6.
+    public init?(masking address: IPAddress, prefixLength: Int) {
+        guard (0...address.bytes.count * 8).contains(prefixLength) else { return nil }
+        var bytes = address.bytes
+        for index in bytes.indices {
+            bytes[index] &= Self.prefixMask(ofByte: index, prefixLength: prefixLength)
+        }
+        self.address = IPAddress(bytes: bytes)!
+        self.prefixLength = prefixLength
+    }
+
+    /// Parses `ADDRESS/PREFIX` (`10.0.0.0/8`, `fd00::/8`) or a single address (`192.0.2.7` is a /32, `::1`
+    /// a /128). IPv6 is written without brackets and without a zone. An address with bits set after the
+    /// prefix (`10.1.2.3/8`) is refused, since it usually means a mistyped prefix length.
+    public init(parsing text: String) throws(RuleSyntaxError) {
+        guard !text.isEmpty else { throw RuleSyntaxError(text, "is empty; expected an IP address or network such as 10.0.0.0/8") }
+        let slash = text.firstIndex(of: "/")
+        let addressText = text[..<(slash ?? text.endIndex)]
+        // Only the characters of an address reach inet_pton: it reads a C string, and would stop at a NUL
+        // and take "10.0.0.1\0junk" for 10.0.0.1.
+        guard !addressText.isEmpty, addressText.utf8.allSatisfy(Self.isAddressCharacter),
+            let address = IPAddress(String(addressText))
+        else {
+            throw RuleSyntaxError(text, "is not an IP address or network (expected the form 10.0.0.0/8, fd00::/8, 192.0.2.7 or ::1)")
+        }
+        let bitCount = address.bytes.count * 8
+        var prefixLength = bitCount
+        if let slash {
+            let prefixText = text[text.index(after: slash)...]
+            guard let length = Self.decimal(prefixText, maximumDigits: 3), length <= bitCount else {
+                let family = address.isIPv4 ? "IPv4" : "IPv6"
+                throw RuleSyntaxError(text, "has an invalid prefix length; an \(family) prefix length is a number from 0 to \(bitCount)")
+            }
+            prefixLength = length
+        }
+        let network = IPNetwork(masking: address, prefixLength: prefixLength)!
+        guard network.address == address else {
+            throw RuleSyntaxError(text, "has host bits set; did you mean \(network)?")
+        }
+        self = network
+    }
+
+    /// Whether `address` is in this network, directly or as the IPv4 address an IPv4-mapped or NAT64
+    /// (`64:ff9b::/96`) IPv6 address embeds.
+    ///
+    /// Written as a plain byte comparison, not with the integer masks `DestinationRules` indexes by, so that
+    /// the two can be checked against each other.
+    public func contains(_ address: IPAddress) -> Bool {
+        let candidate = address.bytes
+        if candidate.count == self.address.bytes.count {
+            return leadingBitsMatch(candidate, from: 0)
+        }
+        if self.address.isIPv4, Self.embedsIPv4(candidate) {
+            return leadingBitsMatch(candidate, from: 12)
+        }
+        return false
+    }
+
+    /// The canonical form: `10.0.0.0/8`, `fd00::/8`, and a single address (/32, /128) without its prefix.
+    public var description: String {
+        prefixLength == address.bytes.count * 8 ? address.description : "\(address)/\(prefixLength)"
+    }
+
+    /// Whether `bytes` is an IPv6 address whose last four bytes are an IPv4 address: IPv4-mapped
+    /// (`::ffff:0:0/96`) or NAT64 under the well-known prefix (`64:ff9b::/96`, RFC 6052).
+    static func embedsIPv4(_ bytes: [UInt8]) -> Bool {
+        guard bytes.count == 16 else { return false }
+        let prefix = bytes[0..<12]
+        return prefix.elementsEqual(ipv4MappedPrefix) || prefix.elementsEqual(nat64WellKnownPrefix)
+    }
+
+    private static let ipv4MappedPrefix: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]
+    private static let nat64WellKnownPrefix: [UInt8] = [0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0]
+
+    /// Whether the first `prefixLength` bits of `candidate`, read from byte `start`, equal this network's.
+    private func leadingBitsMatch(_ candidate: [UInt8], from start: Int) -> Bool {
+        for index in address.bytes.indices {
+            let mask = Self.prefixMask(ofByte: index, prefixLength: prefixLength)
+            if mask == 0 { break }
+            if candidate[start + index] & mask != address.bytes[index] { return false }
+        }
+        return true
+    }
+
+    /// The bits of byte `index` that a prefix of `prefixLength` bits covers.
+    private static func prefixMask(ofByte index: Int, prefixLength: Int) -> UInt8 {
+        let coveredBits = min(max(prefixLength - index * 8, 0), 8)
+        return coveredBits == 0 ? 0 : 0xFF << (8 - coveredBits)
+    }
+
+    /// Hexadecimal digits, `.` and `:`: every character of an IPv4 or IPv6 address without a zone.
+    private static func isAddressCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"),
+            UInt8(ascii: "A")...UInt8(ascii: "F"), UInt8(ascii: "."), UInt8(ascii: ":"):
+            true
+        default: false
+        }
+    }
+
+    /// `text` read as a decimal number of 1 to `maximumDigits` ASCII digits, or `nil`. Unlike `Int(_:)`,
+    /// no sign and no other digits.
+    static func decimal(_ text: Substring, maximumDigits: Int) -> Int? {
+        guard (1...maximumDigits).contains(text.utf8.count) else { return nil }
+        var value = 0
+        for byte in text.utf8 {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return value
+    }
+}
