@@ -34,6 +34,9 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
     public var isIPv4: Bool { bytes.count == 4 }
     public var isIPv6: Bool { bytes.count == 16 }
 
+    /// True for `127.0.0.0/8` and `::1` (an IPv4-mapped address counts only once unmapped).
+    public var isLoopback: Bool { isIPv4 ? bytes[0] == 127 : self == .ipv6Loopback }
+
     /// True for `0.0.0.0` and `::`.
     public var isUnspecified: Bool { bytes.allSatisfy { $0 == 0 } }
 

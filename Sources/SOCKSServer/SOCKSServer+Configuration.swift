@@ -52,6 +52,52 @@ extension SOCKSServer {
         /// deployed readers use 16 KiB; the wire allows 65535). Default: 65535.
         public var uotMaximumPayload = 65535
 
+        /// Lets the server listen on an address that is not loopback with no users and no `allowFrom`: an
+        /// open proxy that anyone who reaches it may use. Default: `false`, and `SOCKSServer.init` throws
+        /// `SOCKSServerError.openProxy` for such a configuration.
+        public var allowOpenProxy = false
+
+        /// The client networks that may connect; others are closed right after accept. Default: empty,
+        /// every client (refused by `SOCKSServer.init` on a public address unless there are users or
+        /// `allowOpenProxy`).
+        public var allowFrom: [IPNetwork] = []
+
+        /// Where clients may go: `--allow-to` / `--deny-to` rules, first match wins, no match allows.
+        /// Checked against the request, and for direct egress against every address a name resolves to;
+        /// applied to CONNECT, BIND, every UDP datagram and UoT frame. A denied request gets reply 02, a
+        /// denied datagram is dropped. Default: no rules. Connecting to this server's own listening
+        /// addresses is always denied.
+        public var destinationRules = DestinationRules([])
+
+        /// The most sessions open at once; past it, new connections are closed right after accept.
+        /// Default: `nil`, no limit.
+        public var maxSessions: Int?
+
+        /// The most sessions one client IP may have open; past it, its new connections are closed right
+        /// after accept. Default: `nil`, no limit.
+        public var maxSessionsPerIP: Int?
+
+        /// The most sessions one user may have open; past it, a request gets reply 02. Default: `nil`.
+        public var maxSessionsPerUser: Int?
+
+        /// The most UDP associations open at once, UDP ASSOCIATE sessions and UoT streams together; past
+        /// it, a request for one gets reply 02. Default: `nil`, no limit.
+        public var maxUDPAssociations: Int?
+
+        /// New sessions one client IP may open (a token bucket: `count` per interval, in bursts of up to
+        /// `count`); past it, its connections are closed right after accept. Default: `nil`, no limit.
+        public var newSessionsPerIP: SessionRate?
+
+        /// Failed logins from one IP within a minute before its logins are refused, unchecked, for a
+        /// backoff (`loginBackoff`, doubling up to `loginBackoffLimit`). 0 turns throttling off. Default: 10.
+        public var loginFailureLimit = 10
+
+        /// The first backoff of a throttled IP. Default: 30 s.
+        public var loginBackoff: Duration = .seconds(30)
+
+        /// The longest backoff, however often an IP earns one. Default: 5 minutes.
+        public var loginBackoffLimit: Duration = .seconds(300)
+
         /// After `shutdown()`, how long open sessions may run before they are cancelled. Default: 5 s.
         public var shutdownGracePeriod: Duration = .seconds(5)
 

@@ -26,6 +26,15 @@ public actor SOCKSServer {
     public nonisolated let metrics = ServerMetrics()
 
     private let listeners: [TCPListener]
+    /// Who may connect and how many: the first stage of every connection.
+    private let admission: AdmissionControl
+
+    /// What admission holds now: client IPs with open sessions and rate buckets (for tests of its bounds).
+    nonisolated var admissionState: (clients: Int, buckets: Int) { (admission.trackedClients, admission.trackedBuckets) }
+    /// What every session shares: settings, policy, per-user and UDP limits, the login throttle.
+    nonisolated let context: SessionContext
+    /// One summarised log line per kind of refusal at accept, however many clients are refused.
+    private let refusalReports: [AdmissionControl.Refusal.Kind: SummarizingReport]
     /// Descriptor shortages hit every loop's accept loop at once; one line per shortage is enough.
     private let exhaustionReport = RateLimitedReport(interval: .seconds(10))
     private var state = State.ready
@@ -35,9 +44,12 @@ public actor SOCKSServer {
     /// Creates the server and binds its listeners, so that a port in use fails here, before `run()`.
     ///
     /// - Throws: `SocketError` when an address cannot be bound (for example `EADDRINUSE`);
-    ///   `SOCKSServerError.noListenAddress` for an empty address list.
+    ///   `SOCKSServerError.noListenAddress` for an empty address list; `SOCKSServerError.openProxy` for an
+    ///   address that is not loopback with no users, no `allowFrom` and no `allowOpenProxy`.
     public init(configuration: Configuration) throws {
         guard !configuration.listenAddresses.isEmpty else { throw SOCKSServerError.noListenAddress }
+        let open = Self.openProxyAddresses(configuration)
+        guard open.isEmpty else { throw SOCKSServerError.openProxy(open) }
         self.configuration = configuration
         // One listening socket per address, shared (dup'ed) by every event loop: each loop accepts on its
         // own thread and serves there what it accepted, so no session ever starts with a thread hop.
@@ -57,7 +69,23 @@ public actor SOCKSServer {
         }
         self.listeners = listeners
         self.localAddresses = addresses
+        admission = AdmissionControl(configuration: configuration)
+        context = SessionContext(configuration: configuration, metrics: metrics, ownListeners: addresses)
+        let logger = configuration.logger
+        refusalReports = Dictionary(uniqueKeysWithValues: AdmissionControl.Refusal.Kind.allCases.map { kind in
+            (kind, SummarizingReport(interval: .seconds(10)) { suppressed in
+                logger.warning("refused \(suppressed) more connection(s) \(kind) in the last 10 s")
+            })
+        })
         (shutdownRequests, shutdownTrigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// The listen addresses that would make an open proxy: those that are not loopback, when there are no
+    /// users and no `allowFrom`, unless `allowOpenProxy` says that is meant. Empty when the configuration is
+    /// safe to start.
+    static func openProxyAddresses(_ configuration: Configuration) -> [SocketAddress] {
+        guard configuration.users == nil, configuration.allowFrom.isEmpty, !configuration.allowOpenProxy else { return [] }
+        return configuration.listenAddresses.filter { !$0.ip.unmapped.isLoopback }
     }
 
     /// Accepts and serves clients until the task is cancelled, or until a `shutdown()` has drained.
@@ -76,6 +104,13 @@ public actor SOCKSServer {
         }
         let logger = configuration.logger
         let gracePeriod = configuration.shutdownGracePeriod
+        var unrestricted = configuration
+        unrestricted.allowOpenProxy = false
+        unrestricted.listenAddresses = localAddresses
+        let open = Self.openProxyAddresses(unrestricted)
+        if !open.isEmpty {
+            logger.warning("running an open proxy on \(open.map(\.description).joined(separator: ", ")) (--allow-open-proxy): anyone who reaches it may use it")
+        }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.serve() }
             group.addTask {
@@ -115,7 +150,8 @@ public actor SOCKSServer {
 
     private nonisolated func acceptLoop(_ listener: TCPListener) async {
         let logger = configuration.logger
-        let context = SessionContext(configuration: configuration, metrics: metrics)
+        let context = self.context
+        let admission = self.admission
         await withDiscardingTaskGroup { sessions in
             do {
                 // A new session goes to the least-loaded loop, this one on a tie: short sessions stay where
@@ -128,12 +164,18 @@ public actor SOCKSServer {
                     }
                 }
                 for try await connection in connections {
+                    let client = connection.remoteAddress.unmapped.ip
+                    if let refusal = admission.admit(client) {
+                        refuse(connection, refusal)
+                        continue
+                    }
                     // The session runs on the loop that watches its connection (its outbound sockets join
                     // that loop too), so readiness resumes it without a thread hop.
                     let loop = connection.eventLoop
                     loop.adjustLoad(by: 1)
                     sessions.addTask(executorPreference: loop) {
                         await SOCKSSession(connection: connection, context: context).run()
+                        admission.leave(client)
                         loop.adjustLoad(by: -1)
                     }
                 }
@@ -143,5 +185,14 @@ public actor SOCKSServer {
                 logger.error("listener \(listener.localAddress) stopped: \(error)")
             }
         }
+    }
+
+    /// Closes a connection admission refused, before any protocol byte; counts and logs it (summarised).
+    private nonisolated func refuse(_ connection: TCPConnection, _ refusal: AdmissionControl.Refusal) {
+        metrics.refused(refusal)
+        refusalReports[refusal.kind]? {
+            configuration.logger.warning("refused \(connection.remoteAddress.unmapped): \(refusal)")
+        }
+        connection.close()
     }
 }

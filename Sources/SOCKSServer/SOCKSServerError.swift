@@ -1,14 +1,22 @@
+import AsyncSockets
+
 /// Lifecycle errors of `SOCKSServer`.
 public enum SOCKSServerError: Error, Hashable, Sendable, CustomStringConvertible {
     /// `run()` was called on a server that is running or has stopped.
     case alreadyStarted
     /// The configuration lists no address to listen on.
     case noListenAddress
+    /// The configuration would make an open proxy on an address that is not loopback: no users, no
+    /// `allowFrom`, and `allowOpenProxy` not set. Carries the addresses.
+    case openProxy([SocketAddress])
 
     public var description: String {
         switch self {
         case .alreadyStarted: "the server was already started; a SOCKSServer runs once"
         case .noListenAddress: "no listen address configured"
+        case .openProxy(let addresses):
+            "refusing to run an open proxy on \(addresses.map(\.description).joined(separator: ", ")): anyone who reaches "
+                + "it could use it. Configure users or allowFrom, or set allowOpenProxy if an open proxy is what you mean"
         }
     }
 }

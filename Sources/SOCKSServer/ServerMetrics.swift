@@ -7,6 +7,16 @@ public final class ServerMetrics: Sendable {
     private let failedHandshakes = Atomic<Int>(0)
     private let clientBytes = Atomic<Int>(0)
     private let targetBytes = Atomic<Int>(0)
+    private let refusedNotAllowed = Atomic<Int>(0)
+    private let refusedServerLimit = Atomic<Int>(0)
+    private let refusedClientLimit = Atomic<Int>(0)
+    private let refusedRate = Atomic<Int>(0)
+    private let refusedUser = Atomic<Int>(0)
+    private let refusedUDP = Atomic<Int>(0)
+    private let deniedRequests = Atomic<Int>(0)
+    private let deniedDatagrams = Atomic<Int>(0)
+    private let loginFailures = Atomic<Int>(0)
+    private let loginsRefused = Atomic<Int>(0)
 
     init() {}
 
@@ -20,6 +30,44 @@ public final class ServerMetrics: Sendable {
     public var bytesFromClients: Int { clientBytes.load(ordering: .relaxed) }
     /// Bytes relayed from targets to clients.
     public var bytesToClients: Int { targetBytes.load(ordering: .relaxed) }
+
+    /// Connections closed right after accept: the client is not in `allowFrom`.
+    public var refusedNotAllowedFrom: Int { refusedNotAllowed.load(ordering: .relaxed) }
+    /// Connections closed right after accept: `maxSessions` were open.
+    public var refusedOverServerLimit: Int { refusedServerLimit.load(ordering: .relaxed) }
+    /// Connections closed right after accept: the client IP had `maxSessionsPerIP` open.
+    public var refusedOverClientLimit: Int { refusedClientLimit.load(ordering: .relaxed) }
+    /// Connections closed right after accept: the client IP was over `newSessionsPerIP`.
+    public var refusedOverRate: Int { refusedRate.load(ordering: .relaxed) }
+    /// Requests answered 02 because the user had `maxSessionsPerUser` open.
+    public var refusedOverUserLimit: Int { refusedUser.load(ordering: .relaxed) }
+    /// UDP ASSOCIATE and UoT requests answered 02 because `maxUDPAssociations` were open.
+    public var refusedOverUDPLimit: Int { refusedUDP.load(ordering: .relaxed) }
+    /// Requests (CONNECT, BIND, UDP ASSOCIATE, UoT) answered 02 by the destination rules or because they
+    /// named this server's own listening address.
+    public var deniedRequestCount: Int { deniedRequests.load(ordering: .relaxed) }
+    /// Datagrams and UoT frames dropped by the destination rules.
+    public var deniedDatagramCount: Int { deniedDatagrams.load(ordering: .relaxed) }
+    /// Logins with a wrong user name or password.
+    public var failedLoginCount: Int { loginFailures.load(ordering: .relaxed) }
+    /// Logins refused unchecked because their IP was throttled.
+    public var throttledLoginCount: Int { loginsRefused.load(ordering: .relaxed) }
+
+    func refused(_ refusal: AdmissionControl.Refusal) {
+        switch refusal {
+        case .notAllowedFrom: refusedNotAllowed.add(1, ordering: .relaxed)
+        case .serverLimit: refusedServerLimit.add(1, ordering: .relaxed)
+        case .clientLimit: refusedClientLimit.add(1, ordering: .relaxed)
+        case .rate: refusedRate.add(1, ordering: .relaxed)
+        }
+    }
+
+    func refusedByUserLimit() { refusedUser.add(1, ordering: .relaxed) }
+    func refusedByUDPLimit() { refusedUDP.add(1, ordering: .relaxed) }
+    func deniedRequest() { deniedRequests.add(1, ordering: .relaxed) }
+    func deniedDatagram() { deniedDatagrams.add(1, ordering: .relaxed) }
+    func loginFailed() { loginFailures.add(1, ordering: .relaxed) }
+    func loginThrottled() { loginsRefused.add(1, ordering: .relaxed) }
 
     func sessionStarted() {
         active.add(1, ordering: .relaxed)

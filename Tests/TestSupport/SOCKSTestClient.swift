@@ -12,16 +12,17 @@ public struct SOCKSTestClient: Sendable {
         case unexpected([UInt8])
     }
 
-    public static func connect(to server: SocketAddress) async throws -> SOCKSTestClient {
-        SOCKSTestClient(connection: try await TCPConnection.connect(to: server))
+    /// Connects to `server`, from `source` when given (127.0.0.2, 127.0.0.3… act as distinct clients).
+    public static func connect(to server: SocketAddress, from source: IPAddress? = nil) async throws -> SOCKSTestClient {
+        SOCKSTestClient(connection: try await TCPConnection.connect(to: server, from: source.map { SocketAddress(ip: $0, port: 0) }))
     }
 
     /// Greets (and logs in, when `credentials` are given) and sends a request; returns the server's reply.
     public static func open(
         _ server: SocketAddress, command: SOCKSCommand = .connect, to destination: SOCKSEndpoint,
-        credentials: SOCKSCredentials? = nil
+        credentials: SOCKSCredentials? = nil, from source: IPAddress? = nil
     ) async throws -> (client: SOCKSTestClient, reply: SOCKSReply) {
-        let client = try await connect(to: server)
+        let client = try await connect(to: server, from: source)
         let method: SOCKSAuthenticationMethod = credentials == nil ? .noAuthentication : .usernamePassword
         try await client.send(SOCKSGreeting(methods: [method]).encoded())
         let selection = try await client.receive(SOCKSMethodSelection.parse)

@@ -1,15 +1,26 @@
 import SOCKSProtocol
 
 /// Hands a relay's datagrams to its egress: inline when no name lookup is needed, else from a child task
-/// (at most `maximumLookups` at once), so one slow name never holds up the datagrams behind it.
+/// (at most `maximumLookups` at once), so one slow name never holds up the datagrams behind it. Every
+/// datagram's destination is checked against the access policy first (and a direct egress checks each
+/// resolved address again, through its resolver); a denied one is dropped and counted, the relay goes on.
 struct EgressForwarder: Sendable {
     let egress: any DatagramEgress
     let counters: RelayCounters
+    let policy: AccessPolicy
+    let metrics: ServerMetrics
     let drop: DropReporter
     let lookups = InFlightLimit(maximum: 32)
 
     func forward(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint, lookupsIn group: inout DiscardingTaskGroup) async {
         counters.touch()
+        do {
+            try policy.check(destination)
+        } catch {
+            metrics.deniedDatagram()
+            drop("\(error)")
+            return
+        }
         if egress.sendsWithoutLookup(to: destination) {
             await send(payload, to: destination)
         } else if lookups.begin() {
@@ -28,6 +39,7 @@ struct EgressForwarder: Sendable {
             try await egress.send(payload, to: destination)
             counters.countUp(payload.count)
         } catch {
+            if error is AccessDenied { metrics.deniedDatagram() }
             drop("to \(destination): \(error)")
         }
     }

@@ -7,8 +7,12 @@ extension SOCKSReplyCode {
     ///
     /// Refused → 05, network unreachable → 03, host unreachable or name not found → 04, deadline or
     /// `ETIMEDOUT` → 06 (RFC 1928 has no "timed out"; "TTL expired" is the closest, as microsocks and
-    /// Dante also answer), permission denied → 02, anything else → 01.
+    /// Dante also answer), permission denied or the access policy → 02, anything else → 01.
     init(reaching error: any Error) {
+        if error is AccessDenied {
+            self = .notAllowed
+            return
+        }
         guard let error = error as? SocketError else {
             self = .generalFailure
             return

@@ -19,6 +19,15 @@ extension SOCKSSession {
     /// BIND (RFC 1928 §4): listen, first reply with where the peer should connect, accept one peer from the
     /// expected address within the deadline, second reply with the peer's address, then relay as CONNECT.
     func serveBind(_ accepted: Accepted) async {
+        // An all-zero expected peer means "any": then each peer that connects is checked instead.
+        if accepted.request.destination.socketAddress?.ip.isUnspecified != true {
+            do {
+                try context.policy.check(accepted.request.destination)
+            } catch {
+                await deny(error)
+                return
+            }
+        }
         if let upstream = context.configuration.upstream {
             await serveBind(accepted, through: upstream)
             return
@@ -26,7 +35,10 @@ extension SOCKSSession {
         let expected: Set<IPAddress>?
         do {
             expected = try await Self.expectedPeers(
-                accepted.request.destination, resolver: context.configuration.resolver, timeout: context.configuration.connectTimeout)
+                accepted.request.destination, resolver: context.destinationResolver, timeout: context.configuration.connectTimeout)
+        } catch let denial as AccessDenied {
+            await deny(denial)
+            return
         } catch {
             await fail(SOCKSReplyCode(reaching: error), reason: "cannot resolve the expected peer: \(error)")
             return
@@ -108,6 +120,7 @@ extension SOCKSSession {
     private func waitForPeer(on listener: TCPListener, expected: Set<IPAddress>?) async -> (BindEvent, [UInt8]) {
         let timeout = context.configuration.bindTimeout
         let logger = context.logger
+        let policy = context.policy
         let label = "session \(record.client)"
         return await withTaskGroup(of: BindEvent.self) { [connection] group in
             group.addTask {
@@ -115,8 +128,16 @@ extension SOCKSSession {
                     return .peer(try await withDeadline(timeout) {
                         for try await candidate in listener.connections() {
                             let address = candidate.remoteAddress.unmapped
-                            if expected?.contains(address.ip) ?? true { return candidate }
-                            logger.warning("\(label): BIND refused a peer from \(address), not the expected address")
+                            if let expected, !expected.contains(address.ip) {
+                                logger.warning("\(label): BIND refused a peer from \(address), not the expected address")
+                            } else {
+                                do {
+                                    try policy.check(name: nil, address: address)
+                                    return candidate
+                                } catch {
+                                    logger.warning("\(label): BIND refused a peer: \(error)")
+                                }
+                            }
                             candidate.close()
                         }
                         throw SocketError.closed

@@ -3,13 +3,19 @@ import SOCKSClient
 import SOCKSProtocol
 
 extension SOCKSSession {
-    /// CONNECT: reach the destination within the connect deadline, reply with the real bound address, pass
+    /// CONNECT: check the destination against the access policy, reach it within the connect deadline, reply with the real bound address, pass
     /// on any early data, then relay until both directions end.
     func serveConnect(_ accepted: Accepted) async {
         let destination = accepted.request.destination
         let target: TCPConnection
         let bound: SOCKSEndpoint
         let configuration = context.configuration
+        do {
+            try context.policy.check(destination)
+        } catch {
+            await deny(error)
+            return
+        }
         if let upstream = configuration.upstream {
             do {
                 let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
@@ -26,7 +32,11 @@ extension SOCKSSession {
             }
         } else {
             do {
-                target = try await Self.dial(destination, resolver: configuration.resolver, timeout: configuration.connectTimeout)
+                target = try await Self.dial(destination, resolver: context.destinationResolver, timeout: configuration.connectTimeout)
+            } catch let denial as AccessDenied {
+                // The name resolved only to addresses the policy denies.
+                await deny(denial)
+                return
             } catch {
                 await fail(SOCKSReplyCode(reaching: error), reason: "\(error)")
                 return

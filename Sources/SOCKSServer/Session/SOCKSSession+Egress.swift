@@ -9,7 +9,7 @@ extension SOCKSSession {
         let configuration = context.configuration
         guard let upstream = configuration.upstream else {
             return try DirectDatagramEgress(
-                resolver: configuration.resolver, fullCone: configuration.udpFullCone, lookupTimeout: configuration.connectTimeout)
+                resolver: context.destinationResolver, fullCone: configuration.udpFullCone, lookupTimeout: configuration.connectTimeout)
         }
         return try await whileClientWaits(timeout: configuration.connectTimeout) {
             try await Self.openUpstreamEgress(upstream, configuration: configuration)
@@ -30,10 +30,25 @@ extension SOCKSSession {
         }
     }
 
+    /// Counts this session in under `maxUDPAssociations`, or answers 02 and returns false when it is full.
+    func enterUDPLimit() async -> Bool {
+        guard let limit = context.udpLimit else { return true }
+        guard limit.enter(SessionContext.udpLimitKey) else {
+            context.metrics.refusedByUDPLimit()
+            await refuse("\(limit.limit) UDP associations are open (--max-udp-associations)")
+            return false
+        }
+        return true
+    }
+
+    func leaveUDPLimit() {
+        context.udpLimit?.leave(SessionContext.udpLimitKey)
+    }
+
     /// The forwarder of a UDP relay of this session.
     func makeForwarder(egress: any DatagramEgress, counters: RelayCounters) -> EgressForwarder {
         EgressForwarder(
-            egress: egress, counters: counters,
+            egress: egress, counters: counters, policy: context.policy, metrics: context.metrics,
             drop: DropReporter(counters: counters, logger: context.logger, label: "session \(record.client)"))
     }
 

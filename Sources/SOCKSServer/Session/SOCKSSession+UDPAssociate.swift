@@ -6,6 +6,8 @@ extension SOCKSSession {
     /// UDP ASSOCIATE: open a relay socket on the control connection's local IP, tell the client where it is,
     /// and relay until the control connection ends or the association idles out.
     func serveUDPAssociate(_ accepted: Accepted) async {
+        guard await enterUDPLimit() else { return }
+        defer { leaveUDPLimit() }
         let localIP = connection.localAddress.unmapped.ip
         let clientSocket: UDPSocket
         do {

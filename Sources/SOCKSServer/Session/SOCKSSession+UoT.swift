@@ -8,6 +8,8 @@ extension SOCKSSession {
     /// relay frames and datagrams until either side ends. The v2 header is part of the handshake: it must
     /// arrive within the handshake timeout of the reply.
     func serveUoT(_ version: UoTVersion, _ accepted: Accepted) async {
+        guard await enterUDPLimit() else { return }
+        defer { leaveUDPLimit() }
         let egress: any DatagramEgress
         do {
             egress = try await makeDatagramEgress()

@@ -19,11 +19,14 @@ actor SOCKSSession {
     enum HandshakeError: Error, CustomStringConvertible {
         case clientClosed
         case rejected(SOCKSHandshakeFailure)
+        /// A login refused unchecked: the client's IP is serving a login backoff.
+        case throttled
 
         var description: String {
             switch self {
             case .clientClosed: "client closed the connection during the handshake"
             case .rejected(let failure): failure.description
+            case .throttled: "login refused: too many failed logins from this address"
             }
         }
     }
@@ -43,7 +46,8 @@ actor SOCKSSession {
         defer {
             connection.close()
             context.metrics.sessionEnded(up: record.bytesUp, down: record.bytesDown, handshakeFailed: record.handshakeFailed)
-            context.logger.info(record.line)
+            // Logins refused during a backoff are summarised by the throttle's report, not logged one by one.
+            if !record.summarized { context.logger.info(record.line) }
         }
         // The handshake deadline is a loop timer that closes the connection (which wakes the pending read):
         // no task group, no child task, no dispatch timer for what almost every session meets in time.
@@ -53,13 +57,20 @@ actor SOCKSSession {
         defer { deadline.cancel() }
         let accepted: Accepted
         do {
-            accepted = try await Self.handshake(on: connection, users: context.configuration.users)
+            accepted = try await handshake()
         } catch {
             deadline.cancel()
             let failure = deadline.hasFired ? SocketError.timedOut : error
             record.handshakeFailed = true
             record.outcome = handshakeOutcome(failure)
-            context.logger.warning("session \(record.client): handshake failed: \(describe(failure))")
+            switch failure {
+            case HandshakeError.rejected(.authenticationFailed), HandshakeError.throttled:
+                // A failed login is the access line alone (outcome auth-failed, with the user name), so a
+                // guessing client costs one line per try; refusals during a backoff are summarised.
+                break
+            default:
+                context.logger.warning("session \(record.client): handshake failed: \(describe(failure))")
+            }
             return
         }
         record.user = accepted.user
@@ -68,6 +79,14 @@ actor SOCKSSession {
         context.logger.debug("session \(record.client): \(accepted.request.command) \(accepted.request.destination)")
 
         deadline.cancel()
+        if let user = accepted.user, let limit = context.userLimit {
+            guard limit.enter(user) else {
+                context.metrics.refusedByUserLimit()
+                await refuse("user \(SOCKSLogger.escapingFieldValue(user)) has \(limit.limit) sessions open (--max-sessions-per-user)")
+                return
+            }
+        }
+        defer { if let user = accepted.user { context.userLimit?.leave(user) } }
         switch accepted.request.command {
         case .connect:
             if let version = UoTVersion(destination: accepted.request.destination) {
@@ -84,8 +103,10 @@ actor SOCKSSession {
         }
     }
 
-    /// Reads greeting, login and request through the sans-I/O state machine.
-    private static func handshake(on connection: TCPConnection, users: UserDatabase?) async throws -> Accepted {
+    /// Reads greeting, login and request through the sans-I/O state machine. A login from an IP serving a
+    /// backoff is refused without checking the password; a failed one counts towards the IP's backoff.
+    private func handshake() async throws -> Accepted {
+        let users = context.configuration.users
         var machine = SOCKSServerHandshake(requiresAuthentication: users != nil)
         // Enough for a greeting, a login and a request sent together; early data beyond it stays in the
         // socket for the relay to read.
@@ -102,7 +123,20 @@ actor SOCKSSession {
                 try await connection.write(bytes)
                 action = machine.next()
             case .verifyCredentials(let credentials):
-                action = machine.credentialsVerified(users?.verify(credentials) ?? false)
+                record.user = credentials.usernameText
+                let client = record.client.ip
+                if context.loginThrottle.isBlocked(client) {
+                    context.metrics.loginThrottled()
+                    record.summarized = true
+                    context.throttledLoginReport {
+                        context.logger.warning("session \(record.client): login refused: this address is throttled after too many failed logins")
+                    }
+                    if case .fail(let reply?, _) = machine.credentialsVerified(false) { try? await connection.write(reply) }
+                    throw HandshakeError.throttled
+                }
+                let verified = users?.verify(credentials) ?? false
+                if !verified { loginFailed(from: client) }
+                action = machine.credentialsVerified(verified)
             case .request(let request):
                 return Accepted(request: request, earlyData: machine.takeEarlyData(), user: machine.authenticatedUser?.usernameText)
             case .fail(let reply, let failure):
@@ -110,6 +144,33 @@ actor SOCKSSession {
                 throw HandshakeError.rejected(failure)
             }
         }
+    }
+
+    /// Counts a failed login towards the client's backoff, and says so when this one starts a backoff.
+    private func loginFailed(from client: IPAddress) {
+        context.metrics.loginFailed()
+        if case .blocked(let backoff) = context.loginThrottle.recordFailure(client) {
+            let settings = context.loginThrottle.settings
+            context.logger.warning(
+                "login throttling: \(client) failed \(settings.failureLimit) logins within \(settings.window); refusing its logins for \(backoff)")
+        }
+    }
+
+    /// Answers a request the access policy denies: reply 02, the rule in the log and the access line.
+    func deny(_ denial: AccessDenied) async {
+        context.metrics.deniedRequest()
+        record.outcome = "denied(\(denial.reason))"
+        context.logger.warning("session \(record.client): \(record.command?.description ?? "request") \(denial)")
+        try? await connection.write(SOCKSReply(code: .notAllowed).encoded())
+    }
+
+    /// Answers a request over a per-user or UDP limit: reply 02; the warning is summarised under a flood.
+    func refuse(_ reason: String) async {
+        record.outcome = "refused(limit)"
+        context.limitReport {
+            context.logger.warning("session \(record.client): \(record.command?.description ?? "request") refused: \(reason)")
+        }
+        try? await connection.write(SOCKSReply(code: .notAllowed).encoded())
     }
 
     /// Sends a failure reply and records why; the connection is closed when `run()` returns.
@@ -123,6 +184,7 @@ actor SOCKSSession {
         switch error {
         case SocketError.timedOut: "handshake-timeout"
         case HandshakeError.clientClosed: "client-closed"
+        case HandshakeError.throttled: "auth-throttled"
         case HandshakeError.rejected(.authenticationFailed): "auth-failed"
         case HandshakeError.rejected(.noAcceptableMethod): "no-acceptable-method"
         case HandshakeError.rejected(.malformed(let problem)): "malformed(\(problem))"

@@ -14,6 +14,8 @@ struct SessionRecord: Sendable {
     var datagramsDropped: Int?
     var outcome = "handshake-incomplete"
     var handshakeFailed = false
+    /// The session is counted in a summary line instead of an access line of its own.
+    var summarized = false
 
     init(client: SocketAddress) {
         self.client = client

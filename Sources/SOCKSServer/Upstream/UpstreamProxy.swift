@@ -48,9 +48,12 @@ public struct UpstreamProxy: Sendable, Hashable {
         self.udpTransport = udpTransport
     }
 
-    /// Parses `socks5://[USER:PASSWORD@]HOST:PORT` (`socks5h://` too); user and password may be
+    /// Parses `socks5://[USER[:PASSWORD]@]HOST:PORT` (`socks5h://` too); user and password may be
     /// percent-encoded, an IPv6 host is written in brackets.
-    public init(url: String, udpTransport: UDPTransport = .udpOverTCP(.v2)) throws(InvalidURL) {
+    ///
+    /// - Parameter password: the password for a URL that names a user but no password (so that the
+    ///   password need not appear on a command line); an error if the URL has a password too.
+    public init(url: String, udpTransport: UDPTransport = .udpOverTCP(.v2), password: String? = nil) throws(InvalidURL) {
         let schemes = ["socks5://", "socks5h://"]
         guard let scheme = schemes.first(where: { url.lowercased().hasPrefix($0) }) else {
             throw InvalidURL(description: "'\(Self.redacted(url))' must start with socks5://")
@@ -61,12 +64,26 @@ public struct UpstreamProxy: Sendable, Hashable {
         if let at = rest.lastIndex(of: "@") {
             let userInfo = rest[..<at]
             rest = rest[rest.index(after: at)...]
-            guard let colon = userInfo.firstIndex(of: ":"),
-                  let user = Self.percentDecoded(userInfo[..<colon]),
-                  let password = Self.percentDecoded(userInfo[userInfo.index(after: colon)...]),
+            let colon = userInfo.firstIndex(of: ":")
+            if colon != nil && password != nil {
+                throw InvalidURL(description: "'\(Self.redacted(url))' has a password, and another was given: give it once")
+            }
+            if colon == nil && password == nil {
+                throw InvalidURL(description: "'\(Self.redacted(url))' names a user but no password")
+            }
+            let passwordBytes: [UInt8]?
+            if let colon {
+                passwordBytes = Self.percentDecoded(userInfo[userInfo.index(after: colon)...])
+            } else {
+                passwordBytes = password.map { Array($0.utf8) }
+            }
+            guard let user = Self.percentDecoded(userInfo[..<(colon ?? userInfo.endIndex)]),
+                  let password = passwordBytes,
                   !user.isEmpty, !password.isEmpty, user.count <= 255, password.count <= 255
             else { throw InvalidURL(description: "'\(Self.redacted(url))': credentials must be USER:PASSWORD, 1 to 255 bytes each") }
             credentials = SOCKSCredentials(username: user, password: password)
+        } else if password != nil {
+            throw InvalidURL(description: "'\(Self.redacted(url))' names no user for the password given")
         }
         let address: HostAndPort
         do {

@@ -1,0 +1,130 @@
+import AsyncSockets
+import Synchronization
+
+/// The first stage of every connection (DESIGN §8), before any protocol byte: may this client address
+/// connect (`allowFrom`), and is there room for it (server and per-IP session limits, per-IP rate)?
+///
+/// Shared by the accept loops of every event loop, so its counts sit behind one lock; with no limit
+/// configured, `admit` takes no lock at all. Its memory is bounded: per-IP counts exist only for clients
+/// with open sessions, and rate buckets are forgotten once full again (see `sweepBuckets`).
+final class AdmissionControl: Sendable {
+    /// Why a connection was refused.
+    enum Refusal: Sendable, Hashable, CustomStringConvertible {
+        case notAllowedFrom
+        case serverLimit(Int)
+        case clientLimit(Int)
+        case rate(SessionRate)
+
+        /// The refusal without its limit, for counting and summarising by kind.
+        enum Kind: Sendable, Hashable, CaseIterable, CustomStringConvertible {
+            case notAllowedFrom, serverLimit, clientLimit, rate
+
+            var description: String {
+                switch self {
+                case .notAllowedFrom: "not in --allow-from"
+                case .serverLimit: "over --max-sessions"
+                case .clientLimit: "over --max-sessions-per-ip"
+                case .rate: "over --new-sessions-per-ip"
+                }
+            }
+        }
+
+        var kind: Kind {
+            switch self {
+            case .notAllowedFrom: .notAllowedFrom
+            case .serverLimit: .serverLimit
+            case .clientLimit: .clientLimit
+            case .rate: .rate
+            }
+        }
+
+        var description: String {
+            switch self {
+            case .notAllowedFrom: "not in --allow-from"
+            case .serverLimit(let limit): "over --max-sessions \(limit)"
+            case .clientLimit(let limit): "over --max-sessions-per-ip \(limit)"
+            case .rate(let rate): "over --new-sessions-per-ip \(rate)"
+            }
+        }
+    }
+
+    private struct State {
+        var total = 0
+        var perClient: [IPAddress: Int] = [:]
+        var buckets: [IPAddress: TokenBucket] = [:]
+        /// The bucket count at which the next sweep runs; doubles with the live buckets so sweeps stay rare.
+        var nextSweep = AdmissionControl.minimumSweep
+    }
+
+    /// Rate buckets that can pile up before the first sweep.
+    static let minimumSweep = 1024
+    /// Past this many live buckets (clients that each opened sessions within the last interval) the table
+    /// starts afresh: rates are forgotten rather than memory spent without bound.
+    static let bucketCapacity = 100_000
+
+    private let allowFrom: [IPNetwork]
+    private let maxSessions: Int?
+    private let maxSessionsPerIP: Int?
+    private let newSessionsPerIP: SessionRate?
+    private let counts: Bool
+    private let state = Mutex(State())
+
+    init(configuration: SOCKSServer.Configuration) {
+        allowFrom = configuration.allowFrom
+        maxSessions = configuration.maxSessions
+        maxSessionsPerIP = configuration.maxSessionsPerIP
+        newSessionsPerIP = configuration.newSessionsPerIP
+        counts = maxSessions != nil || maxSessionsPerIP != nil || newSessionsPerIP != nil
+    }
+
+    /// Admits a new connection from `client`, or says why not. An admitted client must be passed to
+    /// `leave(_:)` exactly once when its session ends.
+    func admit(_ client: IPAddress) -> Refusal? {
+        if !allowFrom.isEmpty && !allowFrom.contains(where: { $0.contains(client) }) { return .notAllowedFrom }
+        guard counts else { return nil }
+        let now = MonotonicClock.nanoseconds()
+        return state.withLock { state -> Refusal? in
+            if let maxSessions, state.total >= maxSessions { return .serverLimit(maxSessions) }
+            if let maxSessionsPerIP, state.perClient[client, default: 0] >= maxSessionsPerIP { return .clientLimit(maxSessionsPerIP) }
+            if let rate = newSessionsPerIP {
+                var bucket = state.buckets[client] ?? TokenBucket(rate: rate, now: now)
+                guard bucket.take(rate: rate, now: now) else {
+                    state.buckets[client] = bucket
+                    return .rate(rate)
+                }
+                state.buckets[client] = bucket
+                if state.buckets.count >= state.nextSweep { Self.sweepBuckets(&state, rate: rate, now: now) }
+            }
+            state.total += 1
+            if maxSessionsPerIP != nil { state.perClient[client, default: 0] += 1 }
+            return nil
+        }
+    }
+
+    /// Ends the admission of a session `admit(_:)` let in.
+    func leave(_ client: IPAddress) {
+        guard counts else { return }
+        state.withLock { state in
+            state.total -= 1
+            guard maxSessionsPerIP != nil else { return }
+            if let count = state.perClient[client], count > 1 {
+                state.perClient[client] = count - 1
+            } else {
+                state.perClient[client] = nil
+            }
+        }
+    }
+
+    /// Clients with open sessions right now, as counted for `--max-sessions-per-ip` (for tests and metrics).
+    var trackedClients: Int { state.withLock { $0.perClient.count } }
+
+    /// Rate buckets held right now.
+    var trackedBuckets: Int { state.withLock { $0.buckets.count } }
+
+    /// Forgets full buckets (a full bucket is the same as none); past `bucketCapacity` live ones, all.
+    private static func sweepBuckets(_ state: inout State, rate: SessionRate, now: Int64) {
+        state.buckets = state.buckets.filter { !$0.value.isFull(rate: rate, now: now) }
+        if state.buckets.count > bucketCapacity { state.buckets.removeAll() }
+        state.nextSweep = max(minimumSweep, state.buckets.count * 2)
+    }
+}

@@ -1,0 +1,67 @@
+import AsyncSockets
+import Synchronization
+
+/// Logs the first of a run of similar events at once, then at most one line per interval saying how many
+/// more there were. A client that is refused thousands of times a second costs the log one line now and
+/// one line every interval, and the last of its refusals are still counted (a loop timer writes the
+/// summary when the interval ends, whether or not another event comes).
+final class SummarizingReport: Sendable {
+    private enum State {
+        /// Nothing reported within the interval: the next event is reported at once.
+        case quiet
+        /// An event was reported; until `until`, events are only counted. `flush` is the timer that will
+        /// write the summary of `suppressed` events, armed when the first of them arrives.
+        case holding(until: Int64, suppressed: Int, flush: LoopTimer?)
+    }
+
+    private let state = Mutex(State.quiet)
+    private let interval: Duration
+    private let summary: @Sendable (_ suppressed: Int) -> Void
+
+    /// - Parameter summary: writes the line for events counted but not reported within an interval.
+    init(interval: Duration, summary: @escaping @Sendable (_ suppressed: Int) -> Void) {
+        self.interval = interval
+        self.summary = summary
+    }
+
+    /// Runs `report` if nothing was reported within the interval; otherwise counts the event for the summary.
+    func callAsFunction(_ report: () -> Void) {
+        let now = MonotonicClock.nanoseconds()
+        let intervalNanoseconds = MonotonicClock.nanoseconds(of: interval)
+        let reportNow = state.withLock { state -> Bool in
+            switch state {
+            case .holding(let until, let suppressed, let flush) where until > now:
+                let flush = flush ?? EventLoop.group.loops[0].schedule(after: .nanoseconds(until - now)) { [weak self] in self?.flush() }
+                state = .holding(until: until, suppressed: suppressed + 1, flush: flush)
+                return false
+            case .quiet, .holding:
+                state = .holding(until: now + intervalNanoseconds, suppressed: 0, flush: nil)
+                return true
+            }
+        }
+        if reportNow { report() }
+    }
+
+    /// At the end of an interval with suppressed events: write their summary, and hold for another interval
+    /// so that a run that goes on is summarised once per interval.
+    private func flush() {
+        let now = MonotonicClock.nanoseconds()
+        let intervalNanoseconds = MonotonicClock.nanoseconds(of: interval)
+        let suppressed = state.withLock { state -> Int in
+            switch state {
+            case .quiet:
+                return 0
+            case .holding(_, let suppressed, _):
+                state = suppressed > 0 ? .holding(until: now + intervalNanoseconds, suppressed: 0, flush: nil) : .quiet
+                return suppressed
+            }
+        }
+        if suppressed > 0 { summary(suppressed) }
+    }
+
+    deinit {
+        state.withLock { state in
+            if case .holding(_, _, let flush?) = state { flush.cancel() }
+        }
+    }
+}
