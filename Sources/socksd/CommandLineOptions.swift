@@ -8,10 +8,13 @@ struct CommandLineOptions {
 
     static let usage = """
         usage: socksd [--listen HOST:PORT]... [--user NAME:PASSWORD]... [--users-file FILE]
+                      [--allow-from CIDR]... [--allow-to TARGET]... [--deny-to TARGET]... [--allow-open-proxy]
+                      [--max-sessions N] [--max-sessions-per-ip N] [--max-sessions-per-user N]
+                      [--max-udp-associations N] [--new-sessions-per-ip RATE] [--auth-failures N]
                       [--handshake-timeout SECONDS] [--connect-timeout SECONDS] [--idle-timeout SECONDS]
                       [--udp-timeout SECONDS] [--udp-advertise HOST] [--udp-full-cone] [--bind-timeout SECONDS]
-                      [--upstream socks5://[USER:PASSWORD@]HOST:PORT] [--upstream-udp uot|uot1|associate]
-                      [--log-level debug|info|warning|error] [--help] [--version]
+                      [--upstream socks5://[USER[:PASSWORD]@]HOST:PORT] [--upstream-password-file FILE]
+                      [--upstream-udp uot|uot1|associate] [--log-level debug|info|warning|error] [--help] [--version]
 
         A SOCKS5 proxy (RFC 1928: CONNECT, BIND, UDP ASSOCIATE) with optional username/password
         authentication (RFC 1929), sing-box UDP over TCP (v1 and v2), and upstream chaining.
@@ -19,7 +22,31 @@ struct CommandLineOptions {
           --listen HOST:PORT         address to listen on; repeatable (default 127.0.0.1:1080).
                                      HOST is IPv4, [IPv6] or a name; port 0 picks a free port.
           --user NAME:PASSWORD       allow this user; repeatable. Any user makes login required.
-          --users-file FILE          users, one NAME:PASSWORD per line, # for comments.
+                                     (visible to other local users: prefer --users-file)
+          --users-file FILE          users, one NAME:PASSWORD per line, # for comments; PASSWORD
+                                     may be a crypt(3) hash ($y$, $6$, $5$, as mkpasswd writes).
+
+        Who may use it (a listener that is not loopback needs users, --allow-from or
+        --allow-open-proxy):
+          --allow-from CIDR          only clients from this network may connect; repeatable.
+          --deny-to TARGET           refuse destinations matching TARGET (reply 02); repeatable.
+          --allow-to TARGET          allow destinations matching TARGET; repeatable. The --deny-to
+                                     and --allow-to rules are tried in the order given, the first
+                                     match wins, and no match allows. TARGET is an IP, a CIDR, a
+                                     domain (with its subdomains), * (any), or private (loopback,
+                                     RFC 1918, link-local, CGNAT, ULA, multicast...), with an
+                                     optional :PORT or :LOW-HIGH; [IPv6]:PORT.
+          --allow-open-proxy         serve everyone on a public address without login (you mean it).
+          --max-sessions N           sessions open at once; more are closed at accept.
+          --max-sessions-per-ip N    sessions one client IP may have open.
+          --max-sessions-per-user N  sessions one user may have open (reply 02 past it).
+          --max-udp-associations N   UDP associations and UoT streams open at once (reply 02).
+          --new-sessions-per-ip RATE new sessions per client IP, such as 20/s or 600/m.
+          --auth-failures N          failed logins per IP within a minute before that IP's logins
+                                     are refused for a backoff, 30 s doubling to 5 min (default
+                                     10; 0 turns it off).
+
+        Timeouts and relays:
           --handshake-timeout SECS   time for greeting, login and request (default 10).
           --connect-timeout SECS     time to reach a CONNECT target (default 10).
           --idle-timeout SECS        close relays idle this long (default: never).
@@ -29,6 +56,9 @@ struct CommandLineOptions {
                                      client has sent to.
           --bind-timeout SECS        time for a BIND peer to connect (default 60).
           --upstream URL             forward everything through this SOCKS5 server.
+          --upstream-password-file FILE
+                                     the upstream password (first line), for a URL with a user
+                                     and no password; or set SOCKSD_UPSTREAM_PASSWORD.
           --upstream-udp MODE        how UDP reaches the upstream: uot (UoT v2, default), uot1,
                                      or associate (the upstream's UDP ASSOCIATE).
           --log-level LEVEL          debug, info, warning or error (default info).
@@ -59,6 +89,16 @@ struct CommandLineOptions {
     var udpFullCone = false
     var bindTimeout: Duration = .seconds(60)
     var upstream: String?
+    var upstreamPasswordFile: String?
+    var allowOpenProxy = false
+    var allowFrom: [IPNetwork] = []
+    var destinationRules: [DestinationRule] = []
+    var maxSessions: Int?
+    var maxSessionsPerIP: Int?
+    var maxSessionsPerUser: Int?
+    var maxUDPAssociations: Int?
+    var newSessionsPerIP: SessionRate?
+    var authFailures = 10
     var upstreamUDP = UpstreamProxy.UDPTransport.udpOverTCP(.v2)
     var logLevel = SOCKSLogger.Level.info
 
@@ -90,6 +130,39 @@ struct CommandLineOptions {
             case "--udp-full-cone": udpFullCone = true
             case "--bind-timeout": bindTimeout = try Self.seconds(try value(), flag: name)
             case "--upstream": upstream = try value()
+            case "--upstream-password-file": upstreamPasswordFile = try value()
+            case "--allow-open-proxy": allowOpenProxy = true
+            case "--allow-from":
+                let text = try value()
+                do {
+                    allowFrom.append(try IPNetwork(parsing: text))
+                } catch {
+                    throw UsageError(description: "--allow-from: \(error)")
+                }
+            case "--allow-to", "--deny-to":
+                let text = try value()
+                do {
+                    destinationRules.append(try DestinationRule(action: name == "--allow-to" ? .allow : .deny, parsing: text))
+                } catch {
+                    throw UsageError(description: "\(name): \(error)")
+                }
+            case "--max-sessions": maxSessions = try Self.count(try value(), flag: name)
+            case "--max-sessions-per-ip": maxSessionsPerIP = try Self.count(try value(), flag: name)
+            case "--max-sessions-per-user": maxSessionsPerUser = try Self.count(try value(), flag: name)
+            case "--max-udp-associations": maxUDPAssociations = try Self.count(try value(), flag: name)
+            case "--new-sessions-per-ip":
+                let text = try value()
+                do {
+                    newSessionsPerIP = try SessionRate(parsing: text)
+                } catch {
+                    throw UsageError(description: "--new-sessions-per-ip: \(error)")
+                }
+            case "--auth-failures":
+                let text = try value()
+                guard let count = Int(text), (0...1_000_000).contains(count) else {
+                    throw UsageError(description: "--auth-failures takes a number of failed logins (0 turns throttling off), not '\(text)'")
+                }
+                authFailures = count
             case "--upstream-udp":
                 let text = try value()
                 guard let transport = UpstreamProxy.UDPTransport(name: text) else {
@@ -106,6 +179,14 @@ struct CommandLineOptions {
                 throw UsageError(description: "unknown argument '\(argument)'")
             }
         }
+    }
+
+    /// A positive whole number, for a limit.
+    private static func count(_ text: String, flag: String) throws(UsageError) -> Int {
+        guard let value = Int(text), (1...10_000_000).contains(value) else {
+            throw UsageError(description: "\(flag) takes a whole number from 1 to 10000000, not '\(text)'")
+        }
+        return value
     }
 
     /// A positive number of seconds, fractions allowed.

@@ -9,7 +9,9 @@ enum DaemonSetup {
         var description: String
     }
 
-    static func configuration(from options: CommandLineOptions) async throws -> SOCKSServer.Configuration {
+    /// The configuration the options describe; `warnings` gets what the operator should hear before the
+    /// server starts (secrets on the command line).
+    static func configuration(from options: CommandLineOptions, warnings: inout [String]) async throws -> SOCKSServer.Configuration {
         var configuration = SOCKSServer.Configuration()
         configuration.handshakeTimeout = options.handshakeTimeout
         configuration.connectTimeout = options.connectTimeout
@@ -18,6 +20,15 @@ enum DaemonSetup {
         configuration.udpTimeout = options.udpTimeout
         configuration.udpFullCone = options.udpFullCone
         configuration.bindTimeout = options.bindTimeout
+        configuration.allowOpenProxy = options.allowOpenProxy
+        configuration.allowFrom = options.allowFrom
+        configuration.destinationRules = DestinationRules(options.destinationRules)
+        configuration.maxSessions = options.maxSessions
+        configuration.maxSessionsPerIP = options.maxSessionsPerIP
+        configuration.maxSessionsPerUser = options.maxSessionsPerUser
+        configuration.maxUDPAssociations = options.maxUDPAssociations
+        configuration.newSessionsPerIP = options.newSessionsPerIP
+        configuration.loginFailureLimit = options.authFailures
         if let host = options.udpAdvertise {
             do {
                 configuration.udpAdvertiseAddress = try await NameResolver.shared.resolve(host: host, port: 0).first?.ip
@@ -46,13 +57,45 @@ enum DaemonSetup {
         }
         configuration.users = try users(from: options)
         if let url = options.upstream {
+            let password = try upstreamPassword(from: options)
             do {
-                configuration.upstream = try UpstreamProxy(url: url, udpTransport: options.upstreamUDP)
+                configuration.upstream = try UpstreamProxy(url: url, udpTransport: options.upstreamUDP, password: password)
             } catch {
-                throw CommandLineOptions.UsageError(description: "--upstream: \(error)")
+                throw CommandLineOptions.UsageError(
+                    description: "--upstream: \(error)" + (password == nil ? " (give the password with --upstream-password-file or SOCKSD_UPSTREAM_PASSWORD)" : ""))
             }
+            if let schemeEnd = url.range(of: "://")?.upperBound, let at = url.lastIndex(of: "@"), at > schemeEnd,
+               url[schemeEnd..<at].contains(":") {
+                warnings.append("the --upstream password is on the command line, where other local users can read it; use --upstream-password-file or SOCKSD_UPSTREAM_PASSWORD")
+            }
+        } else if options.upstreamPasswordFile != nil {
+            throw CommandLineOptions.UsageError(description: "--upstream-password-file needs --upstream")
+        }
+        if !options.users.isEmpty {
+            warnings.append("--user puts passwords on the command line, where other local users can read them; use --users-file")
         }
         return configuration
+    }
+
+    /// The upstream password from `--upstream-password-file` (its first line) or, without one, from the
+    /// `SOCKSD_UPSTREAM_PASSWORD` environment variable; nil when neither is given.
+    private static func upstreamPassword(from options: CommandLineOptions) throws -> String? {
+        if let path = options.upstreamPasswordFile {
+            let text: String
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw StartupError(description: "cannot read upstream password file \(path): \(error.localizedDescription)")
+            }
+            guard let line = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).first, !line.isEmpty else {
+                throw StartupError(description: "upstream password file \(path) is empty")
+            }
+            return String(line)
+        }
+        if let password = ProcessInfo.processInfo.environment["SOCKSD_UPSTREAM_PASSWORD"], !password.isEmpty {
+            return password
+        }
+        return nil
     }
 
     private static func users(from options: CommandLineOptions) throws -> UserDatabase? {

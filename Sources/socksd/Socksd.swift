@@ -4,7 +4,7 @@ import Foundation
 import Glibc
 import SOCKSServer
 
-/// The daemon's entry point. Exit codes: 0 after a clean shutdown, 64 (EX_USAGE) for a bad command line,
+/// The daemon's entry point. Exit codes: 0 after a clean shutdown, 64 (EX_USAGE) for a bad command line or an open proxy not asked for,
 /// 1 when it cannot start (a port in use, an unreadable users file).
 @main
 enum Socksd {
@@ -32,9 +32,18 @@ enum Socksd {
 
         let server: SOCKSServer
         do {
-            server = try SOCKSServer(configuration: try await DaemonSetup.configuration(from: options))
+            var warnings: [String] = []
+            let configuration = try await DaemonSetup.configuration(from: options, warnings: &warnings)
+            for warning in warnings { printError("warning: \(warning)") }
+            server = try SOCKSServer(configuration: configuration)
         } catch let error as CommandLineOptions.UsageError {
             exitWithUsage(error)
+        } catch SOCKSServerError.openProxy(let addresses) {
+            printError(
+                "refusing to start an open proxy on \(addresses.map(\.description).joined(separator: ", ")): with no users and no "
+                    + "--allow-from, anyone who can reach it may use it. Require a login (--user NAME:PASSWORD or --users-file FILE), "
+                    + "or say who may connect (--allow-from CIDR); or pass --allow-open-proxy if an open proxy is what you mean.")
+            exit(64)
         } catch let error as SocketError {
             printError("cannot listen: \(error)")
             exit(1)

@@ -110,8 +110,8 @@ public struct UpstreamProxy: Sendable, Hashable {
     private static func redacted(_ url: String) -> String {
         guard let at = url.lastIndex(of: "@"), let schemeEnd = url.range(of: "://")?.upperBound else { return url }
         let userInfo = url[schemeEnd..<at]
-        let user = userInfo.split(separator: ":", maxSplits: 1).first ?? ""
-        return String(url[..<schemeEnd]) + user + ":<redacted>" + String(url[at...])
+        guard let colon = userInfo.firstIndex(of: ":") else { return url }
+        return String(url[..<schemeEnd]) + userInfo[..<colon] + ":<redacted>" + String(url[at...])
     }
 
     private static func percentDecoded(_ text: Substring) -> [UInt8]? {
