@@ -1,5 +1,6 @@
 import AsyncSockets
 import Foundation
+import Glibc
 import SOCKSServer
 
 /// Turns parsed options into a server configuration: resolves listen names, reads the users file.
@@ -77,16 +78,30 @@ enum DaemonSetup {
         return configuration
     }
 
+    /// A file's text, read as a stream so that a pipe (`--upstream-password-file <(pass show proxy)`) or a
+    /// device works as well as a regular file.
+    private static func readText(_ path: String, what: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw StartupError(description: "cannot read \(what) \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { try? handle.close() }
+        let data: Data
+        do {
+            data = try handle.readToEnd() ?? Data()
+        } catch {
+            throw StartupError(description: "cannot read \(what) \(path): \(error.localizedDescription)")
+        }
+        guard let text = String(bytes: data, encoding: .utf8) else {
+            throw StartupError(description: "\(what) \(path) is not UTF-8 text")
+        }
+        return text
+    }
+
     /// The upstream password from `--upstream-password-file` (its first line) or, without one, from the
     /// `SOCKSD_UPSTREAM_PASSWORD` environment variable; nil when neither is given.
     private static func upstreamPassword(from options: CommandLineOptions) throws -> String? {
         if let path = options.upstreamPasswordFile {
-            let text: String
-            do {
-                text = try String(contentsOfFile: path, encoding: .utf8)
-            } catch {
-                throw StartupError(description: "cannot read upstream password file \(path): \(error.localizedDescription)")
-            }
+            let text = try readText(path, what: "upstream password file")
             guard let line = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).first, !line.isEmpty else {
                 throw StartupError(description: "upstream password file \(path) is empty")
             }
@@ -102,12 +117,7 @@ enum DaemonSetup {
         guard !options.users.isEmpty || options.usersFile != nil else { return nil }
         var database = try UserDatabase([:])
         if let path = options.usersFile {
-            let text: String
-            do {
-                text = try String(contentsOfFile: path, encoding: .utf8)
-            } catch {
-                throw StartupError(description: "cannot read users file \(path): \(error.localizedDescription)")
-            }
+            let text = try readText(path, what: "users file")
             do {
                 database.merge(try UserDatabase(usersFile: text))
             } catch {
