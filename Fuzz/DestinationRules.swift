@@ -38,9 +38,17 @@ func fuzzOneInput(_ input: [UInt8]) {
             compare(rules, query)
         }
     }
+    let networks = parsed.compactMap { rule -> IPNetwork? in
+        if case .network(let network) = rule.host { return network }
+        return nil
+    }
+    let domains = parsed.compactMap { rule -> String? in
+        if case .domain(let domain) = rule.host { return domain }
+        return nil
+    }
     var reader = ByteReader(queryBytes)
     while !reader.isAtEnd {
-        compare(rules, Query(&reader, rules: parsed))
+        compare(rules, Query(&reader, networks: networks, domains: domains))
     }
 }
 
@@ -100,7 +108,7 @@ private struct Query: CustomStringConvertible {
         self.port = port
     }
 
-    /// Reads one query:
+    /// Reads one query, picking among the rules' `networks` and `domains`:
     ///
     /// ```
     /// byte 0     selector: bits 0-2 the address (below), bits 3-5 the name (below)
@@ -114,17 +122,9 @@ private struct Query: CustomStringConvertible {
     ///            4 a rule's domain, upper-case with a trailing dot; 5 a rule's domain without its first
     ///            character; 6, 7 none
     /// ```
-    init(_ reader: inout ByteReader, rules: [DestinationRule]) {
+    init(_ reader: inout ByteReader, networks: [IPNetwork], domains: [String]) {
         let selector = reader.byte()
         port = UInt16(reader.byte()) << 8 | UInt16(reader.byte())
-        let networks = rules.compactMap { rule -> IPNetwork? in
-            if case .network(let network) = rule.host { return network }
-            return nil
-        }
-        let domains = rules.compactMap { rule -> String? in
-            if case .domain(let domain) = rule.host { return domain }
-            return nil
-        }
         switch selector & 0x07 {
         case 1: address = IPAddress(bytes: reader.bytes(4))
         case 2: address = IPAddress(bytes: reader.bytes(16))
