@@ -54,6 +54,8 @@ public struct DestinationRule: Sendable, Hashable, CustomStringConvertible {
     /// The ports it covers; `nil` for every port.
     public let ports: ClosedRange<UInt16>?
 
+    /// A rule from its parts, for tests: a `.domain` must already be lower-case without a trailing dot, as
+    /// `init(action:parsing:)` makes it, or it matches no name.
     init(action: Action, host: Host, ports: ClosedRange<UInt16>?) {
         self.action = action
         self.host = host

@@ -94,6 +94,9 @@ public struct DestinationRules: Sendable {
 
     /// The answer of `firstMatch` found by trying each rule in turn, with none of the indexes: the reference
     /// the unit tests and the DestinationRules fuzz target compare the indexed lookup against.
+    ///
+    /// SPI rather than `package`: Scripts/fuzz compiles modules with swiftc alone, without a package name,
+    /// and the fuzz harness is a module of its own, which internal declarations do not reach.
     @_spi(Testing) public func linearFirstMatch(
         name: String?, address: IPAddress?, port: UInt16
     ) -> (index: Int, rule: DestinationRule)? {

@@ -11,15 +11,19 @@ struct DomainIndex: Sendable {
         var rules: [IndexedRule]
     }
 
-    /// Domains by `suffixHash` of their bytes; a bucket holds several only when their hashes collide.
+    /// Domains by the hash of their bytes; a bucket holds several only when their hashes collide.
     private var domainsByHash: [UInt64: [DomainRules]] = [:]
+    /// The most labels a rule's domain has: a suffix with more cannot match, so the lookup of a long name
+    /// (a client may send 127 labels) stops there.
+    private var mostLabels = 0
 
     var isEmpty: Bool { domainsByHash.isEmpty }
 
-    /// Adds the rule at `position` for `domain` (lower-case, no trailing dot). Positions are added in order.
+    /// Adds `rule` for `domain` (lower-case, no trailing dot). Rules are added in list order.
     mutating func add(_ rule: IndexedRule, domain: String) {
         let bytes = Array(domain.utf8)
         let hash = bytes.reversed().reduce(Self.hashSeed, Self.hash)
+        mostLabels = max(mostLabels, 1 + bytes.count { $0 == UInt8(ascii: ".") })
         var bucket = domainsByHash[hash, default: []]
         if let existing = bucket.firstIndex(where: { $0.domain == bytes }) {
             bucket[existing].rules.append(rule)
@@ -42,10 +46,13 @@ struct DomainIndex: Sendable {
             // the suffix from there: one pass over the name gives every candidate.
             var hash = Self.hashSeed
             var start = end
+            var labels = 0
             while start > 0 {
                 start -= 1
                 hash = Self.hash(hash, bytes[start])
                 guard start == 0 || bytes[start - 1] == UInt8(ascii: ".") else { continue }
+                labels += 1
+                if labels > mostLabels { break }
                 guard let bucket = domainsByHash[hash] else { continue }
                 for candidate in bucket where Self.equal(candidate.domain, bytes, start..<end) {
                     best = candidate.rules.firstPosition(applyingTo: port, before: best)
