@@ -22,6 +22,7 @@ func fuzzOneInput(_ input: [UInt8]) {
     var parsed: [DestinationRule] = []
     for (line, text) in ruleText.split(separator: "\n", omittingEmptySubsequences: false).prefix(64).enumerated() {
         checkNetwork(String(text))
+        checkRate(String(text))
         if let rule = checkRule(String(text), action: line % 2 == 0 ? .allow : .deny) {
             parsed.append(rule)
         }
@@ -50,6 +51,14 @@ func fuzzOneInput(_ input: [UInt8]) {
     while !reader.isAtEnd {
         compare(rules, Query(&reader, networks: networks, domains: domains))
     }
+}
+
+/// Parses `text` as a `--new-sessions-per-ip` rate; one that parses must describe itself as a rate that
+/// parses back to the same value.
+private func checkRate(_ text: String) {
+    guard let rate = try? SessionRate(parsing: text) else { return }
+    expect(rate.count >= 1, "\(text) parsed to a rate of \(rate.count)")
+    expect((try? SessionRate(parsing: rate.description)) == rate, "\(text) parsed to \(rate), which does not read back")
 }
 
 /// Parses `text` as a network; one that parses must write back to itself and contain its own address.
