@@ -102,7 +102,7 @@ actor SOCKSSession {
                 try await connection.write(bytes)
                 action = machine.next()
             case .verifyCredentials(let credentials):
-                action = machine.credentialsVerified(users?.verify(credentials) ?? false)
+                action = machine.credentialsVerified(await users?.verify(credentials) ?? false)
             case .request(let request):
                 return Accepted(request: request, earlyData: machine.takeEarlyData(), user: machine.authenticatedUser?.usernameText)
             case .fail(let reply, let failure):
