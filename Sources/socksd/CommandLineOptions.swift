@@ -20,6 +20,8 @@ struct CommandLineOptions {
                                      HOST is IPv4, [IPv6] or a name; port 0 picks a free port.
           --user NAME:PASSWORD       allow this user; repeatable. Any user makes login required.
           --users-file FILE          users, one NAME:PASSWORD per line, # for comments.
+                                     A PASSWORD of the form $y$..., $6$..., $5$... is a crypt(3)
+                                     hash (mkpasswd), checked through the system's libcrypt.
           --handshake-timeout SECS   time for greeting, login and request (default 10).
           --connect-timeout SECS     time to reach a CONNECT target (default 10).
           --idle-timeout SECS        close relays idle this long (default: never).
