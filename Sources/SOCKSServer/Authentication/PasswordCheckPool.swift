@@ -1,5 +1,5 @@
 import AsyncSockets
-import Glibc
+import Foundation
 
 /// The threads that check passwords against crypt(3) hashes, away from the event loops.
 ///
@@ -9,8 +9,8 @@ import Glibc
 /// bounded: when logins come faster than the threads can hash, a login that finds the queue full fails at
 /// once, as a wrong password would, instead of waiting behind work that cannot keep up.
 enum PasswordCheckPool {
-    /// Half the cores, at least 2 and at most 4.
-    static let threads = max(2, min(4, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) / 2))
+    /// Half the cores this process may use (as the event loops count them), at least 2 and at most 4.
+    static let threads = max(2, min(4, ProcessInfo.processInfo.activeProcessorCount / 2))
     /// At about 20 ms a yescrypt check, 64 queued checks on 2 threads wait at most some 0.6 s.
     static let maximumQueuedChecks = 64
     /// How long a login waits for its check before failing: a bound for a stuck thread or a method with
