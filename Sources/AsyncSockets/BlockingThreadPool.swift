@@ -1,18 +1,18 @@
 import Foundation
 import Synchronization
 
-/// A few dedicated threads for calls that block (`getaddrinfo`), so they never occupy the cooperative pool
-/// that runs every session's tasks.
+/// A few dedicated threads for calls that block (`getaddrinfo`, password hashing), so they never occupy the
+/// cooperative pool or an event loop that runs every session's tasks.
 ///
 /// Bounded on both sides: at most `maximumThreads` threads (started on demand, then kept: a handful of
 /// parked threads cost less than starting one per burst), and at most `maximumQueuedJobs` jobs waiting for
 /// a thread. A job whose waiter gives up (cancelled, timed out) leaves the queue at once, and a thread that
 /// reaches a job whose waiter has just gone skips it: nobody's lookup waits behind work nobody wants.
-final class BlockingThreadPool: Sendable {
+package final class BlockingThreadPool: Sendable {
     /// The queue is full: the call fails at once instead of waiting behind work that cannot keep up.
-    struct Saturated: Error, CustomStringConvertible {
-        let queuedJobs: Int
-        var description: String { "\(queuedJobs) jobs already waiting for a thread" }
+    package struct Saturated: Error, CustomStringConvertible {
+        package let queuedJobs: Int
+        package var description: String { "\(queuedJobs) jobs already waiting for a thread" }
     }
 
     private struct Job {
@@ -31,20 +31,23 @@ final class BlockingThreadPool: Sendable {
 
     private let maximumThreads: Int
     let maximumQueuedJobs: Int
+    /// What the threads are called (in `top -H`, gdb, crash reports).
+    private let threadName: String
     private let state = Mutex(State())
     /// Signalled once per submitted job; a thread that wakes to a job abandoned meanwhile goes back to sleep.
     private let available = DispatchSemaphore(value: 0)
 
-    init(maximumThreads: Int, maximumQueuedJobs: Int) {
+    package init(maximumThreads: Int, maximumQueuedJobs: Int, threadName: String = "socksd-blocking") {
         self.maximumThreads = max(1, maximumThreads)
         self.maximumQueuedJobs = max(1, maximumQueuedJobs)
+        self.threadName = threadName
     }
 
     /// Runs `body` on a pool thread and returns its result; cancellation, or `timeout` (which throws
     /// `SocketError.timedOut`), stops the wait, and the job with it unless a thread has already started it.
     ///
     /// - Throws: `Saturated` at once when `maximumQueuedJobs` jobs are already waiting.
-    func run<Result: Sendable>(timeout: Duration? = nil, _ body: @escaping @Sendable () -> Result) async throws -> Result {
+    package func run<Result: Sendable>(timeout: Duration? = nil, _ body: @escaping @Sendable () -> Result) async throws -> Result {
         let box = OneShot<Result>()
         // The job checks the box first: a waiter that gave up between the removal and the start is skipped.
         let id = try submit {
@@ -87,7 +90,7 @@ final class BlockingThreadPool: Sendable {
         }
         if startThread {
             let thread = Thread { [self] in work() }
-            thread.name = "socksd-resolver"
+            thread.name = threadName
             thread.start()
         }
         available.signal()

@@ -17,7 +17,7 @@ public final class NameResolver: Sendable {
     ///   - defaultTimeout: how long `resolve(host:port:)` waits (a stuck `getaddrinfo`, for example a hung
     ///     NSS module, must not hold its caller forever).
     public init(threads: Int, maximumQueuedLookups: Int = 1024, defaultTimeout: Duration = .seconds(30)) {
-        pool = BlockingThreadPool(maximumThreads: threads, maximumQueuedJobs: maximumQueuedLookups)
+        pool = BlockingThreadPool(maximumThreads: threads, maximumQueuedJobs: maximumQueuedLookups, threadName: "socksd-resolver")
         self.defaultTimeout = defaultTimeout
     }
 

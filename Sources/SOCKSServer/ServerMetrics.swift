@@ -17,6 +17,7 @@ public final class ServerMetrics: Sendable {
     private let deniedDatagrams = Atomic<Int>(0)
     private let loginFailures = Atomic<Int>(0)
     private let loginsRefused = Atomic<Int>(0)
+    private let loginsUnchecked = Atomic<Int>(0)
 
     init() {}
 
@@ -52,6 +53,8 @@ public final class ServerMetrics: Sendable {
     public var failedLoginCount: Int { loginFailures.load(ordering: .relaxed) }
     /// Logins refused unchecked because their IP was throttled.
     public var throttledLoginCount: Int { loginsRefused.load(ordering: .relaxed) }
+    /// Logins refused unchecked because the crypt(3) checker's queue was full (not counted as failures).
+    public var uncheckedLoginCount: Int { loginsUnchecked.load(ordering: .relaxed) }
 
     func refused(_ refusal: AdmissionControl.Refusal) {
         switch refusal {
@@ -68,6 +71,7 @@ public final class ServerMetrics: Sendable {
     func deniedDatagram() { deniedDatagrams.add(1, ordering: .relaxed) }
     func loginFailed() { loginFailures.add(1, ordering: .relaxed) }
     func loginThrottled() { loginsRefused.add(1, ordering: .relaxed) }
+    func loginUnchecked() { loginsUnchecked.add(1, ordering: .relaxed) }
 
     func sessionStarted() {
         active.add(1, ordering: .relaxed)

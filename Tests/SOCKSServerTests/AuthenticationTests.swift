@@ -45,11 +45,11 @@ import TestSupport
         await harness.stop()
     }
 
-    @Test func usersFileParsing() throws {
+    @Test func usersFileParsing() async throws {
         let database = try UserDatabase(usersFile: "# staff\nalice:one\n\n  # indented comment\nbob:two:three\r\n")
         #expect(database.usernames == ["alice", "bob"])
-        #expect(database.verify(SOCKSCredentials(username: "bob", password: "two:three")))
-        #expect(!database.verify(SOCKSCredentials(username: "bob", password: "two")))
+        #expect(await database.verify(SOCKSCredentials(username: "bob", password: "two:three")))
+        #expect(await !database.verify(SOCKSCredentials(username: "bob", password: "two")))
         #expect(throws: UserDatabase.InvalidEntry(line: 2, reason: "expected name:password")) {
             try UserDatabase(usersFile: "alice:one\nnocolon\n")
         }

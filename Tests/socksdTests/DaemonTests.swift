@@ -65,6 +65,31 @@ import TestSupport
         }
     }
 
+    @Test func hashedUsersFileLogsInAndAnUnusableHashStopsStartUp() async throws {
+        let web = try LoopbackPeers.startHTTP(body: "hello, hashed")
+        defer { web.stop() }
+        let hash = try await runCommand("/usr/bin/openssl", ["passwd", "-6", "-salt", "daemontest", "s3cret"])
+        try #require(hash.status == 0)
+        let usersFile = FileManager.default.temporaryDirectory.appendingPathComponent("socksd-users-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: usersFile) }
+        try "alice:\(hash.output.trimmingCharacters(in: .whitespacesAndNewlines))\n".write(toFile: usersFile, atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(["--listen", "127.0.0.1:0", "--users-file", usersFile])
+        let port = try await daemon.port()
+        let url = "http://localhost:\(web.address.port)/"
+        for (credentials, succeeds) in [("alice:s3cret", true), ("alice:wrong", false)] {
+            let result = try await runCommand("/usr/bin/curl", ["-sS", "--max-time", "10", "-x", "socks5h://\(credentials)@127.0.0.1:\(port)", url])
+            #expect((result.status == 0) == succeeds, "\(credentials)")
+            if succeeds { #expect(result.output == "hello, hashed") }
+        }
+        daemon.signal(SIGTERM)
+        #expect(try await daemon.exitStatus() == 0)
+
+        try "# truncated\nalice:$6$daemontest$abc\n".write(toFile: usersFile, atomically: true, encoding: .utf8)
+        let refused = try DaemonProcess(["--listen", "127.0.0.1:0", "--users-file", usersFile])
+        #expect(try await refused.exitStatus() == 1)
+        #expect(refused.log.contains("line 2: the hash for alice ($6$) is not one libcrypt can check"), "log: \(refused.log)")
+    }
+
     @Test func sigintDrainsAnOpenSessionThenExitsZero() async throws {
         let echo = try LoopbackPeers.startEcho()
         defer { echo.stop() }

@@ -1,13 +1,35 @@
 import SOCKSProtocol
 
-/// The users allowed to log in with RFC 1929 username/password, and their passwords.
+/// The users allowed to log in with RFC 1929 username/password, and their passwords or password hashes.
 ///
-/// Password checks take the same time whatever the password and whether the user exists, so timing does
-/// not reveal either.
+/// A secret is either a plain password or a crypt(3) hash as `mkpasswd` writes it. The rule: a secret is a
+/// hash when it begins with `$`, a method identifier, and `$`, the identifier being one of `y` (yescrypt),
+/// `gy` (gost-yescrypt), `7` (scrypt), `2b`, `2y`, `2a` (bcrypt), `6` (SHA-512-crypt) or `5`
+/// (SHA-256-crypt), accepted when the system's libcrypt can check it, or one of `1`, `2x`, `3`, `md5`,
+/// `sha1`, recognised and refused as too weak. Every other secret, including one that starts with `$`
+/// otherwise (`$ecret`, `$100$bill`), is a plain password, compared byte for byte as before. A hash is
+/// checked with libcrypt when it is loaded (one hash computation per entry), so a malformed one fails
+/// there, with its line, and not at the user's first login.
+///
+/// Plain password checks take the same time whatever the password and whether the user exists. Hashed
+/// checks run on `PasswordCheckPool`'s threads, never on the caller's; when any user has a hash, an
+/// unknown user costs one hash computation too (against a decoy of the most common method among the
+/// users), so timing does not tell which users exist. (A known user with a plain password, in a database
+/// that also holds hashes, answers faster than an unknown one: keep a database all hashes, or all plain.)
 public struct UserDatabase: Sendable, Hashable {
-    private var passwords: [[UInt8]: [UInt8]]
+    /// A user's secret.
+    enum Secret: Sendable, Hashable {
+        case plain([UInt8])
+        case hashed(CryptHash)
+    }
 
-    /// An entry that cannot be used: empty, or longer than the 255 bytes RFC 1929 can carry.
+    private var secrets: [[UInt8]: Secret]
+    /// What an unknown user's password is checked against when some users have hashes; nil when none has.
+    /// Follows from `secrets` (`chooseDecoy()` after every change), so equality ignores it.
+    private(set) var decoy: CryptHash?
+
+    /// An entry that cannot be used: empty, longer than the 255 bytes RFC 1929 can carry, or a hash libcrypt
+    /// cannot check.
     public struct InvalidEntry: Error, Hashable, Sendable, CustomStringConvertible {
         /// 1-based line number in a users file, or 0 for an entry given otherwise.
         public var line: Int
@@ -15,18 +37,19 @@ public struct UserDatabase: Sendable, Hashable {
         public var description: String { line > 0 ? "line \(line): \(reason)" : reason }
     }
 
-    /// Creates a database from name → password pairs.
+    /// Creates a database from name → password (or crypt(3) hash) pairs.
     public init(_ users: [String: String]) throws(InvalidEntry) {
-        passwords = [:]
+        secrets = [:]
         for (name, password) in users.sorted(by: { $0.key < $1.key }) {
             try add(name: name, password: password, line: 0)
         }
+        chooseDecoy()
     }
 
-    /// Parses a users file: one `name:password` per line (the password may itself contain `:`); blank lines
-    /// and lines starting with `#` are ignored.
+    /// Parses a users file: one `name:password` per line (the password may itself contain `:`, or be a crypt(3)
+    /// hash); blank lines and lines starting with `#` are ignored.
     public init(usersFile text: String) throws(InvalidEntry) {
-        passwords = [:]
+        secrets = [:]
         // Split on any newline Character: "\r\n" is one Character in Swift, so a split on "\n" misses it.
         for (index, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             if line.trimmingSpaces.isEmpty || line.trimmingSpaces.hasPrefix("#") { continue }
@@ -35,26 +58,66 @@ public struct UserDatabase: Sendable, Hashable {
             }
             try add(name: String(line[..<colon]), password: String(line[line.index(after: colon)...]), line: index + 1)
         }
+        chooseDecoy()
     }
 
     /// Merges `other` into this database; on a name in both, `other`'s password wins.
     public mutating func merge(_ other: UserDatabase) {
-        passwords.merge(other.passwords) { _, new in new }
+        secrets.merge(other.secrets) { _, new in new }
+        chooseDecoy()
     }
 
     /// How many users there are.
-    public var count: Int { passwords.count }
+    public var count: Int { secrets.count }
 
     /// The user names, for logs (never the passwords).
-    public var usernames: [String] { passwords.keys.map { String(decoding: $0, as: UTF8.self) }.sorted() }
+    public var usernames: [String] { secrets.keys.map { String(decoding: $0, as: UTF8.self) }.sorted() }
 
-    /// Whether `credentials` name a user with that exact password.
-    public func verify(_ credentials: SOCKSCredentials) -> Bool {
-        // An unknown user is compared against a fixed dummy so both paths cost the same.
-        let stored = passwords[credentials.username]
-        let matches = Self.constantTimeEqual(stored ?? Self.dummyPassword, credentials.password)
-        return stored != nil && matches
+    /// Whether `credentials` name a user with that exact password (or one that matches the user's hash).
+    ///
+    /// A plain password is compared at once, on the caller's thread; a hash is checked on
+    /// `PasswordCheckPool`'s threads, and a check that cannot get one (the pool's queue is full, or it waited
+    /// too long) fails, as a wrong password does.
+    public func verify(_ credentials: SOCKSCredentials) async -> Bool {
+        await check(credentials) == .accepted
     }
+
+    /// The result of checking a login.
+    public enum Verification: Sendable, Hashable {
+        /// The user exists and the password is right.
+        case accepted
+        /// An unknown user or a wrong password.
+        case rejected
+        /// The password could not be checked: the hash checker's queue was full or its wait timed out. Not
+        /// the client's mistake, so it should not count as a failed login.
+        case unavailable
+    }
+
+    /// Checks `credentials`, saying apart a wrong password from one that could not be checked.
+    public func check(_ credentials: SOCKSCredentials) async -> Verification {
+        let entry = secrets[credentials.username]
+        if case .hashed(let hash)? = entry {
+            switch await PasswordCheckPool.check(credentials.password, against: hash) {
+            case true?: return .accepted
+            case false?: return .rejected
+            case nil: return .unavailable
+            }
+        }
+        if entry == nil, let decoy {
+            // An unknown user pays for one hash, like a known one; nobody matches, whatever the answer.
+            return await PasswordCheckPool.check(credentials.password, against: decoy) == nil ? .unavailable : .rejected
+        }
+        // With no hashes, an unknown user is compared against a fixed dummy so both paths cost the same.
+        let stored: [UInt8]? = if case .plain(let password)? = entry { password } else { nil }
+        let matches = Self.constantTimeEqual(stored ?? Self.dummyPassword, credentials.password)
+        return stored != nil && matches ? .accepted : .rejected
+    }
+
+    /// Databases are equal when they hold the same users with the same secrets.
+    public static func == (lhs: UserDatabase, rhs: UserDatabase) -> Bool { lhs.secrets == rhs.secrets }
+
+    /// Hashes the users and their secrets, as `==` compares them.
+    public func hash(into hasher: inout Hasher) { hasher.combine(secrets) }
 
     private mutating func add(name: String, password: String, line: Int) throws(InvalidEntry) {
         let name = Array(name.utf8)
@@ -65,7 +128,31 @@ public struct UserDatabase: Sendable, Hashable {
         guard (1...255).contains(password.count) else {
             throw InvalidEntry(line: line, reason: "password must be 1 to 255 bytes")
         }
-        passwords[name] = password
+        guard let method = CryptHash.method(of: password) else {
+            secrets[name] = .plain(password)
+            return
+        }
+        do {
+            secrets[name] = .hashed(try CryptHash(validating: password, method: method))
+        } catch {
+            throw InvalidEntry(line: line, reason: error.reason(forUser: String(decoding: name, as: UTF8.self), method: method))
+        }
+    }
+
+    /// Picks the decoy for unknown users: the decoy of the first user (by name) of the most common method
+    /// (on a tie, the identifier first in order), so an unknown user most likely costs what a known one does.
+    private mutating func chooseDecoy() {
+        var methods: [String: (users: Int, first: (name: [UInt8], hash: CryptHash))] = [:]
+        for case (let name, .hashed(let hash)) in secrets {
+            if let seen = methods[hash.method] {
+                let first = seen.first.name.lexicographicallyPrecedes(name) ? seen.first : (name, hash)
+                methods[hash.method] = (seen.users + 1, first)
+            } else {
+                methods[hash.method] = (1, (name, hash))
+            }
+        }
+        let mostCommon = methods.max { ($0.value.users, $1.key) < ($1.value.users, $0.key) }
+        decoy = mostCommon?.value.first.hash.decoyHash
     }
 
     private static let dummyPassword = [UInt8](repeating: 0xA5, count: 32)

@@ -21,12 +21,15 @@ actor SOCKSSession {
         case rejected(SOCKSHandshakeFailure)
         /// A login refused unchecked: the client's IP is serving a login backoff.
         case throttled
+        /// A login refused unchecked: the password checker's queue was full.
+        case checkerBusy
 
         var description: String {
             switch self {
             case .clientClosed: "client closed the connection during the handshake"
             case .rejected(let failure): failure.description
             case .throttled: "login refused: too many failed logins from this address"
+            case .checkerBusy: "login refused: the password checker is busy"
             }
         }
     }
@@ -64,7 +67,7 @@ actor SOCKSSession {
             record.handshakeFailed = true
             record.outcome = handshakeOutcome(failure)
             switch failure {
-            case HandshakeError.rejected(.authenticationFailed), HandshakeError.throttled:
+            case HandshakeError.rejected(.authenticationFailed), HandshakeError.throttled, HandshakeError.checkerBusy:
                 // A failed login is the access line alone (outcome auth-failed, with the user name), so a
                 // guessing client costs one line per try; refusals during a backoff are summarised.
                 break
@@ -134,9 +137,23 @@ actor SOCKSSession {
                     if case .fail(let reply?, _) = machine.credentialsVerified(false) { try? await connection.write(reply) }
                     throw HandshakeError.throttled
                 }
-                let verified = users?.verify(credentials) ?? false
-                if !verified { loginFailed(from: client) }
-                action = machine.credentialsVerified(verified)
+                let verification = await users?.check(credentials) ?? .rejected
+                switch verification {
+                case .accepted:
+                    break
+                case .rejected:
+                    loginFailed(from: client)
+                case .unavailable:
+                    // The hash checker is saturated: refuse, but this is no failed guess of the client's.
+                    context.metrics.loginUnchecked()
+                    record.summarized = true
+                    context.busyCheckerReport {
+                        context.logger.warning("session \(record.client): login refused: the password checker is busy")
+                    }
+                    if case .fail(let reply?, _) = machine.credentialsVerified(false) { try? await connection.write(reply) }
+                    throw HandshakeError.checkerBusy
+                }
+                action = machine.credentialsVerified(verification == .accepted)
             case .request(let request):
                 return Accepted(request: request, earlyData: machine.takeEarlyData(), user: machine.authenticatedUser?.usernameText)
             case .fail(let reply, let failure):
@@ -185,6 +202,7 @@ actor SOCKSSession {
         case SocketError.timedOut: "handshake-timeout"
         case HandshakeError.clientClosed: "client-closed"
         case HandshakeError.throttled: "auth-throttled"
+        case HandshakeError.checkerBusy: "auth-busy"
         case HandshakeError.rejected(.authenticationFailed): "auth-failed"
         case HandshakeError.rejected(.noAcceptableMethod): "no-acceptable-method"
         case HandshakeError.rejected(.malformed(let problem)): "malformed(\(problem))"

@@ -16,6 +16,8 @@ struct SessionContext: Sendable {
     let udpLimit: SessionLimit?
     /// Logins refused while their IP is throttled: the first at once, then a count every 10 s.
     let throttledLoginReport: SummarizingReport
+    /// Logins refused because the password checker's queue was full.
+    let busyCheckerReport: SummarizingReport
     /// Requests refused by the per-user or UDP limits.
     let limitReport: SummarizingReport
 
@@ -32,6 +34,9 @@ struct SessionContext: Sendable {
         let logger = configuration.logger
         throttledLoginReport = SummarizingReport(interval: .seconds(10)) { suppressed in
             logger.warning("login throttling: refused \(suppressed) more login(s) from throttled addresses in the last 10 s")
+        }
+        busyCheckerReport = SummarizingReport(interval: .seconds(10)) { suppressed in
+            logger.warning("refused \(suppressed) more login(s) in the last 10 s: the password checker is busy")
         }
         limitReport = SummarizingReport(interval: .seconds(10)) { suppressed in
             logger.warning("refused \(suppressed) more request(s) over --max-sessions-per-user or --max-udp-associations in the last 10 s")

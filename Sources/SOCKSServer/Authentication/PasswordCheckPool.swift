@@ -1,0 +1,32 @@
+import AsyncSockets
+import Foundation
+
+/// The threads that check passwords against crypt(3) hashes, away from the event loops.
+///
+/// A yescrypt check takes milliseconds of CPU: on a loop thread it would stall every session of that loop.
+/// The pool is its own, not the name resolver's, so that a flood of logins cannot starve name resolution;
+/// it is small (a hash is pure CPU, more threads than cores would only share them) and its queue is
+/// bounded: when logins come faster than the threads can hash, a login that finds the queue full fails at
+/// once, as a wrong password would, instead of waiting behind work that cannot keep up.
+enum PasswordCheckPool {
+    /// Half the cores this process may use (as the event loops count them), at least 2 and at most 4.
+    static let threads = max(2, min(4, ProcessInfo.processInfo.activeProcessorCount / 2))
+    /// At about 20 ms a yescrypt check, 64 queued checks on 2 threads wait at most some 0.6 s.
+    static let maximumQueuedChecks = 64
+    /// How long a login waits for its check before failing: a bound for a stuck thread or a method with
+    /// an extreme cost (the handshake timeout closes the connection, but does not end this wait).
+    static let timeout: Duration = .seconds(10)
+
+    private static let pool = BlockingThreadPool(
+        maximumThreads: threads, maximumQueuedJobs: maximumQueuedChecks, threadName: "socksd-crypt")
+
+    /// Whether `password` matches `hash`, checked on one of the pool's threads; `nil` when it could not be
+    /// checked: the queue is full, the wait timed out, or the calling task was cancelled.
+    static func check(_ password: [UInt8], against hash: CryptHash) async -> Bool? {
+        do {
+            return try await pool.run(timeout: timeout) { hash.matches(password) }
+        } catch {
+            return nil
+        }
+    }
+}
