@@ -65,8 +65,7 @@ enum DaemonSetup {
                 throw CommandLineOptions.UsageError(
                     description: "--upstream: \(error)" + (password == nil ? " (give the password with --upstream-password-file or SOCKSD_UPSTREAM_PASSWORD)" : ""))
             }
-            if let schemeEnd = url.range(of: "://")?.upperBound, let at = url.lastIndex(of: "@"), at > schemeEnd,
-               url[schemeEnd..<at].contains(":") {
+            if urlCarriesPassword(url) {
                 warnings.append("the --upstream password is on the command line, where other local users can read it; use --upstream-password-file or SOCKSD_UPSTREAM_PASSWORD")
             }
         } else if options.upstreamPasswordFile != nil {
@@ -76,6 +75,12 @@ enum DaemonSetup {
             warnings.append("--user puts passwords on the command line, where other local users can read them; use --users-file")
         }
         return configuration
+    }
+
+    /// Whether an upstream URL has a password in it (`socks5://user:password@host:port`).
+    private static func urlCarriesPassword(_ url: String) -> Bool {
+        guard let schemeEnd = url.range(of: "://")?.upperBound, let at = url.lastIndex(of: "@"), at > schemeEnd else { return false }
+        return url[schemeEnd..<at].contains(":")
     }
 
     /// A file's text, read as a stream so that a pipe (`--upstream-password-file <(pass show proxy)`) or a
@@ -107,6 +112,9 @@ enum DaemonSetup {
             }
             return String(line)
         }
+        // The environment is ambient (a shell profile may set it for every run): a URL that carries its own
+        // password wins over it, where a file given on this command line would be a contradiction.
+        if let url = options.upstream, urlCarriesPassword(url) { return nil }
         if let password = ProcessInfo.processInfo.environment["SOCKSD_UPSTREAM_PASSWORD"], !password.isEmpty {
             return password
         }

@@ -207,4 +207,72 @@ import TestSupport
         loopback.listenAddresses = [SocketAddress("127.0.0.5", port: 0)!, SocketAddress("::1", port: 0)!, SocketAddress("::ffff:127.0.0.1", port: 0)!]
         #expect(SOCKSServer.openProxyAddresses(loopback).isEmpty)
     }
+
+    @Test func loginsSentAllAtOnceGetNoMoreChecksThanTheLimit() async throws {
+        let harness = try ServerHarness {
+            $0.users = try UserDatabase(["alice": "right"])
+            $0.loginFailureLimit = 5
+            $0.loginBackoff = .seconds(60)
+        }
+        // Every connection greets first, then all the guesses go out together.
+        var clients: [SOCKSTestClient] = []
+        for _ in 0..<40 {
+            let client = try await SOCKSTestClient.connect(to: harness.address, from: Self.second)
+            try await client.send(SOCKSGreeting(methods: [.usernamePassword]).encoded())
+            #expect(try await client.receive(exactly: 2) == [0x05, 0x02])
+            clients.append(client)
+        }
+        let statuses = try await withThrowingTaskGroup(of: UInt8.self) { group in
+            for (index, client) in clients.enumerated() {
+                let password = index == clients.count - 1 ? "right" : "wrong"
+                group.addTask {
+                    try await client.send(SOCKSCredentials(username: "alice", password: password).encoded())
+                    return try await client.receive(exactly: 2)[1]
+                }
+            }
+            return try await group.reduce(into: [UInt8]()) { $0.append($1) }
+        }
+        for client in clients { client.close() }
+        #expect(statuses.count == 40)
+        #expect(harness.server.metrics.failedLoginCount <= 5, "only as many guesses as the limit were checked")
+        #expect(harness.server.metrics.failedLoginCount + harness.server.metrics.throttledLoginCount + statuses.filter { $0 == 0 }.count == 40)
+        #expect(harness.server.context.loginThrottle.isBlocked(Self.second))
+        await harness.stop()
+    }
+
+    @Test func ipv6ClientsAreCountedByTheirSlash64() {
+        var configuration = SOCKSServer.Configuration()
+        configuration.maxSessionsPerIP = 2
+        let admission = AdmissionControl(configuration: configuration)
+        let first = IPAddress("2001:db8:1:2::1")!
+        let sibling = IPAddress("2001:db8:1:2:ffff::9")!
+        let neighbour = IPAddress("2001:db8:1:3::1")!
+        #expect(admission.admit(first) == nil)
+        #expect(admission.admit(sibling) == nil)
+        #expect(admission.admit(IPAddress("2001:db8:1:2::abcd")!) == .clientLimit(2), "a third address of the same /64 is the same client")
+        #expect(admission.admit(neighbour) == nil)
+        #expect(admission.admit(IPAddress("192.0.2.1")!) == nil)
+        #expect(admission.admit(IPAddress("::ffff:192.0.2.1")!) == nil, "the mapped form is the IPv4 client")
+        #expect(admission.admit(IPAddress("192.0.2.1")!) == .clientLimit(2))
+        for address in [first, sibling, neighbour, IPAddress("192.0.2.1")!, IPAddress("::ffff:192.0.2.1")!] { admission.leave(address) }
+        #expect(admission.trackedClients == 0)
+    }
+
+    @Test func aSummaryIsNeverLostWhenTheNextEventBeatsItsTimer() async throws {
+        let lines = LogCollector()
+        let logger = lines.logger
+        let report = SummarizingReport(interval: .milliseconds(300)) { suppressed in logger.warning("\(suppressed) more") }
+        report { logger.warning("first") }
+        report { logger.warning("not shown") }
+        report { logger.warning("not shown") }
+        // Wait the interval out on purpose; whichever comes first, the timer or the next event, the two
+        // counted events are summarised exactly once, before the next line. After a summary the report
+        // holds for another interval, so the next event is either its own line (it beat the timer) or
+        // counted in the next summary (the timer wrote its summary first): never lost, never twice.
+        try await Task.sleep(for: .milliseconds(400))
+        report { logger.warning("second") }
+        try await Task.sleep(for: .milliseconds(700))
+        let written = lines.all
+        #expect(written == ["warning first", "warning 2 more", "warning second"] || written == ["warning first", "warning 2 more", "warning 1 more"], "\(written)")
+    }
 }

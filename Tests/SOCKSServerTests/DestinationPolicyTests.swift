@@ -189,7 +189,7 @@ import TestSupport
     @Test func throughAnUpstreamTheRulesSeeWhatTheClientAskedFor() async throws {
         let echo = try LoopbackPeers.startEcho()
         defer { echo.stop() }
-        let upstream = try ServerHarness()
+        let upstream = try ServerHarness { $0.resolver = TableResolver(["service.test": ["127.0.0.1"]]) }
         let harness = try ServerHarness {
             $0.upstream = UpstreamProxy(host: "127.0.0.1", port: upstream.address.port)
             $0.destinationRules = try Self.rules([(.deny, "private"), (.deny, "blocked.test")])
@@ -197,8 +197,107 @@ import TestSupport
         // A literal private address is denied here; a name is the upstream's to resolve.
         #expect(try await Self.connect(harness, SOCKSEndpoint(echo.address)) == .notAllowed)
         #expect(try await Self.connect(harness, SOCKSEndpoint(address: .domain("blocked.test"), port: echo.address.port)) == .notAllowed)
-        #expect(try await Self.connect(harness, SOCKSEndpoint(address: .domain("localhost"), port: echo.address.port)) == .succeeded)
+        #expect(try await Self.connect(harness, SOCKSEndpoint(address: .domain("service.test"), port: echo.address.port)) == .succeeded)
         await harness.stop()
         await upstream.stop()
+    }
+
+    @Test func unspecifiedAddressesOnTheListeningPortAreTheServerItself() async throws {
+        let harness = try ServerHarness()
+        for host in ["0.0.0.0", "::", "::ffff:0.0.0.0"] {
+            let ip = try #require(IPAddress(host))
+            let destination = SOCKSEndpoint(address: ip.isIPv4 ? .ipv4(ip.bytes) : .ipv6(ip.bytes), port: harness.address.port)
+            #expect(try await Self.connect(harness, destination) == .notAllowed, "\(host)")
+        }
+        #expect(await ServerHarness.eventually { harness.log.all.filter { $0.contains("denied(own listening address)") }.count == 3 })
+        #expect(harness.server.metrics.totalSessions == 3, "no session nested inside another")
+        await harness.stop()
+    }
+
+    @Test func aCachedNameIsCheckedAgainForEachPort() async throws {
+        let allowed = try LoopbackPeers.startUDPEcho()
+        let denied = try LoopbackPeers.startUDPEcho()
+        defer { allowed.stop(); denied.stop() }
+        let harness = try ServerHarness {
+            $0.resolver = TableResolver(["service.test": ["127.0.0.1"]])
+            $0.destinationRules = try Self.rules([(.allow, "127.0.0.1:\(allowed.address.port)"), (.deny, "private")])
+        }
+        let client = try await UDPTestClient.associate(harness.address)
+        // The first datagram resolves and caches the name; the second, to a denied port, must not ride on it.
+        try await client.send([1], to: SOCKSEndpoint(address: .domain("service.test"), port: allowed.address.port))
+        #expect(try #require(try await client.receive(within: .seconds(10))).payload == [1])
+        try await client.send([2], to: SOCKSEndpoint(address: .domain("service.test"), port: denied.address.port))
+        try await client.send([3], to: SOCKSEndpoint(address: .domain("service.test"), port: allowed.address.port))
+        #expect(try #require(try await client.receive(within: .seconds(10))).payload == [3])
+        #expect(denied.senders.all.isEmpty)
+        #expect(harness.server.metrics.deniedDatagramCount == 1)
+        client.close()
+        await harness.stop()
+    }
+
+    @Test func namesTheRulesCannotJudgeAreDenied() async throws {
+        let resolver = TableResolver(["example.test": ["192.0.2.1"], "example.test.": ["192.0.2.1"]])
+        let harness = try ServerHarness {
+            $0.resolver = resolver
+            $0.destinationRules = try Self.rules([(.deny, "example.test")])
+        }
+        for name in ["example.test..", "example..test", ".example.test", "e\\x65xample.test", "ex\\097mple.test"] {
+            #expect(try await Self.connect(harness, SOCKSEndpoint(address: .domain(name), port: 80)) == .notAllowed, "\(name)")
+        }
+        #expect(resolver.lookups.withLock { $0 } == 0, "a name denied by its form is never looked up")
+        #expect(await ServerHarness.eventually { harness.log.all.filter { $0.contains("malformed name") }.count >= 5 })
+        await harness.stop()
+    }
+
+    @Test func throughAnUpstreamNumericNamesAndLocalhostAreTheirAddresses() async throws {
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let upstream = try ServerHarness()
+        let harness = try ServerHarness {
+            $0.upstream = UpstreamProxy(host: "127.0.0.1", port: upstream.address.port)
+            $0.destinationRules = try Self.rules([(.deny, "private")])
+        }
+        for name in ["127.1", "0x7f000001", "2130706433", "0177.0.0.1", "localhost", "LOCALHOST.", "db.localhost"] {
+            #expect(try await Self.connect(harness, SOCKSEndpoint(address: .domain(name), port: echo.address.port)) == .notAllowed, "\(name)")
+        }
+        await harness.stop()
+        await upstream.stop()
+    }
+
+    @Test func aRuleSetThatDeniesEverythingAnswersUDPRequestsWith02() async throws {
+        let harness = try ServerHarness { $0.destinationRules = try Self.rules([(.deny, "*:25"), (.deny, "*")]) }
+        let (association, reply) = try await SOCKSTestClient.open(harness.address, command: .udpAssociate, to: SOCKSEndpoint(address: .ipv4([0, 0, 0, 0]), port: 0))
+        #expect(reply.code == .notAllowed)
+        association.close()
+        let (uot, uotReply) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(address: .domain("sp.v2.udp-over-tcp.arpa"), port: 0))
+        #expect(uotReply.code == .notAllowed)
+        uot.close()
+        #expect(await ServerHarness.eventually { harness.log.all.filter { $0.contains("outcome=denied(deny-to * (rule 2))") }.count == 2 })
+        // With an allow rule first, the association is granted and each datagram judged.
+        let open = try ServerHarness { $0.destinationRules = try Self.rules([(.allow, "192.0.2.1"), (.deny, "*")]) }
+        let granted = try await UDPTestClient.associate(open.address)
+        granted.close()
+        await open.stop()
+        await harness.stop()
+    }
+
+    @Test func ipv4MappedNetworksAreRefusedWithTheFormThatWorks() {
+        #expect(throws: RuleSyntaxError.self) { try IPNetwork(parsing: "::ffff:10.0.0.0/104") }
+        #expect(throws: RuleSyntaxError.self) { try DestinationRule(action: .deny, parsing: "::ffff:0:0/96") }
+        #expect(throws: RuleSyntaxError.self) { try DestinationRule(action: .deny, parsing: "[::ffff:127.0.0.1]:80") }
+        do {
+            _ = try IPNetwork(parsing: "::ffff:10.0.0.0/104")
+        } catch {
+            #expect(error.description.contains("write it as 10.0.0.0/8"))
+        }
+    }
+
+    @Test func aDeniedDestinationCannotForgeWordsOfTheWarning() async throws {
+        let harness = try ServerHarness { $0.destinationRules = try Self.rules([(.deny, "*:25")]) }
+        let forged = "mail.test:25 denied by nothing; bank.test:443 allowed by=rule"
+        #expect(try await Self.connect(harness, SOCKSEndpoint(address: .domain(forged), port: 25)) == .notAllowed)
+        #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains("mail.test:25\\x20denied\\x20by") } })
+        #expect(!harness.log.all.contains { $0.contains("bank.test:443 allowed") })
+        await harness.stop()
     }
 }

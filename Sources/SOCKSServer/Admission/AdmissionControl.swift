@@ -5,8 +5,9 @@ import Synchronization
 /// connect (`allowFrom`), and is there room for it (server and per-IP session limits, per-IP rate)?
 ///
 /// Shared by the accept loops of every event loop, so its counts sit behind one lock; with no limit
-/// configured, `admit` takes no lock at all. Its memory is bounded: per-IP counts exist only for clients
-/// with open sessions, and rate buckets are forgotten once full again (see `sweepBuckets`).
+/// configured, `admit` takes no lock at all. A client is its IPv4 address or its IPv6 /64
+/// (`IPAddress.clientNetwork`). Memory is bounded: per-client counts exist only for clients with open
+/// sessions, and rate buckets are forgotten once full again (see `sweepBuckets`).
 final class AdmissionControl: Sendable {
     /// Why a connection was refused.
     enum Refusal: Sendable, Hashable, CustomStringConvertible {
@@ -58,8 +59,9 @@ final class AdmissionControl: Sendable {
 
     /// Rate buckets that can pile up before the first sweep.
     static let minimumSweep = 1024
-    /// Past this many live buckets (clients that each opened sessions within the last interval) the table
-    /// starts afresh: rates are forgotten rather than memory spent without bound.
+    /// Past this many live buckets (clients that each opened sessions within the last interval), the half
+    /// with the most tokens left (the clients that have used least of their rate) is forgotten, rather than
+    /// memory spent without bound.
     static let bucketCapacity = 100_000
 
     private let allowFrom: [IPNetwork]
@@ -79,9 +81,10 @@ final class AdmissionControl: Sendable {
 
     /// Admits a new connection from `client`, or says why not. An admitted client must be passed to
     /// `leave(_:)` exactly once when its session ends.
-    func admit(_ client: IPAddress) -> Refusal? {
-        if !allowFrom.isEmpty && !allowFrom.contains(where: { $0.contains(client) }) { return .notAllowedFrom }
+    func admit(_ address: IPAddress) -> Refusal? {
+        if !allowFrom.isEmpty && !allowFrom.contains(where: { $0.contains(address) }) { return .notAllowedFrom }
         guard counts else { return nil }
+        let client = address.clientNetwork
         let now = MonotonicClock.nanoseconds()
         return state.withLock { state -> Refusal? in
             if let maxSessions, state.total >= maxSessions { return .serverLimit(maxSessions) }
@@ -102,8 +105,9 @@ final class AdmissionControl: Sendable {
     }
 
     /// Ends the admission of a session `admit(_:)` let in.
-    func leave(_ client: IPAddress) {
+    func leave(_ address: IPAddress) {
         guard counts else { return }
+        let client = address.clientNetwork
         state.withLock { state in
             state.total -= 1
             guard maxSessionsPerIP != nil else { return }
@@ -124,7 +128,10 @@ final class AdmissionControl: Sendable {
     /// Forgets full buckets (a full bucket is the same as none); past `bucketCapacity` live ones, all.
     private static func sweepBuckets(_ state: inout State, rate: SessionRate, now: Int64) {
         state.buckets = state.buckets.filter { !$0.value.isFull(rate: rate, now: now) }
-        if state.buckets.count > bucketCapacity { state.buckets.removeAll() }
+        if state.buckets.count > bucketCapacity {
+            let fullest = state.buckets.sorted { $0.value.tokens(rate: rate, now: now) > $1.value.tokens(rate: rate, now: now) }
+            for (client, _) in fullest.prefix(state.buckets.count / 2) { state.buckets[client] = nil }
+        }
         state.nextSweep = max(minimumSweep, state.buckets.count * 2)
     }
 }

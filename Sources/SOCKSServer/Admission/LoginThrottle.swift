@@ -1,12 +1,19 @@
 import AsyncSockets
 import Synchronization
 
-/// The brake on password guessing: after `failureLimit` failed logins from one IP within a minute, that
-/// IP's logins are refused, unchecked, for a backoff that doubles (from `backoff` up to `backoffLimit`)
-/// each time the IP earns another one. Other IPs are unaffected, whatever user they log in as.
+/// The brake on password guessing: after `failureLimit` failed logins from one client (an IPv4 address or
+/// an IPv6 /64) within a window of a minute that starts at its first failure, that client's logins are
+/// refused, unchecked, for a backoff that doubles (from `backoff` up to `backoffLimit`) each time it earns
+/// another one. Other clients are unaffected, whatever user they log in as.
 ///
-/// Memory is bounded: an IP is kept while it has failures within the window or a backoff to remember, and
-/// the table is swept when it grows (see `sweep`).
+/// Logins in flight count: a login is admitted (`beginAttempt`) only while the client's failures plus its
+/// logins being checked stay under the limit, so a client that sends a hundred guesses at once still gets
+/// only `failureLimit` of them checked before its backoff; the others wait for the checks ahead of them
+/// (and go ahead if those succeed) or are refused once the backoff starts. A right password does not reset
+/// the count: otherwise one known account would let a client guess at the others without end.
+///
+/// Memory is bounded: a client is kept while it has failures within the window, a login in flight, or a
+/// backoff to remember, and the table is swept as it grows (see `sweep`).
 final class LoginThrottle: Sendable {
     /// Settings, from the server configuration.
     struct Settings: Sendable, Hashable {
@@ -17,13 +24,28 @@ final class LoginThrottle: Sendable {
         var backoffLimit: Duration = .seconds(300)
     }
 
-    /// One IP's state.
-    private enum ClientState {
-        /// Counting failures in the window that began at `since`; `lastBackoff` is the backoff this IP
+    /// Where one client stands.
+    private enum Phase {
+        /// Counting failures in the window that began at `since`; `lastBackoff` is the backoff this client
         /// served last (0 for none), which the next one doubles.
         case counting(failures: Int, since: Int64, lastBackoff: Int64)
         /// Logins refused until `until`.
         case blocked(until: Int64, backoff: Int64)
+    }
+
+    private struct Client {
+        var phase: Phase
+        /// Logins admitted by `beginAttempt` and not yet ended.
+        var inFlight = 0
+    }
+
+    /// Whether a login may be checked now.
+    enum Admission: Sendable, Equatable {
+        case proceed
+        /// As many logins as the client has tries left are being checked: ask again shortly.
+        case wait
+        /// The client is serving a backoff: refuse without checking.
+        case refuse
     }
 
     /// What a failed login led to.
@@ -34,13 +56,13 @@ final class LoginThrottle: Sendable {
     }
 
     private struct State {
-        var clients: [IPAddress: ClientState] = [:]
+        var clients: [IPAddress: Client] = [:]
         var nextSweep = LoginThrottle.minimumSweep
     }
 
     static let minimumSweep = 1024
-    /// Past this many IPs with recent failures, the table starts afresh: a flood from that many addresses
-    /// costs them their backoffs, never the server its memory.
+    /// Clients tracked at most; past it, a sweep forgets those merely counting, then the blocked ones whose
+    /// backoff ends soonest, so a flood from many addresses never costs unbounded memory.
     static let capacity = 100_000
 
     let settings: Settings
@@ -52,69 +74,112 @@ final class LoginThrottle: Sendable {
 
     var isEnabled: Bool { settings.failureLimit > 0 }
 
-    /// Whether `client` is serving a backoff now: then its login is refused without checking the password.
-    func isBlocked(_ client: IPAddress) -> Bool {
-        guard isEnabled else { return false }
+    /// Asks to check a login from `address`; after `.proceed`, `endAttempt` must follow exactly once.
+    func beginAttempt(_ address: IPAddress) -> Admission {
+        guard isEnabled else { return .proceed }
+        let key = address.clientNetwork
         let now = MonotonicClock.nanoseconds()
-        return state.withLock { state in
-            if case .blocked(let until, _) = state.clients[client], until > now { return true }
-            return false
+        let window = MonotonicClock.nanoseconds(of: settings.window)
+        return state.withLock { state -> Admission in
+            var client = state.clients[key] ?? Client(phase: .counting(failures: 0, since: now, lastBackoff: 0))
+            switch client.phase {
+            case .blocked(let until, _) where until > now:
+                return .refuse
+            case .blocked(_, let backoff):
+                client.phase = .counting(failures: 0, since: now, lastBackoff: backoff)
+            case .counting(_, let since, let lastBackoff) where now - since >= window:
+                client.phase = .counting(failures: 0, since: now, lastBackoff: lastBackoff)
+            case .counting:
+                break
+            }
+            guard case .counting(let failures, _, _) = client.phase, failures + client.inFlight < settings.failureLimit else {
+                state.clients[key] = client
+                return .wait
+            }
+            client.inFlight += 1
+            state.clients[key] = client
+            if state.clients.count >= state.nextSweep { sweep(&state, now: now) }
+            return .proceed
         }
     }
 
-    /// Counts a failed login from `client`.
-    func recordFailure(_ client: IPAddress) -> FailureOutcome {
+    /// Ends a login `beginAttempt` admitted; `failed` for a wrong user or password (not for one that could
+    /// not be checked).
+    func endAttempt(_ address: IPAddress, failed: Bool) -> FailureOutcome {
         guard isEnabled else { return .counted }
+        let key = address.clientNetwork
         let now = MonotonicClock.nanoseconds()
         let window = MonotonicClock.nanoseconds(of: settings.window)
         return state.withLock { state -> FailureOutcome in
-            var failures = 0
-            var since = now
-            var lastBackoff: Int64 = 0
-            switch state.clients[client] {
-            case nil:
-                break
-            case .counting(let counted, let start, let previous):
-                lastBackoff = previous
-                if now - start < window {
-                    failures = counted
-                    since = start
-                }
-            case .blocked(let until, let backoff):
-                // A failure while blocked cannot happen (logins are refused unchecked); one that races the
-                // end of a backoff starts the count afresh.
-                if until > now { return .counted }
-                lastBackoff = backoff
+            // A client swept away meanwhile (only under a flood past `capacity`) starts afresh.
+            var client = state.clients[key] ?? Client(phase: .counting(failures: 0, since: now, lastBackoff: 0), inFlight: 1)
+            client.inFlight = max(0, client.inFlight - 1)
+            defer { state.clients[key] = client }
+            guard failed, case .counting(var failures, var since, let lastBackoff) = client.phase else {
+                // A success, or a failure that ends while another one has already started the backoff.
+                return .counted
+            }
+            if now - since >= window {
+                failures = 0
+                since = now
             }
             failures += 1
             guard failures >= settings.failureLimit else {
-                state.clients[client] = .counting(failures: failures, since: since, lastBackoff: lastBackoff)
-                if state.clients.count >= state.nextSweep { sweep(&state, now: now) }
+                client.phase = .counting(failures: failures, since: since, lastBackoff: lastBackoff)
                 return .counted
             }
             let initial = MonotonicClock.nanoseconds(of: settings.backoff)
             let limit = MonotonicClock.nanoseconds(of: settings.backoffLimit)
             let backoff = lastBackoff == 0 ? initial : min(limit, lastBackoff * 2)
-            state.clients[client] = .blocked(until: now + backoff, backoff: backoff)
+            client.phase = .blocked(until: now + backoff, backoff: backoff)
             return .blocked(.nanoseconds(backoff))
         }
     }
 
-    /// IPs the throttle holds state for (for tests).
+    /// Whether `address` is serving a backoff now (for tests and logs).
+    func isBlocked(_ address: IPAddress) -> Bool {
+        let now = MonotonicClock.nanoseconds()
+        return state.withLock { state in
+            if case .blocked(let until, _)? = state.clients[address.clientNetwork]?.phase { return until > now }
+            return false
+        }
+    }
+
+    /// Clients the throttle holds state for (for tests).
     var trackedClients: Int { state.withLock { $0.clients.count } }
 
-    /// Forgets IPs whose window has passed with no backoff to remember, and those whose last backoff ended
-    /// more than a backoff limit ago (they start again from the initial backoff).
+    /// Forgets clients with nothing left to remember: no login in flight, and a window passed with no
+    /// backoff (or a last backoff that ended more than a backoff limit ago, so the next starts afresh).
+    /// Past `capacity`, forgets the merely counting, then the blocked whose backoff ends soonest.
     private func sweep(_ state: inout State, now: Int64) {
         let window = MonotonicClock.nanoseconds(of: settings.window)
-        let memory = MonotonicClock.nanoseconds(of: settings.backoffLimit)
+        let memory = max(window, MonotonicClock.nanoseconds(of: settings.backoffLimit))
         state.clients = state.clients.filter { _, client in
-            switch client {
-            case .counting(_, let since, let lastBackoff): now - since < (lastBackoff == 0 ? window : max(window, memory))
-            case .blocked(let until, _): now - until < memory
+            guard client.inFlight == 0 else { return true }
+            switch client.phase {
+            case .counting(let failures, let since, let lastBackoff):
+                return now - since < (lastBackoff == 0 ? (failures == 0 ? 0 : window) : memory)
+            case .blocked(let until, _):
+                return now - until < memory
             }
         }
-        if state.clients.count > Self.capacity { state.clients.removeAll() }
+        if state.clients.count > Self.capacity {
+            state.clients = state.clients.filter { _, client in
+                if case .blocked = client.phase { return true }
+                return client.inFlight > 0
+            }
+        }
+        if state.clients.count > Self.capacity {
+            let soonest = state.clients.sorted { lhs, rhs in
+                Self.blockedUntil(lhs.value) < Self.blockedUntil(rhs.value)
+            }
+            for (key, _) in soonest.prefix(state.clients.count - Self.capacity / 2) { state.clients[key] = nil }
+        }
         state.nextSweep = max(Self.minimumSweep, state.clients.count * 2)
+    }
+
+    private static func blockedUntil(_ client: Client) -> Int64 {
+        if case .blocked(let until, _) = client.phase { return until }
+        return .max
     }
 }

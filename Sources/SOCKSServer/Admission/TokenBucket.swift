@@ -22,9 +22,14 @@ struct TokenBucket: Sendable {
 
     /// Whether the bucket would be full at `now`: then it is the same as no bucket, and can be forgotten.
     func isFull(rate: SessionRate, now: Int64) -> Bool {
+        tokens(rate: rate, now: now) >= Double(rate.count)
+    }
+
+    /// The tokens the bucket would hold at `now`.
+    func tokens(rate: SessionRate, now: Int64) -> Double {
         var copy = self
         copy.refill(rate: rate, now: now)
-        return copy.tokens >= Double(rate.count)
+        return copy.tokens
     }
 
     private mutating func refill(rate: SessionRate, now: Int64) {

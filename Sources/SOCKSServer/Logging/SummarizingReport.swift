@@ -28,17 +28,24 @@ final class SummarizingReport: Sendable {
     func callAsFunction(_ report: () -> Void) {
         let now = MonotonicClock.nanoseconds()
         let intervalNanoseconds = MonotonicClock.nanoseconds(of: interval)
-        let reportNow = state.withLock { state -> Bool in
+        // When an interval has ended but its flush timer has not run yet, its count is summarised here,
+        // before this event's own line, and the timer has nothing left to do.
+        let (reportNow, overdue) = state.withLock { state -> (Bool, Int) in
             switch state {
             case .holding(let until, let suppressed, let flush) where until > now:
                 let flush = flush ?? EventLoop.group.loops[0].schedule(after: .nanoseconds(until - now)) { [weak self] in self?.flush() }
                 state = .holding(until: until, suppressed: suppressed + 1, flush: flush)
-                return false
-            case .quiet, .holding:
+                return (false, 0)
+            case .holding(_, let suppressed, let flush):
+                flush?.cancel()
                 state = .holding(until: now + intervalNanoseconds, suppressed: 0, flush: nil)
-                return true
+                return (true, suppressed)
+            case .quiet:
+                state = .holding(until: now + intervalNanoseconds, suppressed: 0, flush: nil)
+                return (true, 0)
             }
         }
+        if overdue > 0 { summary(overdue) }
         if reportNow { report() }
     }
 
@@ -59,9 +66,14 @@ final class SummarizingReport: Sendable {
         if suppressed > 0 { summary(suppressed) }
     }
 
+    /// Writes the summary of events still counted (a server that stops within an interval of its last
+    /// refusals still says how many there were).
     deinit {
-        state.withLock { state in
-            if case .holding(_, _, let flush?) = state { flush.cancel() }
+        let suppressed = state.withLock { state -> Int in
+            guard case .holding(_, let suppressed, let flush) = state else { return 0 }
+            flush?.cancel()
+            return suppressed
         }
+        if suppressed > 0 { summary(suppressed) }
     }
 }

@@ -1,4 +1,5 @@
 import AsyncSockets
+import Glibc
 import SOCKSClient
 import SOCKSProtocol
 
@@ -8,8 +9,13 @@ import SOCKSProtocol
 /// It is asked twice for a name: once for the request (only domain and `*` rules can match a bare name),
 /// and, when this server connects directly, again for every address the name resolves to, with the name
 /// (`PolicyCheckedResolver`), so a name that resolves to a denied address is denied too (no DNS rebinding
-/// past a `--deny-to private`). Through an upstream, the upstream resolves: only the request is checked.
-/// Connecting to one of this server's own listening addresses is always denied (no proxy loops).
+/// past a `--deny-to private`). Through an upstream, the upstream resolves: only the request is checked,
+/// so names that are addresses in disguise (`127.1`, `0x7f000001`, `localhost`) are read as the addresses
+/// they stand for. A name the rules cannot judge reliably (an empty label such as `example.com..`, or a
+/// backslash, which the resolver may read as an escape) is denied.
+///
+/// Connecting to one of this server's own listening addresses is always denied (no proxy loops); that
+/// check is for TCP only (`forDatagrams` drops it: a datagram cannot reach a TCP listener).
 struct AccessPolicy: Sendable {
     let rules: DestinationRules
     /// Where this server listens (real ports), IPv4-mapped addresses unmapped.
@@ -17,11 +23,28 @@ struct AccessPolicy: Sendable {
     /// Whether this server connects to destinations itself (no upstream): then resolved addresses and its
     /// own listening addresses are checked here.
     let direct: Bool
+    /// The rule that denies every destination, when the list starts with deny rules and then `*` with no
+    /// port (such as `--deny-to '*'`): a UDP ASSOCIATE or UoT request is then denied outright.
+    let denialOfEverything: AccessDenied?
 
     init(rules: DestinationRules, ownListeners: [SocketAddress], direct: Bool) {
         self.rules = rules
         self.ownListeners = ownListeners.map(\.unmapped)
         self.direct = direct
+        var denial: AccessDenied?
+        for (index, rule) in rules.rules.enumerated() {
+            guard rule.action == .deny else { break }
+            if case .any = rule.host, rule.ports == nil {
+                denial = AccessDenied(destination: "*", reason: Self.describe(rule, at: index))
+                break
+            }
+        }
+        denialOfEverything = denial
+    }
+
+    /// The same policy for datagrams and UoT frames: without the own-listener check.
+    var forDatagrams: AccessPolicy {
+        AccessPolicy(rules: rules, ownListeners: [], direct: direct)
     }
 
     /// Checks a destination as the client asked for it.
@@ -31,13 +54,21 @@ struct AccessPolicy: Sendable {
             guard let ip = IPAddress(bytes: bytes) else { return }
             try check(name: nil, address: SocketAddress(ip: ip, port: destination.port), asked: destination)
         case .domain(let name):
-            // A name that is an address literal is connected to as that address, without a lookup.
-            if let ip = IPAddress(name) {
+            if let ip = Self.numericAddress(name) {
+                // Connected to as that address (directly: without a lookup, or one that returns it).
                 try check(name: nil, address: SocketAddress(ip: ip, port: destination.port), asked: destination)
                 return
             }
+            guard Self.isJudgeable(name) else {
+                throw AccessDenied(destination: destination.description, reason: "a malformed name (empty label or backslash)")
+            }
             if let (index, rule) = rules.firstMatch(name: name, address: nil, port: destination.port), rule.action == .deny {
                 throw AccessDenied(destination: destination.description, reason: Self.describe(rule, at: index))
+            }
+            if !direct && Self.isLocalhost(name) {
+                // The upstream will resolve it to its own loopback: judge it as that address.
+                try check(name: name, address: SocketAddress(ip: .ipv4Loopback, port: destination.port), asked: destination)
+                try check(name: name, address: SocketAddress(ip: .ipv6Loopback, port: destination.port), asked: destination)
             }
         }
     }
@@ -64,18 +95,43 @@ struct AccessPolicy: Sendable {
         direct ? PolicyCheckedResolver(base: base, policy: self) : base
     }
 
-    /// Whether `address` reaches one of this server's listeners: the same address and port, or the port of
-    /// a wildcard listener on an address of this host.
+    /// Whether `address` reaches one of this server's listeners: the same port, and the listener's address,
+    /// or an unspecified address (the kernel sends `0.0.0.0` and `::` to this host), or, for a wildcard
+    /// listener, any address of this host.
     func isOwnListener(_ address: SocketAddress) -> Bool {
         for listener in ownListeners where listener.port == address.port {
-            if listener.ip == address.ip { return true }
-            if listener.ip.isUnspecified && LocalAddresses.contains(address.ip) { return true }
+            if listener.ip == address.ip || address.ip.isUnspecified { return true }
+            if listener.ip.isUnspecified && LocalAddresses.shared.contains(address.ip) { return true }
         }
         return false
     }
 
-    /// `rule 2 (deny-to private)`, as the log says it.
+    /// `deny-to private (rule 2)`, as the log says it.
     static func describe(_ rule: DestinationRule, at index: Int) -> String {
         "\(rule) (rule \(index + 1))"
+    }
+
+    /// The address a name stands for without a lookup: a literal (`::1`, `10.0.0.1`), or an IPv4 address in
+    /// one of the older numeric forms `getaddrinfo` also accepts (`127.1`, `0x7f000001`, `2130706433`).
+    static func numericAddress(_ name: String) -> IPAddress? {
+        if let literal = IPAddress(name) { return literal }
+        guard let first = name.utf8.first, first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9") else { return nil }
+        var address = in_addr()
+        guard inet_aton(name, &address) != 0 else { return nil }
+        return IPAddress(bytes: withUnsafeBytes(of: &address) { Array($0) })
+    }
+
+    /// `localhost` and the names under it (RFC 6761: they resolve to loopback).
+    static func isLocalhost(_ name: String) -> Bool {
+        var name = Substring(name.lowercased())
+        if name.hasSuffix(".") { name = name.dropLast() }
+        return name == "localhost" || name.hasSuffix(".localhost")
+    }
+
+    /// Whether a name can be judged by name: no empty label (one trailing dot is allowed) and no backslash.
+    static func isJudgeable(_ name: String) -> Bool {
+        var labels = name.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        if labels.count > 1 && labels.last?.isEmpty == true { labels.removeLast() }
+        return !labels.contains { $0.isEmpty } && !name.utf8.contains(UInt8(ascii: "\\"))
     }
 }

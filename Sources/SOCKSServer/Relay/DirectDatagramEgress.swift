@@ -9,6 +9,9 @@ import Synchronization
 final class DirectDatagramEgress: DatagramEgress {
     let socket: UDPSocket
     private let resolver: any HostResolver
+    /// Checks a cached address again for each datagram: the cache is keyed by name alone, and the port,
+    /// which rules may name, changes from datagram to datagram.
+    private let policy: AccessPolicy
     private let fullCone: Bool
     /// The limit on each name lookup: a datagram waits for its name at most this long, then is dropped.
     private let lookupTimeout: Duration
@@ -18,13 +21,14 @@ final class DirectDatagramEgress: DatagramEgress {
     /// the client sends to them again).
     private let remoteCapacity = 4096
 
-    init(resolver: any HostResolver, fullCone: Bool, lookupTimeout: Duration) throws {
+    init(resolver: any HostResolver, policy: AccessPolicy, fullCone: Bool, lookupTimeout: Duration) throws {
         do {
             socket = try UDPSocket(bindingTo: SocketAddress(ip: .ipv6Any, port: 0), dualStack: true, bufferSize: UDPAssociation.socketBufferSize)
         } catch {
             socket = try UDPSocket(bindingTo: SocketAddress(ip: .ipv4Any, port: 0), bufferSize: UDPAssociation.socketBufferSize)
         }
         self.resolver = resolver
+        self.policy = policy
         self.fullCone = fullCone
         self.lookupTimeout = lookupTimeout
     }
@@ -70,7 +74,10 @@ final class DirectDatagramEgress: DatagramEgress {
     private func resolve(_ destination: SOCKSEndpoint) async throws -> SocketAddress {
         if let address = destination.socketAddress { return address }
         guard case .domain(let name) = destination.address else { throw SocketError.nameNotFound("\(destination)") }
-        if let cached = cache.lookUp(name, port: destination.port) { return cached }
+        if let cached = cache.lookUp(name, port: destination.port) {
+            try policy.check(name: name, address: cached)
+            return cached
+        }
         let addresses = try await resolver.resolve(host: name, port: destination.port, timeout: lookupTimeout)
         let reachable = socket.localAddress.ip.isIPv6 ? addresses : addresses.filter { $0.ip.isIPv4 }
         guard let address = reachable.first else { throw SocketError.nameNotFound(name) }

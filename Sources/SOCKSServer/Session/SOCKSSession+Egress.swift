@@ -9,7 +9,7 @@ extension SOCKSSession {
         let configuration = context.configuration
         guard let upstream = configuration.upstream else {
             return try DirectDatagramEgress(
-                resolver: context.destinationResolver, fullCone: configuration.udpFullCone, lookupTimeout: configuration.connectTimeout)
+                resolver: context.datagramResolver, policy: context.datagramPolicy, fullCone: configuration.udpFullCone, lookupTimeout: configuration.connectTimeout)
         }
         return try await whileClientWaits(timeout: configuration.connectTimeout) {
             try await Self.openUpstreamEgress(upstream, configuration: configuration)
@@ -30,8 +30,14 @@ extension SOCKSSession {
         }
     }
 
-    /// Counts this session in under `maxUDPAssociations`, or answers 02 and returns false when it is full.
+    /// Counts this session in under `maxUDPAssociations`, or answers 02 and returns false when it is full,
+    /// or when the rules deny every destination.
     func enterUDPLimit() async -> Bool {
+        if let denial = context.policy.denialOfEverything {
+            // Every datagram would be dropped: say so now, as reply 02.
+            await deny(denial)
+            return false
+        }
         guard let limit = context.udpLimit else { return true }
         guard limit.enter(SessionContext.udpLimitKey) else {
             context.metrics.refusedByUDPLimit()
@@ -48,7 +54,7 @@ extension SOCKSSession {
     /// The forwarder of a UDP relay of this session.
     func makeForwarder(egress: any DatagramEgress, counters: RelayCounters) -> EgressForwarder {
         EgressForwarder(
-            egress: egress, counters: counters, policy: context.policy, metrics: context.metrics,
+            egress: egress, counters: counters, policy: context.datagramPolicy, metrics: context.metrics,
             drop: DropReporter(counters: counters, logger: context.logger, label: "session \(record.client)"))
     }
 

@@ -79,7 +79,7 @@ actor SOCKSSession {
         record.user = accepted.user
         record.command = accepted.request.command
         record.destination = accepted.request.destination
-        context.logger.debug("session \(record.client): \(accepted.request.command) \(accepted.request.destination)")
+        context.logger.debug("session \(record.client): \(accepted.request.command) \(SOCKSLogger.escapingFieldValue(accepted.request.destination.description))")
 
         deadline.cancel()
         if let user = accepted.user, let limit = context.userLimit {
@@ -127,33 +127,13 @@ actor SOCKSSession {
                 action = machine.next()
             case .verifyCredentials(let credentials):
                 record.user = credentials.usernameText
-                let client = record.client.ip
-                if context.loginThrottle.isBlocked(client) {
-                    context.metrics.loginThrottled()
-                    record.summarized = true
-                    context.throttledLoginReport {
-                        context.logger.warning("session \(record.client): login refused: this address is throttled after too many failed logins")
-                    }
+                switch await checkLogin(credentials, against: users) {
+                case .checked(let verified):
+                    action = machine.credentialsVerified(verified)
+                case .refusedUnchecked(let reason):
                     if case .fail(let reply?, _) = machine.credentialsVerified(false) { try? await connection.write(reply) }
-                    throw HandshakeError.throttled
+                    throw reason
                 }
-                let verification = await users?.check(credentials) ?? .rejected
-                switch verification {
-                case .accepted:
-                    break
-                case .rejected:
-                    loginFailed(from: client)
-                case .unavailable:
-                    // The hash checker is saturated: refuse, but this is no failed guess of the client's.
-                    context.metrics.loginUnchecked()
-                    record.summarized = true
-                    context.busyCheckerReport {
-                        context.logger.warning("session \(record.client): login refused: the password checker is busy")
-                    }
-                    if case .fail(let reply?, _) = machine.credentialsVerified(false) { try? await connection.write(reply) }
-                    throw HandshakeError.checkerBusy
-                }
-                action = machine.credentialsVerified(verification == .accepted)
             case .request(let request):
                 return Accepted(request: request, earlyData: machine.takeEarlyData(), user: machine.authenticatedUser?.usernameText)
             case .fail(let reply, let failure):
@@ -163,13 +143,58 @@ actor SOCKSSession {
         }
     }
 
-    /// Counts a failed login towards the client's backoff, and says so when this one starts a backoff.
-    private func loginFailed(from client: IPAddress) {
-        context.metrics.loginFailed()
-        if case .blocked(let backoff) = context.loginThrottle.recordFailure(client) {
-            let settings = context.loginThrottle.settings
-            context.logger.warning(
-                "login throttling: \(client) failed \(settings.failureLimit) logins within \(settings.window); refusing its logins for \(backoff)")
+    /// How a login ended: checked (right or wrong), or refused without a check.
+    private enum LoginDecision {
+        case checked(Bool)
+        case refusedUnchecked(HandshakeError)
+    }
+
+    /// Takes a login past the throttle, checks it, and counts a failure towards the client's backoff. A
+    /// client that has as many logins in flight as it has tries left waits for them (polling the loop's
+    /// timer, within the handshake deadline, which closes the connection); one serving a backoff, or
+    /// whose password cannot be checked now, is refused unchecked and summarised in the log.
+    private func checkLogin(_ credentials: SOCKSCredentials, against users: UserDatabase?) async -> LoginDecision {
+        let client = record.client.ip
+        let throttle = context.loginThrottle
+        let pollInterval = Duration.milliseconds(20)
+        var waited = Duration.zero
+        admission: while true {
+            switch throttle.beginAttempt(client) {
+            case .proceed:
+                break admission
+            case .wait where waited < context.configuration.handshakeTimeout && !connection.isClosed:
+                try? await connection.eventLoop.sleep(for: pollInterval)
+                waited += pollInterval
+            case .wait, .refuse:
+                context.metrics.loginThrottled()
+                record.summarized = true
+                context.throttledLoginReport {
+                    context.logger.warning("session \(record.client): login refused: this address is throttled after too many failed logins")
+                }
+                return .refusedUnchecked(.throttled)
+            }
+        }
+        let verification = await users?.check(credentials) ?? .rejected
+        let outcome = throttle.endAttempt(client, failed: verification == .rejected)
+        switch verification {
+        case .accepted:
+            return .checked(true)
+        case .rejected:
+            context.metrics.loginFailed()
+            if case .blocked(let backoff) = outcome {
+                let settings = throttle.settings
+                context.logger.warning(
+                    "login throttling: \(client.clientNetwork) failed \(settings.failureLimit) logins within \(settings.window); refusing its logins for \(backoff)")
+            }
+            return .checked(false)
+        case .unavailable:
+            // The hash checker is saturated: refuse, but this is no failed guess of the client's.
+            context.metrics.loginUnchecked()
+            record.summarized = true
+            context.busyCheckerReport {
+                context.logger.warning("session \(record.client): login refused: the password checker is busy")
+            }
+            return .refusedUnchecked(.checkerBusy)
         }
     }
 
@@ -193,7 +218,8 @@ actor SOCKSSession {
     /// Sends a failure reply and records why; the connection is closed when `run()` returns.
     func fail(_ code: SOCKSReplyCode, reason: String) async {
         record.outcome = "failed(\(code.hex) \(code))"
-        context.logger.warning("session \(record.client): \(record.command?.description ?? "request") \(record.destination?.description ?? "") failed: \(reason)")
+        let destination = record.destination.map { SOCKSLogger.escapingFieldValue($0.description) } ?? ""
+        context.logger.warning("session \(record.client): \(record.command?.description ?? "request") \(destination) failed: \(reason)")
         try? await connection.write(SOCKSReply(code: code).encoded())
     }
 

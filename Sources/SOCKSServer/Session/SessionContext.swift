@@ -6,9 +6,13 @@ struct SessionContext: Sendable {
     let configuration: SOCKSServer.Configuration
     let metrics: ServerMetrics
     let policy: AccessPolicy
-    /// Resolves destinations this server connects or sends to itself: the configured resolver, with the
-    /// addresses the policy denies removed.
+    /// The policy for datagrams and UoT frames (no own-listener check: UDP cannot reach a TCP listener).
+    let datagramPolicy: AccessPolicy
+    /// Resolves destinations this server connects to itself: the configured resolver, with the addresses
+    /// the policy denies removed.
     let destinationResolver: any HostResolver
+    /// The same for datagram destinations, under `datagramPolicy`.
+    let datagramResolver: any HostResolver
     let loginThrottle: LoginThrottle
     /// `maxSessionsPerUser`, counted per user name.
     let userLimit: SessionLimit?
@@ -26,6 +30,8 @@ struct SessionContext: Sendable {
         self.metrics = metrics
         policy = AccessPolicy(rules: configuration.destinationRules, ownListeners: ownListeners, direct: configuration.upstream == nil)
         destinationResolver = policy.resolver(over: configuration.resolver)
+        datagramPolicy = policy.forDatagrams
+        datagramResolver = datagramPolicy.resolver(over: configuration.resolver)
         loginThrottle = LoginThrottle(settings: LoginThrottle.Settings(
             failureLimit: configuration.loginFailureLimit, window: .seconds(60),
             backoff: configuration.loginBackoff, backoffLimit: configuration.loginBackoffLimit))

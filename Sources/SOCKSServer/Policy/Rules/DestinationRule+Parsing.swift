@@ -1,5 +1,7 @@
 // The reader of a rule's TARGET: host (`*`, `private`, address or network, domain) and optional ports.
 
+import AsyncSockets
+
 extension DestinationRule {
     /// The longest domain name, in bytes without the trailing dot (RFC 1035's 255 bytes on the wire).
     static let domainLengthLimit = 253
@@ -19,6 +21,9 @@ extension DestinationRule {
             // Two colons or more: an IPv6 address or network, which can have no port outside brackets.
             do {
                 return (.network(try IPNetwork(parsing: target)), nil)
+            } catch where IPAddress(String(target[..<(target.firstIndex(of: "/") ?? target.endIndex)])) != nil {
+                // An address that reads, with a problem in its network (host bits, a mapped form): say that.
+                throw error
             } catch {
                 throw RuleSyntaxError(target, "is not an IPv6 address or network (with ports, write it in brackets: [::1]:1080, [fd00::/8]:22)")
             }

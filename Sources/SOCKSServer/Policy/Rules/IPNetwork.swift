@@ -54,6 +54,12 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         guard network.address == address else {
             throw RuleSyntaxError(text, "has host bits set; did you mean \(network)?")
         }
+        // Destinations and clients are compared in their IPv4 form: a network written in the IPv4-mapped
+        // form would never match, so it is refused with the form that does.
+        if address.isIPv6, prefixLength >= 96, address.unmapped.isIPv4 {
+            let ipv4 = IPNetwork(masking: address.unmapped, prefixLength: prefixLength - 96)!
+            throw RuleSyntaxError(text, "is an IPv4-mapped IPv6 network; write it as \(ipv4), which covers the mapped form too")
+        }
         self = network
     }
 
