@@ -1,5 +1,6 @@
 import Dispatch
 import Glibc
+import Synchronization
 
 /// The signals the daemon answers instead of dying, and what each one asks for.
 ///
@@ -60,15 +61,33 @@ enum DaemonSignal: CaseIterable, CustomStringConvertible {
         }
     }
 
-    /// Routes every signal of this type to `handler`, from now until the returned sources are cancelled.
-    static func handleAll(_ handler: @escaping @Sendable (DaemonSignal) -> Void) -> [any DispatchSourceSignal] {
-        allCases.map { signal in
-            // The default action (terminate) must not run as well as the source's handler.
-            Glibc.signal(signal.number, SIG_IGN)
+    /// Routes every signal of this type to `handler`, from now until the returned sources are cancelled;
+    /// returns once every source is registered.
+    ///
+    /// Dispatch installs its own handler for a signal when the source is registered, on a thread of its
+    /// own, a moment after `resume()`. Until then a signal keeps the action it had: SIGINT and SIGTERM their
+    /// default (stop the process), the others `ignoreUntilHandled`'s. Setting SIG_IGN here as well would
+    /// open a gap in which a SIGTERM is silently dropped; waiting for the registrations means a caller that
+    /// announces readiness afterwards (`listening on`) never does so while a signal could be lost.
+    static func handleAll(_ handler: @escaping @Sendable (DaemonSignal) -> Void) async -> [any DispatchSourceSignal] {
+        let sources = allCases.map { signal in
             let source = DispatchSource.makeSignalSource(signal: signal.number, queue: .global())
             source.setEventHandler { handler(signal) }
-            source.resume()
             return source
         }
+        let pending = Mutex(sources.count)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            for source in sources {
+                source.setRegistrationHandler {
+                    let remaining = pending.withLock { count in
+                        count -= 1
+                        return count
+                    }
+                    if remaining == 0 { continuation.resume() }
+                }
+                source.resume()
+            }
+        }
+        return sources
     }
 }

@@ -9,6 +9,9 @@ import SOCKSServer
 @main
 enum Socksd {
     static func main() async {
+        // Writes to a closed socket report EPIPE through MSG_NOSIGNAL, and a standard error whose reader has
+        // gone reports it too: SIGPIPE must never kill the daemon, not even while it reads its command line.
+        signal(SIGPIPE, SIG_IGN)
         let options: CommandLineOptions
         do {
             options = try CommandLineOptions(arguments: Array(CommandLine.arguments.dropFirst()))
@@ -26,8 +29,6 @@ enum Socksd {
             break
         }
 
-        // Writes to a closed socket report EPIPE through MSG_NOSIGNAL; SIGPIPE must never kill the daemon.
-        signal(SIGPIPE, SIG_IGN)
         DaemonSignal.ignoreUntilHandled()
 
         let server: SOCKSServer
@@ -53,7 +54,7 @@ enum Socksd {
         }
 
         let logger = server.configuration.logger
-        let signalSources = DaemonSignal.handleAll { signal in
+        let signalSources = await DaemonSignal.handleAll { signal in
             switch signal.request {
             case .shutDown:
                 server.shutdown()
@@ -88,8 +89,18 @@ enum Socksd {
         logger.flush()
     }
 
+    /// Writes a line to standard error directly; a failed write (a closed pipe) is dropped: there is nowhere
+    /// else to say it, and `FileHandle.write` would trap on it.
     static func printLine(_ line: String) {
-        FileHandle.standardError.write(Data("\(line)\n".utf8))
+        let bytes = Array("\(line)\n".utf8)
+        var written = 0
+        while written < bytes.count {
+            // The pointer lives only inside the closure, and `written` stays below the array's count.
+            let result = bytes.withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress! + written, $0.count - written) }
+            if result < 0 && errno == EINTR { continue }
+            guard result > 0 else { return }
+            written += result
+        }
     }
 
     static func printError(_ message: String) {

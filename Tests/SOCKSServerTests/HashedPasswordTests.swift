@@ -187,13 +187,21 @@ import TestSupport
         // Cost 7: some 4 times the default, tens of milliseconds a check.
         let slow = try Self.libcryptHash("flood", prefix: "$y$", cost: 7)
         let users = try UserDatabase(["alice": slow, "bob": "plain"])
-        let harness = try ServerHarness { $0.users = users }
+        // A handshake deadline longer than the checker's own wait (10 s), so that on a busy machine every
+        // flooding client still hears its answer, accepted or refused, rather than a closed connection.
+        let harness = try ServerHarness {
+            $0.users = users
+            $0.handshakeTimeout = .seconds(60)
+        }
         let echo = try LoopbackPeers.startEcho()
         defer { echo.stop() }
 
-        let flood = (0..<200).map { _ in
+        // From 200 addresses: one address gets only as many logins checked at once as it has tries left
+        // (login throttling), while 200 addresses together fill the checker's queue.
+        let flood = (0..<200).map { index in
             Task { () -> Bool? in
-                guard let client = try? await SOCKSTestClient.connect(to: harness.address) else { return nil }
+                let source = IPAddress(bytes: [127, 0, 1, UInt8(index)])!
+                guard let client = try? await SOCKSTestClient.connect(to: harness.address, from: source) else { return nil }
                 defer { client.close() }
                 try? await client.send(SOCKSGreeting(methods: [.usernamePassword]).encoded())
                 guard (try? await client.receive(exactly: 2)) == [0x05, 0x02] else { return nil }
@@ -206,7 +214,7 @@ import TestSupport
         try await Task.sleep(for: .milliseconds(200))
         let start = ContinuousClock.now
         let (client, reply) = try await SOCKSTestClient.open(
-            harness.address, to: SOCKSEndpoint(echo.address), credentials: Self.login("bob", "plain"))
+            harness.address, to: SOCKSEndpoint(echo.address), credentials: Self.login("bob", "plain"), from: IPAddress("127.0.0.2")!)
         #expect(reply.code == .succeeded)
         try await client.send([1, 2, 3])
         #expect(try await client.receive(exactly: 3) == [1, 2, 3])

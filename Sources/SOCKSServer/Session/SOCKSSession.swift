@@ -150,13 +150,14 @@ actor SOCKSSession {
     }
 
     /// Takes a login past the throttle, checks it, and counts a failure towards the client's backoff. A
-    /// client that has as many logins in flight as it has tries left waits for them (polling the loop's
-    /// timer, within the handshake deadline, which closes the connection); one serving a backoff, or
-    /// whose password cannot be checked now, is refused unchecked and summarised in the log.
+    /// client that has as many logins in flight as it has tries left waits for them, polling on the loop's
+    /// timer at doubling intervals (20 ms up to 1 s, so a crowd of waiting logins costs few wake-ups) within
+    /// the handshake deadline, which closes the connection; one serving a backoff, or whose password cannot
+    /// be checked now, is refused unchecked and summarised in the log.
     private func checkLogin(_ credentials: SOCKSCredentials, against users: UserDatabase?) async -> LoginDecision {
         let client = record.client.ip
         let throttle = context.loginThrottle
-        let pollInterval = Duration.milliseconds(20)
+        var pollInterval = Duration.milliseconds(20)
         var waited = Duration.zero
         admission: while true {
             switch throttle.beginAttempt(client) {
@@ -165,6 +166,7 @@ actor SOCKSSession {
             case .wait where waited < context.configuration.handshakeTimeout && !connection.isClosed:
                 try? await connection.eventLoop.sleep(for: pollInterval)
                 waited += pollInterval
+                pollInterval = min(pollInterval * 2, .seconds(1))
             case .wait, .refuse:
                 context.metrics.loginThrottled()
                 record.summarized = true

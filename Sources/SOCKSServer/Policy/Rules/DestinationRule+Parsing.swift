@@ -9,6 +9,15 @@ extension DestinationRule {
     static let labelLengthLimit = 63
 
     /// Splits `target` into host and ports and reads both.
+    /// Whether `text` is an IPv6 address, optionally with `/DIGITS`: the form of a network, right or wrong.
+    private static func isAddressWithPrefix(_ text: String) -> Bool {
+        let slash = text.firstIndex(of: "/")
+        guard IPAddress(String(text[..<(slash ?? text.endIndex)])) != nil else { return false }
+        guard let slash else { return true }
+        let digits = text[text.index(after: slash)...]
+        return !digits.isEmpty && digits.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    }
+
     static func parseTarget(_ target: String) throws(RuleSyntaxError) -> (Host, ClosedRange<UInt16>?) {
         guard !target.isEmpty else {
             throw RuleSyntaxError(target, "is empty; a target is an address, a network, a domain, private or *, optionally followed by :PORT or :LOW-HIGH")
@@ -21,8 +30,9 @@ extension DestinationRule {
             // Two colons or more: an IPv6 address or network, which can have no port outside brackets.
             do {
                 return (.network(try IPNetwork(parsing: target)), nil)
-            } catch where IPAddress(String(target[..<(target.firstIndex(of: "/") ?? target.endIndex)])) != nil {
-                // An address that reads, with a problem in its network (host bits, a mapped form): say that.
+            } catch where Self.isAddressWithPrefix(target) {
+                // An address and a prefix length that read, with a problem in the network they make (host
+                // bits, a mapped form): say that rather than guess at a port.
                 throw error
             } catch {
                 throw RuleSyntaxError(target, "is not an IPv6 address or network (with ports, write it in brackets: [::1]:1080, [fd00::/8]:22)")
