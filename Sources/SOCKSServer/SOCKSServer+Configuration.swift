@@ -80,6 +80,10 @@ extension SOCKSServer {
         /// The most sessions one user may have open; past it, a request gets reply 02. Default: `nil`.
         public var maxSessionsPerUser: Int?
 
+        /// Settings of single users, by name: their own destination rules (tried before
+        /// `destinationRules`), session limit and bandwidth cap. Default: none.
+        public var userPolicies: [String: UserPolicy] = [:]
+
         /// The most UDP associations open at once, UDP ASSOCIATE sessions and UoT streams together; past
         /// it, a request for one gets reply 02. Default: `nil`, no limit.
         public var maxUDPAssociations: Int?

@@ -300,4 +300,34 @@ import TestSupport
         #expect(!harness.log.all.contains { $0.contains("bank.test:443 allowed") })
         await harness.stop()
     }
+
+    @Test func aUsersOwnRulesAndLimitComeBeforeTheServers() async throws {
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let harness = try ServerHarness {
+            $0.users = try UserDatabase(["alice": "a", "bob": "b"])
+            $0.destinationRules = try Self.rules([(.deny, "private")])
+            $0.userPolicies = ["alice": UserPolicy(destinationRules: try Self.rules([(.allow, "127.0.0.1:\(echo.address.port)"), (.deny, "*:25")]), maxSessions: 1)]
+        }
+        let alice = SOCKSCredentials(username: "alice", password: "a")
+        let bob = SOCKSCredentials(username: "bob", password: "b")
+        let (first, reply) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(echo.address), credentials: alice)
+        #expect(reply.code == .succeeded, "alice's own allow rule opens what the server's rules deny")
+        let (second, secondReply) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(echo.address), credentials: alice)
+        #expect(secondReply.code == .notAllowed, "alice's own limit of 1")
+        second.close()
+        first.close()
+        let (bobs, bobReply) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(echo.address), credentials: bob)
+        #expect(bobReply.code == .notAllowed, "bob has only the server's rules")
+        bobs.close()
+        #expect(await ServerHarness.eventually { harness.server.metrics.activeSessions == 0 })
+        let (mail, mailReply) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(address: .domain("mail.test"), port: 25), credentials: alice)
+        #expect(mailReply.code == .notAllowed)
+        mail.close()
+        #expect(await ServerHarness.eventually {
+            harness.log.all.contains { $0.contains("user=bob") && $0.contains("denied(deny-to private (rule 1))") }
+                && harness.log.all.contains { $0.contains("user=alice") && $0.contains("denied(deny-to *:25 (user rule 2))") }
+        })
+        await harness.stop()
+    }
 }

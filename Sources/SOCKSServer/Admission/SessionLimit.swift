@@ -1,19 +1,16 @@
 import Synchronization
 
-/// Open sessions counted per key against a limit: per user name for `--max-sessions-per-user`, or under
-/// one key for `--max-udp-associations`. Keys with no open session are not kept.
+/// Open sessions counted per key against a limit: per user name for `--max-sessions-per-user` (or a
+/// user's own limit), or under one key for `--max-udp-associations`. Keys with no open session are not
+/// kept.
 final class SessionLimit: Sendable {
-    /// The most sessions one key may have open.
-    let limit: Int
     private let counts = Mutex<[String: Int]>([:])
 
-    init(limit: Int) {
-        self.limit = limit
-    }
+    init() {}
 
-    /// Counts a session in for `key`, or returns false when `key` is at the limit. A session counted in
+    /// Counts a session in for `key`, or returns false when `key` has `limit` open. A session counted in
     /// must be passed to `leave(_:)` exactly once.
-    func enter(_ key: String) -> Bool {
+    func enter(_ key: String, limit: Int) -> Bool {
         counts.withLock { counts in
             let open = counts[key, default: 0]
             guard open < limit else { return false }

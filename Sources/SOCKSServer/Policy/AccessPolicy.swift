@@ -18,6 +18,8 @@ import SOCKSProtocol
 /// check is for TCP only (`forDatagrams` drops it: a datagram cannot reach a TCP listener).
 struct AccessPolicy: Sendable {
     let rules: DestinationRules
+    /// The session's user's own rules (`UserPolicy.destinationRules`), tried before `rules`.
+    let userRules: DestinationRules
     /// Where this server listens (real ports), IPv4-mapped addresses unmapped.
     let ownListeners: [SocketAddress]
     /// Whether this server connects to destinations itself (no upstream): then resolved addresses and its
@@ -27,15 +29,17 @@ struct AccessPolicy: Sendable {
     /// port (such as `--deny-to '*'`): a UDP ASSOCIATE or UoT request is then denied outright.
     let denialOfEverything: AccessDenied?
 
-    init(rules: DestinationRules, ownListeners: [SocketAddress], direct: Bool) {
+    init(rules: DestinationRules, userRules: DestinationRules = DestinationRules([]), ownListeners: [SocketAddress], direct: Bool) {
         self.rules = rules
+        self.userRules = userRules
         self.ownListeners = ownListeners.map(\.unmapped)
         self.direct = direct
         var denial: AccessDenied?
-        for (index, rule) in rules.rules.enumerated() {
+        let labelled = userRules.rules.enumerated().map { ($1, "user rule \($0 + 1)") } + rules.rules.enumerated().map { ($1, "rule \($0 + 1)") }
+        for (rule, label) in labelled {
             guard rule.action == .deny else { break }
             if case .any = rule.host, rule.ports == nil {
-                denial = AccessDenied(destination: "*", reason: Self.describe(rule, at: index))
+                denial = AccessDenied(destination: "*", reason: "\(rule) (\(label))")
                 break
             }
         }
@@ -44,7 +48,19 @@ struct AccessPolicy: Sendable {
 
     /// The same policy for datagrams and UoT frames: without the own-listener check.
     var forDatagrams: AccessPolicy {
-        AccessPolicy(rules: rules, ownListeners: [], direct: direct)
+        AccessPolicy(rules: rules, userRules: userRules, ownListeners: [], direct: direct)
+    }
+
+    /// The rule that decides, the user's first: `deny-to private (rule 2)` when it denies, nil when it
+    /// allows or none matches.
+    private func denial(name: String?, address: IPAddress?, port: UInt16) -> String? {
+        if let (index, rule) = userRules.firstMatch(name: name, address: address, port: port) {
+            return rule.action == .deny ? "\(rule) (user rule \(index + 1))" : nil
+        }
+        if let (index, rule) = rules.firstMatch(name: name, address: address, port: port) {
+            return rule.action == .deny ? Self.describe(rule, at: index) : nil
+        }
+        return nil
     }
 
     /// Checks a destination as the client asked for it.
@@ -62,8 +78,8 @@ struct AccessPolicy: Sendable {
             guard Self.isJudgeable(name) else {
                 throw AccessDenied(destination: destination.description, reason: "a malformed name (empty label or backslash)")
             }
-            if let (index, rule) = rules.firstMatch(name: name, address: nil, port: destination.port), rule.action == .deny {
-                throw AccessDenied(destination: destination.description, reason: Self.describe(rule, at: index))
+            if let reason = denial(name: name, address: nil, port: destination.port) {
+                throw AccessDenied(destination: destination.description, reason: reason)
             }
             if !direct && Self.isLocalhost(name) {
                 // The upstream will resolve it to its own loopback: judge it as that address.
@@ -84,9 +100,9 @@ struct AccessPolicy: Sendable {
             throw AccessDenied(destination: asked?.description ?? address.description, reason: "own listening address")
         }
         // Through an upstream, an address literal is still the client's request: the rules apply to it.
-        if let (index, rule) = rules.firstMatch(name: name, address: address.ip, port: address.port), rule.action == .deny {
+        if let reason = denial(name: name, address: address.ip, port: address.port) {
             let destination = asked?.description ?? name.map { "\($0) (\(address))" } ?? address.description
-            throw AccessDenied(destination: destination, reason: Self.describe(rule, at: index))
+            throw AccessDenied(destination: destination, reason: reason)
         }
     }
 

@@ -22,7 +22,7 @@ extension SOCKSSession {
         // An all-zero expected peer means "any": then each peer that connects is checked instead.
         if accepted.request.destination.socketAddress?.ip.isUnspecified != true {
             do {
-                try context.policy.check(accepted.request.destination)
+                try access.policy.check(accepted.request.destination)
             } catch {
                 await deny(error)
                 return
@@ -35,7 +35,7 @@ extension SOCKSSession {
         let expected: Set<IPAddress>?
         do {
             expected = try await Self.expectedPeers(
-                accepted.request.destination, resolver: context.destinationResolver, timeout: context.configuration.connectTimeout)
+                accepted.request.destination, resolver: access.destinationResolver, timeout: context.configuration.connectTimeout)
         } catch let denial as AccessDenied {
             await deny(denial)
             return
@@ -120,7 +120,7 @@ extension SOCKSSession {
     private func waitForPeer(on listener: TCPListener, expected: Set<IPAddress>?) async -> (BindEvent, [UInt8]) {
         let timeout = context.configuration.bindTimeout
         let logger = context.logger
-        let policy = context.policy
+        let policy = access.policy
         let label = "session \(record.client)"
         return await withTaskGroup(of: BindEvent.self) { [connection] group in
             group.addTask {

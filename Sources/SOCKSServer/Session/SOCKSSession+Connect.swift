@@ -11,7 +11,7 @@ extension SOCKSSession {
         let bound: SOCKSEndpoint
         let configuration = context.configuration
         do {
-            try context.policy.check(destination)
+            try access.policy.check(destination)
         } catch {
             await deny(error)
             return
@@ -32,7 +32,7 @@ extension SOCKSSession {
             }
         } else {
             do {
-                target = try await Self.dial(destination, resolver: context.destinationResolver, timeout: configuration.connectTimeout)
+                target = try await Self.dial(destination, resolver: access.destinationResolver, timeout: configuration.connectTimeout)
             } catch let denial as AccessDenied {
                 // The name resolved only to addresses the policy denies.
                 await deny(denial)

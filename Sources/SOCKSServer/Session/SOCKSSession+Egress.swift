@@ -9,7 +9,7 @@ extension SOCKSSession {
         let configuration = context.configuration
         guard let upstream = configuration.upstream else {
             return try DirectDatagramEgress(
-                resolver: context.datagramResolver, policy: context.datagramPolicy, fullCone: configuration.udpFullCone, lookupTimeout: configuration.connectTimeout)
+                resolver: access.datagramResolver, policy: access.datagramPolicy, fullCone: configuration.udpFullCone, lookupTimeout: configuration.connectTimeout)
         }
         return try await whileClientWaits(timeout: configuration.connectTimeout) {
             try await Self.openUpstreamEgress(upstream, configuration: configuration)
@@ -33,28 +33,29 @@ extension SOCKSSession {
     /// Counts this session in under `maxUDPAssociations`, or answers 02 and returns false when it is full,
     /// or when the rules deny every destination.
     func enterUDPLimit() async -> Bool {
-        if let denial = context.policy.denialOfEverything {
+        if let denial = access.policy.denialOfEverything {
             // Every datagram would be dropped: say so now, as reply 02.
             await deny(denial)
             return false
         }
-        guard let limit = context.udpLimit else { return true }
-        guard limit.enter(SessionContext.udpLimitKey) else {
+        guard let limit = context.configuration.maxUDPAssociations else { return true }
+        guard context.udpAssociations.enter(SessionContext.udpLimitKey, limit: limit) else {
             context.metrics.refusedByUDPLimit()
-            await refuse("\(limit.limit) UDP associations are open (--max-udp-associations)")
+            await refuse("\(limit) UDP associations are open (--max-udp-associations)")
             return false
         }
         return true
     }
 
     func leaveUDPLimit() {
-        context.udpLimit?.leave(SessionContext.udpLimitKey)
+        guard context.configuration.maxUDPAssociations != nil else { return }
+        context.udpAssociations.leave(SessionContext.udpLimitKey)
     }
 
     /// The forwarder of a UDP relay of this session.
     func makeForwarder(egress: any DatagramEgress, counters: RelayCounters) -> EgressForwarder {
         EgressForwarder(
-            egress: egress, counters: counters, policy: context.datagramPolicy, metrics: context.metrics,
+            egress: egress, counters: counters, policy: access.datagramPolicy, metrics: context.metrics,
             drop: DropReporter(counters: counters, logger: context.logger, label: "session \(record.client)"))
     }
 

@@ -37,11 +37,14 @@ actor SOCKSSession {
     let connection: TCPConnection
     let context: SessionContext
     var record: SessionRecord
+    /// The access policy this session works under: the server's until the login, then its user's.
+    var access: SessionAccess
 
     init(connection: TCPConnection, context: SessionContext) {
         self.connection = connection
         self.context = context
         self.record = SessionRecord(client: connection.remoteAddress.unmapped)
+        self.access = context.access
     }
 
     func run() async {
@@ -82,14 +85,16 @@ actor SOCKSSession {
         context.logger.debug("session \(record.client): \(accepted.request.command) \(SOCKSLogger.escapingFieldValue(accepted.request.destination.description))")
 
         deadline.cancel()
-        if let user = accepted.user, let limit = context.userLimit {
-            guard limit.enter(user) else {
+        access = context.access(for: accepted.user)
+        let userLimit = accepted.user.flatMap { context.sessionLimit(for: $0) }
+        if let user = accepted.user, let limit = userLimit {
+            guard context.userSessions.enter(user, limit: limit) else {
                 context.metrics.refusedByUserLimit()
-                await refuse("user \(SOCKSLogger.escapingFieldValue(user)) has \(limit.limit) sessions open (--max-sessions-per-user)")
+                await refuse("user \(SOCKSLogger.escapingFieldValue(user)) has \(limit) sessions open (--max-sessions-per-user)")
                 return
             }
         }
-        defer { if let user = accepted.user { context.userLimit?.leave(user) } }
+        defer { if let user = accepted.user, userLimit != nil { context.userSessions.leave(user) } }
         switch accepted.request.command {
         case .connect:
             if let version = UoTVersion(destination: accepted.request.destination) {

@@ -5,19 +5,15 @@ import AsyncSockets
 struct SessionContext: Sendable {
     let configuration: SOCKSServer.Configuration
     let metrics: ServerMetrics
-    let policy: AccessPolicy
-    /// The policy for datagrams and UoT frames (no own-listener check: UDP cannot reach a TCP listener).
-    let datagramPolicy: AccessPolicy
-    /// Resolves destinations this server connects to itself: the configured resolver, with the addresses
-    /// the policy denies removed.
-    let destinationResolver: any HostResolver
-    /// The same for datagram destinations, under `datagramPolicy`.
-    let datagramResolver: any HostResolver
+    /// The server's access policy, for sessions without a user or whose user has no rules of its own.
+    let access: SessionAccess
+    /// The access of each user with rules of its own.
+    let userAccess: [String: SessionAccess]
     let loginThrottle: LoginThrottle
-    /// `maxSessionsPerUser`, counted per user name.
-    let userLimit: SessionLimit?
+    /// Open sessions per user, against `maxSessionsPerUser` or the user's own limit.
+    let userSessions = SessionLimit()
     /// `maxUDPAssociations`, counted under one key.
-    let udpLimit: SessionLimit?
+    let udpAssociations = SessionLimit()
     /// Logins refused while their IP is throttled: the first at once, then a count every 10 s.
     let throttledLoginReport: SummarizingReport
     /// Logins refused because the password checker's queue was full.
@@ -28,15 +24,18 @@ struct SessionContext: Sendable {
     init(configuration: SOCKSServer.Configuration, metrics: ServerMetrics, ownListeners: [SocketAddress]) {
         self.configuration = configuration
         self.metrics = metrics
-        policy = AccessPolicy(rules: configuration.destinationRules, ownListeners: ownListeners, direct: configuration.upstream == nil)
-        destinationResolver = policy.resolver(over: configuration.resolver)
-        datagramPolicy = policy.forDatagrams
-        datagramResolver = datagramPolicy.resolver(over: configuration.resolver)
+        let direct = configuration.upstream == nil
+        access = SessionAccess(
+            policy: AccessPolicy(rules: configuration.destinationRules, ownListeners: ownListeners, direct: direct),
+            resolver: configuration.resolver)
+        userAccess = configuration.userPolicies.filter { !$0.value.destinationRules.isEmpty }.mapValues { user in
+            SessionAccess(
+                policy: AccessPolicy(rules: configuration.destinationRules, userRules: user.destinationRules, ownListeners: ownListeners, direct: direct),
+                resolver: configuration.resolver)
+        }
         loginThrottle = LoginThrottle(settings: LoginThrottle.Settings(
             failureLimit: configuration.loginFailureLimit, window: .seconds(60),
             backoff: configuration.loginBackoff, backoffLimit: configuration.loginBackoffLimit))
-        userLimit = configuration.maxSessionsPerUser.map(SessionLimit.init(limit:))
-        udpLimit = configuration.maxUDPAssociations.map(SessionLimit.init(limit:))
         let logger = configuration.logger
         throttledLoginReport = SummarizingReport(interval: .seconds(10)) { suppressed in
             logger.warning("login throttling: refused \(suppressed) more login(s) from throttled addresses in the last 10 s")
@@ -51,6 +50,16 @@ struct SessionContext: Sendable {
 
     var logger: SOCKSLogger { configuration.logger }
 
-    /// The UDP-association key of `udpLimit`.
+    /// The access policy for a session of `user` (nil before or without a login).
+    func access(for user: String?) -> SessionAccess {
+        user.flatMap { userAccess[$0] } ?? access
+    }
+
+    /// The most sessions `user` may have open: its own limit, else the server's per-user limit.
+    func sessionLimit(for user: String) -> Int? {
+        configuration.userPolicies[user]?.maxSessions ?? configuration.maxSessionsPerUser
+    }
+
+    /// The key `udpAssociations` counts under.
     static let udpLimitKey = ""
 }

@@ -11,7 +11,7 @@ import AsyncSockets
 ///
 /// Lookups do not walk the list: the rules are indexed when the value is made (networks by prefix length
 /// and masked address, domains by name), so a thousand rules cost a lookup about as much as ten.
-public struct DestinationRules: Sendable {
+public struct DestinationRules: Sendable, Hashable {
     /// The rules, in the order they are evaluated.
     public let rules: [DestinationRule]
 
@@ -129,4 +129,11 @@ public struct DestinationRules: Sendable {
         }
         return false
     }
+}
+
+extension DestinationRules {
+    /// Rule lists are equal when they hold the same rules in the same order (the index follows from them).
+    public static func == (lhs: DestinationRules, rhs: DestinationRules) -> Bool { lhs.rules == rhs.rules }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(rules) }
 }
