@@ -24,6 +24,8 @@ public actor SOCKSServer {
     public nonisolated let localAddresses: [SocketAddress]
     /// Live counters: sessions, bytes, failed handshakes.
     public nonisolated let metrics = ServerMetrics()
+    /// The trackers of the open sessions.
+    nonisolated let openSessions = OpenSessions()
 
     private let listeners: [TCPListener]
     /// Who may connect and how many: the first stage of every connection.
@@ -70,7 +72,7 @@ public actor SOCKSServer {
         self.listeners = listeners
         self.localAddresses = addresses
         admission = AdmissionControl(configuration: configuration)
-        context = SessionContext(configuration: configuration, metrics: metrics, ownListeners: addresses)
+        context = SessionContext(configuration: configuration, metrics: metrics, ownListeners: addresses, openSessions: openSessions)
         let logger = configuration.logger
         refusalReports = Dictionary(uniqueKeysWithValues: AdmissionControl.Refusal.Kind.allCases.map { kind in
             (kind, SummarizingReport(interval: .seconds(10)) { suppressed in
@@ -194,5 +196,11 @@ public actor SOCKSServer {
             configuration.logger.warning("refused \(connection.remoteAddress.unmapped): \(refusal)")
         }
         connection.close()
+    }
+
+    /// One line per open session (client, user, command, destination, bytes so far, age), oldest first:
+    /// what the daemon logs on SIGUSR1. Values a client chose are escaped as in the access line.
+    public nonisolated func openSessionSummary() -> [String] {
+        openSessions.snapshots.map(\.line)
     }
 }

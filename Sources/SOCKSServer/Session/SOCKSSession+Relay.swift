@@ -7,6 +7,7 @@ extension SOCKSSession {
     /// directions end: the end of every CONNECT and BIND. Records bytes and outcome; closes `peer`.
     func replyAndRelay(with peer: TCPConnection, bound: SOCKSEndpoint, earlyData: [UInt8]) async {
         let counters = RelayCounters()
+        tracker.relaying(with: counters)
         defer {
             record.bytesUp = counters.bytesUp
             record.bytesDown = counters.bytesDown

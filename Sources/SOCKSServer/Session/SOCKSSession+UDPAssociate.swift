@@ -42,6 +42,7 @@ extension SOCKSSession {
         }
         context.logger.debug("session \(record.client): UDP relay on \(clientSocket.localAddress) (advertised \(bound))")
         let counters = RelayCounters()
+        tracker.relaying(with: counters)
         let association = UDPAssociation(
             clientSocket: clientSocket, control: connection, client: client,
             forwarder: makeForwarder(egress: egress, counters: counters), idleTimeout: context.configuration.udpTimeout)

@@ -32,6 +32,7 @@ extension SOCKSSession {
             ? connection.eventLoop.schedule(after: context.configuration.handshakeTimeout) { [connection] in connection.close() }
             : nil
         let counters = RelayCounters()
+        tracker.relaying(with: counters)
         let relay = UoTServerRelay(
             connection: connection, version: version, earlyData: accepted.earlyData,
             forwarder: makeForwarder(egress: egress, counters: counters),

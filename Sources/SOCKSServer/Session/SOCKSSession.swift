@@ -39,17 +39,22 @@ actor SOCKSSession {
     var record: SessionRecord
     /// The access policy this session works under: the server's until the login, then its user's.
     var access: SessionAccess
+    /// What the session summary and a reload see of this session.
+    let tracker: SessionTracker
 
     init(connection: TCPConnection, context: SessionContext) {
         self.connection = connection
         self.context = context
         self.record = SessionRecord(client: connection.remoteAddress.unmapped)
         self.access = context.access
+        self.tracker = SessionTracker(connection: connection)
     }
 
     func run() async {
         context.metrics.sessionStarted()
+        context.openSessions.insert(tracker)
         defer {
+            context.openSessions.remove(tracker)
             connection.close()
             context.metrics.sessionEnded(up: record.bytesUp, down: record.bytesDown, handshakeFailed: record.handshakeFailed)
             // Logins refused during a backoff are summarised by the throttle's report, not logged one by one.
@@ -82,6 +87,7 @@ actor SOCKSSession {
         record.user = accepted.user
         record.command = accepted.request.command
         record.destination = accepted.request.destination
+        tracker.accepted(user: accepted.user, command: accepted.request.command, destination: accepted.request.destination)
         context.logger.debug("session \(record.client): \(accepted.request.command) \(SOCKSLogger.escapingFieldValue(accepted.request.destination.description))")
 
         deadline.cancel()

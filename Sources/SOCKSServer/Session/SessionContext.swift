@@ -10,6 +10,8 @@ struct SessionContext: Sendable {
     /// The access of each user with rules of its own.
     let userAccess: [String: SessionAccess]
     let loginThrottle: LoginThrottle
+    /// Every open session's tracker.
+    let openSessions: OpenSessions
     /// Open sessions per user, against `maxSessionsPerUser` or the user's own limit.
     let userSessions = SessionLimit()
     /// `maxUDPAssociations`, counted under one key.
@@ -21,9 +23,10 @@ struct SessionContext: Sendable {
     /// Requests refused by the per-user or UDP limits.
     let limitReport: SummarizingReport
 
-    init(configuration: SOCKSServer.Configuration, metrics: ServerMetrics, ownListeners: [SocketAddress]) {
+    init(configuration: SOCKSServer.Configuration, metrics: ServerMetrics, ownListeners: [SocketAddress], openSessions: OpenSessions) {
         self.configuration = configuration
         self.metrics = metrics
+        self.openSessions = openSessions
         let direct = configuration.upstream == nil
         access = SessionAccess(
             policy: AccessPolicy(rules: configuration.destinationRules, ownListeners: ownListeners, direct: direct),

@@ -1,0 +1,75 @@
+import AsyncSockets
+import SOCKSProtocol
+import Synchronization
+
+/// What can be seen of one open session from outside it, without an actor hop: who, what, where, since
+/// when, and its live byte counters. The session fills it in as it goes; `OpenSessions` lists the trackers
+/// of every open session for the session summary (SIGUSR1) and for ending a removed user's sessions.
+final class SessionTracker: Sendable {
+    /// A point-in-time view of a session.
+    struct Snapshot: Sendable {
+        let client: SocketAddress
+        let user: String?
+        let command: SOCKSCommand?
+        let destination: SOCKSEndpoint?
+        let bytesUp: Int
+        let bytesDown: Int
+        let age: Duration
+
+        /// One summary line: the access line's fields and escaping, with the age instead of a duration.
+        var line: String {
+            let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
+            return "open client=\(client) user=\(user.map(SOCKSLogger.escapingFieldValue) ?? "-") "
+                + "command=\(command?.description ?? "-") "
+                + "destination=\(destination.map { SOCKSLogger.escapingFieldValue($0.description) } ?? "-") "
+                + "up=\(bytesUp) down=\(bytesDown) age=\((seconds * 10).rounded() / 10)s"
+        }
+    }
+
+    private struct State {
+        var user: String?
+        var command: SOCKSCommand?
+        var destination: SOCKSEndpoint?
+        var counters: RelayCounters?
+    }
+
+    let client: SocketAddress
+    let started = ContinuousClock.now
+    private let state = Mutex(State())
+    /// Ends the session from outside (closes its client connection, which ends every wait of the session).
+    private let connection: TCPConnection
+
+    init(connection: TCPConnection) {
+        self.client = connection.remoteAddress.unmapped
+        self.connection = connection
+    }
+
+    /// Records the request, once the handshake has produced it.
+    func accepted(user: String?, command: SOCKSCommand, destination: SOCKSEndpoint) {
+        state.withLock { state in
+            state.user = user
+            state.command = command
+            state.destination = destination
+        }
+    }
+
+    /// The counters of the relay now running, so the summary shows bytes so far.
+    func relaying(with counters: RelayCounters) {
+        state.withLock { $0.counters = counters }
+    }
+
+    var user: String? { state.withLock { $0.user } }
+
+    var snapshot: Snapshot {
+        state.withLock { state in
+            Snapshot(
+                client: client, user: state.user, command: state.command, destination: state.destination,
+                bytesUp: state.counters?.bytesUp ?? 0, bytesDown: state.counters?.bytesDown ?? 0, age: ContinuousClock.now - started)
+        }
+    }
+
+    /// Ends the session: closes its client connection (its relay and waits end with it).
+    func end() {
+        connection.close()
+    }
+}
