@@ -7,18 +7,28 @@ struct CommandLineOptions {
     static let version = "0.1.0"
 
     static let usage = """
-        usage: socksd [--listen HOST:PORT]... [--user NAME:PASSWORD]... [--users-file FILE]
+        usage: socksd [--config FILE] [--listen HOST:PORT]... [--user NAME:PASSWORD]... [--users-file FILE]
                       [--allow-from CIDR]... [--allow-to TARGET]... [--deny-to TARGET]... [--allow-open-proxy]
                       [--max-sessions N] [--max-sessions-per-ip N] [--max-sessions-per-user N]
                       [--max-udp-associations N] [--new-sessions-per-ip RATE] [--auth-failures N]
                       [--handshake-timeout SECONDS] [--connect-timeout SECONDS] [--idle-timeout SECONDS]
                       [--udp-timeout SECONDS] [--udp-advertise HOST] [--udp-full-cone] [--bind-timeout SECONDS]
                       [--upstream socks5://[USER[:PASSWORD]@]HOST:PORT] [--upstream-password-file FILE]
-                      [--upstream-udp uot|uot1|associate] [--log-level debug|info|warning|error] [--help] [--version]
+                      [--upstream-udp uot|uot1|associate] [--log-level debug|info|warning|error]
+                      [--log-file PATH] [--log-format text|json] [--metrics-listen HOST:PORT]...
+               socksd --check-config FILE [FLAG]...
+               socksd --help | --version
 
         A SOCKS5 proxy (RFC 1928: CONNECT, BIND, UDP ASSOCIATE) with optional username/password
         authentication (RFC 1929), sing-box UDP over TCP (v1 and v2), and upstream chaining.
 
+          --config FILE              read the settings from this JSON file (see the README). A flag
+                                     given beside it replaces that key of the file; a repeatable
+                                     flag (--listen, --user, --allow-from, --allow-to/--deny-to,
+                                     --metrics-listen) replaces the whole list.
+          --check-config FILE        check FILE (with any flags given beside it) as socksd would
+                                     start with it, without listening: prints 'FILE: OK', or every
+                                     problem as 'PATH: REASON' and exits 64.
           --listen HOST:PORT         address to listen on; repeatable (default 127.0.0.1:1080).
                                      HOST is IPv4, [IPv6] or a name; port 0 picks a free port.
           --user NAME:PASSWORD       allow this user; repeatable. Any user makes login required.
@@ -62,6 +72,11 @@ struct CommandLineOptions {
           --upstream-udp MODE        how UDP reaches the upstream: uot (UoT v2, default), uot1,
                                      or associate (the upstream's UDP ASSOCIATE).
           --log-level LEVEL          debug, info, warning or error (default info).
+          --log-file PATH            append the log to PATH (reopened on SIGHUP) instead of
+                                     standard error.
+          --log-format FORMAT        text (default) or json: one JSON object a line.
+          --metrics-listen HOST:PORT serve Prometheus metrics (GET /metrics) and GET /healthz on
+                                     this address; repeatable.
           --help                     show this help.
           --version                  show the version.
 
@@ -75,32 +90,42 @@ struct CommandLineOptions {
 
     enum Mode: Equatable {
         case serve, help, version
+        /// `--check-config FILE`: load the configuration as `serve` would, report, and exit.
+        case checkConfig
     }
 
+    // A setting left nil (or a list left empty) was not given: the configuration file, or else the
+    // default, decides. A flag that takes no value can only turn its setting on.
     var mode = Mode.serve
-    var listen: [String] = []
-    var users: [String] = []
+    /// `--config FILE`, or the FILE of `--check-config FILE`.
+    var configFile: String?
+    var listen: [HostAndPort] = []
+    var users: [(name: String, password: String)] = []
     var usersFile: String?
-    var handshakeTimeout: Duration = .seconds(10)
-    var connectTimeout: Duration = .seconds(10)
+    var handshakeTimeout: Duration?
+    var connectTimeout: Duration?
     var idleTimeout: Duration?
-    var udpTimeout: Duration = .seconds(300)
+    var udpTimeout: Duration?
     var udpAdvertise: String?
     var udpFullCone = false
-    var bindTimeout: Duration = .seconds(60)
+    var bindTimeout: Duration?
     var upstream: String?
     var upstreamPasswordFile: String?
     var allowOpenProxy = false
     var allowFrom: [IPNetwork] = []
+    /// `--allow-to` and `--deny-to`, in the order given.
     var destinationRules: [DestinationRule] = []
     var maxSessions: Int?
     var maxSessionsPerIP: Int?
     var maxSessionsPerUser: Int?
     var maxUDPAssociations: Int?
     var newSessionsPerIP: SessionRate?
-    var authFailures = 10
-    var upstreamUDP = UpstreamProxy.UDPTransport.udpOverTCP(.v2)
-    var logLevel = SOCKSLogger.Level.info
+    var authFailures: Int?
+    var upstreamUDP: UpstreamProxy.UDPTransport?
+    var logLevel: SOCKSLogger.Level?
+    var logFile: String?
+    var logFormat: LogFormat?
+    var metricsListen: [HostAndPort] = []
 
     init(arguments: [String]) throws(UsageError) {
         var remaining = arguments[...]
@@ -119,8 +144,21 @@ struct CommandLineOptions {
             switch name {
             case "--help", "-h": mode = .help
             case "--version": mode = .version
-            case "--listen": listen.append(try value())
-            case "--user": users.append(try value())
+            case "--config", "--check-config":
+                let path = try value()
+                guard configFile == nil || configFile == path else {
+                    throw UsageError(description: "\(name): one configuration file at a time (--config and --check-config name different files)")
+                }
+                configFile = path
+                if name == "--check-config" { mode = .checkConfig }
+            case "--listen": listen.append(try Self.address(try value(), flag: name))
+            case "--metrics-listen": metricsListen.append(try Self.address(try value(), flag: name))
+            case "--user":
+                let entry = try value()
+                guard let colon = entry.firstIndex(of: ":") else {
+                    throw UsageError(description: "--user takes NAME:PASSWORD")
+                }
+                users.append((String(entry[..<colon]), String(entry[entry.index(after: colon)...])))
             case "--users-file": usersFile = try value()
             case "--handshake-timeout": handshakeTimeout = try Self.seconds(try value(), flag: name)
             case "--connect-timeout": connectTimeout = try Self.seconds(try value(), flag: name)
@@ -159,7 +197,7 @@ struct CommandLineOptions {
                 }
             case "--auth-failures":
                 let text = try value()
-                guard let count = Int(text), (0...1_000_000).contains(count) else {
+                guard let count = Int(text), ConfigurationFile.authFailuresRange.contains(count) else {
                     throw UsageError(description: "--auth-failures takes a number of failed logins (0 turns throttling off), not '\(text)'")
                 }
                 authFailures = count
@@ -175,6 +213,16 @@ struct CommandLineOptions {
                     throw UsageError(description: "--log-level must be debug, info, warning or error, not '\(text)'")
                 }
                 logLevel = level
+            case "--log-file":
+                let path = try value()
+                guard !path.isEmpty else { throw UsageError(description: "--log-file needs a file name") }
+                logFile = path
+            case "--log-format":
+                let text = try value()
+                guard let format = LogFormat(rawValue: text) else {
+                    throw UsageError(description: "--log-format must be text or json, not '\(text)'")
+                }
+                logFormat = format
             default:
                 throw UsageError(description: "unknown argument '\(argument)'")
             }
@@ -183,17 +231,27 @@ struct CommandLineOptions {
 
     /// A positive whole number, for a limit.
     private static func count(_ text: String, flag: String) throws(UsageError) -> Int {
-        guard let value = Int(text), (1...10_000_000).contains(value) else {
-            throw UsageError(description: "\(flag) takes a whole number from 1 to 10000000, not '\(text)'")
+        let range = ConfigurationFile.sessionCountRange
+        guard let value = Int(text), range.contains(value) else {
+            throw UsageError(description: "\(flag) takes a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
         }
         return value
     }
 
-    /// A positive number of seconds, fractions allowed.
+    /// A positive number of seconds, fractions allowed, as the configuration file's timeouts.
     private static func seconds(_ text: String, flag: String) throws(UsageError) -> Duration {
-        guard let value = Double(text), value > 0, value.isFinite, value <= 86_400 * 365 else {
-            throw UsageError(description: "\(flag) takes a positive number of seconds, not '\(text)'")
+        guard let value = Double(text), let duration = ConfigurationFile.duration(seconds: value) else {
+            throw UsageError(description: "\(flag) takes a positive number of seconds (at least 0.001), not '\(text)'")
         }
-        return .milliseconds(Int64((value * 1000).rounded()))
+        return duration
+    }
+
+    /// `HOST:PORT` or `[IPv6]:PORT`.
+    private static func address(_ text: String, flag: String) throws(UsageError) -> HostAndPort {
+        do {
+            return try HostAndPort(parsing: text)
+        } catch {
+            throw UsageError(description: "\(flag): \(error)")
+        }
     }
 }

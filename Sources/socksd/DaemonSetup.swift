@@ -3,148 +3,275 @@ import Foundation
 import Glibc
 import SOCKSServer
 
-/// Turns parsed options into a server configuration: resolves listen names, reads the users file.
+/// Turns the command line and the configuration file it names into what the daemon runs with: reads and
+/// checks the file, lays the flags over it, resolves the names, reads the users and password files.
 enum DaemonSetup {
-    /// A problem that stops the daemon before it serves: printed, then exit 1.
-    struct StartupError: Error, CustomStringConvertible {
-        var description: String
+    /// The daemon's settings from `options` and, when it names one, the configuration file: a flag given
+    /// replaces that key of the file (a repeatable flag, the whole list); a setting neither gives has its
+    /// default. Call it again to reload: it reads every file anew.
+    ///
+    /// - Throws: every problem found, each with the JSON path of the key in the file, or the flag, that
+    ///   holds it. Problems of the kind `.environment` (a file that cannot be read, a name that does not
+    ///   resolve) come from the system rather than from the text.
+    static func load(_ options: CommandLineOptions) async throws(ConfigurationProblems) -> DaemonSettings {
+        var setup = Loading(options: options)
+        await setup.load()
+        guard setup.problems.isEmpty else { throw ConfigurationProblems(setup.problems) }
+        return setup.settings
+    }
+}
+
+/// One run of `DaemonSetup.load`: the settings so far and the problems found so far.
+private struct Loading {
+    let options: CommandLineOptions
+    /// The file's document; `nil` without `--config`. After problems in the file, it holds what could be
+    /// read, so that what it names is still checked.
+    var file: ConfigurationFile?
+    var problems: [ConfigurationProblem] = []
+    var settings = DaemonSettings(
+        server: SOCKSServer.Configuration(), logLevel: .info, logFile: nil, logFormat: .text, metricsListen: [],
+        endSessionsOfRemovedUsers: false, warnings: [])
+
+    init(options: CommandLineOptions) {
+        self.options = options
     }
 
-    /// The configuration the options describe; `warnings` gets what the operator should hear before the
-    /// server starts (secrets on the command line).
-    static func configuration(from options: CommandLineOptions, warnings: inout [String]) async throws -> SOCKSServer.Configuration {
-        var configuration = SOCKSServer.Configuration()
-        configuration.handshakeTimeout = options.handshakeTimeout
-        configuration.connectTimeout = options.connectTimeout
-        configuration.idleTimeout = options.idleTimeout
-        configuration.logger = .standardError(level: options.logLevel)
-        configuration.udpTimeout = options.udpTimeout
-        configuration.udpFullCone = options.udpFullCone
-        configuration.bindTimeout = options.bindTimeout
-        configuration.allowOpenProxy = options.allowOpenProxy
-        configuration.allowFrom = options.allowFrom
-        configuration.destinationRules = DestinationRules(options.destinationRules)
-        configuration.maxSessions = options.maxSessions
-        configuration.maxSessionsPerIP = options.maxSessionsPerIP
-        configuration.maxSessionsPerUser = options.maxSessionsPerUser
-        configuration.maxUDPAssociations = options.maxUDPAssociations
-        configuration.newSessionsPerIP = options.newSessionsPerIP
-        configuration.loginFailureLimit = options.authFailures
-        if let host = options.udpAdvertise {
+    mutating func load() async {
+        readFile()
+        var server = SOCKSServer.Configuration()
+        server.handshakeTimeout = options.handshakeTimeout ?? file?.timeouts.handshake ?? server.handshakeTimeout
+        server.connectTimeout = options.connectTimeout ?? file?.timeouts.connect ?? server.connectTimeout
+        server.idleTimeout = options.idleTimeout ?? file?.timeouts.idle ?? server.idleTimeout
+        server.udpTimeout = options.udpTimeout ?? file?.timeouts.udp ?? server.udpTimeout
+        server.bindTimeout = options.bindTimeout ?? file?.timeouts.bind ?? server.bindTimeout
+        server.udpFullCone = options.udpFullCone || (file?.udp.fullCone ?? server.udpFullCone)
+        server.allowOpenProxy = options.allowOpenProxy || (file?.allowOpenProxy ?? server.allowOpenProxy)
+        server.allowFrom = !options.allowFrom.isEmpty ? options.allowFrom : file?.allowFrom ?? server.allowFrom
+        if !options.destinationRules.isEmpty {
+            server.destinationRules = DestinationRules(options.destinationRules)
+        } else if let rules = file?.rules {
+            server.destinationRules = DestinationRules(rules)
+        }
+        server.maxSessions = options.maxSessions ?? file?.limits.maxSessions
+        server.maxSessionsPerIP = options.maxSessionsPerIP ?? file?.limits.maxSessionsPerIP
+        server.maxSessionsPerUser = options.maxSessionsPerUser ?? file?.limits.maxSessionsPerUser
+        server.maxUDPAssociations = options.maxUDPAssociations ?? file?.limits.maxUDPAssociations
+        server.newSessionsPerIP = options.newSessionsPerIP ?? file?.limits.newSessionsPerIP
+        server.loginFailureLimit = options.authFailures ?? file?.limits.authFailures ?? server.loginFailureLimit
+
+        if let addresses = await resolveListeners() { server.listenAddresses = addresses }
+        (server.users, server.userPolicies) = readUsers()
+        server.upstream = readUpstream()
+        if let host = options.udpAdvertise ?? file?.udp.advertise {
+            let path = options.udpAdvertise != nil ? "--udp-advertise" : "udp.advertise"
             do {
-                configuration.udpAdvertiseAddress = try await NameResolver.shared.resolve(host: host, port: 0).first?.ip
+                server.udpAdvertiseAddress = try await NameResolver.shared.resolve(host: host, port: 0).first?.ip
             } catch {
-                throw StartupError(description: "cannot resolve --udp-advertise '\(host)': \(error)")
+                problems.append(ConfigurationProblem(path: path, reason: "cannot resolve '\(host)': \(error)", kind: .environment))
             }
         }
-        if !options.listen.isEmpty {
-            var addresses: [SocketAddress] = []
-            for text in options.listen {
-                let listen: HostAndPort
-                do {
-                    listen = try HostAndPort(parsing: text)
-                } catch {
-                    throw CommandLineOptions.UsageError(description: "--listen: \(error)")
-                }
-                do {
-                    for address in try await NameResolver.shared.resolve(host: listen.host, port: listen.port) where !addresses.contains(address) {
-                        addresses.append(address)
-                    }
-                } catch {
-                    throw StartupError(description: "cannot resolve listen address '\(text)': \(error)")
-                }
-            }
-            configuration.listenAddresses = addresses
+        readLog()
+        settings.metricsListen = await resolve(
+            options.metricsListen.isEmpty ? file?.metrics.listen ?? [] : options.metricsListen,
+            path: options.metricsListen.isEmpty ? "metrics.listen" : "--metrics-listen")
+        settings.endSessionsOfRemovedUsers = file?.reload.endSessionsOfRemovedUsers ?? false
+        server.logger = .standardError(level: settings.logLevel)
+        settings.server = server
+    }
+
+    /// Reads and checks the configuration file, when there is one.
+    private mutating func readFile() {
+        guard let path = options.configFile else { return }
+        let flag = options.mode == .checkConfig ? "--check-config" : "--config"
+        let bytes: [UInt8]
+        do {
+            bytes = try DaemonSetup.readFile(path)
+        } catch {
+            problems.append(ConfigurationProblem(path: flag, reason: error.description, kind: .environment))
+            return
         }
-        configuration.users = try users(from: options)
-        if let url = options.upstream {
-            let password = try upstreamPassword(from: options)
+        let (document, fileProblems) = ConfigurationFile.read(json: bytes)
+        file = document
+        problems += fileProblems
+    }
+
+    /// The listen addresses, resolved; `nil` when neither the flags nor the file give any (the default).
+    private mutating func resolveListeners() async -> [SocketAddress]? {
+        if !options.listen.isEmpty { return await resolve(options.listen, path: "--listen") }
+        guard let listeners = file?.listeners, !listeners.isEmpty else { return nil }
+        return await resolve(listeners, path: "listeners")
+    }
+
+    /// Every address the names resolve to, each once, in order.
+    private mutating func resolve(_ names: [HostAndPort], path: String) async -> [SocketAddress] {
+        var addresses: [SocketAddress] = []
+        for name in names {
             do {
-                configuration.upstream = try UpstreamProxy(url: url, udpTransport: options.upstreamUDP, password: password)
+                for address in try await NameResolver.shared.resolve(host: name.host, port: name.port) where !addresses.contains(address) {
+                    addresses.append(address)
+                }
             } catch {
-                throw CommandLineOptions.UsageError(
-                    description: "--upstream: \(error)" + (password == nil ? " (give the password with --upstream-password-file or SOCKSD_UPSTREAM_PASSWORD)" : ""))
+                problems.append(ConfigurationProblem(path: path, reason: "cannot resolve '\(name)': \(error)", kind: .environment))
             }
-            if urlCarriesPassword(url) {
-                warnings.append("the --upstream password is on the command line, where other local users can read it; use --upstream-password-file or SOCKSD_UPSTREAM_PASSWORD")
+        }
+        return addresses
+    }
+
+    /// The users (the users file's, then the inline ones over them) and the inline users' policies. `--user`
+    /// replaces the file's `users`, their policies with them; `--users-file` replaces its `usersFile`.
+    private mutating func readUsers() -> (UserDatabase?, [String: UserPolicy]) {
+        var database: UserDatabase?
+        var policies: [String: UserPolicy] = [:]
+        let usersFile = options.usersFile ?? file?.usersFile
+        let usersFilePath = options.usersFile != nil ? "--users-file" : "usersFile"
+        if let usersFile {
+            do {
+                let text = try DaemonSetup.readText(usersFile)
+                do {
+                    database = try UserDatabase(usersFile: text)
+                } catch {
+                    problems.append(ConfigurationProblem(path: usersFilePath, reason: "\(usersFile): \(error)", kind: .environment))
+                }
+            } catch {
+                problems.append(ConfigurationProblem(path: usersFilePath, reason: error.description, kind: .environment))
             }
-        } else if options.upstreamPasswordFile != nil {
-            throw CommandLineOptions.UsageError(description: "--upstream-password-file needs --upstream")
         }
         if !options.users.isEmpty {
-            warnings.append("--user puts passwords on the command line, where other local users can read them; use --users-file")
+            for (name, password) in options.users {
+                do {
+                    let user = try UserDatabase([name: password])
+                    if database == nil { database = user } else { database?.merge(user) }
+                } catch {
+                    problems.append(ConfigurationProblem(path: "--user", reason: error.reason))
+                }
+            }
+            settings.warnings.append("--user puts passwords on the command line, where other local users can read them; use --users-file")
+        } else if let users = file?.userDatabase {
+            if database == nil { database = users } else { database?.merge(users) }
+            policies = file?.userPolicies ?? [:]
         }
-        return configuration
+        if let usersFile, let database, database.count == 0 {
+            problems.append(ConfigurationProblem(
+                path: usersFilePath, reason: "\(usersFile) lists no users; refusing to start with a login nobody can pass", kind: .environment))
+        }
+        return (database, policies)
     }
 
-    /// Whether an upstream URL has a password in it (`socks5://user:password@host:port`).
-    private static func urlCarriesPassword(_ url: String) -> Bool {
-        guard let schemeEnd = url.range(of: "://")?.upperBound, let at = url.lastIndex(of: "@"), at > schemeEnd else { return false }
-        return url[schemeEnd..<at].contains(":")
-    }
-
-    /// A file's text, read as a stream so that a pipe (`--upstream-password-file <(pass show proxy)`) or a
-    /// device works as well as a regular file.
-    private static func readText(_ path: String, what: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw StartupError(description: "cannot read \(what) \(path): \(String(cString: strerror(errno)))")
+    /// The upstream: its URL, password file and UDP transport each from its flag or else from the file.
+    private mutating func readUpstream() -> UpstreamProxy? {
+        var transport = options.upstreamUDP ?? .udpOverTCP(.v2)
+        if options.upstreamUDP == nil, let name = file?.upstream?.udp {
+            if let named = UpstreamProxy.UDPTransport(name: name) {
+                transport = named
+            } else {
+                problems.append(ConfigurationProblem(path: "upstream.udp", reason: "must be uot, uot1 or associate, not '\(name)'"))
+            }
         }
-        defer { try? handle.close() }
-        let data: Data
+        let passwordFile = options.upstreamPasswordFile ?? file?.upstream?.passwordFile
+        let passwordFilePath = options.upstreamPasswordFile != nil ? "--upstream-password-file" : "upstream.passwordFile"
+        guard let url = options.upstream ?? file?.upstream?.url else {
+            if options.upstreamPasswordFile != nil {
+                problems.append(ConfigurationProblem(path: "--upstream-password-file", reason: "needs --upstream (or upstream.url in the configuration file)"))
+            }
+            return nil
+        }
+        let urlPath = options.upstream != nil ? "--upstream" : "upstream.url"
+        let password: String?
         do {
-            data = try handle.readToEnd() ?? Data()
+            password = try upstreamPassword(file: passwordFile, url: url)
         } catch {
-            throw StartupError(description: "cannot read \(what) \(path): \(error.localizedDescription)")
+            problems.append(ConfigurationProblem(path: passwordFilePath, reason: error.description, kind: .environment))
+            return nil
         }
-        guard let text = String(bytes: data, encoding: .utf8) else {
-            throw StartupError(description: "\(what) \(path) is not UTF-8 text")
+        do {
+            let upstream = try UpstreamProxy(url: url, udpTransport: transport, password: password)
+            // A password in the file is no more visible than the file; one on the command line is.
+            if options.upstream != nil, DaemonSetup.urlCarriesPassword(url) {
+                settings.warnings.append(
+                    "the --upstream password is on the command line, where other local users can read it; use --upstream-password-file or SOCKSD_UPSTREAM_PASSWORD")
+            }
+            return upstream
+        } catch {
+            let hint = password == nil ? " (give the password with \(options.upstream != nil ? "--upstream-password-file" : "upstream.passwordFile") or SOCKSD_UPSTREAM_PASSWORD)" : ""
+            problems.append(ConfigurationProblem(path: urlPath, reason: "\(error)\(hint)"))
+            return nil
         }
-        return text
     }
 
-    /// The upstream password from `--upstream-password-file` (its first line) or, without one, from the
+    /// The upstream password from the password file (its first line) or, without one, from the
     /// `SOCKSD_UPSTREAM_PASSWORD` environment variable; nil when neither is given.
-    private static func upstreamPassword(from options: CommandLineOptions) throws -> String? {
-        if let path = options.upstreamPasswordFile {
-            let text = try readText(path, what: "upstream password file")
+    private func upstreamPassword(file path: String?, url: String) throws(DaemonSetup.FileError) -> String? {
+        if let path {
+            let text = try DaemonSetup.readText(path)
             guard let line = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).first, !line.isEmpty else {
-                throw StartupError(description: "upstream password file \(path) is empty")
+                throw DaemonSetup.FileError(description: "\(path) is empty")
             }
             return String(line)
         }
         // The environment is ambient (a shell profile may set it for every run): a URL that carries its own
-        // password wins over it, where a file given on this command line would be a contradiction.
-        if let url = options.upstream, urlCarriesPassword(url) { return nil }
+        // password wins over it, where a password file given beside it would be a contradiction.
+        if DaemonSetup.urlCarriesPassword(url) { return nil }
         if let password = ProcessInfo.processInfo.environment["SOCKSD_UPSTREAM_PASSWORD"], !password.isEmpty {
             return password
         }
         return nil
     }
 
-    private static func users(from options: CommandLineOptions) throws -> UserDatabase? {
-        guard !options.users.isEmpty || options.usersFile != nil else { return nil }
-        var database = try UserDatabase([:])
-        if let path = options.usersFile {
-            let text = try readText(path, what: "users file")
-            do {
-                database.merge(try UserDatabase(usersFile: text))
-            } catch {
-                throw StartupError(description: "users file \(path): \(error)")
+    /// The log's level, file and format.
+    private mutating func readLog() {
+        if let level = options.logLevel {
+            settings.logLevel = level
+        } else if let name = file?.log.level {
+            if let level = SOCKSLogger.Level(name: name) {
+                settings.logLevel = level
+            } else {
+                problems.append(ConfigurationProblem(path: "log.level", reason: "must be debug, info, warning or error, not '\(name)'"))
             }
         }
-        for entry in options.users {
-            guard let colon = entry.firstIndex(of: ":") else {
-                throw CommandLineOptions.UsageError(description: "--user takes NAME:PASSWORD")
-            }
-            do {
-                database.merge(try UserDatabase([String(entry[..<colon]): String(entry[entry.index(after: colon)...])]))
-            } catch {
-                throw CommandLineOptions.UsageError(description: "--user: \(error)")
+        settings.logFile = options.logFile ?? file?.log.file
+        if let format = options.logFormat {
+            settings.logFormat = format
+        } else if let name = file?.log.format {
+            if let format = LogFormat(rawValue: name) {
+                settings.logFormat = format
+            } else {
+                problems.append(ConfigurationProblem(path: "log.format", reason: "must be text or json, not '\(name)'"))
             }
         }
-        guard database.count > 0 else {
-            throw StartupError(description: "users file \(options.usersFile ?? "") lists no users; refusing to start with a login nobody can pass")
+    }
+}
+
+extension DaemonSetup {
+    /// A file that cannot be read: why, for a problem's reason.
+    struct FileError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Whether an upstream URL has a password in it (`socks5://user:password@host:port`).
+    static func urlCarriesPassword(_ url: String) -> Bool {
+        guard let schemeEnd = url.range(of: "://")?.upperBound, let at = url.lastIndex(of: "@"), at > schemeEnd else { return false }
+        return url[schemeEnd..<at].contains(":")
+    }
+
+    /// A file's bytes, read as a stream so that a pipe (`--upstream-password-file <(pass show proxy)`) or
+    /// a device works as well as a regular file.
+    static func readFile(_ path: String) throws(FileError) -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw FileError(description: "cannot read \(path): \(String(cString: strerror(errno)))")
         }
-        return database
+        defer { try? handle.close() }
+        do {
+            return Array(try handle.readToEnd() ?? Data())
+        } catch {
+            throw FileError(description: "cannot read \(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// A file's text, which must be UTF-8.
+    static func readText(_ path: String) throws(FileError) -> String {
+        guard let text = String(validating: try readFile(path), as: UTF8.self) else {
+            throw FileError(description: "\(path) is not UTF-8 text")
+        }
+        return text
     }
 }

@@ -25,20 +25,24 @@ enum Socksd {
         case .version:
             print("socksd \(CommandLineOptions.version)")
             exit(0)
+        case .checkConfig:
+            exit(await ConfigurationCheck.run(options))
         case .serve:
             break
         }
 
         DaemonSignal.ignoreUntilHandled()
 
+        let settings: DaemonSettings
+        do {
+            settings = try await DaemonSetup.load(options)
+        } catch {
+            exitWithProblems(error)
+        }
+        for warning in settings.warnings { printError("warning: \(warning)") }
         let server: SOCKSServer
         do {
-            var warnings: [String] = []
-            let configuration = try await DaemonSetup.configuration(from: options, warnings: &warnings)
-            for warning in warnings { printError("warning: \(warning)") }
-            server = try SOCKSServer(configuration: configuration)
-        } catch let error as CommandLineOptions.UsageError {
-            exitWithUsage(error)
+            server = try SOCKSServer(configuration: settings.server)
         } catch SOCKSServerError.openProxy(let addresses) {
             printError(
                 "refusing to start an open proxy on \(addresses.map(\.description).joined(separator: ", ")): with no users and no "
@@ -111,5 +115,15 @@ enum Socksd {
         printError("\(error)")
         printLine(CommandLineOptions.usage)
         exit(64)
+    }
+
+    /// Prints every problem of a configuration that cannot be used, and exits: 1 when all of them come from
+    /// the system (a file that cannot be read, a name that does not resolve), 64 otherwise, with the usage
+    /// after them when a flag's value is wrong.
+    static func exitWithProblems(_ error: ConfigurationProblems) -> Never {
+        for problem in error.problems { printError("\(problem)") }
+        let invalid = error.problems.filter { $0.kind == .invalid }
+        if invalid.contains(where: { $0.path.hasPrefix("--") }) { printLine(CommandLineOptions.usage) }
+        exit(invalid.isEmpty ? 1 : 64)
     }
 }

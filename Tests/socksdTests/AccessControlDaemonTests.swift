@@ -80,7 +80,7 @@ import TestSupport
         (["--max-sessions-per-user", "1.5"], ["--max-sessions-per-user", "'1.5'", "from 1 to 10000000"]),
         (["--max-udp-associations", "-5"], ["--max-udp-associations", "'-5'", "from 1 to 10000000"]),
         (["--auth-failures", "-1"], ["--auth-failures", "'-1'", "0 turns throttling off"]),
-        (["--upstream-password-file", "/nonexistent"], ["--upstream-password-file needs --upstream"]),
+        (["--upstream-password-file", "/nonexistent"], ["--upstream-password-file: needs --upstream"]),
         (["--upstream", "socks5://alice@127.0.0.1:9"], ["--upstream", "names a user but no password", "--upstream-password-file or SOCKSD_UPSTREAM_PASSWORD"]),
     ])
     func aBadValueExits64WithAClearMessage(arguments: [String], says expected: [String]) async throws {

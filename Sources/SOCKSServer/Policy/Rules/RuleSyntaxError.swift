@@ -37,7 +37,7 @@ public struct RuleSyntaxError: Error, Hashable, Sendable, CustomStringConvertibl
 
     /// Whether `scalar` would not show as itself: controls, format characters (such as bidirectional
     /// overrides), separators other than the plain space, private-use, surrogate and unassigned code points.
-    private static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
+    static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.properties.generalCategory {
         case .control, .format, .lineSeparator, .paragraphSeparator, .privateUse, .surrogate, .unassigned: true
         case .spaceSeparator: scalar != " "

@@ -1,0 +1,255 @@
+import AsyncSockets
+
+extension ConfigurationFile {
+    /// The keys of each object, in the order the README documents them (and `json` writes them).
+    enum Keys {
+        static let top = [
+            "listeners", "users", "usersFile", "allowFrom", "allowOpenProxy", "rules", "limits", "timeouts", "udp", "upstream", "log",
+            "metrics", "reload",
+        ]
+        static let listener = ["address"]
+        static let user = ["password", "rules", "maxSessions", "bandwidth"]
+        static let rule = ["allow", "deny"]
+        static let limits = ["maxSessions", "maxSessionsPerIP", "maxSessionsPerUser", "maxUDPAssociations", "newSessionsPerIP", "authFailures"]
+        static let timeouts = ["handshake", "connect", "idle", "udp", "bind"]
+        static let udp = ["advertise", "fullCone"]
+        static let upstream = ["url", "passwordFile", "udp"]
+        static let log = ["level", "file", "format"]
+        static let metrics = ["listen"]
+        static let reload = ["endSessionsOfRemovedUsers"]
+    }
+
+    /// Reads a configuration file's bytes (UTF-8 JSON).
+    ///
+    /// - Throws: every problem found: for each object, its unknown and repeated keys, then its values in
+    ///   the order of `Keys` (the order the README documents them).
+    public init(json: [UInt8]) throws(ConfigurationProblems) {
+        let (file, problems) = Self.read(json: json)
+        guard problems.isEmpty else { throw ConfigurationProblems(problems) }
+        self = file
+    }
+
+    /// Reads as much of a configuration file as can be read: the document with every unusable value left
+    /// out, and the problems. For a caller that goes on to check what the document names (its files, its
+    /// names) so as to report those problems too; a document that came with problems must not be used.
+    public static func read(json: [UInt8]) -> (file: ConfigurationFile, problems: [ConfigurationProblem]) {
+        var file = ConfigurationFile()
+        let root: JSONValue
+        do {
+            root = try JSONReader.parse(json)
+        } catch {
+            return (file, [ConfigurationProblem(path: JSONPath.root.description, reason: "not JSON: \(error)")])
+        }
+        var reader = ConfigurationReader()
+        file.read(root, &reader)
+        return (file, reader.problems)
+    }
+
+    private mutating func read(_ root: JSONValue, _ reader: inout ConfigurationReader) {
+        guard let top = reader.object(root, at: .root, known: Keys.top) else { return }
+        if let (value, path) = top["listeners"] {
+            readListeners(value, at: path, &reader)
+        } else {
+            reader.report(JSONPath.root.appending("listeners"), "required: the addresses to listen on, such as [\"127.0.0.1:1080\"]")
+        }
+        if let (value, path) = top["users"] {
+            readUsers(value, at: path, usersFileGiven: top["usersFile"] != nil, &reader)
+        }
+        if let (value, path) = top["usersFile"] {
+            usersFile = reader.string(value, at: path, "a file name")
+        }
+        if let (value, path) = top["allowFrom"], let elements = reader.array(value, at: path, of: "networks (CIDR strings)") {
+            allowFrom = elements.compactMap { element, path in
+                reader.parsed(element, at: path, "a network such as 192.0.2.0/24") { text throws(RuleSyntaxError) in try IPNetwork(parsing: text) }
+            }
+        }
+        if let (value, path) = top["allowOpenProxy"] {
+            allowOpenProxy = reader.bool(value, at: path)
+        }
+        if let (value, path) = top["rules"] {
+            rules = Self.readRules(value, at: path, &reader)
+        }
+        if let (value, path) = top["limits"], let members = reader.object(value, at: path, known: Keys.limits) {
+            limits.read(members, &reader)
+        }
+        if let (value, path) = top["timeouts"], let members = reader.object(value, at: path, known: Keys.timeouts) {
+            let seconds = { (key: String, reader: inout ConfigurationReader) -> Duration? in
+                members[key].flatMap { value, path in reader.seconds(value, at: path) }
+            }
+            timeouts = Timeouts(
+                handshake: seconds("handshake", &reader), connect: seconds("connect", &reader), idle: seconds("idle", &reader),
+                udp: seconds("udp", &reader), bind: seconds("bind", &reader))
+        }
+        if let (value, path) = top["udp"], let members = reader.object(value, at: path, known: Keys.udp) {
+            udp.advertise = members["advertise"].flatMap { value, path in reader.string(value, at: path, "a host name or address") }
+            udp.fullCone = members["fullCone"].flatMap { value, path in reader.bool(value, at: path) }
+        }
+        if let (value, path) = top["upstream"], let members = reader.object(value, at: path, known: Keys.upstream) {
+            let url = members["url"].flatMap { value, path in reader.string(value, at: path, "a URL such as socks5://host:1080") }
+            let passwordFile = members["passwordFile"].flatMap { value, path in reader.string(value, at: path, "a file name") }
+            let transport = members["udp"].flatMap { value, path in reader.string(value, at: path, "uot, uot1 or associate") }
+            if members["url"] == nil {
+                reader.report(path.appending("url"), "required: the upstream server, such as socks5://user@host:1080")
+            }
+            if let url {
+                upstream = Upstream(url: url, passwordFile: passwordFile, udp: transport)
+            }
+        }
+        if let (value, path) = top["log"], let members = reader.object(value, at: path, known: Keys.log) {
+            log.level = members["level"].flatMap { value, path in reader.string(value, at: path, "debug, info, warning or error") }
+            log.file = members["file"].flatMap { value, path in reader.string(value, at: path, "a file name") }
+            log.format = members["format"].flatMap { value, path in reader.string(value, at: path, "text or json") }
+        }
+        if let (value, path) = top["metrics"], let members = reader.object(value, at: path, known: Keys.metrics),
+            let (listen, listenPath) = members["listen"]
+        {
+            metrics.listen = Self.readAddresses(listen, at: listenPath, &reader)
+        }
+        if let (value, path) = top["reload"], let members = reader.object(value, at: path, known: Keys.reload) {
+            reload.endSessionsOfRemovedUsers = members["endSessionsOfRemovedUsers"].flatMap { value, path in reader.bool(value, at: path) }
+        }
+    }
+
+    private mutating func readListeners(_ value: JSONValue, at path: JSONPath, _ reader: inout ConfigurationReader) {
+        let expected = "HOST:PORT strings or objects with an \"address\""
+        guard let elements = reader.array(value, at: path, of: expected) else { return }
+        guard !elements.isEmpty else {
+            reader.report(path, "must list at least one address, such as \"127.0.0.1:1080\"")
+            return
+        }
+        for (element, elementPath) in elements {
+            let (addressValue, addressPath): (JSONValue, JSONPath)
+            switch element {
+            case .string:
+                (addressValue, addressPath) = (element, elementPath)
+            case .object:
+                guard let members = reader.object(element, at: elementPath, known: Keys.listener) else { continue }
+                guard let address = members["address"] else {
+                    reader.report(elementPath.appending("address"), "required: the address to listen on, HOST:PORT")
+                    continue
+                }
+                (addressValue, addressPath) = address
+            default:
+                reader.report(elementPath, "must be a HOST:PORT string or an object with an \"address\", not \(element.kindDescription)")
+                continue
+            }
+            if let address = Self.readAddress(addressValue, at: addressPath, &reader) {
+                listeners.append(address)
+            }
+        }
+    }
+
+    private mutating func readUsers(_ value: JSONValue, at path: JSONPath, usersFileGiven: Bool, _ reader: inout ConfigurationReader) {
+        guard let members = reader.namedMembers(value, at: path, expected: "an object of user names and their passwords") else { return }
+        if members.isEmpty && !usersFileGiven {
+            reader.report(path, "lists no users, and there is no usersFile: nobody could log in (leave the key out for no login)")
+        }
+        var users: [String: User] = [:]
+        var database: UserDatabase?
+        for (name, value, userPath) in members {
+            var user: User
+            var passwordPath = userPath
+            switch value {
+            case .string(let password):
+                user = User(password: password)
+            case .object:
+                guard let fields = reader.object(value, at: userPath, known: Keys.user) else { continue }
+                guard let (passwordValue, path) = fields["password"] else {
+                    reader.report(userPath.appending("password"), "required: the password or its crypt(3) hash")
+                    continue
+                }
+                guard case .string(let password) = passwordValue else {
+                    reader.report(path, "must be a password or a crypt(3) hash, not \(passwordValue.kindDescription)")
+                    continue
+                }
+                passwordPath = path
+                user = User(password: password)
+                if let (rules, path) = fields["rules"] {
+                    user.rules = Self.readRules(rules, at: path, &reader) ?? []
+                }
+                user.maxSessions = fields["maxSessions"].flatMap { value, path in
+                    reader.integer(value, at: path, in: Self.sessionCountRange)
+                }
+                user.bandwidth = fields["bandwidth"].flatMap { value, path in
+                    reader.integer(value, at: path, in: Self.bandwidthRange, unit: " of bytes per second")
+                }
+            default:
+                reader.report(userPath, "must be a password (or crypt(3) hash) string, or an object with a \"password\", not \(value.kindDescription)")
+                continue
+            }
+            // One database per user, so that a problem names its user's path; merged after.
+            do {
+                let single = try UserDatabase([name: user.password])
+                if database == nil { database = single } else { database?.merge(single) }
+                users[name] = user
+            } catch {
+                reader.report(passwordPath, error.reason)
+            }
+        }
+        self.users = users
+        // An empty `users` next to a `usersFile` is a database the file's users are merged into.
+        self.userDatabase = database ?? (try? UserDatabase([:]))
+    }
+
+    /// An array of rules, each `{"allow": TARGET}` or `{"deny": TARGET}`; `nil` when it is not an array.
+    private static func readRules(_ value: JSONValue, at path: JSONPath, _ reader: inout ConfigurationReader) -> [DestinationRule]? {
+        guard let elements = reader.array(value, at: path, of: "rules, each {\"allow\": TARGET} or {\"deny\": TARGET}") else { return nil }
+        return elements.compactMap { element, path in
+            guard let members = reader.object(element, at: path, known: Keys.rule) else { return nil }
+            switch (members["allow"], members["deny"]) {
+            case (nil, nil):
+                // An object with only unknown keys was reported for them already.
+                if case .object(let all) = element, all.isEmpty {
+                    reader.report(path, "is empty: a rule is {\"allow\": TARGET} or {\"deny\": TARGET}")
+                }
+                return nil
+            case (_?, _?):
+                reader.report(path, "has both 'allow' and 'deny': a rule is one of them (write two rules)")
+                return nil
+            case (let allow?, nil):
+                return readRule(allow.0, at: allow.1, action: .allow, &reader)
+            case (nil, let deny?):
+                return readRule(deny.0, at: deny.1, action: .deny, &reader)
+            }
+        }
+    }
+
+    private static func readRule(
+        _ value: JSONValue, at path: JSONPath, action: DestinationRule.Action, _ reader: inout ConfigurationReader
+    ) -> DestinationRule? {
+        reader.parsed(value, at: path, "a TARGET string (an address, network, domain, * or private, with an optional :PORT)") {
+            text throws(RuleSyntaxError) in try DestinationRule(action: action, parsing: text)
+        }
+    }
+
+    private static func readAddress(_ value: JSONValue, at path: JSONPath, _ reader: inout ConfigurationReader) -> HostAndPort? {
+        reader.parsed(value, at: path, "a HOST:PORT string") { text throws(HostAndPort.ParseError) in try HostAndPort(parsing: text) }
+    }
+
+    /// One `HOST:PORT` string or an array of them.
+    private static func readAddresses(_ value: JSONValue, at path: JSONPath, _ reader: inout ConfigurationReader) -> [HostAndPort]? {
+        if case .string = value {
+            return readAddress(value, at: path, &reader).map { [$0] }
+        }
+        guard let elements = reader.array(value, at: path, of: "HOST:PORT strings (or one such string)") else { return nil }
+        return elements.compactMap { element, path in readAddress(element, at: path, &reader) }
+    }
+}
+
+extension ConfigurationFile.Limits {
+    fileprivate mutating func read(_ members: [String: (JSONValue, JSONPath)], _ reader: inout ConfigurationReader) {
+        let count = { (key: String, reader: inout ConfigurationReader) -> Int? in
+            members[key].flatMap { value, path in reader.integer(value, at: path, in: ConfigurationFile.sessionCountRange) }
+        }
+        maxSessions = count("maxSessions", &reader)
+        maxSessionsPerIP = count("maxSessionsPerIP", &reader)
+        maxSessionsPerUser = count("maxSessionsPerUser", &reader)
+        maxUDPAssociations = count("maxUDPAssociations", &reader)
+        newSessionsPerIP = members["newSessionsPerIP"].flatMap { value, path in
+            reader.parsed(value, at: path, "a rate such as \"20/s\"") { text throws(SessionRate.InvalidRate) in try SessionRate(parsing: text) }
+        }
+        authFailures = members["authFailures"].flatMap { value, path in
+            reader.integer(value, at: path, in: ConfigurationFile.authFailuresRange)
+        }
+    }
+}

@@ -1,0 +1,155 @@
+import AsyncSockets
+
+/// A socksd configuration file (`--config FILE`), read and checked: JSON whose keys are the daemon's
+/// settings, each the counterpart of a command-line flag. Read it with `init(json:)`, which throws every
+/// problem found (`ConfigurationProblems`), each with its JSON path.
+///
+/// ```json
+/// {"listeners": ["127.0.0.1:1080"], "users": {"alice": "secret"}}
+/// ```
+///
+/// Reading checks the structure (unknown keys and keys given twice are problems), the types, and every value
+/// that can be checked without the system: addresses, networks, rules and rates with the parsers of the
+/// command-line flags, numbers against the flags' ranges, and users' passwords and crypt(3) hashes with
+/// `UserDatabase` (so libcrypt checks each hash once, here). What needs the system or the daemon is left to
+/// the daemon, kept as written: names are not resolved, files (`usersFile`, `upstream.passwordFile`,
+/// `log.file`) not opened, and `log.level`, `log.format`, `upstream.url` and `upstream.udp` are checked
+/// where the daemon maps them to its own types.
+///
+/// A key left out is `nil` (or an empty section): the command line's flag, or else the default, decides.
+public struct ConfigurationFile: Sendable, Hashable {
+    /// `listeners`: the addresses to listen on, `HOST:PORT` (an IPv6 host in brackets; port 0 picks a free
+    /// port), each written as a string or as an object with an `address`. Required, at least one.
+    public internal(set) var listeners: [HostAndPort] = []
+    /// `users`: who may log in, by name. `nil` when the key is absent.
+    public internal(set) var users: [String: User]?
+    /// The `users` as a database for `SOCKSServer.Configuration.users`, their passwords and hashes checked;
+    /// `nil` when `users` is absent.
+    public internal(set) var userDatabase: UserDatabase?
+    /// `usersFile`: a users file (`NAME:PASSWORD` lines) to read as well; on a name in both, `users` wins.
+    public internal(set) var usersFile: String?
+    /// `allowFrom`: the client networks that may connect (CIDR strings).
+    public internal(set) var allowFrom: [IPNetwork]?
+    /// `allowOpenProxy`: serve everyone on a public address without login.
+    public internal(set) var allowOpenProxy: Bool?
+    /// `rules`: the destination rules, in order, each `{"allow": TARGET}` or `{"deny": TARGET}`.
+    public internal(set) var rules: [DestinationRule]?
+    /// `limits`: session counts and rates.
+    public internal(set) var limits = Limits()
+    /// `timeouts`: in seconds, fractions allowed.
+    public internal(set) var timeouts = Timeouts()
+    /// `udp`: UDP ASSOCIATE options.
+    public internal(set) var udp = UDP()
+    /// `upstream`: a SOCKS5 server to forward everything through.
+    public internal(set) var upstream: Upstream?
+    /// `log`: the daemon's log.
+    public internal(set) var log = Log()
+    /// `metrics`: the Prometheus endpoint.
+    public internal(set) var metrics = Metrics()
+    /// `reload`: what a reload (SIGHUP) does.
+    public internal(set) var reload = Reload()
+
+    /// A document with nothing in it, for the reader to fill.
+    init() {}
+
+    /// The per-user settings, for `SOCKSServer.Configuration.userPolicies`: the users that have any.
+    public var userPolicies: [String: UserPolicy] {
+        (users ?? [:]).compactMapValues(\.policy)
+    }
+
+    /// One entry of `users`: a password (or crypt(3) hash) string, or an object with it and the user's own
+    /// settings.
+    public struct User: Sendable, Hashable {
+        /// `password`: the password, or a crypt(3) hash as `mkpasswd` writes it (`$y$…`, `$6$…`).
+        public internal(set) var password: String
+        /// `rules`: this user's destination rules, tried before the server's.
+        public internal(set) var rules: [DestinationRule] = []
+        /// `maxSessions`: the sessions this user may have open, in place of `limits.maxSessionsPerUser`.
+        public internal(set) var maxSessions: Int?
+        /// `bandwidth`: bytes per second across this user's sessions.
+        public internal(set) var bandwidth: Int?
+
+        init(password: String) {
+            self.password = password
+        }
+
+        /// This user's `UserPolicy`, or `nil` when it has no settings of its own.
+        public var policy: UserPolicy? {
+            guard !rules.isEmpty || maxSessions != nil || bandwidth != nil else { return nil }
+            return UserPolicy(destinationRules: DestinationRules(rules), maxSessions: maxSessions, bandwidthLimit: bandwidth)
+        }
+    }
+
+    /// The `limits` section: `--max-sessions` and its siblings.
+    public struct Limits: Sendable, Hashable {
+        public internal(set) var maxSessions: Int?
+        public internal(set) var maxSessionsPerIP: Int?
+        public internal(set) var maxSessionsPerUser: Int?
+        public internal(set) var maxUDPAssociations: Int?
+        public internal(set) var newSessionsPerIP: SessionRate?
+        public internal(set) var authFailures: Int?
+    }
+
+    /// The `timeouts` section, in seconds: `--handshake-timeout` and its siblings.
+    public struct Timeouts: Sendable, Hashable {
+        public internal(set) var handshake: Duration?
+        public internal(set) var connect: Duration?
+        public internal(set) var idle: Duration?
+        public internal(set) var udp: Duration?
+        public internal(set) var bind: Duration?
+    }
+
+    /// The `udp` section: `--udp-advertise` and `--udp-full-cone`.
+    public struct UDP: Sendable, Hashable {
+        /// `advertise`: the host (an address, or a name the daemon resolves) given in BND.ADDR.
+        public internal(set) var advertise: String?
+        public internal(set) var fullCone: Bool?
+    }
+
+    /// The `upstream` section: `--upstream`, `--upstream-password-file` and `--upstream-udp`, as written.
+    public struct Upstream: Sendable, Hashable {
+        /// `url`: `socks5://[USER[:PASSWORD]@]HOST:PORT`. Required in the section.
+        public internal(set) var url: String
+        public internal(set) var passwordFile: String?
+        /// `udp`: `uot`, `uot1` or `associate`.
+        public internal(set) var udp: String?
+    }
+
+    /// The `log` section: `--log-level`, `--log-file` and `--log-format`, as written.
+    public struct Log: Sendable, Hashable {
+        public internal(set) var level: String?
+        public internal(set) var file: String?
+        public internal(set) var format: String?
+    }
+
+    /// The `metrics` section: `--metrics-listen`.
+    public struct Metrics: Sendable, Hashable {
+        /// `listen`: one `HOST:PORT` string or an array of them.
+        public internal(set) var listen: [HostAndPort]?
+    }
+
+    /// The `reload` section.
+    public struct Reload: Sendable, Hashable {
+        /// `endSessionsOfRemovedUsers`: when a reload removes a user, end that user's open sessions
+        /// (otherwise they run to their end).
+        public internal(set) var endSessionsOfRemovedUsers: Bool?
+    }
+}
+
+extension ConfigurationFile {
+    /// The session counts a limit may be (`limits.maxSessions` and its siblings, `users.NAME.maxSessions`,
+    /// `--max-sessions` and its siblings).
+    public static let sessionCountRange = 1...10_000_000
+    /// What `limits.authFailures` and `--auth-failures` may be; 0 turns login throttling off.
+    public static let authFailuresRange = 0...1_000_000
+    /// What `users.NAME.bandwidth` may be, in bytes per second (up to 1 TiB/s).
+    public static let bandwidthRange = 1...(1 << 40)
+    /// What a timeout may be, in seconds: a millisecond to a year.
+    public static let secondsRange = 0.001...31_536_000.0
+
+    /// A timeout of `seconds`, rounded to the millisecond; `nil` outside `secondsRange` (or not finite).
+    public static func duration(seconds: Double) -> Duration? {
+        guard secondsRange.contains(seconds) else { return nil }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+}

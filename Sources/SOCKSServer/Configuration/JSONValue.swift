@@ -1,0 +1,117 @@
+/// A JSON value as `JSONReader` reads it, for `ConfigurationFile`: objects keep their members in the
+/// order written, a key given twice included (so that it can be reported, where a dictionary would keep one
+/// silently), and numbers keep their text (so that `1`, `1.0` and `1e400` stay apart until a reader decides
+/// what it accepts; Foundation's `JSONSerialization` reads `0` as `false` and `1.0` as `1`).
+@_spi(Testing) public enum JSONValue: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    /// A number, as written: `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`.
+    case number(String)
+    case string(String)
+    case array([JSONValue])
+    case object([Member])
+
+    /// One `"key": value` of an object.
+    public struct Member: Sendable, Hashable {
+        public var key: String
+        public var value: JSONValue
+
+        public init(_ key: String, _ value: JSONValue) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    /// What kind of value this is, for a message: `a string`, `an object`.
+    public var kindDescription: String {
+        switch self {
+        case .null: "null"
+        case .bool(let value): "\(value)"
+        case .number(let text): "the number \(text.count > 40 ? String(text.prefix(40)) + "…" : text)"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+
+    /// The value as JSON text: two spaces of indentation a level, members in their order, strings escaped
+    /// only where JSON requires it (quote, backslash, control characters). `JSONReader` reads it back to an
+    /// equal value.
+    public var text: String {
+        var output = ""
+        write(to: &output, indentation: "")
+        return output
+    }
+
+    private func write(to output: inout String, indentation: String) {
+        switch self {
+        case .null: output += "null"
+        case .bool(let value): output += value ? "true" : "false"
+        case .number(let text): output += text
+        case .string(let text): Self.writeString(text, to: &output)
+        case .array(let elements):
+            guard !elements.isEmpty else {
+                output += "[]"
+                return
+            }
+            // Arrays of scalars stay on one line (`["127.0.0.1:1080", "[::1]:1080"]`), as a person writes them.
+            if elements.allSatisfy(\.isScalar) {
+                output += "["
+                for (index, element) in elements.enumerated() {
+                    if index > 0 { output += ", " }
+                    element.write(to: &output, indentation: indentation)
+                }
+                output += "]"
+                return
+            }
+            let inner = indentation + "  "
+            output += "[\n"
+            for (index, element) in elements.enumerated() {
+                output += inner
+                element.write(to: &output, indentation: inner)
+                output += index == elements.count - 1 ? "\n" : ",\n"
+            }
+            output += indentation + "]"
+        case .object(let members):
+            guard !members.isEmpty else {
+                output += "{}"
+                return
+            }
+            let inner = indentation + "  "
+            output += "{\n"
+            for (index, member) in members.enumerated() {
+                output += inner
+                Self.writeString(member.key, to: &output)
+                output += ": "
+                member.value.write(to: &output, indentation: inner)
+                output += index == members.count - 1 ? "\n" : ",\n"
+            }
+            output += indentation + "}"
+        }
+    }
+
+    private var isScalar: Bool {
+        switch self {
+        case .array, .object: false
+        default: true
+        }
+    }
+
+    private static func writeString(_ text: String, to output: inout String) {
+        output += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: output.unicodeScalars.append(scalar)
+            }
+        }
+        output += "\""
+    }
+}

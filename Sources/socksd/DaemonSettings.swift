@@ -1,0 +1,23 @@
+import AsyncSockets
+import SOCKSServer
+
+/// What the daemon runs with, from the command line and the configuration file together: the server's
+/// configuration, and the settings only the daemon uses. Made by `DaemonSetup.load`, whole, at start and
+/// again on every reload.
+struct DaemonSettings: Sendable {
+    /// The server's configuration. Its `logger` writes to standard error at `logLevel`.
+    var server: SOCKSServer.Configuration
+    /// `--log-level`, `log.level`. Default: info.
+    var logLevel: SOCKSLogger.Level
+    /// `--log-file`, `log.file`: the file to append the log to, or `nil` for standard error.
+    var logFile: String?
+    /// `--log-format`, `log.format`. Default: text.
+    var logFormat: LogFormat
+    /// `--metrics-listen`, `metrics.listen`, resolved: where to serve Prometheus metrics; empty for none.
+    var metricsListen: [SocketAddress]
+    /// `reload.endSessionsOfRemovedUsers`: whether a reload that removes a user ends that user's open
+    /// sessions. Default: false, they run to their end.
+    var endSessionsOfRemovedUsers: Bool
+    /// What the operator should hear before the server starts (secrets on the command line).
+    var warnings: [String]
+}
