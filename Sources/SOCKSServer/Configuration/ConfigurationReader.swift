@@ -123,10 +123,13 @@ struct ConfigurationReader {
         return duration
     }
 
-    /// The key of `known` that `key` most likely misspells: the same but for case, or at most two edits
-    /// away (one for short keys); `nil` when none is that close.
+    /// The key of `known` that `key` most likely misspells: the same but for case, the start of it
+    /// (`password` for `passwordFile`), or at most two edits away (one for short keys); `nil` when none is
+    /// that close.
     static func likelyMeant(_ key: String, among known: [String]) -> String? {
-        if let sameButCase = known.first(where: { $0.lowercased() == key.lowercased() }) { return sameButCase }
+        let lowered = key.lowercased()
+        if let sameButCase = known.first(where: { $0.lowercased() == lowered }) { return sameButCase }
+        if lowered.count >= 4, let longer = known.first(where: { $0.lowercased().hasPrefix(lowered) }) { return longer }
         // Longer keys are not typos of the short names here, and would cost a long comparison each.
         guard key.unicodeScalars.count <= 40 else { return nil }
         let scored = known.map { (key: $0, distance: editDistance(Array(key.lowercased().unicodeScalars), Array($0.lowercased().unicodeScalars))) }
