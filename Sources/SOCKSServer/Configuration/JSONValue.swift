@@ -64,30 +64,35 @@
                 output += "]"
                 return
             }
-            let inner = indentation + "  "
-            output += "[\n"
-            for (index, element) in elements.enumerated() {
-                output += inner
+            Self.writeBlock(elements, between: ("[", "]"), to: &output, indentation: indentation) { element, output, inner in
                 element.write(to: &output, indentation: inner)
-                output += index == elements.count - 1 ? "\n" : ",\n"
             }
-            output += indentation + "]"
         case .object(let members):
             guard !members.isEmpty else {
                 output += "{}"
                 return
             }
-            let inner = indentation + "  "
-            output += "{\n"
-            for (index, member) in members.enumerated() {
-                output += inner
+            Self.writeBlock(members, between: ("{", "}"), to: &output, indentation: indentation) { member, output, inner in
                 Self.writeString(member.key, to: &output)
                 output += ": "
                 member.value.write(to: &output, indentation: inner)
-                output += index == members.count - 1 ? "\n" : ",\n"
             }
-            output += indentation + "}"
         }
+    }
+
+    /// `items` between the brackets, one a line, indented a level deeper than `indentation`.
+    private static func writeBlock<Item>(
+        _ items: [Item], between brackets: (String, String), to output: inout String, indentation: String,
+        _ writeItem: (Item, inout String, String) -> Void
+    ) {
+        let inner = indentation + "  "
+        output += brackets.0 + "\n"
+        for (index, item) in items.enumerated() {
+            output += inner
+            writeItem(item, &output, inner)
+            output += index == items.count - 1 ? "\n" : ",\n"
+        }
+        output += indentation + brackets.1
     }
 
     private var isScalar: Bool {
