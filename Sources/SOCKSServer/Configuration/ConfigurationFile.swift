@@ -82,20 +82,32 @@ public struct ConfigurationFile: Sendable, Hashable {
 
     /// The `limits` section: `--max-sessions` and its siblings.
     public struct Limits: Sendable, Hashable {
+        /// `maxSessions`: sessions open at once (`--max-sessions`).
         public internal(set) var maxSessions: Int?
+        /// `maxSessionsPerIP`: sessions one client IP may have open (`--max-sessions-per-ip`).
         public internal(set) var maxSessionsPerIP: Int?
+        /// `maxSessionsPerUser`: sessions one user may have open (`--max-sessions-per-user`).
         public internal(set) var maxSessionsPerUser: Int?
+        /// `maxUDPAssociations`: UDP associations and UoT streams open at once (`--max-udp-associations`).
         public internal(set) var maxUDPAssociations: Int?
+        /// `newSessionsPerIP`: new sessions per client IP, `"20/s"` (`--new-sessions-per-ip`).
         public internal(set) var newSessionsPerIP: SessionRate?
+        /// `authFailures`: failed logins per IP within a minute before a backoff; 0 turns it off
+        /// (`--auth-failures`).
         public internal(set) var authFailures: Int?
     }
 
     /// The `timeouts` section, in seconds: `--handshake-timeout` and its siblings.
     public struct Timeouts: Sendable, Hashable {
+        /// `handshake`: time for greeting, login and request (`--handshake-timeout`).
         public internal(set) var handshake: Duration?
+        /// `connect`: time to reach a destination (`--connect-timeout`).
         public internal(set) var connect: Duration?
+        /// `idle`: close a relay idle this long (`--idle-timeout`).
         public internal(set) var idle: Duration?
+        /// `udp`: end a UDP association idle this long (`--udp-timeout`).
         public internal(set) var udp: Duration?
+        /// `bind`: time for a BIND peer to connect (`--bind-timeout`).
         public internal(set) var bind: Duration?
     }
 
@@ -103,6 +115,7 @@ public struct ConfigurationFile: Sendable, Hashable {
     public struct UDP: Sendable, Hashable {
         /// `advertise`: the host (an address, or a name the daemon resolves) given in BND.ADDR.
         public internal(set) var advertise: String?
+        /// `fullCone`: accept UDP replies from any remote (`--udp-full-cone`).
         public internal(set) var fullCone: Bool?
     }
 
@@ -110,6 +123,8 @@ public struct ConfigurationFile: Sendable, Hashable {
     public struct Upstream: Sendable, Hashable {
         /// `url`: `socks5://[USER[:PASSWORD]@]HOST:PORT`. Required in the section.
         public internal(set) var url: String
+        /// `passwordFile`: the upstream password's file (its first line), for a URL with a user and no
+        /// password.
         public internal(set) var passwordFile: String?
         /// `udp`: `uot`, `uot1` or `associate`.
         public internal(set) var udp: String?
@@ -117,8 +132,11 @@ public struct ConfigurationFile: Sendable, Hashable {
 
     /// The `log` section: `--log-level`, `--log-file` and `--log-format`, as written.
     public struct Log: Sendable, Hashable {
+        /// `level`: `debug`, `info`, `warning` or `error`.
         public internal(set) var level: String?
+        /// `file`: the file to append the log to, in place of standard error.
         public internal(set) var file: String?
+        /// `format`: `text` or `json`.
         public internal(set) var format: String?
     }
 

@@ -15,8 +15,10 @@ public struct ConfigurationProblem: Sendable, Hashable, CustomStringConvertible 
     public var path: String
     /// What is wrong, in words; the text quoted in it may hold anything the file held.
     public var reason: String
+    /// Whether the text is wrong or what it names is.
     public var kind: Kind
 
+    /// A problem at `path` (a JSON path or a flag) for `reason`.
     public init(path: String, reason: String, kind: Kind = .invalid) {
         self.path = path
         self.reason = reason

@@ -4,6 +4,7 @@ public struct ConfigurationProblems: Error, Sendable, Hashable, CustomStringConv
     /// Never empty when thrown.
     public var problems: [ConfigurationProblem]
 
+    /// The problems, in the order found.
     public init(_ problems: [ConfigurationProblem]) {
         self.problems = problems
     }

@@ -12,8 +12,10 @@
         public var line: Int
         /// 1-based column of the offending character on its line (characters counted as Unicode scalars).
         public var column: Int
+        /// What is wrong there, and what was expected.
         public var reason: String
 
+        /// `line L, column C: REASON`.
         public var description: String { "line \(line), column \(column): \(reason)" }
     }
 

@@ -3,19 +3,27 @@
 /// silently), and numbers keep their text (so that `1`, `1.0` and `1e400` stay apart until a reader decides
 /// what it accepts; Foundation's `JSONSerialization` reads `0` as `false` and `1.0` as `1`).
 @_spi(Testing) public enum JSONValue: Sendable, Hashable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
     /// A number, as written: `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`.
     case number(String)
+    /// A string, its escapes decoded.
     case string(String)
+    /// An array, its elements in order.
     case array([JSONValue])
+    /// An object, its members in the order written, a key given twice included.
     case object([Member])
 
     /// One `"key": value` of an object.
     public struct Member: Sendable, Hashable {
+        /// The key, its escapes decoded.
         public var key: String
+        /// The value.
         public var value: JSONValue
 
+        /// The member `key`: `value`.
         public init(_ key: String, _ value: JSONValue) {
             self.key = key
             self.value = value

@@ -1,0 +1,227 @@
+import AsyncSockets
+import Foundation
+import SOCKSServer
+
+extension DaemonSetup {
+    /// One run of `load`: the settings so far and the problems found so far.
+    struct Loading {
+        let options: CommandLineOptions
+        /// The file's document; `nil` without `--config`. After problems in the file, it holds what could be
+        /// read, so that what it names is still checked.
+        var file: ConfigurationFile?
+        var problems: [ConfigurationProblem] = []
+        var settings = DaemonSettings(
+            server: SOCKSServer.Configuration(), logLevel: .info, logFile: nil, logFormat: .text, metricsListen: [],
+            endSessionsOfRemovedUsers: false, warnings: [])
+
+        init(options: CommandLineOptions) {
+            self.options = options
+        }
+
+        mutating func load() async {
+            readFile()
+            var server = SOCKSServer.Configuration()
+            server.handshakeTimeout = options.handshakeTimeout ?? file?.timeouts.handshake ?? server.handshakeTimeout
+            server.connectTimeout = options.connectTimeout ?? file?.timeouts.connect ?? server.connectTimeout
+            server.idleTimeout = options.idleTimeout ?? file?.timeouts.idle ?? server.idleTimeout
+            server.udpTimeout = options.udpTimeout ?? file?.timeouts.udp ?? server.udpTimeout
+            server.bindTimeout = options.bindTimeout ?? file?.timeouts.bind ?? server.bindTimeout
+            server.udpFullCone = options.udpFullCone || (file?.udp.fullCone ?? server.udpFullCone)
+            server.allowOpenProxy = options.allowOpenProxy || (file?.allowOpenProxy ?? server.allowOpenProxy)
+            server.allowFrom = !options.allowFrom.isEmpty ? options.allowFrom : file?.allowFrom ?? server.allowFrom
+            if !options.destinationRules.isEmpty {
+                server.destinationRules = DestinationRules(options.destinationRules)
+            } else if let rules = file?.rules {
+                server.destinationRules = DestinationRules(rules)
+            }
+            server.maxSessions = options.maxSessions ?? file?.limits.maxSessions
+            server.maxSessionsPerIP = options.maxSessionsPerIP ?? file?.limits.maxSessionsPerIP
+            server.maxSessionsPerUser = options.maxSessionsPerUser ?? file?.limits.maxSessionsPerUser
+            server.maxUDPAssociations = options.maxUDPAssociations ?? file?.limits.maxUDPAssociations
+            server.newSessionsPerIP = options.newSessionsPerIP ?? file?.limits.newSessionsPerIP
+            server.loginFailureLimit = options.authFailures ?? file?.limits.authFailures ?? server.loginFailureLimit
+
+            if let addresses = await resolveListeners() { server.listenAddresses = addresses }
+            (server.users, server.userPolicies) = readUsers()
+            server.upstream = readUpstream()
+            if let host = options.udpAdvertise ?? file?.udp.advertise {
+                let path = options.udpAdvertise != nil ? "--udp-advertise" : "udp.advertise"
+                do {
+                    server.udpAdvertiseAddress = try await NameResolver.shared.resolve(host: host, port: 0).first?.ip
+                } catch {
+                    problems.append(ConfigurationProblem(path: path, reason: "cannot resolve '\(host)': \(error)", kind: .environment))
+                }
+            }
+            readLog()
+            settings.metricsListen = await resolve(
+                options.metricsListen.isEmpty ? file?.metrics.listen ?? [] : options.metricsListen,
+                path: options.metricsListen.isEmpty ? "metrics.listen" : "--metrics-listen")
+            settings.endSessionsOfRemovedUsers = file?.reload.endSessionsOfRemovedUsers ?? false
+            server.logger = .standardError(level: settings.logLevel)
+            settings.server = server
+        }
+
+        /// Reads and checks the configuration file, when there is one.
+        private mutating func readFile() {
+            guard let path = options.configFile else { return }
+            let flag = options.mode == .checkConfig ? "--check-config" : "--config"
+            let bytes: [UInt8]
+            do {
+                bytes = try DaemonSetup.readFile(path)
+            } catch {
+                problems.append(ConfigurationProblem(path: flag, reason: error.description, kind: .environment))
+                return
+            }
+            let (document, fileProblems) = ConfigurationFile.read(json: bytes)
+            file = document
+            problems += fileProblems
+        }
+
+        /// The listen addresses, resolved; `nil` when neither the flags nor the file give any (the default).
+        private mutating func resolveListeners() async -> [SocketAddress]? {
+            if !options.listen.isEmpty { return await resolve(options.listen, path: "--listen") }
+            guard let listeners = file?.listeners, !listeners.isEmpty else { return nil }
+            return await resolve(listeners, path: "listeners")
+        }
+
+        /// Every address the names resolve to, each once, in order.
+        private mutating func resolve(_ names: [HostAndPort], path: String) async -> [SocketAddress] {
+            var addresses: [SocketAddress] = []
+            for name in names {
+                do {
+                    for address in try await NameResolver.shared.resolve(host: name.host, port: name.port) where !addresses.contains(address) {
+                        addresses.append(address)
+                    }
+                } catch {
+                    problems.append(ConfigurationProblem(path: path, reason: "cannot resolve '\(name)': \(error)", kind: .environment))
+                }
+            }
+            return addresses
+        }
+
+        /// The users (the users file's, then the inline ones over them) and the inline users' policies. `--user`
+        /// replaces the file's `users`, their policies with them; `--users-file` replaces its `usersFile`.
+        private mutating func readUsers() -> (UserDatabase?, [String: UserPolicy]) {
+            var database: UserDatabase?
+            var policies: [String: UserPolicy] = [:]
+            let usersFile = options.usersFile ?? file?.usersFile
+            let usersFilePath = options.usersFile != nil ? "--users-file" : "usersFile"
+            if let usersFile {
+                do {
+                    let text = try DaemonSetup.readText(usersFile)
+                    do {
+                        database = try UserDatabase(usersFile: text)
+                    } catch {
+                        problems.append(ConfigurationProblem(path: usersFilePath, reason: "\(usersFile): \(error)", kind: .environment))
+                    }
+                } catch {
+                    problems.append(ConfigurationProblem(path: usersFilePath, reason: error.description, kind: .environment))
+                }
+            }
+            if !options.users.isEmpty {
+                for (name, password) in options.users {
+                    do {
+                        let user = try UserDatabase([name: password])
+                        if database == nil { database = user } else { database?.merge(user) }
+                    } catch {
+                        problems.append(ConfigurationProblem(path: "--user", reason: error.reason))
+                    }
+                }
+                settings.warnings.append("--user puts passwords on the command line, where other local users can read them; use --users-file")
+            } else if let users = file?.userDatabase {
+                if database == nil { database = users } else { database?.merge(users) }
+                policies = file?.userPolicies ?? [:]
+            }
+            if let usersFile, let database, database.count == 0 {
+                problems.append(ConfigurationProblem(
+                    path: usersFilePath, reason: "\(usersFile) lists no users; refusing to start with a login nobody can pass", kind: .environment))
+            }
+            return (database, policies)
+        }
+
+        /// The upstream: its URL, password file and UDP transport each from its flag or else from the file.
+        private mutating func readUpstream() -> UpstreamProxy? {
+            var transport = options.upstreamUDP ?? .udpOverTCP(.v2)
+            if options.upstreamUDP == nil, let name = file?.upstream?.udp {
+                if let named = UpstreamProxy.UDPTransport(name: name) {
+                    transport = named
+                } else {
+                    problems.append(ConfigurationProblem(path: "upstream.udp", reason: "must be uot, uot1 or associate, not '\(name)'"))
+                }
+            }
+            let passwordFile = options.upstreamPasswordFile ?? file?.upstream?.passwordFile
+            let passwordFilePath = options.upstreamPasswordFile != nil ? "--upstream-password-file" : "upstream.passwordFile"
+            guard let url = options.upstream ?? file?.upstream?.url else {
+                if options.upstreamPasswordFile != nil {
+                    problems.append(
+                        ConfigurationProblem(path: "--upstream-password-file", reason: "needs --upstream (or upstream.url in the configuration file)"))
+                }
+                return nil
+            }
+            let urlPath = options.upstream != nil ? "--upstream" : "upstream.url"
+            let password: String?
+            do {
+                password = try upstreamPassword(file: passwordFile, url: url)
+            } catch {
+                problems.append(ConfigurationProblem(path: passwordFilePath, reason: error.description, kind: .environment))
+                return nil
+            }
+            do {
+                let upstream = try UpstreamProxy(url: url, udpTransport: transport, password: password)
+                // A password in the file is no more visible than the file; one on the command line is.
+                if options.upstream != nil, DaemonSetup.urlCarriesPassword(url) {
+                    settings.warnings.append(
+                        "the --upstream password is on the command line, where other local users can read it; use --upstream-password-file or SOCKSD_UPSTREAM_PASSWORD")
+                }
+                return upstream
+            } catch {
+                let passwordSource = options.upstream != nil ? "--upstream-password-file" : "upstream.passwordFile"
+                let hint = password == nil ? " (give the password with \(passwordSource) or SOCKSD_UPSTREAM_PASSWORD)" : ""
+                problems.append(ConfigurationProblem(path: urlPath, reason: "\(error)\(hint)"))
+                return nil
+            }
+        }
+
+        /// The upstream password from the password file (its first line) or, without one, from the
+        /// `SOCKSD_UPSTREAM_PASSWORD` environment variable; nil when neither is given.
+        private func upstreamPassword(file path: String?, url: String) throws(DaemonSetup.FileError) -> String? {
+            if let path {
+                let text = try DaemonSetup.readText(path)
+                guard let line = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).first, !line.isEmpty else {
+                    throw DaemonSetup.FileError(description: "\(path) is empty")
+                }
+                return String(line)
+            }
+            // The environment is ambient (a shell profile may set it for every run): a URL that carries its own
+            // password wins over it, where a password file given beside it would be a contradiction.
+            if DaemonSetup.urlCarriesPassword(url) { return nil }
+            if let password = ProcessInfo.processInfo.environment["SOCKSD_UPSTREAM_PASSWORD"], !password.isEmpty {
+                return password
+            }
+            return nil
+        }
+
+        /// The log's level, file and format.
+        private mutating func readLog() {
+            if let level = options.logLevel {
+                settings.logLevel = level
+            } else if let name = file?.log.level {
+                if let level = SOCKSLogger.Level(name: name) {
+                    settings.logLevel = level
+                } else {
+                    problems.append(ConfigurationProblem(path: "log.level", reason: "must be debug, info, warning or error, not '\(name)'"))
+                }
+            }
+            settings.logFile = options.logFile ?? file?.log.file
+            if let format = options.logFormat {
+                settings.logFormat = format
+            } else if let name = file?.log.format {
+                if let format = LogFormat(rawValue: name) {
+                    settings.logFormat = format
+                } else {
+                    problems.append(ConfigurationProblem(path: "log.format", reason: "must be text or json, not '\(name)'"))
+                }
+            }
+        }
+    }
+}
