@@ -1,0 +1,27 @@
+/// The state sessions share that outlives a reload: which clients are serving login backoffs, how many
+/// sessions each user and the UDP associations have open, and every open session's tracker. A reload
+/// changes the limits (`update`), never these counts: sessions that started before it still count.
+struct SessionRuntime: Sendable {
+    let loginThrottle: LoginThrottle
+    let openSessions: OpenSessions
+    /// Open sessions per user, against `maxSessionsPerUser` or the user's own limit.
+    let userSessions = SessionLimit()
+    /// Open UDP associations and UoT streams, under one key, against `maxUDPAssociations`.
+    let udpAssociations = SessionLimit()
+
+    init(configuration: SOCKSServer.Configuration, openSessions: OpenSessions) {
+        loginThrottle = LoginThrottle(settings: Self.throttleSettings(configuration))
+        self.openSessions = openSessions
+    }
+
+    /// Takes a reloaded configuration's login-throttle settings.
+    func update(_ configuration: SOCKSServer.Configuration) {
+        loginThrottle.update(Self.throttleSettings(configuration))
+    }
+
+    private static func throttleSettings(_ configuration: SOCKSServer.Configuration) -> LoginThrottle.Settings {
+        LoginThrottle.Settings(
+            failureLimit: configuration.loginFailureLimit, window: .seconds(60),
+            backoff: configuration.loginBackoff, backoffLimit: configuration.loginBackoffLimit)
+    }
+}
