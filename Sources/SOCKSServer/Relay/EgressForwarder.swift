@@ -9,6 +9,8 @@ struct EgressForwarder: Sendable {
     let counters: RelayCounters
     let policy: AccessPolicy
     let metrics: ServerMetrics
+    /// The user's bandwidth cap: a datagram either direction that does not fit is dropped.
+    let bandwidth: BandwidthLimiter?
     let drop: DropReporter
     let lookups = InFlightLimit(maximum: 32)
 
@@ -19,6 +21,10 @@ struct EgressForwarder: Sendable {
         } catch {
             metrics.deniedDatagram()
             drop("\(error)")
+            return
+        }
+        if let bandwidth, !bandwidth.admitDatagram(payload.count) {
+            drop("to \(destination): over the user's bandwidth cap")
             return
         }
         if egress.sendsWithoutLookup(to: destination) {

@@ -147,6 +147,10 @@ struct UDPAssociation {
             drop("from \(source) before the client's first datagram")
             return
         }
+        if let bandwidth = forwarder.bandwidth, !bandwidth.admitDatagram(count) {
+            drop("from \(source): over the user's bandwidth cap")
+            return
+        }
         // The header goes into the room in front of the payload: no copy of the payload.
         let header = SOCKSUDPHeader(endpoint: source).encoded()
         let start = Self.headerRoom - header.count

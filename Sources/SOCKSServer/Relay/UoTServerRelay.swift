@@ -147,6 +147,10 @@ struct UoTServerRelay {
                 try await DatagramBufferPool.shared.withBuffer { buffer in
                     let room = Self.frameHeaderRoom
                     let (count, source) = try await egress.receive(into: &buffer, at: room)
+                    if let bandwidth = forwarder.bandwidth, !bandwidth.admitDatagram(count) {
+                        forwarder.drop("from \(source): over the user's bandwidth cap")
+                        return
+                    }
                     header.removeAll(keepingCapacity: true)
                     try UoTFrame.appendHeader(payloadCount: count, endpoint: framing == .addressed ? source : nil, framing: framing, to: &header)
                     // The frame header goes into the room in front of the payload: one write, no copy.

@@ -23,7 +23,7 @@ extension SOCKSSession {
             record.outcome = "succeeded"
             try await TCPRelay(
                 client: connection, target: peer, bufferSize: context.configuration.relayBufferSize,
-                idleTimeout: context.configuration.idleTimeout, counters: counters
+                idleTimeout: context.configuration.idleTimeout, counters: counters, bandwidth: bandwidth
             ).run()
         } catch TCPRelay.Ending.idleTimeout {
             record.outcome = "idle-timeout"

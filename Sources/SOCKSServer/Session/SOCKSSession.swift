@@ -41,6 +41,8 @@ actor SOCKSSession {
     var access: SessionAccess
     /// What the session summary and a reload see of this session.
     let tracker: SessionTracker
+    /// The user's bandwidth cap, shared with the user's other sessions; nil for none.
+    var bandwidth: BandwidthLimiter?
 
     init(connection: TCPConnection, context: SessionContext) {
         self.connection = connection
@@ -92,6 +94,9 @@ actor SOCKSSession {
 
         deadline.cancel()
         access = context.access(for: accepted.user)
+        if let user = accepted.user, let cap = context.configuration.userPolicies[user]?.bandwidthLimit {
+            bandwidth = context.runtime.bandwidthLimiter(for: user, bytesPerSecond: cap)
+        }
         let userLimit = accepted.user.flatMap { context.sessionLimit(for: $0) }
         if let user = accepted.user, let limit = userLimit {
             guard context.userSessions.enter(user, limit: limit) else {
