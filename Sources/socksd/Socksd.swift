@@ -61,7 +61,9 @@ enum Socksd {
             case .reload:
                 logger.warning("received \(signal): reloading the configuration is not implemented yet; carrying on unchanged")
             case .sessionSummary:
-                logger.warning("received \(signal): the session summary is not implemented yet; carrying on")
+                let lines = server.openSessionSummary()
+                logger.info("received \(signal): \(lines.count) open session(s)")
+                for line in lines { logger.info(line) }
             case .noAction:
                 logger.warning("received \(signal): no action is assigned to it; carrying on")
             }
