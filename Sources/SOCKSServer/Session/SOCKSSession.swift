@@ -60,7 +60,7 @@ actor SOCKSSession {
             connection.close()
             context.metrics.sessionEnded(up: record.bytesUp, down: record.bytesDown, handshakeFailed: record.handshakeFailed)
             // Logins refused during a backoff are summarised by the throttle's report, not logged one by one.
-            if !record.summarized { context.logger.info(record.line) }
+            if !record.summarized { context.logger.info(record.accessEvent) }
         }
         // The handshake deadline is a loop timer that closes the connection (which wakes the pending read):
         // no task group, no child task, no dispatch timer for what almost every session meets in time.
