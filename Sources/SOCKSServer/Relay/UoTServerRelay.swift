@@ -152,12 +152,12 @@ struct UoTServerRelay {
                     // The frame header goes into the room in front of the payload: one write, no copy.
                     buffer.replaceSubrange(room - header.count..<room, with: header)
                     try await connection.write(buffer[(room - header.count)..<(room + count)])
-                    counters.countDown(count)
+                    counters.countDatagramDown(count)
                 }
             } catch let stranger as StrangerDatagram {
-                forwarder.drop("\(stranger)")
+                forwarder.drop(.stranger, "\(stranger)")
             } catch let error as UoTProtocolError {
-                forwarder.drop("cannot frame a reply: \(error)")
+                forwarder.drop(.unencodable, "cannot frame a reply: \(error)")
             } catch {
                 return Task.isCancelled ? .clientClosed : .failed("\(error)")
             }
