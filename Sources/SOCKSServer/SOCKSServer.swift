@@ -26,6 +26,8 @@ public actor SOCKSServer {
     public nonisolated let metrics = ServerMetrics()
     /// The trackers of the open sessions.
     nonisolated let openSessions = OpenSessions()
+    /// What `phase` reports.
+    nonisolated let lifecycle = ServerLifecycle()
 
     private let listeners: [TCPListener]
     /// Who may connect and how many: the first stage of every connection.
@@ -96,6 +98,7 @@ public actor SOCKSServer {
     public func run() async throws {
         guard state == .ready else { throw SOCKSServerError.alreadyStarted }
         state = .running
+        lifecycle.started()
         // Dispatch sets up its timer machinery (descriptors among it) on the first timer of the process;
         // doing that now means a later Task.sleep can never be the first one during a descriptor shortage,
         // where the set-up would fail and abort the process.
@@ -103,6 +106,7 @@ public actor SOCKSServer {
         defer {
             listeners.forEach { $0.close() }
             state = .stopped
+            lifecycle.stopped()
         }
         let logger = configuration.logger
         let gracePeriod = configuration.shutdownGracePeriod
@@ -138,6 +142,7 @@ public actor SOCKSServer {
     ///
     /// Safe to call from any context, any number of times.
     public nonisolated func shutdown() {
+        lifecycle.draining()
         shutdownTrigger.yield()
     }
 
