@@ -27,22 +27,20 @@ public actor SOCKSServer {
         var groups: [ListenerGroup]
         /// Hands a new group to the running accept loops' task group; nil before `run()` and after it.
         var newGroups: AsyncStream<ListenerGroup>.Continuation?
-        /// After `shutdown()`: no more accepting, sessions draining.
-        var draining = false
     }
 
     /// The configuration new sessions get: the one the server was created with, or the last reload's.
     public nonisolated var configuration: Configuration { serving.withLock { $0.context.configuration } }
     /// The addresses the server listens on, with real ports (useful after binding port 0).
     public nonisolated var localAddresses: [SocketAddress] { serving.withLock { $0.groups.map(\.localAddress) } }
-    /// Whether the server is draining after `shutdown()` (no longer accepting).
-    public nonisolated var isDraining: Bool { serving.withLock { $0.draining } }
     /// Live counters: sessions, bytes, failed handshakes.
     public nonisolated let metrics = ServerMetrics()
     /// The trackers of the open sessions.
     nonisolated let openSessions = OpenSessions()
     /// What outlives a reload: login backoffs, per-user and UDP session counts.
     private nonisolated let runtime: SessionRuntime
+    /// What `phase` reports.
+    nonisolated let lifecycle = ServerLifecycle()
 
     private nonisolated let serving: Mutex<Serving>
     /// Who may connect and how many: the first stage of every connection. Its counts outlive a reload.
@@ -98,7 +96,10 @@ public actor SOCKSServer {
 
     /// Whether a reload may change the server: not after it stopped, nor while it drains.
     var acceptsReload: Bool {
-        state != .stopped && !isDraining
+        switch phase {
+        case .ready, .serving: true
+        case .draining, .stopped: false
+        }
     }
 
     /// Makes `configuration` the one new sessions get, with `groups` as the listeners (`opened` among them
@@ -128,6 +129,7 @@ public actor SOCKSServer {
     public func run() async throws {
         guard state == .ready else { throw SOCKSServerError.alreadyStarted }
         state = .running
+        lifecycle.started()
         // Dispatch sets up its timer machinery (descriptors among it) on the first timer of the process;
         // doing that now means a later Task.sleep can never be the first one during a descriptor shortage,
         // where the set-up would fail and abort the process.
@@ -140,6 +142,7 @@ public actor SOCKSServer {
         defer {
             stopAccepting()
             state = .stopped
+            lifecycle.stopped()
         }
         let logger = configuration.logger
         let gracePeriod = configuration.shutdownGracePeriod
@@ -175,13 +178,13 @@ public actor SOCKSServer {
     ///
     /// Safe to call from any context, any number of times.
     public nonisolated func shutdown() {
+        lifecycle.draining()
         shutdownTrigger.yield()
     }
 
     /// Closes every listener and ends the stream of new ones: the accept loops end as their sessions drain.
     private nonisolated func stopAccepting() {
         let groups = serving.withLock { serving in
-            serving.draining = true
             serving.newGroups?.finish()
             serving.newGroups = nil
             return serving.groups

@@ -20,11 +20,11 @@ struct EgressForwarder: Sendable {
             try policy.check(destination)
         } catch {
             metrics.deniedDatagram()
-            drop("\(error)")
+            drop(.denied, "\(error)")
             return
         }
         if let bandwidth, !bandwidth.admitDatagram(payload.count) {
-            drop("to \(destination): over the user's bandwidth cap")
+            drop(.bandwidth, "to \(destination): over the user's bandwidth cap")
             return
         }
         if egress.sendsWithoutLookup(to: destination) {
@@ -36,17 +36,18 @@ struct EgressForwarder: Sendable {
                 await send(copy[...], to: destination)
             }
         } else {
-            drop("to \(destination): too many name lookups in flight")
+            drop(.lookupLimit, "to \(destination): too many name lookups in flight")
         }
     }
 
     private func send(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint) async {
         do {
             try await egress.send(payload, to: destination)
-            counters.countUp(payload.count)
+            counters.countDatagramUp(payload.count)
         } catch {
-            if error is AccessDenied { metrics.deniedDatagram() }
-            drop("to \(destination): \(error)")
+            let denied = error is AccessDenied
+            if denied { metrics.deniedDatagram() }
+            drop(denied ? .denied : .undeliverable, "to \(destination): \(error)")
         }
     }
 }

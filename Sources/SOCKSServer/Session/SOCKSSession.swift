@@ -58,7 +58,7 @@ actor SOCKSSession {
         defer {
             context.openSessions.remove(tracker)
             connection.close()
-            context.metrics.sessionEnded(up: record.bytesUp, down: record.bytesDown, handshakeFailed: record.handshakeFailed)
+            context.metrics.sessionEnded(record)
             // Logins refused during a backoff are summarised by the throttle's report, not logged one by one.
             if !record.summarized { context.logger.info(record.accessEvent) }
         }
@@ -90,6 +90,7 @@ actor SOCKSSession {
         record.command = accepted.request.command
         record.destination = accepted.request.destination
         tracker.accepted(user: accepted.user, command: accepted.request.command, destination: accepted.request.destination)
+        context.metrics.handshakeCompleted(record)
         context.logger.debug("session \(record.client): \(accepted.request.command) \(SOCKSLogger.escapingFieldValue(accepted.request.destination.description))")
 
         deadline.cancel()
