@@ -1,4 +1,5 @@
 import AsyncSockets
+import Synchronization
 
 /// A SOCKS5 server (RFC 1928, RFC 1929) to embed in an async Swift program.
 ///
@@ -18,25 +19,39 @@ public actor SOCKSServer {
         case ready, running, stopped
     }
 
-    /// The configuration the server was created with.
-    public nonisolated let configuration: Configuration
+    /// What new sessions and the accept loops work with now; a reload swaps it whole.
+    private struct Serving: Sendable {
+        /// Settings, policy, limits: what every new session takes once, when it starts.
+        var context: SessionContext
+        /// The listeners, one group per configured address.
+        var groups: [ListenerGroup]
+        /// Hands a new group to the running accept loops' task group; nil before `run()` and after it.
+        var newGroups: AsyncStream<ListenerGroup>.Continuation?
+    }
+
+    /// The configuration new sessions get: the one the server was created with, or the last reload's.
+    public nonisolated var configuration: Configuration { serving.withLock { $0.context.configuration } }
     /// The addresses the server listens on, with real ports (useful after binding port 0).
-    public nonisolated let localAddresses: [SocketAddress]
+    public nonisolated var localAddresses: [SocketAddress] { serving.withLock { $0.groups.map(\.localAddress) } }
     /// Live counters: sessions, bytes, failed handshakes.
     public nonisolated let metrics = ServerMetrics()
     /// The trackers of the open sessions.
     nonisolated let openSessions = OpenSessions()
+    /// What outlives a reload: login backoffs, per-user and UDP session counts.
+    private nonisolated let runtime: SessionRuntime
+    /// What `phase` reports.
+    nonisolated let lifecycle = ServerLifecycle()
 
-    private let listeners: [TCPListener]
-    /// Who may connect and how many: the first stage of every connection.
-    private let admission: AdmissionControl
+    private nonisolated let serving: Mutex<Serving>
+    /// Who may connect and how many: the first stage of every connection. Its counts outlive a reload.
+    private nonisolated let admission: AdmissionControl
 
     /// What admission holds now: client IPs with open sessions and rate buckets (for tests of its bounds).
     nonisolated var admissionState: (clients: Int, buckets: Int) { (admission.trackedClients, admission.trackedBuckets) }
-    /// What every session shares: settings, policy, per-user and UDP limits, the login throttle.
-    nonisolated let context: SessionContext
+    /// What new sessions share now: settings, policy, per-user and UDP limits, the login throttle.
+    nonisolated var context: SessionContext { serving.withLock { $0.context } }
     /// One summarised log line per kind of refusal at accept, however many clients are refused.
-    private let refusalReports: [AdmissionControl.Refusal.Kind: SummarizingReport]
+    private nonisolated let refusalReports: [AdmissionControl.Refusal.Kind: SummarizingReport]
     /// Descriptor shortages hit every loop's accept loop at once; one line per shortage is enough.
     private let exhaustionReport = RateLimitedReport(interval: .seconds(10))
     private var state = State.ready
@@ -52,27 +67,19 @@ public actor SOCKSServer {
         guard !configuration.listenAddresses.isEmpty else { throw SOCKSServerError.noListenAddress }
         let open = Self.openProxyAddresses(configuration)
         guard open.isEmpty else { throw SOCKSServerError.openProxy(open) }
-        self.configuration = configuration
-        // One listening socket per address, shared (dup'ed) by every event loop: each loop accepts on its
-        // own thread and serves there what it accepted, so no session ever starts with a thread hop.
-        let loops = EventLoop.group.loops
-        var listeners: [TCPListener] = []
-        var addresses: [SocketAddress] = []
-        for address in configuration.listenAddresses {
-            do {
-                let primary = try TCPListener(bindingTo: address, loop: loops[0])
-                addresses.append(primary.localAddress)
-                listeners.append(primary)
-                for loop in loops.dropFirst() { listeners.append(try primary.sharing(on: loop)) }
-            } catch {
-                listeners.forEach { $0.close() }
-                throw error
+        var groups: [ListenerGroup] = []
+        do {
+            for address in configuration.listenAddresses where !groups.contains(where: { $0.configured == address }) {
+                groups.append(try ListenerGroup(binding: address))
             }
+        } catch {
+            groups.forEach { $0.close() }
+            throw error
         }
-        self.listeners = listeners
-        self.localAddresses = addresses
         admission = AdmissionControl(configuration: configuration)
-        context = SessionContext(configuration: configuration, metrics: metrics, ownListeners: addresses, openSessions: openSessions)
+        runtime = SessionRuntime(configuration: configuration, openSessions: openSessions)
+        let context = SessionContext(configuration: configuration, metrics: metrics, ownListeners: groups.map(\.localAddress), runtime: runtime)
+        serving = Mutex(Serving(context: context, groups: groups))
         let logger = configuration.logger
         refusalReports = Dictionary(uniqueKeysWithValues: AdmissionControl.Refusal.Kind.allCases.map { kind in
             (kind, SummarizingReport(interval: .seconds(10)) { suppressed in
@@ -80,6 +87,32 @@ public actor SOCKSServer {
             })
         })
         (shutdownRequests, shutdownTrigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// The listener groups now.
+    func currentGroups() -> [ListenerGroup] {
+        serving.withLock { $0.groups }
+    }
+
+    /// Whether a reload may change the server: not after it stopped, nor while it drains.
+    var acceptsReload: Bool {
+        switch phase {
+        case .ready, .serving: true
+        case .draining, .stopped: false
+        }
+    }
+
+    /// Makes `configuration` the one new sessions get, with `groups` as the listeners (`opened` among them
+    /// start accepting now if the server runs).
+    func install(_ configuration: Configuration, groups: [ListenerGroup], opened: [ListenerGroup]) {
+        admission.update(configuration)
+        runtime.update(configuration)
+        let context = SessionContext(configuration: configuration, metrics: metrics, ownListeners: groups.map(\.localAddress), runtime: runtime)
+        serving.withLock { serving in
+            serving.context = context
+            serving.groups = groups
+            for group in opened { serving.newGroups?.yield(group) }
+        }
     }
 
     /// The listen addresses that would make an open proxy: those that are not loopback, when there are no
@@ -96,13 +129,20 @@ public actor SOCKSServer {
     public func run() async throws {
         guard state == .ready else { throw SOCKSServerError.alreadyStarted }
         state = .running
+        lifecycle.started()
         // Dispatch sets up its timer machinery (descriptors among it) on the first timer of the process;
         // doing that now means a later Task.sleep can never be the first one during a descriptor shortage,
         // where the set-up would fail and abort the process.
         try? await Task.sleep(for: .nanoseconds(1))
+        let (newGroups, newGroupsContinuation) = AsyncStream.makeStream(of: ListenerGroup.self)
+        serving.withLock { serving in
+            serving.groups.forEach { newGroupsContinuation.yield($0) }
+            serving.newGroups = newGroupsContinuation
+        }
         defer {
-            listeners.forEach { $0.close() }
+            stopAccepting()
             state = .stopped
+            lifecycle.stopped()
         }
         let logger = configuration.logger
         let gracePeriod = configuration.shutdownGracePeriod
@@ -114,12 +154,12 @@ public actor SOCKSServer {
             logger.warning("running an open proxy on \(open.map(\.description).joined(separator: ", ")) (--allow-open-proxy): anyone who reaches it may use it")
         }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.serve() }
+            group.addTask { await self.serve(newGroups) }
             group.addTask {
                 // Waits for shutdown(); ends early (doing nothing) when serving ends or run() is cancelled.
                 for await _ in self.shutdownRequests {
                     logger.info("shutting down: no new sessions, \(self.metrics.activeSessions) open, grace period \(gracePeriod)")
-                    self.listeners.forEach { $0.close() }
+                    self.stopAccepting()
                     try? await Task.sleep(for: gracePeriod)
                     if !Task.isCancelled {
                         logger.warning("grace period over: cancelling \(self.metrics.activeSessions) open sessions")
@@ -138,21 +178,34 @@ public actor SOCKSServer {
     ///
     /// Safe to call from any context, any number of times.
     public nonisolated func shutdown() {
+        lifecycle.draining()
         shutdownTrigger.yield()
     }
 
-    /// Runs one accept loop per listener until every listener is closed and every session has ended.
-    private nonisolated func serve() async {
+    /// Closes every listener and ends the stream of new ones: the accept loops end as their sessions drain.
+    private nonisolated func stopAccepting() {
+        let groups = serving.withLock { serving in
+            serving.newGroups?.finish()
+            serving.newGroups = nil
+            return serving.groups
+        }
+        groups.forEach { $0.close() }
+    }
+
+    /// Runs one accept loop per listener, for the listeners there are and those a reload adds, until the
+    /// stream of new ones ends (shutdown) and every listener is closed and every session has ended.
+    private nonisolated func serve(_ newGroups: AsyncStream<ListenerGroup>) async {
         await withDiscardingTaskGroup { group in
-            for listener in listeners {
-                group.addTask(executorPreference: listener.eventLoop) { await self.acceptLoop(listener) }
+            for await listeners in newGroups {
+                for listener in listeners.listeners {
+                    group.addTask(executorPreference: listener.eventLoop) { await self.acceptLoop(listener) }
+                }
             }
         }
     }
 
     private nonisolated func acceptLoop(_ listener: TCPListener) async {
         let logger = configuration.logger
-        let context = self.context
         let admission = self.admission
         await withDiscardingTaskGroup { sessions in
             do {
@@ -174,6 +227,8 @@ public actor SOCKSServer {
                     // The session runs on the loop that watches its connection (its outbound sockets join
                     // that loop too), so readiness resumes it without a thread hop.
                     let loop = connection.eventLoop
+                    // Each session takes the configuration of the moment it starts, and keeps it.
+                    let context = self.context
                     loop.adjustLoad(by: 1)
                     sessions.addTask(executorPreference: loop) {
                         await SOCKSSession(connection: connection, context: context).run()

@@ -9,11 +9,14 @@ public enum SOCKSServerError: Error, Hashable, Sendable, CustomStringConvertible
     /// The configuration would make an open proxy on an address that is not loopback: no users, no
     /// `allowFrom`, and `allowOpenProxy` not set. Carries the addresses.
     case openProxy([SocketAddress])
+    /// A reload was asked of a server that has stopped or is draining after `shutdown()`.
+    case notServing
 
     public var description: String {
         switch self {
         case .alreadyStarted: "the server was already started; a SOCKSServer runs once"
         case .noListenAddress: "no listen address configured"
+        case .notServing: "the server has stopped or is shutting down; it takes no new configuration"
         case .openProxy(let addresses):
             "refusing to run an open proxy on \(addresses.map(\.description).joined(separator: ", ")): anyone who reaches "
                 + "it could use it. Configure users or allowFrom, or set allowOpenProxy if an open proxy is what you mean"

@@ -1,6 +1,8 @@
 import Synchronization
 
-/// Counters a running server keeps, readable at any time from any thread.
+/// Counters a running server keeps, readable at any time from any thread: the one registry the stages
+/// (admission, handshake, policy, relays) update and the metrics endpoint reads
+/// (`prometheusText(version:)`). Every update is a relaxed atomic add: no lock, even per relayed chunk.
 public final class ServerMetrics: Sendable {
     private let active = Atomic<Int>(0)
     private let total = Atomic<Int>(0)
@@ -18,6 +20,19 @@ public final class ServerMetrics: Sendable {
     private let loginFailures = Atomic<Int>(0)
     private let loginsRefused = Atomic<Int>(0)
     private let loginsUnchecked = Atomic<Int>(0)
+    /// Ended sessions by command and outcome: `command * outcomes + outcome`.
+    private let sessionsEnded = AtomicCounterArray(count: SessionCommandLabel.allCases.count * SessionOutcomeLabel.allCases.count)
+    /// Open sessions by command (`none` while in the handshake).
+    private let activeByCommand = AtomicCounterArray(count: SessionCommandLabel.allCases.count)
+    private let datagramsUp = Atomic<Int>(0)
+    private let datagramsDown = Atomic<Int>(0)
+    private let datagramDrops = AtomicCounterArray(count: DatagramDropReason.allCases.count)
+    /// From accept to a complete request, for handshakes that completed.
+    let handshakeDurations = AtomicHistogram(bounds: AtomicHistogram.latencyBounds)
+    /// From the start of a CONNECT's dial (direct or through the upstream) to the connection.
+    let connectDurations = AtomicHistogram(bounds: AtomicHistogram.latencyBounds)
+    private let reloadsSucceeded = Atomic<Int>(0)
+    private let reloadsFailed = Atomic<Int>(0)
 
     init() {}
 
@@ -27,10 +42,18 @@ public final class ServerMetrics: Sendable {
     public var totalSessions: Int { total.load(ordering: .relaxed) }
     /// Sessions that ended before a request could be served (bad bytes, failed login, deadline).
     public var failedHandshakeCount: Int { failedHandshakes.load(ordering: .relaxed) }
-    /// Bytes relayed from clients to targets.
+    /// Bytes relayed from clients to targets (UDP: payloads), counted as they move.
     public var bytesFromClients: Int { clientBytes.load(ordering: .relaxed) }
-    /// Bytes relayed from targets to clients.
+    /// Bytes relayed from targets to clients (UDP: payloads), counted as they move.
     public var bytesToClients: Int { targetBytes.load(ordering: .relaxed) }
+    /// Datagrams (and UoT frames) relayed from clients to their destinations.
+    public var datagramsFromClients: Int { datagramsUp.load(ordering: .relaxed) }
+    /// Datagrams relayed from destinations to clients.
+    public var datagramsToClients: Int { datagramsDown.load(ordering: .relaxed) }
+    /// Configuration reloads that took effect.
+    public var succeededReloadCount: Int { reloadsSucceeded.load(ordering: .relaxed) }
+    /// Configuration reloads refused (the old configuration stayed).
+    public var failedReloadCount: Int { reloadsFailed.load(ordering: .relaxed) }
 
     /// Connections closed right after accept: the client is not in `allowFrom`.
     public var refusedNotAllowedFrom: Int { refusedNotAllowed.load(ordering: .relaxed) }
@@ -73,15 +96,65 @@ public final class ServerMetrics: Sendable {
     func loginThrottled() { loginsRefused.add(1, ordering: .relaxed) }
     func loginUnchecked() { loginsUnchecked.add(1, ordering: .relaxed) }
 
+    /// Counts a configuration reload: call it once per reload, after it took effect or was refused.
+    public func recordReload(succeeded: Bool) {
+        if succeeded {
+            reloadsSucceeded.add(1, ordering: .relaxed)
+        } else {
+            reloadsFailed.add(1, ordering: .relaxed)
+        }
+    }
+
     func sessionStarted() {
         active.add(1, ordering: .relaxed)
         total.add(1, ordering: .relaxed)
+        activeByCommand.add(1, at: SessionCommandLabel.none.rawValue)
     }
 
-    func sessionEnded(up: Int, down: Int, handshakeFailed: Bool) {
+    /// The handshake of `record`'s session produced a request (its command and destination are set): times
+    /// the handshake and moves the session from `none` to its command.
+    func handshakeCompleted(_ record: SessionRecord) {
+        handshakeDurations.observe(ContinuousClock.now - record.started)
+        activeByCommand.subtract(1, at: SessionCommandLabel.none.rawValue)
+        activeByCommand.add(1, at: SessionCommandLabel(record).rawValue)
+    }
+
+    /// A CONNECT reached its destination, having started to dial at `start`.
+    func connected(since start: ContinuousClock.Instant) {
+        connectDurations.observe(ContinuousClock.now - start)
+    }
+
+    func sessionEnded(_ record: SessionRecord) {
+        let command = SessionCommandLabel(record)
         active.subtract(1, ordering: .relaxed)
-        clientBytes.add(up, ordering: .relaxed)
-        targetBytes.add(down, ordering: .relaxed)
-        if handshakeFailed { failedHandshakes.add(1, ordering: .relaxed) }
+        activeByCommand.subtract(1, at: command.rawValue)
+        let outcome = SessionOutcomeLabel(outcome: record.outcome)
+        sessionsEnded.add(1, at: Self.sessionIndex(command, outcome))
+        if record.handshakeFailed { failedHandshakes.add(1, ordering: .relaxed) }
+    }
+
+    func relayedUp(_ bytes: Int) { clientBytes.add(bytes, ordering: .relaxed) }
+    func relayedDown(_ bytes: Int) { targetBytes.add(bytes, ordering: .relaxed) }
+    func relayedDatagramUp() { datagramsUp.add(1, ordering: .relaxed) }
+    func relayedDatagramDown() { datagramsDown.add(1, ordering: .relaxed) }
+    func droppedDatagram(_ reason: DatagramDropReason) { datagramDrops.add(1, at: reason.rawValue) }
+
+    /// Ended sessions with this command and outcome.
+    func endedSessions(_ command: SessionCommandLabel, _ outcome: SessionOutcomeLabel) -> Int {
+        sessionsEnded[Self.sessionIndex(command, outcome)]
+    }
+
+    /// Open sessions with this command.
+    func activeSessions(_ command: SessionCommandLabel) -> Int {
+        activeByCommand[command.rawValue]
+    }
+
+    /// Datagrams dropped for `reason`.
+    func droppedDatagrams(_ reason: DatagramDropReason) -> Int {
+        datagramDrops[reason.rawValue]
+    }
+
+    private static func sessionIndex(_ command: SessionCommandLabel, _ outcome: SessionOutcomeLabel) -> Int {
+        command.rawValue * SessionOutcomeLabel.allCases.count + outcome.rawValue
     }
 }

@@ -11,7 +11,7 @@ struct DaemonSettings: Sendable {
     var logLevel: SOCKSLogger.Level
     /// `--log-file`, `log.file`: the file to append the log to, or `nil` for standard error.
     var logFile: String?
-    /// `--log-format`, `log.format`. Default: text.
+    /// `--log-format`, `log.format` (the library's `LogFormat`). Default: text.
     var logFormat: LogFormat
     /// `--metrics-listen`, `metrics.listen`, resolved: where to serve Prometheus metrics; empty for none.
     var metricsListen: [SocketAddress]

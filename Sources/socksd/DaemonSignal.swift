@@ -17,7 +17,7 @@ enum DaemonSignal: CaseIterable, CustomStringConvertible {
         case shutDown
         /// Read the configuration again (not implemented yet).
         case reload
-        /// Log a summary of the open sessions (not implemented yet).
+        /// Log a summary of the open sessions: one line each.
         case sessionSummary
         /// Nothing is assigned to this signal: log it and carry on.
         case noAction

@@ -58,14 +58,19 @@ enum Socksd {
         }
 
         let logger = server.configuration.logger
+        // Under systemd (Type=notify) NOTIFY_SOCKET names its socket; without it every call does nothing.
+        let notifier = SystemdNotifier()
         let signalSources = await DaemonSignal.handleAll { signal in
             switch signal.request {
             case .shutDown:
+                notifier.stopping()
                 server.shutdown()
             case .reload:
                 logger.warning("received \(signal): reloading the configuration is not implemented yet; carrying on unchanged")
             case .sessionSummary:
-                logger.warning("received \(signal): the session summary is not implemented yet; carrying on")
+                let lines = server.openSessionSummary()
+                logger.info("received \(signal): \(lines.count) open session(s)")
+                for line in lines { logger.info(line) }
             case .noAction:
                 logger.warning("received \(signal): no action is assigned to it; carrying on")
             }
@@ -75,6 +80,15 @@ enum Socksd {
         for address in server.localAddresses {
             printLine("listening on \(address)")
         }
+        // Every listener is bound (they were bound when the server was made) and every signal is handled.
+        notifier.ready()
+        let statusReports = Task {
+            while !Task.isCancelled {
+                notifier.status("\(server.metrics.activeSessions) session(s) open")
+                try? await Task.sleep(for: .seconds(10))
+            }
+        }
+        defer { statusReports.cancel() }
         if let upstream = server.configuration.upstream {
             server.configuration.logger.info("forwarding through \(upstream.redactedURL), UDP by \(upstream.udpTransport)")
         }

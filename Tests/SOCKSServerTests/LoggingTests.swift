@@ -14,7 +14,8 @@ final class LogPipe: Sendable {
     /// - Parameters:
     ///   - capacity: the writer's queue, in lines.
     ///   - stuck: fill the pipe first (shrunk to one page), so the writer blocks until the test reads.
-    init(capacity: Int = 4096, stuck: Bool = false) throws {
+    ///   - format, priorityPrefixes: the writer's line format.
+    init(capacity: Int = 4096, stuck: Bool = false, format: LogFormat = .text, priorityPrefixes: Bool = false) throws {
         var ends: [Int32] = [0, 0]
         try #require(pipe(&ends) == 0)
         let (readEnd, writeEnd) = (ends[0], ends[1])
@@ -29,7 +30,7 @@ final class LogPipe: Sendable {
         }
         _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
         (self.readEnd, self.writeEnd) = (readEnd, writeEnd)
-        writer = LogWriter(fileDescriptor: writeEnd, capacity: capacity)
+        writer = LogWriter(fileDescriptor: writeEnd, capacity: capacity, format: format, priorityPrefixes: priorityPrefixes)
     }
 
     func logger(level: SOCKSLogger.Level = .debug) -> SOCKSLogger {

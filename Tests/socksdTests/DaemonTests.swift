@@ -113,7 +113,7 @@ import TestSupport
         let server = SocketAddress(ip: .ipv4Loopback, port: try await daemon.port())
         let (open, reply) = try await SOCKSTestClient.open(server, to: SOCKSEndpoint(echo.address))
         #expect(reply.code == .succeeded)
-        for (number, name, says) in [(SIGHUP, "SIGHUP", "not implemented"), (SIGUSR1, "SIGUSR1", "not implemented"), (SIGUSR2, "SIGUSR2", "no action")] {
+        for (number, name, says) in [(SIGHUP, "SIGHUP", "not implemented"), (SIGUSR1, "SIGUSR1", "open session(s)"), (SIGUSR2, "SIGUSR2", "no action")] {
             daemon.signal(number)
             let deadline = ContinuousClock.now + .seconds(10)
             while !daemon.log.contains("received \(name)") && daemon.process.isRunning && ContinuousClock.now < deadline {
@@ -130,6 +130,8 @@ import TestSupport
             #expect(try await fresh.receive(exactly: 1) == [7])
             fresh.close()
         }
+        // SIGUSR1's summary named the open session, with its bytes so far.
+        #expect(daemon.log.contains("open client=127.0.0.1:") && daemon.log.contains("command=connect destination=\(echo.address) up="), "log: \(daemon.log)")
         open.close()
         daemon.signal(SIGTERM)
         #expect(try await daemon.exitStatus() == 0)

@@ -4,8 +4,9 @@ import Synchronization
 /// The first stage of every connection (DESIGN §8), before any protocol byte: may this client address
 /// connect (`allowFrom`), and is there room for it (server and per-IP session limits, per-IP rate)?
 ///
-/// Shared by the accept loops of every event loop, so its counts sit behind one lock; with no limit
-/// configured, `admit` takes no lock at all. A client is its IPv4 address or its IPv6 /64
+/// Shared by the accept loops of every event loop, so its settings and counts sit behind one lock. It
+/// counts every session whatever the limits, so a reload that sets a limit finds the counts right, and it
+/// outlives reloads (`update`). A client is its IPv4 address or its IPv6 /64
 /// (`IPAddress.clientNetwork`). Memory is bounded: per-client counts exist only for clients with open
 /// sessions, and rate buckets are forgotten once full again (see `sweepBuckets`).
 final class AdmissionControl: Sendable {
@@ -49,7 +50,23 @@ final class AdmissionControl: Sendable {
         }
     }
 
+    /// What a configuration says about admission.
+    private struct Settings {
+        var allowFrom: [IPNetwork]
+        var maxSessions: Int?
+        var maxSessionsPerIP: Int?
+        var newSessionsPerIP: SessionRate?
+
+        init(_ configuration: SOCKSServer.Configuration) {
+            allowFrom = configuration.allowFrom
+            maxSessions = configuration.maxSessions
+            maxSessionsPerIP = configuration.maxSessionsPerIP
+            newSessionsPerIP = configuration.newSessionsPerIP
+        }
+    }
+
     private struct State {
+        var settings: Settings
         var total = 0
         var perClient: [IPAddress: Int] = [:]
         var buckets: [IPAddress: TokenBucket] = [:]
@@ -64,32 +81,30 @@ final class AdmissionControl: Sendable {
     /// memory spent without bound.
     static let bucketCapacity = 100_000
 
-    private let allowFrom: [IPNetwork]
-    private let maxSessions: Int?
-    private let maxSessionsPerIP: Int?
-    private let newSessionsPerIP: SessionRate?
-    private let counts: Bool
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     init(configuration: SOCKSServer.Configuration) {
-        allowFrom = configuration.allowFrom
-        maxSessions = configuration.maxSessions
-        maxSessionsPerIP = configuration.maxSessionsPerIP
-        newSessionsPerIP = configuration.newSessionsPerIP
-        counts = maxSessions != nil || maxSessionsPerIP != nil || newSessionsPerIP != nil
+        state = Mutex(State(settings: Settings(configuration)))
+    }
+
+    /// Takes a reloaded configuration's settings; the counts of open sessions and the rate buckets stay.
+    func update(_ configuration: SOCKSServer.Configuration) {
+        state.withLock { $0.settings = Settings(configuration) }
     }
 
     /// Admits a new connection from `client`, or says why not. An admitted client must be passed to
     /// `leave(_:)` exactly once when its session ends.
     func admit(_ address: IPAddress) -> Refusal? {
-        if !allowFrom.isEmpty && !allowFrom.contains(where: { $0.contains(address) }) { return .notAllowedFrom }
-        guard counts else { return nil }
         let client = address.clientNetwork
         let now = MonotonicClock.nanoseconds()
         return state.withLock { state -> Refusal? in
-            if let maxSessions, state.total >= maxSessions { return .serverLimit(maxSessions) }
-            if let maxSessionsPerIP, state.perClient[client, default: 0] >= maxSessionsPerIP { return .clientLimit(maxSessionsPerIP) }
-            if let rate = newSessionsPerIP {
+            let settings = state.settings
+            if !settings.allowFrom.isEmpty && !settings.allowFrom.contains(where: { $0.contains(address) }) { return .notAllowedFrom }
+            if let maxSessions = settings.maxSessions, state.total >= maxSessions { return .serverLimit(maxSessions) }
+            if let maxSessionsPerIP = settings.maxSessionsPerIP, state.perClient[client, default: 0] >= maxSessionsPerIP {
+                return .clientLimit(maxSessionsPerIP)
+            }
+            if let rate = settings.newSessionsPerIP {
                 var bucket = state.buckets[client] ?? TokenBucket(rate: rate, now: now)
                 guard bucket.take(rate: rate, now: now) else {
                     state.buckets[client] = bucket
@@ -99,18 +114,16 @@ final class AdmissionControl: Sendable {
                 if state.buckets.count >= state.nextSweep { Self.sweepBuckets(&state, rate: rate, now: now) }
             }
             state.total += 1
-            if maxSessionsPerIP != nil { state.perClient[client, default: 0] += 1 }
+            state.perClient[client, default: 0] += 1
             return nil
         }
     }
 
     /// Ends the admission of a session `admit(_:)` let in.
     func leave(_ address: IPAddress) {
-        guard counts else { return }
         let client = address.clientNetwork
         state.withLock { state in
             state.total -= 1
-            guard maxSessionsPerIP != nil else { return }
             if let count = state.perClient[client], count > 1 {
                 state.perClient[client] = count - 1
             } else {

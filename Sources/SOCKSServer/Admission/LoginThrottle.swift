@@ -56,6 +56,7 @@ final class LoginThrottle: Sendable {
     }
 
     private struct State {
+        var settings: Settings
         var clients: [IPAddress: Client] = [:]
         var nextSweep = LoginThrottle.minimumSweep
     }
@@ -65,22 +66,28 @@ final class LoginThrottle: Sendable {
     /// backoff ends soonest, so a flood from many addresses never costs unbounded memory.
     static let capacity = 100_000
 
-    let settings: Settings
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     init(settings: Settings) {
-        self.settings = settings
+        state = Mutex(State(settings: settings))
     }
 
-    var isEnabled: Bool { settings.failureLimit > 0 }
+    /// The settings now (a reload may change them; clients keep their counts and backoffs).
+    var settings: Settings { state.withLock { $0.settings } }
+
+    /// Takes new settings, as a reload gives them.
+    func update(_ settings: Settings) {
+        state.withLock { $0.settings = settings }
+    }
 
     /// Asks to check a login from `address`; after `.proceed`, `endAttempt` must follow exactly once.
     func beginAttempt(_ address: IPAddress) -> Admission {
-        guard isEnabled else { return .proceed }
         let key = address.clientNetwork
         let now = MonotonicClock.nanoseconds()
-        let window = MonotonicClock.nanoseconds(of: settings.window)
         return state.withLock { state -> Admission in
+            let settings = state.settings
+            guard settings.failureLimit > 0 else { return .proceed }
+            let window = MonotonicClock.nanoseconds(of: settings.window)
             var client = state.clients[key] ?? Client(phase: .counting(failures: 0, since: now, lastBackoff: 0))
             switch client.phase {
             case .blocked(let until, _) where until > now:
@@ -98,7 +105,7 @@ final class LoginThrottle: Sendable {
             }
             client.inFlight += 1
             state.clients[key] = client
-            if state.clients.count >= state.nextSweep { sweep(&state, now: now) }
+            if state.clients.count >= state.nextSweep { Self.sweep(&state, now: now) }
             return .proceed
         }
     }
@@ -106,11 +113,13 @@ final class LoginThrottle: Sendable {
     /// Ends a login `beginAttempt` admitted; `failed` for a wrong user or password (not for one that could
     /// not be checked).
     func endAttempt(_ address: IPAddress, failed: Bool) -> FailureOutcome {
-        guard isEnabled else { return .counted }
         let key = address.clientNetwork
         let now = MonotonicClock.nanoseconds()
-        let window = MonotonicClock.nanoseconds(of: settings.window)
         return state.withLock { state -> FailureOutcome in
+            let settings = state.settings
+            // Throttling turned off (or off when this login began): nothing to count.
+            guard settings.failureLimit > 0, state.clients[key] != nil || failed else { return .counted }
+            let window = MonotonicClock.nanoseconds(of: settings.window)
             // A client swept away meanwhile (only under a flood past `capacity`) starts afresh.
             var client = state.clients[key] ?? Client(phase: .counting(failures: 0, since: now, lastBackoff: 0), inFlight: 1)
             client.inFlight = max(0, client.inFlight - 1)
@@ -151,9 +160,9 @@ final class LoginThrottle: Sendable {
     /// Forgets clients with nothing left to remember: no login in flight, and a window passed with no
     /// backoff (or a last backoff that ended more than a backoff limit ago, so the next starts afresh).
     /// Past `capacity`, forgets the merely counting, then the blocked whose backoff ends soonest.
-    private func sweep(_ state: inout State, now: Int64) {
-        let window = MonotonicClock.nanoseconds(of: settings.window)
-        let memory = max(window, MonotonicClock.nanoseconds(of: settings.backoffLimit))
+    private static func sweep(_ state: inout State, now: Int64) {
+        let window = MonotonicClock.nanoseconds(of: state.settings.window)
+        let memory = max(window, MonotonicClock.nanoseconds(of: state.settings.backoffLimit))
         state.clients = state.clients.filter { _, client in
             guard client.inFlight == 0 else { return true }
             switch client.phase {
@@ -163,19 +172,19 @@ final class LoginThrottle: Sendable {
                 return now - until < memory
             }
         }
-        if state.clients.count > Self.capacity {
+        if state.clients.count > capacity {
             state.clients = state.clients.filter { _, client in
                 if case .blocked = client.phase { return true }
                 return client.inFlight > 0
             }
         }
-        if state.clients.count > Self.capacity {
+        if state.clients.count > capacity {
             let soonest = state.clients.sorted { lhs, rhs in
-                Self.blockedUntil(lhs.value) < Self.blockedUntil(rhs.value)
+                blockedUntil(lhs.value) < blockedUntil(rhs.value)
             }
-            for (key, _) in soonest.prefix(state.clients.count - Self.capacity / 2) { state.clients[key] = nil }
+            for (key, _) in soonest.prefix(state.clients.count - capacity / 2) { state.clients[key] = nil }
         }
-        state.nextSweep = max(Self.minimumSweep, state.clients.count * 2)
+        state.nextSweep = max(minimumSweep, state.clients.count * 2)
     }
 
     private static func blockedUntil(_ client: Client) -> Int64 {

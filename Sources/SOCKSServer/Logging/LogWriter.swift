@@ -8,10 +8,14 @@ import Synchronization
 /// journald, a terminal on hold) carries on serving.
 ///
 /// When the queue is full, new lines are dropped and counted; once the writer can write again it reports
-/// `N log lines dropped` after the lines it held. Each line is formatted (`2026-11-21T17:47:10Z info
-/// message`) on the writer's thread, and its message escaped there as well: `SOCKSLogger` has escaped it
-/// already, and escaping twice changes nothing, but a line given to `write` directly is made safe too. The
-/// descriptor is never closed here.
+/// `N log lines dropped` after the lines it held. Each line is formatted (`LogLineFormatter`: text or JSON,
+/// with or without journald's priority prefixes) on the writer's thread, and its message escaped there as
+/// well: `SOCKSLogger` has escaped it already, and escaping twice changes nothing, but a line given to
+/// `write` directly is made safe too.
+///
+/// A writer made with `init(fileDescriptor:…)` never closes that descriptor. A writer made with
+/// `init(path:…)` owns its file: `reopen()` switches to a fresh open of the path (for logrotate), and the
+/// file is closed when the writer is.
 public final class LogWriter: Sendable {
     /// The writer behind `SOCKSLogger.standardError(level:)`.
     public static let standardError = LogWriter(fileDescriptor: 2)
@@ -19,7 +23,14 @@ public final class LogWriter: Sendable {
     private struct Entry {
         let time: Date
         let level: SOCKSLogger.Level
-        let message: String
+        let content: LogLineFormatter.Content
+    }
+
+    /// What waits for the writer thread, in the order it was asked for.
+    private enum Item {
+        case line(Entry)
+        /// From here on, write to this descriptor (a new open of `path`) and close the one before.
+        case switchTo(Int32)
     }
 
     /// The writer thread's life.
@@ -35,7 +46,7 @@ public final class LogWriter: Sendable {
     }
 
     private struct Queue {
-        var entries: [Entry] = []
+        var entries: [Item] = []
         /// Lines dropped since the last report.
         var unreported = 0
         var state = ThreadState.writing
@@ -43,7 +54,17 @@ public final class LogWriter: Sendable {
 
     /// How many lines may wait for the writer; past that, lines are dropped.
     public let capacity: Int
-    private let descriptor: Int32
+    /// How lines are written.
+    public let format: LogFormat
+    /// Lines start with a syslog priority (`<6>`) instead of a timestamp, for journald.
+    public let priorityPrefixes: Bool
+    /// The file this writer opened and reopens; `nil` for a writer on a descriptor it was given.
+    public let path: String?
+    private let formatter: LogLineFormatter
+    /// The descriptor the thread starts with; the thread alone knows the current one (after reopens).
+    private let initialDescriptor: Int32
+    /// Whether the thread closes its descriptor when it switches or ends (a file it opened).
+    private let ownsDescriptor: Bool
     private let queue = Mutex(Queue())
     /// Signalled exactly once per move out of `.waiting`, so the thread's one wait per park always matches.
     private let wake = DispatchSemaphore(value: 0)
@@ -51,10 +72,33 @@ public final class LogWriter: Sendable {
 
     /// Starts the writer thread for `fileDescriptor` (which stays open and is never closed by the writer).
     ///
-    /// - Parameter capacity: how many lines may wait; the default bounds the queue to about a megabyte.
-    public init(fileDescriptor: Int32, capacity: Int = 4096) {
-        self.descriptor = fileDescriptor
+    /// - Parameters:
+    ///   - capacity: how many lines may wait; the default bounds the queue to about a megabyte.
+    ///   - format: text (the default) or JSON lines.
+    ///   - priorityPrefixes: write journald's `<N>` priority prefix instead of a timestamp (see
+    ///     `SOCKSLogger.make`, which decides this from `JOURNAL_STREAM`).
+    public convenience init(fileDescriptor: Int32, capacity: Int = 4096, format: LogFormat = .text, priorityPrefixes: Bool = false) {
+        self.init(descriptor: fileDescriptor, owned: false, path: nil, capacity: capacity, format: format, priorityPrefixes: priorityPrefixes)
+    }
+
+    /// Opens `path` for append (`O_APPEND`, created with mode 0640 less the umask if missing) and starts the
+    /// writer thread for it. Lines go out in whole-line batches, each at the end of the file as it is then
+    /// (`O_APPEND`), so lines another process appends are not overwritten.
+    ///
+    /// - Throws: `LogFileError` when the file cannot be opened.
+    public convenience init(path: String, capacity: Int = 4096, format: LogFormat = .text) throws {
+        let descriptor = try Self.open(path)
+        self.init(descriptor: descriptor, owned: true, path: path, capacity: capacity, format: format, priorityPrefixes: false)
+    }
+
+    private init(descriptor: Int32, owned: Bool, path: String?, capacity: Int, format: LogFormat, priorityPrefixes: Bool) {
+        self.initialDescriptor = descriptor
+        self.ownsDescriptor = owned
+        self.path = path
         self.capacity = max(1, capacity)
+        self.format = format
+        self.priorityPrefixes = priorityPrefixes
+        self.formatter = LogLineFormatter(format: format, priorityPrefixes: priorityPrefixes)
         // A plain thread, not the cooperative pool or an event loop: it may block in write(2) for as long
         // as the reader of the descriptor stalls, and nothing else waits for it.
         let thread = Thread { [self] in run() }
@@ -67,7 +111,15 @@ public final class LogWriter: Sendable {
 
     /// Queues one line; never waits for the descriptor. Dropped (and counted) when the queue is full.
     public func write(level: SOCKSLogger.Level, message: String) {
-        let entry = Entry(time: Date(), level: level, message: message)
+        enqueue(Entry(time: Date(), level: level, content: .message(message)))
+    }
+
+    /// Queues one event's line (the access line); never waits. Dropped (and counted) when the queue is full.
+    public func write(level: SOCKSLogger.Level, event: LogEvent) {
+        enqueue(Entry(time: Date(), level: level, content: .event(event)))
+    }
+
+    private func enqueue(_ entry: Entry) {
         let wakeThread = queue.withLock { queue -> Bool in
             switch queue.state {
             case .closing, .closed:
@@ -78,13 +130,47 @@ public final class LogWriter: Sendable {
                     dropped.add(1, ordering: .relaxed)
                     return false
                 }
-                queue.entries.append(entry)
+                queue.entries.append(.line(entry))
                 guard case .waiting = queue.state else { return false }
                 queue.state = .writing
                 return true
             }
         }
         if wakeThread { wake.signal() }
+    }
+
+    /// Opens `path` again and moves the writer to the new file, for logrotate: after the old file was
+    /// renamed, lines queued before this call still go to it (they are already on their way), every line
+    /// queued after goes to the new file, and none is lost or written twice. The old file is closed once its
+    /// lines are written; `flush` waits for that too. Does nothing for a writer on a descriptor it was given
+    /// (standard error) or one that was closed.
+    ///
+    /// - Throws: `LogFileError` when the path cannot be opened; the writer then keeps the file it has.
+    public func reopen() throws {
+        guard let path else { return }
+        let descriptor = try Self.open(path)
+        let (accepted, wakeThread) = queue.withLock { queue -> (Bool, Bool) in
+            switch queue.state {
+            case .closing, .closed:
+                return (false, false)
+            case .waiting, .writing:
+                // Past the capacity too: the switch is not a line, and dropping it would leak the descriptor
+                // and leave the writer on the renamed file.
+                queue.entries.append(.switchTo(descriptor))
+                guard case .waiting = queue.state else { return (true, false) }
+                queue.state = .writing
+                return (true, true)
+            }
+        }
+        if !accepted { Glibc.close(descriptor) }
+        if wakeThread { wake.signal() }
+    }
+
+    private static func open(_ path: String) throws(LogFileError) -> Int32 {
+        // O_CLOEXEC: a program the daemon starts must not inherit (and hold open) the log file.
+        let descriptor = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+        guard descriptor >= 0 else { throw LogFileError(path: path, errorNumber: errno) }
+        return descriptor
     }
 
     /// Waits until every line queued so far is written (or reported dropped), for at most `timeout`: what
@@ -136,12 +222,15 @@ public final class LogWriter: Sendable {
     }
 
     private enum Step {
-        case write([Entry], dropped: Int)
+        case write([Item], dropped: Int)
         case park
         case end
     }
 
     private func run() {
+        // Only this thread writes, so only it needs to know which descriptor is current.
+        var descriptor = initialDescriptor
+        defer { if ownsDescriptor { Glibc.close(descriptor) } }
         while true {
             let step = queue.withLock { queue -> Step in
                 if !queue.entries.isEmpty || queue.unreported > 0 {
@@ -161,8 +250,8 @@ public final class LogWriter: Sendable {
                 }
             }
             switch step {
-            case .write(let entries, let droppedCount):
-                write(entries, droppedSinceLastReport: droppedCount)
+            case .write(let items, let droppedCount):
+                write(items, droppedSinceLastReport: droppedCount, descriptor: &descriptor)
             case .park:
                 wake.wait()
             case .end:
@@ -171,29 +260,38 @@ public final class LogWriter: Sendable {
         }
     }
 
-    private func write(_ entries: [Entry], droppedSinceLastReport: Int) {
+    private func write(_ items: [Item], droppedSinceLastReport: Int, descriptor: inout Int32) {
         var bytes: [UInt8] = []
         var linesInBuffer = 0
-        for entry in entries {
-            let message = SOCKSLogger.escapingNonPrintable(entry.message)
-            bytes.append(contentsOf: "\(entry.time.ISO8601Format()) \(entry.level) \(message)\n".utf8)
-            linesInBuffer += 1
-            // Written in pieces of about 64 KiB: a burst of queued lines never needs one large buffer.
-            if bytes.count >= 64 * 1024 {
-                writeOut(bytes, lines: linesInBuffer)
+        for item in items {
+            switch item {
+            case .line(let entry):
+                formatter.append(time: entry.time, level: entry.level, content: entry.content, to: &bytes)
+                linesInBuffer += 1
+                // Written in pieces of about 64 KiB: a burst of queued lines never needs one large buffer.
+                if bytes.count >= 64 * 1024 {
+                    writeOut(bytes, lines: linesInBuffer, to: descriptor)
+                    bytes.removeAll(keepingCapacity: true)
+                    linesInBuffer = 0
+                }
+            case .switchTo(let next):
+                // Everything queued before the switch belongs to the old file.
+                writeOut(bytes, lines: linesInBuffer, to: descriptor)
                 bytes.removeAll(keepingCapacity: true)
                 linesInBuffer = 0
+                if ownsDescriptor { Glibc.close(descriptor) }
+                descriptor = next
             }
         }
         if droppedSinceLastReport > 0 {
-            let report = "\(SOCKSLogger.Level.warning) \(droppedSinceLastReport) log lines dropped: the log output could not keep up"
-            bytes.append(contentsOf: "\(Date().ISO8601Format()) \(report)\n".utf8)
+            let report = "\(droppedSinceLastReport) log lines dropped: the log output could not keep up"
+            formatter.append(time: Date(), level: .warning, content: .message(report), to: &bytes)
         }
-        writeOut(bytes, lines: linesInBuffer)
+        writeOut(bytes, lines: linesInBuffer, to: descriptor)
     }
 
     /// Writes all of `bytes`; what cannot be written (the descriptor failed) counts as dropped.
-    private func writeOut(_ bytes: [UInt8], lines: Int) {
+    private func writeOut(_ bytes: [UInt8], lines: Int, to descriptor: Int32) {
         guard !bytes.isEmpty else { return }
         let complete = bytes.withUnsafeBytes { raw -> Bool in
             // `raw` is valid for this closure only; every pointer below is derived from it and not kept.

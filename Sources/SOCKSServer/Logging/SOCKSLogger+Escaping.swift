@@ -7,6 +7,11 @@
 //    call site cannot forget it: a message is always exactly one line, and carries no terminal escapes.
 // 2. The access line's client-supplied values (user, destination) are further escaped by
 //    `escapingFieldValue`, so they can hold no space, `=` or `"` either: a username cannot add a field.
+//
+// JSON lines (`LogFormat.json`) escape the JSON way instead, for the values of an event (the access line):
+// `JSONLogEncoding` writes every character that is not printable ASCII as `\uXXXX`, so the line stays one
+// line of plain ASCII and a parser gets the client's value back exactly. A free-form message is still passed
+// through `escapingNonPrintable` first, as in text.
 
 extension SOCKSLogger {
     /// `text` with every non-printable character written as `\xHH` per UTF-8 byte: control characters

@@ -3,7 +3,7 @@ import Glibc
 import SOCKSClient
 import SOCKSProtocol
 
-/// The policy stage of DESIGN §8: may a session reach this destination? One value answers for CONNECT,
+/// The policy stage of DESIGN §8: may a session reach this destination? One policy answers for CONNECT,
 /// BIND, every UDP datagram and every UoT frame, so they can never disagree.
 ///
 /// It is asked twice for a name: once for the request (only domain and `*` rules can match a bare name),
@@ -16,7 +16,7 @@ import SOCKSProtocol
 ///
 /// Connecting to one of this server's own listening addresses is always denied (no proxy loops); that
 /// check is for TCP only (`forDatagrams` drops it: a datagram cannot reach a TCP listener).
-struct AccessPolicy: Sendable {
+final class AccessPolicy: Sendable {
     let rules: DestinationRules
     /// The session's user's own rules (`UserPolicy.destinationRules`), tried before `rules`.
     let userRules: DestinationRules

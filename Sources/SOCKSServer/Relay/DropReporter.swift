@@ -4,8 +4,8 @@ struct DropReporter: Sendable {
     let logger: SOCKSLogger
     let label: String
 
-    func callAsFunction(_ reason: @autoclosure () -> String) {
-        counters.countDrop()
-        logger.debug("\(label): dropped datagram: \(reason())")
+    func callAsFunction(_ reason: DatagramDropReason, _ detail: @autoclosure () -> String) {
+        counters.countDrop(reason)
+        logger.debug("\(label): dropped datagram: \(detail())")
     }
 }

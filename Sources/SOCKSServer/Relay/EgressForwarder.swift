@@ -9,6 +9,8 @@ struct EgressForwarder: Sendable {
     let counters: RelayCounters
     let policy: AccessPolicy
     let metrics: ServerMetrics
+    /// The user's bandwidth cap: a datagram either direction that does not fit is dropped.
+    let bandwidth: BandwidthLimiter?
     let drop: DropReporter
     let lookups = InFlightLimit(maximum: 32)
 
@@ -18,7 +20,11 @@ struct EgressForwarder: Sendable {
             try policy.check(destination)
         } catch {
             metrics.deniedDatagram()
-            drop("\(error)")
+            drop(.denied, "\(error)")
+            return
+        }
+        if let bandwidth, !bandwidth.admitDatagram(payload.count) {
+            drop(.bandwidth, "to \(destination): over the user's bandwidth cap")
             return
         }
         if egress.sendsWithoutLookup(to: destination) {
@@ -30,17 +36,18 @@ struct EgressForwarder: Sendable {
                 await send(copy[...], to: destination)
             }
         } else {
-            drop("to \(destination): too many name lookups in flight")
+            drop(.lookupLimit, "to \(destination): too many name lookups in flight")
         }
     }
 
     private func send(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint) async {
         do {
             try await egress.send(payload, to: destination)
-            counters.countUp(payload.count)
+            counters.countDatagramUp(payload.count)
         } catch {
-            if error is AccessDenied { metrics.deniedDatagram() }
-            drop("to \(destination): \(error)")
+            let denied = error is AccessDenied
+            if denied { metrics.deniedDatagram() }
+            drop(denied ? .denied : .undeliverable, "to \(destination): \(error)")
         }
     }
 }

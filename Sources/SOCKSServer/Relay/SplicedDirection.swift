@@ -36,6 +36,9 @@ struct SplicedDirection {
     private var carrier = Carrier.idle
     private(set) var finished = false
     private(set) var movedAny = false
+    /// Loads moved per `advance()` at most: `SplicePipe.roundsBeforeYield`, or 1 under a bandwidth cap so
+    /// that each step moves one pipe's worth before the cap is consulted again.
+    var roundsPerAdvance = SplicePipe.roundsBeforeYield
 
     /// The size of a copy buffer, used only while no pipe can be had.
     static let copyBufferSize = 64 * 1024
@@ -47,7 +50,7 @@ struct SplicedDirection {
         self.count = count
     }
 
-    /// Moves as much as can move without waiting, up to `SplicePipe.roundsBeforeYield` loads.
+    /// Moves as much as can move without waiting, up to `roundsPerAdvance` loads.
     ///
     /// - Throws: `SplicePipe.Unsupported` if the kernel refuses to splice these sockets; `Failure` for
     ///   an error on either socket.
@@ -55,7 +58,7 @@ struct SplicedDirection {
         var rounds = 0
         while true {
             if let blocked = try drain() { return blocked }
-            if rounds == SplicePipe.roundsBeforeYield { return .busy }
+            if rounds == roundsPerAdvance { return .busy }
             rounds += 1
             switch try fill() {
             case .moved:

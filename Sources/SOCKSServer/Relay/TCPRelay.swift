@@ -20,6 +20,9 @@ struct TCPRelay {
     let bufferSize: Int
     let idleTimeout: Duration?
     let counters: RelayCounters
+    /// The user's bandwidth cap, if it has one: each chunk is paid for after it moves, and the relay waits
+    /// before the next while the user is over its rate.
+    var bandwidth: BandwidthLimiter?
     /// Whether to try splice first; `false` forces the copying path (tests use it to exercise that path).
     var usesSplice = true
     /// Where spliced directions take their pipes.
@@ -66,14 +69,18 @@ struct TCPRelay {
     /// - Returns: `false` if the kernel refused to splice before any byte moved (the caller copies instead).
     private func runSpliced() async throws -> Bool {
         var directions = [
-            SplicedDirection(source: client, sink: target, pool: pipes, count: counters.countUp),
-            SplicedDirection(source: target, sink: client, pool: pipes, count: counters.countDown),
+            SplicedDirection(source: client, sink: target, pool: pipes, count: countUp),
+            SplicedDirection(source: target, sink: client, pool: pipes, count: countDown),
         ]
+        if bandwidth != nil {
+            for index in directions.indices { directions[index].roundsPerAdvance = 1 }
+        }
         defer {
             for index in directions.indices { directions[index].release() }
         }
         var movedAny = false
         while true {
+            try await waitForBandwidth()
             var needs: [(TCPConnection, SocketReadiness)] = []
             var yieldNow = false
             for index in directions.indices where !directions[index].finished {
@@ -108,7 +115,7 @@ struct TCPRelay {
             // direction; the first failure is what the relay reports.
             group.addTask { [self] in
                 do {
-                    try await Self.pump(from: target, to: client, bufferSize: bufferSize, count: counters.countDown)
+                    try await Self.pump(from: target, to: client, bufferSize: bufferSize, bandwidth: bandwidth, count: countDown)
                 } catch {
                     endBoth(after: error, recordingIn: failure)
                     throw error
@@ -116,12 +123,30 @@ struct TCPRelay {
             }
             defer { group.cancelAll() }
             do {
-                try await Self.pump(from: client, to: target, bufferSize: bufferSize, count: counters.countUp)
+                try await Self.pump(from: client, to: target, bufferSize: bufferSize, bandwidth: bandwidth, count: countUp)
                 try await group.next()
             } catch {
                 endBoth(after: error, recordingIn: failure)
                 throw failure.first ?? error
             }
+        }
+    }
+
+    private func countUp(_ bytes: Int) {
+        counters.countUp(bytes)
+        bandwidth?.consume(bytes)
+    }
+
+    private func countDown(_ bytes: Int) {
+        counters.countDown(bytes)
+        bandwidth?.consume(bytes)
+    }
+
+    /// While the user is over its bandwidth cap, waits on the loop's timer until it is not.
+    private func waitForBandwidth() async throws {
+        guard let bandwidth else { return }
+        while let wait = bandwidth.delay() {
+            try await client.eventLoop.sleep(for: wait)
         }
     }
 
@@ -135,10 +160,11 @@ struct TCPRelay {
 
     /// Copies `source` to `sink` until EOF, then half-closes `sink`; a failure names the socket it hit.
     private static func pump(
-        from source: TCPConnection, to sink: TCPConnection, bufferSize: Int, count: (Int) -> Void
+        from source: TCPConnection, to sink: TCPConnection, bufferSize: Int, bandwidth: BandwidthLimiter?, count: (Int) -> Void
     ) async throws {
         var chunks = source.chunks(chunkSize: bufferSize).makeAsyncIterator()
         while true {
+            if let wait = bandwidth?.delay() { try await source.eventLoop.sleep(for: wait) }
             let chunk: ArraySlice<UInt8>?
             do { chunk = try await chunks.next() } catch { throw SplicedDirection.Failure(brokenSide: source, error: error) }
             guard let chunk else { break }

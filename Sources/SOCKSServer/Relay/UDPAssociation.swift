@@ -102,7 +102,7 @@ struct UDPAssociation {
     /// One datagram from the client's side: admitted, parsed and forwarded, or dropped and counted.
     private func handleFromClient(_ datagram: ArraySlice<UInt8>, sender: SocketAddress, lookupsIn lookups: inout DiscardingTaskGroup) async {
         guard client.admit(sender) else {
-            drop("from \(sender), not the associated client")
+            drop(.stranger, "from \(sender), not the associated client")
             return
         }
         let header: SOCKSUDPHeader
@@ -110,11 +110,11 @@ struct UDPAssociation {
         do {
             (header, payloadStart) = try SOCKSUDPHeader.parse(datagram: datagram)
         } catch {
-            drop("malformed header: \(error)")
+            drop(.malformed, "malformed header: \(error)")
             return
         }
         guard header.fragment == 0 else {
-            drop("fragment \(header.fragment) (fragmentation is not supported)")
+            drop(.fragmented, "fragment \(header.fragment) (fragmentation is not supported)")
             return
         }
         await forwarder.forward(datagram[payloadStart...], to: header.endpoint, lookupsIn: &lookups)
@@ -130,7 +130,7 @@ struct UDPAssociation {
                     do {
                         (count, source) = try await egress.receive(into: &buffer, at: Self.headerRoom)
                     } catch let stranger as StrangerDatagram {
-                        drop("\(stranger)")
+                        drop(.stranger, "\(stranger)")
                         return
                     }
                     await deliver(&buffer, count: count, from: source)
@@ -144,7 +144,11 @@ struct UDPAssociation {
     /// Sends a reply (its payload at `headerRoom` in `buffer`) to the client with its source in the header.
     private func deliver(_ buffer: inout [UInt8], count: Int, from source: SOCKSEndpoint) async {
         guard let destination = client.address else {
-            drop("from \(source) before the client's first datagram")
+            drop(.clientUnknown, "from \(source) before the client's first datagram")
+            return
+        }
+        if let bandwidth = forwarder.bandwidth, !bandwidth.admitDatagram(count) {
+            drop(.bandwidth, "from \(source): over the user's bandwidth cap")
             return
         }
         // The header goes into the room in front of the payload: no copy of the payload.
@@ -153,9 +157,9 @@ struct UDPAssociation {
         buffer.replaceSubrange(start..<Self.headerRoom, with: header)
         do {
             try await clientSocket.send(buffer[start..<Self.headerRoom + count], to: destination)
-            counters.countDown(count)
+            counters.countDatagramDown(count)
         } catch {
-            drop("to client \(destination): \(error)")
+            drop(.undeliverable, "to client \(destination): \(error)")
         }
     }
 

@@ -147,17 +147,21 @@ struct UoTServerRelay {
                 try await DatagramBufferPool.shared.withBuffer { buffer in
                     let room = Self.frameHeaderRoom
                     let (count, source) = try await egress.receive(into: &buffer, at: room)
+                    if let bandwidth = forwarder.bandwidth, !bandwidth.admitDatagram(count) {
+                        forwarder.drop(.bandwidth, "from \(source): over the user's bandwidth cap")
+                        return
+                    }
                     header.removeAll(keepingCapacity: true)
                     try UoTFrame.appendHeader(payloadCount: count, endpoint: framing == .addressed ? source : nil, framing: framing, to: &header)
                     // The frame header goes into the room in front of the payload: one write, no copy.
                     buffer.replaceSubrange(room - header.count..<room, with: header)
                     try await connection.write(buffer[(room - header.count)..<(room + count)])
-                    counters.countDown(count)
+                    counters.countDatagramDown(count)
                 }
             } catch let stranger as StrangerDatagram {
-                forwarder.drop("\(stranger)")
+                forwarder.drop(.stranger, "\(stranger)")
             } catch let error as UoTProtocolError {
-                forwarder.drop("cannot frame a reply: \(error)")
+                forwarder.drop(.unencodable, "cannot frame a reply: \(error)")
             } catch {
                 return Task.isCancelled ? .clientClosed : .failed("\(error)")
             }

@@ -16,6 +16,7 @@ extension SOCKSSession {
             await deny(error)
             return
         }
+        let dialing = ContinuousClock.now
         if let upstream = configuration.upstream {
             do {
                 let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
@@ -43,6 +44,7 @@ extension SOCKSSession {
             }
             bound = SOCKSEndpoint(target.localAddress)
         }
+        context.metrics.connected(since: dialing)
         await replyAndRelay(with: target, bound: bound, earlyData: accepted.earlyData)
     }
 

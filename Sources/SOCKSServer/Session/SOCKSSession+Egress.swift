@@ -55,7 +55,7 @@ extension SOCKSSession {
     /// The forwarder of a UDP relay of this session.
     func makeForwarder(egress: any DatagramEgress, counters: RelayCounters) -> EgressForwarder {
         EgressForwarder(
-            egress: egress, counters: counters, policy: access.datagramPolicy, metrics: context.metrics,
+            egress: egress, counters: counters, policy: access.datagramPolicy, metrics: context.metrics, bandwidth: bandwidth,
             drop: DropReporter(counters: counters, logger: context.logger, label: "session \(record.client)"))
     }
 

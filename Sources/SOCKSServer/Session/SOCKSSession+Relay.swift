@@ -6,7 +6,7 @@ extension SOCKSSession {
     /// The success reply with `bound` as BND, any early data to `peer`, then the relay until both
     /// directions end: the end of every CONNECT and BIND. Records bytes and outcome; closes `peer`.
     func replyAndRelay(with peer: TCPConnection, bound: SOCKSEndpoint, earlyData: [UInt8]) async {
-        let counters = RelayCounters()
+        let counters = RelayCounters(registry: context.metrics)
         tracker.relaying(with: counters)
         defer {
             record.bytesUp = counters.bytesUp
@@ -23,7 +23,7 @@ extension SOCKSSession {
             record.outcome = "succeeded"
             try await TCPRelay(
                 client: connection, target: peer, bufferSize: context.configuration.relayBufferSize,
-                idleTimeout: context.configuration.idleTimeout, counters: counters
+                idleTimeout: context.configuration.idleTimeout, counters: counters, bandwidth: bandwidth
             ).run()
         } catch TCPRelay.Ending.idleTimeout {
             record.outcome = "idle-timeout"

@@ -41,7 +41,7 @@ extension SOCKSSession {
             return
         }
         context.logger.debug("session \(record.client): UDP relay on \(clientSocket.localAddress) (advertised \(bound))")
-        let counters = RelayCounters()
+        let counters = RelayCounters(registry: context.metrics)
         tracker.relaying(with: counters)
         let association = UDPAssociation(
             clientSocket: clientSocket, control: connection, client: client,

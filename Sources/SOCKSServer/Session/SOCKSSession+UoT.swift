@@ -31,7 +31,7 @@ extension SOCKSSession {
         let headerDeadline = version == .v2
             ? connection.eventLoop.schedule(after: context.configuration.handshakeTimeout) { [connection] in connection.close() }
             : nil
-        let counters = RelayCounters()
+        let counters = RelayCounters(registry: context.metrics)
         tracker.relaying(with: counters)
         let relay = UoTServerRelay(
             connection: connection, version: version, earlyData: accepted.earlyData,

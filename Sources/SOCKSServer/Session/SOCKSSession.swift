@@ -41,6 +41,8 @@ actor SOCKSSession {
     var access: SessionAccess
     /// What the session summary and a reload see of this session.
     let tracker: SessionTracker
+    /// The user's bandwidth cap, shared with the user's other sessions; nil for none.
+    var bandwidth: BandwidthLimiter?
 
     init(connection: TCPConnection, context: SessionContext) {
         self.connection = connection
@@ -56,9 +58,9 @@ actor SOCKSSession {
         defer {
             context.openSessions.remove(tracker)
             connection.close()
-            context.metrics.sessionEnded(up: record.bytesUp, down: record.bytesDown, handshakeFailed: record.handshakeFailed)
+            context.metrics.sessionEnded(record)
             // Logins refused during a backoff are summarised by the throttle's report, not logged one by one.
-            if !record.summarized { context.logger.info(record.line) }
+            if !record.summarized { context.logger.info(record.accessEvent) }
         }
         // The handshake deadline is a loop timer that closes the connection (which wakes the pending read):
         // no task group, no child task, no dispatch timer for what almost every session meets in time.
@@ -88,10 +90,14 @@ actor SOCKSSession {
         record.command = accepted.request.command
         record.destination = accepted.request.destination
         tracker.accepted(user: accepted.user, command: accepted.request.command, destination: accepted.request.destination)
+        context.metrics.handshakeCompleted(record)
         context.logger.debug("session \(record.client): \(accepted.request.command) \(SOCKSLogger.escapingFieldValue(accepted.request.destination.description))")
 
         deadline.cancel()
         access = context.access(for: accepted.user)
+        if let user = accepted.user, let cap = context.configuration.userPolicies[user]?.bandwidthLimit {
+            bandwidth = context.runtime.bandwidthLimiter(for: user, bytesPerSecond: cap)
+        }
         let userLimit = accepted.user.flatMap { context.sessionLimit(for: $0) }
         if let user = accepted.user, let limit = userLimit {
             guard context.userSessions.enter(user, limit: limit) else {

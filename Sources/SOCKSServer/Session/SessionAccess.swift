@@ -2,7 +2,7 @@ import AsyncSockets
 
 /// The access policy one session works under, with the resolvers that apply it: the server's, or, for a
 /// user with rules of its own, the user's rules before the server's.
-struct SessionAccess: Sendable {
+final class SessionAccess: Sendable {
     let policy: AccessPolicy
     /// The policy for datagrams and UoT frames (no own-listener check: UDP cannot reach a TCP listener).
     let datagramPolicy: AccessPolicy

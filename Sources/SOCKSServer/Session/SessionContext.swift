@@ -1,21 +1,17 @@
 import AsyncSockets
 
-/// What every session of one server shares: read-only settings, the access policy, the limits and login
-/// throttle that span sessions, and the server's counters.
-struct SessionContext: Sendable {
+/// What every session of one server shares: one configuration's read-only settings and access policy, the
+/// state that spans sessions and reloads (`runtime`), and the server's counters. A reload makes a new
+/// context; a session keeps the one it started with.
+final class SessionContext: Sendable {
     let configuration: SOCKSServer.Configuration
     let metrics: ServerMetrics
     /// The server's access policy, for sessions without a user or whose user has no rules of its own.
     let access: SessionAccess
     /// The access of each user with rules of its own.
     let userAccess: [String: SessionAccess]
-    let loginThrottle: LoginThrottle
-    /// Every open session's tracker.
-    let openSessions: OpenSessions
-    /// Open sessions per user, against `maxSessionsPerUser` or the user's own limit.
-    let userSessions = SessionLimit()
-    /// `maxUDPAssociations`, counted under one key.
-    let udpAssociations = SessionLimit()
+    /// Login backoffs, per-user and UDP session counts, open-session trackers: kept across reloads.
+    let runtime: SessionRuntime
     /// Logins refused while their IP is throttled: the first at once, then a count every 10 s.
     let throttledLoginReport: SummarizingReport
     /// Logins refused because the password checker's queue was full.
@@ -23,10 +19,10 @@ struct SessionContext: Sendable {
     /// Requests refused by the per-user or UDP limits.
     let limitReport: SummarizingReport
 
-    init(configuration: SOCKSServer.Configuration, metrics: ServerMetrics, ownListeners: [SocketAddress], openSessions: OpenSessions) {
+    init(configuration: SOCKSServer.Configuration, metrics: ServerMetrics, ownListeners: [SocketAddress], runtime: SessionRuntime) {
         self.configuration = configuration
         self.metrics = metrics
-        self.openSessions = openSessions
+        self.runtime = runtime
         let direct = configuration.upstream == nil
         access = SessionAccess(
             policy: AccessPolicy(rules: configuration.destinationRules, ownListeners: ownListeners, direct: direct),
@@ -36,9 +32,6 @@ struct SessionContext: Sendable {
                 policy: AccessPolicy(rules: configuration.destinationRules, userRules: user.destinationRules, ownListeners: ownListeners, direct: direct),
                 resolver: configuration.resolver)
         }
-        loginThrottle = LoginThrottle(settings: LoginThrottle.Settings(
-            failureLimit: configuration.loginFailureLimit, window: .seconds(60),
-            backoff: configuration.loginBackoff, backoffLimit: configuration.loginBackoffLimit))
         let logger = configuration.logger
         throttledLoginReport = SummarizingReport(interval: .seconds(10)) { suppressed in
             logger.warning("login throttling: refused \(suppressed) more login(s) from throttled addresses in the last 10 s")
@@ -52,6 +45,10 @@ struct SessionContext: Sendable {
     }
 
     var logger: SOCKSLogger { configuration.logger }
+    var loginThrottle: LoginThrottle { runtime.loginThrottle }
+    var openSessions: OpenSessions { runtime.openSessions }
+    var userSessions: SessionLimit { runtime.userSessions }
+    var udpAssociations: SessionLimit { runtime.udpAssociations }
 
     /// The access policy for a session of `user` (nil before or without a login).
     func access(for user: String?) -> SessionAccess {

@@ -21,18 +21,30 @@ struct SessionRecord: Sendable {
         self.client = client
     }
 
-    /// One line, `key=value` pairs, for the info-level access log. `-` means none. The values a client
-    /// chose (user, destination) are escaped (`SOCKSLogger.escapingFieldValue`): they never contain a space,
-    /// `=`, `"` or a control character, so they cannot forge a field or a line.
-    var line: String {
-        let elapsed = (ContinuousClock.now - started).components
+    /// The info-level access line, as an event: `session` with the fields `client`, `user`, `command`,
+    /// `destination`, `up`, `down`, `dropped` (UDP ASSOCIATE only), `duration` (seconds, to the millisecond)
+    /// and `outcome`. In the text format that is `session client=… user=… … outcome=…`, with `-` for none;
+    /// the values a client chose (user, destination) are escaped there (`SOCKSLogger.escapingFieldValue`):
+    /// they never contain a space, `=`, `"` or a control character, so they cannot forge a field or a line.
+    var accessEvent: LogEvent { accessEvent(endingAt: .now) }
+
+    /// The access line for a session that ended at `end`.
+    func accessEvent(endingAt end: ContinuousClock.Instant) -> LogEvent {
+        let elapsed = (end - started).components
         let milliseconds = elapsed.seconds * 1000 + elapsed.attoseconds / 1_000_000_000_000_000
-        let duration = Double(milliseconds) / 1000
-        let user = user.map(SOCKSLogger.escapingFieldValue) ?? "-"
-        let destination = destination.map { SOCKSLogger.escapingFieldValue($0.description) } ?? "-"
-        return "session client=\(client) user=\(user) command=\(command?.description ?? "-") "
-            + "destination=\(destination) up=\(bytesUp) down=\(bytesDown) "
-            + (datagramsDropped.map { "dropped=\($0) " } ?? "")
-            + "duration=\(duration)s outcome=\(outcome)"
+        var fields: [LogEvent.Field] = [
+            .init("client", .text(client.description)),
+            .init("user", user.map { .clientText($0) } ?? .absent),
+            .init("command", command.map { .text($0.description) } ?? .absent),
+            .init("destination", destination.map { .clientText($0.description) } ?? .absent),
+            .init("up", .integer(bytesUp)),
+            .init("down", .integer(bytesDown)),
+        ]
+        if let datagramsDropped {
+            fields.append(.init("dropped", .integer(datagramsDropped)))
+        }
+        fields.append(.init("duration", .seconds(Double(milliseconds) / 1000)))
+        fields.append(.init("outcome", .text(outcome)))
+        return LogEvent("session", fields: fields)
     }
 }

@@ -1,0 +1,176 @@
+import AsyncSockets
+import Synchronization
+
+/// A small HTTP/1.1 responder for a server's metrics and health, to scrape with Prometheus:
+///
+/// - `GET /metrics`: `ServerMetrics.prometheusText(version:)`, as `text/plain; version=0.0.4`;
+/// - `GET /healthz`: 200 `ok` while the server is serving; 503 with the phase (`ready`, `draining`,
+///   `stopped`) otherwise — keep the endpoint running while the server drains, so probes see it;
+/// - `HEAD` for both; 404 for other paths, 405 for other methods on these, 400 for what is not HTTP/1.x,
+///   431 for a head over 8 KiB or 100 fields, 505 for another HTTP version.
+///
+/// ```swift
+/// let endpoint = try MetricsEndpoint(bindingTo: SocketAddress("127.0.0.1", port: 9090)!, server: server, version: "0.1.0")
+/// async let metrics: Void = endpoint.run()
+/// ```
+///
+/// Each connection gets one answer, then `Connection: close`. Hostile clients cost little and hold little:
+/// a whole exchange (head in, answer out) must finish within `requestTimeout` or the connection is closed;
+/// the head is read into at most 8 KiB; at most `maximumConnections` connections are served at once and
+/// any beyond are closed as soon as they are accepted.
+public final class MetricsEndpoint: Sendable {
+    /// The address the endpoint listens on, with the real port when port 0 was asked for.
+    public var localAddress: SocketAddress { listener.localAddress }
+
+    private let listener: TCPListener
+    private let server: SOCKSServer
+    private let version: String
+    private let requestTimeout: Duration
+    private let maximumConnections: Int
+    private let limits = HTTPRequestHead.Limits(maximumLength: 8 * 1024, maximumFields: 100)
+    private let openConnections = Atomic<Int>(0)
+    private let started = Atomic<Bool>(false)
+    /// Accept failures (out of descriptors) are logged once per streak by the listener; this spaces streaks.
+    private let exhaustionReport = RateLimitedReport(interval: .seconds(10))
+
+    /// The content type of `/metrics`: the text format, version 0.0.4.
+    public static let metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+    /// Binds the endpoint's listening socket, so that a port in use fails here, before `run()`.
+    ///
+    /// - Parameters:
+    ///   - version: the `version` label of `socksd_build_info`.
+    ///   - requestTimeout: how long one connection may take, from accept to the end of the answer.
+    ///   - maximumConnections: connections served at once; more are closed at accept.
+    /// - Throws: `SocketError` when the address cannot be bound (for example `EADDRINUSE`).
+    public init(
+        bindingTo address: SocketAddress, server: SOCKSServer, version: String, requestTimeout: Duration = .seconds(10),
+        maximumConnections: Int = 64
+    ) throws {
+        listener = try TCPListener(bindingTo: address, backlog: 128)
+        self.server = server
+        self.version = version
+        self.requestTimeout = requestTimeout
+        self.maximumConnections = max(1, maximumConnections)
+    }
+
+    /// Connections being served now (for tests of its bounds).
+    var openConnectionCount: Int { openConnections.load(ordering: .relaxed) }
+
+    /// Accepts and answers requests until `close()` or cancellation; then ends the exchanges in progress and
+    /// returns. A second call returns at once.
+    public func run() async {
+        guard started.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        let logger = server.configuration.logger
+        let address = listener.localAddress
+        await withDiscardingTaskGroup { group in
+            let connections = listener.connections(onResourceExhaustion: { [exhaustionReport] error in
+                exhaustionReport { logger.error("metrics endpoint \(address): accept failed: \(error); retrying") }
+            })
+            do {
+                for try await connection in connections {
+                    guard openConnections.add(1, ordering: .relaxed).newValue <= maximumConnections else {
+                        openConnections.subtract(1, ordering: .relaxed)
+                        connection.close()
+                        continue
+                    }
+                    group.addTask(executorPreference: connection.eventLoop) {
+                        await self.serve(connection)
+                        self.openConnections.subtract(1, ordering: .relaxed)
+                    }
+                }
+            } catch is CancellationError {
+                // run() was cancelled: the exchanges are being cancelled too.
+            } catch {
+                logger.error("metrics endpoint \(address) stopped: \(error)")
+            }
+            // Closed or cancelled: an answer in progress is not worth waiting out its deadline for.
+            group.cancelAll()
+        }
+    }
+
+    /// Stops listening and ends the exchanges in progress; `run()` returns. Safe from any context, any
+    /// number of times.
+    public func close() {
+        listener.close()
+    }
+
+    /// One exchange: read a head, answer it, then let the client close first.
+    private func serve(_ connection: TCPConnection) async {
+        // The deadline closes the connection, which wakes whatever read or write is waiting: one loop
+        // timer per connection, no task.
+        let deadline = connection.eventLoop.schedule(after: requestTimeout) { [connection] in connection.close() }
+        defer {
+            deadline.cancel()
+            connection.close()
+        }
+        let response: HTTPResponse
+        var includingBody = true
+        switch await readHead(from: connection) {
+        case nil:
+            return
+        case .success(let head)?:
+            response = answer(head)
+            includingBody = head.method != "HEAD"
+        case .failure(let error)?:
+            response = HTTPResponse(error)
+        }
+        do {
+            try await connection.write(response.encoded(includingBody: includingBody))
+        } catch {
+            return
+        }
+        connection.shutdownWrite()
+        await drain(connection)
+    }
+
+    /// Reads until the bytes hold a complete head or cannot become one; nil when the client closed first,
+    /// the deadline passed or the task was cancelled.
+    private func readHead(from connection: TCPConnection) async -> Result<HTTPRequestHead, HTTPRequestHead.ParseError>? {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        while true {
+            guard let count = try? await connection.read(into: &buffer), count > 0 else { return nil }
+            let chunk = buffer[0..<count]
+            let isFirst = received.isEmpty
+            // Only the first `maximumLength` bytes can matter: the parser never looks past them.
+            received.append(contentsOf: chunk.prefix(max(0, limits.maximumLength - received.count)))
+            // The parser reads from the start each time: ask it only when the answer may have changed — a
+            // line ended, the limit is reached, or the first bytes came (garbage is answered at once).
+            guard isFirst || chunk.contains(UInt8(ascii: "\n")) || received.count >= limits.maximumLength else { continue }
+            switch HTTPRequestHead.parse(received[...], limits: limits) {
+            case .incomplete: continue
+            case .complete(let head, _): return .success(head)
+            case .failed(let error): return .failure(error)
+            }
+        }
+    }
+
+    private func answer(_ head: HTTPRequestHead) -> HTTPResponse {
+        let isRead = head.method == "GET" || head.method == "HEAD"
+        switch head.path {
+        case "/metrics":
+            guard isRead else { return Self.methodNotAllowed }
+            return HTTPResponse(status: 200, body: server.metrics.prometheusText(version: version), contentType: Self.metricsContentType)
+        case "/healthz":
+            guard isRead else { return Self.methodNotAllowed }
+            let phase = server.phase
+            return phase == .serving ? HTTPResponse(status: 200, body: "ok\n") : HTTPResponse(status: 503, body: "\(phase)\n")
+        default:
+            return HTTPResponse(status: 404, body: "not found\n")
+        }
+    }
+
+    private static let methodNotAllowed = HTTPResponse(status: 405, body: "method not allowed\n", extraFields: [("Allow", "GET, HEAD")])
+
+    /// After the answer (and a FIN), reads and discards what the client still sends — a body, pipelined
+    /// requests — until it closes, up to 64 KiB, within the deadline. Closing with unread bytes would send a
+    /// reset, and a reset can make the client's kernel drop the answer before the client has read it.
+    private func drain(_ connection: TCPConnection) async {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var discarded = 0
+        while discarded < 64 * 1024, let count = try? await connection.read(into: &buffer), count > 0 {
+            discarded += count
+        }
+    }
+}

@@ -1,0 +1,91 @@
+extension ServerMetrics {
+    /// Every metric in the Prometheus text format, version 0.0.4 (`text/plain; version=0.0.4`): the
+    /// server's counters as they are now, and the process's descriptors, memory and CPU time read now.
+    ///
+    /// Label values come from fixed sets, and every value of a set is written (zero until it happens), so
+    /// a series exists from the first scrape on.
+    ///
+    /// - Parameter version: the `version` label of `socksd_build_info`.
+    public func prometheusText(version: String) -> String {
+        var out = PrometheusTextWriter()
+        out.family("socksd_build_info", .gauge, help: "Always 1; the version label names the build.")
+        out.sample("socksd_build_info", labels: [("version", version)], 1)
+
+        out.family("socksd_sessions_active", .gauge, help: "Sessions open now, by command (none: still in the handshake).")
+        for command in SessionCommandLabel.allCases {
+            out.sample("socksd_sessions_active", labels: [("command", command.label)], activeSessions(command))
+        }
+        out.family("socksd_sessions_total", .counter, help: "Sessions that ended, by command and outcome.")
+        for command in SessionCommandLabel.allCases {
+            for outcome in SessionOutcomeLabel.allCases {
+                out.sample("socksd_sessions_total", labels: [("command", command.label), ("outcome", outcome.label)], endedSessions(command, outcome))
+            }
+        }
+        out.family("socksd_bytes_total", .counter, help: "Bytes relayed (UDP: payloads); up is client to destination, down the reverse.")
+        out.sample("socksd_bytes_total", labels: [("direction", "up")], bytesFromClients)
+        out.sample("socksd_bytes_total", labels: [("direction", "down")], bytesToClients)
+        out.family("socksd_udp_datagrams_total", .counter, help: "Datagrams relayed by UDP associations and UoT streams.")
+        out.sample("socksd_udp_datagrams_total", labels: [("direction", "up")], datagramsFromClients)
+        out.sample("socksd_udp_datagrams_total", labels: [("direction", "down")], datagramsToClients)
+        out.family("socksd_udp_dropped_total", .counter, help: "Datagrams that UDP associations and UoT streams dropped, by reason.")
+        for reason in DatagramDropReason.allCases {
+            out.sample("socksd_udp_dropped_total", labels: [("reason", reason.label)], droppedDatagrams(reason))
+        }
+
+        out.family("socksd_auth_failures_total", .counter, help: "Logins with a wrong user name or password.")
+        out.sample("socksd_auth_failures_total", failedLoginCount)
+        out.family("socksd_auth_refusals_total", .counter, help: "Logins refused unchecked, by reason: the address was throttled, or the password checker was busy.")
+        out.sample("socksd_auth_refusals_total", labels: [("reason", "throttled")], throttledLoginCount)
+        out.sample("socksd_auth_refusals_total", labels: [("reason", "busy")], uncheckedLoginCount)
+        out.family(
+            "socksd_rule_denials_total", .counter,
+            help: "Requests refused by the destination rules or for naming the server itself; denied datagrams are socksd_udp_dropped_total{reason=\"denied\"}.")
+        out.sample("socksd_rule_denials_total", deniedRequestCount)
+        out.family("socksd_client_denials_total", .counter, help: "Connections closed at accept: the client is not in allow-from.")
+        out.sample("socksd_client_denials_total", refusedNotAllowedFrom)
+        out.family("socksd_limit_rejections_total", .counter, help: "Connections and requests refused by a limit, named as its option.")
+        for (limit, count) in [
+            ("max-sessions", refusedOverServerLimit), ("max-sessions-per-ip", refusedOverClientLimit),
+            ("new-sessions-per-ip", refusedOverRate), ("max-sessions-per-user", refusedOverUserLimit),
+            ("max-udp-associations", refusedOverUDPLimit),
+        ] {
+            out.sample("socksd_limit_rejections_total", labels: [("limit", limit)], count)
+        }
+
+        out.histogram(
+            "socksd_handshake_duration_seconds", help: "From accept to a complete request, for handshakes that completed.",
+            bounds: handshakeDurations.bounds, handshakeDurations.snapshot)
+        out.histogram(
+            "socksd_connect_duration_seconds", help: "How long CONNECTs took to reach their destination (directly or through the upstream), for those that did.",
+            bounds: connectDurations.bounds, connectDurations.snapshot)
+
+        out.family("socksd_config_reloads_total", .counter, help: "Configuration reloads, by result (failure: the old configuration stayed).")
+        out.sample("socksd_config_reloads_total", labels: [("result", "success")], succeededReloadCount)
+        out.sample("socksd_config_reloads_total", labels: [("result", "failure")], failedReloadCount)
+
+        writeProcessMetrics(to: &out)
+        return out.text
+    }
+
+    /// The standard process metrics, each left out when the system does not say.
+    private func writeProcessMetrics(to out: inout PrometheusTextWriter) {
+        if let descriptors = ProcessStatistics.openDescriptors {
+            out.family("process_open_fds", .gauge, help: "Open file descriptors.")
+            out.sample("process_open_fds", descriptors)
+        }
+        if let limit = ProcessStatistics.descriptorLimit {
+            out.family("process_max_fds", .gauge, help: "The limit on open file descriptors.")
+            out.sample("process_max_fds", limit)
+        }
+        if let memory = ProcessStatistics.memory {
+            out.family("process_resident_memory_bytes", .gauge, help: "Resident memory in bytes.")
+            out.sample("process_resident_memory_bytes", memory.resident)
+            out.family("process_virtual_memory_bytes", .gauge, help: "Virtual memory in bytes.")
+            out.sample("process_virtual_memory_bytes", memory.virtual)
+        }
+        if let seconds = ProcessStatistics.cpuSeconds {
+            out.family("process_cpu_seconds_total", .counter, help: "User and system CPU time in seconds.")
+            out.sample("process_cpu_seconds_total", seconds)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import AsyncSockets
+
+extension SOCKSServer {
+    /// What a reload changed.
+    public struct ReloadOutcome: Sendable, Hashable {
+        /// Addresses newly listened on.
+        public var opened: [SocketAddress]
+        /// Addresses kept (their sockets never closed).
+        public var kept: [SocketAddress]
+        /// Addresses no longer listened on (their sessions go on).
+        public var closed: [SocketAddress]
+        /// Sessions ended because their user is gone (only when asked for).
+        public var endedSessions: Int
+    }
+
+    /// Replaces the configuration: new sessions get the new one whole (users, rules, limits, timeouts,
+    /// upstream, logger); sessions already open keep the one they started with and are never dropped,
+    /// unless `endingSessionsOfRemovedUsers` asks to end those whose user the new configuration no longer
+    /// has.
+    ///
+    /// Listeners: an address in both configurations keeps its socket (no connection is refused during the
+    /// reload); new addresses are bound before anything changes, removed ones stop accepting (their sessions
+    /// drain as they end). Everything is checked first: on any error (an address in use, an open proxy) the
+    /// server goes on with the old configuration and nothing has changed. Login backoffs, per-IP and
+    /// per-user session counts carry over.
+    ///
+    /// - Throws: `SOCKSServerError.noListenAddress`, `.openProxy`, `.notServing` (stopped or draining), or
+    ///   the `SocketError` of an address that cannot be bound.
+    @discardableResult
+    public func reload(_ configuration: Configuration, endingSessionsOfRemovedUsers: Bool = false) throws -> ReloadOutcome {
+        guard !configuration.listenAddresses.isEmpty else { throw SOCKSServerError.noListenAddress }
+        let open = Self.openProxyAddresses(configuration)
+        guard open.isEmpty else { throw SOCKSServerError.openProxy(open) }
+        let current = currentGroups()
+        guard acceptsReload else { throw SOCKSServerError.notServing }
+
+        var kept: [ListenerGroup] = []
+        var opened: [ListenerGroup] = []
+        do {
+            for address in configuration.listenAddresses where !(kept + opened).contains(where: { $0.configured == address }) {
+                if let group = current.first(where: { $0.configured == address }) {
+                    kept.append(group)
+                } else {
+                    opened.append(try ListenerGroup(binding: address))
+                }
+            }
+        } catch {
+            opened.forEach { $0.close() }
+            throw error
+        }
+        let removed = current.filter { group in !kept.contains { $0 === group } }
+        install(configuration, groups: kept + opened, opened: opened)
+        removed.forEach { $0.close() }
+
+        var ended = 0
+        if endingSessionsOfRemovedUsers {
+            let remaining = Set(configuration.users?.usernames ?? [])
+            ended = openSessions.end { !remaining.contains($0) }
+        }
+        return ReloadOutcome(
+            opened: opened.map(\.localAddress), kept: kept.map(\.localAddress), closed: removed.map(\.localAddress), endedSessions: ended)
+    }
+}

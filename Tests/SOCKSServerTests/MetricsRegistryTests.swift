@@ -1,0 +1,129 @@
+import AsyncSockets
+import SOCKSProtocol
+import Testing
+@testable import SOCKSServer
+
+/// The registry without sockets: label mapping, histograms, the text format's escaping, the exposition's
+/// shape, the server's phase.
+@Suite struct MetricsRegistryTests {
+    @Test(arguments: [
+        ("succeeded", SessionOutcomeLabel.succeeded), ("control-closed", .succeeded), ("uot-v2 client-closed", .succeeded),
+        ("uot-v1 client-closed", .succeeded), ("failed(05 connection refused)", .failed), ("failed(07 command not supported)", .failed),
+        ("denied(deny-to private (rule 1))", .denied), ("refused(limit)", .refused), ("auth-failed", .authFailed),
+        ("auth-throttled", .authRefused), ("auth-busy", .authRefused), ("handshake-timeout", .handshakeTimeout),
+        ("uot-v2 handshake-timeout", .handshakeTimeout), ("malformed(truncated)", .protocolError),
+        ("no-acceptable-method", .protocolError), ("uot-v1 malformed-uot(frame too long)", .protocolError),
+        ("client-closed", .clientClosed), ("idle-timeout", .idleTimeout), ("udp-timeout", .idleTimeout),
+        ("uot-v2 udp-timeout", .idleTimeout), ("cancelled", .cancelled), ("relay-error(reset)", .error),
+        ("uot-v2 relay-error(upstream ended the stream)", .error), ("handshake-error", .error), ("handshake-incomplete", .error),
+        ("something new", .error),
+    ])
+    func outcomesMapOntoAFixedSet(outcome: String, expected: SessionOutcomeLabel) {
+        #expect(SessionOutcomeLabel(outcome: outcome) == expected)
+    }
+
+    @Test func commandsMapOntoAFixedSetWithUoTApart() {
+        var record = SessionRecord(client: SocketAddress(ip: .ipv4Loopback, port: 1))
+        #expect(SessionCommandLabel(record) == SessionCommandLabel.none)
+        record.command = .connect
+        record.destination = SOCKSEndpoint(address: .domain("example.com"), port: 443)
+        #expect(SessionCommandLabel(record) == .connect)
+        record.destination = SOCKSEndpoint(address: .domain(UoTVersion.v2.magicName), port: 0)
+        #expect(SessionCommandLabel(record) == .uot)
+        record.command = .bind
+        #expect(SessionCommandLabel(record) == .bind)
+        record.command = .udpAssociate
+        #expect(SessionCommandLabel(record) == .udpAssociate)
+        record.command = SOCKSCommand(rawValue: 9)
+        #expect(SessionCommandLabel(record) == SessionCommandLabel.none)
+    }
+
+    @Test func sessionsMoveFromNoneToTheirCommandAndEndUnderIt() {
+        let metrics = ServerMetrics()
+        var record = SessionRecord(client: SocketAddress(ip: .ipv4Loopback, port: 1))
+        metrics.sessionStarted()
+        #expect(metrics.activeSessions(SessionCommandLabel.none) == 1)
+        record.command = .udpAssociate
+        record.destination = SOCKSEndpoint(address: .ipv4([0, 0, 0, 0]), port: 0)
+        metrics.handshakeCompleted(record)
+        #expect(metrics.activeSessions(SessionCommandLabel.none) == 0)
+        #expect(metrics.activeSessions(.udpAssociate) == 1)
+        record.outcome = "control-closed"
+        metrics.sessionEnded(record)
+        #expect(metrics.activeSessions(.udpAssociate) == 0)
+        #expect(metrics.activeSessions == 0)
+        #expect(metrics.endedSessions(.udpAssociate, .succeeded) == 1)
+        #expect(metrics.handshakeDurations.snapshot.count == 1)
+    }
+
+    @Test func histogramBucketsAreCumulativeWithBoundsInclusive() {
+        let histogram = AtomicHistogram(bounds: [0.001, 0.01, 1])
+        histogram.observe(.microseconds(500))
+        histogram.observe(.milliseconds(1))  // on the bound: counted in le="0.001"
+        histogram.observe(.milliseconds(5))
+        histogram.observe(.seconds(2))
+        histogram.observe(.seconds(-1))  // a clock step back counts as zero
+        let snapshot = histogram.snapshot
+        #expect(snapshot.cumulativeCounts == [3, 4, 4, 5])
+        #expect(snapshot.count == 5)
+        #expect(abs(snapshot.sumSeconds - 2.0065) < 1e-9)
+    }
+
+    @Test func textFormatEscapesAndFormats() {
+        #expect(PrometheusTextWriter.escapingLabelValue(#"a"b\c"# + "\nd") == #"a\"b\\c\nd"#)
+        #expect(PrometheusTextWriter.escapingHelp(#"say "hi" \ "# + "\n") == #"say "hi" \\ \n"#)
+        #expect(PrometheusTextWriter.format(1) == "1")
+        #expect(PrometheusTextWriter.format(2.5) == "2.5")
+        #expect(PrometheusTextWriter.format(0.0005) == "0.0005")
+        #expect(PrometheusTextWriter.format(.infinity) == "+Inf")
+        #expect(PrometheusTextWriter.format(-.infinity) == "-Inf")
+        #expect(PrometheusTextWriter.format(.nan) == "NaN")
+    }
+
+    @Test func expositionGroupsEverySampleUnderItsFamily() throws {
+        let metrics = ServerMetrics()
+        metrics.connected(since: .now - .milliseconds(3))
+        let text = metrics.prometheusText(version: "1.0 \"odd\"\nversion\\")
+        #expect(text.hasSuffix("\n"))
+        #expect(text.contains(#"socksd_build_info{version="1.0 \"odd\"\nversion\\"} 1"#))
+        var family: (name: String, type: String)?
+        var seen = Set<String>()
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+            if line.hasPrefix("# HELP ") {
+                let name = String(line.split(separator: " ")[2])
+                #expect(seen.insert(name).inserted, "\(name) twice")
+                family = nil
+                continue
+            }
+            if line.hasPrefix("# TYPE ") {
+                let parts = line.split(separator: " ")
+                family = (String(parts[2]), String(parts[3]))
+                continue
+            }
+            let current = try #require(family, "sample before its TYPE: \(line)")
+            let name = String(line.prefix { $0 != "{" && $0 != " " })
+            let allowed = current.type == "histogram" ? ["_bucket", "_sum", "_count"].map { current.name + $0 } : [current.name]
+            #expect(allowed.contains(name), "\(line) under \(current.name)")
+        }
+        let samples = MetricSamples(text)
+        #expect(samples[#"socksd_connect_duration_seconds_bucket{le="0.0025"}"#] == 0)
+        #expect(samples[#"socksd_connect_duration_seconds_bucket{le="0.005"}"#] == 1)
+        #expect(samples[#"socksd_connect_duration_seconds_bucket{le="+Inf"}"#] == 1)
+        #expect(samples["socksd_connect_duration_seconds_count"] == 1)
+        #expect(samples[#"socksd_handshake_duration_seconds_bucket{le="10"}"#] == 0)
+        // Every combination of the fixed label sets is written, zero until it happens.
+        #expect(text.components(separatedBy: "\nsocksd_sessions_total{").count - 1
+            == SessionCommandLabel.allCases.count * SessionOutcomeLabel.allCases.count)
+    }
+
+    @Test func phaseOnlyMovesForward() {
+        let lifecycle = ServerLifecycle()
+        #expect(lifecycle.current == .ready)
+        lifecycle.draining()  // shutdown() before run()
+        lifecycle.started()
+        #expect(lifecycle.current == .draining)
+        lifecycle.stopped()
+        lifecycle.draining()
+        #expect(lifecycle.current == .stopped)
+    }
+}
