@@ -33,16 +33,30 @@ enum Socksd {
 
         DaemonSignal.ignoreUntilHandled()
 
-        let settings: DaemonSettings
+        var settings: DaemonSettings
         do {
             settings = try await DaemonSetup.load(options)
         } catch {
             exitWithProblems(error)
         }
         for warning in settings.warnings { printError("warning: \(warning)") }
+        // One logger for the daemon's life: a reload changes its level and reopens its file, never swaps it.
+        let logger: SOCKSLogger
+        do {
+            logger = try SOCKSLogger.make(
+                level: settings.logLevel, format: settings.logFormat, destination: settings.logFile.map { .file($0) } ?? .standardError)
+        } catch {
+            printError("\(error)")
+            exit(1)
+        }
+        settings.server.logger = logger
         let server: SOCKSServer
+        let metricsEndpoints: [MetricsEndpoint]
         do {
             server = try SOCKSServer(configuration: settings.server)
+            metricsEndpoints = try settings.metricsListen.map { address in
+                try MetricsEndpoint(bindingTo: address, server: server, version: CommandLineOptions.version)
+            }
         } catch SOCKSServerError.openProxy(let addresses) {
             printError(
                 "refusing to start an open proxy on \(addresses.map(\.description).joined(separator: ", ")): with no users and no "
@@ -57,16 +71,23 @@ enum Socksd {
             exit(1)
         }
 
-        let logger = server.configuration.logger
         // Under systemd (Type=notify) NOTIFY_SOCKET names its socket; without it every call does nothing.
         let notifier = SystemdNotifier()
+        // Reloads run one at a time, in order, on a task of their own (a signal handler must not wait).
+        let (reloadRequests, reloadTrigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let reloads = Task { [settings] in
+            let reloader = DaemonReloader(options: options, server: server, logger: logger, notifier: notifier, running: settings)
+            for await _ in reloadRequests { await reloader.reload() }
+        }
+        defer { reloads.cancel() }
         let signalSources = await DaemonSignal.handleAll { signal in
             switch signal.request {
             case .shutDown:
                 notifier.stopping()
                 server.shutdown()
             case .reload:
-                logger.warning("received \(signal): reloading the configuration is not implemented yet; carrying on unchanged")
+                logger.info("received \(signal): reloading the configuration")
+                reloadTrigger.yield()
             case .sessionSummary:
                 let lines = server.openSessionSummary()
                 logger.info("received \(signal): \(lines.count) open session(s)")
@@ -80,6 +101,10 @@ enum Socksd {
         for address in server.localAddresses {
             printLine("listening on \(address)")
         }
+        for endpoint in metricsEndpoints {
+            printLine("metrics on \(endpoint.localAddress)")
+        }
+        let metricsTasks = metricsEndpoints.map { endpoint in Task { await endpoint.run() } }
         // Every listener is bound (they were bound when the server was made) and every signal is handled.
         notifier.ready()
         let statusReports = Task {
@@ -102,6 +127,9 @@ enum Socksd {
             printError("\(error)")
             exit(1)
         }
+        // /healthz answered 503 while the server drained; now the endpoints go too.
+        metricsEndpoints.forEach { $0.close() }
+        for task in metricsTasks { await task.value }
         logger.info("stopped")
         // The log is written by a thread of its own: give it the last lines before the process ends.
         logger.flush()

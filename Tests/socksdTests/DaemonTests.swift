@@ -106,14 +106,14 @@ import TestSupport
         #expect(daemon.log.contains("shutting down"))
     }
 
-    @Test func hangUpAndUserSignalsAreLoggedAndTheDaemonCarriesOn() async throws {
+    @Test func hangUpReloadsAndUserSignalsAreAnsweredAndTheDaemonCarriesOn() async throws {
         let echo = try LoopbackPeers.startEcho()
         defer { echo.stop() }
         let daemon = try DaemonProcess(["--listen", "127.0.0.1:0"])
         let server = SocketAddress(ip: .ipv4Loopback, port: try await daemon.port())
         let (open, reply) = try await SOCKSTestClient.open(server, to: SOCKSEndpoint(echo.address))
         #expect(reply.code == .succeeded)
-        for (number, name, says) in [(SIGHUP, "SIGHUP", "not implemented"), (SIGUSR1, "SIGUSR1", "open session(s)"), (SIGUSR2, "SIGUSR2", "no action")] {
+        for (number, name, says) in [(SIGHUP, "SIGHUP", "reloading the configuration"), (SIGUSR1, "SIGUSR1", "open session(s)"), (SIGUSR2, "SIGUSR2", "no action")] {
             daemon.signal(number)
             let deadline = ContinuousClock.now + .seconds(10)
             while !daemon.log.contains("received \(name)") && daemon.process.isRunning && ContinuousClock.now < deadline {
@@ -130,7 +130,9 @@ import TestSupport
             #expect(try await fresh.receive(exactly: 1) == [7])
             fresh.close()
         }
-        // SIGUSR1's summary named the open session, with its bytes so far.
+        // SIGHUP reloaded the (unchanged) command-line configuration; SIGUSR1's summary named the open
+        // session, with its bytes so far.
+        #expect(daemon.log.contains("configuration reloaded"), "log: \(daemon.log)")
         #expect(daemon.log.contains("open client=127.0.0.1:") && daemon.log.contains("command=connect destination=\(echo.address) up="), "log: \(daemon.log)")
         open.close()
         daemon.signal(SIGTERM)
