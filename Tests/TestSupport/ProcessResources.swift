@@ -113,7 +113,7 @@ public struct ProcessResources: Sendable, CustomStringConvertible {
 
     /// A `/proc` file's text. Read until EOF with `read(2)`: these files report a size of 0, so readers that
     /// trust the size (Foundation's `String(contentsOfFile:)` among them) see them empty or fail.
-    private static func readWhole(_ path: String) -> String? {
+    public static func readWhole(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

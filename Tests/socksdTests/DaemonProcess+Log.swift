@@ -1,6 +1,7 @@
 import AsyncSockets
 import Foundation
 import Glibc
+import TestSupport
 
 extension DaemonProcess {
     /// Starts `socksd --listen 127.0.0.1:0` with `arguments` after it, and returns it with its address once
@@ -52,20 +53,9 @@ extension DaemonProcess {
 
     /// Whether the daemon has a handler installed for `signal` now.
     func catches(_ signal: Int32) -> Bool {
-        let fd = open("/proc/\(process.pid)/status", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        // /proc files report a size of 0: read until EOF.
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = read(fd, &chunk, chunk.count)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
-            bytes += chunk[0..<count]
-        }
         // "SigCgt:\t0000000100004efb": a hexadecimal mask, bit N-1 for signal N.
-        guard let line = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
+        guard let status = ProcessResources.readWhole("/proc/\(process.pid)/status"),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
               let mask = UInt64(line.dropFirst("SigCgt:".count).trimmingCharacters(in: .whitespaces), radix: 16)
         else { return false }
         return mask & (1 << UInt64(signal - 1)) != 0
