@@ -272,14 +272,16 @@ for _ in $(seq 5); do
 done
 log "startup socksd: ${RESULTS[startup,socksd]} ms"
 
-# --- cross-check with the community's method: iperf3 through proxychains4 (socksd and direct, once)
+# --- cross-check with the community's method: iperf3 through proxychains4 (socksd and direct, once).
+# iperf3 takes whole seconds and runs forever with -t 0 (what it reads "0.5" as): at least 1 s, rounded up.
+IPERF_SECS=$(awk -v s="$SECS" 'BEGIN { t = int(s); if (t < s) t++; print t < 1 ? 1 : t }')
 iperf3 -s -p "$IPERF" -1 > /dev/null 2>&1 & PIDS+=($!)
 sleep 0.3
-IPERF_DIRECT=$(iperf3 -c 127.0.0.1 -p "$IPERF" -t "$SECS" -f m 2>/dev/null | awk '/receiver/ {print $(NF-2)}' | tail -1)
+IPERF_DIRECT=$(iperf3 -c 127.0.0.1 -p "$IPERF" -t "$IPERF_SECS" -f m 2>/dev/null | awk '/receiver/ {print $(NF-2)}' | tail -1)
 iperf3 -s -p "$IPERF" -1 > /dev/null 2>&1 & PIDS+=($!)
 sleep 0.3
 printf 'strict_chain\nquiet_mode\n[ProxyList]\nsocks5 127.0.0.1 %s\n' "$SOCKSD" > "$WORK/proxychains.conf"
-IPERF_SOCKSD=$(proxychains4 -q -f "$WORK/proxychains.conf" iperf3 -c 127.0.0.1 -p "$IPERF" -t "$SECS" -f m 2>/dev/null | awk '/receiver/ {print $(NF-2)}' | tail -1)
+IPERF_SOCKSD=$(proxychains4 -q -f "$WORK/proxychains.conf" iperf3 -c 127.0.0.1 -p "$IPERF" -t "$IPERF_SECS" -f m 2>/dev/null | awk '/receiver/ {print $(NF-2)}' | tail -1)
 log "iperf3: direct ${IPERF_DIRECT:-n/a} Mbit/s, through socksd ${IPERF_SOCKSD:-n/a} Mbit/s"
 
 # --- the table
