@@ -94,8 +94,8 @@ mapfile -t RULE_ARGS < "$WORK/rules.args"
 
 # --- targets and proxies ("rules" is socksd with the 1,000 rules above; ONLY=rules starts no peers)
 "$LG" serve "$SOURCE" "$ECHO" "$UDPECHO" 3600 > "$WORK/serve.out" & PIDS+=($!)
-"$BIN" --listen "127.0.0.1:$SOCKSD" --log-level error 2> "$WORK/socksd.log" & PIDS+=($!)
-"$BIN" --listen "127.0.0.1:$RULES" --log-level error "${RULE_ARGS[@]}" 2> "$WORK/rules.log" & PIDS+=($!)
+"$BIN" --listen "127.0.0.1:$SOCKSD" --log-level error 2> "$WORK/socksd.log" & SOCKSD_PID=$!; PIDS+=($!)
+"$BIN" --listen "127.0.0.1:$RULES" --log-level error "${RULE_ARGS[@]}" 2> "$WORK/rules.log" & RULES_PID=$!; PIDS+=($!)
 cat > "$WORK/danted.conf" <<CONF
 logoutput: /dev/null
 internal: 127.0.0.1 port = $DANTE
@@ -123,16 +123,33 @@ port_of() { case $1 in direct) echo 0;; socksd) echo "$SOCKSD";; rules) echo "$R
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 declare -A RESULTS
 
+# CPU time the socksd instances spent (all their threads, in ns): a steadier measure than rates when
+# other work shares the machine.
+pid_of() { case $1 in socksd) echo "$SOCKSD_PID";; rules) echo "$RULES_PID";; esac; }
+cpu_ns() { cat "/proc/$1/task/"*/schedstat 2>/dev/null | awk '{ns += $1} END {printf "%.0f", ns}'; }
+
 run_metric() { # name, servers..., then "--", command template with {PORT}
     local name=$1; shift
     local servers=()
     while [ "$1" != "--" ]; do servers+=("$1"); shift; done; shift
     for round in $(seq "$ROUNDS"); do
-        for server in "${servers[@]}"; do
+        local order=("${servers[@]}")
+        # Even rounds go in reverse order, so that no server always runs right after the same one.
+        if [ $((round % 2)) = 0 ]; then order=(); for server in "${servers[@]}"; do order=("$server" "${order[@]}"); done; fi
+        for server in "${order[@]}"; do
             local port; port=$(port_of "$server")
+            local pid; pid=$(pid_of "$server")
+            local cpu; [ -n "$pid" ] && cpu=$(cpu_ns "$pid")
             local value; value=$("$LG" "${@//\{PORT\}/$port}" 2>>"$WORK/errors.log" || echo failed)
             RESULTS[$name,$server]+="$value "
-            log "$name round $round $server: $value"
+            if [ -n "$pid" ]; then # µs per operation (a rate's operations: value × SECS)
+                cpu=$(awk -v a="$cpu" -v b="$(cpu_ns "$pid")" -v v="$value" -v s="$SECS" \
+                    'BEGIN { if (v + 0 > 0 && b > a) printf "%.1f", (b - a) / 1000 / (v * s); else print "n/a" }')
+                RESULTS[$name-cpu,$server]+="$cpu "
+                log "$name round $round $server: $value ($cpu µs CPU each)"
+            else
+                log "$name round $round $server: $value"
+            fi
         done
     done
 }
@@ -141,7 +158,7 @@ med() { echo "${RESULTS[$1,$2]:-}" | tr ' ' '\n' | grep -E '^[0-9.]+$' | median;
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 # What the rules cost: socksd with the 1,000 rules ("rules") against socksd without, in the same rounds
-# (one right after the other), the medians' ratio and each round's.
+# (next to each other), the medians' ratio and each round's.
 rules_row() { # label metric
     local plain with rounds
     plain=$(med "$2" socksd); with=$(med "$2" rules)
@@ -156,6 +173,8 @@ rules_table() {
     echo "|---|---|---|---|---|"
     rules_row "connections with 1,000 rules (sessions/s, 4 clients)" connrate
     rules_row "UDP ASSOCIATE round trips with 1,000 rules (/s, 64 B)" udp
+    rules_row "socksd CPU time per connection (µs; lower is better)" connrate-cpu
+    rules_row "socksd CPU time per UDP round trip (µs; lower is better)" udp-cpu
 }
 if [ "$ONLY" = rules ]; then
     run_metric connrate socksd rules -- connrate {PORT} "$ECHO" 4 "$SECS"
@@ -321,7 +340,7 @@ cat > BENCHMARKS.md <<MD
 
 Produced by \`bash Benchmarks/run.sh\` (ROUNDS=$ROUNDS, ${SECS} s per test) on $(date -u +%Y-%m-%d):
 $(nproc) cores ($CPU), $(free -g | awk '/Mem:/ {print $2}') GiB, Linux $(uname -r), $(swift --version 2>/dev/null | head -1).
-Everything on loopback; each figure is the median of $ROUNDS interleaved rounds; ratios are from this one run.
+Everything on loopback; each figure is the median of $ROUNDS interleaved rounds (every other one in reverse order); ratios are from this one run.
 Higher is better except for memory and start-up.
 
 $TABLE
@@ -340,7 +359,9 @@ having echoed one byte) a fresh instance started under \`ulimit -n 1024\` accept
 one fails (at most $CEILING_MAX; Dante forks processes as sessions grow, each with a limit of its own);
 start-up is from exec to the \`listening on\` line. Peers: microsocks and Dante (\`danted\`) from Debian.
 The rules rows come from a second socksd started with 1,000 destination rules on its command line, measured
-in the same rounds right after the plain one (each round's ratio in the last column): 400 IPv4 networks
+in the same rounds next to the plain one (each round's ratio in the last column; the CPU rows are the
+CPU time all of that socksd's threads spent during a test, from \`/proc/PID/task/*/schedstat\`, divided by
+the operations it carried, which other work on the machine disturbs less than the rates): 400 IPv4 networks
 of prefix lengths /8 to /30 and 200 single IPv4 addresses in public ranges (every 20th of them an
 \`--allow-to\`, the rest \`--deny-to\`), 100 IPv6 networks (/20 to /64), 250 domains
 (\`blocked-N.example\`) and 50 rules with ports (IPv4 and IPv6 networks with ranges, domains, and \`*\`
