@@ -92,6 +92,9 @@ rule_args() { # echo-port udp-echo-port: the 1,000 destination rules of the "rul
 rule_args "$ECHO" "$UDPECHO" > "$WORK/rules.args"
 mapfile -t RULE_ARGS < "$WORK/rules.args"
 
+# The machine may be shared: its load average (1, 5 and 15 minutes) before and after the measurements.
+LOAD_BEFORE=$(cut -d ' ' -f 1-3 /proc/loadavg)
+
 # --- targets and proxies ("rules" is socksd with the 1,000 rules above; ONLY=rules starts no peers)
 "$LG" serve "$SOURCE" "$ECHO" "$UDPECHO" 3600 > "$WORK/serve.out" & PIDS+=($!)
 "$BIN" --listen "127.0.0.1:$SOCKSD" --log-level error 2> "$WORK/socksd.log" & SOCKSD_PID=$!; PIDS+=($!)
@@ -181,6 +184,7 @@ if [ "$ONLY" = rules ]; then
     run_metric udp socksd rules -- udp {PORT} "$UDPECHO" "$SECS"
     echo
     rules_table
+    echo "load average: $LOAD_BEFORE before, $(cut -d ' ' -f 1-3 /proc/loadavg) after"
     exit 0
 fi
 
@@ -333,6 +337,8 @@ echo
 echo "$RULES_TABLE"
 echo
 echo "iperf3 through proxychains4 (cross-check): direct ${IPERF_DIRECT:-n/a} Mbit/s, socksd ${IPERF_SOCKSD:-n/a} Mbit/s"
+LOAD_AFTER=$(cut -d ' ' -f 1-3 /proc/loadavg)
+echo "load average: $LOAD_BEFORE before, $LOAD_AFTER after"
 
 CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 cat > BENCHMARKS.md <<MD
@@ -341,7 +347,8 @@ cat > BENCHMARKS.md <<MD
 Produced by \`bash Benchmarks/run.sh\` (ROUNDS=$ROUNDS, ${SECS} s per test) on $(date -u +%Y-%m-%d):
 $(nproc) cores ($CPU), $(free -g | awk '/Mem:/ {print $2}') GiB, Linux $(uname -r), $(swift --version 2>/dev/null | head -1).
 Everything on loopback; each figure is the median of $ROUNDS interleaved rounds (every other one in reverse order); ratios are from this one run.
-Higher is better except for memory and start-up.
+Higher is better except for memory, CPU time and start-up. Load average (1, 5, 15 min): $LOAD_BEFORE before the
+measurements, $LOAD_AFTER after; other work on the machine moves the rates, less so ratios from one run.
 
 $TABLE
 
@@ -358,6 +365,7 @@ each sent their header and echoed one frame; the session ceiling is how many idl
 having echoed one byte) a fresh instance started under \`ulimit -n 1024\` accepts, opened one by one until
 one fails (at most $CEILING_MAX; Dante forks processes as sessions grow, each with a limit of its own);
 start-up is from exec to the \`listening on\` line. Peers: microsocks and Dante (\`danted\`) from Debian.
+
 The rules rows come from a second socksd started with 1,000 destination rules on its command line, measured
 in the same rounds next to the plain one (each round's ratio in the last column; the CPU rows are the
 CPU time all of that socksd's threads spent during a test, from \`/proc/PID/task/*/schedstat\`, divided by
