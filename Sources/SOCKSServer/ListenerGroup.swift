@@ -1,4 +1,5 @@
 import AsyncSockets
+import Synchronization
 
 /// The listening sockets of one configured address: one socket, shared (dup'ed) by every event loop, so
 /// each loop accepts on its own thread and serves there what it accepted (no session starts with a
@@ -10,9 +11,12 @@ final class ListenerGroup: Sendable {
     let localAddress: SocketAddress
     /// One listener per event loop.
     let listeners: [TCPListener]
+    /// For a PROXY protocol listener, the balancers it trusts; nil for a plain SOCKS listener. A reload may
+    /// change it in place (the socket stays).
+    private let trustedProxies: Mutex<[IPNetwork]?>
 
     /// Binds `address` and shares the socket with every event loop.
-    init(binding address: SocketAddress) throws {
+    init(binding address: SocketAddress, trustedProxies: [IPNetwork]? = nil) throws {
         let loops = EventLoop.group.loops
         let primary = try TCPListener(bindingTo: address, loop: loops[0])
         var listeners = [primary]
@@ -25,6 +29,13 @@ final class ListenerGroup: Sendable {
         configured = address
         localAddress = primary.localAddress
         self.listeners = listeners
+        self.trustedProxies = Mutex(trustedProxies)
+    }
+
+    /// The balancers a PROXY protocol listener trusts; nil for a plain listener.
+    var proxyProtocol: [IPNetwork]? {
+        get { trustedProxies.withLock { $0 } }
+        set { trustedProxies.withLock { $0 = newValue } }
     }
 
     /// Stops accepting on this address; the sessions it accepted go on.

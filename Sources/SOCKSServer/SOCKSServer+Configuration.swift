@@ -8,6 +8,10 @@ extension SOCKSServer {
         /// one from `SOCKSServer.localAddresses`.
         public var listenAddresses: [SocketAddress] = [SocketAddress(ip: .ipv4Loopback, port: 1080)]
 
+        /// Listeners behind a load balancer, whose connections start with a PROXY protocol header from a
+        /// trusted balancer. Default: none. They may be the only listeners (`listenAddresses` empty).
+        public var proxyProtocolListeners: [ProxyProtocolListener] = []
+
         /// The users who may log in. `nil` (the default) means no authentication; a database means every
         /// client must log in with RFC 1929 username/password.
         public var users: UserDatabase?

@@ -28,7 +28,7 @@ extension SOCKSServer {
     ///   the `SocketError` of an address that cannot be bound.
     @discardableResult
     public func reload(_ configuration: Configuration, endingSessionsOfRemovedUsers: Bool = false) throws -> ReloadOutcome {
-        guard !configuration.listenAddresses.isEmpty else { throw SOCKSServerError.noListenAddress }
+        let specs = try ListenerSpec.validate(configuration)
         let open = Self.openProxyAddresses(configuration)
         guard open.isEmpty else { throw SOCKSServerError.openProxy(open) }
         let current = currentGroups()
@@ -37,11 +37,11 @@ extension SOCKSServer {
         var kept: [ListenerGroup] = []
         var opened: [ListenerGroup] = []
         do {
-            for address in configuration.listenAddresses where !(kept + opened).contains(where: { $0.configured == address }) {
-                if let group = current.first(where: { $0.configured == address }) {
+            for spec in specs {
+                if let group = current.first(where: { $0.configured == spec.address }) {
                     kept.append(group)
                 } else {
-                    opened.append(try ListenerGroup(binding: address))
+                    opened.append(try ListenerGroup(binding: spec.address, trustedProxies: spec.trustedProxies))
                 }
             }
         } catch {
@@ -49,6 +49,8 @@ extension SOCKSServer {
             throw error
         }
         let removed = current.filter { group in !kept.contains { $0 === group } }
+        // A kept address takes its new mode (plain or PROXY, and which balancers) with its socket.
+        for group in kept { group.proxyProtocol = specs.first { $0.address == group.configured }?.trustedProxies }
         install(configuration, groups: kept + opened, opened: opened)
         removed.forEach { $0.close() }
 

@@ -33,6 +33,10 @@ public actor SOCKSServer {
     public nonisolated var configuration: Configuration { serving.withLock { $0.context.configuration } }
     /// The addresses the server listens on, with real ports (useful after binding port 0).
     public nonisolated var localAddresses: [SocketAddress] { serving.withLock { $0.groups.map(\.localAddress) } }
+    /// Those of `localAddresses` that expect a PROXY protocol header.
+    public nonisolated var proxyProtocolAddresses: [SocketAddress] {
+        serving.withLock { $0.groups.filter { $0.proxyProtocol != nil }.map(\.localAddress) }
+    }
     /// Live counters: sessions, bytes, failed handshakes.
     public nonisolated let metrics = ServerMetrics()
     /// The trackers of the open sessions.
@@ -52,6 +56,10 @@ public actor SOCKSServer {
     nonisolated var context: SessionContext { serving.withLock { $0.context } }
     /// One summarised log line per kind of refusal at accept, however many clients are refused.
     private nonisolated let refusalReports: [AdmissionControl.Refusal.Kind: SummarizingReport]
+    /// Bad or missing PROXY headers: the first logged at once, then a count every 10 s.
+    private nonisolated let proxyHeaderReport: SummarizingReport
+    /// Connections to a PROXY listener from untrusted senders, likewise.
+    private nonisolated let untrustedProxyReport: SummarizingReport
     /// Descriptor shortages hit every loop's accept loop at once; one line per shortage is enough.
     private let exhaustionReport = RateLimitedReport(interval: .seconds(10))
     private var state = State.ready
@@ -64,13 +72,13 @@ public actor SOCKSServer {
     ///   `SOCKSServerError.noListenAddress` for an empty address list; `SOCKSServerError.openProxy` for an
     ///   address that is not loopback with no users, no `allowFrom` and no `allowOpenProxy`.
     public init(configuration: Configuration) throws {
-        guard !configuration.listenAddresses.isEmpty else { throw SOCKSServerError.noListenAddress }
+        let specs = try ListenerSpec.validate(configuration)
         let open = Self.openProxyAddresses(configuration)
         guard open.isEmpty else { throw SOCKSServerError.openProxy(open) }
         var groups: [ListenerGroup] = []
         do {
-            for address in configuration.listenAddresses where !groups.contains(where: { $0.configured == address }) {
-                groups.append(try ListenerGroup(binding: address))
+            for spec in specs {
+                groups.append(try ListenerGroup(binding: spec.address, trustedProxies: spec.trustedProxies))
             }
         } catch {
             groups.forEach { $0.close() }
@@ -86,6 +94,12 @@ public actor SOCKSServer {
                 logger.warning("refused \(suppressed) more connection(s) \(kind) in the last 10 s")
             })
         })
+        untrustedProxyReport = SummarizingReport(interval: .seconds(10)) { suppressed in
+            logger.warning("refused \(suppressed) more connection(s) from untrusted senders on PROXY protocol listeners in the last 10 s")
+        }
+        proxyHeaderReport = SummarizingReport(interval: .seconds(10)) { suppressed in
+            logger.warning("closed \(suppressed) more PROXY protocol connection(s) without a valid header in the last 10 s")
+        }
         (shutdownRequests, shutdownTrigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -120,7 +134,8 @@ public actor SOCKSServer {
     /// safe to start.
     static func openProxyAddresses(_ configuration: Configuration) -> [SocketAddress] {
         guard configuration.users == nil, configuration.allowFrom.isEmpty, !configuration.allowOpenProxy else { return [] }
-        return configuration.listenAddresses.filter { !$0.ip.unmapped.isLoopback }
+        // A PROXY listener counts too: the balancer in front passes on whoever reaches it.
+        return ListenerSpec.all(configuration).map(\.address).filter { !$0.ip.unmapped.isLoopback }
     }
 
     /// Accepts and serves clients until the task is cancelled, or until a `shutdown()` has drained.
@@ -198,13 +213,13 @@ public actor SOCKSServer {
         await withDiscardingTaskGroup { group in
             for await listeners in newGroups {
                 for listener in listeners.listeners {
-                    group.addTask(executorPreference: listener.eventLoop) { await self.acceptLoop(listener) }
+                    group.addTask(executorPreference: listener.eventLoop) { await self.acceptLoop(listener, of: listeners) }
                 }
             }
         }
     }
 
-    private nonisolated func acceptLoop(_ listener: TCPListener) async {
+    private nonisolated func acceptLoop(_ listener: TCPListener, of group: ListenerGroup) async {
         let logger = configuration.logger
         let admission = self.admission
         await withDiscardingTaskGroup { sessions in
@@ -219,14 +234,33 @@ public actor SOCKSServer {
                     }
                 }
                 for try await connection in connections {
-                    let client = connection.remoteAddress.unmapped.ip
-                    if let refusal = admission.admit(client) {
-                        refuse(connection, refusal)
-                        continue
-                    }
                     // The session runs on the loop that watches its connection (its outbound sockets join
                     // that loop too), so readiness resumes it without a thread hop.
                     let loop = connection.eventLoop
+                    if let trusted = group.proxyProtocol {
+                        // Behind a balancer: only it may connect; the client's address comes in its header,
+                        // read in the session's own task, and admission follows from that address.
+                        let balancer = connection.remoteAddress.unmapped
+                        guard trusted.contains(where: { $0.contains(balancer.ip) }) else {
+                            metrics.untrustedProxy()
+                            untrustedProxyReport {
+                                logger.warning("refused \(balancer) on PROXY protocol listener \(group.localAddress): not a trusted balancer")
+                            }
+                            connection.close()
+                            continue
+                        }
+                        loop.adjustLoad(by: 1)
+                        sessions.addTask(executorPreference: loop) {
+                            await self.serveProxied(connection)
+                            loop.adjustLoad(by: -1)
+                        }
+                        continue
+                    }
+                    let client = connection.remoteAddress.unmapped.ip
+                    if let refusal = admission.admit(client) {
+                        refuse(connection, refusal, client: connection.remoteAddress.unmapped)
+                        continue
+                    }
                     // Each session takes the configuration of the moment it starts, and keeps it.
                     let context = self.context
                     loop.adjustLoad(by: 1)
@@ -244,11 +278,36 @@ public actor SOCKSServer {
         }
     }
 
+    /// A connection of a PROXY listener from a trusted balancer: the header names the client, then the
+    /// client goes through admission and, if admitted, becomes a session like any other.
+    private nonisolated func serveProxied(_ connection: TCPConnection) async {
+        let context = self.context
+        switch await ProxyHeaderReader.read(from: connection, timeout: context.configuration.handshakeTimeout) {
+        case .closedEmpty, .local:
+            // The balancer's health checks: not worth a line above debug.
+            context.logger.debug("PROXY protocol connection from \(connection.remoteAddress.unmapped): health check, closed")
+            connection.close()
+        case .failed(let reason):
+            metrics.proxyHeaderFailed()
+            proxyHeaderReport {
+                context.logger.warning("PROXY protocol connection from \(connection.remoteAddress.unmapped) closed: \(reason)")
+            }
+            connection.close()
+        case .client(let client, let early):
+            if let refusal = admission.admit(client.ip) {
+                refuse(connection, refusal, client: client)
+                return
+            }
+            await SOCKSSession(connection: connection, context: context, client: client, initialBytes: early).run()
+            admission.leave(client.ip)
+        }
+    }
+
     /// Closes a connection admission refused, before any protocol byte; counts and logs it (summarised).
-    private nonisolated func refuse(_ connection: TCPConnection, _ refusal: AdmissionControl.Refusal) {
+    private nonisolated func refuse(_ connection: TCPConnection, _ refusal: AdmissionControl.Refusal, client: SocketAddress) {
         metrics.refused(refusal)
         refusalReports[refusal.kind]? {
-            configuration.logger.warning("refused \(connection.remoteAddress.unmapped): \(refusal)")
+            configuration.logger.warning("refused \(client): \(refusal)")
         }
         connection.close()
     }

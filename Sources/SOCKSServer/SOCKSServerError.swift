@@ -11,12 +11,16 @@ public enum SOCKSServerError: Error, Hashable, Sendable, CustomStringConvertible
     case openProxy([SocketAddress])
     /// A reload was asked of a server that has stopped or is draining after `shutdown()`.
     case notServing
+    /// A PROXY protocol listener names no trusted balancer. Carries its address.
+    case noTrustedProxies(SocketAddress)
 
     public var description: String {
         switch self {
         case .alreadyStarted: "the server was already started; a SOCKSServer runs once"
         case .noListenAddress: "no listen address configured"
         case .notServing: "the server has stopped or is shutting down; it takes no new configuration"
+        case .noTrustedProxies(let address):
+            "the PROXY protocol listener \(address) names no trusted balancer: anyone could claim any client address"
         case .openProxy(let addresses):
             "refusing to run an open proxy on \(addresses.map(\.description).joined(separator: ", ")): anyone who reaches "
                 + "it could use it. Configure users or allowFrom, or set allowOpenProxy if an open proxy is what you mean"

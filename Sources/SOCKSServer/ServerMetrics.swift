@@ -20,6 +20,8 @@ public final class ServerMetrics: Sendable {
     private let loginFailures = Atomic<Int>(0)
     private let loginsRefused = Atomic<Int>(0)
     private let loginsUnchecked = Atomic<Int>(0)
+    private let untrustedProxies = Atomic<Int>(0)
+    private let proxyHeaderFailures = Atomic<Int>(0)
     /// Ended sessions by command and outcome: `command * outcomes + outcome`.
     private let sessionsEnded = AtomicCounterArray(count: SessionCommandLabel.allCases.count * SessionOutcomeLabel.allCases.count)
     /// Open sessions by command (`none` while in the handshake).
@@ -88,6 +90,13 @@ public final class ServerMetrics: Sendable {
         }
     }
 
+    /// Connections to a PROXY listener from a sender not among its trusted balancers.
+    public var untrustedProxyCount: Int { untrustedProxies.load(ordering: .relaxed) }
+    /// Connections to a PROXY listener closed for a missing, late or malformed header.
+    public var proxyHeaderFailureCount: Int { proxyHeaderFailures.load(ordering: .relaxed) }
+
+    func untrustedProxy() { untrustedProxies.add(1, ordering: .relaxed) }
+    func proxyHeaderFailed() { proxyHeaderFailures.add(1, ordering: .relaxed) }
     func refusedByUserLimit() { refusedUser.add(1, ordering: .relaxed) }
     func refusedByUDPLimit() { refusedUDP.add(1, ordering: .relaxed) }
     func deniedRequest() { deniedRequests.add(1, ordering: .relaxed) }

@@ -16,6 +16,7 @@ struct CommandLineOptions {
                       [--upstream socks5://[USER[:PASSWORD]@]HOST:PORT] [--upstream-password-file FILE]
                       [--upstream-udp uot|uot1|associate] [--log-level debug|info|warning|error]
                       [--log-file PATH] [--log-format text|json] [--metrics-listen HOST:PORT]...
+                      [--proxy-protocol-listen HOST:PORT]... [--proxy-protocol-from CIDR]...
                socksd --check-config FILE [FLAG]...
                socksd --help | --version
 
@@ -31,6 +32,12 @@ struct CommandLineOptions {
                                      problem as 'PATH: REASON' and exits 64.
           --listen HOST:PORT         address to listen on; repeatable (default 127.0.0.1:1080).
                                      HOST is IPv4, [IPv6] or a name; port 0 picks a free port.
+          --proxy-protocol-listen HOST:PORT
+                                     a listener behind a load balancer: every connection starts
+                                     with a PROXY protocol header (v1 or v2) naming the client;
+                                     repeatable. Any listener replaces the default.
+          --proxy-protocol-from CIDR the balancers that may connect to those listeners; repeatable,
+                                     required with --proxy-protocol-listen.
           --user NAME:PASSWORD       allow this user; repeatable. Any user makes login required.
                                      (visible to other local users: prefer --users-file)
           --users-file FILE          users, one NAME:PASSWORD per line, # for comments; PASSWORD
@@ -126,6 +133,8 @@ struct CommandLineOptions {
     var logFile: String?
     var logFormat: LogFormat?
     var metricsListen: [HostAndPort] = []
+    var proxyProtocolListen: [HostAndPort] = []
+    var proxyProtocolFrom: [IPNetwork] = []
 
     init(arguments: [String]) throws(UsageError) {
         var remaining = arguments[...]
@@ -153,6 +162,14 @@ struct CommandLineOptions {
                 if name == "--check-config" { mode = .checkConfig }
             case "--listen": listen.append(try Self.address(try value(), flag: name))
             case "--metrics-listen": metricsListen.append(try Self.address(try value(), flag: name))
+            case "--proxy-protocol-listen": proxyProtocolListen.append(try Self.address(try value(), flag: name))
+            case "--proxy-protocol-from":
+                let text = try value()
+                do {
+                    proxyProtocolFrom.append(try IPNetwork(parsing: text))
+                } catch {
+                    throw UsageError(description: "--proxy-protocol-from: \(error)")
+                }
             case "--user":
                 let entry = try value()
                 guard let colon = entry.firstIndex(of: ":") else {

@@ -42,6 +42,11 @@ extension DaemonSetup {
             server.loginFailureLimit = options.authFailures ?? file?.limits.authFailures ?? server.loginFailureLimit
 
             if let addresses = await resolveListeners() { server.listenAddresses = addresses }
+            server.proxyProtocolListeners = await readProxyProtocolListeners()
+            if !server.proxyProtocolListeners.isEmpty && options.listen.isEmpty && (file?.listeners.isEmpty ?? true) {
+                // As with --listen, a listener given on the command line replaces the default one.
+                server.listenAddresses = []
+            }
             (server.users, server.userPolicies) = readUsers()
             server.upstream = readUpstream()
             if let host = options.udpAdvertise ?? file?.udp.advertise {
@@ -82,6 +87,34 @@ extension DaemonSetup {
             if !options.listen.isEmpty { return await resolve(options.listen, path: "--listen") }
             guard let listeners = file?.listeners, !listeners.isEmpty else { return nil }
             return await resolve(listeners, path: "listeners")
+        }
+
+        /// The PROXY protocol listeners, resolved: `--proxy-protocol-listen` addresses each trusting the
+        /// `--proxy-protocol-from` networks, or else the file's `listeners` with `"proxyProtocol": true` (whose
+        /// `trustedProxies` a `--proxy-protocol-from` replaces).
+        private mutating func readProxyProtocolListeners() async -> [ProxyProtocolListener] {
+            guard !options.proxyProtocolListen.isEmpty else {
+                let fileListeners = file?.proxyProtocolListeners ?? []
+                if !options.proxyProtocolFrom.isEmpty && fileListeners.isEmpty {
+                    problems.append(ConfigurationProblem(path: "--proxy-protocol-from", reason: "needs --proxy-protocol-listen"))
+                }
+                var listeners: [ProxyProtocolListener] = []
+                for (index, entry) in fileListeners.enumerated() {
+                    let trusted = options.proxyProtocolFrom.isEmpty ? entry.trustedProxies : options.proxyProtocolFrom
+                    for address in await resolve([entry.address], path: "listeners (PROXY protocol, \(index + 1))") {
+                        listeners.append(ProxyProtocolListener(address: address, trustedProxies: trusted))
+                    }
+                }
+                return listeners
+            }
+            guard !options.proxyProtocolFrom.isEmpty else {
+                problems.append(ConfigurationProblem(
+                    path: "--proxy-protocol-listen",
+                    reason: "needs --proxy-protocol-from CIDR naming the balancers that may send PROXY headers (anyone else could claim any client address)"))
+                return []
+            }
+            let addresses = await resolve(options.proxyProtocolListen, path: "--proxy-protocol-listen")
+            return addresses.map { ProxyProtocolListener(address: $0, trustedProxies: options.proxyProtocolFrom) }
         }
 
         /// Every address the names resolve to, each once, in order.

@@ -98,8 +98,9 @@ enum Socksd {
         }
         defer { signalSources.forEach { $0.cancel() } }
 
+        let proxyProtocolAddresses = server.proxyProtocolAddresses
         for address in server.localAddresses {
-            printLine("listening on \(address)")
+            printLine("listening on \(address)" + (proxyProtocolAddresses.contains(address) ? " (PROXY protocol)" : ""))
         }
         for endpoint in metricsEndpoints {
             printLine("metrics on \(endpoint.localAddress)")

@@ -216,7 +216,8 @@ import TestSupport
         #expect(await daemon.waitForLog(firstLine), "log: \(daemon.log)")
         let summary = "refused \(refusals - 1) more connection(s) not in --allow-from in the last 10 s"
         #expect(await daemon.waitForLog(within: .seconds(30)) { $0.contains { $0.hasSuffix(summary) } }, "log: \(daemon.log)")
-        #expect(try await daemon.stop() == 0)
+        let status = try await daemon.stop()
+        #expect(status == 0, "log: \(daemon.log)")
         #expect(daemon.logLines.filter { $0.contains("client=127.0.0.2:") && $0.contains("outcome=") }.count == 2, "both sessions from 127.0.0.2 were served; log: \(daemon.log)")
         #expect(!daemon.log.contains("client=127.0.0.3:"), "a refused connection is no session: no access line")
     }

@@ -113,7 +113,7 @@ import Testing
         (#"{"listeners": "127.0.0.1:1080"}"#, #"listeners: must be an array of HOST:PORT strings or objects with an "address", not a string"#),
         (#"{"listeners": ["127.0.0.1:1080", {"address": "127.0.0.1:70000"}]}"#,
          "listeners[1].address: '127.0.0.1:70000' is not HOST:PORT with a port from 0 to 65535"),
-        (#"{"listeners": [{"address": "127.0.0.1:1", "proxyProtocol": true}]}"#, "listeners[0]: unknown key 'proxyProtocol'"),
+        (#"{"listeners": [{"address": "127.0.0.1:1", "proxyProtocol": true}]}"#, "listeners[0].trustedProxies: required with proxyProtocol: the balancers that may send PROXY headers (anyone else could claim any client address)"),
         (#"{"listeners": [true]}"#, #"listeners[0]: must be a HOST:PORT string or an object with an "address", not true"#),
         (#"{"listeners": ["::1:80"]}"#, "listeners[0]: '::1:80' is not HOST:PORT (write IPv6 addresses as [ADDRESS]:PORT)"),
         (#"{"listeners": ["127.0.0.1:1"], "users": {}}"#,
@@ -259,5 +259,17 @@ import Testing
             "users[\"a\\nb\"]: must be a password (or crypt(3) hash) string, or an object with a \"password\", not the number 5",
         ])
         #expect(problems.allSatisfy { !$0.contains("\n") })
+    }
+
+    @Test func aListenerBehindABalancerIsAnObjectWithItsTrustedProxies() throws {
+        let text = #"{"listeners": ["127.0.0.1:1080", {"address": "127.0.0.1:1081", "proxyProtocol": true, "trustedProxies": ["10.0.0.0/8", "::1"]}]}"#
+        let file = try ConfigurationFile(json: Array(text.utf8))
+        #expect(file.listeners.map(\.description) == ["127.0.0.1:1080"])
+        #expect(file.proxyProtocolListeners.map(\.address.description) == ["127.0.0.1:1081"])
+        #expect(file.proxyProtocolListeners.first?.trustedProxies.map(\.description) == ["10.0.0.0/8", "::1"])
+        // It writes back to itself.
+        #expect(try ConfigurationFile(json: Array(file.json.utf8)) == file)
+        let (_, problems) = ConfigurationFile.read(json: Array(#"{"listeners": [{"address": "127.0.0.1:1", "trustedProxies": ["10.0.0.0/8"]}]}"#.utf8))
+        #expect(problems.map(\.description) == ["listeners[0].trustedProxies: only means something with \"proxyProtocol\": true"])
     }
 }

@@ -8,7 +8,14 @@ extension ConfigurationFile {
     public var json: String { jsonValue.text + "\n" }
 
     @_spi(Testing) public var jsonValue: JSONValue {
-        var top: [JSONValue.Member] = [JSONValue.Member("listeners", .array(listeners.map { .string($0.description) }))]
+        let proxyListeners: [JSONValue] = proxyProtocolListeners.map { listener in
+            .object([
+                JSONValue.Member("address", .string(listener.address.description)),
+                JSONValue.Member("proxyProtocol", .bool(true)),
+                JSONValue.Member("trustedProxies", .array(listener.trustedProxies.map { .string($0.description) })),
+            ])
+        }
+        var top: [JSONValue.Member] = [JSONValue.Member("listeners", .array(listeners.map { .string($0.description) } + proxyListeners))]
         if let users {
             top.append(JSONValue.Member("users", .object(users.sorted { $0.key < $1.key }.map { JSONValue.Member($0.key, $0.value.jsonValue) })))
         }

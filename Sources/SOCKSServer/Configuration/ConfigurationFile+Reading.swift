@@ -7,7 +7,7 @@ extension ConfigurationFile {
             "listeners", "users", "usersFile", "allowFrom", "allowOpenProxy", "rules", "limits", "timeouts", "udp", "upstream", "log",
             "metrics", "reload",
         ]
-        static let listener = ["address"]
+        static let listener = ["address", "proxyProtocol", "trustedProxies"]
         static let user = ["password", "rules", "maxSessions", "bandwidth"]
         static let rule = ["allow", "deny"]
         static let limits = ["maxSessions", "maxSessionsPerIP", "maxSessionsPerUser", "maxUDPAssociations", "newSessionsPerIP", "authFailures"]
@@ -127,6 +127,29 @@ extension ConfigurationFile {
                 guard let address = members["address"] else {
                     reader.report(elementPath.appending("address"), "required: the address to listen on, HOST:PORT")
                     continue
+                }
+                let proxyProtocol = members["proxyProtocol"].flatMap { value, path in reader.bool(value, at: path) } ?? false
+                let trusted = members["trustedProxies"].flatMap { value, path in
+                    reader.array(value, at: path, of: "networks (CIDR strings)").map { elements in
+                        elements.compactMap { element, path in
+                            reader.parsed(element, at: path, "a network such as 192.0.2.0/24") { text throws(RuleSyntaxError) in try IPNetwork(parsing: text) }
+                        }
+                    }
+                }
+                if proxyProtocol {
+                    guard let trusted, !trusted.isEmpty else {
+                        reader.report(
+                            elementPath.appending("trustedProxies"),
+                            "required with proxyProtocol: the balancers that may send PROXY headers (anyone else could claim any client address)")
+                        continue
+                    }
+                    if let address = Self.readAddress(address.0, at: address.1, &reader) {
+                        proxyProtocolListeners.append(ProxyListener(address: address, trustedProxies: trusted))
+                    }
+                    continue
+                }
+                if members["trustedProxies"] != nil {
+                    reader.report(elementPath.appending("trustedProxies"), "only means something with \"proxyProtocol\": true")
                 }
                 (addressValue, addressPath) = address
             default:

@@ -19,8 +19,18 @@ import AsyncSockets
 /// A key left out is `nil` (or an empty section): the command line's flag, or else the default, decides.
 public struct ConfigurationFile: Sendable, Hashable {
     /// `listeners`: the addresses to listen on, `HOST:PORT` (an IPv6 host in brackets; port 0 picks a free
-    /// port), each written as a string or as an object with an `address`. Required, at least one.
+    /// port), each written as a string or as an object with an `address`. Required, at least one (here or
+    /// among `proxyProtocolListeners`).
     public internal(set) var listeners: [HostAndPort] = []
+    /// The `listeners` written as objects with `"proxyProtocol": true`: behind a load balancer, each with
+    /// the `trustedProxies` (networks) that may send the PROXY header.
+    public internal(set) var proxyProtocolListeners: [ProxyListener] = []
+
+    /// A `listeners` entry with `"proxyProtocol": true`.
+    public struct ProxyListener: Sendable, Hashable {
+        public var address: HostAndPort
+        public var trustedProxies: [IPNetwork]
+    }
     /// `users`: who may log in, by name. `nil` when the key is absent.
     public internal(set) var users: [String: User]?
     /// The `users` as a database for `SOCKSServer.Configuration.users`, their passwords and hashes checked;

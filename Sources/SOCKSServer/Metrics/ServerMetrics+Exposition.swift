@@ -43,6 +43,11 @@ extension ServerMetrics {
         out.sample("socksd_rule_denials_total", deniedRequestCount)
         out.family("socksd_client_denials_total", .counter, help: "Connections closed at accept: the client is not in allow-from.")
         out.sample("socksd_client_denials_total", refusedNotAllowedFrom)
+        out.family(
+            "socksd_proxy_protocol_rejections_total", .counter,
+            help: "Connections to a PROXY protocol listener closed: from an untrusted sender, or without a valid header in time.")
+        out.sample("socksd_proxy_protocol_rejections_total", labels: [("reason", "untrusted")], untrustedProxyCount)
+        out.sample("socksd_proxy_protocol_rejections_total", labels: [("reason", "header")], proxyHeaderFailureCount)
         out.family("socksd_limit_rejections_total", .counter, help: "Connections and requests refused by a limit, named as its option.")
         for (limit, count) in [
             ("max-sessions", refusedOverServerLimit), ("max-sessions-per-ip", refusedOverClientLimit),

@@ -30,7 +30,9 @@ extension SOCKSSession {
         // RFC 1928: DST is where the client will send from. Only its port is used: datagrams are accepted
         // from the control connection's IP alone, whatever address the client claims.
         let requestedPort = accepted.request.destination.port
-        let client = UDPClientLatch(clientIP: connection.remoteAddress.unmapped.ip, requiredPort: requestedPort == 0 ? nil : requestedPort)
+        // The client's own IP: the connection's peer, or the address a PROXY header named (the client then
+        // reaches this instance's UDP relay directly, at its advertised address).
+        let client = UDPClientLatch(clientIP: record.client.ip, requiredPort: requestedPort == 0 ? nil : requestedPort)
         let bound = SocketAddress(ip: context.configuration.udpAdvertiseAddress ?? localIP, port: clientSocket.localAddress.port)
         do {
             try await connection.write(SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(bound)).encoded())

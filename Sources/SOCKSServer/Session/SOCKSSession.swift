@@ -44,12 +44,19 @@ actor SOCKSSession {
     /// The user's bandwidth cap, shared with the user's other sessions; nil for none.
     var bandwidth: BandwidthLimiter?
 
-    init(connection: TCPConnection, context: SessionContext) {
+    /// Bytes of the greeting that came before the session started (after a PROXY header, in one segment).
+    private var initialBytes: [UInt8]
+
+    /// - Parameters:
+    ///   - client: the client's address, when a PROXY header named it; otherwise the connection's peer.
+    ///   - initialBytes: the start of the SOCKS greeting, already read with the PROXY header.
+    init(connection: TCPConnection, context: SessionContext, client: SocketAddress? = nil, initialBytes: [UInt8] = []) {
         self.connection = connection
         self.context = context
-        self.record = SessionRecord(client: connection.remoteAddress.unmapped)
+        self.initialBytes = initialBytes
+        self.record = SessionRecord(client: client ?? connection.remoteAddress.unmapped)
         self.access = context.access
-        self.tracker = SessionTracker(connection: connection)
+        self.tracker = SessionTracker(connection: connection, client: client ?? connection.remoteAddress.unmapped)
     }
 
     func run() async {
@@ -131,6 +138,10 @@ actor SOCKSSession {
         // Enough for a greeting, a login and a request sent together; early data beyond it stays in the
         // socket for the relay to read.
         var buffer = [UInt8](repeating: 0, count: 768)
+        if !initialBytes.isEmpty {
+            machine.receive(initialBytes[...])
+            initialBytes = []
+        }
         var action = machine.next()
         while true {
             switch action {

@@ -39,8 +39,8 @@ final class SessionTracker: Sendable {
     /// Ends the session from outside (closes its client connection, which ends every wait of the session).
     private let connection: TCPConnection
 
-    init(connection: TCPConnection) {
-        self.client = connection.remoteAddress.unmapped
+    init(connection: TCPConnection, client: SocketAddress) {
+        self.client = client
         self.connection = connection
     }
 
