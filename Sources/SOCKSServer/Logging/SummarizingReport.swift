@@ -4,7 +4,7 @@ import Synchronization
 /// Logs the first of a run of similar events at once, then at most one line per interval saying how many
 /// more there were. A client that is refused thousands of times a second costs the log one line now and
 /// one line every interval, and the last of its refusals are still counted (a loop timer writes the
-/// summary when the interval ends, whether or not another event comes).
+/// summary when the interval ends, whether or not another event comes; it holds the report until then).
 final class SummarizingReport: Sendable {
     private enum State {
         /// Nothing reported within the interval: the next event is reported at once.
@@ -33,7 +33,10 @@ final class SummarizingReport: Sendable {
         let (reportNow, overdue) = state.withLock { state -> (Bool, Int) in
             switch state {
             case .holding(let until, let suppressed, let flush) where until > now:
-                let flush = flush ?? EventLoop.group.loops[0].schedule(after: .nanoseconds(until - now)) { [weak self] in self?.flush() }
+                // The timer holds the report until it fires (an interval at most), so the summary is written
+                // even if the report's owner is gone by then. (Strongly: a weak reference's side table would
+                // outlive a report that lives as long as the process, which LeakSanitizer reports.)
+                let flush = flush ?? EventLoop.group.loops[0].schedule(after: .nanoseconds(until - now)) { self.flush() }
                 state = .holding(until: until, suppressed: suppressed + 1, flush: flush)
                 return (false, 0)
             case .holding(_, let suppressed, let flush):
@@ -66,14 +69,5 @@ final class SummarizingReport: Sendable {
         if suppressed > 0 { summary(suppressed) }
     }
 
-    /// Writes the summary of events still counted (a server that stops within an interval of its last
-    /// refusals still says how many there were).
-    deinit {
-        let suppressed = state.withLock { state -> Int in
-            guard case .holding(_, let suppressed, let flush) = state else { return 0 }
-            flush?.cancel()
-            return suppressed
-        }
-        if suppressed > 0 { summary(suppressed) }
-    }
+
 }
