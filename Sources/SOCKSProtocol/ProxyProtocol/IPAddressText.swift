@@ -92,9 +92,10 @@ enum IPAddressText {
                     return false
                 }
             case UInt8(ascii: "."):
-                guard groupDigits > 0, var quad = groupAsIPv4, groups.count + 2 <= groupLimit, quad.feed(character) else {
-                    return false
-                }
+                // The dotted quad ends the address and stands for its last two groups: six come before it,
+                // or at most five and `::`.
+                let roomForQuad = compressionIndex == nil ? groups.count == 6 : groups.count + 2 <= groupLimit
+                guard groupDigits > 0, roomForQuad, var quad = groupAsIPv4, quad.feed(character) else { return false }
                 ipv4 = quad
                 return true
             default:
