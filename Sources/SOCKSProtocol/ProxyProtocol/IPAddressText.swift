@@ -48,7 +48,8 @@ enum IPAddressText {
     /// for one or more zero groups, and optionally a dotted quad (as strict as `IPv4Scanner`) as the last
     /// 32 bits. Zone identifiers (`%eth0`) and prefixes are not addresses and are refused.
     struct IPv6Scanner {
-        private var groups: [UInt16] = []
+        /// The groups read so far, in a fixed vector rather than an array: no allocation per address.
+        private var groups = Groups()
         /// Where `::` stands in `groups`, if it was seen.
         private var compressionIndex: Int?
         private var group: UInt16 = 0
@@ -92,9 +93,10 @@ enum IPAddressText {
                     return false
                 }
             case UInt8(ascii: "."):
-                guard groupDigits > 0, var quad = groupAsIPv4, groups.count + 2 <= groupLimit, quad.feed(character) else {
-                    return false
-                }
+                // The dotted quad ends the address and stands for its last two groups: six come before it,
+                // or at most five and `::`.
+                let roomForQuad = compressionIndex == nil ? groups.count == 6 : groups.count + 2 <= groupLimit
+                guard groupDigits > 0, roomForQuad, var quad = groupAsIPv4, quad.feed(character) else { return false }
                 ipv4 = quad
                 return true
             default:
@@ -123,12 +125,31 @@ enum IPAddressText {
             } else if colons != 2 {
                 return nil  // empty, or a trailing single colon
             }
-            if let compressionIndex {
-                guard all.count <= 7 else { return nil }
-                all.insert(contentsOf: repeatElement(0, count: 8 - all.count), at: compressionIndex)
+            // `::` stands for the zero groups that make eight: at least one.
+            let zeros = 8 - all.count
+            guard compressionIndex == nil ? zeros == 0 : zeros >= 1 else { return nil }
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(16)
+            for index in 0..<all.count {
+                if index == compressionIndex { bytes.append(contentsOf: repeatElement(0, count: 2 * zeros)) }
+                bytes.append(UInt8(all.values[index] >> 8))
+                bytes.append(UInt8(all.values[index] & 0xFF))
             }
-            guard all.count == 8 else { return nil }
-            return all.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+            if compressionIndex == all.count { bytes.append(contentsOf: repeatElement(0, count: 2 * zeros)) }
+            return bytes
+        }
+
+        /// Up to eight 16-bit groups.
+        private struct Groups {
+            var values = SIMD8<UInt16>()
+            private(set) var count = 0
+
+            /// `feed` refuses a ninth group before it is appended; were one appended anyway, it would be
+            /// counted (and the address refused for it) rather than stored.
+            mutating func append(_ value: UInt16) {
+                if count < 8 { values[count] = value }
+                count += 1
+            }
         }
 
         private static func hexValue(_ character: UInt8) -> UInt8? {

@@ -51,7 +51,10 @@ public struct ProxyHeaderDecoder: Sendable {
     /// Adds bytes read from the connection. After a failure they are dropped: nothing more will be read.
     public mutating func receive(_ bytes: some Collection<UInt8>) {
         if case .failed = state { return }
-        buffer.append(contentsOf: bytes)
+        // Arrays and slices copy as one block; the generic append, unspecialised across modules, goes by element.
+        if bytes.withContiguousStorageIfAvailable({ buffer.append(contentsOf: $0) }) == nil {
+            buffer.append(contentsOf: bytes)
+        }
     }
 
     /// Decodes as far as the bytes received allow. Once a header or an error comes out, every later call

@@ -1,7 +1,7 @@
 /// The PROXY protocol v1 line, read strictly (HAProxy's specification, section 2.1):
 ///
 ///     PROXY TCP4 <src-ip> <dst-ip> <src-port> <dst-port>\r\n      (or TCP6)
-///     PROXY UNKNOWN<anything without CR or LF>\r\n
+///     PROXY UNKNOWN[ <anything without CR or LF>]\r\n
 ///
 /// Exactly one space between fields, no leading zeros in IPv4 numbers and ports, the address text of the
 /// family named, and CRLF within 107 bytes. A CR or LF that does not belong to the final CRLF is refused
@@ -87,24 +87,27 @@ struct ProxyHeaderV1Parser {
     /// `TCP4`, `TCP6` (each followed by a space) or `UNKNOWN` (followed by a space or CRLF), refused at the
     /// first byte no protocol name has there.
     private mutating func readProtocol() throws(ProxyHeaderParseStop) -> LineProtocol {
-        var name: [UInt8] = []
+        // The names that the bytes so far begin, as a bit set over `protocols`; no array is built, since a
+        // header arriving in pieces is parsed again from its start on every read.
+        var candidates = (1 << Self.protocols.count) - 1
+        var length = 0
         while true {
             let byte = try read()
             let start = offset - 1
             guard let end = try terminator(byte) else {
-                name.append(byte)
-                guard Self.protocols.contains(where: { $0.starts(with: name) }) else { throw fail(.unknownProtocol, at: start) }
+                for (index, name) in Self.protocols.enumerated() where length >= name.count || name[length] != byte {
+                    candidates &= ~(1 << index)
+                }
+                guard candidates != 0 else { throw fail(.unknownProtocol, at: start) }
+                length += 1
                 continue
             }
-            switch Self.protocols.firstIndex(of: name) {
-            case 0?, 1?:
-                guard end == .space else { throw fail(.missingField(.sourceAddress), at: start) }
-                return name == Self.protocols[0] ? .tcp4 : .tcp6
-            case 2?:
-                return .unknown(lineEnded: end == .lineEnd)
-            default:
-                throw fail(.unknownProtocol, at: start)  // a name cut short, such as `TCP`
-            }
+            // A name cut short, such as `TCP`, matches none.
+            guard let index = Self.protocols.indices.first(where: { candidates & 1 << $0 != 0 && Self.protocols[$0].count == length })
+            else { throw fail(.unknownProtocol, at: start) }
+            if index == 2 { return .unknown(lineEnded: end == .lineEnd) }
+            guard end == .space else { throw fail(.missingField(.sourceAddress), at: start) }
+            return index == 0 ? .tcp4 : .tcp6
         }
     }
 
