@@ -102,8 +102,13 @@ public final class EventLoop: TaskExecutor, Sendable {
 
     /// Runs `action` on this loop's thread after `delay`, unless the returned timer is cancelled first.
     package func schedule(after delay: Duration, _ action: @escaping @Sendable () -> Void) -> LoopTimer {
-        let microseconds = MonotonicClock.nanoseconds(of: delay) / 1000
-        let timer = LoopTimer(deadline: Self.monotonicMicroseconds() + microseconds, loop: self, action: action)
+        schedule(atMonotonicNanoseconds: MonotonicClock.nanoseconds() + MonotonicClock.nanoseconds(of: delay), action)
+    }
+
+    /// `schedule(after:_:)` with an absolute deadline on `MonotonicClock`: several timers set from one base
+    /// keep their order however long the caller is held up between them (tests rely on that).
+    package func schedule(atMonotonicNanoseconds deadline: Int64, _ action: @escaping @Sendable () -> Void) -> LoopTimer {
+        let timer = LoopTimer(deadline: deadline / 1000, loop: self, action: action)
         let wake = timers.withLock { heap in
             heap.insert(timer)
             return heap.first === timer  // a new earliest deadline: a sleeping loop must recompute its timeout

@@ -28,7 +28,7 @@ import TestSupport
     static func occupy(_ pool: BlockingThreadPool) async -> (Gate, Task<Void, any Error>) {
         let gate = Gate()
         let task = Task { try await pool.run { gate.block() } }
-        #expect(await eventually { gate.hasEntered }, "the blocking job should start")
+        #expect(await eventually(.seconds(20)) { gate.hasEntered }, "the blocking job should start")
         return (gate, task)
     }
 

@@ -10,12 +10,21 @@ import Testing
     @Test func scheduledActionsFireInDeadlineOrderAndCancelledOnesNever() async throws {
         let loop = EventLoop.group.next()
         let order = Mutex<[Int]>([])
-        let late = loop.schedule(after: .milliseconds(120)) { order.withLock { $0.append(3) } }
-        let cancelled = loop.schedule(after: .milliseconds(60)) { order.withLock { $0.append(99) } }
-        let early = loop.schedule(after: .milliseconds(30)) { order.withLock { $0.append(1) } }
-        let middle = loop.schedule(after: .milliseconds(80)) { order.withLock { $0.append(2) } }
-        cancelled.cancel()
-        try await Task.sleep(for: .milliseconds(400))
+        // Deadlines from one base, set and cancelled on the loop's own thread: a test held up between the calls
+        // (a loaded machine) can neither reorder them nor let the cancelled one fire first.
+        let (late, cancelled, early, middle) = await withTaskExecutorPreference(loop) {
+            let base = MonotonicClock.nanoseconds()
+            let late = loop.schedule(atMonotonicNanoseconds: base + 120_000_000) { order.withLock { $0.append(3) } }
+            let cancelled = loop.schedule(atMonotonicNanoseconds: base + 60_000_000) { order.withLock { $0.append(99) } }
+            let early = loop.schedule(atMonotonicNanoseconds: base + 30_000_000) { order.withLock { $0.append(1) } }
+            let middle = loop.schedule(atMonotonicNanoseconds: base + 80_000_000) { order.withLock { $0.append(2) } }
+            cancelled.cancel()
+            return (late, cancelled, early, middle)
+        }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !late.hasFired && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         #expect(order.withLock { $0 } == [1, 2, 3])
         #expect(early.hasFired && middle.hasFired && late.hasFired)
         #expect(!cancelled.hasFired)
@@ -51,9 +60,10 @@ import Testing
         // however slow the machine.
         let expected = await withTaskExecutorPreference(loop) { () -> [Int] in
             var timers: [(Int, LoopTimer)] = []
+            let base = MonotonicClock.nanoseconds()
             for index in 0..<60 {
                 let delay = 20 + (index * 37) % 60
-                timers.append((delay, loop.schedule(after: .milliseconds(delay)) { order.withLock { $0.append(delay) } }))
+                timers.append((delay, loop.schedule(atMonotonicNanoseconds: base + Int64(delay) * 1_000_000) { order.withLock { $0.append(delay) } }))
             }
             // Cancel every third, from the middle of the heap as well as the top.
             for (position, entry) in timers.enumerated() where position % 3 == 0 { entry.1.cancel() }

@@ -126,7 +126,8 @@ import TestSupport
         await #expect(throws: SocketError.timedOut) {
             try await withDeadline(.milliseconds(100)) { try await Task.sleep(for: .seconds(30)) }
         }
-        #expect(clock.now - start < .seconds(5))
+        // Far less than the 30 s the operation would take, with room for a loaded machine.
+        #expect(clock.now - start < .seconds(25))
         #expect(try await withDeadline(.seconds(5)) { 42 } == 42)
     }
 
