@@ -34,6 +34,27 @@ import TestSupport
         try await runCommand("/usr/bin/curl", ["-sS", "--max-time", "10", "--interface", "\(source)", "-x", "socks5h://\(frontend)", url], includeErrors: true)
     }
 
+    // MARK: The documentation
+
+    /// The README's section "Running many instances" shows `Configuration/haproxy.cfg` without its
+    /// comments: the same lines, in the same order (blank lines aside).
+    @Test func theReadmeShowsTheShippedConfiguration() throws {
+        let shippedPath = HAProxyCluster.shippedConfigurationPath
+        let readmePath = URL(fileURLWithPath: shippedPath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("README.md").path
+        let shipped = try String(contentsOfFile: shippedPath, encoding: .utf8)
+        let readme = try String(contentsOfFile: readmePath, encoding: .utf8)
+        let section = try #require(readme.range(of: "\n## Running many instances\n").map { readme[$0.upperBound...] })
+        let start = try #require(section.range(of: "```haproxy\n"), "no haproxy block in the section")
+        let end = try #require(section[start.upperBound...].range(of: "```"))
+        func directives(_ text: Substring) -> [String] {
+            text.split(separator: "\n").map(String.init).filter { line in
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                return !trimmed.isEmpty && !trimmed.hasPrefix("#")
+            }
+        }
+        #expect(directives(section[start.upperBound..<end.lowerBound]) == directives(shipped[...]))
+    }
+
     // MARK: Both instances serve, as the client
 
     /// Four curl requests from 127.0.0.2 through each frontend: every one gets the page, HAProxy's
