@@ -8,7 +8,7 @@ enum ProxyHeaderReader {
         /// The client the balancer names (or the balancer itself, for a header that says to use the real
         /// endpoints), and the bytes after the header: the start of the SOCKS greeting.
         case client(SocketAddress, early: [UInt8])
-        /// A LOCAL header: the balancer's own connection, a health check. Closed quietly.
+        /// A LOCAL header, or one naming the balancer's own connection: a health check. Closed quietly.
         case local
         /// Closed before a single byte: a plain TCP health check. Closed quietly.
         case closedEmpty
@@ -49,7 +49,12 @@ enum ProxyHeaderReader {
                     // UNKNOWN, UNSPEC or a family without an IP: the real endpoints stand.
                     return .client(connection.remoteAddress.unmapped, early: early)
                 }
-                return .client(SocketAddress(ip: ip, port: source.port).unmapped, early: early)
+                let client = SocketAddress(ip: ip, port: source.port).unmapped
+                // A header that names this very connection's own peer (address and port) is the balancer
+                // speaking for itself: HAProxy's health checks over `send-proxy` do that, then reset. Like
+                // LOCAL: closed quietly, no session.
+                if client == connection.remoteAddress.unmapped && early.isEmpty { return .local }
+                return .client(client, early: early)
             case .invalid(let error):
                 return .failed("\(error)")
             }
