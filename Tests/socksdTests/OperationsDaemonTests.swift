@@ -11,7 +11,12 @@ import TestSupport
 /// (a good file, a broken one, listeners added and removed), its Prometheus metrics and health check, its
 /// systemd notifications, and its log file and formats. Every daemon listens on loopback only; every file
 /// and socket it is given lives in the temporary directory.
-@Suite struct OperationsDaemonTests {
+///
+/// The tests run one at a time (`.serialized`): run all at once (eight daemons, beside the first test's
+/// 128 MiB of relaying and hashing) on the project's 2-core machine with both cores loaded and other
+/// builds running (load average 12), a step of two tests once went past its 15 s bound, and the suite took
+/// 40 s instead of 10. One at a time they take 1–2 s each idle, 6–12 s together loaded.
+@Suite(.serialized) struct OperationsDaemonTests {
     /// `openssl passwd -6 -salt opsTestSalt1 hashed-pw`: alice's password is a SHA-512-crypt hash, checked
     /// through libcrypt.
     static let aliceHash = "$6$opsTestSalt1$03QH7Tr9RPf35AF2SZ5vfxpNPxF8mxW8PEUicC4jjuFShYLPRJySQw.smzwMxfGggxWsF/YbWS5S11RgsL0KD/"
@@ -33,8 +38,38 @@ import TestSupport
         """
     }
 
+    /// Runs `body`; an error it throws comes out as a `SessionScript.Failure` that names `what` (a bare
+    /// "timed out" would not say which step of a test it was).
+    static func step<Result: Sendable>(_ what: String, _ body: () async throws -> Result) async throws -> Result {
+        do {
+            return try await body()
+        } catch let failure as SessionScript.Failure {
+            throw SessionScript.Failure("\(what): \(failure)")
+        } catch {
+            throw SessionScript.Failure("\(what): \(error)")
+        }
+    }
+
+    /// A login as `credentials` that must fail (`SessionScript.failedLogin` from 127.0.0.1).
+    static func failedLogin(_ proxy: SocketAddress, as credentials: SOCKSCredentials) async throws {
+        try await step("a failed login as \(credentials.username)") {
+            try await SessionScript.failedLogin(through: proxy, as: credentials, from: loopback)
+        }
+    }
+
+    /// A CONNECT to `destination` as `credentials` that must get reply 02 (`SessionScript.refusedRequest`).
+    static func refusedConnect(_ proxy: SocketAddress, to destination: SocketAddress, as credentials: SOCKSCredentials) async throws {
+        try await step("CONNECT to \(destination) as \(credentials.username), to be refused") {
+            try await SessionScript.refusedRequest(through: proxy, to: SOCKSEndpoint(destination), credentials: credentials)
+        }
+    }
+
     /// CONNECT to `destination` as `credentials`, one byte there and back, close; throws unless served.
     static func echoSession(_ proxy: SocketAddress, to destination: SocketAddress, as credentials: SOCKSCredentials) async throws {
+        try await step("CONNECT to \(destination) as \(credentials.username) through \(proxy)") { try await echoSessionSteps(proxy, to: destination, as: credentials) }
+    }
+
+    private static func echoSessionSteps(_ proxy: SocketAddress, to destination: SocketAddress, as credentials: SOCKSCredentials) async throws {
         try await withDeadline(SessionScript.sessionTimeLimit) {
             let (client, reply) = try await SOCKSTestClient.open(proxy, to: SOCKSEndpoint(destination), credentials: credentials)
             defer { client.close() }
@@ -46,6 +81,10 @@ import TestSupport
 
     /// CONNECT to `echo` as `credentials` and one byte there and back, leaving the session open.
     static func heldSession(_ proxy: SocketAddress, to echo: SocketAddress, as credentials: SOCKSCredentials) async throws -> SOCKSTestClient {
+        try await step("a held CONNECT to \(echo) as \(credentials.username)") { try await heldSessionSteps(proxy, to: echo, as: credentials) }
+    }
+
+    private static func heldSessionSteps(_ proxy: SocketAddress, to echo: SocketAddress, as credentials: SOCKSCredentials) async throws -> SOCKSTestClient {
         try await withDeadline(SessionScript.sessionTimeLimit) {
             let (client, reply) = try await SOCKSTestClient.open(proxy, to: SOCKSEndpoint(echo), credentials: credentials)
             do {
@@ -103,7 +142,7 @@ import TestSupport
         #expect(await daemon.waitForLog { $0.contains { $0.hasSuffix(" info authentication required: 2 user(s)") } }, "log: \(daemon.log)")
 
         // Before: carol is nobody, bob reaches the echo.
-        try await SessionScript.failedLogin(through: proxy, as: Self.carol, from: Self.loopback)
+        try await Self.failedLogin(proxy, as: Self.carol)
         try await Self.echoSession(proxy, to: echo.address, as: Self.bob)
 
         // alice's transfer, until both ends have moved 8 MiB each way and wait.
@@ -125,8 +164,8 @@ import TestSupport
         #expect(!daemon.log.contains("reload failed"), "log: \(daemon.log)")
 
         // The next sessions: carol exists, and the new rule denies the echo to her and to bob.
-        try await SessionScript.refusedRequest(through: proxy, to: SOCKSEndpoint(echo.address), credentials: Self.carol)
-        try await SessionScript.refusedRequest(through: proxy, to: SOCKSEndpoint(echo.address), credentials: Self.bob)
+        try await Self.refusedConnect(proxy, to: echo.address, as: Self.carol)
+        try await Self.refusedConnect(proxy, to: echo.address, as: Self.bob)
         try await Self.echoSession(proxy, to: other.address, as: Self.carol)
         try await Self.echoSession(proxy, to: other.address, as: Self.alice)
 
@@ -189,8 +228,8 @@ import TestSupport
 
         try await Self.echoSession(proxy, to: echo.address, as: Self.alice)
         try await Self.echoSession(proxy, to: echo.address, as: Self.bob)
-        try await SessionScript.failedLogin(through: proxy, as: SOCKSCredentials(username: "dave", password: "dave-pw"), from: Self.loopback)
-        try await SessionScript.failedLogin(through: proxy, as: SOCKSCredentials(username: "alice", password: "changed"), from: Self.loopback)
+        try await Self.failedLogin(proxy, as: SOCKSCredentials(username: "dave", password: "dave-pw"))
+        try await Self.failedLogin(proxy, as: SOCKSCredentials(username: "alice", password: "changed"))
         let afterBroken = try await MetricsClient.scrape(metrics)
         #expect(afterBroken.contains("\nsocksd_config_reloads_total{result=\"failure\"} 1\n"), "\(afterBroken)")
         #expect(afterBroken.contains("\nsocksd_config_reloads_total{result=\"success\"} 0\n"), "\(afterBroken)")
@@ -203,7 +242,7 @@ import TestSupport
         #expect(
             daemon.logLines.filter { $0.contains(" error reload failed: ") && $0.hasSuffix("; carrying on with the previous configuration") }.count == 2,
             "log: \(daemon.log)")
-        try await SessionScript.failedLogin(through: proxy, as: SOCKSCredentials(username: "dave", password: "dave-pw"), from: Self.loopback)
+        try await Self.failedLogin(proxy, as: SOCKSCredentials(username: "dave", password: "dave-pw"))
         try await Self.echoSession(proxy, to: echo.address, as: Self.alice)
         let afterBusy = try await MetricsClient.scrape(metrics)
         #expect(afterBusy.contains("\nsocksd_config_reloads_total{result=\"failure\"} 2\n"), "\(afterBusy)")
@@ -215,6 +254,33 @@ import TestSupport
         let afterGood = try await MetricsClient.scrape(metrics)
         #expect(afterGood.contains("\nsocksd_config_reloads_total{result=\"success\"} 1\n"), "\(afterGood)")
         #expect(afterGood.contains("\nsocksd_config_reloads_total{result=\"failure\"} 2\n"), "\(afterGood)")
+        #expect(try await daemon.stop() == 0, "log: \(daemon.log)")
+    }
+
+    /// The users file that `usersFile` names is read again on SIGHUP too: after the reload the user added
+    /// to it logs in, the one taken out of it no longer does, and her session opened before the reload
+    /// goes on (`reload.endSessionsOfRemovedUsers` is not set).
+    @Test func aReloadRereadsTheUsersFile() async throws {
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let erin = SOCKSCredentials(username: "erin", password: "erin-pw")
+        let frank = SOCKSCredentials(username: "frank", password: "frank-pw")
+        let users = try TemporaryFile("erin:erin-pw\n", name: "socksd-users")
+        let config = try TemporaryFile(#"{"listeners": ["127.0.0.1:0"], "usersFile": "\#(users.path)"}"#, name: "socksd-config")
+        let daemon = try DaemonProcess(["--config", config.path])
+        let proxy = try await daemon.proxyAddress()
+        let held = try await Self.heldSession(proxy, to: echo.address, as: erin)
+        defer { held.close() }
+        try await Self.failedLogin(proxy, as: frank)
+
+        try "# erin has left\nfrank:frank-pw\n".write(toFile: users.path, atomically: true, encoding: .utf8)
+        #expect(await daemon.reload(), "no reload in the log: \(daemon.log)")
+        #expect(daemon.logLines.contains { $0.contains(" info configuration reloaded; ") }, "log: \(daemon.log)")
+        try await Self.echoSession(proxy, to: echo.address, as: frank)
+        try await Self.failedLogin(proxy, as: erin)
+        try await held.send([4, 5])
+        #expect(try await held.receive(exactly: 2) == [4, 5], "erin's open session goes on")
+        held.close()
         #expect(try await daemon.stop() == 0, "log: \(daemon.log)")
     }
 
@@ -316,8 +382,8 @@ import TestSupport
         #expect(health.status == 200 && health.body == "ok\n")
 
         try await Self.echoSession(proxy, to: echo.address, as: Self.alice)
-        try await SessionScript.failedLogin(through: proxy, as: SOCKSCredentials(username: "alice", password: "wrong"), from: Self.loopback)
-        try await SessionScript.refusedRequest(through: proxy, to: SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: denied.port), credentials: Self.bob)
+        try await Self.failedLogin(proxy, as: SOCKSCredentials(username: "alice", password: "wrong"))
+        try await Self.refusedConnect(proxy, to: SocketAddress(ip: Self.loopback, port: denied.port), as: Self.bob)
 
         let expected: [String: Double] = [
             "socksd_sessions_total{command=\"connect\",outcome=\"succeeded\"}": 1,

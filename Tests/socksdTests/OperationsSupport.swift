@@ -95,7 +95,26 @@ enum MetricsClient {
 
     /// Sends `request` and reads until the endpoint closes; parses the status line and splits off the body.
     static func send(_ request: [UInt8], to address: SocketAddress, timeout: Duration = .seconds(15)) async throws -> Answer {
-        let received = try await withDeadline(timeout) {
+        let firstLine = String(decoding: request.prefix { $0 != 0x0D && $0 != 0x0A }.prefix(40), as: UTF8.self)
+        let received: [UInt8]
+        do {
+            received = try await exchange(request, with: address, timeout: timeout)
+        } catch {
+            throw Failure(description: "'\(firstLine)' to \(address): \(error)")
+        }
+        let text = String(decoding: received, as: UTF8.self)
+        guard let split = text.range(of: "\r\n\r\n") else { throw Failure(description: "'\(firstLine)' to \(address): not an HTTP response: \(text.prefix(200))") }
+        let head = String(text[..<split.lowerBound])
+        let statusLine = head.prefix { $0 != "\r" }.split(separator: " ")
+        guard statusLine.count >= 2, statusLine[0] == "HTTP/1.1", let status = Int(statusLine[1]) else {
+            throw Failure(description: "'\(firstLine)' to \(address): not an HTTP/1.1 status line: \(head.prefix(200))")
+        }
+        return Answer(status: status, head: head, body: String(text[split.upperBound...]))
+    }
+
+    /// Connects, sends `request`, and returns what comes back until the endpoint closes, within `timeout`.
+    private static func exchange(_ request: [UInt8], with address: SocketAddress, timeout: Duration) async throws -> [UInt8] {
+        try await withDeadline(timeout) {
             let connection = try await TCPConnection.connect(to: address)
             defer { connection.close() }
             try await connection.write(request)
@@ -112,14 +131,6 @@ enum MetricsClient {
                 received += buffer[0..<count]
             }
         }
-        let text = String(decoding: received, as: UTF8.self)
-        guard let split = text.range(of: "\r\n\r\n") else { throw Failure(description: "not an HTTP response: \(text.prefix(200))") }
-        let head = String(text[..<split.lowerBound])
-        let statusLine = head.prefix { $0 != "\r" }.split(separator: " ")
-        guard statusLine.count >= 2, statusLine[0] == "HTTP/1.1", let status = Int(statusLine[1]) else {
-            throw Failure(description: "not an HTTP/1.1 status line: \(head.prefix(200))")
-        }
-        return Answer(status: status, head: head, body: String(text[split.upperBound...]))
     }
 }
 
