@@ -13,9 +13,10 @@ import TestSupport
 /// and socket it is given lives in the temporary directory.
 ///
 /// The tests run one at a time (`.serialized`): run all at once (eight daemons, beside the first test's
-/// 128 MiB of relaying and hashing) on the project's 2-core machine with both cores loaded and other
-/// builds running (load average 12), a step of two tests once went past its 15 s bound, and the suite took
-/// 40 s instead of 10. One at a time they take 1–2 s each idle, 6–12 s together loaded.
+/// 128 MiB of relaying and hashing) on the project's 2-core machine, oversubscribed several times over
+/// (nine busy loops and other builds, load average 12), a step of two tests once went past its 15 s
+/// bound, and the suite took 40 s instead of 10. One at a time they take 5–6 s together with both cores
+/// loaded, the first test 3.5 s of it.
 @Suite(.serialized) struct OperationsDaemonTests {
     /// `openssl passwd -6 -salt opsTestSalt1 hashed-pw`: alice's password is a SHA-512-crypt hash, checked
     /// through libcrypt.
