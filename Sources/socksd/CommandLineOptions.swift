@@ -163,13 +163,7 @@ struct CommandLineOptions {
             case "--listen": listen.append(try Self.address(try value(), flag: name))
             case "--metrics-listen": metricsListen.append(try Self.address(try value(), flag: name))
             case "--proxy-protocol-listen": proxyProtocolListen.append(try Self.address(try value(), flag: name))
-            case "--proxy-protocol-from":
-                let text = try value()
-                do {
-                    proxyProtocolFrom.append(try IPNetwork(parsing: text))
-                } catch {
-                    throw UsageError(description: "--proxy-protocol-from: \(error)")
-                }
+            case "--proxy-protocol-from": proxyProtocolFrom.append(try Self.network(try value(), flag: name))
             case "--user":
                 let entry = try value()
                 guard let colon = entry.firstIndex(of: ":") else {
@@ -187,13 +181,7 @@ struct CommandLineOptions {
             case "--upstream": upstream = try value()
             case "--upstream-password-file": upstreamPasswordFile = try value()
             case "--allow-open-proxy": allowOpenProxy = true
-            case "--allow-from":
-                let text = try value()
-                do {
-                    allowFrom.append(try IPNetwork(parsing: text))
-                } catch {
-                    throw UsageError(description: "--allow-from: \(error)")
-                }
+            case "--allow-from": allowFrom.append(try Self.network(try value(), flag: name))
             case "--allow-to", "--deny-to":
                 let text = try value()
                 do {
@@ -267,6 +255,15 @@ struct CommandLineOptions {
     private static func address(_ text: String, flag: String) throws(UsageError) -> HostAndPort {
         do {
             return try HostAndPort(parsing: text)
+        } catch {
+            throw UsageError(description: "\(flag): \(error)")
+        }
+    }
+
+    /// A CIDR or a bare address (`--allow-from`, `--proxy-protocol-from`).
+    private static func network(_ text: String, flag: String) throws(UsageError) -> IPNetwork {
+        do {
+            return try IPNetwork(parsing: text)
         } catch {
             throw UsageError(description: "\(flag): \(error)")
         }

@@ -1,6 +1,7 @@
 import AsyncSockets
 import SOCKSProtocol
 import Testing
+import TestSupport
 @testable import SOCKSServer
 
 /// The registry without sockets: label mapping, histograms, the text format's escaping, the exposition's

@@ -103,10 +103,10 @@ import TestSupport
     /// Polls `/metrics` every 50 ms until `condition` holds for its samples, for at most `timeout` (a
     /// session is counted when it ends, which the daemon may finish a moment after the client has closed);
     /// returns the last scrape.
-    static func scrape(_ metrics: SocketAddress, within timeout: Duration = .seconds(20), until condition: (MetricSeries) -> Bool) async throws -> String {
+    static func scrape(_ metrics: SocketAddress, within timeout: Duration = .seconds(20), until condition: (MetricSamples) -> Bool) async throws -> String {
         let deadline = ContinuousClock.now + timeout
         var text = try await MetricsClient.scrape(metrics)
-        while !condition(MetricSeries(text)) && ContinuousClock.now < deadline {
+        while !condition(MetricSamples(text)) && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
             text = try await MetricsClient.scrape(metrics)
         }
@@ -177,7 +177,7 @@ import TestSupport
         let during = try await Self.scrape(metrics) { $0["socksd_sessions_active{command=\"connect\"}"] == 1 }
         #expect(during.contains("\nsocksd_config_reloads_total{result=\"success\"} 1\n"), "\(during)")
         #expect(during.contains("\nsocksd_config_reloads_total{result=\"failure\"} 0\n"), "\(during)")
-        #expect(MetricSeries(during)["socksd_sessions_active{command=\"connect\"}"] == 1, "alice's transfer is the one open session")
+        #expect(MetricSamples(during)["socksd_sessions_active{command=\"connect\"}"] == 1, "alice's transfer is the one open session")
 
         gate.open()
         let sent = try await withDeadline(.seconds(120)) { try await client.value }
@@ -374,7 +374,7 @@ import TestSupport
         if let check = try await PromtoolCheck.run(fresh.body) {
             #expect(check.status == 0, "promtool check metrics on a fresh daemon: \(check.output)\n\(fresh.body)")
         }
-        let before = MetricSeries(fresh.body)
+        let before = MetricSamples(fresh.body)
         #expect(before["socksd_build_info{version=\"0.1.0\"}"] == 1)
         #expect(before["socksd_sessions_total{command=\"connect\",outcome=\"succeeded\"}"] == 0)
         #expect(before["socksd_auth_failures_total"] == 0 && before["socksd_rule_denials_total"] == 0)
@@ -398,7 +398,7 @@ import TestSupport
             "socksd_sessions_active{command=\"connect\"}": 0,
         ]
         let after = try await Self.scrape(metrics) { series in expected.allSatisfy { series[$0.key] == $0.value } }
-        let series = MetricSeries(after)
+        let series = MetricSamples(after)
         for (name, value) in expected.sorted(by: { $0.key < $1.key }) {
             #expect(series[name] == value, "\(name) is \(series[name].map { "\($0)" } ?? "missing"), not \(value)")
         }
@@ -424,7 +424,7 @@ import TestSupport
         }
         #expect(draining?.status == 503 && draining?.body == "draining\n", "/healthz after SIGTERM: \(draining.map { "\($0.status) \($0.body)" } ?? "200 throughout")")
         let duringDrain = try await MetricsClient.get("/metrics", from: metrics)
-        #expect(duringDrain.status == 200 && MetricSeries(duringDrain.body)["socksd_sessions_active{command=\"connect\"}"] == 1)
+        #expect(duringDrain.status == 200 && MetricSamples(duringDrain.body)["socksd_sessions_active{command=\"connect\"}"] == 1)
         held.close()
         #expect(try await daemon.exitStatus() == 0, "log: \(daemon.log)")
     }

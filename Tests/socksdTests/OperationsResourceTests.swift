@@ -161,7 +161,7 @@ import TestSupport
             "anonymous RSS grew \(growth) KiB over \(measuredRounds) rounds, more than \(DaemonResourceTests.residentGrowthLimitKiB) KiB (before: \(baseline); after: \(end))")
         print("[resources] socksd, \(measuredRounds) reloads with scrapes and sessions: before \(baseline); after \(end); anonymous RSS growth \(growth) KiB")
 
-        let counted = MetricSeries(try await MetricsClient.scrape(metrics))
+        let counted = MetricSamples(try await MetricsClient.scrape(metrics))
         #expect(counted["socksd_config_reloads_total{result=\"success\"}"] == Double(warmUpRounds + measuredRounds))
         #expect(counted["socksd_config_reloads_total{result=\"failure\"}"] == 0)
         #expect(try await daemon.stop() == 0)

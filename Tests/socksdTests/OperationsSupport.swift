@@ -118,36 +118,9 @@ enum MetricsClient {
             let connection = try await TCPConnection.connect(to: address)
             defer { connection.close() }
             try await connection.write(request)
-            var received: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-            while true {
-                let count: Int
-                do {
-                    count = try await connection.read(into: &buffer)
-                } catch let error as SocketError where error.errno == .connectionReset {
-                    return received
-                }
-                if count == 0 { return received }
-                received += buffer[0..<count]
-            }
+            return try await HTTPTestExchange.readUntilClosed(connection, timeout: timeout)
         }
     }
-}
-
-/// The samples of a text exposition, keyed by the series as written (`name{label="value",…}`).
-struct MetricSeries {
-    let values: [String: Double]
-
-    init(_ exposition: String) {
-        var values: [String: Double] = [:]
-        for line in exposition.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
-            values[String(line[..<space])] = value
-        }
-        self.values = values
-    }
-
-    subscript(series: String) -> Double? { values[series] }
 }
 
 /// `promtool check metrics`, Prometheus's own check of the text format (Debian's `prometheus` package).

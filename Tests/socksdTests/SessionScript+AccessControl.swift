@@ -131,11 +131,7 @@ extension SessionScript {
             throw Failure("\(source) was closed at accept")
         }
         do {
-            try await withDeadline(sessionTimeLimit) {
-                guard reply.code == .succeeded else { throw Failure("CONNECT reply \(reply.code)") }
-                try await client.send([0x2A])
-                guard try await client.receive(exactly: 1) == [0x2A] else { throw Failure("CONNECT echoed the wrong byte") }
-            }
+            try await withDeadline(sessionTimeLimit) { try await expectEchoedByte(client, after: reply) }
             return client
         } catch {
             client.close()

@@ -36,15 +36,20 @@ enum SessionScript {
         try await withDeadline(sessionTimeLimit) {
             let (client, reply) = try await SOCKSTestClient.open(proxy, to: SOCKSEndpoint(echo))
             do {
-                guard reply.code == .succeeded else { throw Failure("CONNECT reply \(reply.code)") }
-                try await client.send([0x2A])
-                guard try await client.receive(exactly: 1) == [0x2A] else { throw Failure("CONNECT echoed the wrong byte") }
+                try await expectEchoedByte(client, after: reply)
                 return client
             } catch {
                 client.close()
                 throw error
             }
         }
+    }
+
+    /// A CONNECT that succeeded, then one byte there and back through it.
+    static func expectEchoedByte(_ client: SOCKSTestClient, after reply: SOCKSReply) async throws {
+        guard reply.code == .succeeded else { throw Failure("CONNECT reply \(reply.code)") }
+        try await client.send([0x2A])
+        guard try await client.receive(exactly: 1) == [0x2A] else { throw Failure("CONNECT echoed the wrong byte") }
     }
 
     /// BIND, a peer connects to the announced address, the second reply, one byte each way, close.

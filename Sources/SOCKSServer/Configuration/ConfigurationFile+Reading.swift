@@ -58,10 +58,8 @@ extension ConfigurationFile {
         if let (value, path) = top["usersFile"] {
             usersFile = reader.string(value, at: path, "a file name")
         }
-        if let (value, path) = top["allowFrom"], let elements = reader.array(value, at: path, of: "networks (CIDR strings)") {
-            allowFrom = elements.compactMap { element, path in
-                reader.parsed(element, at: path, "a network such as 192.0.2.0/24") { text throws(RuleSyntaxError) in try IPNetwork(parsing: text) }
-            }
+        if let (value, path) = top["allowFrom"] {
+            allowFrom = Self.readNetworks(value, at: path, &reader)
         }
         if let (value, path) = top["allowOpenProxy"] {
             allowOpenProxy = reader.bool(value, at: path)
@@ -129,13 +127,7 @@ extension ConfigurationFile {
                     continue
                 }
                 let proxyProtocol = members["proxyProtocol"].flatMap { value, path in reader.bool(value, at: path) } ?? false
-                let trusted = members["trustedProxies"].flatMap { value, path in
-                    reader.array(value, at: path, of: "networks (CIDR strings)").map { elements in
-                        elements.compactMap { element, path in
-                            reader.parsed(element, at: path, "a network such as 192.0.2.0/24") { text throws(RuleSyntaxError) in try IPNetwork(parsing: text) }
-                        }
-                    }
-                }
+                let trusted = members["trustedProxies"].flatMap { value, path in Self.readNetworks(value, at: path, &reader) }
                 if proxyProtocol {
                     guard let trusted, !trusted.isEmpty else {
                         reader.report(
@@ -250,6 +242,14 @@ extension ConfigurationFile {
     }
 
     /// One `HOST:PORT` string or an array of them.
+    /// An array of networks (`allowFrom`, `trustedProxies`); nil when the value is not an array.
+    private static func readNetworks(_ value: JSONValue, at path: JSONPath, _ reader: inout ConfigurationReader) -> [IPNetwork]? {
+        guard let elements = reader.array(value, at: path, of: "networks (CIDR strings)") else { return nil }
+        return elements.compactMap { element, path in
+            reader.parsed(element, at: path, "a network such as 192.0.2.0/24") { text throws(RuleSyntaxError) in try IPNetwork(parsing: text) }
+        }
+    }
+
     private static func readAddresses(_ value: JSONValue, at path: JSONPath, _ reader: inout ConfigurationReader) -> [HostAndPort]? {
         if case .string = value {
             return readAddress(value, at: path, &reader).map { [$0] }

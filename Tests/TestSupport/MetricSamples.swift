@@ -1,9 +1,9 @@
 /// The samples of a text exposition, keyed by the series as written (`name{label="value",…}`), for tests
 /// that look up one series.
-struct MetricSamples {
-    let values: [String: Double]
+public struct MetricSamples: Sendable {
+    public let values: [String: Double]
 
-    init(_ exposition: String) {
+    public init(_ exposition: String) {
         var values: [String: Double] = [:]
         for line in exposition.split(separator: "\n") where !line.hasPrefix("#") {
             guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
@@ -12,5 +12,5 @@ struct MetricSamples {
         self.values = values
     }
 
-    subscript(series: String) -> Double? { values[series] }
+    public subscript(series: String) -> Double? { values[series] }
 }
