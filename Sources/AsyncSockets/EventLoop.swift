@@ -43,8 +43,9 @@ public final class EventLoop: TaskExecutor, Sendable {
     private let timers = Mutex(TimerHeap())
     /// How recent the last event must be for the loop to spin before sleeping (µs).
     private static let spinWindow: Int64 = 1000
-    /// How long a busy loop spins before it sleeps (µs): `SOCKSD_SPIN_MICROSECONDS` from the environment
-    /// (0 turns spinning off, for hosts where every cycle is shared), default 50.
+    /// How long a busy loop spins at most before it sleeps (µs): `SOCKSD_SPIN_MICROSECONDS` from the
+    /// environment (0 turns spinning off, for hosts where every cycle is shared), default 50. `SpinPolicy`
+    /// says when it spins.
     private static let spinLimit: Int64 = {
         guard let text = getenv("SOCKSD_SPIN_MICROSECONDS").map({ String(cString: $0) }), let value = Int64(text) else { return 50 }
         return max(0, min(value, 10_000))
@@ -215,8 +216,7 @@ public final class EventLoop: TaskExecutor, Sendable {
         let executor = asUnownedTaskExecutor()
         let capacity = 256
         var events = [cepoll_event](repeating: cepoll_event(), count: capacity)
-        // When the loop last found events: it spins before sleeping only if that was recent.
-        var lastActive: Int64 = 0
+        var spin = SpinPolicy(limit: Self.spinLimit, window: Self.spinWindow)
         // Jobs are swapped out with this spare, so a turn allocates nothing.
         var batch: [UnownedJob] = []
         batch.reserveCapacity(256)
@@ -238,13 +238,20 @@ public final class EventLoop: TaskExecutor, Sendable {
                 return queue.sleeping
             }
             var count: Int32 = 0
-            if mayBlock && Self.spinLimit > 0 && Self.monotonicMicroseconds() - lastActive < Self.spinWindow {
-                // Busy lately: poll without sleeping for a moment first. A reply that lands within the
-                // spin saves a sleep and a wake-up, which on a virtual machine cost more than the spin.
-                let spinUntil = Self.monotonicMicroseconds() + Self.spinLimit
+            if mayBlock && spin.shouldSpin(at: Self.monotonicMicroseconds()) {
+                // Busy lately: poll without sleeping for a moment first, yielding the core between polls
+                // to any thread that wants it. A reply that lands within the spin saves a sleep and a
+                // wake-up, which on a virtual machine cost more than the spin.
+                let spinUntil = Self.monotonicMicroseconds() + spin.limit
+                var jobsArrived = false
                 repeat {
                     count = events.withUnsafeMutableBufferPointer { cepoll_wait(epollFD, $0.baseAddress, Int32(capacity), 0) }
-                } while count == 0 && queue.withLock({ $0.jobs.isEmpty }) && Self.monotonicMicroseconds() < spinUntil
+                    if count != 0 { break }
+                    jobsArrived = !queue.withLock { $0.jobs.isEmpty }
+                    if jobsArrived { break }
+                    sched_yield()
+                } while Self.monotonicMicroseconds() < spinUntil
+                spin.spinEnded(foundEvents: count != 0 || jobsArrived)
             }
             if count == 0 {
                 let timeout = mayBlock && queue.withLock({ $0.jobs.isEmpty }) ? nextTimerTimeout() : 0
@@ -257,7 +264,7 @@ public final class EventLoop: TaskExecutor, Sendable {
                 if Errno.current == .interrupted { continue }
                 fatalError("epoll_wait failed: \(Errno.current)")
             }
-            if count > 0 { lastActive = Self.monotonicMicroseconds() }
+            if count > 0 { spin.noteActivity(at: Self.monotonicMicroseconds()) }
             fireExpiredTimers()
             for event in events.prefix(Int(count)) {
                 if event.data == Self.wakeToken {

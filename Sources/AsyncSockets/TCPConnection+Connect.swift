@@ -21,7 +21,12 @@ extension TCPConnection {
             case .success:
                 break
             case .failure(let error) where error == .inProgress:
-                try await waitUntilConnected(descriptor, to: address)
+                // On loopback (and to a host in the same machine's namespace) the handshake usually
+                // completes inside connect() itself: one look at the TCP state then saves a wait, a
+                // wake-up and the SO_ERROR and peer checks.
+                if !isEstablished(descriptor) {
+                    try await waitUntilConnected(descriptor, to: address)
+                }
             case .failure(let error):
                 throw SocketError.failed(operation: "connect \(address)", errno: error)
             }
@@ -56,6 +61,14 @@ extension TCPConnection {
         let remaining = deadline - clock.now
         guard remaining > .zero else { throw SocketError.timedOut }
         return try await HappyEyeballs.connect(to: addresses, attemptDelay: attemptDelay, timeout: remaining)
+    }
+
+    /// Whether the kernel's TCP state for this socket is ESTABLISHED (a pending connect that has finished).
+    private static func isEstablished(_ descriptor: SocketDescriptor) -> Bool {
+        var info = tcp_info()
+        var length = socklen_t(MemoryLayout<tcp_info>.size)
+        guard getsockopt(descriptor.fd, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0 else { return false }
+        return Int(info.tcpi_state) == TCP_ESTABLISHED
     }
 
     /// Waits for a pending `connect()` to finish, and throws its failure.

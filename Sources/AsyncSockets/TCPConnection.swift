@@ -20,7 +20,9 @@ public final class TCPConnection: Sendable {
     /// The peer's end of the connection.
     public let remoteAddress: SocketAddress
 
-    init(descriptor: SocketDescriptor, remoteAddress: SocketAddress? = nil) throws(SocketError) {
+    /// - Parameter inheritsNoDelay: whether the socket already has `TCP_NODELAY` (Linux copies it from the
+    ///   listening socket to each accepted one), which saves a system call per accepted connection.
+    init(descriptor: SocketDescriptor, remoteAddress: SocketAddress? = nil, inheritsNoDelay: Bool = false) throws(SocketError) {
         self.descriptor = descriptor
         guard let remote = remoteAddress ?? descriptor.remoteAddress else {
             throw .failed(operation: "getpeername", errno: .notConnected)
@@ -28,7 +30,9 @@ public final class TCPConnection: Sendable {
         self.local = Mutex(nil)
         self.remoteAddress = remote
         // Small writes (handshake replies, interactive traffic) should not wait for Nagle's timer.
-        try? descriptor.setOption(level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
+        if !inheritsNoDelay {
+            try? descriptor.setOption(level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
+        }
     }
 
     /// Reads what is available, up to `buffer.count` bytes, into the front of `buffer`.

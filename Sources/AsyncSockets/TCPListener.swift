@@ -20,6 +20,8 @@ public final class TCPListener: Sendable {
         if address.ip.isIPv6 {
             try descriptor.setOption(level: Int32(IPPROTO_IPV6), name: IPV6_V6ONLY, value: 1)
         }
+        // Accepted sockets inherit it (Linux copies the listener's TCP options): no setsockopt per connection.
+        try descriptor.setOption(level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
         try descriptor.bind(to: address)
         if Glibc.listen(descriptor.fd, backlog) != 0 {
             throw .failed(operation: "listen \(address)", errno: .current)
@@ -57,7 +59,7 @@ public final class TCPListener: Sendable {
             do {
                 // By default an accepted connection joins its listener's loop, where the accepting task runs.
                 let target = loop?() ?? descriptor.loop
-                return try TCPConnection(descriptor: try SocketDescriptor(adopting: fd, loop: target), remoteAddress: peer)
+                return try TCPConnection(descriptor: try SocketDescriptor(adopting: fd, loop: target), remoteAddress: peer, inheritsNoDelay: true)
             } catch {
                 continue  // reset between accept and getsockname: skip it
             }

@@ -22,6 +22,27 @@ import TestSupport
         #expect(received == Array("hello".utf8))
     }
 
+    /// Both legs of a relay send small writes at once: an accepted socket gets `TCP_NODELAY` from its
+    /// listener (no setsockopt per connection), a connected one sets it itself, also when the connect
+    /// finished inside `connect()` (loopback).
+    @Test(arguments: ["127.0.0.1", "::1"])
+    func acceptedAndConnectedSocketsHaveNoDelay(host: String) async throws {
+        let listener = try TCPListener(bindingTo: SocketAddress(host, port: 0)!)
+        defer { listener.close() }
+        async let accepted = listener.accept()
+        let connected = try await TCPConnection.connect(to: listener.localAddress, timeout: .seconds(10))
+        defer { connected.close() }
+        let server = try await accepted
+        defer { server.close() }
+        for connection in [connected, server] {
+            var value: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            #expect(getsockopt(connection.descriptor.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &value, &length) == 0)
+            #expect(value != 0)
+        }
+        #expect(server.remoteAddress == connected.localAddress)
+    }
+
     /// A socket registered before `connect()` carries the unconnected socket's EPOLLOUT|EPOLLHUP edge; a
     /// pending connect must not take it for completion.
     @Test func aStaleWriteEdgeDoesNotFinishAPendingConnect() async throws {
