@@ -1,9 +1,16 @@
 // socksd benchmark load generator: targets (source, echo, UDP echo) and clients that measure throughput,
-// connection rate, UDP and UoT round trips, idle sessions and start-up time, directly or through a SOCKS5
-// proxy. Blocking sockets and one thread per stream, so that the figures belong to the proxy under test.
-// Every loop is bounded by a duration or a count. Loopback only.
+// connection rate and session set-up latency, UDP and UoT round trips, idle sessions and start-up time,
+// directly or through a SOCKS5 proxy, and the CPU time of a proxy's process tree. Blocking sockets and one
+// thread per stream, so that the figures belong to the proxy under test. Every loop is bounded by a
+// duration or a count. Loopback only.
+//
+// The load commands print one line: the rate, then the work it stands for (bytes, sessions or round trips
+// carried in the whole test, warm-up included, which is what the proxy spent its CPU time on), and for
+// connrate the p50 and p99 session set-up times in milliseconds.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -37,9 +44,14 @@ static struct sockaddr_in loopback(int port) {
     return a;
 }
 
+static void set_timeouts(int fd, int seconds);
+
+/// A TCP connection to loopback PORT; its connect, reads and writes give up after 5 s, so that a stuck
+/// proxy fails an attempt instead of hanging a bounded loop.
 static int tcp_connect(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) die("socket");
+    set_timeouts(fd, 5);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct sockaddr_in a = loopback(port);
@@ -129,12 +141,18 @@ static void *source_conn(void *arg) {
     return NULL;
 }
 
+/// Echoes until the peer closes, then answers its close with a reset: the peer (a proxy's outbound
+/// connection) then keeps no TIME_WAIT socket on its ephemeral port. Otherwise every proxied session of
+/// the connection tests leaves one for a minute, tens of thousands pile up, and a proxy that binds its
+/// outbound sockets before connecting (Dante, to its `external` address) slows down more and more in
+/// the kernel's search for a free port: its rate fell from about 4,500 to 700 sessions/s over six
+/// consecutive 2-second tests. (The connection tests' clients close with a reset themselves.)
 static void *echo_conn(void *arg) {
     int fd = (int)(intptr_t)arg;
     char buf[65536];
     ssize_t r;
     while ((r = read(fd, buf, sizeof buf)) > 0) if (write_full(fd, buf, r)) break;
-    close(fd);
+    if (r == 0) close_reset(fd); else close(fd);
     return NULL;
 }
 
@@ -188,7 +206,8 @@ static int cmd_serve(int source, int echo, int udpecho, int seconds) {
 
 // ---------------------------------------------------------------- clients
 
-struct job { int proxy, target; double seconds; long long count; int failed; };
+struct histogram;
+struct job { int proxy, target; double seconds; long long count; int failed; long long total; struct histogram *latencies; };
 
 static void *download(void *arg) {
     struct job *j = arg;
@@ -204,6 +223,7 @@ static void *download(void *arg) {
     for (;;) {
         ssize_t r = read(fd, buf, size);
         if (r <= 0) { j->failed = 1; break; }
+        j->total += r;
         double t = now();
         if (t >= start_counting) { if (!counted_from) counted_from = t; counted += r; }
         if (t >= end) break;
@@ -215,44 +235,99 @@ static void *download(void *arg) {
     return NULL;
 }
 
-/// throughput PROXY TARGET STREAMS SECONDS → aggregate MiB/s
+#define MAX_CLIENTS 64
+
+/// throughput PROXY TARGET STREAMS SECONDS → aggregate MiB/s (after the warm-up), bytes received in all
 static int cmd_throughput(int proxy, int target, int streams, double seconds) {
-    struct job jobs[64] = {0};
-    pthread_t threads[64];
+    if (streams < 1 || streams > MAX_CLIENTS) { fprintf(stderr, "throughput: 1 to %d streams\n", MAX_CLIENTS); return 64; }
+    struct job jobs[MAX_CLIENTS] = {0};
+    pthread_t threads[MAX_CLIENTS];
     for (int i = 0; i < streams; i++) {
-        jobs[i] = (struct job){proxy, target, seconds, 0, 0};
+        jobs[i] = (struct job){.proxy = proxy, .target = target, .seconds = seconds};
         pthread_create(&threads[i], NULL, download, &jobs[i]);
     }
-    double total = 0;
+    double rate = 0;
+    long long bytes = 0;
     for (int i = 0; i < streams; i++) {
         pthread_join(threads[i], NULL);
         if (jobs[i].failed && !jobs[i].count) { printf("failed\n"); return 1; }
-        total += jobs[i].count;
+        rate += jobs[i].count;
+        bytes += jobs[i].total;
     }
-    printf("%.1f\n", total / (1024.0 * 1024.0));
+    printf("%.1f %lld\n", rate / (1024.0 * 1024.0), bytes);
     return 0;
+}
+
+// Session set-up times in a histogram of fixed size, one per client thread, merged at the end: 1 µs buckets
+// below 1,024 µs, then 64 buckets per doubling (each under 1.6% wide) up to 2^30 µs (18 minutes), so a
+// run of any length takes the same memory and no allocation per session.
+#define LATENCY_LINEAR 1024
+#define LATENCY_STEPS 64
+#define LATENCY_DOUBLINGS 20
+#define LATENCY_BUCKETS (LATENCY_LINEAR + LATENCY_STEPS * LATENCY_DOUBLINGS)
+
+struct histogram { long long counts[LATENCY_BUCKETS]; };
+
+static int latency_bucket(long long us) {
+    if (us < LATENCY_LINEAR) return us < 0 ? 0 : (int)us;
+    int doubling = 63 - __builtin_clzll((unsigned long long)us) - 10;   // us >= 1024: 0 and up
+    if (doubling >= LATENCY_DOUBLINGS) return LATENCY_BUCKETS - 1;
+    int step = (int)((us >> (doubling + 4)) & (LATENCY_STEPS - 1));      // the 6 bits after the leading one
+    return LATENCY_LINEAR + doubling * LATENCY_STEPS + step;
+}
+
+/// The middle of a bucket, in µs.
+static double latency_of_bucket(int bucket) {
+    if (bucket < LATENCY_LINEAR) return bucket + 0.5;
+    int doubling = (bucket - LATENCY_LINEAR) / LATENCY_STEPS, step = (bucket - LATENCY_LINEAR) % LATENCY_STEPS;
+    double base = (double)(1LL << (doubling + 10)), width = base / LATENCY_STEPS;
+    return base + step * width + width / 2;
+}
+
+/// The QUANTILE (0 to 1) of the recorded times in ms, or -1 when none was recorded.
+static double latency_quantile(const struct histogram *h, double quantile) {
+    long long total = 0;
+    for (int i = 0; i < LATENCY_BUCKETS; i++) total += h->counts[i];
+    if (!total) return -1;
+    long long rank = (long long)(quantile * total + 0.999999), seen = 0;
+    if (rank < 1) rank = 1;
+    for (int i = 0; i < LATENCY_BUCKETS; i++) {
+        seen += h->counts[i];
+        if (seen >= rank) return latency_of_bucket(i) / 1000;
+    }
+    return latency_of_bucket(LATENCY_BUCKETS - 1) / 1000;
 }
 
 static void *connect_loop(void *arg) {
     struct job *j = arg;
     double end = now() + j->seconds;
-    while (now() < end) {
+    for (double started = now(); started < end; started = now()) {
         int fd = open_stream(j->proxy, j->target);
         if (fd < 0) { j->failed++; continue; }
         char c = 'x';
-        if (write_full(fd, &c, 1) || read_full(fd, &c, 1)) j->failed++; else j->count++;
+        if (write_full(fd, &c, 1) || read_full(fd, &c, 1)) j->failed++;
+        else {
+            j->count++;
+            // From before the TCP connect to the first echoed byte: socket, connect, the SOCKS5 exchange
+            // (when proxied), the target's connect and the echo.
+            j->latencies->counts[latency_bucket((long long)((now() - started) * 1e6))]++;
+        }
         close_reset(fd);
     }
     return NULL;
 }
 
-/// connrate PROXY ECHO CLIENTS SECONDS → sessions/s (new session + CONNECT + 1-byte echo + close)
+/// connrate PROXY ECHO CLIENTS SECONDS → sessions/s (new session + CONNECT + 1-byte echo + close), the
+/// sessions, and their p50 and p99 set-up times (ms)
 static int cmd_connrate(int proxy, int target, int clients, double seconds) {
-    struct job jobs[64] = {0};
-    pthread_t threads[64];
+    if (clients < 1 || clients > MAX_CLIENTS) { fprintf(stderr, "connrate: 1 to %d clients\n", MAX_CLIENTS); return 64; }
+    struct job jobs[MAX_CLIENTS] = {0};
+    pthread_t threads[MAX_CLIENTS];
+    struct histogram *latencies = calloc(clients, sizeof *latencies);
+    if (!latencies) die("calloc");
     double start = now();
     for (int i = 0; i < clients; i++) {
-        jobs[i] = (struct job){proxy, target, seconds, 0, 0};
+        jobs[i] = (struct job){.proxy = proxy, .target = target, .seconds = seconds, .latencies = &latencies[i]};
         pthread_create(&threads[i], NULL, connect_loop, &jobs[i]);
     }
     long long total = 0, failed = 0;
@@ -260,10 +335,12 @@ static int cmd_connrate(int proxy, int target, int clients, double seconds) {
         pthread_join(threads[i], NULL);
         total += jobs[i].count;
         failed += jobs[i].failed;
+        if (i > 0) for (int b = 0; b < LATENCY_BUCKETS; b++) latencies[0].counts[b] += latencies[i].counts[b];
     }
     double elapsed = now() - start;
     if (failed > total / 100) fprintf(stderr, "connrate: %lld failures\n", failed);
-    printf("%.0f\n", total / elapsed);
+    printf("%.0f %lld %.3f %.3f\n", total / elapsed, total, latency_quantile(&latencies[0], 0.5), latency_quantile(&latencies[0], 0.99));
+    free(latencies);
     return 0;
 }
 
@@ -300,7 +377,7 @@ static int cmd_udp(int proxy, int target, double seconds) {
     }
     double elapsed = now() - start;
     if (lost) fprintf(stderr, "udp: %lld lost\n", lost);
-    printf("%.0f\n", trips / elapsed);
+    printf("%.0f %lld\n", trips / elapsed, trips);
     if (control >= 0) close(control);
     close(u);
     return 0;
@@ -328,7 +405,7 @@ static int cmd_uot(int proxy, int target, double seconds) {
     }
     double elapsed = now() - start;
     close(fd);
-    printf("%.0f\n", trips / elapsed);
+    printf("%.0f %lld\n", trips / elapsed, trips);
     return 0;
 }
 
@@ -480,6 +557,85 @@ static int cmd_startup(char **argv) {
     return ms < 0;
 }
 
+// ---------------------------------------------------------------- CPU time of a process tree
+
+struct process { int pid, ppid, in_tree; long long own_ticks, reaped_ticks; };
+
+/// Fields of /proc/PID/stat after the command name (which may hold spaces and parentheses): ppid, and
+/// utime + stime (the process's own threads, exited ones included) and cutime + cstime (children it has
+/// reaped, with their own reaped descendants), in clock ticks.
+static int read_stat(int pid, struct process *p) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *rest = strrchr(buf, ')');
+    if (!rest) return -1;
+    // After ")": state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
+    char state;
+    unsigned long long utime, stime;
+    long long cutime, cstime;
+    if (sscanf(rest + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+               &state, &p->ppid, &utime, &stime, &cutime, &cstime) != 6) return -1;
+    p->pid = pid;
+    p->own_ticks = (long long)(utime + stime);
+    p->reaped_ticks = cutime + cstime;
+    p->in_tree = 0;
+    return 0;
+}
+
+/// cpu PID...: for each PID, the CPU time (user + system, ns) of that process and all its descendants, on
+/// one line. A live process counts through its CPU-time clock (nanoseconds, every thread it ever had: a
+/// thread per client that has exited still counts); children that have exited and been reaped count
+/// through their parent's cutime + cstime (clock ticks). Descendants are found through the ppid chains
+/// of every process in /proc at the moment of the call.
+static int cmd_cpu(int count, char **pids) {
+    DIR *proc = opendir("/proc");
+    if (!proc) die("/proc");
+    size_t capacity = 1024, used = 0;
+    struct process *all = malloc(capacity * sizeof *all);
+    struct dirent *entry;
+    while ((entry = readdir(proc))) {
+        if (!isdigit((unsigned char)entry->d_name[0])) continue;
+        if (used == capacity) { capacity *= 2; all = realloc(all, capacity * sizeof *all); if (!all) die("realloc"); }
+        if (read_stat(atoi(entry->d_name), &all[used]) == 0) used++;
+    }
+    closedir(proc);
+    double ns_per_tick = 1e9 / sysconf(_SC_CLK_TCK);
+    for (int k = 0; k < count; k++) {
+        int root = atoi(pids[k]), found = 0;
+        for (size_t i = 0; i < used; i++) { all[i].in_tree = all[i].pid == root; found |= all[i].in_tree; }
+        if (!found) { printf("%sfailed", k ? " " : ""); continue; }
+        // Parents before children is not guaranteed in /proc's order: mark until nothing changes (at most
+        // one pass per generation).
+        for (int changed = 1; changed;) {
+            changed = 0;
+            for (size_t i = 0; i < used; i++) {
+                if (all[i].in_tree) continue;
+                for (size_t j = 0; j < used; j++) {
+                    if (all[j].in_tree && all[j].pid == all[i].ppid) { all[i].in_tree = changed = 1; break; }
+                }
+            }
+        }
+        double ns = 0;
+        for (size_t i = 0; i < used; i++) {
+            if (!all[i].in_tree) continue;
+            clockid_t clock;
+            struct timespec t;
+            if (clock_getcpuclockid(all[i].pid, &clock) == 0 && clock_gettime(clock, &t) == 0) ns += t.tv_sec * 1e9 + t.tv_nsec;
+            else ns += all[i].own_ticks * ns_per_tick;   // exited since the scan: its last ticks
+            ns += all[i].reaped_ticks * ns_per_tick;
+        }
+        printf("%s%.0f", k ? " " : "", ns);
+    }
+    printf("\n");
+    free(all);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     if (argc >= 6 && !strcmp(argv[1], "serve")) return cmd_serve(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
@@ -492,6 +648,7 @@ int main(int argc, char **argv) {
     if (argc >= 6 && !strcmp(argv[1], "idleuot")) return cmd_idleuot(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     if (argc >= 5 && !strcmp(argv[1], "ceiling")) return cmd_ceiling(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
     if (argc >= 3 && !strcmp(argv[1], "startup")) return cmd_startup(argv + 2);
-    fprintf(stderr, "usage: loadgen serve|throughput|connrate|udp|uot|idle|idleudp|idleuot|ceiling|startup ...\n");
+    if (argc >= 3 && !strcmp(argv[1], "cpu")) return cmd_cpu(argc - 2, argv + 2);
+    fprintf(stderr, "usage: loadgen serve|throughput|connrate|udp|uot|idle|idleudp|idleuot|ceiling|startup|cpu ...\n");
     return 64;
 }

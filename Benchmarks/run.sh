@@ -3,11 +3,17 @@
 # machine's limit), measured in one run, interleaved, several rounds, medians. Loopback only; every load
 # loop is bounded in time or count.
 #
-#   bash Benchmarks/run.sh            # ROUNDS=3 SECONDS_PER_TEST=2 IDLE_SESSIONS=1000 CEILING_MAX=2000 by default
+#   bash Benchmarks/run.sh            # ROUNDS=3 SECONDS_PER_TEST=2 IDLE_SESSIONS=1000 CEILING_MAX=2000
+#                                     # IDLE_CPU_SECONDS=5 by default
 #   ONLY=rules bash Benchmarks/run.sh # only what 1,000 destination rules cost: connections and UDP round
 #                                     # trips of socksd with and without them (about 30 s; no peers)
+#   ONLY=connections bash Benchmarks/run.sh
+#                                     # only the connection tests, with 4 and 64 clients, for every proxy:
+#                                     # sessions/s, CPU per 1,000 sessions, set-up p50/p99 at 64 clients,
+#                                     # and CPU at zero load afterwards (about 55 s; ROUNDS=1
+#                                     # SECONDS_PER_TEST=1 IDLE_CPU_SECONDS=2 for a quick look)
 #
-# It prints a table of absolute figures and ratios and writes BENCHMARKS.md (not with ONLY=rules, which
+# It prints a table of absolute figures and ratios and writes BENCHMARKS.md (not with ONLY=..., which
 # prints its rows only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +21,8 @@ ROUNDS=${ROUNDS:-3}
 SECS=${SECONDS_PER_TEST:-2}
 IDLE=${IDLE_SESSIONS:-1000}
 ONLY=${ONLY:-}
-case $ONLY in ""|rules) ;; *) echo "ONLY=$ONLY: only ONLY=rules is known" >&2; exit 64;; esac
+IDLE_CPU_SECS=${IDLE_CPU_SECONDS:-5}
+case $ONLY in ""|rules|connections) ;; *) echo "ONLY=$ONLY: only ONLY=rules and ONLY=connections are known" >&2; exit 64;; esac
 WORK=$(mktemp -d)
 BASE=${BENCH_PORT_BASE:-21000}
 SOURCE=$((BASE + 1)); ECHO=$((BASE + 2)); UDPECHO=$((BASE + 3))
@@ -28,13 +35,17 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 log() { echo "[bench] $*" >&2; }
 
-# --- peers and tools, from Debian
+# --- peers and tools, from Debian (ONLY=rules needs none, ONLY=connections only the peers)
 need=()
-[ -x /usr/bin/microsocks ] || need+=(microsocks)
-[ -x /usr/sbin/danted ] || need+=(dante-server)
-command -v iperf3 >/dev/null || need+=(iperf3)
-command -v proxychains4 >/dev/null || need+=(proxychains4)
-if [ ${#need[@]} -gt 0 ] && [ "$ONLY" != rules ]; then
+if [ "$ONLY" != rules ]; then
+    [ -x /usr/bin/microsocks ] || need+=(microsocks)
+    [ -x /usr/sbin/danted ] || need+=(dante-server)
+fi
+if [ -z "$ONLY" ]; then
+    command -v iperf3 >/dev/null || need+=(iperf3)
+    command -v proxychains4 >/dev/null || need+=(proxychains4)
+fi
+if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
@@ -95,10 +106,16 @@ mapfile -t RULE_ARGS < "$WORK/rules.args"
 # The machine may be shared: its load average (1, 5 and 15 minutes) before and after the measurements.
 LOAD_BEFORE=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
-# --- targets and proxies ("rules" is socksd with the 1,000 rules above; ONLY=rules starts no peers)
+# --- targets and proxies ("rules" is socksd with the 1,000 rules above; ONLY=rules starts no peers,
+# ONLY=connections no "rules")
 "$LG" serve "$SOURCE" "$ECHO" "$UDPECHO" 3600 > "$WORK/serve.out" & PIDS+=($!)
 "$BIN" --listen "127.0.0.1:$SOCKSD" --log-level error 2> "$WORK/socksd.log" & SOCKSD_PID=$!; PIDS+=($!)
-"$BIN" --listen "127.0.0.1:$RULES" --log-level error "${RULE_ARGS[@]}" 2> "$WORK/rules.log" & RULES_PID=$!; PIDS+=($!)
+PORTS=("$SOURCE" "$ECHO" "$SOCKSD")
+RULES_PID=""; MICROSOCKS_PID=""; DANTE_PID=""
+if [ "$ONLY" != connections ]; then
+    "$BIN" --listen "127.0.0.1:$RULES" --log-level error "${RULE_ARGS[@]}" 2> "$WORK/rules.log" & RULES_PID=$!; PIDS+=($!)
+    PORTS+=("$RULES")
+fi
 cat > "$WORK/danted.conf" <<CONF
 logoutput: /dev/null
 internal: 127.0.0.1 port = $DANTE
@@ -110,27 +127,33 @@ user.unprivileged: nobody
 client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
 socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 command: connect bind udpassociate bindreply udpreply }
 CONF
-PORTS=("$SOURCE" "$ECHO" "$SOCKSD" "$RULES")
 if [ "$ONLY" != rules ]; then
-    microsocks -i 127.0.0.1 -p "$MICROSOCKS" > /dev/null 2>&1 & PIDS+=($!)
-    danted -f "$WORK/danted.conf" > /dev/null 2>&1 & PIDS+=($!)
+    microsocks -i 127.0.0.1 -p "$MICROSOCKS" > /dev/null 2>&1 & MICROSOCKS_PID=$!; PIDS+=($!)
+    danted -f "$WORK/danted.conf" > /dev/null 2>&1 & DANTE_PID=$!; PIDS+=($!)
     PORTS+=("$MICROSOCKS" "$DANTE")
 fi
 for port in "${PORTS[@]}"; do
     for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 done
-(exec 3<>"/dev/tcp/127.0.0.1/$RULES") 2>/dev/null || { log "socksd with the rules did not start:"; cat "$WORK/rules.log" >&2; exit 1; }
+if [ -n "$RULES_PID" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$RULES") 2>/dev/null; then
+    log "socksd with the rules did not start:"; cat "$WORK/rules.log" >&2; exit 1
+fi
 
 SERVERS=(direct socksd microsocks dante)
 port_of() { case $1 in direct) echo 0;; socksd) echo "$SOCKSD";; rules) echo "$RULES";; microsocks) echo "$MICROSOCKS";; dante) echo "$DANTE";; esac; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 declare -A RESULTS
 
-# CPU time the socksd instances spent (all their threads, in ns): a steadier measure than rates when
-# other work shares the machine.
-pid_of() { case $1 in socksd) echo "$SOCKSD_PID";; rules) echo "$RULES_PID";; esac; }
-cpu_ns() { cat "/proc/$1/task/"*/schedstat 2>/dev/null | awk '{ns += $1} END {printf "%.0f", ns}'; }
+# CPU time (user + system, ns) of each proxy's whole process tree, from `loadgen cpu`: every thread the
+# process ever had (microsocks' exited client threads too), live descendants (Dante's children), and
+# children already reaped (cutime + cstime). Also a steadier measure than rates when other work shares
+# the machine.
+pid_of() { case $1 in socksd) echo "$SOCKSD_PID";; rules) echo "$RULES_PID";; microsocks) echo "$MICROSOCKS_PID";; dante) echo "$DANTE_PID";; esac; }
+cpu_ns() { "$LG" cpu "$@"; }
 
+# Each round runs the load generator once per server; its line is "rate work [p50 p99]" (work: bytes,
+# sessions or round trips carried, warm-up included). Stored per server: the rate under NAME, the proxy's
+# CPU ns per unit of work under NAME-cpu, and the set-up times (ms) under NAME-p50 and NAME-p99.
 run_metric() { # name, servers..., then "--", command template with {PORT}
     local name=$1; shift
     local servers=()
@@ -142,29 +165,59 @@ run_metric() { # name, servers..., then "--", command template with {PORT}
         for server in "${order[@]}"; do
             local port; port=$(port_of "$server")
             local pid; pid=$(pid_of "$server")
-            local cpu; [ -n "$pid" ] && cpu=$(cpu_ns "$pid")
-            local value; value=$("$LG" "${@//\{PORT\}/$port}" 2>>"$WORK/errors.log" || echo failed)
-            RESULTS[$name,$server]+="$value "
-            if [ -n "$pid" ]; then # µs per operation (a rate's operations: value × SECS)
-                cpu=$(awk -v a="$cpu" -v b="$(cpu_ns "$pid")" -v v="$value" -v s="$SECS" \
-                    'BEGIN { if (v + 0 > 0 && b > a) printf "%.1f", (b - a) / 1000 / (v * s); else print "n/a" }')
-                RESULTS[$name-cpu,$server]+="$cpu "
-                log "$name round $round $server: $value ($cpu µs CPU each)"
-            else
-                log "$name round $round $server: $value"
+            local before="" cpu="" value="" work="" p50="" p99="" note=""
+            [ -n "$pid" ] && before=$(cpu_ns "$pid")
+            read -r value work p50 p99 < <("$LG" "${@//\{PORT\}/$port}" 2>>"$WORK/errors.log" || echo failed)
+            RESULTS[$name,$server]+="${value:-failed} "
+            if [ -n "$p99" ]; then
+                RESULTS[$name-p50,$server]+="$p50 "; RESULTS[$name-p99,$server]+="$p99 "
+                note=", set-up p50 $p50 ms, p99 $p99 ms"
             fi
+            if [ -n "$pid" ]; then
+                cpu=$(awk -v a="$before" -v b="$(cpu_ns "$pid")" -v w="$work" \
+                    'BEGIN { if (w + 0 > 0 && b + 0 >= a + 0 && a != "failed") printf "%.6f", (b - a) / w; else print "n/a" }')
+                RESULTS[$name-cpu,$server]+="$cpu "
+                note="$note, $cpu CPU ns per unit of work ($work)"
+            fi
+            log "$name round $round $server: $value$note"
         done
     done
 }
 
-med() { echo "${RESULTS[$1,$2]:-}" | tr ' ' '\n' | grep -E '^[0-9.]+$' | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
+# CPU at zero load: every running proxy's process tree over IDLE_CPU_SECS with no client, in ms.
+idle_cpu() { # servers...
+    local pids=() server
+    for server in "$@"; do pids+=("$(pid_of "$server")"); done
+    local before after
+    before=$(cpu_ns "${pids[@]}")
+    sleep "$IDLE_CPU_SECS"
+    after=$(cpu_ns "${pids[@]}")
+    local i=0
+    for server in "$@"; do
+        i=$((i + 1))
+        RESULTS[idlecpu,$server]=$(awk -v a="$(echo "$before" | cut -d ' ' -f "$i")" -v b="$(echo "$after" | cut -d ' ' -f "$i")" \
+            'BEGIN { if (a != "failed" && b != "failed") printf "%.1f", (b - a) / 1e6; else print "failed" }')
+        log "CPU at zero load over $IDLE_CPU_SECS s, $server: ${RESULTS[idlecpu,$server]} ms"
+    done
+}
+
+med() { echo "${RESULTS[$1,$2]:-}" | tr ' ' '\n' | { grep -E '^[0-9.]+$' || true; } | median; }
+# The median in a unit of display: times FACTOR, printed with FORMAT (e.g. CPU ns per byte to CPU-s per GiB).
+med_as() { # metric server factor format
+    local m; m=$(med "$1" "$2")
+    awk -v m="$m" -v f="$3" -v fmt="$4" 'BEGIN { if (m == "" || m == "n/a") print m; else printf fmt, m * f }'
+}
+ratio() { # blank when a figure is (a server was not measured), n/a when one failed or is 0
+    [ -n "$1" ] && [ -n "$2" ] || return 0
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else print "n/a" }'
+}
 
 # What the rules cost: socksd with the 1,000 rules ("rules") against socksd without, in the same rounds
 # (next to each other), the medians' ratio and each round's.
-rules_row() { # label metric
+rules_row() { # label metric [factor format]
     local plain with rounds
-    plain=$(med "$2" socksd); with=$(med "$2" rules)
+    if [ $# -gt 2 ]; then plain=$(med_as "$2" socksd "$3" "$4"); with=$(med_as "$2" rules "$3" "$4")
+    else plain=$(med "$2" socksd); with=$(med "$2" rules); fi
     rounds=$(awk -v a="${RESULTS[$2,rules]:-}" -v b="${RESULTS[$2,socksd]:-}" 'BEGIN {
         n = split(a, x, " "); split(b, y, " ")
         for (i = 1; i <= n; i++) printf "%s%s", (i > 1 ? ", " : ""), (x[i] + 0 > 0 && y[i] + 0 > 0 ? sprintf("%.2f", x[i] / y[i]) : "n/a")
@@ -176,9 +229,38 @@ rules_table() {
     echo "|---|---|---|---|---|"
     rules_row "connections with 1,000 rules (sessions/s, 4 clients)" connrate
     rules_row "UDP ASSOCIATE round trips with 1,000 rules (/s, 64 B)" udp
-    rules_row "socksd CPU time per connection (µs; lower is better)" connrate-cpu
-    rules_row "socksd CPU time per UDP round trip (µs; lower is better)" udp-cpu
+    rules_row "socksd CPU time per connection (µs; lower is better)" connrate-cpu 0.001 %.1f
+    rules_row "socksd CPU time per UDP round trip (µs; lower is better)" udp-cpu 0.001 %.1f
 }
+# A row of the main table: the medians of METRIC for each server (blank for a server it was not measured
+# on, n/a when it failed), optionally shown times FACTOR with FORMAT (ratios are of the medians, so a factor
+# does not change them), and the ratios.
+row() { # label metric [factor format]
+    local d s m n server
+    local values=()
+    for server in direct socksd microsocks dante; do
+        if [ -z "${RESULTS[$2,$server]+measured}" ]; then values+=("")
+        elif [ $# -gt 2 ]; then values+=("$(med_as "$2" "$server" "$3" "$4")")
+        else values+=("$(med "$2" "$server")"); fi
+    done
+    d=${values[0]}; s=${values[1]}; m=${values[2]}; n=${values[3]}
+    echo "| $1 | $d | $s | $m | $n | $(ratio "$s" "$m") | $(ratio "$s" "$n") | $(ratio "$s" "$d") |"
+}
+NS_PER_BYTE_TO_S_PER_GIB=$(awk 'BEGIN { printf "%.9f", 1024 * 1024 * 1024 / 1e9 }')
+TABLE_HEAD="| metric | direct | socksd | microsocks | Dante | socksd / microsocks | socksd / Dante | socksd / direct |
+|---|---|---|---|---|---|---|---|"
+connection_rows() {
+    row "connections (sessions/s, 4 clients)" connrate
+    row "connections (sessions/s, 64 clients)" connrate64
+    row "session set-up p50, 64 clients (ms, connect to first echoed byte; lower is better)" connrate64-p50 1 %.3f
+    row "session set-up p99, 64 clients (ms, connect to first echoed byte; lower is better)" connrate64-p99 1 %.3f
+    row "proxy CPU per 1,000 sessions, 4 clients (CPU-ms; lower is better)" connrate-cpu 0.001 %.1f
+    row "proxy CPU per 1,000 sessions, 64 clients (CPU-ms; lower is better)" connrate64-cpu 0.001 %.1f
+}
+idle_cpu_row() { # no ratios: a fraction of a millisecond against another is noise
+    echo "| proxy CPU at zero load, $IDLE_CPU_SECS s after the load tests (CPU-ms; lower is better) | | $(med idlecpu socksd) | $(med idlecpu microsocks) | $(med idlecpu dante) | | | |"
+}
+
 if [ "$ONLY" = rules ]; then
     run_metric connrate socksd rules -- connrate {PORT} "$ECHO" 4 "$SECS"
     run_metric udp socksd rules -- udp {PORT} "$UDPECHO" "$SECS"
@@ -188,11 +270,25 @@ if [ "$ONLY" = rules ]; then
     exit 0
 fi
 
+if [ "$ONLY" = connections ]; then
+    run_metric connrate "${SERVERS[@]}" -- connrate {PORT} "$ECHO" 4 "$SECS"
+    run_metric connrate64 "${SERVERS[@]}" -- connrate {PORT} "$ECHO" 64 "$SECS"
+    idle_cpu socksd microsocks dante
+    echo
+    echo "$TABLE_HEAD"
+    connection_rows
+    idle_cpu_row
+    echo "load average: $LOAD_BEFORE before, $(cut -d ' ' -f 1-3 /proc/loadavg) after"
+    exit 0
+fi
+
 run_metric tcp1 "${SERVERS[@]}" -- throughput {PORT} "$SOURCE" 1 "$SECS"
 run_metric tcp8 "${SERVERS[@]}" -- throughput {PORT} "$SOURCE" 8 "$SECS"
 run_metric connrate direct socksd rules microsocks dante -- connrate {PORT} "$ECHO" 4 "$SECS"
+run_metric connrate64 "${SERVERS[@]}" -- connrate {PORT} "$ECHO" 64 "$SECS"
 run_metric udp direct socksd rules microsocks dante -- udp {PORT} "$UDPECHO" "$SECS"
 run_metric uot socksd -- uot {PORT} "$UDPECHO" "$SECS"
+idle_cpu socksd microsocks dante
 
 # --- memory per idle CONNECT session: proportional set size (Pss) of the whole process tree, before and
 # while IDLE sessions are held (Dante forks children; Pss shares their common pages fairly).
@@ -308,19 +404,18 @@ IPERF_SOCKSD=$(proxychains4 -q -f "$WORK/proxychains.conf" iperf3 -c 127.0.0.1 -
 log "iperf3: direct ${IPERF_DIRECT:-n/a} Mbit/s, through socksd ${IPERF_SOCKSD:-n/a} Mbit/s"
 
 # --- the table
-row() { # label metric unit
-    local d s m n
-    d=$(med "$2" direct); s=$(med "$2" socksd); m=$(med "$2" microsocks); n=$(med "$2" dante)
-    echo "| $1 | $d | $s | $m | $n | $(ratio "$s" "$m") | $(ratio "$s" "$n") | $(ratio "$s" "$d") |"
-}
 TABLE=$(
-    echo "| metric | direct | socksd | microsocks | Dante | socksd / microsocks | socksd / Dante | socksd / direct |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "$TABLE_HEAD"
     row "TCP, 1 stream (MiB/s)" tcp1
     row "TCP, 8 streams (MiB/s)" tcp8
-    row "connections (sessions/s, 4 clients)" connrate
+    connection_rows
     row "UDP ASSOCIATE round trips (/s, 64 B)" udp
     echo "| UoT v2 round trips (/s, 64 B) | | $(med uot socksd) | | | | | |"
+    row "proxy CPU per GiB relayed, TCP 1 stream (CPU-s; lower is better)" tcp1-cpu "$NS_PER_BYTE_TO_S_PER_GIB" %.2f
+    row "proxy CPU per GiB relayed, TCP 8 streams (CPU-s; lower is better)" tcp8-cpu "$NS_PER_BYTE_TO_S_PER_GIB" %.2f
+    row "proxy CPU per 100,000 UDP ASSOCIATE round trips (CPU-s; lower is better)" udp-cpu 0.0001 %.2f
+    echo "| proxy CPU per 100,000 UoT v2 round trips (CPU-s; lower is better) | | $(med_as uot-cpu socksd 0.0001 %.2f) | | | | | |"
+    idle_cpu_row
     m_s=${RESULTS[memory,socksd]}; m_m=${RESULTS[memory,microsocks]}; m_n=${RESULTS[memory,dante]}
     echo "| memory per idle CONNECT session (KiB, Pss) | | $m_s | $m_m | $m_n | $(ratio "$m_s" "$m_m") | $(ratio "$m_s" "$m_n") | |"
     u_s=${RESULTS[udpmemory,socksd]}; u_n=${RESULTS[udpmemory,dante]}
@@ -347,7 +442,7 @@ cat > BENCHMARKS.md <<MD
 Produced by \`bash Benchmarks/run.sh\` (ROUNDS=$ROUNDS, ${SECS} s per test) on $(date -u +%Y-%m-%d):
 $(nproc) cores ($CPU), $(free -g | awk '/Mem:/ {print $2}') GiB, Linux $(uname -r), $(swift --version 2>/dev/null | head -1).
 Everything on loopback; each figure is the median of $ROUNDS interleaved rounds (every other one in reverse order); ratios are from this one run.
-Higher is better except for memory, CPU time and start-up. Load average (1, 5, 15 min): $LOAD_BEFORE before the
+Higher is better except for memory, CPU time, set-up times and start-up. Load average (1, 5, 15 min): $LOAD_BEFORE before the
 measurements, $LOAD_AFTER after; other work on the machine moves the rates, less so ratios from one run.
 
 $TABLE
@@ -358,7 +453,21 @@ Cross-check with iperf3 through proxychains4: direct ${IPERF_DIRECT:-n/a} Mbit/s
 
 How each figure is taken (\`Benchmarks/loadgen.c\`): TCP streams download from a source that writes 1 MiB
 blocks, counted after a 10% warm-up; a connection is a new SOCKS5 session, CONNECT, a 1-byte echo and a
-close; UDP and UoT round trips are sequential 64-byte echoes; memory is the growth of the proxy's process
+close, by 4 or by 64 clients (threads) each opening one session after another (the clients close with a
+reset, and the echo target answers the proxy's close with one, so that no TIME_WAIT sockets pile up on
+the proxies' outbound ports: they slowed Dante, which binds before it connects, more and more from test
+to test); a session's set-up time
+runs from before its TCP connect to the proxy (to the echo server for direct) until its echoed byte is
+read, every session of the test in a histogram of fixed size (1 µs buckets below 1 ms, then 64 per
+doubling), p50 and p99 of all clients together; UDP and UoT round trips are sequential 64-byte echoes.
+CPU rows are the user + system time a proxy's whole process tree spent during a test, divided by the
+work it carried in the whole test, warm-up included (bytes received by the clients, sessions, round
+trips): \`loadgen cpu\` reads it before and after each test from each process's CPU-time clock
+(\`clock_getcpuclockid\`, nanoseconds; it includes threads that have exited, such as microsocks' thread
+per client), for the proxy's process and every live descendant (found through the ppid chains in
+\`/proc/*/stat\`: Dante's children), plus the \`cutime + cstime\` of each (clock ticks) for children that
+have exited and been reaped. CPU at zero load is the same measure over $IDLE_CPU_SECS s without any client, right after the load tests.
+Memory is the growth of the proxy's process
 tree Pss while $IDLE idle sessions are held, divided by $IDLE, on a fresh instance for each kind: CONNECT
 sessions that each echoed one byte, UDP associations that each echoed one datagram, UoT v2 streams that
 each sent their header and echoed one frame; the session ceiling is how many idle CONNECT sessions (each
@@ -368,8 +477,8 @@ start-up is from exec to the \`listening on\` line. Peers: microsocks and Dante 
 
 The rules rows come from a second socksd started with 1,000 destination rules on its command line, measured
 in the same rounds next to the plain one (each round's ratio in the last column; the CPU rows are the
-CPU time all of that socksd's threads spent during a test, from \`/proc/PID/task/*/schedstat\`, divided by
-the operations it carried, which other work on the machine disturbs less than the rates): 400 IPv4 networks
+CPU time of that socksd during a test, taken as above, divided by the operations it carried, which other
+work on the machine disturbs less than the rates): 400 IPv4 networks
 of prefix lengths /8 to /30 and 200 single IPv4 addresses in public ranges (every 20th of them an
 \`--allow-to\`, the rest \`--deny-to\`), 100 IPv6 networks (/20 to /64), 250 domains
 (\`blocked-N.example\`) and 50 rules with ports (IPv4 and IPv6 networks with ranges, domains, and \`*\`
