@@ -44,7 +44,8 @@ struct SessionRecord: Sendable {
             .init("user", user.map { .clientText($0) } ?? .absent),
         ]
         if let socks4UserID {
-            fields.append(.init("userid", .clientText(socks4UserID)))
+            // An empty user id (what curl sends) shows as `-`; a user id that is literally `-` is escaped.
+            fields.append(.init("userid", socks4UserID.isEmpty ? .absent : .clientText(socks4UserID)))
         }
         fields += [
             .init("command", command.map { .text($0.description) } ?? .absent),
