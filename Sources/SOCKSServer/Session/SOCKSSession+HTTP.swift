@@ -8,6 +8,8 @@ extension SOCKSSession {
     /// through `serveConnect` with `dialect = .httpConnect`, absolute-form requests, Proxy-Authorization)
     /// replaces this body; nothing else in the session needs to change for it.
     func serveHTTP(firstBytes: [UInt8]) async {
+        // No request was served: like a SOCKS handshake that ended without one (and counted so).
+        record.handshakeFailed = true
         record.outcome = "failed(http 501)"
         context.logger.warning("session \(record.client): HTTP proxy request answered 501: HTTP is not served yet")
         try? await connection.write(ClientDialect.httpStatusLine(501, "Not Implemented", closing: true))
