@@ -5,18 +5,24 @@ import Synchronization
 /// each loop accepts on its own thread and serves there what it accepted (no session starts with a
 /// thread hop). A reload keeps the group of an address that stays, so its socket never closes.
 final class ListenerGroup: Sendable {
+    /// How a listener treats its connections; a reload may change it in place (the socket stays).
+    struct Mode: Sendable, Hashable {
+        /// For a PROXY protocol listener, the balancers it trusts; nil for a plain listener.
+        var trustedProxies: [IPNetwork]?
+        /// The protocols a connection's first byte may choose.
+        var protocols: Set<ClientProtocol>
+    }
+
     /// The address as configured (port 0 stays 0: the same configured address keeps the same socket).
     let configured: SocketAddress
     /// The address bound, with its real port.
     let localAddress: SocketAddress
     /// One listener per event loop.
     let listeners: [TCPListener]
-    /// For a PROXY protocol listener, the balancers it trusts; nil for a plain SOCKS listener. A reload may
-    /// change it in place (the socket stays).
-    private let trustedProxies: Mutex<[IPNetwork]?>
+    private let currentMode: Mutex<Mode>
 
     /// Binds `address` and shares the socket with every event loop.
-    init(binding address: SocketAddress, trustedProxies: [IPNetwork]? = nil) throws {
+    init(binding address: SocketAddress, mode: Mode) throws {
         let loops = EventLoop.group.loops
         let primary = try TCPListener(bindingTo: address, loop: loops[0])
         var listeners = [primary]
@@ -29,14 +35,22 @@ final class ListenerGroup: Sendable {
         configured = address
         localAddress = primary.localAddress
         self.listeners = listeners
-        self.trustedProxies = Mutex(trustedProxies)
+        self.currentMode = Mutex(mode)
+    }
+
+    /// Binds the listener `spec` describes.
+    convenience init(_ spec: ListenerSpec) throws {
+        try self.init(binding: spec.address, mode: Mode(trustedProxies: spec.trustedProxies, protocols: spec.protocols))
+    }
+
+    /// PROXY protocol or plain, and which protocols: read once per connection.
+    var mode: Mode {
+        get { currentMode.withLock { $0 } }
+        set { currentMode.withLock { $0 = newValue } }
     }
 
     /// The balancers a PROXY protocol listener trusts; nil for a plain listener.
-    var proxyProtocol: [IPNetwork]? {
-        get { trustedProxies.withLock { $0 } }
-        set { trustedProxies.withLock { $0 = newValue } }
-    }
+    var proxyProtocol: [IPNetwork]? { mode.trustedProxies }
 
     /// Stops accepting on this address; the sessions it accepted go on.
     func close() {

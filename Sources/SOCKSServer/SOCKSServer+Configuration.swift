@@ -12,6 +12,16 @@ extension SOCKSServer {
         /// trusted balancer. Default: none. They may be the only listeners (`listenAddresses` empty).
         public var proxyProtocolListeners: [ProxyProtocolListener] = []
 
+        /// The protocols a listener accepts, told apart by a connection's first byte, unless
+        /// `listenerProtocols` names its address. Default: SOCKS5 and HTTP (`ClientProtocol.defaultSet`).
+        /// SOCKS4 carries no password: with `users` set, a configuration that offers it anywhere is refused
+        /// (`SOCKSServerError.socks4WithAuthentication`). Must not be empty.
+        public var protocols: Set<ClientProtocol> = ClientProtocol.defaultSet
+
+        /// The protocols of single listeners, by their address as configured (in `listenAddresses` or
+        /// `proxyProtocolListeners`), in place of `protocols`. Default: none.
+        public var listenerProtocols: [SocketAddress: Set<ClientProtocol>] = [:]
+
         /// The users who may log in. `nil` (the default) means no authentication; a database means every
         /// client must log in with RFC 1929 username/password.
         public var users: UserDatabase?

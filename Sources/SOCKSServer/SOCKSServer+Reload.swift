@@ -24,8 +24,8 @@ extension SOCKSServer {
     /// server goes on with the old configuration and nothing has changed. Login backoffs, per-IP and
     /// per-user session counts carry over.
     ///
-    /// - Throws: `SOCKSServerError.noListenAddress`, `.openProxy`, `.notServing` (stopped or draining), or
-    ///   the `SocketError` of an address that cannot be bound.
+    /// - Throws: `SOCKSServerError.noListenAddress`, `.openProxy`, `.noProtocols`, `.socks4WithAuthentication`,
+    ///   `.notServing` (stopped or draining), or the `SocketError` of an address that cannot be bound.
     @discardableResult
     public func reload(_ configuration: Configuration, endingSessionsOfRemovedUsers: Bool = false) throws -> ReloadOutcome {
         let specs = try ListenerSpec.validate(configuration)
@@ -41,7 +41,7 @@ extension SOCKSServer {
                 if let group = current.first(where: { $0.configured == spec.address }) {
                     kept.append(group)
                 } else {
-                    opened.append(try ListenerGroup(binding: spec.address, trustedProxies: spec.trustedProxies))
+                    opened.append(try ListenerGroup(spec))
                 }
             }
         } catch {
@@ -49,8 +49,12 @@ extension SOCKSServer {
             throw error
         }
         let removed = current.filter { group in !kept.contains { $0 === group } }
-        // A kept address takes its new mode (plain or PROXY, and which balancers) with its socket.
-        for group in kept { group.proxyProtocol = specs.first { $0.address == group.configured }?.trustedProxies }
+        // A kept address takes its new mode (plain or PROXY, which balancers, which protocols) with its socket.
+        for group in kept {
+            if let spec = specs.first(where: { $0.address == group.configured }) {
+                group.mode = ListenerGroup.Mode(trustedProxies: spec.trustedProxies, protocols: spec.protocols)
+            }
+        }
         install(configuration, groups: kept + opened, opened: opened)
         removed.forEach { $0.close() }
 

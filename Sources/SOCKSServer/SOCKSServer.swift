@@ -70,7 +70,9 @@ public actor SOCKSServer {
     ///
     /// - Throws: `SocketError` when an address cannot be bound (for example `EADDRINUSE`);
     ///   `SOCKSServerError.noListenAddress` for an empty address list; `SOCKSServerError.openProxy` for an
-    ///   address that is not loopback with no users, no `allowFrom` and no `allowOpenProxy`.
+    ///   address that is not loopback with no users, no `allowFrom` and no `allowOpenProxy`;
+    ///   `SOCKSServerError.noProtocols` for a listener with an empty protocol set, and
+    ///   `SOCKSServerError.socks4WithAuthentication` for SOCKS4 offered while users must log in.
     public init(configuration: Configuration) throws {
         let specs = try ListenerSpec.validate(configuration)
         let open = Self.openProxyAddresses(configuration)
@@ -78,7 +80,7 @@ public actor SOCKSServer {
         var groups: [ListenerGroup] = []
         do {
             for spec in specs {
-                groups.append(try ListenerGroup(binding: spec.address, trustedProxies: spec.trustedProxies))
+                groups.append(try ListenerGroup(spec))
             }
         } catch {
             groups.forEach { $0.close() }
@@ -237,7 +239,8 @@ public actor SOCKSServer {
                     // The session runs on the loop that watches its connection (its outbound sockets join
                     // that loop too), so readiness resumes it without a thread hop.
                     let loop = connection.eventLoop
-                    if let trusted = group.proxyProtocol {
+                    let mode = group.mode
+                    if let trusted = mode.trustedProxies {
                         // Behind a balancer: only it may connect; the client's address comes in its header,
                         // read in the session's own task, and admission follows from that address.
                         let balancer = connection.remoteAddress.unmapped
@@ -251,7 +254,7 @@ public actor SOCKSServer {
                         }
                         loop.adjustLoad(by: 1)
                         sessions.addTask(executorPreference: loop) {
-                            await self.serveProxied(connection)
+                            await self.serveProxied(connection, protocols: mode.protocols)
                             loop.adjustLoad(by: -1)
                         }
                         continue
@@ -265,7 +268,7 @@ public actor SOCKSServer {
                     let context = self.context
                     loop.adjustLoad(by: 1)
                     sessions.addTask(executorPreference: loop) {
-                        await SOCKSSession(connection: connection, context: context).run()
+                        await SOCKSSession(connection: connection, context: context, protocols: mode.protocols).run()
                         admission.leave(client)
                         loop.adjustLoad(by: -1)
                     }
@@ -280,7 +283,7 @@ public actor SOCKSServer {
 
     /// A connection of a PROXY listener from a trusted balancer: the header names the client, then the
     /// client goes through admission and, if admitted, becomes a session like any other.
-    private nonisolated func serveProxied(_ connection: TCPConnection) async {
+    private nonisolated func serveProxied(_ connection: TCPConnection, protocols: Set<ClientProtocol>) async {
         let context = self.context
         switch await ProxyHeaderReader.read(from: connection, timeout: context.configuration.handshakeTimeout) {
         case .closedEmpty, .local:
@@ -298,7 +301,7 @@ public actor SOCKSServer {
                 refuse(connection, refusal, client: client)
                 return
             }
-            await SOCKSSession(connection: connection, context: context, client: client, initialBytes: early).run()
+            await SOCKSSession(connection: connection, context: context, protocols: protocols, client: client, initialBytes: early).run()
             admission.leave(client.ip)
         }
     }

@@ -13,6 +13,10 @@ public enum SOCKSServerError: Error, Hashable, Sendable, CustomStringConvertible
     case notServing
     /// A PROXY protocol listener names no trusted balancer. Carries its address.
     case noTrustedProxies(SocketAddress)
+    /// A listener accepts no protocol at all. Carries its address.
+    case noProtocols(SocketAddress)
+    /// Listeners offer SOCKS4, which carries no password, while users must log in. Carries their addresses.
+    case socks4WithAuthentication([SocketAddress])
 
     public var description: String {
         switch self {
@@ -21,6 +25,11 @@ public enum SOCKSServerError: Error, Hashable, Sendable, CustomStringConvertible
         case .notServing: "the server has stopped or is shutting down; it takes no new configuration"
         case .noTrustedProxies(let address):
             "the PROXY protocol listener \(address) names no trusted balancer: anyone could claim any client address"
+        case .noProtocols(let address):
+            "the listener \(address) accepts no protocol: give it at least one of socks5, socks4, http"
+        case .socks4WithAuthentication(let addresses):
+            "SOCKS4 carries no password, but users must log in: remove socks4 from the protocols of "
+                + "\(addresses.map(\.description).joined(separator: ", ")), or the users"
         case .openProxy(let addresses):
             "refusing to run an open proxy on \(addresses.map(\.description).joined(separator: ", ")): anyone who reaches "
                 + "it could use it. Configure users or allowFrom, or set allowOpenProxy if an open proxy is what you mean"

@@ -24,6 +24,8 @@ public final class ServerMetrics: Sendable {
     private let proxyHeaderFailures = Atomic<Int>(0)
     /// Ended sessions by command and outcome: `command * outcomes + outcome`.
     private let sessionsEnded = AtomicCounterArray(count: SessionCommandLabel.allCases.count * SessionOutcomeLabel.allCases.count)
+    /// Ended sessions by the protocol their first byte chose.
+    private let sessionsByProtocol = AtomicCounterArray(count: SessionProtocolLabel.allCases.count)
     /// Open sessions by command (`none` while in the handshake).
     private let activeByCommand = AtomicCounterArray(count: SessionCommandLabel.allCases.count)
     private let datagramsUp = Atomic<Int>(0)
@@ -139,6 +141,7 @@ public final class ServerMetrics: Sendable {
         activeByCommand.subtract(1, at: command.rawValue)
         let outcome = SessionOutcomeLabel(outcome: record.outcome)
         sessionsEnded.add(1, at: Self.sessionIndex(command, outcome))
+        sessionsByProtocol.add(1, at: SessionProtocolLabel(record.clientProtocol).rawValue)
         if record.handshakeFailed { failedHandshakes.add(1, ordering: .relaxed) }
     }
 
@@ -151,6 +154,11 @@ public final class ServerMetrics: Sendable {
     /// Ended sessions with this command and outcome.
     func endedSessions(_ command: SessionCommandLabel, _ outcome: SessionOutcomeLabel) -> Int {
         sessionsEnded[Self.sessionIndex(command, outcome)]
+    }
+
+    /// Ended sessions whose first byte chose this protocol.
+    func endedSessions(_ chosen: SessionProtocolLabel) -> Int {
+        sessionsByProtocol[chosen.rawValue]
     }
 
     /// Open sessions with this command.

@@ -17,11 +17,13 @@ struct CommandLineOptions {
                       [--upstream-udp uot|uot1|associate] [--log-level debug|info|warning|error]
                       [--log-file PATH] [--log-format text|json] [--metrics-listen HOST:PORT]...
                       [--proxy-protocol-listen HOST:PORT]... [--proxy-protocol-from CIDR]...
+                      [--protocols socks5,socks4,http]
                socksd --check-config FILE [FLAG]...
                socksd --help | --version
 
         A SOCKS5 proxy (RFC 1928: CONNECT, BIND, UDP ASSOCIATE) with optional username/password
-        authentication (RFC 1929), sing-box UDP over TCP (v1 and v2), and upstream chaining.
+        authentication (RFC 1929), sing-box UDP over TCP (v1 and v2), and upstream chaining; on the
+        same port SOCKS4/4a (CONNECT, BIND) when asked for. An HTTP request is answered 501 for now.
 
           --config FILE              read the settings from this JSON file (see the README). A flag
                                      given beside it replaces that key of the file; a repeatable
@@ -38,6 +40,10 @@ struct CommandLineOptions {
                                      repeatable. Any listener replaces the default.
           --proxy-protocol-from CIDR the balancers that may connect to those listeners; repeatable,
                                      required with --proxy-protocol-listen.
+          --protocols LIST           what every listener accepts, told apart by a connection's
+                                     first byte: socks5, socks4, http, separated by commas
+                                     (default socks5,http). socks4 carries no password: it is
+                                     refused while users must log in.
           --user NAME:PASSWORD       allow this user; repeatable. Any user makes login required.
                                      (visible to other local users: prefer --users-file)
           --users-file FILE          users, one NAME:PASSWORD per line, # for comments; PASSWORD
@@ -135,6 +141,8 @@ struct CommandLineOptions {
     var metricsListen: [HostAndPort] = []
     var proxyProtocolListen: [HostAndPort] = []
     var proxyProtocolFrom: [IPNetwork] = []
+    /// `--protocols`: replaces the file's `protocols`, its listeners' own among them.
+    var protocols: Set<ClientProtocol>?
 
     init(arguments: [String]) throws(UsageError) {
         var remaining = arguments[...]
@@ -164,6 +172,13 @@ struct CommandLineOptions {
             case "--metrics-listen": metricsListen.append(try Self.address(try value(), flag: name))
             case "--proxy-protocol-listen": proxyProtocolListen.append(try Self.address(try value(), flag: name))
             case "--proxy-protocol-from": proxyProtocolFrom.append(try Self.network(try value(), flag: name))
+            case "--protocols":
+                let text = try value()
+                do {
+                    protocols = try ClientProtocol.parse(list: text)
+                } catch {
+                    throw UsageError(description: "--protocols: \(error)")
+                }
             case "--user":
                 let entry = try value()
                 guard let colon = entry.firstIndex(of: ":") else {

@@ -48,6 +48,7 @@ extension DaemonSetup {
                 server.listenAddresses = []
             }
             (server.users, server.userPolicies) = readUsers()
+            await readProtocols(into: &server)
             server.upstream = readUpstream()
             if let host = options.udpAdvertise ?? file?.udp.advertise {
                 let path = options.udpAdvertise != nil ? "--udp-advertise" : "udp.advertise"
@@ -115,6 +116,29 @@ extension DaemonSetup {
             }
             let addresses = await resolve(options.proxyProtocolListen, path: "--proxy-protocol-listen")
             return addresses.map { ProxyProtocolListener(address: $0, trustedProxies: options.proxyProtocolFrom) }
+        }
+
+        /// What the listeners accept: `--protocols` for all of them, or else the file's `protocols` and its
+        /// listeners' own. SOCKS4 beside required logins is a problem: it carries no password.
+        private mutating func readProtocols(into server: inout SOCKSServer.Configuration) async {
+            if let protocols = options.protocols {
+                server.protocols = protocols
+            } else if let file {
+                server.protocols = file.protocols ?? server.protocols
+                for (listener, protocols) in file.listenerProtocols.sorted(by: { $0.key.description < $1.key.description }) {
+                    for address in await resolve([listener], path: "listeners") { server.listenerProtocols[address] = protocols }
+                }
+            }
+            guard server.users != nil else { return }
+            let reason = "SOCKS4 carries no password, so it cannot be offered while users must log in: remove socks4, or the users"
+            if options.protocols != nil || file?.protocols != nil, server.protocols.contains(.socks4) {
+                problems.append(ConfigurationProblem(path: options.protocols != nil ? "--protocols" : "protocols", reason: reason))
+            }
+            if options.protocols == nil, let own = file?.listenerProtocols {
+                for (listener, protocols) in own.sorted(by: { $0.key.description < $1.key.description }) where protocols.contains(.socks4) {
+                    problems.append(ConfigurationProblem(path: "listeners", reason: "\(listener) offers socks4: \(reason)"))
+                }
+            }
         }
 
         /// Every address the names resolve to, each once, in order.

@@ -23,8 +23,9 @@ import TestSupport
     @Test func theTextAccessLineIsUnchanged() throws {
         var record = SessionRecord(client: Self.client)
         #expect(record.accessEvent(endingAt: record.started + .microseconds(900)).text
-            == "session client=192.0.2.7:50123 user=- command=- destination=- up=0 down=0 duration=0.0s outcome=handshake-incomplete")
+            == "session client=192.0.2.7:50123 protocol=- user=- command=- destination=- up=0 down=0 duration=0.0s outcome=handshake-incomplete")
 
+        record.clientProtocol = .socks5
         record.user = "alice"
         record.command = .connect
         record.destination = SOCKSEndpoint(address: .domain("example.com"), port: 443)
@@ -32,16 +33,17 @@ import TestSupport
         record.bytesDown = 345_678
         record.outcome = "succeeded"
         #expect(record.accessEvent(endingAt: record.started + .milliseconds(1234)).text
-            == "session client=192.0.2.7:50123 user=alice command=connect destination=example.com:443 up=1200 down=345678 duration=1.234s outcome=succeeded")
+            == "session client=192.0.2.7:50123 protocol=socks5 user=alice command=connect destination=example.com:443 up=1200 down=345678 duration=1.234s outcome=succeeded")
 
         // UDP ASSOCIATE's dropped count comes before the duration; client-chosen values are escaped.
+        record.clientProtocol = nil
         record.user = "a b=\"c\"\n-"
         record.command = .udpAssociate
         record.destination = SOCKSEndpoint(address: .ipv6([UInt8](repeating: 0, count: 15) + [1]), port: 0)
         record.datagramsDropped = 3
         record.outcome = "failed(04 host unreachable)"
         #expect(record.accessEvent(endingAt: record.started + .seconds(61)).text
-            == "session client=192.0.2.7:50123 user=a\\x20b\\x3d\\x22c\\x22\\x0a- command=udp-associate destination=[0:0:0:0:0:0:0:1]:0 up=1200 down=345678 dropped=3 duration=61.0s outcome=failed(04 host unreachable)")
+            == "session client=192.0.2.7:50123 protocol=- user=a\\x20b\\x3d\\x22c\\x22\\x0a- command=udp-associate destination=[0:0:0:0:0:0:0:1]:0 up=1200 down=345678 dropped=3 duration=61.0s outcome=failed(04 host unreachable)")
 
         for elapsed in [Duration.zero, .microseconds(999), .milliseconds(1), .milliseconds(12_345), .seconds(86_400)] {
             for dropped in [nil, 0, 17] {
@@ -63,14 +65,16 @@ import TestSupport
     }
 
     /// The access line as `SessionRecord.line` built it before it became an event: the text form must not
-    /// change by a byte.
+    /// change by a byte (but for the `protocol` field after `client`, added with SOCKS4 and HTTP, and
+    /// `userid` after `user` for SOCKS4).
     static func lineBeforeEvents(_ record: SessionRecord, end: ContinuousClock.Instant) -> String {
         let elapsed = (end - record.started).components
         let milliseconds = elapsed.seconds * 1000 + elapsed.attoseconds / 1_000_000_000_000_000
         let duration = Double(milliseconds) / 1000
         let user = record.user.map(SOCKSLogger.escapingFieldValue) ?? "-"
         let destination = record.destination.map { SOCKSLogger.escapingFieldValue($0.description) } ?? "-"
-        return "session client=\(record.client) user=\(user) command=\(record.command?.description ?? "-") "
+        let userID = record.socks4UserID.map { "userid=\($0.isEmpty ? "-" : SOCKSLogger.escapingFieldValue($0)) " } ?? ""
+        return "session client=\(record.client) protocol=\(record.clientProtocol?.rawValue ?? "-") user=\(user) \(userID)command=\(record.command?.description ?? "-") "
             + "destination=\(destination) up=\(record.bytesUp) down=\(record.bytesDown) "
             + (record.datagramsDropped.map { "dropped=\($0) " } ?? "")
             + "duration=\(duration)s outcome=\(record.outcome)"
@@ -84,6 +88,7 @@ import TestSupport
 
     @Test func jsonLinesCarryTheAccessFieldsWithTheirTypes() throws {
         var record = SessionRecord(client: Self.client)
+        record.clientProtocol = .socks5
         record.user = "alice"
         record.command = .connect
         record.destination = SOCKSEndpoint(address: .ipv4([198, 51, 100, 1]), port: 8080)
@@ -105,11 +110,12 @@ import TestSupport
         let objects = Self.jsonObjects(text)
         try #require(objects.count == 3, "log:\n\(text)")
         let full = objects[0]
-        #expect(Set(full.keys) == ["time", "level", "event", "client", "user", "command", "destination", "up", "down", "dropped", "duration", "outcome"])
+        #expect(Set(full.keys) == ["time", "level", "event", "client", "protocol", "user", "command", "destination", "up", "down", "dropped", "duration", "outcome"])
         #expect((full["time"] as? String)?.hasSuffix("Z") == true)
         #expect(full["level"] as? String == "info")
         #expect(full["event"] as? String == "session")
         #expect(full["client"] as? String == "192.0.2.7:50123")
+        #expect(full["protocol"] as? String == "socks5")
         #expect(full["user"] as? String == "alice")
         #expect(full["command"] as? String == "connect")
         #expect(full["destination"] as? String == "198.51.100.1:8080")
@@ -120,7 +126,7 @@ import TestSupport
         #expect(full["outcome"] as? String == "denied(rule 3)")
         // The members keep the text line's order.
         #expect(text.split(separator: "\n")[0].hasPrefix(#"{"time":""#))
-        #expect(text.split(separator: "\n")[0].contains(#""level":"info","event":"session","client":"192.0.2.7:50123","user":"alice","command":"connect","destination":"198.51.100.1:8080","up":7,"down":1099511627776,"dropped":2,"duration":2.5,"outcome":"denied(rule 3)"}"#))
+        #expect(text.split(separator: "\n")[0].contains(#""level":"info","event":"session","client":"192.0.2.7:50123","protocol":"socks5","user":"alice","command":"connect","destination":"198.51.100.1:8080","up":7,"down":1099511627776,"dropped":2,"duration":2.5,"outcome":"denied(rule 3)"}"#))
 
         // What the text line shows as `-` is null; `dropped` is there only for UDP ASSOCIATE.
         let bare = objects[1]

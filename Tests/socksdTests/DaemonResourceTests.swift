@@ -72,6 +72,16 @@ import TestSupport
         try await check([("socksd --idle-timeout 600", daemon)]).run { _ in try await SessionScript.connectEcho(through: proxy, to: echo.address) }
     }
 
+    /// SOCKS4 and SOCKS4a CONNECTs (alternating) on a port that also serves SOCKS5.
+    @Test func socks4ConnectSessionsGiveBackEverything() async throws {
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let (daemon, proxy) = try await startDaemon(["--protocols", "socks5,socks4"], revealingLeaks: true)
+        try await check([("socksd --protocols socks5,socks4", daemon)]).run { index in
+            try await SessionScript.socks4ConnectEcho(through: proxy, to: echo.address, byName: index % 2 == 1)
+        }
+    }
+
     @Test func bindSessionsWithAPeerGiveBackEverything() async throws {
         let (daemon, proxy) = try await startDaemon(revealingLeaks: true)
         try await check([("socksd", daemon)]).run { _ in try await SessionScript.bindWithPeer(through: proxy) }

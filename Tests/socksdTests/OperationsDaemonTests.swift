@@ -616,7 +616,7 @@ import TestSupport
         #expect((access["up"] as? NSNumber)?.intValue == 3 && (access["down"] as? NSNumber)?.intValue == 3, "\(access)")
         #expect(access["duration"] is NSNumber, "\(access)")
         #expect(access["outcome"] as? String == "succeeded")
-        #expect(Set(access.keys) == ["time", "level", "event", "client", "user", "command", "destination", "up", "down", "duration", "outcome"], "\(access.keys.sorted())")
+        #expect(Set(access.keys) == ["time", "level", "event", "client", "protocol", "user", "command", "destination", "up", "down", "duration", "outcome"], "\(access.keys.sorted())")
         #expect(daemon.logLines == ["listening on \(proxy)", "metrics on \(try await daemon.metricsAddress())"], "standard error: \(daemon.log)")
     }
 }

@@ -13,9 +13,17 @@ extension ConfigurationFile {
                 JSONValue.Member("address", .string(listener.address.description)),
                 JSONValue.Member("proxyProtocol", .bool(true)),
                 JSONValue.Member("trustedProxies", .array(listener.trustedProxies.map { .string($0.description) })),
-            ])
+                listenerProtocols[listener.address].map { JSONValue.Member("protocols", Self.jsonValue(of: $0)) },
+            ].compactMap { $0 })
         }
-        var top: [JSONValue.Member] = [JSONValue.Member("listeners", .array(listeners.map { .string($0.description) } + proxyListeners))]
+        let plainListeners: [JSONValue] = listeners.map { address in
+            guard let own = listenerProtocols[address] else { return .string(address.description) }
+            return .object([JSONValue.Member("address", .string(address.description)), JSONValue.Member("protocols", Self.jsonValue(of: own))])
+        }
+        var top: [JSONValue.Member] = [JSONValue.Member("listeners", .array(plainListeners + proxyListeners))]
+        if let protocols {
+            top.append(JSONValue.Member("protocols", Self.jsonValue(of: protocols)))
+        }
         if let users {
             top.append(JSONValue.Member("users", .object(users.sorted { $0.key < $1.key }.map { JSONValue.Member($0.key, $0.value.jsonValue) })))
         }
@@ -65,6 +73,11 @@ extension ConfigurationFile {
     private static func section(_ key: String, _ members: [JSONValue.Member?]) -> JSONValue.Member? {
         let present = members.compactMap { $0 }
         return present.isEmpty ? nil : JSONValue.Member(key, .object(present))
+    }
+
+    /// Protocol names in the canonical order.
+    fileprivate static func jsonValue(of protocols: Set<ClientProtocol>) -> JSONValue {
+        .array(protocols.sorted().map { .string($0.rawValue) })
     }
 
     fileprivate static func jsonValue(of rules: [DestinationRule]) -> JSONValue {

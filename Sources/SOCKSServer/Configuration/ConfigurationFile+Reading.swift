@@ -4,10 +4,10 @@ extension ConfigurationFile {
     /// The keys of each object, in the order the README documents them (and `json` writes them).
     enum Keys {
         static let top = [
-            "listeners", "users", "usersFile", "allowFrom", "allowOpenProxy", "rules", "limits", "timeouts", "udp", "upstream", "log",
+            "listeners", "protocols", "users", "usersFile", "allowFrom", "allowOpenProxy", "rules", "limits", "timeouts", "udp", "upstream", "log",
             "metrics", "reload",
         ]
-        static let listener = ["address", "proxyProtocol", "trustedProxies"]
+        static let listener = ["address", "proxyProtocol", "trustedProxies", "protocols"]
         static let user = ["password", "rules", "maxSessions", "bandwidth"]
         static let rule = ["allow", "deny"]
         static let limits = ["maxSessions", "maxSessionsPerIP", "maxSessionsPerUser", "maxUDPAssociations", "newSessionsPerIP", "authFailures"]
@@ -51,6 +51,9 @@ extension ConfigurationFile {
             readListeners(value, at: path, &reader)
         } else {
             reader.report(JSONPath.root.appending("listeners"), "required: the addresses to listen on, such as [\"127.0.0.1:1080\"]")
+        }
+        if let (value, path) = top["protocols"] {
+            protocols = Self.readProtocols(value, at: path, &reader)
         }
         if let (value, path) = top["users"] {
             readUsers(value, at: path, usersFileGiven: top["usersFile"] != nil, &reader)
@@ -128,6 +131,7 @@ extension ConfigurationFile {
                 }
                 let proxyProtocol = members["proxyProtocol"].flatMap { value, path in reader.bool(value, at: path) } ?? false
                 let trusted = members["trustedProxies"].flatMap { value, path in Self.readNetworks(value, at: path, &reader) }
+                let ownProtocols = members["protocols"].flatMap { value, path in Self.readProtocols(value, at: path, &reader) }
                 if proxyProtocol {
                     guard let trusted, !trusted.isEmpty else {
                         reader.report(
@@ -137,13 +141,17 @@ extension ConfigurationFile {
                     }
                     if let address = Self.readAddress(address.0, at: address.1, &reader) {
                         proxyProtocolListeners.append(ProxyListener(address: address, trustedProxies: trusted))
+                        if let ownProtocols { listenerProtocols[address] = ownProtocols }
                     }
                     continue
                 }
                 if members["trustedProxies"] != nil {
                     reader.report(elementPath.appending("trustedProxies"), "only means something with \"proxyProtocol\": true")
                 }
-                (addressValue, addressPath) = address
+                guard let listener = Self.readAddress(address.0, at: address.1, &reader) else { continue }
+                listeners.append(listener)
+                if let ownProtocols { listenerProtocols[listener] = ownProtocols }
+                continue
             default:
                 reader.report(elementPath, "must be a HOST:PORT string or an object with an \"address\", not \(element.kindDescription)")
                 continue
@@ -241,7 +249,35 @@ extension ConfigurationFile {
         reader.parsed(value, at: path, "a HOST:PORT string") { text throws(HostAndPort.ParseError) in try HostAndPort(parsing: text) }
     }
 
-    /// One `HOST:PORT` string or an array of them.
+    /// The protocols a listener accepts: an array of names (`["socks5", "http"]`) or one string of them
+    /// separated by commas (`"socks5,http"`), as `--protocols` takes it; at least one, none twice.
+    private static func readProtocols(_ value: JSONValue, at path: JSONPath, _ reader: inout ConfigurationReader) -> Set<ClientProtocol>? {
+        let expected = "protocol names (socks5, socks4, http)"
+        if case .string(let text) = value {
+            do {
+                return try ClientProtocol.parse(list: text)
+            } catch {
+                reader.report(path, error.description)
+                return nil
+            }
+        }
+        guard let elements = reader.array(value, at: path, of: expected + ", or one string such as \"socks5,http\"") else { return nil }
+        var names: [String] = []
+        for (element, elementPath) in elements {
+            guard case .string(let name) = element else {
+                reader.report(elementPath, "must be a protocol name (socks5, socks4, http), not \(element.kindDescription)")
+                return nil
+            }
+            names.append(name)
+        }
+        do {
+            return try ClientProtocol.parse(names: names)
+        } catch {
+            reader.report(path, error.description)
+            return nil
+        }
+    }
+
     /// An array of networks (`allowFrom`, `trustedProxies`); nil when the value is not an array.
     private static func readNetworks(_ value: JSONValue, at path: JSONPath, _ reader: inout ConfigurationReader) -> [IPNetwork]? {
         guard let elements = reader.array(value, at: path, of: "networks (CIDR strings)") else { return nil }
@@ -250,6 +286,7 @@ extension ConfigurationFile {
         }
     }
 
+    /// One `HOST:PORT` string or an array of them.
     private static func readAddresses(_ value: JSONValue, at path: JSONPath, _ reader: inout ConfigurationReader) -> [HostAndPort]? {
         if case .string = value {
             return readAddress(value, at: path, &reader).map { [$0] }

@@ -31,6 +31,12 @@ public struct ConfigurationFile: Sendable, Hashable {
         public var address: HostAndPort
         public var trustedProxies: [IPNetwork]
     }
+    /// `protocols`: what every listener accepts (`socks5`, `socks4`, `http`), unless a `listeners` entry
+    /// written as an object has `protocols` of its own. Written as an array of names or one string
+    /// `"socks5,http"`. `nil` when the key is absent (the default, socks5 and http).
+    public internal(set) var protocols: Set<ClientProtocol>?
+    /// The `protocols` of the `listeners` entries written as objects that have them, by address.
+    public internal(set) var listenerProtocols: [HostAndPort: Set<ClientProtocol>] = [:]
     /// `users`: who may log in, by name. `nil` when the key is absent.
     public internal(set) var users: [String: User]?
     /// The `users` as a database for `SOCKSServer.Configuration.users`, their passwords and hashes checked;

@@ -21,6 +21,12 @@ extension ServerMetrics {
                 out.sample("socksd_sessions_total", labels: [("command", command.label), ("outcome", outcome.label)], endedSessions(command, outcome))
             }
         }
+        out.family(
+            "socksd_protocol_sessions_total", .counter,
+            help: "Sessions that ended, by the protocol their first byte chose (none: no byte, or one that starts no protocol).")
+        for chosen in SessionProtocolLabel.allCases {
+            out.sample("socksd_protocol_sessions_total", labels: [("protocol", chosen.label)], endedSessions(chosen))
+        }
         out.family("socksd_bytes_total", .counter, help: "Bytes relayed (UDP: payloads); up is client to destination, down the reverse.")
         out.sample("socksd_bytes_total", labels: [("direction", "up")], bytesFromClients)
         out.sample("socksd_bytes_total", labels: [("direction", "down")], bytesToClients)

@@ -13,11 +13,13 @@ enum SessionOutcomeLabel: Int, CaseIterable, Sendable {
     case refused
     /// A wrong user name or password.
     case authFailed
-    /// A login refused unchecked: the address was throttled, or the password checker was busy.
+    /// A login refused unchecked: the address was throttled, or the password checker was busy; or a SOCKS4
+    /// request while users must log in.
     case authRefused
     /// No complete request (or UoT v2 header) within the handshake deadline.
     case handshakeTimeout
-    /// Bytes that are not the protocol: a malformed request or UoT stream, no acceptable method.
+    /// Bytes that are not the protocol: a malformed request or UoT stream, no acceptable method, a first
+    /// byte that starts no protocol or one the listener does not accept.
     case protocolError
     /// The client hung up before its request was served.
     case clientClosed
@@ -61,7 +63,7 @@ enum SessionOutcomeLabel: Int, CaseIterable, Sendable {
         switch text {
         case "succeeded", "control-closed": self = .succeeded
         case "auth-failed": self = .authFailed
-        case "auth-throttled", "auth-busy": self = .authRefused
+        case "auth-throttled", "auth-busy", "auth-required": self = .authRefused
         case "handshake-timeout": self = .handshakeTimeout
         case "no-acceptable-method": self = .protocolError
         case "client-closed": self = .clientClosed
@@ -70,7 +72,7 @@ enum SessionOutcomeLabel: Int, CaseIterable, Sendable {
         case _ where text.hasPrefix("failed("): self = .failed
         case _ where text.hasPrefix("denied("): self = .denied
         case _ where text.hasPrefix("refused("): self = .refused
-        case _ where text.hasPrefix("malformed"): self = .protocolError
+        case _ where text.hasPrefix("malformed"), _ where text.hasPrefix("unsupported-protocol("): self = .protocolError
         default: self = .error
         }
     }

@@ -52,7 +52,7 @@ extension SOCKSSession {
         }
         defer { listener.close() }
         do {
-            try await connection.write(SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(listener.localAddress)).encoded())
+            try await connection.write(dialect.successReply(bound: SOCKSEndpoint(listener.localAddress)))
         } catch {
             record.outcome = "client-closed"
             return
@@ -95,7 +95,7 @@ extension SOCKSSession {
             return
         }
         do {
-            try await connection.write(SOCKSReply(code: .succeeded, bound: binding.listeningAddress).encoded())
+            try await connection.write(dialect.successReply(bound: binding.listeningAddress))
         } catch {
             binding.connection.close()
             record.outcome = "client-closed"

@@ -3,7 +3,7 @@ import SOCKSClient
 import SOCKSProtocol
 
 extension SOCKSSession {
-    /// The success reply with `bound` as BND, any early data to `peer`, then the relay until both
+    /// The success reply (in the client's dialect) with `bound` as BND, any early data to `peer`, then the relay until both
     /// directions end: the end of every CONNECT and BIND. Records bytes and outcome; closes `peer`.
     func replyAndRelay(with peer: TCPConnection, bound: SOCKSEndpoint, earlyData: [UInt8]) async {
         let counters = RelayCounters(registry: context.metrics)
@@ -14,7 +14,7 @@ extension SOCKSSession {
             peer.close()
         }
         do {
-            try await connection.write(SOCKSReply(code: .succeeded, bound: bound).encoded())
+            try await connection.write(dialect.successReply(bound: bound))
             // Early data: what the client sent before it saw the reply goes first.
             if !earlyData.isEmpty {
                 try await peer.write(earlyData)

@@ -15,6 +15,13 @@ actor SOCKSSession {
         var user: String?
     }
 
+    /// What the first bytes of a connection opened: a SOCKS request to serve, or an HTTP request.
+    enum Opening: Sendable {
+        case request(Accepted)
+        /// An HTTP/1.x request starts with these bytes (all read so far).
+        case http(firstBytes: [UInt8])
+    }
+
     /// Why a session ended before serving a request.
     enum HandshakeError: Error, CustomStringConvertible {
         case clientClosed
@@ -23,6 +30,14 @@ actor SOCKSSession {
         case throttled
         /// A login refused unchecked: the password checker's queue was full.
         case checkerBusy
+        /// The first byte starts no protocol socksd speaks.
+        case unknownProtocol(firstByte: UInt8)
+        /// The first byte chose a protocol this listener does not accept.
+        case protocolNotAccepted(ClientProtocol)
+        /// A SOCKS4 request that is not one.
+        case rejectedSOCKS4(SOCKS4ProtocolError)
+        /// A SOCKS4 request while users must log in: SOCKS4 carries no password (answered 5B).
+        case socks4WithoutLogin
 
         var description: String {
             switch self {
@@ -30,6 +45,12 @@ actor SOCKSSession {
             case .rejected(let failure): failure.description
             case .throttled: "login refused: too many failed logins from this address"
             case .checkerBusy: "login refused: the password checker is busy"
+            case .unknownProtocol(let byte):
+                "closed: the first byte \(SOCKSSession.hex(byte)) starts no protocol socksd speaks (SOCKS5, SOCKS4, HTTP)"
+            case .protocolNotAccepted(let chosen):
+                "closed: \(chosen) is not among this listener's protocols (--protocols)"
+            case .rejectedSOCKS4(let error): "malformed SOCKS4 request: \(error)"
+            case .socks4WithoutLogin: "SOCKS4 request refused (5B): users must log in, and SOCKS4 carries no password"
             }
         }
     }
@@ -44,15 +65,28 @@ actor SOCKSSession {
     /// The user's bandwidth cap, shared with the user's other sessions; nil for none.
     var bandwidth: BandwidthLimiter?
 
+    /// What the listener accepts: the first byte must choose one of these.
+    let protocols: Set<ClientProtocol>
+    /// How replies are written: in the words of the protocol the client spoke.
+    var dialect = ClientDialect.socks5
+    /// The handshake deadline while it runs (it closes the connection when it fires); a protocol path that
+    /// reads a request of its own (HTTP) cancels it once it has one.
+    var handshakeDeadline: LoopTimer?
+
     /// Bytes of the greeting that came before the session started (after a PROXY header, in one segment).
     private var initialBytes: [UInt8]
 
     /// - Parameters:
+    ///   - protocols: what the listener accepts; the connection's first byte chooses among them.
     ///   - client: the client's address, when a PROXY header named it; otherwise the connection's peer.
-    ///   - initialBytes: the start of the SOCKS greeting, already read with the PROXY header.
-    init(connection: TCPConnection, context: SessionContext, client: SocketAddress? = nil, initialBytes: [UInt8] = []) {
+    ///   - initialBytes: the start of the request, already read with the PROXY header.
+    init(
+        connection: TCPConnection, context: SessionContext, protocols: Set<ClientProtocol> = ClientProtocol.defaultSet,
+        client: SocketAddress? = nil, initialBytes: [UInt8] = []
+    ) {
         self.connection = connection
         self.context = context
+        self.protocols = protocols
         self.initialBytes = initialBytes
         self.record = SessionRecord(client: client ?? connection.remoteAddress.unmapped)
         self.access = context.access
@@ -74,10 +108,17 @@ actor SOCKSSession {
         let deadline = connection.eventLoop.schedule(after: context.configuration.handshakeTimeout) { [connection] in
             connection.close()
         }
+        handshakeDeadline = deadline
         defer { deadline.cancel() }
         let accepted: Accepted
         do {
-            accepted = try await handshake()
+            switch try await open() {
+            case .request(let request):
+                accepted = request
+            case .http(let firstBytes):
+                await serveHTTP(firstBytes: firstBytes)
+                return
+            }
         } catch {
             deadline.cancel()
             let failure = deadline.hasFired ? SocketError.timedOut : error
@@ -114,34 +155,89 @@ actor SOCKSSession {
             }
         }
         defer { if let user = accepted.user, userLimit != nil { context.userSessions.leave(user) } }
-        switch accepted.request.command {
-        case .connect:
-            if let version = UoTVersion(destination: accepted.request.destination) {
-                await serveUoT(version, accepted)
-            } else {
-                await serveConnect(accepted)
-            }
-        case .bind:
+        let uot = UoTVersion(destination: accepted.request.destination)
+        switch (dialect, accepted.request.command) {
+        case (.socks5, .connect) where uot != nil:
+            await serveUoT(uot!, accepted)
+        case (_, .connect) where uot != nil:
+            // UoT's magic names mean a stream of SOCKS5 UDP frames; over SOCKS4a they are refused, not
+            // looked up as names (they would only fail to resolve, after a trip to the resolver).
+            await fail(.commandNotSupported, reason: "UDP over TCP is served over SOCKS5 only")
+        case (_, .connect):
+            await serveConnect(accepted)
+        case (_, .bind):
             await serveBind(accepted)
-        case .udpAssociate:
+        case (.socks5, .udpAssociate):
             await serveUDPAssociate(accepted)
         default:
-            await fail(.commandNotSupported, reason: "command \(accepted.request.command) not supported")
+            await fail(.commandNotSupported, reason: "command \(accepted.request.command) not supported over \(dialect)")
         }
     }
 
-    /// Reads greeting, login and request through the sans-I/O state machine. A login from an IP serving a
-    /// backoff is refused without checking the password; a failed one counts towards the IP's backoff.
-    private func handshake() async throws -> Accepted {
+    /// Takes the first bytes (those read with a PROXY header, or one read now, into the buffer the handshake
+    /// goes on with: no extra read for SOCKS5), lets the first byte choose the protocol, and runs that
+    /// protocol's handshake; an HTTP request is handed back to be served as HTTP.
+    private func open() async throws -> Opening {
+        // Enough for a greeting, a login and a request sent together (or a whole SOCKS4a request); early
+        // data beyond it stays in the socket for the relay to read.
+        var buffer = [UInt8](repeating: 0, count: 768)
+        let first: [UInt8]
+        if !initialBytes.isEmpty {
+            first = initialBytes
+            initialBytes = []
+        } else {
+            let count = try await connection.read(into: &buffer)
+            guard count > 0 else { throw HandshakeError.clientClosed }
+            first = Array(buffer[0..<count])
+        }
+        guard let chosen = ClientProtocol(firstByte: first[0]) else { throw HandshakeError.unknownProtocol(firstByte: first[0]) }
+        record.clientProtocol = chosen
+        guard protocols.contains(chosen) else { throw HandshakeError.protocolNotAccepted(chosen) }
+        switch chosen {
+        case .socks5:
+            return .request(try await handshake(first: first, buffer: &buffer))
+        case .socks4:
+            dialect = .socks4
+            return .request(try await handshakeSOCKS4(first: first, buffer: &buffer))
+        case .http:
+            return .http(firstBytes: first)
+        }
+    }
+
+    /// Reads a SOCKS4/4a request through its sans-I/O decoder. The user id is only logged (it proves
+    /// nothing); while users must log in, the request is answered 5B: SOCKS4 has no password to check.
+    private func handshakeSOCKS4(first: [UInt8], buffer: inout [UInt8]) async throws -> Accepted {
+        var decoder = SOCKS4RequestDecoder()
+        decoder.receive(first)
+        while true {
+            switch decoder.next() {
+            case .needMoreBytes:
+                let count = try await connection.read(into: &buffer)
+                guard count > 0 else { throw HandshakeError.clientClosed }
+                decoder.receive(buffer[0..<count])
+            case .request(let request):
+                record.socks4UserID = request.userIDText
+                guard context.configuration.users == nil else {
+                    // Configuration refuses SOCKS4 beside users; this holds whatever a reload or an embedder did.
+                    try? await connection.write(SOCKS4Reply(code: .rejected).encoded())
+                    throw HandshakeError.socks4WithoutLogin
+                }
+                return Accepted(
+                    request: SOCKSRequest(command: request.command, destination: request.destination), earlyData: decoder.takeEarlyData(), user: nil)
+            case .fail(let reply, let error):
+                if let reply { try? await connection.write(reply) }
+                throw HandshakeError.rejectedSOCKS4(error)
+            }
+        }
+    }
+
+    /// Reads greeting, login and request through the sans-I/O state machine, starting with the `first`
+    /// bytes already read. A login from an IP serving a backoff is refused without checking the password;
+    /// a failed one counts towards the IP's backoff.
+    private func handshake(first: [UInt8], buffer: inout [UInt8]) async throws -> Accepted {
         let users = context.configuration.users
         var machine = SOCKSServerHandshake(requiresAuthentication: users != nil)
-        // Enough for a greeting, a login and a request sent together; early data beyond it stays in the
-        // socket for the relay to read.
-        var buffer = [UInt8](repeating: 0, count: 768)
-        if !initialBytes.isEmpty {
-            machine.receive(initialBytes[...])
-            initialBytes = []
-        }
+        machine.receive(first)
         var action = machine.next()
         while true {
             switch action {
@@ -228,29 +324,29 @@ actor SOCKSSession {
         }
     }
 
-    /// Answers a request the access policy denies: reply 02, the rule in the log and the access line.
+    /// Answers a request the access policy denies: reply 02 (in the client's dialect), the rule in the log and the access line.
     func deny(_ denial: AccessDenied) async {
         context.metrics.deniedRequest()
         record.outcome = "denied(\(denial.reason))"
         context.logger.warning("session \(record.client): \(record.command?.description ?? "request") \(denial)")
-        try? await connection.write(SOCKSReply(code: .notAllowed).encoded())
+        try? await connection.write(dialect.failureReply(.notAllowed))
     }
 
-    /// Answers a request over a per-user or UDP limit: reply 02; the warning is summarised under a flood.
+    /// Answers a request over a per-user or UDP limit: reply 02 (in the client's dialect); the warning is summarised under a flood.
     func refuse(_ reason: String) async {
         record.outcome = "refused(limit)"
         context.limitReport {
             context.logger.warning("session \(record.client): \(record.command?.description ?? "request") refused: \(reason)")
         }
-        try? await connection.write(SOCKSReply(code: .notAllowed).encoded())
+        try? await connection.write(dialect.failureReply(.notAllowed))
     }
 
-    /// Sends a failure reply and records why; the connection is closed when `run()` returns.
+    /// Sends a failure reply (in the client's dialect) and records why; the connection is closed when `run()` returns.
     func fail(_ code: SOCKSReplyCode, reason: String) async {
         record.outcome = "failed(\(code.hex) \(code))"
         let destination = record.destination.map { SOCKSLogger.escapingFieldValue($0.description) } ?? ""
         context.logger.warning("session \(record.client): \(record.command?.description ?? "request") \(destination) failed: \(reason)")
-        try? await connection.write(SOCKSReply(code: code).encoded())
+        try? await connection.write(dialect.failureReply(code))
     }
 
     private func handshakeOutcome(_ error: any Error) -> String {
@@ -262,8 +358,17 @@ actor SOCKSSession {
         case HandshakeError.rejected(.authenticationFailed): "auth-failed"
         case HandshakeError.rejected(.noAcceptableMethod): "no-acceptable-method"
         case HandshakeError.rejected(.malformed(let problem)): "malformed(\(problem))"
+        case HandshakeError.rejectedSOCKS4(let problem): "malformed(\(problem))"
+        case HandshakeError.unknownProtocol(let byte): "unsupported-protocol(\(Self.hex(byte)))"
+        case HandshakeError.protocolNotAccepted(let chosen): "unsupported-protocol(\(chosen))"
+        case HandshakeError.socks4WithoutLogin: "auth-required"
         default: "handshake-error"
         }
+    }
+
+    /// `0x16`: a byte as the log shows one.
+    static func hex(_ byte: UInt8) -> String {
+        "0x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
     }
 
     private func describe(_ error: any Error) -> String {

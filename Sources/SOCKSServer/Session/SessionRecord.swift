@@ -5,7 +5,12 @@ import SOCKSProtocol
 struct SessionRecord: Sendable {
     let client: SocketAddress
     let started = ContinuousClock.now
+    /// What the first byte chose; nil before it (or for a byte that starts no protocol).
+    var clientProtocol: ClientProtocol?
     var user: String?
+    /// A SOCKS4 request's user id: what the client says, unchecked (SOCKS4 has no password), so logged in
+    /// a field of its own and never used as `user` (whose rules and limits it would otherwise claim).
+    var socks4UserID: String?
     var command: SOCKSCommand?
     var destination: SOCKSEndpoint?
     var bytesUp = 0
@@ -21,10 +26,11 @@ struct SessionRecord: Sendable {
         self.client = client
     }
 
-    /// The info-level access line, as an event: `session` with the fields `client`, `user`, `command`,
-    /// `destination`, `up`, `down`, `dropped` (UDP ASSOCIATE only), `duration` (seconds, to the millisecond)
-    /// and `outcome`. In the text format that is `session client=… user=… … outcome=…`, with `-` for none;
-    /// the values a client chose (user, destination) are escaped there (`SOCKSLogger.escapingFieldValue`):
+    /// The info-level access line, as an event: `session` with the fields `client`, `protocol` (`socks5`,
+    /// `socks4`, `http`), `user`, `userid` (SOCKS4 only), `command`, `destination`, `up`, `down`, `dropped`
+    /// (UDP ASSOCIATE only), `duration` (seconds, to the millisecond) and `outcome`. In the text format that
+    /// is `session client=… protocol=… user=… … outcome=…`, with `-` for none; the values a client chose
+    /// (user, user id, destination) are escaped there (`SOCKSLogger.escapingFieldValue`):
     /// they never contain a space, `=`, `"` or a control character, so they cannot forge a field or a line.
     var accessEvent: LogEvent { accessEvent(endingAt: .now) }
 
@@ -34,7 +40,14 @@ struct SessionRecord: Sendable {
         let milliseconds = elapsed.seconds * 1000 + elapsed.attoseconds / 1_000_000_000_000_000
         var fields: [LogEvent.Field] = [
             .init("client", .text(client.description)),
+            .init("protocol", clientProtocol.map { .text($0.rawValue) } ?? .absent),
             .init("user", user.map { .clientText($0) } ?? .absent),
+        ]
+        if let socks4UserID {
+            // An empty user id (what curl sends) shows as `-`; a user id that is literally `-` is escaped.
+            fields.append(.init("userid", socks4UserID.isEmpty ? .absent : .clientText(socks4UserID)))
+        }
+        fields += [
             .init("command", command.map { .text($0.description) } ?? .absent),
             .init("destination", destination.map { .clientText($0.description) } ?? .absent),
             .init("up", .integer(bytesUp)),
