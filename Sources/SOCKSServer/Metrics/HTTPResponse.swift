@@ -1,4 +1,5 @@
 import Glibc
+import SOCKSProtocol
 
 /// One response of the metrics endpoint: a status, a few header fields and a small body, always with
 /// `Connection: close` (the endpoint answers one request per connection).

@@ -1,4 +1,5 @@
 import AsyncSockets
+import SOCKSProtocol
 import Synchronization
 
 /// A small HTTP/1.1 responder for a server's metrics and health, to scrape with Prometheus:

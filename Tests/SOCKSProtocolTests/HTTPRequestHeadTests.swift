@@ -1,7 +1,7 @@
 import Testing
-@_spi(Testing) @testable import SOCKSServer
+@testable import SOCKSProtocol
 
-/// The metrics endpoint's request-head parser (also fuzzed: Fuzz/HTTPRequestHead.swift).
+/// The request-head parser of the metrics endpoint and the HTTP proxy (also fuzzed: Fuzz/HTTPRequestHead.swift).
 @Suite struct HTTPRequestHeadTests {
     static func parse(_ text: String, limits: HTTPRequestHead.Limits = .init()) -> HTTPRequestHead.ParseResult {
         HTTPRequestHead.parse(Array(text.utf8)[...], limits: limits)
