@@ -1,20 +1,21 @@
-@_spi(Testing) import SOCKSServer
+import SOCKSProtocol
 
-/// Fuzzes `HTTPRequestHead.parse`, the reader of the metrics endpoint's requests.
+/// Fuzzes `HTTPRequestHead.parse`, the reader of the metrics endpoint's and the HTTP proxy's requests.
 ///
-/// Input: the bytes a client sends on a connection, read with the default limits (8 KiB, 100 fields) and
-/// again with tiny ones (64 bytes, 3 fields), so the limits are reached too.
+/// Input: the bytes a client sends on a connection, read with the default limits (8 KiB, 100 fields), the
+/// proxy's (16 KiB, 100) and tiny ones (64 bytes, 3 fields), so the limits are reached too.
 ///
 /// Invariants, beyond not crashing:
 /// - the endpoint reads growing prefixes of a connection, so a prefix's answer must hold for the whole: a
 ///   prefix that fails makes the whole fail; a prefix that is complete makes the whole complete with the
 ///   same head and length; and the whole's head minus its last byte is incomplete;
-/// - a complete head is well-formed: a token method, a target without spaces or controls whose path is set,
-///   token field names, values without controls (but tab) or surrounding whitespace, at most the limits;
+/// - a complete head is well-formed: a token method, a target without spaces or controls whose path is set
+///   (unless the method is CONNECT), token field names, values without controls (but tab) or surrounding
+///   whitespace, at most the limits;
 ///   written back with CRLFs it parses to the same head;
 /// - an incomplete input is shorter than the length limit.
 func fuzzOneInput(_ input: [UInt8]) {
-    for limits in [HTTPRequestHead.Limits(), HTTPRequestHead.Limits(maximumLength: 64, maximumFields: 3)] {
+    for limits in [HTTPRequestHead.Limits(), HTTPRequestHead.Limits(maximumLength: 64, maximumFields: 3), .proxyRequest] {
         check(input, limits: limits)
     }
 }
@@ -61,21 +62,21 @@ private func checkWellFormed(_ head: HTTPRequestHead, limits: HTTPRequestHead.Li
     if let path = head.path {
         expect(path == "*" || path.hasPrefix("/"), "path \(path.debugDescription)")
     } else {
-        expect(false, "no path in \(head.target.debugDescription)")
+        expect(head.method == "CONNECT", "no path in \(head.target.debugDescription)")
     }
     for field in head.fields {
         expect(!field.name.isEmpty && field.name.utf8.allSatisfy(isToken), "field name \(field.name.debugDescription)")
-        let value = Array(field.value.utf8)
+        let value = field.valueBytes
         expect(!value.contains { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }, "control byte in \(field.value.debugDescription)")
         expect(![0x20, 0x09].contains(value.first ?? 0) && ![0x20, 0x09].contains(value.last ?? 0), "untrimmed \(field.value.debugDescription)")
     }
 }
 
-/// The head in canonical form: CRLF line ends, one space after each colon.
+/// The head in canonical form: CRLF line ends, one space after each colon, values as received.
 private func write(_ head: HTTPRequestHead) -> [UInt8] {
-    var text = "\(head.method) \(head.target) HTTP/1.\(head.minorVersion)\r\n"
-    for field in head.fields { text += "\(field.name): \(field.value)\r\n" }
-    return Array((text + "\r\n").utf8)
+    var bytes = Array("\(head.method) \(head.target) HTTP/1.\(head.minorVersion)\r\n".utf8)
+    for field in head.fields { bytes += Array("\(field.name): ".utf8) + field.valueBytes + Array("\r\n".utf8) }
+    return bytes + Array("\r\n".utf8)
 }
 
 private func isToken(_ byte: UInt8) -> Bool {

@@ -66,7 +66,7 @@ import Testing
         ("ICY 200 OK\r\n\r\n", .malformed("the version is not HTTP/x.y")),
         ("HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n", .malformed("obsolete line folding")),
         ("HTTP/1.1 200 OK\r\nX a\r\n\r\n", .malformed("a header field without a colon")),
-        ("HTTP/1.1 200 O\u{0}K\r\n\r\n", .malformed("a control byte in the reason phrase")),
+        ("HTTP/1.1 200 O\u{0}K\r\n\r\n", .malformed("a forbidden byte in the status line")),
         ("HTTP/1.1 200 O\u{1}", .malformed("a forbidden byte in the status line")),
     ])
     func invalidResponsesAreRefused(text: String, error: HTTPHeadParseError) {

@@ -99,9 +99,8 @@ public struct HTTPResponseHead: Hashable, Sendable {
         guard code.count == 3, code.allSatisfy(HTTPSyntax.isDigit) else { return .failure(.malformed("the status code is not three digits")) }
         let status = code.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
         guard (100...599).contains(status) else { return .failure(.malformed("the status code is not 100–599")) }
+        // reason-phrase = *( HTAB / SP / VCHAR / obs-text ): `readHead` has refused the controls.
         let reason = parts.count == 3 ? Array(parts[2]) : []
-        // reason-phrase = *( HTAB / SP / VCHAR / obs-text )
-        guard !reason.contains(where: HTTPSyntax.isForbiddenInField) else { return .failure(.malformed("a control byte in the reason phrase")) }
         return .success(StatusLine(minorVersion: minorVersion, status: status, reason: reason))
     }
 }

@@ -13,7 +13,7 @@ enum HTTPSyntax {
     /// Stateless and monotone, as the callers' fuzz targets check: once bytes fail, more bytes never make
     /// them succeed, and a complete head stays complete with the same length. A partial last line is
     /// checked only for bytes no complete line of its kind may hold (`isForbiddenInStartLine` for the start
-    /// line), so garbage fails at once instead of at the deadline.
+    /// line), so garbage fails at once instead of at the deadline. A CR not followed by LF is such a byte.
     static func readHead<StartLine>(
         _ bytes: ArraySlice<UInt8>, limits: HTTPHeadLimits,
         startLine parseStartLine: (ArraySlice<UInt8>) -> Result<StartLine, HTTPHeadParseError>,
@@ -31,6 +31,9 @@ enum HTTPSyntax {
                 guard let start else {
                     // RFC 9112 §2.2: empty lines before the start line are ignored.
                     if line.isEmpty { continue }
+                    // Checked first, and with the same words as for a partial line, so that the answer
+                    // does not depend on whether the line's end has arrived.
+                    if line.contains(where: isForbiddenInStartLine) { return .failed(.malformed("a forbidden byte in the \(startLineName)")) }
                     switch parseStartLine(line) {
                     case .success(let parsed): start = parsed
                     case .failure(let error): return .failed(error)
@@ -40,6 +43,7 @@ enum HTTPSyntax {
                 if line.isEmpty {
                     return .complete(start, fields: fields, length: window.distance(from: window.startIndex, to: lines.position))
                 }
+                if line.contains(where: isForbiddenInField) { return .failed(.malformed("a control byte in a header field")) }
                 switch parseField(line) {
                 case .success(let field):
                     guard fields.count < limits.maximumFields else { return .failed(.tooManyFields) }
@@ -47,8 +51,6 @@ enum HTTPSyntax {
                 case .failure(let error):
                     return .failed(error)
                 }
-            case .malformed(let reason):
-                return .failed(.malformed(reason))
             case .end(var partial):
                 if partial.last == cr { partial = partial.dropLast() }
                 if start == nil {
@@ -65,10 +67,9 @@ enum HTTPSyntax {
 
     /// What the line reader found next.
     enum LineEvent {
-        /// A line without its CRLF (or bare LF, which RFC 9112 §2.2 lets a recipient accept).
+        /// A line without its CRLF (or bare LF, which RFC 9112 §2.2 lets a recipient accept). A CR inside
+        /// it is left for the line's checks to refuse, as the control byte it is.
         case line(ArraySlice<UInt8>)
-        /// A CR not followed by LF.
-        case malformed(String)
         /// No more complete lines: what follows the last one (possibly nothing).
         case end(ArraySlice<UInt8>)
     }
@@ -85,16 +86,9 @@ enum HTTPSyntax {
 
         mutating func next() -> LineEvent {
             let rest = bytes[position...]
-            guard let newline = rest.firstIndex(of: lf) else {
-                // A CR can only be the last byte of a line still arriving.
-                if let crIndex = rest.firstIndex(of: cr), crIndex != rest.index(before: rest.endIndex) {
-                    return .malformed("CR not followed by LF")
-                }
-                return .end(rest)
-            }
+            guard let newline = rest.firstIndex(of: lf) else { return .end(rest) }
             var line = rest[..<newline]
             if line.last == cr { line = line.dropLast() }
-            if line.contains(cr) { return .malformed("CR not followed by LF") }
             position = newline + 1
             return .line(line)
         }
@@ -110,7 +104,6 @@ enum HTTPSyntax {
         let name = line[..<colon]
         guard !name.isEmpty, name.allSatisfy(isTokenByte) else { return .failure(.malformed("a header field name that is not a token")) }
         let value = line[(colon + 1)...]
-        guard !value.contains(where: isForbiddenInField) else { return .failure(.malformed("a control byte in a header field value")) }
         return .success(HTTPField(name: String(decoding: name, as: UTF8.self), valueBytes: Array(trimmingWhitespace(value))))
     }
 
