@@ -45,6 +45,16 @@ public final class TCPConnection: Sendable {
         }
     }
 
+    /// Reads what is available, up to the room after `offset`, into `buffer` from `offset` on.
+    ///
+    /// - Returns: the number of bytes read; 0 means the peer closed its side (EOF).
+    package func read(into buffer: inout [UInt8], at offset: Int) async throws -> Int {
+        while true {
+            if let count = try readNow(into: &buffer, at: offset) { return count }
+            try await descriptor.registration.wait(for: .read)
+        }
+    }
+
     /// Reads what is available now, without waiting.
     ///
     /// - Returns: the number of bytes read (0 at EOF), or `nil` when nothing is available yet (wait for

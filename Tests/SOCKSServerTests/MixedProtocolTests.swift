@@ -128,17 +128,20 @@ import TestSupport
         #expect(harness.server.metrics.prometheusText(version: "t").contains(#"socksd_protocol_sessions_total{protocol="none"} 1"#))
     }
 
-    /// The HTTP seam: 501 and closed, until the HTTP proxy is served.
-    @Test func anHTTPRequestIsAnswered501ForNow() async throws {
+    /// An HTTP request on the same port is served as HTTP: a destination that refuses is 502, in HTTP.
+    @Test func anHTTPRequestIsServedAsHTTP() async throws {
         let harness = try ServerHarness()
         defer { Task { await harness.stop() } }
+        let refusing = try LoopbackPeers.refusingPort()
+        defer { withExtendedLifetime(refusing) {} }
+        let closed = "127.0.0.1:\(refusing.port)"
         let client = try await SOCKSTestClient.connect(to: harness.address)
         defer { client.close() }
-        try await client.send(Array("GET http://127.0.0.1:9/ HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n".utf8))
+        try await client.send(Array("GET http://\(closed)/ HTTP/1.1\r\nHost: \(closed)\r\n\r\n".utf8))
         let response = String(decoding: try await client.receiveUntilEOF(), as: UTF8.self)
-        #expect(response.hasPrefix("HTTP/1.1 501 Not Implemented\r\n") && response.contains("Connection: close\r\n"), "\(response)")
+        #expect(response.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n") && response.contains("Connection: close\r\n"), "\(response)")
         let line = try #require(await Self.accessLine(harness, of: client))
-        #expect(line.contains(" protocol=http "), "\(line)")
+        #expect(line.contains(" protocol=http ") && line.contains(" command=GET destination=\(closed) "), "\(line)")
     }
 
     /// SOCKS5 on the same port goes on as before.

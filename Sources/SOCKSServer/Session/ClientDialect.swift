@@ -8,14 +8,14 @@ enum ClientDialect: Sendable, Hashable, CustomStringConvertible {
     /// SOCKS4/4a: `5A` on success, `5B` for every refusal and failure (the protocol has no finer codes
     /// that apply: `5C`/`5D` are about identd, which socksd never asks).
     case socks4
-    /// HTTP `CONNECT`: a status line.
-    case httpConnect
+    /// HTTP: a `CONNECT` tunnel's status line, or the response refusing a tunnel or a request to forward.
+    case http
 
     var description: String {
         switch self {
         case .socks5: "SOCKS5"
         case .socks4: "SOCKS4"
-        case .httpConnect: "HTTP CONNECT"
+        case .http: "HTTP"
         }
     }
 
@@ -24,7 +24,7 @@ enum ClientDialect: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .socks5: SOCKSReply(code: .succeeded, bound: bound).encoded()
         case .socks4: SOCKS4Reply(code: .granted, bound: bound).encoded()
-        case .httpConnect: Self.httpStatusLine(200, "Connection established", closing: false)
+        case .http: HTTPProxyReply.connectionEstablished
         }
     }
 
@@ -35,27 +35,20 @@ enum ClientDialect: Sendable, Hashable, CustomStringConvertible {
             return SOCKSReply(code: code).encoded()
         case .socks4:
             return SOCKS4Reply(code: .rejected).encoded()
-        case .httpConnect:
-            let (status, reason) = Self.httpStatus(for: code)
-            return Self.httpStatusLine(status, reason, closing: true)
+        case .http:
+            return HTTPProxyReply.response(Self.httpStatus(for: code))
         }
     }
 
     /// The HTTP status for a SOCKS5 reply code: 403 for a rule's or limit's refusal, 504 for a deadline,
     /// 501 for a request the server does not serve, 502 for every other failure to reach the destination.
-    static func httpStatus(for code: SOCKSReplyCode) -> (status: Int, reason: String) {
+    static func httpStatus(for code: SOCKSReplyCode) -> HTTPStatus {
         switch code {
-        case .succeeded: (200, "Connection established")
-        case .notAllowed: (403, "Forbidden")
-        case .ttlExpired: (504, "Gateway Timeout")
-        case .commandNotSupported, .addressTypeNotSupported: (501, "Not Implemented")
-        default: (502, "Bad Gateway")
+        case .succeeded: .connectionEstablished
+        case .notAllowed: .forbidden
+        case .ttlExpired: .gatewayTimeout
+        case .commandNotSupported, .addressTypeNotSupported: .notImplemented
+        default: .badGateway
         }
-    }
-
-    /// A response head with no body. A stand-in until the HTTP side has its own renderer.
-    static func httpStatusLine(_ status: Int, _ reason: String, closing: Bool) -> [UInt8] {
-        let fields = closing ? "Connection: close\r\nContent-Length: 0\r\n" : ""
-        return Array("HTTP/1.1 \(status) \(reason)\r\n\(fields)\r\n".utf8)
     }
 }

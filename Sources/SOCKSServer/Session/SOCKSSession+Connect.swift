@@ -6,17 +6,25 @@ extension SOCKSSession {
     /// CONNECT: check the destination against the access policy, reach it within the connect deadline, reply with the real bound address, pass
     /// on any early data, then relay until both directions end.
     func serveConnect(_ accepted: Accepted) async {
-        let destination = accepted.request.destination
-        let target: TCPConnection
-        let bound: SOCKSEndpoint
+        guard let (target, bound) = await reach(accepted.request.destination) else { return }
+        await replyAndRelay(with: target, bound: bound, earlyData: accepted.earlyData)
+    }
+
+    /// Checks `destination` against the access policy and connects to it within the connect deadline,
+    /// directly or through the upstream: the connection and its bound address (the upstream's BND, or this
+    /// side's local address). On a failure the client has its reply (denied or failed, in its dialect), the
+    /// record says why, and the result is nil.
+    func reach(_ destination: SOCKSEndpoint) async -> (TCPConnection, bound: SOCKSEndpoint)? {
         let configuration = context.configuration
         do {
             try access.policy.check(destination)
         } catch {
             await deny(error)
-            return
+            return nil
         }
         let dialing = ContinuousClock.now
+        let target: TCPConnection
+        let bound: SOCKSEndpoint
         if let upstream = configuration.upstream {
             do {
                 let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
@@ -26,10 +34,10 @@ extension SOCKSSession {
                 bound = tunnel.bound
             } catch is ClientHungUp {
                 record.outcome = "client-closed"
-                return
+                return nil
             } catch {
                 await fail(Self.upstreamFailureCode(error), reason: "through upstream \(upstream.redactedURL): \(error)")
-                return
+                return nil
             }
         } else {
             do {
@@ -37,15 +45,15 @@ extension SOCKSSession {
             } catch let denial as AccessDenied {
                 // The name resolved only to addresses the policy denies.
                 await deny(denial)
-                return
+                return nil
             } catch {
                 await fail(SOCKSReplyCode(reaching: error), reason: "\(error)")
-                return
+                return nil
             }
             bound = SOCKSEndpoint(target.localAddress)
         }
         context.metrics.connected(since: dialing)
-        await replyAndRelay(with: target, bound: bound, earlyData: accepted.earlyData)
+        return (target, bound)
     }
 
     /// Connects to a literal address directly, or resolves a name and races its addresses, all within

@@ -1,17 +1,83 @@
+import AsyncSockets
+import SOCKSProtocol
+
 extension SOCKSSession {
     /// The HTTP side of a listener: the connection's first byte was an ASCII letter, so `firstBytes` (all
-    /// read so far, at least one byte) start an HTTP/1.x request line. The handshake deadline
-    /// (`handshakeDeadline`) still runs and closes the connection when it fires; `run()` closes the
-    /// connection and writes the access line when this returns.
-    ///
-    /// For now every request is answered `501 Not Implemented` and closed. The HTTP proxy (CONNECT tunnels
-    /// through `serveConnect` with `dialect = .httpConnect`, absolute-form requests, Proxy-Authorization)
-    /// replaces this body; nothing else in the session needs to change for it.
-    func serveHTTP(firstBytes: [UInt8]) async {
-        // No request was served: like a SOCKS handshake that ended without one (and counted so).
-        record.handshakeFailed = true
-        record.outcome = "failed(http 501)"
-        context.logger.warning("session \(record.client): HTTP proxy request answered 501: HTTP is not served yet")
-        try? await connection.write(ClientDialect.httpStatusLine(501, "Not Implemented", closing: true))
+    /// read so far) start an HTTP/1.x request. Reads the request head (at most 16 KiB, within the handshake
+    /// deadline, which closes the connection), checks the login, and hands back what to serve: a
+    /// `CONNECT` is a CONNECT like SOCKS's (its reply `200 Connection established`, then raw bytes); an
+    /// absolute-form request carries `forward`. A request that cannot be served is answered with its
+    /// status (400, 431, 501, 505; 407 for a missing or wrong login) and ends the session.
+    func openHTTP(firstBytes: [UInt8]) async throws -> Accepted {
+        dialect = .http
+        var inbound = HTTPInbound(connection: connection, buffered: firstBytes)
+        guard let request = try await readHTTPRequest(from: &inbound) else { throw HandshakeError.clientClosed }
+        let user = try await authenticateHTTP(request)
+        let connect = SOCKSRequest(command: .connect, destination: request.destination)
+        switch request.kind {
+        case .tunnel:
+            return Accepted(request: connect, earlyData: inbound.takeAll(), user: user)
+        case .forward:
+            return Accepted(request: connect, earlyData: [], user: user, forward: HTTPForwardStart(request: request, pending: inbound.takeAll()))
+        }
+    }
+
+    /// Reads one request head from `inbound`: nil if the connection ends before its first byte. A head
+    /// that is no proxy request is answered with its status, and thrown as `httpRefused`.
+    func readHTTPRequest(from inbound: inout HTTPInbound) async throws -> HTTPProxyRequest? {
+        while true {
+            switch HTTPProxyRequest.parse(inbound.pending) {
+            case .complete(let request, let length):
+                inbound.consume(length)
+                record.httpMethod = request.head.method
+                record.destination = request.destination
+                return request
+            case .failed(let error):
+                try? await connection.write(HTTPProxyReply.response(error.status))
+                throw HandshakeError.httpRefused(error.status, reason: error.description)
+            case .incomplete:
+                let hadBytes = !inbound.pending.isEmpty
+                guard try await inbound.fill() else {
+                    if hadBytes { throw HandshakeError.clientClosed }
+                    return nil
+                }
+            }
+        }
+    }
+
+    /// Checks the request's `Proxy-Authorization: Basic` login against the users, through the same login
+    /// throttle as SOCKS5 logins: the user, or nil when no login is required. A missing login is answered
+    /// 407 and is no failed login (browsers ask first without one); a wrong one is answered 407 and counts
+    /// towards the client's backoff; a throttled client gets 407 unchecked, a busy checker 503.
+    func authenticateHTTP(_ request: HTTPProxyRequest) async throws -> String? {
+        guard let users = context.configuration.users else { return nil }
+        let challenge = HTTPProxyReply.response(.proxyAuthenticationRequired)
+        switch request.authorization {
+        case .absent:
+            try? await connection.write(challenge)
+            throw HandshakeError.httpLoginRequired
+        case .tooLong:
+            // No user can have such a name or password: a wrong login, without a hash to check.
+            try? await connection.write(challenge)
+            context.metrics.loginFailed()
+            throw HandshakeError.rejected(.authenticationFailed(username: "<over 255 bytes>"))
+        case .basic(let credentials):
+            record.user = credentials.usernameText
+            switch await checkLogin(credentials, against: users) {
+            case .checked(true):
+                return credentials.usernameText
+            case .checked(false):
+                try? await connection.write(challenge)
+                throw HandshakeError.rejected(.authenticationFailed(username: credentials.usernameText))
+            case .refusedUnchecked(let reason):
+                let busy: Bool
+                switch reason {
+                case .checkerBusy: busy = true
+                default: busy = false
+                }
+                try? await connection.write(busy ? HTTPProxyReply.response(.serviceUnavailable) : challenge)
+                throw reason
+            }
+        }
     }
 }

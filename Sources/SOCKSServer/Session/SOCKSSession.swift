@@ -13,6 +13,9 @@ actor SOCKSSession {
         var request: SOCKSRequest
         var earlyData: [UInt8]
         var user: String?
+        /// For an HTTP request to forward (absolute form), the request itself; `request` is then a CONNECT
+        /// to its origin, which is what rules, limits and metrics see.
+        var forward: HTTPForwardStart? = nil
     }
 
     /// What the first bytes of a connection opened: a SOCKS request to serve, or an HTTP request.
@@ -38,6 +41,10 @@ actor SOCKSSession {
         case rejectedSOCKS4(SOCKS4ProtocolError)
         /// A SOCKS4 request while users must log in: SOCKS4 carries no password (answered 5B).
         case socks4WithoutLogin
+        /// An HTTP request refused with `status` before anything was served (already answered).
+        case httpRefused(HTTPStatus, reason: String)
+        /// An HTTP request without credentials while users must log in (answered 407; no failed login).
+        case httpLoginRequired
 
         var description: String {
             switch self {
@@ -51,6 +58,8 @@ actor SOCKSSession {
                 "closed: \(chosen) is not among this listener's protocols (--protocols)"
             case .rejectedSOCKS4(let error): "malformed SOCKS4 request: \(error)"
             case .socks4WithoutLogin: "SOCKS4 request refused (5B): users must log in, and SOCKS4 carries no password"
+            case .httpRefused(let status, let reason): "HTTP request answered \(status.code): \(reason)"
+            case .httpLoginRequired: "HTTP request without Proxy-Authorization answered 407"
             }
         }
     }
@@ -116,8 +125,7 @@ actor SOCKSSession {
             case .request(let request):
                 accepted = request
             case .http(let firstBytes):
-                await serveHTTP(firstBytes: firstBytes)
-                return
+                accepted = try await openHTTP(firstBytes: firstBytes)
             }
         } catch {
             deadline.cancel()
@@ -125,7 +133,8 @@ actor SOCKSSession {
             record.handshakeFailed = true
             record.outcome = handshakeOutcome(failure)
             switch failure {
-            case HandshakeError.rejected(.authenticationFailed), HandshakeError.throttled, HandshakeError.checkerBusy:
+            case HandshakeError.rejected(.authenticationFailed), HandshakeError.throttled, HandshakeError.checkerBusy,
+                HandshakeError.httpLoginRequired:
                 // A failed login is the access line alone (outcome auth-failed, with the user name), so a
                 // guessing client costs one line per try; refusals during a backoff are summarised.
                 break
@@ -159,6 +168,8 @@ actor SOCKSSession {
         switch (dialect, accepted.request.command) {
         case (.socks5, .connect) where uot != nil:
             await serveUoT(uot!, accepted)
+        case (.http, .connect) where accepted.forward != nil:
+            await serveHTTPForwarding(accepted)
         case (_, .connect) where uot != nil:
             // UoT's magic names mean a stream of SOCKS5 UDP frames; over SOCKS4a they are refused, not
             // looked up as names (they would only fail to resolve, after a trip to the resolver).
@@ -268,7 +279,7 @@ actor SOCKSSession {
     }
 
     /// How a login ended: checked (right or wrong), or refused without a check.
-    private enum LoginDecision {
+    enum LoginDecision {
         case checked(Bool)
         case refusedUnchecked(HandshakeError)
     }
@@ -278,7 +289,7 @@ actor SOCKSSession {
     /// timer at doubling intervals (20 ms up to 1 s, so a crowd of waiting logins costs few wake-ups) within
     /// the handshake deadline, which closes the connection; one serving a backoff, or whose password cannot
     /// be checked now, is refused unchecked and summarised in the log.
-    private func checkLogin(_ credentials: SOCKSCredentials, against users: UserDatabase?) async -> LoginDecision {
+    func checkLogin(_ credentials: SOCKSCredentials, against users: UserDatabase?) async -> LoginDecision {
         let client = record.client.ip
         let throttle = context.loginThrottle
         var pollInterval = Duration.milliseconds(20)
@@ -361,7 +372,8 @@ actor SOCKSSession {
         case HandshakeError.rejectedSOCKS4(let problem): "malformed(\(problem))"
         case HandshakeError.unknownProtocol(let byte): "unsupported-protocol(\(Self.hex(byte)))"
         case HandshakeError.protocolNotAccepted(let chosen): "unsupported-protocol(\(chosen))"
-        case HandshakeError.socks4WithoutLogin: "auth-required"
+        case HandshakeError.socks4WithoutLogin, HandshakeError.httpLoginRequired: "auth-required"
+        case HandshakeError.httpRefused(let status, _): "failed(http \(status.code))"
         default: "handshake-error"
         }
     }

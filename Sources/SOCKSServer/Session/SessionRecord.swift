@@ -4,7 +4,9 @@ import SOCKSProtocol
 /// What the access log says about one session, filled in as the session goes.
 struct SessionRecord: Sendable {
     let client: SocketAddress
-    let started = ContinuousClock.now
+    /// When the session started; for the second and later requests of an HTTP connection, when that
+    /// request's head arrived (each request has an access line of its own).
+    var started = ContinuousClock.now
     /// What the first byte chose; nil before it (or for a byte that starts no protocol).
     var clientProtocol: ClientProtocol?
     var user: String?
@@ -12,6 +14,8 @@ struct SessionRecord: Sendable {
     /// a field of its own and never used as `user` (whose rules and limits it would otherwise claim).
     var socks4UserID: String?
     var command: SOCKSCommand?
+    /// An HTTP request's method (`GET`, `CONNECT`, …): the access line's command for HTTP.
+    var httpMethod: String?
     var destination: SOCKSEndpoint?
     var bytesUp = 0
     var bytesDown = 0
@@ -27,7 +31,7 @@ struct SessionRecord: Sendable {
     }
 
     /// The info-level access line, as an event: `session` with the fields `client`, `protocol` (`socks5`,
-    /// `socks4`, `http`), `user`, `userid` (SOCKS4 only), `command`, `destination`, `up`, `down`, `dropped`
+    /// `socks4`, `http`), `user`, `userid` (SOCKS4 only), `command` (for HTTP the request's method), `destination`, `up`, `down`, `dropped`
     /// (UDP ASSOCIATE only), `duration` (seconds, to the millisecond) and `outcome`. In the text format that
     /// is `session client=… protocol=… user=… … outcome=…`, with `-` for none; the values a client chose
     /// (user, user id, destination) are escaped there (`SOCKSLogger.escapingFieldValue`):
@@ -48,7 +52,7 @@ struct SessionRecord: Sendable {
             fields.append(.init("userid", socks4UserID.isEmpty ? .absent : .clientText(socks4UserID)))
         }
         fields += [
-            .init("command", command.map { .text($0.description) } ?? .absent),
+            .init("command", httpMethod.map { .clientText($0) } ?? command.map { .text($0.description) } ?? .absent),
             .init("destination", destination.map { .clientText($0.description) } ?? .absent),
             .init("up", .integer(bytesUp)),
             .init("down", .integer(bytesDown)),

@@ -1,0 +1,254 @@
+import AsyncSockets
+import Synchronization
+import SOCKSProtocol
+
+extension SOCKSSession {
+    /// Where one forwarded request has got to: what a failure means depends on it.
+    private enum ForwardingStage {
+        /// Sending the head and body to the origin.
+        case sendingRequest
+        /// Waiting for the origin's response head: a failure is still answered 502.
+        case awaitingResponse
+        /// The response head has gone to the client: a failure can only cut the connection.
+        case sendingResponse
+    }
+
+    /// Serves absolute-form HTTP requests (`GET http://host/path HTTP/1.1`) on one client connection, for
+    /// as long as both sides keep it open: each request is checked against the rules, sent to its origin
+    /// (the connection to the origin is kept for the next request to the same origin when the origin allows
+    /// it), its body and the response passed on unchanged in between their rewritten heads (RFC 9110 §7.6:
+    /// hop-by-hop fields removed, `Connection` set by the proxy). Each request has its own access line.
+    /// A next request must arrive within the handshake deadline and carry the same login; a `CONNECT` among
+    /// them ends the series with a tunnel. Bodies are copied, not spliced: their framing must be followed.
+    func serveHTTPForwarding(_ accepted: Accepted) async {
+        guard let start = accepted.forward else { return }
+        let counters = RelayCounters(registry: context.metrics)
+        tracker.relaying(with: counters)
+        let origin = OriginSlot()
+        let watchdog = context.configuration.idleTimeout.map { timeout in
+            IdleWatchdog(loop: connection.eventLoop, counters: counters, timeout: timeout) { [connection] in
+                connection.close()
+                origin.close()
+            }
+        }
+        var requestStart = (up: 0, down: 0)
+        defer {
+            watchdog?.stop()
+            origin.close()
+            record.bytesUp = counters.bytesUp - requestStart.up
+            record.bytesDown = counters.bytesDown - requestStart.down
+        }
+        var client = HTTPInbound(connection: connection, buffered: start.pending)
+        var request = start.request
+        var originInbound: (endpoint: SOCKSEndpoint, inbound: HTTPInbound)?
+        while true {
+            record.destination = request.destination
+            tracker.accepted(user: accepted.user, command: .connect, destination: request.destination)
+            guard let keepAlive = await forward(request, from: &client, through: &originInbound, origin: origin, counters: counters) else {
+                if watchdog?.hasExpired == true { record.outcome = "idle-timeout" }
+                return
+            }
+            guard keepAlive else { return }
+            // The next request on this connection, within the handshake deadline (an idle keep-alive
+            // connection then just ends).
+            let deadline = connection.eventLoop.schedule(after: context.configuration.handshakeTimeout) { [connection] in connection.close() }
+            let next: HTTPProxyRequest?
+            do {
+                next = try await readHTTPRequestQuietly(from: &client)
+            } catch {
+                deadline.cancel()
+                return
+            }
+            deadline.cancel()
+            guard let next else { return }
+            // The finished request gets its access line; the record goes on for the next one.
+            record.bytesUp = counters.bytesUp - requestStart.up
+            record.bytesDown = counters.bytesDown - requestStart.down
+            context.logger.info(record.accessEvent)
+            requestStart = (counters.bytesUp, counters.bytesDown)
+            record.started = .now
+            record.outcome = "handshake-incomplete"
+            record.httpMethod = next.head.method
+            record.destination = next.destination
+            guard context.configuration.users == nil || next.authorization == start.request.authorization else {
+                // Another login (or none) on a connection opened with one: ask again, on a new connection.
+                record.outcome = "auth-required"
+                try? await connection.write(HTTPProxyReply.response(.proxyAuthenticationRequired))
+                return
+            }
+            if case .tunnel = next.kind {
+                watchdog?.stop()
+                origin.close()
+                await serveConnect(Accepted(request: SOCKSRequest(command: .connect, destination: next.destination), earlyData: client.takeAll(), user: accepted.user))
+                return
+            }
+            request = next
+        }
+    }
+
+    /// Reads a next request; a head that is no request is answered and recorded here, and ends the series
+    /// (nil), as does the client closing between requests.
+    private func readHTTPRequestQuietly(from client: inout HTTPInbound) async throws -> HTTPProxyRequest? {
+        do {
+            return try await readHTTPRequest(from: &client)
+        } catch HandshakeError.httpRefused(let status, let reason) {
+            record.outcome = "failed(http \(status.code))"
+            context.logger.warning("session \(record.client): HTTP request answered \(status.code): \(reason)")
+            return nil
+        }
+    }
+
+    /// Forwards one request and its response: whether the client connection stays open for another, or
+    /// nil if the session ends here (a failure, already answered or cut, and recorded).
+    private func forward(
+        _ request: HTTPProxyRequest, from client: inout HTTPInbound, through originInbound: inout (endpoint: SOCKSEndpoint, inbound: HTTPInbound)?,
+        origin: OriginSlot, counters: RelayCounters
+    ) async -> Bool? {
+        // A kept connection to another origin is of no use for this request.
+        if let kept = originInbound, kept.endpoint != request.destination {
+            kept.inbound.connection.close()
+            originInbound = nil
+        }
+        var reused = originInbound != nil
+        var stage = ForwardingStage.sendingRequest
+        while true {
+            if originInbound == nil {
+                guard let (target, _) = await reach(request.destination) else { return nil }
+                origin.set(target)
+                originInbound = (request.destination, HTTPInbound(connection: target))
+            }
+            guard var upstream = originInbound?.inbound else { return nil }
+            do {
+                if request.head.value(of: "expect")?.lowercased() == "100-continue", request.bodyFraming != .none {
+                    // The client waits for this before it sends the body; the origin's own 100, if any, is
+                    // passed on too and ignored by the client (RFC 9110 §10.1.1 lets a proxy answer it).
+                    try await connection.write(Self.continueResponse)
+                }
+                try await pass(request.forwardedHead(keepAlive: true) ?? [], to: upstream.connection, up: true, counters: counters)
+                try await client.forwardBody(request.bodyFraming) { piece in
+                    try await self.pass(piece, to: upstream.connection, up: true, counters: counters)
+                }
+                stage = .awaitingResponse
+                var head = try await readResponseHead(from: &upstream)
+                while head.isInterim {
+                    try await pass(head.forwardedHead(keepAlive: true), to: connection, up: false, counters: counters)
+                    head = try await readResponseHead(from: &upstream)
+                }
+                let framing: HTTPBodyFraming
+                switch HTTPBodyFraming.response(head, requestMethod: request.head.method) {
+                case .success(let value): framing = value
+                case .failure(let error): throw OriginFailure.badResponse("\(error)")
+                }
+                let keepAlive = request.clientWantsKeepAlive && framing != .untilClose
+                stage = .sendingResponse
+                try await pass(head.forwardedHead(keepAlive: keepAlive), to: connection, up: false, counters: counters)
+                try await upstream.forwardBody(framing) { piece in
+                    try await self.pass(piece, to: self.connection, up: false, counters: counters)
+                }
+                record.outcome = "succeeded"
+                if head.originKeepsAlive && framing != .untilClose && upstream.pending.isEmpty {
+                    originInbound?.inbound = upstream
+                } else {
+                    upstream.connection.close()
+                    originInbound = nil
+                }
+                return keepAlive
+            } catch OriginFailure.closedBeforeResponse where reused && request.bodyFraming == .none {
+                // The origin closed the kept connection as the request went out (its idle timeout): one more
+                // try on a new connection, as clients do.
+                upstream.connection.close()
+                originInbound = nil
+                reused = false
+                stage = .sendingRequest
+                continue
+            } catch {
+                upstream.connection.close()
+                originInbound = nil
+                await endForwarding(after: error, at: stage)
+                return nil
+            }
+        }
+    }
+
+    /// Records why a forwarded request failed and answers the client if it can still be answered.
+    private func endForwarding(after error: any Error, at stage: ForwardingStage) async {
+        switch (stage, error) {
+        case (_, is CancellationError):
+            record.outcome = "cancelled"
+        case (.sendingResponse, _):
+            record.outcome = "relay-error(\(error))"
+            context.logger.debug("session \(record.client): HTTP response cut off: \(error)")
+        case (.sendingRequest, is HTTPInbound.Failure):
+            // The client's body ended early: nobody to answer.
+            record.outcome = "client-closed"
+        case (.sendingRequest, _) where connection.isClosed:
+            record.outcome = "client-closed"
+        default:
+            let status: HTTPStatus = error as? SocketError == .timedOut ? .gatewayTimeout : .badGateway
+            record.outcome = "failed(http \(status.code))"
+            let destination = record.destination.map { SOCKSLogger.escapingFieldValue($0.description) } ?? "-"
+            context.logger.warning("session \(record.client): HTTP \(record.httpMethod ?? "request") \(destination) failed: \(error)")
+            try? await connection.write(HTTPProxyReply.response(status))
+        }
+    }
+
+    /// Reads the origin's next response head.
+    private func readResponseHead(from upstream: inout HTTPInbound) async throws -> HTTPResponseHead {
+        while true {
+            switch HTTPResponseHead.parse(upstream.pending) {
+            case .complete(let head, let length):
+                upstream.consume(length)
+                return head
+            case .failed(let error):
+                throw OriginFailure.badResponse("\(error)")
+            case .incomplete:
+                let hadBytes = !upstream.pending.isEmpty
+                guard try await upstream.fill() else {
+                    throw hadBytes ? OriginFailure.badResponse("the origin closed inside the response head") : OriginFailure.closedBeforeResponse
+                }
+            }
+        }
+    }
+
+    /// Writes `bytes` to `sink`, counted up (client to origin) or down, after waiting out the user's
+    /// bandwidth cap.
+    private func pass(_ bytes: some Collection<UInt8>, to sink: TCPConnection, up: Bool, counters: RelayCounters) async throws {
+        guard !bytes.isEmpty else { return }
+        if let bandwidth {
+            while let wait = bandwidth.delay() { try await connection.eventLoop.sleep(for: wait) }
+        }
+        try await sink.write(ArraySlice(bytes))
+        if up { counters.countUp(bytes.count) } else { counters.countDown(bytes.count) }
+        bandwidth?.consume(bytes.count)
+    }
+
+    static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+}
+
+/// What went wrong on the origin's side of a forwarded request.
+enum OriginFailure: Error, CustomStringConvertible {
+    /// The origin closed the connection before a byte of the response.
+    case closedBeforeResponse
+    /// The origin's response cannot be passed on.
+    case badResponse(String)
+
+    var description: String {
+        switch self {
+        case .closedBeforeResponse: "the origin closed the connection without a response"
+        case .badResponse(let reason): "bad response from the origin: \(reason)"
+        }
+    }
+}
+
+/// The origin connection a forwarding session holds now, for the idle watchdog to close.
+final class OriginSlot: Sendable {
+    private let current = Mutex<TCPConnection?>(nil)
+
+    func set(_ connection: TCPConnection) {
+        current.withLock { $0 = connection }
+    }
+
+    func close() {
+        current.withLock { $0 }?.close()
+    }
+}
