@@ -67,15 +67,17 @@ final class DaemonProcess: Sendable {
 }
 
 /// Runs a command to completion and returns its exit status and standard output (with standard error
-/// after it when `includeErrors`, for diagnostics).
-func runCommand(_ path: String, _ arguments: [String], includeErrors: Bool = false, timeout: Duration = .seconds(30)) async throws -> (status: Int32, output: String) {
+/// after it when `includeErrors`, for diagnostics); `environment` is set over the test process's own.
+func runCommand(
+    _ path: String, _ arguments: [String], includeErrors: Bool = false, timeout: Duration = .seconds(30), environment: [String: String] = [:]
+) async throws -> (status: Int32, output: String) {
     guard FileManager.default.isExecutableFile(atPath: path) else {
         Issue.record("\(path) is not installed: run .ci/run, or install it (apt-get install \(URL(fileURLWithPath: path).lastPathComponent))")
         throw SocketError.nameNotFound(path)
     }
     let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("socksd-test-output-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: outputPath) }
-    let process = try ChildProcess(path, arguments, outputPath: outputPath, errorPath: includeErrors ? nil : "/dev/null")
+    let process = try ChildProcess(path, arguments, outputPath: outputPath, errorPath: includeErrors ? nil : "/dev/null", environment: environment)
     guard let status = try await process.exitStatus(timeout: timeout) else {
         Issue.record("\(path) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
         process.signal(SIGKILL)

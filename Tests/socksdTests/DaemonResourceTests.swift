@@ -82,6 +82,25 @@ import TestSupport
         }
     }
 
+    /// HTTP proxy sessions with a login (`Proxy-Authorization: Basic`), on a port that also serves SOCKS5:
+    /// CONNECT tunnels to the echo server alternating with keep-alive connections that forward two GETs to
+    /// an origin that keeps its connection open too.
+    @Test func httpSessionsGiveBackEverything() async throws {
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let body = "resources of an HTTP session"
+        let origin = try LoopbackPeers.startKeepAliveHTTP(body: body)
+        defer { origin.stop() }
+        let (daemon, proxy) = try await startDaemon(["--user", "alice:secret"], revealingLeaks: true)
+        try await check([("socksd --user alice:secret (HTTP)", daemon)]).run { index in
+            if index % 2 == 0 {
+                try await SessionScript.httpConnectEcho(through: proxy, to: echo.address, credentials: ("alice", "secret"))
+            } else {
+                try await SessionScript.httpGetTwice(through: proxy, from: origin.address, expecting: body, credentials: ("alice", "secret"))
+            }
+        }
+    }
+
     @Test func bindSessionsWithAPeerGiveBackEverything() async throws {
         let (daemon, proxy) = try await startDaemon(revealingLeaks: true)
         try await check([("socksd", daemon)]).run { _ in try await SessionScript.bindWithPeer(through: proxy) }
