@@ -132,7 +132,7 @@ public final class EventLoop: TaskExecutor, Sendable {
 
     /// Suspends for `duration`, woken by this loop's timer: no dispatch timer, and no new descriptor, so it
     /// works even when the process has none left (the accept back-off sleeps this way).
-    package func sleep(for duration: Duration) async throws {
+    nonisolated(nonsending) package func sleep(for duration: Duration) async throws {
         let wake = OneShot<Void>()
         let timer = schedule(after: duration) { wake.resume(with: .success(())) }
         try await withTaskCancellationHandler {

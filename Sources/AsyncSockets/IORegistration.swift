@@ -51,7 +51,7 @@ final class IORegistration: Sendable {
     /// Suspends until the descriptor may be ready in `direction`, the socket is closed, or the task is cancelled.
     ///
     /// One waiter per direction: a socket is read by one task and written by one task at a time.
-    func wait(for direction: Direction) async throws {
+    nonisolated(nonsending) func wait(for direction: Direction) async throws {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let outcome = install(.task(continuation), for: direction)
@@ -92,7 +92,7 @@ final class IORegistration: Sendable {
 
     /// Suspends until any of `needs` may be ready (or one of the sockets is closed, or the task is
     /// cancelled): one task can then drive several sockets.
-    static func waitForAny(_ needs: [(IORegistration, Direction)]) async throws {
+    nonisolated(nonsending) static func waitForAny(_ needs: [(IORegistration, Direction)]) async throws {
         let wait = ReadinessWait()
         defer {
             // Clear the slots this wait still holds, so the next wait on them is not refused as busy.

@@ -118,7 +118,7 @@ final class SocketDescriptor: Sendable {
     }
 
     /// Runs a nonblocking system call until it succeeds, fails, or (on `EAGAIN`) waits for readiness.
-    func perform<Result: BinaryInteger>(
+    nonisolated(nonsending) func perform<Result: BinaryInteger>(
         _ direction: IORegistration.Direction, operation: String, _ call: () -> Result
     ) async throws -> Result {
         while true {

@@ -6,13 +6,13 @@ extension TCPConnection {
     /// Cancellation abandons the attempt and closes its socket. With `timeout`, an attempt still pending
     /// then is closed by its loop's timer and throws `SocketError.timedOut` (no task group, no dispatch
     /// timer). For names, use `connect(toHost:port:)`.
-    public static func connect(to address: SocketAddress, from localAddress: SocketAddress? = nil, timeout: Duration? = nil) async throws -> TCPConnection {
+    nonisolated(nonsending) public static func connect(to address: SocketAddress, from localAddress: SocketAddress? = nil, timeout: Duration? = nil) async throws -> TCPConnection {
         let descriptor = try SocketDescriptor(family: address.family, type: Int32(SOCK_STREAM.rawValue))
         return try await connect(using: descriptor, to: address, from: localAddress, timeout: timeout)
     }
 
     /// `connect(to:from:timeout:)` on a socket made (and registered) beforehand.
-    static func connect(using descriptor: SocketDescriptor, to address: SocketAddress, from localAddress: SocketAddress?, timeout: Duration?) async throws -> TCPConnection {
+    nonisolated(nonsending) static func connect(using descriptor: SocketDescriptor, to address: SocketAddress, from localAddress: SocketAddress?, timeout: Duration?) async throws -> TCPConnection {
         let timer = timeout.map { timeout in descriptor.loop.schedule(after: timeout) { descriptor.close() } }
         defer { timer?.cancel() }
         do {
@@ -77,7 +77,7 @@ extension TCPConnection {
     /// a write-ready edge from before the attempt may still be recorded. So a wake-up is only a hint: the
     /// attempt has finished when `SO_ERROR` names a failure or the socket has a peer, and otherwise the
     /// wait goes on (the real completion is a new edge).
-    private static func waitUntilConnected(_ descriptor: SocketDescriptor, to address: SocketAddress) async throws {
+    nonisolated(nonsending) private static func waitUntilConnected(_ descriptor: SocketDescriptor, to address: SocketAddress) async throws {
         while true {
             try await descriptor.registration.wait(for: .write)
             var socketError: Int32 = 0

@@ -11,7 +11,7 @@ extension TCPConnection {
     ///
     /// - Throws: `SocketError.closed` when one of the connections is closed, `CancellationError` on
     ///   cancellation.
-    public static func waitUntilReady(_ needs: [(TCPConnection, SocketReadiness)]) async throws {
+    nonisolated(nonsending) public static func waitUntilReady(_ needs: [(TCPConnection, SocketReadiness)]) async throws {
         try await IORegistration.waitForAny(needs.map { connection, readiness in
             (connection.descriptor.registration, readiness == .readable ? .read : .write)
         })
@@ -48,7 +48,7 @@ extension TCPConnection {
     /// - Parameter orFinishes: whether a FIN ends the wait. `false` where a FIN is a half-close that the
     ///   relay to come must pass on (a CONNECT with early data and a FIN behind it is still served).
     /// - Throws: `SocketError.closed` if this side is closed, `CancellationError` on cancellation.
-    package func waitUntilPeerCloses(orFinishes: Bool = true) async throws {
+    nonisolated(nonsending) package func waitUntilPeerCloses(orFinishes: Bool = true) async throws {
         while true {
             switch peerEnding {
             case .reset?: return

@@ -38,7 +38,7 @@ public final class TCPConnection: Sendable {
     /// Reads what is available, up to `buffer.count` bytes, into the front of `buffer`.
     ///
     /// - Returns: the number of bytes read; 0 means the peer closed its side (EOF).
-    public func read(into buffer: inout [UInt8]) async throws -> Int {
+    nonisolated(nonsending) public func read(into buffer: inout [UInt8]) async throws -> Int {
         while true {
             if let count = try readNow(into: &buffer) { return count }
             try await descriptor.registration.wait(for: .read)
@@ -48,7 +48,7 @@ public final class TCPConnection: Sendable {
     /// Reads what is available, up to the room after `offset`, into `buffer` from `offset` on.
     ///
     /// - Returns: the number of bytes read; 0 means the peer closed its side (EOF).
-    package func read(into buffer: inout [UInt8], at offset: Int) async throws -> Int {
+    nonisolated(nonsending) package func read(into buffer: inout [UInt8], at offset: Int) async throws -> Int {
         while true {
             if let count = try readNow(into: &buffer, at: offset) { return count }
             try await descriptor.registration.wait(for: .read)
@@ -71,7 +71,7 @@ public final class TCPConnection: Sendable {
 
     /// Waits until bytes (or EOF) may be waiting; wakes early, never late. Call it only after `readNow`
     /// found nothing: readiness is edge-triggered, so bytes already waiting bring no new wake-up.
-    package func waitUntilReadable() async throws {
+    nonisolated(nonsending) package func waitUntilReadable() async throws {
         try descriptor.checkOpen()
         try await descriptor.registration.wait(for: .read)
     }
@@ -88,7 +88,7 @@ public final class TCPConnection: Sendable {
     }
 
     /// Writes all of `bytes`, waiting for buffer space as often as needed.
-    public func write(_ bytes: ArraySlice<UInt8>) async throws {
+    nonisolated(nonsending) public func write(_ bytes: ArraySlice<UInt8>) async throws {
         var offset = bytes.startIndex
         while offset < bytes.endIndex {
             if let written = try writeNow(bytes[offset...]) {
@@ -100,7 +100,7 @@ public final class TCPConnection: Sendable {
     }
 
     /// Writes all of `bytes`.
-    public func write(_ bytes: [UInt8]) async throws {
+    nonisolated(nonsending) public func write(_ bytes: [UInt8]) async throws {
         try await write(bytes[...])
     }
 

@@ -113,6 +113,28 @@ import TestSupport
         #expect(pipes.lentCount == 0)
     }
 
+    /// A short exchange is copied, not spliced: no pipe is taken for it. A bulk transfer then splices (a
+    /// pipe was taken: the pool holds one afterwards), and every byte arrives in order across the switch.
+    @Test func aShortExchangeTakesNoPipeAndABulkOneSplices() async throws {
+        let pipes = SplicePipePool(capacity: 4)
+        let (client, target, relay) = try await Self.startRelay(pipes: pipes)
+        try await client.write(Array("GET / HTTP/1.1\r\n\r\n".utf8))
+        #expect(try await Self.receive(18, from: target) == Array("GET / HTTP/1.1\r\n\r\n".utf8))
+        try await target.write([1, 2, 3])
+        #expect(try await Self.receive(3, from: client) == [1, 2, 3])
+        #expect(pipes.idleCount == 0 && pipes.lentCount == 0)
+        var pattern = PatternStream(seed: 11)
+        let payload = pattern.next(4 * SplicedDirection.copyBeforeSplice + 12_345)
+        async let sent: Void = target.write(payload)
+        #expect(try await Self.receive(payload.count, from: client) == payload)
+        try await sent
+        #expect(await ServerHarness.eventually(.seconds(10)) { pipes.lentCount == 0 })
+        #expect(pipes.idleCount >= 1)
+        client.close()
+        target.close()
+        _ = try? await relay.value
+    }
+
     /// Runs a relay with a long idle timeout to its normal end and returns weak references to the relay's
     /// sockets (the test's own ends are closed by then).
     private static func finishedRelayWithIdleTimeout() async throws -> (WeakConnection, WeakConnection) {

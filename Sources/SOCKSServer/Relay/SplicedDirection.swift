@@ -3,8 +3,11 @@ import AsyncSockets
 /// One direction of a relay driven by `TCPRelay.runSpliced`: source → carrier → sink, in nonblocking steps.
 ///
 /// The carrier is taken only while bytes move and given back once it is empty and the source has nothing
-/// more, so an idle relay holds no pipe and no buffer: a splice pipe from the pool, or, when no pipe can be
-/// had (the process is short of descriptors), a buffer the bytes are copied through.
+/// more, so an idle relay holds no pipe and no buffer. The first `copyBeforeSplice` bytes of a direction go
+/// through a small buffer (`recv`/`send`): a short exchange — a request, a reply, an interactive keystroke —
+/// costs the kernel less copied than spliced, and takes no pipe from the pool. After that the direction
+/// splices through a pipe from the pool (zero copy for bulk transfers), or copies through a large buffer
+/// when no pipe can be had (the process is short of descriptors) or the kernel refuses to splice.
 struct SplicedDirection {
     enum Progress {
         /// Waiting for this readiness before the direction can go on.
@@ -42,6 +45,14 @@ struct SplicedDirection {
 
     /// The size of a copy buffer, used only while no pipe can be had.
     static let copyBufferSize = 64 * 1024
+    /// The size of the buffer a direction's first bytes are copied through.
+    static let smallCopyBufferSize = 8 * 1024
+    /// How many bytes a direction copies before it splices.
+    static let copyBeforeSplice = 64 * 1024
+    /// Bytes this direction has copied so far (it splices once they reach `copyBeforeSplice`).
+    private var copied = 0
+    /// Whether the kernel refused to splice these sockets: the direction copies from then on.
+    private var spliceRefused = false
 
     init(source: TCPConnection, sink: TCPConnection, pool: SplicePipePool, count: @escaping @Sendable (Int) -> Void) {
         self.source = source
@@ -108,10 +119,16 @@ struct SplicedDirection {
         }
     }
 
-    /// Takes bytes from the source into the (empty) carrier, taking a carrier first if none is held.
+    /// Takes bytes from the source into the (empty) carrier, taking a carrier first if none is held: the
+    /// small buffer while the direction is young, then a pipe (or the large buffer without one).
     private mutating func fill() throws -> SplicePipe.Step {
+        if case .copy(let buffer, _) = carrier, buffer.count == Self.smallCopyBufferSize, copied >= Self.copyBeforeSplice, !spliceRefused {
+            carrier = .idle  // a bulk transfer: on to a pipe (the buffer is empty: fill follows a drain)
+        }
         if case .idle = carrier {
-            if let pipe = try? pool.take() {
+            if copied < Self.copyBeforeSplice && !spliceRefused {
+                carrier = .copy(buffer: [UInt8](repeating: 0, count: Self.smallCopyBufferSize), pending: 0..<0)
+            } else if !spliceRefused, let pipe = try? pool.take() {
                 carrier = .pipe(pipe)
             } else {
                 carrier = .copy(buffer: [UInt8](repeating: 0, count: Self.copyBufferSize), pending: 0..<0)
@@ -123,8 +140,12 @@ struct SplicedDirection {
         case .pipe(let pipe):
             do {
                 return try pipe.fill(from: source)
-            } catch let unsupported as SplicePipe.Unsupported {
-                throw unsupported
+            } catch is SplicePipe.Unsupported {
+                // Nothing moved through the pipe: give it back and copy from now on.
+                pool.recycle(pipe)
+                spliceRefused = true
+                carrier = .idle
+                return try fill()
             } catch {
                 throw Failure(brokenSide: source, error: error)
             }
@@ -137,6 +158,7 @@ struct SplicedDirection {
                 return .wouldBlock
             }
             carrier = .copy(buffer: buffer, pending: 0..<read)
+            copied += read
             return read == 0 ? .endOfStream : .moved(read)
         }
     }

@@ -2,10 +2,11 @@ import AsyncSockets
 
 /// Pipes bytes both ways between two TCP connections until both directions have ended.
 ///
-/// Both directions run in the calling task, moving bytes with `splice(2)` through pipes taken from the
-/// pool only while bytes move (zero copy; an idle relay holds no pipe, no buffer and no extra task). Where
-/// the kernel refuses to splice, a child task takes one direction and each direction reads through the
-/// source's chunk sequence and writes to the other side. EOF in one direction becomes a half-close
+/// Both directions run in the calling task (`SplicedDirection`): each copies its first bytes through a small
+/// buffer, then moves bytes with `splice(2)` through pipes taken from the pool only while bytes move (zero
+/// copy; an idle relay holds no pipe, no buffer and no extra task), and copies again where the kernel
+/// refuses to splice. `usesSplice = false` selects the other shape, kept for tests: a child task takes one
+/// direction and each direction reads through the source's chunk sequence and writes to the other side. EOF in one direction becomes a half-close
 /// (`shutdown(SHUT_WR)`) on the other, and the opposite direction keeps flowing. A reset (or any other
 /// error) on one side is passed on as a reset to the other, so a cut-off download never looks complete.
 /// An error, the idle timeout, or cancellation ends both directions, and both connections are closed.
