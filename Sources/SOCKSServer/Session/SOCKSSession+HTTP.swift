@@ -12,6 +12,8 @@ extension SOCKSSession {
         dialect = .http
         var inbound = HTTPInbound(connection: connection, buffered: firstBytes)
         guard let request = try await readHTTPRequest(from: &inbound) else { throw HandshakeError.clientClosed }
+        record.httpMethod = request.head.method
+        record.destination = request.destination
         let user = try await authenticateHTTP(request)
         let connect = SOCKSRequest(command: .connect, destination: request.destination)
         switch request.kind {
@@ -23,14 +25,13 @@ extension SOCKSSession {
     }
 
     /// Reads one request head from `inbound`: nil if the connection ends before its first byte. A head
-    /// that is no proxy request is answered with its status, and thrown as `httpRefused`.
+    /// that is no proxy request is answered with its status, and thrown as `httpRefused`. The record is the
+    /// caller's to update: on a kept connection it still describes the request before, not yet logged.
     func readHTTPRequest(from inbound: inout HTTPInbound) async throws -> HTTPProxyRequest? {
         while true {
             switch HTTPProxyRequest.parse(inbound.pending) {
             case .complete(let request, let length):
                 inbound.consume(length)
-                record.httpMethod = request.head.method
-                record.destination = request.destination
                 return request
             case .failed(let error):
                 try? await connection.write(HTTPProxyReply.response(error.status))

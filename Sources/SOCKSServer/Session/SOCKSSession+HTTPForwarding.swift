@@ -22,6 +22,16 @@ extension SOCKSSession {
     /// them ends the series with a tunnel. Bodies are copied, not spliced: their framing must be followed.
     func serveHTTPForwarding(_ accepted: Accepted) async {
         guard let start = accepted.forward else { return }
+        var client = HTTPInbound(connection: connection, buffered: start.pending)
+        guard let tunnel = await forwardRequests(start.request, from: &client, user: accepted.user) else { return }
+        // Served once the forwarding has settled its own byte counts, so the tunnel's access line keeps the
+        // tunnel's bytes (the forwarding's accounting used to overwrite them with its own, zero).
+        await serveConnect(Accepted(request: SOCKSRequest(command: .connect, destination: tunnel.destination), earlyData: client.takeAll(), user: accepted.user))
+    }
+
+    /// Forwards `first` and the requests after it: the `CONNECT` that ends the series, or nil when the
+    /// session ends here.
+    private func forwardRequests(_ first: HTTPProxyRequest, from client: inout HTTPInbound, user: String?) async -> HTTPProxyRequest? {
         let counters = RelayCounters(registry: context.metrics)
         tracker.relaying(with: counters)
         let origin = OriginSlot()
@@ -38,64 +48,61 @@ extension SOCKSSession {
             record.bytesUp = counters.bytesUp - requestStart.up
             record.bytesDown = counters.bytesDown - requestStart.down
         }
-        var client = HTTPInbound(connection: connection, buffered: start.pending)
-        var request = start.request
+        var request = first
         var originInbound: (endpoint: SOCKSEndpoint, inbound: HTTPInbound)?
         while true {
             record.destination = request.destination
-            tracker.accepted(user: accepted.user, command: .connect, destination: request.destination)
+            tracker.accepted(user: user, command: .connect, destination: request.destination)
             guard let keepAlive = await forward(request, from: &client, through: &originInbound, origin: origin, counters: counters) else {
                 if watchdog?.hasExpired == true { record.outcome = "idle-timeout" }
-                return
+                return nil
             }
-            guard keepAlive else { return }
+            guard keepAlive else { return nil }
             // The next request on this connection, within the handshake deadline (an idle keep-alive
             // connection then just ends).
             let deadline = connection.eventLoop.schedule(after: context.configuration.handshakeTimeout) { [connection] in connection.close() }
             let next: HTTPProxyRequest?
             do {
-                next = try await readHTTPRequestQuietly(from: &client)
+                next = try await readHTTPRequest(from: &client)
+            } catch HandshakeError.httpRefused(let status, let reason) {
+                deadline.cancel()
+                // A head that is no request has an access line of its own; the request before keeps its
+                // outcome (it used to take this one's).
+                startNextRecord(counters: counters, requestStart: &requestStart)
+                record.outcome = "failed(http \(status.code))"
+                context.logger.warning("session \(record.client): HTTP request answered \(status.code): \(reason)")
+                return nil
             } catch {
                 deadline.cancel()
-                return
+                return nil
             }
             deadline.cancel()
-            guard let next else { return }
-            // The finished request gets its access line; the record goes on for the next one.
-            record.bytesUp = counters.bytesUp - requestStart.up
-            record.bytesDown = counters.bytesDown - requestStart.down
-            context.logger.info(record.accessEvent)
-            requestStart = (counters.bytesUp, counters.bytesDown)
-            record.started = .now
-            record.outcome = "handshake-incomplete"
+            guard let next else { return nil }
+            startNextRecord(counters: counters, requestStart: &requestStart)
             record.httpMethod = next.head.method
             record.destination = next.destination
-            guard context.configuration.users == nil || next.authorization == start.request.authorization else {
+            guard context.configuration.users == nil || next.authorization == first.authorization else {
                 // Another login (or none) on a connection opened with one: ask again, on a new connection.
                 record.outcome = "auth-required"
                 try? await connection.write(HTTPProxyReply.response(.proxyAuthenticationRequired))
-                return
+                return nil
             }
-            if case .tunnel = next.kind {
-                watchdog?.stop()
-                origin.close()
-                await serveConnect(Accepted(request: SOCKSRequest(command: .connect, destination: next.destination), earlyData: client.takeAll(), user: accepted.user))
-                return
-            }
+            if case .tunnel = next.kind { return next }
             request = next
         }
     }
 
-    /// Reads a next request; a head that is no request is answered and recorded here, and ends the series
-    /// (nil), as does the client closing between requests.
-    private func readHTTPRequestQuietly(from client: inout HTTPInbound) async throws -> HTTPProxyRequest? {
-        do {
-            return try await readHTTPRequest(from: &client)
-        } catch HandshakeError.httpRefused(let status, let reason) {
-            record.outcome = "failed(http \(status.code))"
-            context.logger.warning("session \(record.client): HTTP request answered \(status.code): \(reason)")
-            return nil
-        }
+    /// Logs the access line of the request just served and starts the record of the next one, whose bytes
+    /// count from here.
+    private func startNextRecord(counters: RelayCounters, requestStart: inout (up: Int, down: Int)) {
+        record.bytesUp = counters.bytesUp - requestStart.up
+        record.bytesDown = counters.bytesDown - requestStart.down
+        context.logger.info(record.accessEvent)
+        requestStart = (counters.bytesUp, counters.bytesDown)
+        record.started = .now
+        record.outcome = "handshake-incomplete"
+        record.httpMethod = nil
+        record.destination = nil
     }
 
     /// Forwards one request and its response: whether the client connection stays open for another, or
@@ -111,6 +118,9 @@ extension SOCKSSession {
         }
         var reused = originInbound != nil
         var stage = ForwardingStage.sendingRequest
+        // HTTP/1.0 clients get no 1xx at all (RFC 9110 §15.2), and ignore the expectation themselves.
+        let answersContinue = request.head.minorVersion >= 1 && request.head.value(of: "expect")?.lowercased() == "100-continue"
+            && request.bodyFraming != .none
         while true {
             if originInbound == nil {
                 guard let (target, _) = await reach(request.destination) else { return nil }
@@ -119,9 +129,9 @@ extension SOCKSSession {
             }
             guard var upstream = originInbound?.inbound else { return nil }
             do {
-                if request.head.value(of: "expect")?.lowercased() == "100-continue", request.bodyFraming != .none {
-                    // The client waits for this before it sends the body; the origin's own 100, if any, is
-                    // passed on too and ignored by the client (RFC 9110 §10.1.1 lets a proxy answer it).
+                if answersContinue {
+                    // The client waits for this before it sends the body (RFC 9110 §10.1.1 lets a proxy
+                    // answer it); the origin's own 100, if any, is then not passed on as a second one.
                     try await connection.write(Self.continueResponse)
                 }
                 try await pass(request.forwardedHead(keepAlive: true) ?? [], to: upstream.connection, up: true, counters: counters)
@@ -131,7 +141,9 @@ extension SOCKSSession {
                 stage = .awaitingResponse
                 var head = try await readResponseHead(from: &upstream)
                 while head.isInterim {
-                    try await pass(head.forwardedHead(keepAlive: true), to: connection, up: false, counters: counters)
+                    if request.head.minorVersion >= 1 && !(answersContinue && head.status == 100) {
+                        try await pass(head.forwardedHead(keepAlive: true), to: connection, up: false, counters: counters)
+                    }
                     head = try await readResponseHead(from: &upstream)
                 }
                 let framing: HTTPBodyFraming
@@ -178,6 +190,9 @@ extension SOCKSSession {
         case (.sendingResponse, _):
             record.outcome = "relay-error(\(error))"
             context.logger.debug("session \(record.client): HTTP response cut off: \(error)")
+            // A reset, not a FIN: a response cut short must not pass for a whole one (a body framed by the
+            // close would), nor leave a client reading a length that never comes.
+            connection.abort()
         case (.sendingRequest, is HTTPInbound.Failure):
             // The client's body ended early: nobody to answer.
             record.outcome = "client-closed"

@@ -52,7 +52,9 @@ struct SessionRecord: Sendable {
             fields.append(.init("userid", socks4UserID.isEmpty ? .absent : .clientText(socks4UserID)))
         }
         fields += [
-            .init("command", httpMethod.map { .clientText($0) } ?? command.map { .text($0.description) } ?? .absent),
+            // An HTTP line names the request's method; a head that was no request has none (`-`), whatever
+            // SOCKS command serving the connection took.
+            .init("command", httpMethod.map { .clientText($0) } ?? (clientProtocol == .http ? nil : command).map { .text($0.description) } ?? .absent),
             .init("destination", destination.map { .clientText($0.description) } ?? .absent),
             .init("up", .integer(bytesUp)),
             .init("down", .integer(bytesDown)),
