@@ -80,9 +80,12 @@ struct TCPRelay {
             for index in directions.indices { directions[index].release() }
         }
         var movedAny = false
+        // One array for the whole relay, emptied each round: no allocation per wait.
+        var needs: [(TCPConnection, SocketReadiness)] = []
+        needs.reserveCapacity(directions.count)
         while true {
             try await waitForBandwidth()
-            var needs: [(TCPConnection, SocketReadiness)] = []
+            needs.removeAll(keepingCapacity: true)
             var yieldNow = false
             for index in directions.indices where !directions[index].finished {
                 do {

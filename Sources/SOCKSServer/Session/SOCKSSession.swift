@@ -66,6 +66,10 @@ actor SOCKSSession {
 
     let connection: TCPConnection
     let context: SessionContext
+
+    /// The session lives on its connection's event loop, where its task runs too: calls between the actor
+    /// and the socket code are then no executor switch, and the actor needs no queue of its own.
+    nonisolated var unownedExecutor: UnownedSerialExecutor { connection.eventLoop.asUnownedSerialExecutor() }
     var record: SessionRecord
     /// The access policy this session works under: the server's until the login, then its user's.
     var access: SessionAccess
