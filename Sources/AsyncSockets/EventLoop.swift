@@ -9,13 +9,11 @@ import Synchronization
 /// `TaskExecutor`: a task started with `executorPreference: loop` (as every server session is) runs on the
 /// loop's thread, so when one of its sockets becomes ready, the loop resumes it right there: no other
 /// thread has to wake up. Tasks without that preference work too; their resumptions just cross threads.
-/// It is a `SerialExecutor` as well, so that an actor can live on it (a session lives on its connection's
-/// loop): entering and leaving such an actor from a task on the same loop switches nothing.
 ///
 /// Each turn the loop runs the jobs queued for it, then polls epoll (without sleeping while jobs remain)
 /// and turns events into `IORegistration.signal` calls. Other threads that queue a job wake a sleeping
 /// loop through an `eventfd`.
-public final class EventLoop: TaskExecutor, SerialExecutor, Sendable {
+public final class EventLoop: TaskExecutor, Sendable {
     /// The process-wide loops, one per core.
     public static let group = EventLoopGroup(loopCount: max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16)))
 
@@ -87,20 +85,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, Sendable {
     /// Whether the calling thread is this loop's.
     public var isCurrent: Bool { Int(cepoll_current_loop()) == index }
 
-    // MARK: TaskExecutor and SerialExecutor
-
-    /// The loop as the executor of an actor: one thread runs its jobs one at a time, so an actor whose
-    /// `unownedExecutor` this is (a session, on its connection's loop) is isolated by the loop itself. Its
-    /// tasks prefer the same loop, so going in and out of such an actor is no executor switch at all, and
-    /// its jobs need no default-actor queue.
-    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
-        UnownedSerialExecutor(ordinary: self)
-    }
-
-    /// Whether the caller runs on this loop's thread (what the runtime asks of a serial executor's isolation).
-    public func checkIsolated() {
-        precondition(isCurrent, "not on event loop \(index)")
-    }
+    // MARK: TaskExecutor
 
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
@@ -229,7 +214,6 @@ public final class EventLoop: TaskExecutor, SerialExecutor, Sendable {
     private func run() {
         cepoll_set_current_loop(Int32(index))
         let executor = asUnownedTaskExecutor()
-        let serialExecutor = asUnownedSerialExecutor()
         let capacity = 256
         var events = [cepoll_event](repeating: cepoll_event(), count: capacity)
         var spin = SpinPolicy(limit: Self.spinLimit, window: Self.spinWindow)
@@ -244,8 +228,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, Sendable {
             while ran < Self.jobsPerTurn {
                 queue.withLock { swap(&$0.jobs, &batch) }
                 if batch.isEmpty { break }
-                // Every job runs as the loop's own: a task preferring the loop, or an actor living on it.
-                for job in batch { job.runSynchronously(isolatedTo: serialExecutor, taskExecutor: executor) }
+                for job in batch { job.runSynchronously(on: executor) }
                 ran += batch.count
                 batch.removeAll(keepingCapacity: true)
             }

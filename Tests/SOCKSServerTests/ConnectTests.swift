@@ -207,7 +207,9 @@ import TestSupport
         let (client, reply) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(address: .domain("slow.example"), port: 80))
         #expect(reply == SOCKSReply(code: .ttlExpired))
         #expect(clock.now - start >= .milliseconds(300))
-        #expect(clock.now - start < .seconds(10))
+        // Only that it does not hang: the suite under AddressSanitizer beside real client programs once
+        // took 14 s for this 300 ms deadline.
+        #expect(clock.now - start < .seconds(60))
         #expect(try await client.closesWithin(.seconds(2)))
         await harness.stop()
     }

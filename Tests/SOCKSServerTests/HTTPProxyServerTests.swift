@@ -390,6 +390,54 @@ import TestSupport
         #expect(origin.requests.map(\.connection) == [1, 2])
     }
 
+    /// A POST is not sent again on its own (RFC 9110 §9.2.2): the origin may have acted on it before it
+    /// closed the kept connection; the client gets 502 and decides.
+    @Test func aPostOnAKeptConnectionTheOriginClosedIsNotRetried() async throws {
+        let origin = try HTTPTestOrigin()
+        defer { origin.stop() }
+        let harness = try Self.server()
+        defer { Task { await harness.stop() } }
+        var client = try await Client.connect(to: harness.address)
+        defer { client.close() }
+        try await client.send(Self.get(origin, "/drop"))
+        #expect(try await client.response().text == "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: keep-alive\r\n\r\ndrop")
+        // Until the origin's close has reached the proxy.
+        try await Task.sleep(for: .milliseconds(100))
+        try await client.send("POST \(origin.base)/fixed HTTP/1.1\r\nHost: \(origin.address)\r\n\r\n")
+        #expect(try await client.rest() == (Self.proxyResponse(502, "Bad Gateway"), .clean))
+        #expect(origin.requests.count == 1)
+    }
+
+    /// A client that hangs up while the origin has yet to answer ends the session at once: the outcome is
+    /// the client's close, not an error writing the late answer to a closed socket.
+    @Test func aClientHangingUpWhileTheOriginThinksEndsTheSession() async throws {
+        let origin = try HTTPTestOrigin()
+        defer { origin.stop() }
+        let harness = try Self.server()
+        defer { Task { await harness.stop() } }
+        let client = try await Client.connect(to: harness.address)
+        let address = client.localAddress
+        try await client.send(Self.get(origin, "/slow"))
+        #expect(await ServerHarness.eventually { origin.requests.count == 1 })
+        client.close()
+        let line = try #require(await Self.accessLines(harness, client: address).first)
+        #expect(line.hasSuffix(" outcome=client-closed"), "\(line)")
+    }
+
+    /// A chunked request body that breaks its framing is the client's error: 400, and its own outcome.
+    @Test func aBrokenChunkedRequestBodyIs400() async throws {
+        let origin = try HTTPTestOrigin()
+        defer { origin.stop() }
+        let harness = try Self.server()
+        defer { Task { await harness.stop() } }
+        var client = try await Client.connect(to: harness.address)
+        defer { client.close() }
+        try await client.send("POST \(origin.base)/echo HTTP/1.1\r\nHost: \(origin.address)\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        #expect(try await client.rest() == (Self.proxyResponse(400, "Bad Request"), .clean))
+        let line = try #require(await Self.accessLines(harness, client: client.localAddress).first)
+        #expect(line.contains(" command=POST ") && line.hasSuffix(" outcome=failed(http 400)"), "\(line)")
+    }
+
     /// An origin's `Connection: close` ends the origin connection, not the client's: the next request to
     /// that origin goes out on a new one.
     @Test func anOriginsCloseDoesNotEndTheClientConnection() async throws {

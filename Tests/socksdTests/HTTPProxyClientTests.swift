@@ -10,7 +10,9 @@ import TestSupport
 /// on 127.0.0.1 (`HTTPOrigin`), every daemon listens on loopback only, and every client runs with a bounded
 /// time and with the proxy variables of the environment cleared (`clientEnvironment`), so that only the
 /// proxy a test names is used.
-@Suite struct HTTPProxyClientTests {
+// Serialized: headless Chromium, git, Python and curl at once took both cores for seconds, long enough to
+// push other suites' deadlines past their bounds under AddressSanitizer; one client program at a time here.
+@Suite(.serialized) struct HTTPProxyClientTests {
     static let user = "alice"
     static let password = "secret"
 

@@ -91,6 +91,12 @@ public struct HTTPProxyRequest: Hashable, Sendable {
         clientWantsKeepAlive = HTTPConnectionOptions(fields: head.fields, minorVersion: head.minorVersion, includingProxyConnection: true).keepAlive
     }
 
+    /// Whether the method is idempotent (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE): a request
+    /// a proxy may send again on its own when the connection it went out on closed without an answer.
+    public var isIdempotent: Bool {
+        ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"].contains(head.method)
+    }
+
     /// The head to send the origin for a `.forward` request (RFC 9110 §7.6, RFC 9112 §3.2.2); nil for a
     /// tunnel.
     ///

@@ -29,7 +29,7 @@ struct TCPRelay {
     /// Where spliced directions take their pipes.
     var pipes = SplicePipePool.shared
 
-    nonisolated(nonsending) func run() async throws {
+    func run() async throws {
         defer {
             client.close()
             target.close()
@@ -68,7 +68,7 @@ struct TCPRelay {
     /// Splices both directions from this task, waiting for whichever socket holds it up.
     ///
     /// - Returns: `false` if the kernel refused to splice before any byte moved (the caller copies instead).
-    nonisolated(nonsending) private func runSpliced() async throws -> Bool {
+    private func runSpliced() async throws -> Bool {
         var directions = [
             SplicedDirection(source: client, sink: target, pool: pipes, count: countUp),
             SplicedDirection(source: target, sink: client, pool: pipes, count: countDown),
@@ -147,7 +147,7 @@ struct TCPRelay {
     }
 
     /// While the user is over its bandwidth cap, waits on the loop's timer until it is not.
-    nonisolated(nonsending) private func waitForBandwidth() async throws {
+    private func waitForBandwidth() async throws {
         guard let bandwidth else { return }
         while let wait = bandwidth.delay() {
             try await client.eventLoop.sleep(for: wait)

@@ -4,7 +4,7 @@ import SOCKSProtocol
 /// What one side of an HTTP exchange has sent and the proxy has not passed on yet: heads are parsed from
 /// it and bodies forwarded through it, and what follows a message (a pipelined request, the next response)
 /// stays here for the next one. It holds at most one read beyond a head's limit, never a whole body.
-struct HTTPInbound {
+struct HTTPInbound: Sendable {
     /// Why a message could not be passed on whole.
     enum Failure: Error, CustomStringConvertible {
         /// The connection ended inside a head or a body.

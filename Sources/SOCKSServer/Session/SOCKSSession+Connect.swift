@@ -58,7 +58,7 @@ extension SOCKSSession {
 
     /// Connects to a literal address directly, or resolves a name and races its addresses, all within
     /// `timeout` (timed by the event loop: no task group for the common cases).
-    nonisolated(nonsending) private static func dial(_ destination: SOCKSEndpoint, resolver: any HostResolver, timeout: Duration) async throws -> TCPConnection {
+    private static func dial(_ destination: SOCKSEndpoint, resolver: any HostResolver, timeout: Duration) async throws -> TCPConnection {
         if let address = destination.socketAddress {
             return try await TCPConnection.connect(to: address, timeout: timeout)
         }

@@ -35,6 +35,7 @@ extension SOCKSSession {
                 return request
             case .failed(let error):
                 try? await connection.write(HTTPProxyReply.response(error.status))
+                await drainBeforeClose()
                 throw HandshakeError.httpRefused(error.status, reason: error.description)
             case .incomplete:
                 let hadBytes = !inbound.pending.isEmpty
@@ -56,10 +57,12 @@ extension SOCKSSession {
         switch request.authorization {
         case .absent:
             try? await connection.write(challenge)
+            await drainBeforeClose()
             throw HandshakeError.httpLoginRequired
         case .tooLong:
             // No user can have such a name or password: a wrong login, without a hash to check.
             try? await connection.write(challenge)
+            await drainBeforeClose()
             context.metrics.loginFailed()
             throw HandshakeError.rejected(.authenticationFailed(username: "<over 255 bytes>"))
         case .basic(let credentials):
@@ -69,6 +72,7 @@ extension SOCKSSession {
                 return credentials.usernameText
             case .checked(false):
                 try? await connection.write(challenge)
+            await drainBeforeClose()
                 throw HandshakeError.rejected(.authenticationFailed(username: credentials.usernameText))
             case .refusedUnchecked(let reason):
                 let busy: Bool
@@ -77,8 +81,24 @@ extension SOCKSSession {
                 default: busy = false
                 }
                 try? await connection.write(busy ? HTTPProxyReply.response(.serviceUnavailable) : challenge)
+                await drainBeforeClose()
                 throw reason
             }
+        }
+    }
+
+    /// After an error answer on an HTTP connection whose client may still be sending (a request body,
+    /// pipelined requests): sends the FIN, then reads and throws away what comes, for at most 2 s or 64 KiB,
+    /// before the session closes the socket. Closing with bytes unread would send a reset, which can
+    /// destroy the answer before the client reads it (a 407 to a POST, a 403 to an upload).
+    func drainBeforeClose() async {
+        connection.shutdownWrite()
+        let limit = connection.eventLoop.schedule(after: .seconds(2)) { [connection] in connection.close() }
+        defer { limit.cancel() }
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        var discarded = 0
+        while discarded < 64 * 1024, let count = try? await connection.read(into: &buffer), count > 0 {
+            discarded += count
         }
     }
 }

@@ -85,6 +85,7 @@ extension SOCKSSession {
                 // Another login (or none) on a connection opened with one: ask again, on a new connection.
                 record.outcome = "auth-required"
                 try? await connection.write(HTTPProxyReply.response(.proxyAuthenticationRequired))
+                await drainBeforeClose()
                 return nil
             }
             if case .tunnel = next.kind { return next }
@@ -139,12 +140,13 @@ extension SOCKSSession {
                     try await self.pass(piece, to: upstream.connection, up: true, counters: counters)
                 }
                 stage = .awaitingResponse
-                var head = try await readResponseHead(from: &upstream)
+                var head: HTTPResponseHead
+                (head, upstream) = try await awaitResponseHead(from: upstream)
                 while head.isInterim {
                     if request.head.minorVersion >= 1 && !(answersContinue && head.status == 100) {
                         try await pass(head.forwardedHead(keepAlive: true), to: connection, up: false, counters: counters)
                     }
-                    head = try await readResponseHead(from: &upstream)
+                    (head, upstream) = try await awaitResponseHead(from: upstream)
                 }
                 let framing: HTTPBodyFraming
                 switch HTTPBodyFraming.response(head, requestMethod: request.head.method) {
@@ -165,9 +167,10 @@ extension SOCKSSession {
                     originInbound = nil
                 }
                 return keepAlive
-            } catch OriginFailure.closedBeforeResponse where reused && request.bodyFraming == .none {
+            } catch OriginFailure.closedBeforeResponse where reused && request.bodyFraming == .none && request.isIdempotent {
                 // The origin closed the kept connection as the request went out (its idle timeout): one more
-                // try on a new connection, as clients do.
+                // try on a new connection, as clients do, for a request that may be sent twice (RFC 9110
+                // §9.2.2: never a POST, which the origin may have acted on before it closed).
                 upstream.connection.close()
                 originInbound = nil
                 reused = false
@@ -193,8 +196,15 @@ extension SOCKSSession {
             // A reset, not a FIN: a response cut short must not pass for a whole one (a body framed by the
             // close would), nor leave a client reading a length that never comes.
             connection.abort()
-        case (.sendingRequest, is HTTPInbound.Failure):
-            // The client's body ended early: nobody to answer.
+        case (.sendingRequest, HTTPInbound.Failure.chunked(let problem)):
+            // The client's own body is broken: its fault, answered as such (the origin has a cut request).
+            record.outcome = "failed(http 400)"
+            context.logger.warning("session \(record.client): HTTP \(record.httpMethod ?? "request") refused: bad chunked request body: \(problem)")
+            try? await connection.write(HTTPProxyReply.response(.badRequest))
+            await drainBeforeClose()
+        case (.sendingRequest, is HTTPInbound.Failure), (_, is ClientHungUp):
+            // The client's body ended early, or it went away while the origin had yet to answer: nobody to
+            // answer.
             record.outcome = "client-closed"
         case (.sendingRequest, _) where connection.isClosed:
             record.outcome = "client-closed"
@@ -204,16 +214,31 @@ extension SOCKSSession {
             let destination = record.destination.map { SOCKSLogger.escapingFieldValue($0.description) } ?? "-"
             context.logger.warning("session \(record.client): HTTP \(record.httpMethod ?? "request") \(destination) failed: \(error)")
             try? await connection.write(HTTPProxyReply.response(status))
+            await drainBeforeClose()
         }
     }
 
-    /// Reads the origin's next response head.
-    private func readResponseHead(from upstream: inout HTTPInbound) async throws -> HTTPResponseHead {
+    /// Waits for the origin's next response head while watching the client: a client that hangs up (or
+    /// half-closes) meanwhile ends the wait (`ClientHungUp`), so a long poll or a silent origin cannot hold
+    /// the session, its two sockets and its place under the limits after the client has gone.
+    private func awaitResponseHead(from upstream: HTTPInbound) async throws -> (HTTPResponseHead, HTTPInbound) {
+        // Often the head is there already (or arrives before the client could hang up): no task group then.
+        var upstream = upstream
+        if case .complete(let head, let length) = HTTPResponseHead.parse(upstream.pending) {
+            upstream.consume(length)
+            return (head, upstream)
+        }
+        return try await whileClientWaits(timeout: nil) { [upstream] in try await Self.readResponseHead(from: upstream) }
+    }
+
+    /// Reads the origin's next response head: it, and the origin's bytes after it.
+    private static func readResponseHead(from upstream: HTTPInbound) async throws -> (HTTPResponseHead, HTTPInbound) {
+        var upstream = upstream
         while true {
             switch HTTPResponseHead.parse(upstream.pending) {
             case .complete(let head, let length):
                 upstream.consume(length)
-                return head
+                return (head, upstream)
             case .failed(let error):
                 throw OriginFailure.badResponse("\(error)")
             case .incomplete:

@@ -67,9 +67,6 @@ actor SOCKSSession {
     let connection: TCPConnection
     let context: SessionContext
 
-    /// The session lives on its connection's event loop, where its task runs too: calls between the actor
-    /// and the socket code are then no executor switch, and the actor needs no queue of its own.
-    nonisolated var unownedExecutor: UnownedSerialExecutor { connection.eventLoop.asUnownedSerialExecutor() }
     var record: SessionRecord
     /// The access policy this session works under: the server's until the login, then its user's.
     var access: SessionAccess
@@ -343,25 +340,37 @@ actor SOCKSSession {
     func deny(_ denial: AccessDenied) async {
         context.metrics.deniedRequest()
         record.outcome = "denied(\(denial.reason))"
-        context.logger.warning("session \(record.client): \(record.command?.description ?? "request") \(denial)")
-        try? await connection.write(dialect.failureReply(.notAllowed))
+        context.logger.warning("session \(record.client): \(requestName) \(denial)")
+        await writeFailureReply(.notAllowed)
     }
 
     /// Answers a request over a per-user or UDP limit: reply 02 (in the client's dialect); the warning is summarised under a flood.
     func refuse(_ reason: String) async {
         record.outcome = "refused(limit)"
         context.limitReport {
-            context.logger.warning("session \(record.client): \(record.command?.description ?? "request") refused: \(reason)")
+            context.logger.warning("session \(record.client): \(requestName) refused: \(reason)")
         }
-        try? await connection.write(dialect.failureReply(.notAllowed))
+        await writeFailureReply(.notAllowed)
     }
 
     /// Sends a failure reply (in the client's dialect) and records why; the connection is closed when `run()` returns.
     func fail(_ code: SOCKSReplyCode, reason: String) async {
         record.outcome = "failed(\(code.hex) \(code))"
         let destination = record.destination.map { SOCKSLogger.escapingFieldValue($0.description) } ?? ""
-        context.logger.warning("session \(record.client): \(record.command?.description ?? "request") \(destination) failed: \(reason)")
+        context.logger.warning("session \(record.client): \(requestName) \(destination) failed: \(reason)")
+        await writeFailureReply(code)
+    }
+
+    /// What the log calls the request: its HTTP method, or its SOCKS command.
+    private var requestName: String {
+        record.httpMethod ?? record.command?.description ?? "request"
+    }
+
+    /// Writes the failure reply in the client's dialect; an HTTP client's unread bytes are drained first, so
+    /// the close does not reset the answer away.
+    private func writeFailureReply(_ code: SOCKSReplyCode) async {
         try? await connection.write(dialect.failureReply(code))
+        if dialect == .http { await drainBeforeClose() }
     }
 
     private func handshakeOutcome(_ error: any Error) -> String {
