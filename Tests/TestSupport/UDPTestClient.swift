@@ -28,8 +28,10 @@ public struct UDPTestClient: Sendable {
         try await socket.send(SOCKSUDPHeader(fragment: fragment, endpoint: destination).encoded() + payload, to: relay)
     }
 
+    // The default wait is a bound on a datagram that should come, not a speed test: the suite under
+    // AddressSanitizer beside real client programs once took over 2 s for a round trip.
     /// The next datagram from the relay, raw (header included), or `nil` if none comes within `timeout`.
-    public func receiveRaw(within timeout: Duration = .seconds(2)) async throws -> [UInt8]? {
+    public func receiveRaw(within timeout: Duration = .seconds(15)) async throws -> [UInt8]? {
         do {
             return try await withDeadline(timeout) { [socket] in
                 var buffer = [UInt8](repeating: 0, count: 65536)
@@ -42,7 +44,7 @@ public struct UDPTestClient: Sendable {
     }
 
     /// The next datagram's header and payload, or `nil` on timeout.
-    public func receive(within timeout: Duration = .seconds(2)) async throws -> (header: SOCKSUDPHeader, payload: [UInt8])? {
+    public func receive(within timeout: Duration = .seconds(15)) async throws -> (header: SOCKSUDPHeader, payload: [UInt8])? {
         guard let raw = try await receiveRaw(within: timeout) else { return nil }
         let (header, start) = try SOCKSUDPHeader.parse(datagram: raw[...])
         return (header, Array(raw[start...]))
