@@ -103,15 +103,19 @@ import TestSupport
         silent.close()
         #expect(await ServerHarness.eventually { harness.server.metrics.proxyHeaderFailureCount == 4 })
         // Health checks: a LOCAL header, or a connection closed at once. Quiet: no warning for either.
-        let before = harness.log.all.filter { $0.hasPrefix("warning") }.count
+        // (Warnings about these two connections by their addresses: a summary of the refusals above may
+        // still come out meanwhile, late on a loaded machine.)
         let local = try await SOCKSTestClient.connect(to: harness.address)
+        let localAddress = local.connection.localAddress.description
         try await local.send(Self.v2Local)
         #expect(try await local.closesWithin(.seconds(10)))
         local.close()
         let empty = try await SOCKSTestClient.connect(to: harness.address)
+        let emptyAddress = empty.connection.localAddress.description
         empty.close()
         try await Task.sleep(for: .milliseconds(300))
-        #expect(harness.log.all.filter { $0.hasPrefix("warning") }.count == before, "\(harness.log.all)")
+        let aboutHealthChecks = harness.log.all.filter { $0.hasPrefix("warning") && ($0.contains(localAddress) || $0.contains(emptyAddress)) }
+        #expect(aboutHealthChecks.isEmpty, "\(harness.log.all)")
         #expect(harness.server.metrics.proxyHeaderFailureCount == 4)
         await harness.stop()
     }
