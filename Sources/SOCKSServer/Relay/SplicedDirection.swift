@@ -38,7 +38,6 @@ struct SplicedDirection {
     let count: @Sendable (Int) -> Void
     private var carrier = Carrier.idle
     private(set) var finished = false
-    private(set) var movedAny = false
     /// Loads moved per `advance()` at most: `SplicePipe.roundsBeforeYield`, or 1 under a bandwidth cap so
     /// that each step moves one pipe's worth before the cap is consulted again.
     var roundsPerAdvance = SplicePipe.roundsBeforeYield
@@ -63,8 +62,8 @@ struct SplicedDirection {
 
     /// Moves as much as can move without waiting, up to `roundsPerAdvance` loads.
     ///
-    /// - Throws: `SplicePipe.Unsupported` if the kernel refuses to splice these sockets; `Failure` for
-    ///   an error on either socket.
+    /// - Throws: `Failure` for an error on either socket (a kernel that refuses to splice is no error: the
+    ///   direction copies instead).
     mutating func advance() throws -> Progress {
         var rounds = 0
         while true {
@@ -73,7 +72,7 @@ struct SplicedDirection {
             rounds += 1
             switch try fill() {
             case .moved:
-                movedAny = true
+                break
             case .wouldBlock:
                 release()
                 return .blocked((source, .readable))

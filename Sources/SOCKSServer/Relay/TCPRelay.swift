@@ -42,8 +42,11 @@ struct TCPRelay {
         }
         defer { watchdog?.stop() }
         do {
-            if usesSplice, try await runSpliced() { return }
-            try await runWithTasks()
+            if usesSplice {
+                try await runSpliced()
+            } else {
+                try await runWithTasks()
+            }
         } catch let failure as SplicedDirection.Failure {
             passOnReset(from: failure.brokenSide, error: failure.error)
             if watchdog?.hasExpired == true { throw Ending.idleTimeout }
@@ -65,10 +68,9 @@ struct TCPRelay {
         }
     }
 
-    /// Splices both directions from this task, waiting for whichever socket holds it up.
-    ///
-    /// - Returns: `false` if the kernel refused to splice before any byte moved (the caller copies instead).
-    private func runSpliced() async throws -> Bool {
+    /// Moves both directions from this task (copying, then splicing), waiting for whichever socket holds
+    /// it up.
+    private func runSpliced() async throws {
         var directions = [
             SplicedDirection(source: client, sink: target, pool: pipes, count: countUp),
             SplicedDirection(source: target, sink: client, pool: pipes, count: countDown),
@@ -79,7 +81,6 @@ struct TCPRelay {
         defer {
             for index in directions.indices { directions[index].release() }
         }
-        var movedAny = false
         // One array for the whole relay, emptied each round: no allocation per wait.
         var needs: [(TCPConnection, SocketReadiness)] = []
         needs.reserveCapacity(directions.count)
@@ -88,18 +89,13 @@ struct TCPRelay {
             needs.removeAll(keepingCapacity: true)
             var yieldNow = false
             for index in directions.indices where !directions[index].finished {
-                do {
-                    switch try directions[index].advance() {
-                    case .blocked(let need): needs.append(need)
-                    case .busy: yieldNow = true
-                    case .finished: break
-                    }
-                } catch is SplicePipe.Unsupported where !movedAny {
-                    return false
+                switch try directions[index].advance() {
+                case .blocked(let need): needs.append(need)
+                case .busy: yieldNow = true
+                case .finished: break
                 }
-                movedAny = movedAny || directions[index].movedAny
             }
-            if directions.allSatisfy(\.finished) { return true }
+            if directions.allSatisfy(\.finished) { return }
             if yieldNow {
                 // A direction that never runs dry must not hold the event loop from other sessions.
                 await Task.yield()
