@@ -34,8 +34,7 @@ extension SOCKSSession {
                 inbound.consume(length)
                 return request
             case .failed(let error):
-                try? await connection.write(HTTPProxyReply.response(error.status))
-                await drainBeforeClose()
+                await answerHTTP(error.status)
                 throw HandshakeError.httpRefused(error.status, reason: error.description)
             case .incomplete:
                 let hadBytes = !inbound.pending.isEmpty
@@ -53,16 +52,13 @@ extension SOCKSSession {
     /// towards the client's backoff; a throttled client gets 407 unchecked, a busy checker 503.
     func authenticateHTTP(_ request: HTTPProxyRequest) async throws -> String? {
         guard let users = context.configuration.users else { return nil }
-        let challenge = HTTPProxyReply.response(.proxyAuthenticationRequired)
         switch request.authorization {
         case .absent:
-            try? await connection.write(challenge)
-            await drainBeforeClose()
+            await answerHTTP(.proxyAuthenticationRequired)
             throw HandshakeError.httpLoginRequired
         case .tooLong:
             // No user can have such a name or password: a wrong login, without a hash to check.
-            try? await connection.write(challenge)
-            await drainBeforeClose()
+            await answerHTTP(.proxyAuthenticationRequired)
             context.metrics.loginFailed()
             throw HandshakeError.rejected(.authenticationFailed(username: "<over 255 bytes>"))
         case .basic(let credentials):
@@ -71,20 +67,24 @@ extension SOCKSSession {
             case .checked(true):
                 return credentials.usernameText
             case .checked(false):
-                try? await connection.write(challenge)
-            await drainBeforeClose()
+                await answerHTTP(.proxyAuthenticationRequired)
                 throw HandshakeError.rejected(.authenticationFailed(username: credentials.usernameText))
             case .refusedUnchecked(let reason):
-                let busy: Bool
-                switch reason {
-                case .checkerBusy: busy = true
-                default: busy = false
+                if case .checkerBusy = reason {
+                    await answerHTTP(.serviceUnavailable)
+                } else {
+                    await answerHTTP(.proxyAuthenticationRequired)
                 }
-                try? await connection.write(busy ? HTTPProxyReply.response(.serviceUnavailable) : challenge)
-                await drainBeforeClose()
                 throw reason
             }
         }
+    }
+
+    /// Answers an HTTP request the proxy refuses or cannot serve with `status`, then drains before the
+    /// session closes the connection.
+    func answerHTTP(_ status: HTTPStatus) async {
+        try? await connection.write(HTTPProxyReply.response(status))
+        await drainBeforeClose()
     }
 
     /// After an error answer on an HTTP connection whose client may still be sending (a request body,

@@ -84,8 +84,7 @@ extension SOCKSSession {
             guard context.configuration.users == nil || next.authorization == first.authorization else {
                 // Another login (or none) on a connection opened with one: ask again, on a new connection.
                 record.outcome = "auth-required"
-                try? await connection.write(HTTPProxyReply.response(.proxyAuthenticationRequired))
-                await drainBeforeClose()
+                await answerHTTP(.proxyAuthenticationRequired)
                 return nil
             }
             if case .tunnel = next.kind { return next }
@@ -200,8 +199,7 @@ extension SOCKSSession {
             // The client's own body is broken: its fault, answered as such (the origin has a cut request).
             record.outcome = "failed(http 400)"
             context.logger.warning("session \(record.client): HTTP \(record.httpMethod ?? "request") refused: bad chunked request body: \(problem)")
-            try? await connection.write(HTTPProxyReply.response(.badRequest))
-            await drainBeforeClose()
+            await answerHTTP(.badRequest)
         case (.sendingRequest, is HTTPInbound.Failure), (_, is ClientHungUp):
             // The client's body ended early, or it went away while the origin had yet to answer: nobody to
             // answer.
@@ -213,8 +211,7 @@ extension SOCKSSession {
             record.outcome = "failed(http \(status.code))"
             let destination = record.destination.map { SOCKSLogger.escapingFieldValue($0.description) } ?? "-"
             context.logger.warning("session \(record.client): HTTP \(record.httpMethod ?? "request") \(destination) failed: \(error)")
-            try? await connection.write(HTTPProxyReply.response(status))
-            await drainBeforeClose()
+            await answerHTTP(status)
         }
     }
 

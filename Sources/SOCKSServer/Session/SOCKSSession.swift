@@ -79,9 +79,6 @@ actor SOCKSSession {
     let protocols: Set<ClientProtocol>
     /// How replies are written: in the words of the protocol the client spoke.
     var dialect = ClientDialect.socks5
-    /// The handshake deadline while it runs (it closes the connection when it fires); a protocol path that
-    /// reads a request of its own (HTTP) cancels it once it has one.
-    var handshakeDeadline: LoopTimer?
 
     /// Bytes of the greeting that came before the session started (after a PROXY header, in one segment).
     private var initialBytes: [UInt8]
@@ -118,7 +115,6 @@ actor SOCKSSession {
         let deadline = connection.eventLoop.schedule(after: context.configuration.handshakeTimeout) { [connection] in
             connection.close()
         }
-        handshakeDeadline = deadline
         defer { deadline.cancel() }
         let accepted: Accepted
         do {
