@@ -408,21 +408,80 @@ import TestSupport
         #expect(origin.requests.count == 1)
     }
 
-    /// A client that hangs up while the origin has yet to answer ends the session at once: the outcome is
-    /// the client's close, not an error writing the late answer to a closed socket.
+    /// A client that resets its connection while the origin has yet to answer ends the session at once: the
+    /// outcome is the client's close, not an error writing the late answer to a closed socket. (A FIN alone
+    /// is a half-close: the answer still comes, below.)
     @Test func aClientHangingUpWhileTheOriginThinksEndsTheSession() async throws {
         let origin = try HTTPTestOrigin()
         defer { origin.stop() }
         let harness = try Self.server()
         defer { Task { await harness.stop() } }
-        let client = try await Client.connect(to: harness.address)
-        let address = client.localAddress
-        try await client.send(Self.get(origin, "/slow"))
-        // The request is with the origin (generous: the suite under AddressSanitizer is slow).
-        #expect(await ServerHarness.eventually(.seconds(60)) { origin.requests.count == 1 })
-        client.close()
+        let address: SocketAddress
+        do {
+            let client = try await Client.connect(to: harness.address)
+            address = client.localAddress
+            try await client.send(Self.get(origin, "/slow"))
+            // The request is with the origin (generous: the suite under AddressSanitizer is slow).
+            #expect(await ServerHarness.eventually(.seconds(60)) { origin.requests.count == 1 })
+            // The reset goes out as the socket is released, at the end of this scope.
+            client.connection.abort()
+        }
         let line = try #require(await Self.accessLines(harness, client: address).first)
         #expect(line.hasSuffix(" outcome=client-closed"), "\(line)")
+    }
+
+    /// A client that half-closes (`shutdown(SHUT_WR)`) after a complete request still gets the whole answer,
+    /// then the proxy's FIN; the request succeeded. The origin answers late (`/slow`), so the FIN has long
+    /// reached the proxy while it waits.
+    @Test(arguments: [0, 1])
+    func aHalfCloseAfterACompleteRequestStillGetsTheAnswer(minorVersion: Int) async throws {
+        let origin = try HTTPTestOrigin()
+        defer { origin.stop() }
+        let harness = try Self.server()
+        defer { Task { await harness.stop() } }
+        var client = try await Client.connect(to: harness.address)
+        defer { client.close() }
+        try await client.send("GET \(origin.base)/slow HTTP/1.\(minorVersion)\r\nHost: \(origin.address)\r\n\r\n")
+        client.connection.shutdownWrite()
+        let connection = minorVersion == 0 ? "close" : "keep-alive"
+        #expect(try await client.rest() == ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: \(connection)\r\n\r\nslow\n", .clean))
+        let line = try #require(await Self.accessLines(harness, client: client.localAddress).first)
+        #expect(line.contains(" command=GET ") && line.hasSuffix(" outcome=succeeded"), "\(line)")
+    }
+
+    /// Two pipelined requests and a FIN behind them: both are answered, in order, then the proxy closes.
+    @Test func pipelinedRequestsBeforeAHalfCloseAreAllAnswered() async throws {
+        let origin = try HTTPTestOrigin()
+        defer { origin.stop() }
+        let harness = try Self.server()
+        defer { Task { await harness.stop() } }
+        var client = try await Client.connect(to: harness.address)
+        defer { client.close() }
+        try await client.send(Self.get(origin, "/slow") + Self.get(origin, "/fixed"))
+        client.connection.shutdownWrite()
+        #expect(try await client.response().text == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nslow\n")
+        #expect(try await client.rest() == (Self.fixedResponse(origin), .clean))
+        let lines = await Self.accessLines(harness, client: client.localAddress, count: 2)
+        #expect(lines.count == 2 && lines.allSatisfy { $0.hasSuffix(" outcome=succeeded") }, "\(lines)")
+    }
+
+    /// A FIN inside a request (its head, or its body) is no half-close: the request is cut, nothing reaches
+    /// the origin whole, and the outcome is the client's close.
+    @Test(arguments: ["GET /slow HTTP/1.1\r\nHost: ", "POST /echo HTTP/1.1\r\nHost: ORIGIN\r\nContent-Length: 10\r\n\r\nhalf"])
+    func aFINInsideARequestIsAnError(partial: String) async throws {
+        let origin = try HTTPTestOrigin()
+        defer { origin.stop() }
+        let harness = try Self.server()
+        defer { Task { await harness.stop() } }
+        var client = try await Client.connect(to: harness.address)
+        defer { client.close() }
+        let request = partial.replacingOccurrences(of: " /", with: " \(origin.base)/").replacingOccurrences(of: "ORIGIN", with: "\(origin.address)")
+        try await client.send(request)
+        client.connection.shutdownWrite()
+        #expect(try await client.rest() == ("", .clean))
+        let line = try #require(await Self.accessLines(harness, client: client.localAddress).first)
+        #expect(line.hasSuffix(" outcome=client-closed"), "\(line)")
+        #expect(origin.requests.isEmpty)
     }
 
     /// A chunked request body that breaks its framing is the client's error: 400, and its own outcome.

@@ -201,8 +201,8 @@ extension SOCKSSession {
             context.logger.warning("session \(record.client): HTTP \(record.httpMethod ?? "request") refused: bad chunked request body: \(problem)")
             await answerHTTP(.badRequest)
         case (.sendingRequest, is HTTPInbound.Failure), (_, is ClientHungUp):
-            // The client's body ended early, or it went away while the origin had yet to answer: nobody to
-            // answer.
+            // The client's body ended early (a FIN inside a request is no half-close), or it reset the
+            // connection while the origin had yet to answer: nobody to answer.
             record.outcome = "client-closed"
         case (.sendingRequest, _) where connection.isClosed:
             record.outcome = "client-closed"
@@ -215,9 +215,13 @@ extension SOCKSSession {
         }
     }
 
-    /// Waits for the origin's next response head while watching the client: a client that hangs up (or
-    /// half-closes) meanwhile ends the wait (`ClientHungUp`), so a long poll or a silent origin cannot hold
-    /// the session, its two sockets and its place under the limits after the client has gone.
+    /// Waits for the origin's next response head while watching the client: a client that resets the
+    /// connection meanwhile ends the wait (`ClientHungUp`), so a long poll or a silent origin cannot hold the
+    /// session, its two sockets and its place under the limits after the client has gone. Its FIN does not:
+    /// the request is complete by now, so a FIN is a half-close (`shutdown(SHUT_WR)` after the request, as
+    /// `nc -N` and some HTTP/1.0 clients do) and the response is still delivered, then the connection closed,
+    /// as CONNECT does. (Over TCP such a FIN looks the same as a client that closed for good; that one is
+    /// found out when the answer is written, or by `idleTimeout`.)
     private func awaitResponseHead(from upstream: HTTPInbound) async throws -> (HTTPResponseHead, HTTPInbound) {
         // Often the head is there already (or arrives before the client could hang up): no task group then.
         var upstream = upstream
@@ -225,7 +229,7 @@ extension SOCKSSession {
             upstream.consume(length)
             return (head, upstream)
         }
-        return try await whileClientWaits(timeout: nil) { [upstream] in try await Self.readResponseHead(from: upstream) }
+        return try await whileClientWaits(timeout: nil, endsOnFIN: false) { [upstream] in try await Self.readResponseHead(from: upstream) }
     }
 
     /// Reads the origin's next response head: it, and the origin's bytes after it.
