@@ -4,8 +4,9 @@ import Testing
 import TestSupport
 
 /// HTTP forwarding against the real binary, over raw sockets so the bytes and their order are the test's:
-/// a client that half-closes after its request still gets the whole answer. Every daemon and origin
-/// listens on loopback only.
+/// a client that half-closes after its request still gets the whole answer; on a kept connection each
+/// request is judged by its own login, and its access line names that request's user. Every daemon and
+/// origin listens on loopback only.
 @Suite struct HTTPForwardingDaemonTests {
     /// `GET http://ORIGIN/ HTTP/1.x`, then `shutdown(SHUT_WR)` (as `nc -N` does): the whole response comes,
     /// then the proxy's FIN, and the access line says the request succeeded. The origin answers late, so the
@@ -30,6 +31,42 @@ import TestSupport
             lines.contains { $0.contains("client=\(client) protocol=http ") && $0.contains(" destination=\(web.address) ") && $0.hasSuffix(" outcome=succeeded") }
         }, "\(daemon.log)")
         #expect(!daemon.log.contains("outcome=client-closed"), "\(daemon.log)")
+        #expect(try await daemon.stop() == 0)
+    }
+
+    /// One kept connection: a GET as alice, a GET as bob (his own right login: his request), then a GET as
+    /// bob with a wrong password (407, then the close). The access lines, in order, name alice, bob, bob.
+    @Test func eachRequestOnAKeptConnectionNamesItsOwnUser() async throws {
+        let web = try LoopbackPeers.startKeepAliveHTTP(body: "kept")
+        defer { web.stop() }
+        let (daemon, proxy) = try await DaemonProcess.startOnLoopback(["--user", "alice:pw-alice-71", "--user", "bob:pw-bob-42"])
+        let requests = [("alice", "pw-alice-71"), ("bob", "pw-bob-42"), ("bob", "pw-wrong-99")].map { user, password in
+            "GET http://\(web.address)/ HTTP/1.1\r\nHost: \(web.address)\r\n" + SessionScript.proxyAuthorization(user, password) + "\r\n"
+        }
+        let (client, statuses) = try await withDeadline(SessionScript.sessionTimeLimit) {
+            let connection = try await TCPConnection.connect(to: proxy)
+            defer { connection.close() }
+            var reader = HTTPResponseReader(connection)
+            var statuses: [Int] = []
+            for request in requests {
+                try await connection.write(Array(request.utf8))
+                let head = try await reader.head()
+                statuses.append(head.status)
+                _ = try await reader.body(count: head.contentLength ?? 0)
+            }
+            // After the 407 the proxy closes.
+            _ = try await reader.untilEOF()
+            return (connection.localAddress, statuses)
+        }
+        #expect(statuses == [200, 200, 407], "\(daemon.log)")
+        let expected = [("alice", "succeeded"), ("bob", "succeeded"), ("bob", "auth-failed")]
+        #expect(await daemon.waitForLog { $0.filter { $0.contains("client=\(client) ") }.count == expected.count }, "\(daemon.log)")
+        let lines = daemon.logLines.filter { $0.contains("client=\(client) ") }
+        #expect(lines.count == expected.count, "\(daemon.log)")
+        for (line, (user, outcome)) in zip(lines, expected) {
+            #expect(line.contains(" user=\(user) command=GET ") && line.hasSuffix(" outcome=\(outcome)"), "\(lines)")
+        }
+        #expect(!daemon.log.contains("pw-"), "a password reached the log:\n\(daemon.log)")
         #expect(try await daemon.stop() == 0)
     }
 }
