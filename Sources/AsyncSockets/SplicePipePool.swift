@@ -15,9 +15,15 @@ package final class SplicePipePool: Sendable {
     private let lent = Atomic<Int>(0)
     /// The most idle pipes kept.
     package let capacity: Int
+    /// Whether `take()` may make a new pipe when none is idle.
+    private let makesPipes: Bool
 
-    package init(capacity: Int) {
+    /// - Parameter makesPipes: `false` for a pool that never makes a pipe, so that every `take()` fails as
+    ///   it does in a process out of descriptors: a relay on it copies every byte (tests run the copying path
+    ///   so).
+    package init(capacity: Int, makesPipes: Bool = true) {
         self.capacity = max(0, capacity)
+        self.makesPipes = makesPipes
     }
 
     /// Idle pipes the pool may keep here: at most 1/16 of the descriptor limit (so idle pipes never crowd
@@ -42,8 +48,10 @@ package final class SplicePipePool: Sendable {
         let pipe: SplicePipe
         if let pooled = idle.withLock({ $0.popLast() }) {
             pipe = pooled
-        } else {
+        } else if makesPipes {
             pipe = try SplicePipe()
+        } else {
+            throw .failed(operation: "pipe2", errno: Errno(rawValue: EMFILE))
         }
         lent.add(1, ordering: .relaxed)
         return pipe

@@ -119,9 +119,6 @@ extension SOCKSServer {
         /// After `shutdown()`, how long open sessions may run before they are cancelled. Default: 5 s.
         public var shutdownGracePeriod: Duration = .seconds(5)
 
-        /// The size of each relay direction's buffer, allocated once per direction. Default: 64 KiB.
-        public var relayBufferSize: Int = 64 * 1024
-
         /// Where log lines go. Default: standard error at `info`, one access-log line per session, through
         /// `LogWriter.standardError`, so a stalled standard error never holds up a session.
         public var logger: SOCKSLogger = .standardError(level: .info)

@@ -37,6 +37,8 @@ public final class ServerMetrics: Sendable {
     let connectDurations = AtomicHistogram(bounds: AtomicHistogram.latencyBounds)
     private let reloadsSucceeded = Atomic<Int>(0)
     private let reloadsFailed = Atomic<Int>(0)
+    /// Relay tasks running now: a TCP relay's direction tasks (not exported; tests count a session's tree).
+    private let relayTasks = Atomic<Int>(0)
 
     init() {}
 
@@ -144,6 +146,11 @@ public final class ServerMetrics: Sendable {
         sessionsByProtocol.add(1, at: SessionProtocolLabel(record.clientProtocol).rawValue)
         if record.handshakeFailed { failedHandshakes.add(1, ordering: .relaxed) }
     }
+
+    func relayTaskStarted() { relayTasks.add(1, ordering: .relaxed) }
+    func relayTaskEnded() { relayTasks.subtract(1, ordering: .relaxed) }
+    /// Relay tasks running now, in every session of this server.
+    var liveRelayTasks: Int { relayTasks.load(ordering: .relaxed) }
 
     func relayedUp(_ bytes: Int) { clientBytes.add(bytes, ordering: .relaxed) }
     func relayedDown(_ bytes: Int) { targetBytes.add(bytes, ordering: .relaxed) }

@@ -3,8 +3,14 @@ import Testing
 import TestSupport
 @testable import SOCKSServer
 
-/// The relay itself, on both of its paths: splice (the default) and the copying fallback.
+/// The relay itself, on both of its paths: splice (the default) and copying (where no pipe can be had).
 @Suite struct TCPRelayTests {
+    /// Where a relay takes its pipes: the shared pool (it splices), or a pool that makes none (it copies
+    /// every byte, as in a process out of descriptors).
+    static func pipes(splicing: Bool) -> SplicePipePool {
+        splicing ? .shared : SplicePipePool(capacity: 0, makesPipes: false)
+    }
+
     /// A connected pair of loopback connections: (the end the relay holds, the end the test holds).
     static func pair() async throws -> (relayEnd: TCPConnection, testEnd: TCPConnection) {
         let listener = try TCPListener(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0))
@@ -15,15 +21,15 @@ import TestSupport
     }
 
     @Test(arguments: [true, false])
-    func relaysBothWaysWithHalfClose(usesSplice: Bool) async throws {
+    func relaysBothWaysWithHalfClose(splicing: Bool) async throws {
         let (clientSide, client) = try await Self.pair()
         let (targetSide, target) = try await Self.pair()
         let counters = RelayCounters()
-        var relay = TCPRelay(client: clientSide, target: targetSide, bufferSize: 16 * 1024, idleTimeout: nil, counters: counters)
-        relay.usesSplice = usesSplice
+        var relay = TCPRelay(client: clientSide, target: targetSide, idleTimeout: nil, counters: counters)
+        relay.pipes = Self.pipes(splicing: splicing)
         let running = Task { [relay] in try await relay.run() }
 
-        var pattern = PatternStream(seed: usesSplice ? 1 : 2)
+        var pattern = PatternStream(seed: splicing ? 1 : 2)
         let up = pattern.next(3_000_000)
         let down = pattern.next(2_000_000)
         async let uploaded: Void = {
@@ -44,17 +50,17 @@ import TestSupport
         #expect(atTarget == up)
         #expect(atClient == down)
         #expect(counters.bytesUp == up.count && counters.bytesDown == down.count)
+        if !splicing { #expect(relay.pipes.lentCount == 0 && relay.pipes.idleCount == 0, "copied: no pipe was made") }
         client.close()
         target.close()
     }
 
     /// A relay between two fresh loopback pairs, running in its own task: the test holds only its own ends,
     /// so the relay's sockets go away with the relay.
-    static func startRelay(usesSplice: Bool = true, pipes: SplicePipePool = .shared) async throws -> (client: TCPConnection, target: TCPConnection, relay: Task<Void, any Error>) {
+    static func startRelay(pipes: SplicePipePool = .shared) async throws -> (client: TCPConnection, target: TCPConnection, relay: Task<Void, any Error>) {
         let (clientSide, client) = try await pair()
         let (targetSide, target) = try await pair()
-        var relay = TCPRelay(client: clientSide, target: targetSide, bufferSize: 16 * 1024, idleTimeout: nil, counters: RelayCounters())
-        relay.usesSplice = usesSplice
+        var relay = TCPRelay(client: clientSide, target: targetSide, idleTimeout: nil, counters: RelayCounters())
         relay.pipes = pipes
         return (client, target, Task { [relay] in try await relay.run() })
     }
@@ -70,13 +76,13 @@ import TestSupport
     /// A reset on one side reaches the other side as a reset, not as a clean end of stream (a truncated
     /// download must not look complete), in both directions and on both paths.
     @Test(arguments: [true, false], [true, false])
-    func aResetIsPassedOnAsAReset(usesSplice: Bool, targetResets: Bool) async throws {
+    func aResetIsPassedOnAsAReset(splicing: Bool, targetResets: Bool) async throws {
         let relay: Task<Void, any Error>
         let observing: TCPConnection
         // The only reference to the resetting end: the reset goes out when its descriptor is released.
         var resetting: TCPConnection?
         do {
-            let started = try await Self.startRelay(usesSplice: usesSplice)
+            let started = try await Self.startRelay(pipes: Self.pipes(splicing: splicing))
             relay = started.relay
             observing = targetResets ? started.client : started.target
             resetting = targetResets ? started.target : started.client
@@ -140,7 +146,7 @@ import TestSupport
     private static func finishedRelayWithIdleTimeout() async throws -> (WeakConnection, WeakConnection) {
         let (clientSide, client) = try await pair()
         let (targetSide, target) = try await pair()
-        let relay = TCPRelay(client: clientSide, target: targetSide, bufferSize: 16 * 1024, idleTimeout: .seconds(600), counters: RelayCounters())
+        let relay = TCPRelay(client: clientSide, target: targetSide, idleTimeout: .seconds(600), counters: RelayCounters())
         let running = Task { [relay] in try await relay.run() }
         try await client.write([1, 2, 3])
         var received: [UInt8] = []

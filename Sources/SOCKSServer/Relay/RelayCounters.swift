@@ -49,6 +49,10 @@ final class RelayCounters: Sendable {
         registry?.relayedDatagramDown()
     }
 
+    /// A task of this relay started (one direction of a TCP relay): the registry counts it while it runs.
+    func relayTaskStarted() { registry?.relayTaskStarted() }
+    func relayTaskEnded() { registry?.relayTaskEnded() }
+
     func touch() {
         lastActivity.store(MonotonicClock.nanoseconds(), ordering: .relaxed)
     }

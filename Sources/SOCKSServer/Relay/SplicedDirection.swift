@@ -1,18 +1,27 @@
 import AsyncSockets
 
-/// One direction of a relay driven by `TCPRelay.runSpliced`: source → carrier → sink, in nonblocking steps.
+/// One direction of a TCP relay, source → carrier → sink, run by a child task of the relay (`run()`) and
+/// driven by the readiness sequence of its two sockets (`TCPConnection.PipeReadiness`).
 ///
 /// The carrier is taken only while bytes move and given back once it is empty and the source has nothing
-/// more, so an idle relay holds no pipe and no buffer. The first `copyBeforeSplice` bytes of a direction go
-/// through a small buffer (`recv`/`send`): a short exchange — a request, a reply, an interactive keystroke —
-/// costs the kernel less copied than spliced, and takes no pipe from the pool. After that the direction
-/// splices through a pipe from the pool (zero copy for bulk transfers), or copies through a large buffer
-/// when no pipe can be had (the process is short of descriptors) or the kernel refuses to splice.
+/// more, so an idle direction holds no pipe and no buffer. The first `copyBeforeSplice` bytes of a direction
+/// go through a small buffer (`recv`/`send`): a short exchange — a request, a reply, an interactive
+/// keystroke — costs the kernel less copied than spliced, and takes no pipe from the pool. After that the
+/// direction splices through a pipe from the pool (zero copy for bulk transfers), or copies through a large
+/// buffer when no pipe can be had (the process is short of descriptors) or the kernel refuses to splice.
+/// EOF from the source becomes a half-close of the sink; every byte that reaches the sink is counted (and
+/// paid for under the user's bandwidth cap).
 struct SplicedDirection {
+    /// Which way the bytes go, for the counters: client → target is up.
+    enum Way {
+        case up, down
+    }
+
     enum Progress {
-        /// Waiting for this readiness before the direction can go on.
-        case blocked((TCPConnection, SocketReadiness))
-        /// Still moving after a bounded run: the relay should yield before going on.
+        /// Waiting for this readiness (of the source for `.readable`, of the sink for `.writable`) before the
+        /// direction can go on.
+        case blocked(SocketReadiness)
+        /// Still moving after a bounded run: the direction should yield before going on.
         case busy
         /// EOF passed on as a half-close.
         case finished
@@ -35,12 +44,15 @@ struct SplicedDirection {
     let source: TCPConnection
     let sink: TCPConnection
     let pool: SplicePipePool
-    let count: @Sendable (Int) -> Void
+    let way: Way
+    let counters: RelayCounters
+    /// The user's bandwidth cap, if it has one: each load is paid for after it moves, and the direction waits
+    /// before the next while the user is over its rate.
+    let bandwidth: BandwidthLimiter?
     private var carrier = Carrier.idle
-    private(set) var finished = false
     /// Loads moved per `advance()` at most: `SplicePipe.roundsBeforeYield`, or 1 under a bandwidth cap so
     /// that each step moves one pipe's worth before the cap is consulted again.
-    var roundsPerAdvance = SplicePipe.roundsBeforeYield
+    let roundsPerAdvance: Int
 
     /// The size of a copy buffer, used only while no pipe can be had.
     static let copyBufferSize = 64 * 1024
@@ -53,18 +65,56 @@ struct SplicedDirection {
     /// Whether the kernel refused to splice these sockets: the direction copies from then on.
     private var spliceRefused = false
 
-    init(source: TCPConnection, sink: TCPConnection, pool: SplicePipePool, count: @escaping @Sendable (Int) -> Void) {
+    init(from source: TCPConnection, to sink: TCPConnection, way: Way, pool: SplicePipePool, counters: RelayCounters, bandwidth: BandwidthLimiter?) {
         self.source = source
         self.sink = sink
+        self.way = way
         self.pool = pool
-        self.count = count
+        self.counters = counters
+        self.bandwidth = bandwidth
+        roundsPerAdvance = bandwidth == nil ? SplicePipe.roundsBeforeYield : 1
+    }
+
+    /// Moves bytes until the source's EOF has been passed on, waking each time the socket it waits for is
+    /// ready. Gives its carrier back however it ends.
+    ///
+    /// - Throws: `Failure` for an error on either socket; `SocketError.closed` when a socket it waits on is
+    ///   closed (the relay's teardown, the idle watchdog); `CancellationError` when the relay is cancelled.
+    mutating func run() async throws {
+        defer { release() }
+        var readiness = source.readiness(pipingTo: sink).makeAsyncIterator()
+        while try await readiness.next() != nil {
+            try await waitForBandwidth()
+            switch try advance() {
+            case .blocked(let need): readiness.awaiting = need
+            case .busy: readiness.awaiting = nil
+            case .finished: return
+            }
+        }
+    }
+
+    /// While the user is over its bandwidth cap, waits on the loop's timer until it is not.
+    private func waitForBandwidth() async throws {
+        guard let bandwidth else { return }
+        while let wait = bandwidth.delay() {
+            try await source.eventLoop.sleep(for: wait)
+        }
+    }
+
+    /// Counts bytes that reached the sink, and pays for them under the bandwidth cap.
+    private func count(_ bytes: Int) {
+        switch way {
+        case .up: counters.countUp(bytes)
+        case .down: counters.countDown(bytes)
+        }
+        bandwidth?.consume(bytes)
     }
 
     /// Moves as much as can move without waiting, up to `roundsPerAdvance` loads.
     ///
     /// - Throws: `Failure` for an error on either socket (a kernel that refuses to splice is no error: the
     ///   direction copies instead).
-    mutating func advance() throws -> Progress {
+    private mutating func advance() throws -> Progress {
         var rounds = 0
         while true {
             if let blocked = try drain() { return blocked }
@@ -75,11 +125,10 @@ struct SplicedDirection {
                 break
             case .wouldBlock:
                 release()
-                return .blocked((source, .readable))
+                return .blocked(.readable)
             case .endOfStream:
                 release()
                 sink.shutdownWrite()
-                finished = true
                 return .finished
             }
         }
@@ -92,8 +141,8 @@ struct SplicedDirection {
         [UInt8](unsafeUninitializedCapacity: smallCopyBufferSize) { _, initialized in initialized = smallCopyBufferSize }
     }
 
-    /// Gives the carrier back (the relay has ended, or the direction is idle).
-    mutating func release() {
+    /// Gives the carrier back (the direction has ended, or is idle).
+    private mutating func release() {
         if case .pipe(let pipe) = carrier { pool.recycle(pipe) }
         carrier = .idle
     }
@@ -108,14 +157,14 @@ struct SplicedDirection {
             let step: SplicePipe.Step
             do { step = try pipe.drain(to: sink) } catch { throw Failure(brokenSide: sink, error: error) }
             if case .moved(let moved) = step { count(moved) }
-            return pipe.pending > 0 ? .blocked((sink, .writable)) : nil
+            return pipe.pending > 0 ? .blocked(.writable) : nil
         case .copy(let buffer, var pending):
             while !pending.isEmpty {
                 let written: Int?
                 do { written = try sink.writeNow(buffer[pending]) } catch { throw Failure(brokenSide: sink, error: error) }
                 guard let written else {
                     carrier = .copy(buffer: buffer, pending: pending)
-                    return .blocked((sink, .writable))
+                    return .blocked(.writable)
                 }
                 count(written)
                 pending = pending.lowerBound + written..<pending.upperBound

@@ -21,10 +21,7 @@ extension SOCKSSession {
                 counters.countUp(earlyData.count)
             }
             record.outcome = "succeeded"
-            try await TCPRelay(
-                client: connection, target: peer, bufferSize: context.configuration.relayBufferSize,
-                idleTimeout: context.configuration.idleTimeout, counters: counters, bandwidth: bandwidth
-            ).run()
+            try await TCPRelay(client: connection, target: peer, idleTimeout: context.configuration.idleTimeout, counters: counters, bandwidth: bandwidth).run()
         } catch TCPRelay.Ending.idleTimeout {
             record.outcome = "idle-timeout"
         } catch is CancellationError {
