@@ -13,7 +13,8 @@ extension SOCKSSession {
     /// Checks `destination` against the access policy and connects to it within the connect deadline,
     /// directly or through the upstream: the connection and its bound address (the upstream's BND, or this
     /// side's local address). On a failure the client has its reply (denied or failed, in its dialect), the
-    /// record says why, and the result is nil.
+    /// record says why, and the result is nil. A client that hangs up (resets) while the dial waits ends it
+    /// at once, on either path; it gets no reply (outcome `client-closed`).
     func reach(_ destination: SOCKSEndpoint) async -> (TCPConnection, bound: SOCKSEndpoint)? {
         let configuration = context.configuration
         do {
@@ -41,7 +42,10 @@ extension SOCKSSession {
             }
         } else {
             do {
-                target = try await Self.dial(destination, resolver: access.destinationResolver, timeout: configuration.connectTimeout)
+                target = try await dial(destination, timeout: configuration.connectTimeout)
+            } catch is ClientHungUp {
+                record.outcome = "client-closed"
+                return nil
             } catch let denial as AccessDenied {
                 // The name resolved only to addresses the policy denies.
                 await deny(denial)
@@ -57,12 +61,23 @@ extension SOCKSSession {
     }
 
     /// Connects to a literal address directly, or resolves a name and races its addresses, all within
-    /// `timeout` (timed by the event loop: no task group for the common cases).
-    private static func dial(_ destination: SOCKSEndpoint, resolver: any HostResolver, timeout: Duration) async throws -> TCPConnection {
+    /// `timeout` (timed by the event loop). A connect that `connect()` itself finished (loopback, usually)
+    /// costs no wait, no timer and no task; whatever waits (a pending handshake, a lookup) runs under
+    /// `whileClientWaits`, so a client that resets meanwhile ends the dial at once (`ClientHungUp`) instead
+    /// of at the deadline. A FIN does not: for CONNECT it is a half-close the relay passes on.
+    private func dial(_ destination: SOCKSEndpoint, timeout: Duration) async throws -> TCPConnection {
         if let address = destination.socketAddress {
-            return try await TCPConnection.connect(to: address, timeout: timeout)
+            switch try TCPConnection.startConnect(to: address) {
+            case .connected(let connection):
+                return connection
+            case .pending(let pending):
+                return try await whileClientWaits(timeout: nil, endsOnFIN: false) { try await pending.finish(timeout: timeout) }
+            }
         }
         guard case .domain(let name) = destination.address else { throw SocketError.nameNotFound("\(destination)") }
-        return try await TCPConnection.connect(toHost: name, port: destination.port, resolver: resolver, timeout: timeout)
+        let (resolver, port) = (access.destinationResolver, destination.port)
+        return try await whileClientWaits(timeout: nil, endsOnFIN: false) {
+            try await TCPConnection.connect(toHost: name, port: port, resolver: resolver, timeout: timeout)
+        }
     }
 }
