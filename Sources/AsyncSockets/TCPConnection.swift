@@ -69,6 +69,14 @@ public final class TCPConnection: Sendable {
         }
     }
 
+    /// Reads what is available now into `buffer`, without waiting (a buffer on the caller's stack, say).
+    ///
+    /// - Returns: the number of bytes read (0 at EOF), or `nil` when nothing is available yet.
+    package func readNow(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int? {
+        let fd = descriptor.fd
+        return try descriptor.attempt(operation: "recv") { Glibc.recv(fd, buffer.baseAddress, buffer.count, 0) }
+    }
+
     /// Waits until bytes (or EOF) may be waiting; wakes early, never late. Call it only after `readNow`
     /// found nothing: readiness is edge-triggered, so bytes already waiting bring no new wake-up.
     nonisolated(nonsending) package func waitUntilReadable() async throws {
@@ -85,6 +93,14 @@ public final class TCPConnection: Sendable {
         return try descriptor.attempt(operation: "send") {
             bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         }
+    }
+
+    /// Writes what the socket takes of `bytes` now, without waiting.
+    ///
+    /// - Returns: the number of bytes written, or `nil` when the socket takes nothing now.
+    package func writeNow(_ bytes: UnsafeRawBufferPointer) throws(SocketError) -> Int? {
+        let fd = descriptor.fd
+        return try descriptor.attempt(operation: "send") { Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }
     }
 
     /// Writes all of `bytes`, waiting for buffer space as often as needed.

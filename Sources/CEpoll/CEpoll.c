@@ -20,6 +20,13 @@ void cepoll_set_current_loop(int index) {
     current_loop = index;
 }
 
+// Thread-local, so each thread has its own; its pages become resident only on threads that use it.
+static __thread unsigned char thread_scratch[CEPOLL_SCRATCH_SIZE];
+
+unsigned char *cepoll_thread_scratch(void) {
+    return thread_scratch;
+}
+
 int cepoll_pipe(int fds[2], int size) {
     if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -1;
     // A larger pipe lets one splice move more: fewer system calls per byte. Best effort: past

@@ -27,7 +27,7 @@ import TestSupport
         defer { echo.stop() }
         let harness = try ServerHarness {
             // Long enough that only the idle case meets it, however loaded the machine.
-            $0.idleTimeout = ending == .idleTimeout ? .seconds(2) : .seconds(600)
+            $0.idleTimeout = ending == .idleTimeout ? .seconds(8) : .seconds(600)
         }
         let port = harness.address.port
         let metrics = harness.server.metrics

@@ -81,6 +81,12 @@ ssize_t cepoll_splice(int from, int to, size_t length);
 int cepoll_current_loop(void);
 void cepoll_set_current_loop(int index);
 
+/// The size of the calling thread's scratch buffer.
+#define CEPOLL_SCRATCH_SIZE 8192
+/// The calling thread's scratch buffer (CEPOLL_SCRATCH_SIZE bytes, thread-local, never freed): for
+/// synchronous work that needs a buffer only until it returns, without allocating one each time.
+unsigned char *cepoll_thread_scratch(void);
+
 /// Reads an eventfd to reset it (the value is irrelevant: it only wakes the loop).
 static inline void cepoll_eventfd_drain(int fd) {
     uint64_t value;

@@ -5,8 +5,9 @@ import AsyncSockets
 ///
 /// The carrier is taken only while bytes move and given back once it is empty and the source has nothing
 /// more, so an idle direction holds no pipe and no buffer. The first `copyBeforeSplice` bytes of a direction
-/// go through a small buffer (`recv`/`send`): a short exchange — a request, a reply, an interactive
-/// keystroke — costs the kernel less copied than spliced, and takes no pipe from the pool. After that the
+/// are copied (`recv`/`send`) through the thread's scratch buffer: a short exchange — a request, a reply, an
+/// interactive keystroke — costs the kernel less copied than spliced, takes no pipe from the pool and no
+/// heap buffer (only bytes the sink cannot take at once are kept, in a buffer of their size). After that the
 /// direction splices through a pipe from the pool (zero copy for bulk transfers), or copies through a large
 /// buffer when no pipe can be had (the process is short of descriptors) or the kernel refuses to splice.
 /// EOF from the source becomes a half-close of the sink; every byte that reaches the sink is counted (and
@@ -56,8 +57,6 @@ struct SplicedDirection {
 
     /// The size of a copy buffer, used only while no pipe can be had.
     static let copyBufferSize = 64 * 1024
-    /// The size of the buffer a direction's first bytes are copied through.
-    static let smallCopyBufferSize = 8 * 1024
     /// How many bytes a direction copies before it splices.
     static let copyBeforeSplice = 64 * 1024
     /// Bytes this direction has copied so far (it splices once they reach `copyBeforeSplice`).
@@ -134,11 +133,36 @@ struct SplicedDirection {
         }
     }
 
-    /// A small copy buffer, not zeroed first: a direction takes one each time it wakes with bytes, and
-    /// clearing 8 KiB each time cost more than the copy. Safe because no byte of it is ever read before
-    /// `recv` has written it: `pending` only ever spans what a read returned.
-    private static func smallCopyBuffer() -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: smallCopyBufferSize) { _, initialized in initialized = smallCopyBufferSize }
+    /// Reads into the thread's scratch buffer (8 KiB) and writes it on at once, so a young direction's short
+    /// exchanges allocate nothing (a heap buffer per wake-up cost an allocation each, a stack buffer of this
+    /// size is one too: `withUnsafeTemporaryAllocation` puts more than 1 KiB on the heap here); what the sink
+    /// does not take now is kept as the carrier (a heap buffer of just those bytes) for `drain` to finish.
+    private mutating func copyThroughScratch() throws -> SplicePipe.Step {
+        // Nothing keeps a pointer to the scratch bytes past this synchronous call (the bytes left over are
+        // copied out), and `recv` writes before anything reads, so it need not be zeroed.
+        try ThreadScratch.withBuffer { buffer in
+            let read: Int?
+            do { read = try source.readNow(into: buffer) } catch { throw Failure(brokenSide: source, error: error) }
+            guard let read else { return .wouldBlock }
+            guard read > 0 else { return .endOfStream }
+            copied += read
+            var written = 0
+            while written < read {
+                let step: Int?
+                do {
+                    step = try sink.writeNow(UnsafeRawBufferPointer(rebasing: buffer[written..<read]))
+                } catch {
+                    throw Failure(brokenSide: sink, error: error)
+                }
+                guard let step else { break }
+                count(step)
+                written += step
+            }
+            if written < read {
+                carrier = .copy(buffer: Array(buffer[written..<read]), pending: 0..<(read - written))
+            }
+            return .moved(read)
+        }
     }
 
     /// Gives the carrier back (the direction has ended, or is idle).
@@ -169,21 +193,18 @@ struct SplicedDirection {
                 count(written)
                 pending = pending.lowerBound + written..<pending.upperBound
             }
-            carrier = .copy(buffer: buffer, pending: 0..<0)
+            // The large buffer serves the next fill of this run; bytes left from a stack copy are done with.
+            carrier = buffer.count == Self.copyBufferSize ? .copy(buffer: buffer, pending: 0..<0) : .idle
             return nil
         }
     }
 
-    /// Takes bytes from the source into the (empty) carrier, taking a carrier first if none is held: the
-    /// small buffer while the direction is young, then a pipe (or the large buffer without one).
+    /// Takes bytes from the source into the (empty) carrier, taking a carrier first if none is held: none
+    /// while the direction is young (`copyThroughScratch`), then a pipe (or the large buffer without one).
     private mutating func fill() throws -> SplicePipe.Step {
-        if case .copy(let buffer, _) = carrier, buffer.count == Self.smallCopyBufferSize, copied >= Self.copyBeforeSplice, !spliceRefused {
-            carrier = .idle  // a bulk transfer: on to a pipe (the buffer is empty: fill follows a drain)
-        }
         if case .idle = carrier {
-            if copied < Self.copyBeforeSplice && !spliceRefused {
-                carrier = .copy(buffer: Self.smallCopyBuffer(), pending: 0..<0)
-            } else if !spliceRefused, let pipe = try? pool.take() {
+            if copied < Self.copyBeforeSplice && !spliceRefused { return try copyThroughScratch() }
+            if !spliceRefused, let pipe = try? pool.take() {
                 carrier = .pipe(pipe)
             } else {
                 carrier = .copy(buffer: [UInt8](repeating: 0, count: Self.copyBufferSize), pending: 0..<0)

@@ -28,7 +28,9 @@ struct TCPRelay {
     /// Where the directions take their pipes.
     var pipes = SplicePipePool.shared
 
-    func run() async throws {
+    /// Runs in the caller's isolation (the session actor's): it only starts the directions and waits for
+    /// them, which saves a hop off the actor and back; the directions themselves run on their loop.
+    nonisolated(nonsending) func run() async throws {
         defer {
             client.close()
             target.close()
