@@ -46,15 +46,15 @@ extension TCPConnection {
                     started = true
                     return ()
                 }
-                switch awaiting {
-                case .readable?:
-                    try await source.wait(for: .read)
-                case .writable?:
-                    try await sink.wait(for: .write)
-                case nil:
+                guard let awaiting else {
                     await Task.yield()
                     try Task.checkCancellation()
+                    return ()
                 }
+                // One wait for either socket: a small frame, so that a relay direction's whole task fits
+                // in the first slab of its task allocator.
+                let (registration, direction) = awaiting == .readable ? (source, IORegistration.Direction.read) : (sink, .write)
+                try await registration.wait(for: direction)
                 return ()
             }
         }

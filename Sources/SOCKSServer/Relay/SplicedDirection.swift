@@ -75,12 +75,17 @@ struct SplicedDirection {
     }
 
     /// Moves bytes until the source's EOF has been passed on, waking each time the socket it waits for is
-    /// ready. Gives its carrier back however it ends.
+    /// ready: the body of a relay's child task, counted among the server's live relay tasks while it runs.
+    /// Gives its carrier back however it ends.
     ///
     /// - Throws: `Failure` for an error on either socket; `SocketError.closed` when a socket it waits on is
     ///   closed (the relay's teardown, the idle watchdog); `CancellationError` when the relay is cancelled.
-    mutating func run() async throws {
-        defer { release() }
+    consuming func run() async throws {
+        counters.relayTaskStarted()
+        defer {
+            release()
+            counters.relayTaskEnded()
+        }
         var readiness = source.readiness(pipingTo: sink).makeAsyncIterator()
         while try await readiness.next() != nil {
             try await waitForBandwidth()

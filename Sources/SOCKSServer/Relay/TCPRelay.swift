@@ -44,8 +44,10 @@ struct TCPRelay {
         defer { watchdog?.stop() }
         do {
             try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { [self] in try await pipe(from: client, to: target, .up) }
-                group.addTask { [self] in try await pipe(from: target, to: client, .down) }
+                let up = SplicedDirection(from: client, to: target, way: .up, pool: pipes, counters: counters, bandwidth: bandwidth)
+                let down = SplicedDirection(from: target, to: client, way: .down, pool: pipes, counters: counters, bandwidth: bandwidth)
+                group.addTask { try await up.run() }
+                group.addTask { try await down.run() }
             }
         } catch let failure as SplicedDirection.Failure {
             passOnReset(from: failure.brokenSide, error: failure.error)
@@ -55,14 +57,6 @@ struct TCPRelay {
             if watchdog?.hasExpired == true { throw Ending.idleTimeout }
             throw error
         }
-    }
-
-    /// One direction, as a child task: counted among the server's live relay tasks while it runs.
-    private func pipe(from source: TCPConnection, to sink: TCPConnection, _ way: SplicedDirection.Way) async throws {
-        counters.relayTaskStarted()
-        defer { counters.relayTaskEnded() }
-        var direction = SplicedDirection(from: source, to: sink, way: way, pool: pipes, counters: counters, bandwidth: bandwidth)
-        try await direction.run()
     }
 
     /// A side that failed on its own (a reset, a broken pipe) gets its peer reset too. A socket this relay

@@ -4,9 +4,10 @@ import SOCKSProtocol
 /// One client connection, from greeting to teardown.
 ///
 /// The actor owns the session's state (what the access log will say); the data itself moves on `Sendable`
-/// sockets in `run()`'s own task (a spliced TCP relay) or its child tasks (UDP and UoT relays, the copying
-/// fallback), never through an actor hop per chunk. The session's lifetime is its task: when the client's
-/// connection ends or the task is cancelled, everything under it ends.
+/// sockets in child tasks of `run()`'s task (a TCP relay's two directions, the UDP and UoT relays' loops),
+/// never through an actor hop per chunk; HTTP forwarding runs its request loop in the session's own task.
+/// The session's lifetime is its task: when the client's connection ends or the task is cancelled,
+/// everything under it ends.
 actor SOCKSSession {
     /// What the handshake produced.
     struct Accepted: Sendable {
