@@ -17,8 +17,8 @@ extension TCPConnection {
     ///
     /// The sequence never ends by itself: the pipe stops asking at EOF. Waiting throws `SocketError.closed`
     /// when the awaited socket is closed (a relay's teardown, an idle timeout) and `CancellationError` on
-    /// cancellation. The iterator holds the two sockets and what it awaits, nothing more: no allocation per
-    /// element. One iterator per pipe: the source is read, and the sink written, by one task.
+    /// cancellation. The iterator holds the two sockets' registrations and what it awaits, nothing more: no
+    /// allocation per element. One iterator per pipe: the source is read, and the sink written, by one task.
     package struct PipeReadiness: AsyncSequence, Sendable {
         package typealias Element = Void
         let source: TCPConnection

@@ -4,9 +4,9 @@ import AsyncSockets
 ///
 /// Each direction is a child task of the caller's task (the session's), in a discarding task group: a
 /// `SplicedDirection` driven by the readiness sequence of its two sockets. It copies its first bytes through
-/// a small buffer, then moves bytes with `splice(2)` through pipes taken from the pool only while bytes move
-/// (zero copy; an idle relay holds no pipe and no buffer), and copies again where no pipe can be had or the
-/// kernel refuses to splice. EOF in one direction becomes a half-close (`shutdown(SHUT_WR)`) on the other,
+/// its thread's scratch buffer, then moves bytes with `splice(2)` through pipes taken from the pool only
+/// while bytes move (zero copy; an idle relay holds no pipe and no buffer, only its two suspended tasks,
+/// about 1.4 KiB each), and copies again where no pipe can be had or the kernel refuses to splice. EOF in one direction becomes a half-close (`shutdown(SHUT_WR)`) on the other,
 /// and the opposite direction keeps flowing. A reset (or any other error) on one side is passed on as a
 /// reset to the other, so a cut-off download never looks complete. The first error ends the group, which
 /// cancels the other direction; the idle watchdog and anyone ending the session close the sockets, which
