@@ -20,6 +20,9 @@ enum DatagramDropReason: Int, CaseIterable, Sendable {
     case unencodable
     /// Over its user's bandwidth cap (`UserPolicy.bandwidthLimit`).
     case bandwidth
+    /// From one of this server's own UDP sockets (another relay's): never a client's datagram nor a reply
+    /// (`OwnAddresses`).
+    case ownSocket
 
     var label: String {
         switch self {
@@ -32,6 +35,7 @@ enum DatagramDropReason: Int, CaseIterable, Sendable {
         case .clientUnknown: "client-unknown"
         case .unencodable: "unencodable"
         case .bandwidth: "bandwidth"
+        case .ownSocket: "own-socket"
         }
     }
 }

@@ -4,20 +4,25 @@ import SOCKSProtocol
 
 extension SOCKSSession {
     /// The far side for this session's datagrams: direct, or through the upstream as configured (asked
-    /// under the connect deadline, ended early if the client hangs up meanwhile: `ClientHungUp`).
+    /// under the connect deadline, ended early if the client hangs up meanwhile: `ClientHungUp`). Its UDP
+    /// socket counts among the server's own while it is open.
     func makeDatagramEgress() async throws -> any DatagramEgress {
         let configuration = context.configuration
+        let ownAddresses = context.runtime.ownAddresses
         guard let upstream = configuration.upstream else {
             return try DirectDatagramEgress(
-                resolver: access.datagramResolver, policy: access.datagramPolicy, fullCone: configuration.udpFullCone, lookupTimeout: configuration.connectTimeout)
+                resolver: access.datagramResolver, policy: access.datagramPolicy, fullCone: configuration.udpFullCone,
+                lookupTimeout: configuration.connectTimeout, ownAddresses: ownAddresses)
         }
         return try await whileClientWaits(timeout: configuration.connectTimeout) {
-            try await Self.openUpstreamEgress(upstream, configuration: configuration)
+            try await Self.openUpstreamEgress(upstream, configuration: configuration, ownAddresses: ownAddresses)
         }
     }
 
     /// Asks the upstream for a UDP path: a UoT stream or a UDP association.
-    private static func openUpstreamEgress(_ upstream: UpstreamProxy, configuration: SOCKSServer.Configuration) async throws -> any DatagramEgress {
+    private static func openUpstreamEgress(
+        _ upstream: UpstreamProxy, configuration: SOCKSServer.Configuration, ownAddresses: OwnAddresses
+    ) async throws -> any DatagramEgress {
         let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
         switch upstream.udpTransport {
         case .udpOverTCP(let version):
@@ -26,7 +31,7 @@ extension SOCKSSession {
                 try await withDeadline(timeout) { try await client.udpOverTCP(version: version) }
             }
         case .associate:
-            return AssociateDatagramEgress(association: try await client.udpAssociate())
+            return AssociateDatagramEgress(association: try await client.udpAssociate(), ownAddresses: ownAddresses)
         }
     }
 

@@ -16,6 +16,10 @@ extension SOCKSSession {
             await fail(.generalFailure, reason: "cannot open the UDP relay socket: \(error)")
             return
         }
+        // The relay socket is one of the server's own until this function returns, after every path that
+        // closes it: no other association may send to it, nor pass for its client.
+        let registration = context.runtime.ownAddresses.register(clientSocket.localAddress, .udp)
+        defer { registration.end() }
         let egress: any DatagramEgress
         do {
             egress = try await makeDatagramEgress()
@@ -32,7 +36,8 @@ extension SOCKSSession {
         let requestedPort = accepted.request.destination.port
         // The client's own IP: the connection's peer, or the address a PROXY header named (the client then
         // reaches this instance's UDP relay directly, at its advertised address).
-        let client = UDPClientLatch(clientIP: record.client.ip, requiredPort: requestedPort == 0 ? nil : requestedPort)
+        let client = UDPClientLatch(
+            clientIP: record.client.ip, requiredPort: requestedPort == 0 ? nil : requestedPort, ownAddresses: context.runtime.ownAddresses)
         let bound = SocketAddress(ip: context.configuration.udpAdvertiseAddress ?? localIP, port: clientSocket.localAddress.port)
         do {
             try await connection.write(SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(bound)).encoded())
