@@ -6,8 +6,9 @@ import Testing
 import TestSupport
 @testable import SOCKSServer
 
-/// Issue 18, item 1: the server's own UDP sockets — those of its relays — are never a destination, and a
-/// datagram from one of them is never a client's.
+/// Issue 18, items 1 and 6: the server's own sockets besides its proxy listeners — the UDP sockets of its
+/// relays and its metrics listeners — are never a destination, and a datagram from one of them is never a
+/// client's.
 @Suite struct OwnAddressesTests {
     static let alice = SOCKSCredentials(username: "alice", password: "one")
     static let bob = SOCKSCredentials(username: "bob", password: "two")
@@ -195,6 +196,33 @@ import TestSupport
             _ = registry.register(SocketAddress(ip: .ipv4Loopback, port: port), .udp)
         }
         #expect(registry.count == 0, "a registration dropped without end() ends then")
+    }
+
+    // MARK: Item 6: the metrics listener is no destination
+
+    /// With no rules, the metrics endpoint cannot be reached through the proxy: SOCKS5 CONNECT gets 02, an
+    /// HTTP request for `/metrics` 403, by address and by a name that resolves to it. Once the endpoint is
+    /// closed, its address is no longer the server's own.
+    @Test func theMetricsListenerIsDeniedLikeTheServersOwnListeners() async throws {
+        let metrics = try MetricsHarness {
+            $0.protocols = [.socks5, .http]
+            $0.resolver = DestinationPolicyTests.TableResolver(["metrics.test": ["127.0.0.1"]])
+        }
+        let endpoint = metrics.address
+        let harness = metrics.harness
+        #expect(try await DestinationPolicyTests.connect(harness, SOCKSEndpoint(endpoint)) == .notAllowed)
+        #expect(try await DestinationPolicyTests.connect(harness, SOCKSEndpoint(address: .domain("metrics.test"), port: endpoint.port)) == .notAllowed)
+        let forwarded = try await HTTPTestExchange.send("GET http://\(endpoint)/metrics HTTP/1.1\r\nHost: \(endpoint)\r\n\r\n", to: harness.address)
+        #expect(forwarded.status == 403 && !forwarded.body.contains("socksd_"), "\(forwarded.status) \(forwarded.body)")
+        let tunnel = try await HTTPTestExchange.send("CONNECT \(endpoint) HTTP/1.1\r\nHost: \(endpoint)\r\n\r\n", to: harness.address)
+        #expect(tunnel.status == 403)
+        #expect(await ServerHarness.eventually { harness.log.all.filter { $0.contains("outcome=denied(own listening address)") }.count == 4 },
+                "log: \(harness.log.all)")
+
+        metrics.endpoint.close()
+        #expect(harness.server.ownAddresses.count == 0)
+        #expect(harness.server.context.access.policy.ownAddressReason(endpoint) == nil)
+        await metrics.stop()
     }
 }
 
