@@ -23,6 +23,9 @@ enum DatagramDropReason: Int, CaseIterable, Sendable {
     /// From one of this server's own UDP sockets (another relay's): never a client's datagram nor a reply
     /// (`OwnAddresses`).
     case ownSocket
+    /// A UoT stream to the upstream ended under the relay (the upstream closed it, or it failed): counted
+    /// once per stream, for the datagrams that were on their way in it.
+    case streamEnded
 
     var label: String {
         switch self {
@@ -36,6 +39,7 @@ enum DatagramDropReason: Int, CaseIterable, Sendable {
         case .unencodable: "unencodable"
         case .bandwidth: "bandwidth"
         case .ownSocket: "own-socket"
+        case .streamEnded: "stream-ended"
         }
     }
 }

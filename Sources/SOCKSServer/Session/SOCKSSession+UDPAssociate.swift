@@ -20,9 +20,11 @@ extension SOCKSSession {
         // closes it: no other association may send to it, nor pass for its client.
         let registration = context.runtime.ownAddresses.register(clientSocket.localAddress, .udp)
         defer { registration.end() }
+        let counters = RelayCounters(registry: context.metrics)
+        let drop = makeDropReporter(counters: counters)
         let egress: any DatagramEgress
         do {
-            egress = try await makeDatagramEgress()
+            egress = try await makeDatagramEgress(drop: drop)
         } catch is ClientHungUp {
             record.outcome = "client-closed"
             return
@@ -48,11 +50,10 @@ extension SOCKSSession {
             return
         }
         context.logger.debug("session \(record.client): UDP relay on \(clientSocket.localAddress) (advertised \(bound))")
-        let counters = RelayCounters(registry: context.metrics)
         tracker.relaying(with: counters)
         let association = UDPAssociation(
             clientSocket: clientSocket, control: connection, client: client,
-            forwarder: makeForwarder(egress: egress, counters: counters), idleTimeout: context.configuration.udpTimeout)
+            forwarder: makeForwarder(egress: egress, drop: drop), idleTimeout: context.configuration.udpTimeout)
         let ending = await association.run()
         record.bytesUp = counters.bytesUp
         record.bytesDown = counters.bytesDown
