@@ -80,7 +80,8 @@ extension SOCKSServer {
         /// Checked against the request, and for direct egress against every address a name resolves to;
         /// applied to CONNECT, BIND, every UDP datagram and UoT frame. A denied request gets reply 02, a
         /// denied datagram is dropped. Default: no rules. Connecting to this server's own listening
-        /// addresses is always denied.
+        /// addresses (its listeners and its `MetricsEndpoint`s) and sending to its own UDP relay sockets
+        /// are always denied.
         public var destinationRules = DestinationRules([])
 
         /// The most sessions open at once; past it, new connections are closed right after accept.

@@ -41,8 +41,11 @@ public actor SOCKSServer {
     public nonisolated let metrics = ServerMetrics()
     /// The trackers of the open sessions.
     nonisolated let openSessions = OpenSessions()
-    /// What outlives a reload: login backoffs, per-user and UDP session counts.
+    /// What outlives a reload: login backoffs, per-user and UDP session counts, the server's own sockets.
     private nonisolated let runtime: SessionRuntime
+    /// The server's own sockets besides its proxy listeners (metrics listeners, UDP relay sockets), which
+    /// the access policy denies as destinations.
+    nonisolated var ownAddresses: OwnAddresses { runtime.ownAddresses }
     /// What `phase` reports.
     nonisolated let lifecycle = ServerLifecycle()
 

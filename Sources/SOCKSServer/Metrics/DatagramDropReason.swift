@@ -20,6 +20,12 @@ enum DatagramDropReason: Int, CaseIterable, Sendable {
     case unencodable
     /// Over its user's bandwidth cap (`UserPolicy.bandwidthLimit`).
     case bandwidth
+    /// From one of this server's own UDP sockets (another relay's): never a client's datagram nor a reply
+    /// (`OwnAddresses`).
+    case ownSocket
+    /// A UoT stream to the upstream ended under the relay (the upstream closed it, or it failed): counted
+    /// once per stream, for the datagrams that were on their way in it.
+    case streamEnded
 
     var label: String {
         switch self {
@@ -32,6 +38,8 @@ enum DatagramDropReason: Int, CaseIterable, Sendable {
         case .clientUnknown: "client-unknown"
         case .unencodable: "unencodable"
         case .bandwidth: "bandwidth"
+        case .ownSocket: "own-socket"
+        case .streamEnded: "stream-ended"
         }
     }
 }

@@ -15,6 +15,9 @@ import Synchronization
 /// async let metrics: Void = endpoint.run()
 /// ```
 ///
+/// The endpoint counts among the server's own addresses while it listens: a request through the proxy for
+/// it is denied like one for the proxy's own listeners (SOCKS reply `02`, HTTP 403), whatever the rules say.
+///
 /// Each connection gets one answer, then `Connection: close`. Hostile clients cost little and hold little:
 /// a whole exchange (head in, answer out) must finish within `requestTimeout` or the connection is closed;
 /// the head is read into at most 8 KiB; at most `maximumConnections` connections are served at once and
@@ -24,6 +27,8 @@ public final class MetricsEndpoint: Sendable {
     public var localAddress: SocketAddress { listener.localAddress }
 
     private let listener: TCPListener
+    /// The listening address's place among the server's own, from binding to `close()`.
+    private let registration: OwnAddresses.Registration
     private let server: SOCKSServer
     private let version: String
     private let requestTimeout: Duration
@@ -49,6 +54,7 @@ public final class MetricsEndpoint: Sendable {
         maximumConnections: Int = 64
     ) throws {
         listener = try TCPListener(bindingTo: address, backlog: 128)
+        registration = server.ownAddresses.register(listener.localAddress, .tcp)
         self.server = server
         self.version = version
         self.requestTimeout = requestTimeout
@@ -94,6 +100,7 @@ public final class MetricsEndpoint: Sendable {
     /// number of times.
     public func close() {
         listener.close()
+        registration.end()
     }
 
     /// One exchange: read a head, answer it, then let the client close first.

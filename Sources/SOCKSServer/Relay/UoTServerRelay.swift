@@ -158,8 +158,8 @@ struct UoTServerRelay {
                     try await connection.write(buffer[(room - header.count)..<(room + count)])
                     counters.countDatagramDown(count)
                 }
-            } catch let stranger as StrangerDatagram {
-                forwarder.drop(.stranger, "\(stranger)")
+            } catch let refused as RefusedReply {
+                forwarder.drop(refused.reason, "\(refused)")
             } catch let error as UoTProtocolError {
                 forwarder.drop(.unencodable, "cannot frame a reply: \(error)")
             } catch {
