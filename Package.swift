@@ -27,8 +27,8 @@ let package = Package(
         .target(name: "SOCKSClient", dependencies: ["AsyncSockets", "SOCKSProtocol"]),
         // The embeddable server: listener actor, sessions, relays, upstreams, configuration.
         .target(name: "SOCKSServer", dependencies: ["AsyncSockets", "SOCKSProtocol", "SOCKSClient"]),
-        // The daemon: command line, users file, signals, logging.
-        .executableTarget(name: "socksd", dependencies: ["SOCKSServer"]),
+        // The daemon: command line, users file, signals, logging (CEpoll for malloc_trim).
+        .executableTarget(name: "socksd", dependencies: ["SOCKSServer", "CEpoll"]),
 
         // Shared by the test targets: loopback peers, a raw SOCKS5 client, SHA-256. Optimised even in debug
         // builds, so that hashing 64 MiB in a test takes a fraction of a second.

@@ -244,7 +244,7 @@ public actor SOCKSServer {
                         // Behind a balancer: only it may connect; the client's address comes in its header,
                         // read in the session's own task, and admission follows from that address.
                         let balancer = connection.remoteAddress.unmapped
-                        guard trusted.contains(where: { $0.contains(balancer.ip) }) else {
+                        guard trusted.contains(where: { $0.containsClient(balancer.ip) }) else {
                             metrics.untrustedProxy()
                             untrustedProxyReport {
                                 logger.warning("refused \(balancer) on PROXY protocol listener \(group.localAddress): not a trusted balancer")

@@ -115,6 +115,12 @@ enum Socksd {
             }
         }
         defer { statusReports.cancel() }
+        let memoryReturn = Task {
+            await MemoryReturn.run(openSessions: { server.metrics.activeSessions }) { peak, open in
+                logger.info("open sessions fell from \(peak) to \(open): freed memory given back to the system")
+            }
+        }
+        defer { memoryReturn.cancel() }
         if let upstream = server.configuration.upstream {
             server.configuration.logger.info("forwarding through \(upstream.redactedURL), UDP by \(upstream.udpTransport)")
         }

@@ -41,6 +41,23 @@ import Testing
         #expect(error.text == text)
     }
 
+    /// The networks that grant trust (`allowFrom`, trusted balancers) match IPv4 and IPv4-mapped clients, but
+    /// not a NAT64 address: that is an IPv6 host, whoever holds it. IPv6 networks match it as written.
+    @Test func aClientNetworkTakesNoNAT64AddressForItsIPv4Host() throws {
+        let host = try IPNetwork(parsing: "10.9.9.9/32")
+        for inside in ["10.9.9.9", "::ffff:10.9.9.9"] {
+            #expect(host.containsClient(IPAddress(inside)!), "\(inside)")
+        }
+        for outside in ["64:ff9b::a09:909", "64:ff9b::10.9.9.9", "::10.9.9.9", "10.9.9.8", "::ffff:10.9.9.8"] {
+            #expect(!host.containsClient(IPAddress(outside)!), "\(outside)")
+        }
+        #expect(try IPNetwork(parsing: "0.0.0.0/0").containsClient(IPAddress("::ffff:192.0.2.1")!))
+        #expect(try !IPNetwork(parsing: "0.0.0.0/0").containsClient(IPAddress("64:ff9b::1")!))
+        #expect(try IPNetwork(parsing: "64:ff9b::/96").containsClient(IPAddress("64:ff9b::a09:909")!))
+        #expect(try IPNetwork(parsing: "2001:db8::/32").containsClient(IPAddress("2001:db8::7")!))
+        #expect(try !IPNetwork(parsing: "2001:db8::/32").containsClient(IPAddress("10.9.9.9")!))
+    }
+
     @Test func networkContainsEmbeddedIPv4() throws {
         let ten = try IPNetwork(parsing: "10.0.0.0/8")
         for inside in ["10.0.0.0", "10.255.255.255", "::ffff:10.1.2.3", "64:ff9b::a01:203", "64:ff9b::10.9.9.9"] {

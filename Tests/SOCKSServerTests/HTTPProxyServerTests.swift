@@ -408,21 +408,80 @@ import TestSupport
         #expect(origin.requests.count == 1)
     }
 
-    /// A client that hangs up while the origin has yet to answer ends the session at once: the outcome is
-    /// the client's close, not an error writing the late answer to a closed socket.
+    /// A client that resets its connection while the origin has yet to answer ends the session at once: the
+    /// outcome is the client's close, not an error writing the late answer to a closed socket. (A FIN alone
+    /// is a half-close: the answer still comes, below.)
     @Test func aClientHangingUpWhileTheOriginThinksEndsTheSession() async throws {
         let origin = try HTTPTestOrigin()
         defer { origin.stop() }
         let harness = try Self.server()
         defer { Task { await harness.stop() } }
-        let client = try await Client.connect(to: harness.address)
-        let address = client.localAddress
-        try await client.send(Self.get(origin, "/slow"))
-        // The request is with the origin (generous: the suite under AddressSanitizer is slow).
-        #expect(await ServerHarness.eventually(.seconds(60)) { origin.requests.count == 1 })
-        client.close()
+        let address: SocketAddress
+        do {
+            let client = try await Client.connect(to: harness.address)
+            address = client.localAddress
+            try await client.send(Self.get(origin, "/slow"))
+            // The request is with the origin (generous: the suite under AddressSanitizer is slow).
+            #expect(await ServerHarness.eventually(.seconds(60)) { origin.requests.count == 1 })
+            // The reset goes out as the socket is released, at the end of this scope.
+            client.connection.abort()
+        }
         let line = try #require(await Self.accessLines(harness, client: address).first)
         #expect(line.hasSuffix(" outcome=client-closed"), "\(line)")
+    }
+
+    /// A client that half-closes (`shutdown(SHUT_WR)`) after a complete request still gets the whole answer,
+    /// then the proxy's FIN; the request succeeded. The origin answers late (`/slow`), so the FIN has long
+    /// reached the proxy while it waits.
+    @Test(arguments: [0, 1])
+    func aHalfCloseAfterACompleteRequestStillGetsTheAnswer(minorVersion: Int) async throws {
+        let origin = try HTTPTestOrigin()
+        defer { origin.stop() }
+        let harness = try Self.server()
+        defer { Task { await harness.stop() } }
+        var client = try await Client.connect(to: harness.address)
+        defer { client.close() }
+        try await client.send("GET \(origin.base)/slow HTTP/1.\(minorVersion)\r\nHost: \(origin.address)\r\n\r\n")
+        client.connection.shutdownWrite()
+        let connection = minorVersion == 0 ? "close" : "keep-alive"
+        #expect(try await client.rest() == ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: \(connection)\r\n\r\nslow\n", .clean))
+        let line = try #require(await Self.accessLines(harness, client: client.localAddress).first)
+        #expect(line.contains(" command=GET ") && line.hasSuffix(" outcome=succeeded"), "\(line)")
+    }
+
+    /// Two pipelined requests and a FIN behind them: both are answered, in order, then the proxy closes.
+    @Test func pipelinedRequestsBeforeAHalfCloseAreAllAnswered() async throws {
+        let origin = try HTTPTestOrigin()
+        defer { origin.stop() }
+        let harness = try Self.server()
+        defer { Task { await harness.stop() } }
+        var client = try await Client.connect(to: harness.address)
+        defer { client.close() }
+        try await client.send(Self.get(origin, "/slow") + Self.get(origin, "/fixed"))
+        client.connection.shutdownWrite()
+        #expect(try await client.response().text == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nslow\n")
+        #expect(try await client.rest() == (Self.fixedResponse(origin), .clean))
+        let lines = await Self.accessLines(harness, client: client.localAddress, count: 2)
+        #expect(lines.count == 2 && lines.allSatisfy { $0.hasSuffix(" outcome=succeeded") }, "\(lines)")
+    }
+
+    /// A FIN inside a request (its head, or its body) is no half-close: the request is cut, nothing reaches
+    /// the origin whole, and the outcome is the client's close.
+    @Test(arguments: ["GET /slow HTTP/1.1\r\nHost: ", "POST /echo HTTP/1.1\r\nHost: ORIGIN\r\nContent-Length: 10\r\n\r\nhalf"])
+    func aFINInsideARequestIsAnError(partial: String) async throws {
+        let origin = try HTTPTestOrigin()
+        defer { origin.stop() }
+        let harness = try Self.server()
+        defer { Task { await harness.stop() } }
+        var client = try await Client.connect(to: harness.address)
+        defer { client.close() }
+        let request = partial.replacingOccurrences(of: " /", with: " \(origin.base)/").replacingOccurrences(of: "ORIGIN", with: "\(origin.address)")
+        try await client.send(request)
+        client.connection.shutdownWrite()
+        #expect(try await client.rest() == ("", .clean))
+        let line = try #require(await Self.accessLines(harness, client: client.localAddress).first)
+        #expect(line.hasSuffix(" outcome=client-closed"), "\(line)")
+        #expect(origin.requests.isEmpty)
     }
 
     /// A chunked request body that breaks its framing is the client's error: 400, and its own outcome.
@@ -639,8 +698,42 @@ import TestSupport
         #expect(harness.server.metrics.failedLoginCount == 1)
     }
 
-    /// The right login is served (and not passed on); the next request must carry the same login.
-    @Test func theRightLoginIsServedAndAnotherOnTheConnectionIsChallenged() async throws {
+    /// The right login is served (and not passed on). Each request on a kept connection is judged by its own
+    /// login: another user's right one makes the request that user's (a tunnel too), and each access line
+    /// names the user of its request.
+    @Test func eachRequestOnAKeptConnectionIsItsOwnLoginsRequest() async throws {
+        let origin = try HTTPTestOrigin()
+        defer { origin.stop() }
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let harness = try Self.server { $0.users = try UserDatabase(["alice": "secret", "bob": "other"]) }
+        defer { Task { await harness.stop() } }
+        var client = try await Client.connect(to: harness.address)
+        defer { client.close() }
+        for (user, password) in [("alice", "secret"), ("alice", "secret"), ("bob", "other"), ("alice", "secret")] {
+            try await client.send(Self.get(origin, "/fixed", fields: Self.basic(user, password)))
+            #expect(try await client.response().text == Self.fixedResponse(origin))
+        }
+        #expect(origin.requests.count == 4)
+        #expect(origin.requests.allSatisfy { !$0.headText.lowercased().contains("proxy-authorization") })
+        try await client.send("CONNECT \(echo.address) HTTP/1.1\r\nHost: \(echo.address)\r\n" + Self.basic("bob", "other") + "\r\nping")
+        #expect(try await client.bytes(39 + 4) == "HTTP/1.1 200 Connection established\r\n\r\nping")
+        #expect(await ServerHarness.eventually { harness.server.openSessionSummary().contains { $0.contains(" user=bob command=connect destination=\(echo.address) ") } })
+        client.close()
+        let lines = await Self.accessLines(harness, client: client.localAddress, count: 5)
+        #expect(lines.count == 5, "\(lines)")
+        for (line, user) in zip(lines, ["alice", "alice", "bob", "alice"]) {
+            #expect(line.contains(" user=\(user) command=GET ") && line.hasSuffix(" outcome=succeeded"), "\(lines)")
+        }
+        #expect(lines.last?.contains(" user=bob command=CONNECT destination=\(echo.address) up=4 down=4 ") == true, "\(lines)")
+        #expect(harness.server.metrics.failedLoginCount == 0)
+    }
+
+    /// A later request with a wrong password, or none, on a connection alice opened: 407 and the close, and
+    /// its access line names what a first request's would (the user it tried, with `auth-failed`; none, with
+    /// `auth-required`), never alice. A wrong one is a failed login.
+    @Test(arguments: [("bob", "wrong", "bob", "auth-failed"), ("alice", "wrong", "alice", "auth-failed"), (nil, nil, "-", "auth-required")])
+    func aLaterRequestWithAWrongOrNoLoginIsChallenged(user: String?, password: String?, logged: String, outcome: String) async throws {
         let origin = try HTTPTestOrigin()
         defer { origin.stop() }
         let harness = try Self.server { $0.users = try UserDatabase(["alice": "secret", "bob": "other"]) }
@@ -649,17 +742,64 @@ import TestSupport
         defer { client.close() }
         try await client.send(Self.get(origin, "/fixed", fields: Self.basic("alice", "secret")))
         #expect(try await client.response().text == Self.fixedResponse(origin))
+        let login = user.map { Self.basic($0, password ?? "") } ?? ""
+        try await client.send(Self.get(origin, "/fixed", fields: login))
+        #expect(try await client.rest() == (Self.proxyResponse(407, "Proxy Authentication Required", authenticate: true), .clean))
+        #expect(origin.requests.count == 1)
+        let lines = await Self.accessLines(harness, client: client.localAddress, count: 2)
+        #expect(lines.count == 2, "\(lines)")
+        #expect(lines.first?.contains(" user=alice command=GET ") == true && lines.first?.hasSuffix(" outcome=succeeded") == true, "\(lines)")
+        #expect(lines.last?.contains(" user=\(logged) command=GET ") == true && lines.last?.hasSuffix(" outcome=\(outcome)") == true, "\(lines)")
+        #expect(harness.server.metrics.failedLoginCount == (user == nil ? 0 : 1))
+    }
+
+    /// A later request of another user is held to that user's rules, not to those of the user before.
+    @Test func aLaterRequestOfAnotherUserIsHeldToThatUsersRules() async throws {
+        let origin = try HTTPTestOrigin()
+        defer { origin.stop() }
+        let harness = try Self.server {
+            $0.users = try UserDatabase(["alice": "secret", "bob": "other"])
+            $0.userPolicies = ["bob": UserPolicy(destinationRules: DestinationRules([try DestinationRule(action: .deny, parsing: "127.0.0.1:\(origin.address.port)")]))]
+        }
+        defer { Task { await harness.stop() } }
+        var client = try await Client.connect(to: harness.address)
+        defer { client.close() }
         try await client.send(Self.get(origin, "/fixed", fields: Self.basic("alice", "secret")))
         #expect(try await client.response().text == Self.fixedResponse(origin))
-        #expect(origin.requests.allSatisfy { !$0.headText.lowercased().contains("proxy-authorization") })
         try await client.send(Self.get(origin, "/fixed", fields: Self.basic("bob", "other")))
-        #expect(try await client.rest() == (Self.proxyResponse(407, "Proxy Authentication Required", authenticate: true), .clean))
-        #expect(origin.requests.count == 2)
-        let lines = await Self.accessLines(harness, client: client.localAddress, count: 3)
-        #expect(lines.count == 3, "\(lines)")
-        #expect(lines.prefix(2).allSatisfy { $0.contains(" user=alice command=GET ") && $0.hasSuffix(" outcome=succeeded") }, "\(lines)")
-        #expect(lines.last?.hasSuffix(" outcome=auth-required") == true, "\(lines)")
-        #expect(harness.server.metrics.failedLoginCount == 0)
+        #expect(try await client.rest() == (Self.proxyResponse(403, "Forbidden"), .clean))
+        #expect(origin.requests.count == 1)
+        let lines = await Self.accessLines(harness, client: client.localAddress, count: 2)
+        #expect(lines.count == 2, "\(lines)")
+        #expect(lines.last?.contains(" user=bob command=GET ") == true && lines.last?.hasSuffix(" outcome=denied(deny-to 127.0.0.1:\(origin.address.port) (user rule 1))") == true, "\(lines)")
+    }
+
+    /// A connection that alice opened and bob's request took over counts as bob's session under the per-user
+    /// limit, and no longer as alice's.
+    @Test func aLaterRequestOfAnotherUserMovesTheSessionToThatUsersLimit() async throws {
+        let origin = try HTTPTestOrigin()
+        defer { origin.stop() }
+        let harness = try Self.server {
+            $0.users = try UserDatabase(["alice": "secret", "bob": "other"])
+            $0.maxSessionsPerUser = 1
+        }
+        defer { Task { await harness.stop() } }
+        var first = try await Client.connect(to: harness.address)
+        defer { first.close() }
+        try await first.send(Self.get(origin, "/fixed", fields: Self.basic("alice", "secret")))
+        #expect(try await first.response().text == Self.fixedResponse(origin))
+        try await first.send(Self.get(origin, "/fixed", fields: Self.basic("bob", "other")))
+        #expect(try await first.response().text == Self.fixedResponse(origin))
+        // The first connection stays open, now bob's: alice has no session, bob has one.
+        var second = try await Client.connect(to: harness.address)
+        defer { second.close() }
+        try await second.send(Self.get(origin, "/fixed", fields: Self.basic("alice", "secret")))
+        #expect(try await second.response().text == Self.fixedResponse(origin))
+        try await second.send(Self.get(origin, "/fixed", fields: Self.basic("bob", "other")))
+        #expect(try await second.rest() == (Self.proxyResponse(403, "Forbidden"), .clean))
+        #expect(harness.server.metrics.refusedOverUserLimit == 1)
+        let lines = await Self.accessLines(harness, client: second.localAddress, count: 2)
+        #expect(lines.last?.contains(" user=bob command=GET ") == true && lines.last?.hasSuffix(" outcome=refused(limit)") == true, "\(lines)")
     }
 
     /// After as many wrong logins as `loginFailureLimit` from one IP, even the right one is refused, unchecked.

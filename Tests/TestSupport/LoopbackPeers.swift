@@ -35,8 +35,11 @@ public enum LoopbackPeers {
         return RunningPeer(address: listener.localAddress, listener: listener, task: task)
     }
 
-    /// A minimal HTTP/1.1 server answering every request with `200 OK` and `body`, then closing.
-    public static func startHTTP(body: String, on address: SocketAddress = SocketAddress(ip: .ipv4Loopback, port: 0)) throws -> RunningPeer {
+    /// A minimal HTTP/1.1 server answering every request with `200 OK` and `body`, then closing; with
+    /// `answerAfter`, that long after the request head has arrived (an origin that thinks).
+    public static func startHTTP(
+        body: String, on address: SocketAddress = SocketAddress(ip: .ipv4Loopback, port: 0), answerAfter delay: Duration = .zero
+    ) throws -> RunningPeer {
         let listener = try TCPListener(bindingTo: address)
         let response = Array("HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\n\(body)".utf8)
         let task = Task {
@@ -50,6 +53,7 @@ public enum LoopbackPeers {
                                 request.append(contentsOf: chunk)
                                 if request.count >= 4, request.suffix(4) == [13, 10, 13, 10] { break }
                             }
+                            if delay > .zero { try await Task.sleep(for: delay) }
                             try await connection.write(response)
                         } catch {}
                         connection.shutdownWrite()

@@ -222,6 +222,35 @@ import TestSupport
         #expect(!daemon.log.contains("client=127.0.0.3:"), "a refused connection is no session: no access line")
     }
 
+    /// `--allow-from` and `--proxy-protocol-from` grant trust, so an IPv4 network in them matches IPv4
+    /// clients and their IPv4-mapped IPv6 form only: a PROXY-protocol client `64:ff9b::a09:909` (NAT64 for
+    /// 10.9.9.9, but an IPv6 host) is refused by `--allow-from 10.9.9.9/32` at once, while `::ffff:10.9.9.9`
+    /// and `10.9.9.9` themselves are served. (Destination rules still read NAT64 as the IPv4 host, where a
+    /// match denies; `DestinationRuleTests` holds that.)
+    @Test func anIPv4AllowFromAdmitsNoNAT64Client() async throws {
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let daemon = try DaemonProcess([
+            "--proxy-protocol-listen", "127.0.0.1:0", "--proxy-protocol-from", "127.0.0.1/32", "--allow-from", "10.9.9.9/32",
+        ])
+        let proxy = SocketAddress(ip: .ipv4Loopback, port: try await daemon.port())
+        func served(_ header: String) async throws -> Bool {
+            let client = try await SOCKSTestClient.connect(to: proxy)
+            defer { client.close() }
+            try? await client.send(Array(header.utf8) + SOCKSGreeting(methods: [.noAuthentication]).encoded())
+            guard let selection = try? await client.receive(exactly: 2) else { return false }
+            #expect(selection == [0x05, 0x00])
+            try await client.send(SOCKSRequest(command: .connect, destination: SOCKSEndpoint(echo.address)).encoded())
+            let reply = try await client.receive(SOCKSReply.parse)
+            return reply.code == .succeeded
+        }
+        #expect(try await !served("PROXY TCP6 64:ff9b::a09:909 ::1 5555 1080\r\n"), "log: \(daemon.log)")
+        #expect(try await served("PROXY TCP6 ::ffff:10.9.9.9 ::1 5556 1080\r\n"), "log: \(daemon.log)")
+        #expect(try await served("PROXY TCP4 10.9.9.9 127.0.0.1 5557 1080\r\n"), "log: \(daemon.log)")
+        #expect(await daemon.waitForLog { $0.contains { $0.contains("refused [64:ff9b::a09:909]:5555") && $0.hasSuffix(": not in --allow-from") } }, "log: \(daemon.log)")
+        #expect(try await daemon.stop() == 0, "log: \(daemon.log)")
+    }
+
     /// A CONNECT to the daemon's own listening address, as an address or as the address literal in a name
     /// (what `socks5h://` clients send), is denied with no rule given: reply 02 and
     /// `outcome=denied(own listening address)`. (Not `localhost`: where it also resolves to ::1, the

@@ -46,9 +46,10 @@ final class DaemonProcess: Sendable {
         throw SocketError.timedOut
     }
 
-    /// The port of the first listener.
+    /// The port of the first listener (a PROXY protocol listener's line ends in ` (PROXY protocol)`).
     func port() async throws -> UInt16 {
-        let address = try #require(try await listeningAddresses().first)
+        let line = try #require(try await listeningAddresses().first)
+        let address = line.split(separator: " ").first ?? Substring(line)
         return try #require(UInt16(address.split(separator: ":").last!))
     }
 

@@ -4,6 +4,7 @@
 // Glibc's Swift overlay does not export epoll, eventfd or accept4, and `struct epoll_event` is packed on
 // x86_64, which Swift cannot import faithfully. These wrappers take and return plain, unpacked values.
 
+#include <malloc.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -89,6 +90,12 @@ static inline void cepoll_eventfd_drain(int fd) {
 static inline void cepoll_eventfd_signal(int fd) {
     uint64_t one = 1;
     (void)!write(fd, &one, sizeof one);
+}
+
+/// Gives the heap's free memory back to the system (glibc's `malloc_trim(0)`, every arena); 1 when some was
+/// released. The Glibc overlay does not export it.
+static inline int cepoll_malloc_trim(void) {
+    return malloc_trim(0);
 }
 
 #endif

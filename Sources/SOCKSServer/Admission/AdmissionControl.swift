@@ -99,7 +99,7 @@ final class AdmissionControl: Sendable {
         let now = MonotonicClock.nanoseconds()
         return state.withLock { state -> Refusal? in
             let settings = state.settings
-            if !settings.allowFrom.isEmpty && !settings.allowFrom.contains(where: { $0.contains(address) }) { return .notAllowedFrom }
+            if !settings.allowFrom.isEmpty && !settings.allowFrom.contains(where: { $0.containsClient(address) }) { return .notAllowedFrom }
             if let maxSessions = settings.maxSessions, state.total >= maxSessions { return .serverLimit(maxSessions) }
             if let maxSessionsPerIP = settings.maxSessionsPerIP, state.perClient[client, default: 0] >= maxSessionsPerIP {
                 return .clientLimit(maxSessionsPerIP)

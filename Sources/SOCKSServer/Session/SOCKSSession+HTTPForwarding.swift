@@ -18,20 +18,23 @@ extension SOCKSSession {
     /// (the connection to the origin is kept for the next request to the same origin when the origin allows
     /// it), its body and the response passed on unchanged in between their rewritten heads (RFC 9110 §7.6:
     /// hop-by-hop fields removed, `Connection` set by the proxy). Each request has its own access line.
-    /// A next request must arrive within the handshake deadline and carry the same login; a `CONNECT` among
-    /// them ends the series with a tunnel. Bodies are copied, not spliced: their framing must be followed.
+    /// A next request must arrive within the handshake deadline; it is judged by its own login (that of
+    /// another user makes it that user's request, under that user's rules and limits; none, where users log
+    /// in, is answered 407). A `CONNECT` among them ends the series with a tunnel. Bodies are copied, not
+    /// spliced: their framing must be followed.
     func serveHTTPForwarding(_ accepted: Accepted) async {
         guard let start = accepted.forward else { return }
         var client = HTTPInbound(connection: connection, buffered: start.pending)
-        guard let tunnel = await forwardRequests(start.request, from: &client, user: accepted.user) else { return }
+        guard let tunnel = await forwardRequests(start.request, from: &client) else { return }
+        tracker.accepted(user: servedUser, command: .connect, destination: tunnel.destination)
         // Served once the forwarding has settled its own byte counts, so the tunnel's access line keeps the
         // tunnel's bytes (the forwarding's accounting used to overwrite them with its own, zero).
-        await serveConnect(Accepted(request: SOCKSRequest(command: .connect, destination: tunnel.destination), earlyData: client.takeAll(), user: accepted.user))
+        await serveConnect(Accepted(request: SOCKSRequest(command: .connect, destination: tunnel.destination), earlyData: client.takeAll(), user: servedUser))
     }
 
-    /// Forwards `first` and the requests after it: the `CONNECT` that ends the series, or nil when the
-    /// session ends here.
-    private func forwardRequests(_ first: HTTPProxyRequest, from client: inout HTTPInbound, user: String?) async -> HTTPProxyRequest? {
+    /// Forwards `first` (whose login made `servedUser`) and the requests after it: the `CONNECT` that
+    /// ends the series, or nil when the session ends here.
+    private func forwardRequests(_ first: HTTPProxyRequest, from client: inout HTTPInbound) async -> HTTPProxyRequest? {
         let counters = RelayCounters(registry: context.metrics)
         tracker.relaying(with: counters)
         let origin = OriginSlot()
@@ -49,10 +52,13 @@ extension SOCKSSession {
             record.bytesDown = counters.bytesDown - requestStart.down
         }
         var request = first
+        // The login checked last on this connection: a request that repeats it is its user's without
+        // another check (a crypt hash costs milliseconds of CPU per request).
+        var login = first.authorization
         var originInbound: (endpoint: SOCKSEndpoint, inbound: HTTPInbound)?
         while true {
             record.destination = request.destination
-            tracker.accepted(user: user, command: .connect, destination: request.destination)
+            tracker.accepted(user: servedUser, command: .connect, destination: request.destination)
             guard let keepAlive = await forward(request, from: &client, through: &originInbound, origin: origin, counters: counters) else {
                 if watchdog?.hasExpired == true { record.outcome = "idle-timeout" }
                 return nil
@@ -81,11 +87,28 @@ extension SOCKSSession {
             startNextRecord(counters: counters, requestStart: &requestStart)
             record.httpMethod = next.head.method
             record.destination = next.destination
-            guard context.configuration.users == nil || next.authorization == first.authorization else {
-                // Another login (or none) on a connection opened with one: ask again, on a new connection.
-                record.outcome = "auth-required"
-                await answerHTTP(.proxyAuthenticationRequired)
-                return nil
+            if context.configuration.users != nil && next.authorization != login {
+                // Each request is judged by its own login, checked as on a new connection: a wrong one (or
+                // none) is answered 407 and ends the connection; another user's makes this that user's
+                // request, under that user's rules, cap and session limit.
+                let user: String?
+                do {
+                    user = try await authenticateHTTP(next)
+                } catch {
+                    record.outcome = handshakeOutcome(error)
+                    return nil
+                }
+                login = next.authorization
+                record.user = user.map { Array($0.utf8) }
+                if user != servedUser, let kept = originInbound {
+                    // A kept origin connection was opened under the other user's rules: this user's request
+                    // is dialled, and so checked, anew (nor does one user's connection carry another's).
+                    kept.inbound.connection.close()
+                    originInbound = nil
+                }
+                guard await serve(as: user) else { return nil }
+            } else {
+                record.user = servedUser.map { Array($0.utf8) }
             }
             if case .tunnel = next.kind { return next }
             request = next
@@ -101,6 +124,7 @@ extension SOCKSSession {
         requestStart = (counters.bytesUp, counters.bytesDown)
         record.started = .now
         record.outcome = "handshake-incomplete"
+        record.user = nil
         record.httpMethod = nil
         record.destination = nil
     }
@@ -201,8 +225,8 @@ extension SOCKSSession {
             context.logger.warning("session \(record.client): HTTP \(record.httpMethod ?? "request") refused: bad chunked request body: \(problem)")
             await answerHTTP(.badRequest)
         case (.sendingRequest, is HTTPInbound.Failure), (_, is ClientHungUp):
-            // The client's body ended early, or it went away while the origin had yet to answer: nobody to
-            // answer.
+            // The client's body ended early (a FIN inside a request is no half-close), or it reset the
+            // connection while the origin had yet to answer: nobody to answer.
             record.outcome = "client-closed"
         case (.sendingRequest, _) where connection.isClosed:
             record.outcome = "client-closed"
@@ -215,9 +239,13 @@ extension SOCKSSession {
         }
     }
 
-    /// Waits for the origin's next response head while watching the client: a client that hangs up (or
-    /// half-closes) meanwhile ends the wait (`ClientHungUp`), so a long poll or a silent origin cannot hold
-    /// the session, its two sockets and its place under the limits after the client has gone.
+    /// Waits for the origin's next response head while watching the client: a client that resets the
+    /// connection meanwhile ends the wait (`ClientHungUp`), so a long poll or a silent origin cannot hold the
+    /// session, its two sockets and its place under the limits after the client has gone. Its FIN does not:
+    /// the request is complete by now, so a FIN is a half-close (`shutdown(SHUT_WR)` after the request, as
+    /// `nc -N` and some HTTP/1.0 clients do) and the response is still delivered, then the connection closed,
+    /// as CONNECT does. (Over TCP such a FIN looks the same as a client that closed for good; that one is
+    /// found out when the answer is written, or by `idleTimeout`.)
     private func awaitResponseHead(from upstream: HTTPInbound) async throws -> (HTTPResponseHead, HTTPInbound) {
         // Often the head is there already (or arrives before the client could hang up): no task group then.
         var upstream = upstream
@@ -225,7 +253,7 @@ extension SOCKSSession {
             upstream.consume(length)
             return (head, upstream)
         }
-        return try await whileClientWaits(timeout: nil) { [upstream] in try await Self.readResponseHead(from: upstream) }
+        return try await whileClientWaits(timeout: nil, endsOnFIN: false) { [upstream] in try await Self.readResponseHead(from: upstream) }
     }
 
     /// Reads the origin's next response head: it, and the origin's bytes after it.

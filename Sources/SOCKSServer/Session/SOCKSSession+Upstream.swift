@@ -13,7 +13,8 @@ extension SOCKSSession {
     ///
     /// - Parameter timeout: nil for no deadline (an HTTP origin's answer, which may take as long as it takes).
     /// - Parameter endsOnFIN: whether the client's FIN counts as a hang-up. `false` for CONNECT and BIND,
-    ///   where a FIN after early data is a half-close that the relay passes on; only a reset ends the wait.
+    ///   where a FIN after early data is a half-close that the relay passes on, and for an HTTP origin's
+    ///   answer to a complete request, which the half-closed client still gets; only a reset ends the wait.
     ///
     /// A result that arrives after the wait was given up is dropped, which closes its sockets.
     func whileClientWaits<Result: Sendable>(

@@ -74,6 +74,11 @@ actor SOCKSSession {
     let tracker: SessionTracker
     /// The user's bandwidth cap, shared with the user's other sessions; nil for none.
     var bandwidth: BandwidthLimiter?
+    /// The user whose request the session serves (nil without a login): its rules, cap and session limit
+    /// apply. On an HTTP connection each request's own login decides, so it can change between requests.
+    private(set) var servedUser: String?
+    /// The user this session is counted for under `--max-sessions-per-user`, if any.
+    private var countedUser: String?
 
     /// What the listener accepts: the first byte must choose one of these.
     let protocols: Set<ClientProtocol>
@@ -148,19 +153,8 @@ actor SOCKSSession {
         context.logger.debug("session \(record.client): \(accepted.request.command) \(SOCKSLogger.escapingFieldValue(accepted.request.destination.description))")
 
         deadline.cancel()
-        access = context.access(for: accepted.user)
-        if let user = accepted.user, let cap = context.configuration.userPolicies[user]?.bandwidthLimit {
-            bandwidth = context.runtime.bandwidthLimiter(for: user, bytesPerSecond: cap)
-        }
-        let userLimit = accepted.user.flatMap { context.sessionLimit(for: $0) }
-        if let user = accepted.user, let limit = userLimit {
-            guard context.userSessions.enter(user, limit: limit) else {
-                context.metrics.refusedByUserLimit()
-                await refuse("user \(SOCKSLogger.escapingFieldValue(user)) has \(limit) sessions open (--max-sessions-per-user)")
-                return
-            }
-        }
-        defer { if let user = accepted.user, userLimit != nil { context.userSessions.leave(user) } }
+        defer { leaveUserLimit() }
+        guard await serve(as: accepted.user) else { return }
         let uot = UoTVersion(destination: accepted.request.destination)
         switch (dialect, accepted.request.command) {
         case (.socks5, .connect) where uot != nil:
@@ -180,6 +174,35 @@ actor SOCKSSession {
         default:
             await fail(.commandNotSupported, reason: "command \(accepted.request.command) not supported over \(dialect)")
         }
+    }
+
+    /// Makes `user` the one this session serves: its access policy and bandwidth cap, and its place under
+    /// its session limit (the previous user's place is given up). Answers 02 / 403 and returns false when
+    /// the user already has as many sessions as the limit allows.
+    func serve(as user: String?) async -> Bool {
+        guard user != servedUser else { return true }
+        leaveUserLimit()
+        servedUser = user
+        access = context.access(for: user)
+        bandwidth = user.flatMap { user in
+            context.configuration.userPolicies[user]?.bandwidthLimit.map { context.runtime.bandwidthLimiter(for: user, bytesPerSecond: $0) }
+        }
+        if let user, let limit = context.sessionLimit(for: user) {
+            guard context.userSessions.enter(user, limit: limit) else {
+                context.metrics.refusedByUserLimit()
+                await refuse("user \(SOCKSLogger.escapingFieldValue(user)) has \(limit) sessions open (--max-sessions-per-user)")
+                return false
+            }
+            countedUser = user
+        }
+        return true
+    }
+
+    /// Gives up the session's place under its user's session limit, if it holds one.
+    private func leaveUserLimit() {
+        guard let user = countedUser else { return }
+        context.userSessions.leave(user)
+        countedUser = nil
     }
 
     /// Takes the first bytes (those read with a PROXY header, or one read now, into the buffer the handshake
@@ -369,7 +392,8 @@ actor SOCKSSession {
         if dialect == .http { await drainBeforeClose() }
     }
 
-    private func handshakeOutcome(_ error: any Error) -> String {
+    /// The access line's outcome for a handshake (or an HTTP request's login) that ended with `error`.
+    func handshakeOutcome(_ error: any Error) -> String {
         switch error {
         case SocketError.timedOut: "handshake-timeout"
         case HandshakeError.clientClosed: "client-closed"

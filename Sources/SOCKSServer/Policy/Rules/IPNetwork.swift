@@ -8,6 +8,10 @@ import AsyncSockets
 /// dual-stack socket connects to a.b.c.d) and a NAT64 address under the well-known prefix (`64:ff9b::/96`,
 /// which a NAT64 gateway forwards to a.b.c.d) are also checked as the IPv4 address they embed. An IPv6
 /// network is checked against the IPv6 address as it is.
+///
+/// That reading suits destinations, where a match denies. A network that *grants* trust to a client
+/// (`allowFrom`, the PROXY protocol's trusted balancers) uses `containsClient(_:)` instead, which leaves NAT64
+/// out: a host in `64:ff9b::/96` is an IPv6 host, not the IPv4 one its last bytes spell.
 public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
     /// The network's first address: the given address with every bit after the prefix clear.
     public let address: IPAddress
@@ -74,6 +78,22 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
             return leadingBitsMatch(candidate, from: 0)
         }
         if self.address.isIPv4, Self.embedsIPv4(candidate) {
+            return leadingBitsMatch(candidate, from: 12)
+        }
+        return false
+    }
+
+    /// Whether the client `address` is in this network, for a network that grants trust to the clients in it
+    /// (`allowFrom`, `trustedProxies`): directly, or for an IPv4 network also as the IPv4 address an
+    /// IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, how a dual-stack socket sees an IPv4 peer) carries. A NAT64
+    /// address (`64:ff9b::a.b.c.d`) is an IPv6 client, matched only by IPv6 networks: its owner is whoever
+    /// holds that IPv6 address, not the IPv4 host its last bytes name.
+    package func containsClient(_ address: IPAddress) -> Bool {
+        let candidate = address.bytes
+        if candidate.count == self.address.bytes.count {
+            return leadingBitsMatch(candidate, from: 0)
+        }
+        if self.address.isIPv4, candidate.count == 16, candidate[0..<12].elementsEqual(Self.ipv4MappedPrefix) {
             return leadingBitsMatch(candidate, from: 12)
         }
         return false
