@@ -4,7 +4,8 @@ enum DatagramDropReason: Int, CaseIterable, Sendable {
     /// From an address that is not the associated client, or a reply from a source the egress does not
     /// accept (not full cone).
     case stranger
-    /// A SOCKS UDP request header that does not parse.
+    /// A SOCKS UDP request header that does not parse, or a datagram (UDP or UoT) addressed to a name that
+    /// is no host name (`HostName`).
     case malformed
     /// A fragment (fragmentation is not supported).
     case fragmented

@@ -115,6 +115,9 @@ struct UDPAssociation {
         let payloadStart: Int
         do {
             (header, payloadStart) = try SOCKSUDPHeader.parse(datagram: datagram)
+        } catch .invalidDomainName(let name) {
+            drop(.malformed, "to \(SOCKSLogger.escapingFieldValue(name)): not a host name")
+            return
         } catch {
             drop(.malformed, "malformed header: \(error)")
             return
