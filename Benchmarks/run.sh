@@ -636,7 +636,7 @@ one fails (at most $CEILING_MAX; Dante forks processes as sessions grow, each wi
 start-up is from exec to the \`listening on\` line. Peers: microsocks and Dante (\`danted\`) from Debian.
 
 Allocations and system calls per CONNECT session are counts over $COUNT_SESSIONS sessions as the connection
-tests open them ($COUNT_CLIENTS client(s) one after another), on a fresh instance of socksd and of microsocks
+tests open them (by $COUNT_CLIENTS client(s), each one session after another), on a fresh instance of socksd and of microsocks
 that first carried $COUNT_WARMUP, the median of $ROUNDS rounds. Allocations are calls to malloc, calloc,
 realloc, posix_memalign, aligned_alloc, memalign, valloc and pvalloc, counted by an \`LD_PRELOAD\` shim
 (\`Benchmarks/malloccount.c\`, counters in a file mapped shared, read before and after); they include
