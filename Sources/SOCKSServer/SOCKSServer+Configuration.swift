@@ -5,7 +5,9 @@ extension SOCKSServer {
     /// handshake and connect deadlines.
     public struct Configuration: Sendable {
         /// The addresses to listen on. Default: `127.0.0.1:1080`. Port 0 picks a free port; read the real
-        /// one from `SOCKSServer.localAddresses`.
+        /// one from `SOCKSServer.localAddresses`. An address with a fixed port may be one listener only,
+        /// here or in `proxyProtocolListeners` (`SOCKSServerError.duplicateListenAddress`); port 0 given
+        /// twice is two listeners.
         public var listenAddresses: [SocketAddress] = [SocketAddress(ip: .ipv4Loopback, port: 1080)]
 
         /// Listeners behind a load balancer, whose connections start with a PROXY protocol header from a

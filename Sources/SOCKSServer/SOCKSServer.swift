@@ -75,7 +75,8 @@ public actor SOCKSServer {
     ///   `SOCKSServerError.noListenAddress` for an empty address list; `SOCKSServerError.openProxy` for an
     ///   address that is not loopback with no users, no `allowFrom` and no `allowOpenProxy`;
     ///   `SOCKSServerError.noProtocols` for a listener with an empty protocol set, and
-    ///   `SOCKSServerError.socks4WithAuthentication` for SOCKS4 offered while users must log in.
+    ///   `SOCKSServerError.socks4WithAuthentication` for SOCKS4 offered while users must log in;
+    ///   `SOCKSServerError.duplicateListenAddress` for an address with a fixed port given for two listeners.
     public init(configuration: Configuration) throws {
         let specs = try ListenerSpec.validate(configuration)
         let open = Self.openProxyAddresses(configuration)
