@@ -21,9 +21,7 @@ public struct SOCKSRequest: Hashable, Sendable {
     }
 
     public func encoded() -> [UInt8] {
-        var bytes: [UInt8] = [0x05, command.rawValue, 0x00]
-        bytes.appendEndpoint(destination)
-        return bytes
+        .message(0x05, command.rawValue, 0x00, endpoint: destination)
     }
 }
 
@@ -46,8 +44,6 @@ public struct SOCKSReply: Hashable, Sendable {
     }
 
     public func encoded() -> [UInt8] {
-        var bytes: [UInt8] = [0x05, code.rawValue, 0x00]
-        bytes.appendEndpoint(bound)
-        return bytes
+        .message(0x05, code.rawValue, 0x00, endpoint: bound)
     }
 }

@@ -49,26 +49,38 @@ public struct SOCKSServerHandshake: Sendable {
 
     /// Adds bytes read from the client.
     public mutating func receive<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+        // Consumed bytes leave here, not in `consume`, where the parser's reader still shares the buffer
+        // (emptying it there would copy it). The first bytes get room for a whole handshake, so a
+        // session's later messages fit without growing it.
+        if readIndex == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            readIndex = 0
+        }
+        if buffer.capacity == 0 { buffer.reserveCapacity(Swift.max(Self.initialCapacity, bytes.underestimatedCount)) }
         buffer.append(contentsOf: bytes)
     }
+
+    /// Room for a greeting, an RFC 1929 login and a request with the longest name.
+    private static let initialCapacity = 3 + 255 + 3 + 255 + 255 + 7 + 10
 
     /// Advances as far as the buffered bytes allow.
     public mutating func next() -> Action {
         switch state {
         case .awaitingGreeting:
-            let greeting: SOCKSGreeting
-            switch consume(SOCKSGreeting.parse) {
-            case .parsed(let message): greeting = message
+            // The offered methods as bytes (a `SOCKSGreeting` would hold them in an array of their own).
+            let offered: ArraySlice<UInt8>
+            switch consume(Self.parseGreetingMethods) {
+            case .parsed(let methods): offered = methods
             case .stop(let action): return action
             }
             let wanted: SOCKSAuthenticationMethod = requiresAuthentication ? .usernamePassword : .noAuthentication
-            guard greeting.methods.contains(wanted) else {
-                let failure = SOCKSHandshakeFailure.noAcceptableMethod(offered: greeting.methods.map(\.rawValue))
+            guard offered.contains(wanted.rawValue) else {
+                let failure = SOCKSHandshakeFailure.noAcceptableMethod(offered: Array(offered))
                 state = .failed(failure)
                 return .fail(reply: SOCKSMethodSelection(method: .noAcceptableMethods).encoded(), failure)
             }
             state = requiresAuthentication ? .awaitingCredentials : .awaitingRequest
-            return .send(SOCKSMethodSelection(method: wanted).encoded())
+            return .send(requiresAuthentication ? Self.selectsUsernamePassword : Self.selectsNoAuthentication)
         case .awaitingCredentials:
             switch consume(SOCKSCredentials.parse) {
             case .parsed(let credentials):
@@ -93,6 +105,18 @@ public struct SOCKSServerHandshake: Sendable {
         case .failed(let failure):
             return .fail(reply: nil, failure)
         }
+    }
+
+    /// The method selections a successful greeting gets, made once: `05 00` and `05 02`.
+    private static let selectsNoAuthentication = SOCKSMethodSelection(method: .noAuthentication).encoded()
+    private static let selectsUsernamePassword = SOCKSMethodSelection(method: .usernamePassword).encoded()
+
+    /// `SOCKSGreeting.parse`, giving the offered methods as the bytes received.
+    private static func parseGreetingMethods(from reader: inout ByteReader) throws(SOCKSProtocolError) -> ArraySlice<UInt8>? {
+        guard let version = reader.readByte() else { return nil }
+        guard version == 0x05 else { throw .unsupportedVersion(version) }
+        guard let count = reader.readByte() else { return nil }
+        return reader.readBytes(Int(count))
     }
 
     /// Reports the verdict on the credentials that `.verifyCredentials` asked about.
@@ -137,7 +161,6 @@ public struct SOCKSServerHandshake: Sendable {
         do {
             guard let message = try parser(&reader) else { return .stop(.needMoreBytes) }
             readIndex = reader.position
-            if readIndex == buffer.count { buffer.removeAll(keepingCapacity: true); readIndex = 0 }
             return .parsed(message)
         } catch {
             let failure = SOCKSHandshakeFailure.malformed(error)

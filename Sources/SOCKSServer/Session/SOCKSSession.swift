@@ -212,34 +212,38 @@ actor SOCKSSession {
         // Enough for a greeting, a login and a request sent together (or a whole SOCKS4a request); early
         // data beyond it stays in the socket for the relay to read.
         var buffer = [UInt8](repeating: 0, count: 768)
-        let first: [UInt8]
+        // The first bytes are a view of what holds them (no copy); the handshakes consume the view before
+        // they read into `buffer` again, so that read finds the buffer unshared and does not copy it.
+        let first: ArraySlice<UInt8>
         if !initialBytes.isEmpty {
-            first = initialBytes
+            first = initialBytes[...]
             initialBytes = []
         } else {
             let count = try await connection.read(into: &buffer)
             guard count > 0 else { throw HandshakeError.clientClosed }
-            first = Array(buffer[0..<count])
+            first = buffer[0..<count]
         }
-        guard let chosen = ClientProtocol(firstByte: first[0]) else { throw HandshakeError.unknownProtocol(firstByte: first[0]) }
+        let firstByte = first[first.startIndex]
+        guard let chosen = ClientProtocol(firstByte: firstByte) else { throw HandshakeError.unknownProtocol(firstByte: firstByte) }
         record.clientProtocol = chosen
         guard protocols.contains(chosen) else { throw HandshakeError.protocolNotAccepted(chosen) }
         switch chosen {
         case .socks5:
-            return .request(try await handshake(first: first, buffer: &buffer))
+            return .request(try await handshake(first: consume first, buffer: &buffer))
         case .socks4:
             dialect = .socks4
-            return .request(try await handshakeSOCKS4(first: first, buffer: &buffer))
+            return .request(try await handshakeSOCKS4(first: consume first, buffer: &buffer))
         case .http:
-            return .http(firstBytes: first)
+            return .http(firstBytes: Array(first))
         }
     }
 
     /// Reads a SOCKS4/4a request through its sans-I/O decoder. The user id is only logged (it proves
     /// nothing); while users must log in, the request is answered 5B: SOCKS4 has no password to check.
-    private func handshakeSOCKS4(first: [UInt8], buffer: inout [UInt8]) async throws -> Accepted {
+    private func handshakeSOCKS4(first: consuming ArraySlice<UInt8>, buffer: inout [UInt8]) async throws -> Accepted {
         var decoder = SOCKS4RequestDecoder()
         decoder.receive(first)
+        _ = consume first
         while true {
             switch decoder.next() {
             case .needMoreBytes:
@@ -265,10 +269,11 @@ actor SOCKSSession {
     /// Reads greeting, login and request through the sans-I/O state machine, starting with the `first`
     /// bytes already read. A login from an IP serving a backoff is refused without checking the password;
     /// a failed one counts towards the IP's backoff.
-    private func handshake(first: [UInt8], buffer: inout [UInt8]) async throws -> Accepted {
+    private func handshake(first: consuming ArraySlice<UInt8>, buffer: inout [UInt8]) async throws -> Accepted {
         let users = context.configuration.users
         var machine = SOCKSServerHandshake(requiresAuthentication: users != nil)
         machine.receive(first)
+        _ = consume first
         var action = machine.next()
         while true {
             switch action {
