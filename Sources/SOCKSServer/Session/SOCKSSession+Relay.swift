@@ -30,7 +30,7 @@ extension SOCKSSession {
         } catch is CancellationError {
             record.outcome = "cancelled"
         } catch {
-            record.outcome = "relay-error(\(error))"
+            record.relayFailed(error)
             context.logger.debug("session \(record.client): relay ended: \(error)")
         }
     }
