@@ -47,6 +47,14 @@ public struct SOCKSServerHandshake: Sendable {
         self.requiresAuthentication = requiresAuthentication
     }
 
+    /// A handshake whose first bytes are `received`, kept as they are: the array becomes the buffer, and
+    /// its spare capacity the room `receive(atMost:reading:)` reads later bytes into (no copy, no second
+    /// buffer).
+    public init(requiresAuthentication: Bool, adopting received: consuming [UInt8]) {
+        self.requiresAuthentication = requiresAuthentication
+        self.buffer = received
+    }
+
     /// Adds bytes read from the client.
     public mutating func receive<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         // Consumed bytes leave here, not in `consume`, where the parser's reader still shares the buffer
@@ -62,6 +70,32 @@ public struct SOCKSServerHandshake: Sendable {
 
     /// Room for a greeting, an RFC 1929 login and a request with the longest name.
     private static let initialCapacity = 3 + 255 + 3 + 255 + 255 + 7 + 10
+
+    /// Reads bytes straight into the buffer: `read` fills `buffer` from `offset` to its end and returns how
+    /// many bytes it read (0 at the end of the stream), or `nil` when none are there yet. The room offered
+    /// is the buffer's spare capacity, and at least `minimumRoom` bytes.
+    ///
+    /// - Returns: what `read` returned.
+    public mutating func receive<Failure: Error>(
+        minimumRoom: Int, reading read: (_ buffer: inout [UInt8], _ offset: Int) throws(Failure) -> Int?
+    ) throws(Failure) -> Int? {
+        if readIndex == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            readIndex = 0
+        }
+        let start = buffer.count
+        let room = Swift.max(buffer.capacity - start, minimumRoom)
+        buffer.append(contentsOf: repeatElement(0, count: room))
+        let count: Int?
+        do {
+            count = try read(&buffer, start)
+        } catch {
+            buffer.removeLast(room)
+            throw error
+        }
+        buffer.removeLast(room - (count ?? 0))
+        return count
+    }
 
     /// Advances as far as the buffered bytes allow.
     public mutating func next() -> Action {

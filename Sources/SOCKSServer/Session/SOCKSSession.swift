@@ -209,48 +209,51 @@ actor SOCKSSession {
         countedUser = nil
     }
 
-    /// Takes the first bytes (those read with a PROXY header, or one read now, into the buffer the handshake
-    /// goes on with: no extra read for SOCKS5), lets the first byte choose the protocol, and runs that
-    /// protocol's handshake; an HTTP request is handed back to be served as HTTP.
+    /// Takes the first bytes (those read with a PROXY header, or one read now), lets the first byte choose
+    /// the protocol, and runs that protocol's handshake; an HTTP request is handed back to be served as HTTP.
     private func open() async throws -> Opening {
-        // Enough for a greeting, a login and a request sent together (or a whole SOCKS4a request); early
-        // data beyond it stays in the socket for the relay to read.
-        var buffer = [UInt8](repeating: 0, count: 768)
-        // The first bytes are a view of what holds them (no copy); the handshakes consume the view before
-        // they read into `buffer` again, so that read finds the buffer unshared and does not copy it.
-        let first: ArraySlice<UInt8>
+        var received: [UInt8]
         if !initialBytes.isEmpty {
-            first = initialBytes[...]
+            received = initialBytes
             initialBytes = []
         } else {
-            let count = try await connection.read(into: &buffer)
+            received = [UInt8](repeating: 0, count: Self.handshakeReadSize)
+            let count = try await connection.read(into: &received)
             guard count > 0 else { throw HandshakeError.clientClosed }
-            first = buffer[0..<count]
+            // Keeps the capacity: a SOCKS5 handshake reads its later messages into it.
+            received.removeSubrange(count...)
         }
-        let firstByte = first[first.startIndex]
+        let firstByte = received[0]
         guard let chosen = ClientProtocol(firstByte: firstByte) else { throw HandshakeError.unknownProtocol(firstByte: firstByte) }
         record.clientProtocol = chosen
         guard protocols.contains(chosen) else { throw HandshakeError.protocolNotAccepted(chosen) }
         switch chosen {
         case .socks5:
-            return .request(try await handshake(first: consume first, buffer: &buffer))
+            return .request(try await handshake(received: consume received))
         case .socks4:
             dialect = .socks4
-            return .request(try await handshakeSOCKS4(first: consume first, buffer: &buffer))
+            return .request(try await handshakeSOCKS4(received: consume received))
         case .http:
-            return .http(firstBytes: Array(first))
+            return .http(firstBytes: received)
         }
     }
 
+    /// How much one read of the handshake takes at most: enough for a greeting, a login and a request sent
+    /// together (or a whole SOCKS4a request); early data beyond it stays in the socket for the relay to read.
+    static let handshakeReadSize = 768
+
     /// Reads a SOCKS4/4a request through its sans-I/O decoder. The user id is only logged (it proves
     /// nothing); while users must log in, the request is answered 5B: SOCKS4 has no password to check.
-    private func handshakeSOCKS4(first: consuming ArraySlice<UInt8>, buffer: inout [UInt8]) async throws -> Accepted {
+    private func handshakeSOCKS4(received: consuming [UInt8]) async throws -> Accepted {
         var decoder = SOCKS4RequestDecoder()
-        decoder.receive(first)
-        _ = consume first
+        decoder.receive(received)
+        // What was received becomes the read buffer (the decoder keeps its own copy of the bytes).
+        var buffer = consume received
         while true {
             switch decoder.next() {
             case .needMoreBytes:
+                buffer.removeAll(keepingCapacity: true)
+                buffer.append(contentsOf: repeatElement(0, count: Self.handshakeReadSize))
                 let count = try await connection.read(into: &buffer)
                 guard count > 0 else { throw HandshakeError.clientClosed }
                 decoder.receive(buffer[0..<count])
@@ -273,18 +276,26 @@ actor SOCKSSession {
     /// Reads greeting, login and request through the sans-I/O state machine, starting with the `first`
     /// bytes already read. A login from an IP serving a backoff is refused without checking the password;
     /// a failed one counts towards the IP's backoff.
-    private func handshake(first: consuming ArraySlice<UInt8>, buffer: inout [UInt8]) async throws -> Accepted {
+    private func handshake(received: consuming [UInt8]) async throws -> Accepted {
         let users = context.configuration.users
-        var machine = SOCKSServerHandshake(requiresAuthentication: users != nil)
-        machine.receive(first)
-        _ = consume first
+        // The machine keeps the bytes in the array they were read into and reads later ones into its spare
+        // room (at least 256 bytes, so a message split mid-way still gets a useful read): one buffer for
+        // the whole handshake.
+        var machine = SOCKSServerHandshake(requiresAuthentication: users != nil, adopting: consume received)
         var action = machine.next()
         while true {
             switch action {
             case .needMoreBytes:
-                let count = try await connection.read(into: &buffer)
-                guard count > 0 else { throw HandshakeError.clientClosed }
-                machine.receive(buffer[0..<count])
+                while true {
+                    let count = try machine.receive(minimumRoom: 256) { [connection] buffer, offset throws(SocketError) in
+                        try connection.readNow(into: &buffer, at: offset)
+                    }
+                    if let count {
+                        guard count > 0 else { throw HandshakeError.clientClosed }
+                        break
+                    }
+                    try await connection.waitUntilReadable()
+                }
                 action = machine.next()
             case .send(let bytes):
                 try await connection.write(bytes)
