@@ -75,7 +75,7 @@ actor SOCKSSession {
     /// The access policy this session works under: the server's until the login, then its user's.
     var access: SessionAccess
     /// What the session summary and a reload see of this session.
-    let tracker: SessionTracker
+    nonisolated let tracker: SessionTracker
     /// The user's bandwidth cap, shared with the user's other sessions; nil for none.
     var bandwidth: BandwidthLimiter?
     /// The user whose request the session serves (nil without a login): its rules, cap and session limit
@@ -111,9 +111,9 @@ actor SOCKSSession {
 
     func run() async {
         context.metrics.sessionStarted()
-        context.openSessions.insert(tracker)
+        context.openSessions.insert(self)
         defer {
-            context.openSessions.remove(tracker)
+            context.openSessions.remove(self)
             connection.close()
             context.metrics.sessionEnded(record)
             // Logins refused during a backoff are summarised by the throttle's report, not logged one by one.
