@@ -164,6 +164,19 @@ func feeds(_ bytes: [UInt8]) -> [[[UInt8]]] {
         }
     }
 
+    @Test func theAdoptedBufferComesBackWithItsCapacityAfterTheEarlyData() {
+        var first = SOCKSGreeting(methods: [.noAuthentication]).encoded() + request.encoded() + [1, 2, 3]
+        first.reserveCapacity(768)
+        var machine = SOCKSServerHandshake(requiresAuthentication: false, adopting: first)
+        #expect(machine.next() == .send([0x05, 0x00]))
+        #expect(machine.next() == .request(request))
+        #expect(machine.takeEarlyData() == [1, 2, 3])
+        let buffer = machine.takeBuffer()
+        #expect(buffer.isEmpty)
+        #expect(buffer.capacity >= 768)
+        #expect(machine.bufferedByteCount == 0)
+    }
+
     @Test func aReadThatFailsLeavesTheBufferedBytes() {
         struct Failure: Error {}
         var machine = SOCKSServerHandshake(requiresAuthentication: false, adopting: [0x05])

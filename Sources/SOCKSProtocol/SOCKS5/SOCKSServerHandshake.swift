@@ -172,10 +172,18 @@ public struct SOCKSServerHandshake: Sendable {
         return .fail(reply: SOCKSAuthenticationStatus.failure.encoded(), failure)
     }
 
-    /// The bytes received after the request: data the client sent before it saw the reply. Empties the buffer.
+    /// The bytes received after the request: data the client sent before it saw the reply. Empties the buffer
+    /// (keeping its capacity, for `takeBuffer()`).
     public mutating func takeEarlyData() -> [UInt8] {
-        defer { buffer = []; readIndex = 0 }
+        defer { buffer.removeAll(keepingCapacity: true); readIndex = 0 }
         return Array(buffer[readIndex...])
+    }
+
+    /// Hands over the buffer (with whatever it holds, and its capacity) and empties the machine: a caller
+    /// that gave it the buffer can reuse it. Take the early data first.
+    public mutating func takeBuffer() -> [UInt8] {
+        defer { readIndex = 0 }
+        return Swift.exchange(&buffer, with: [])
     }
 
     /// How many received bytes are not yet consumed.

@@ -217,7 +217,8 @@ actor SOCKSSession {
             received = initialBytes
             initialBytes = []
         } else {
-            received = [UInt8](repeating: 0, count: Self.handshakeReadSize)
+            // Lent by the pool, given back when a SOCKS5 handshake is done with it.
+            received = DatagramBufferPool.handshakes.borrow()
             let count = try await connection.read(into: &received)
             guard count > 0 else { throw HandshakeError.clientClosed }
             // Keeps the capacity: a SOCKS5 handshake reads its later messages into it.
@@ -310,7 +311,16 @@ actor SOCKSSession {
                     throw reason
                 }
             case .request(let request):
-                return Accepted(request: request, earlyData: machine.takeEarlyData(), user: machine.authenticatedUser?.usernameText)
+                let accepted = Accepted(request: request, earlyData: machine.takeEarlyData(), user: machine.authenticatedUser?.usernameText)
+                // Wiped (it held the client's messages, a password among them) and back to the pool, if it
+                // is one of the pool's size (not the bytes read with a PROXY header).
+                var buffer = machine.takeBuffer()
+                if buffer.capacity >= Self.handshakeReadSize {
+                    buffer.removeAll(keepingCapacity: true)
+                    buffer.append(contentsOf: repeatElement(0, count: Self.handshakeReadSize))
+                    DatagramBufferPool.handshakes.giveBack(buffer)
+                }
+                return accepted
             case .fail(let reply, let failure):
                 if let reply { try? await connection.write(reply) }
                 throw HandshakeError.rejected(failure)
