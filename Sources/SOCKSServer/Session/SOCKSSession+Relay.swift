@@ -14,7 +14,7 @@ extension SOCKSSession {
             peer.close()
         }
         do {
-            try await connection.write(dialect.successReply(bound: bound))
+            try await writeSuccessReply(bound: bound)
             // Early data: what the client sent before it saw the reply goes first.
             if !earlyData.isEmpty {
                 try await peer.write(earlyData)

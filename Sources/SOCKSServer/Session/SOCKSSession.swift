@@ -91,6 +91,9 @@ actor SOCKSSession {
 
     /// Bytes of the greeting that came before the session started (after a PROXY header, in one segment).
     private var initialBytes: [UInt8]
+    /// The SOCKS5 handshake's pooled buffer, kept until the success reply is written from it (then wiped and
+    /// given back to the pool, before the relay starts), or until the session ends.
+    private var spareBuffer: [UInt8]?
 
     /// - Parameters:
     ///   - protocols: what the listener accepts; the connection's first byte chooses among them.
@@ -113,6 +116,7 @@ actor SOCKSSession {
         context.metrics.sessionStarted()
         context.openSessions.insert(self)
         defer {
+            if let buffer = spareBuffer.take() { Self.recycle(buffer) }
             context.openSessions.remove(self)
             connection.close()
             context.metrics.sessionEnded(record)
@@ -239,6 +243,27 @@ actor SOCKSSession {
         }
     }
 
+    /// Writes the success reply (in the client's dialect) with `bound` as BND; a SOCKS5 reply is written from
+    /// the handshake's buffer, if the session still holds it, which then goes back to the pool.
+    func writeSuccessReply(bound: SOCKSEndpoint) async throws {
+        guard dialect == .socks5, var buffer = spareBuffer.take() else {
+            try await connection.write(dialect.successReply(bound: bound))
+            return
+        }
+        buffer.removeAll(keepingCapacity: true)
+        SOCKSReply(code: .succeeded, bound: bound).encode(into: &buffer)
+        try await connection.write(buffer)
+        Self.recycle(buffer)
+    }
+
+    /// Gives a handshake buffer back to the pool, wiped: it held the client's messages, a password among them.
+    private static func recycle(_ buffer: consuming [UInt8]) {
+        var buffer = buffer
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(contentsOf: repeatElement(0, count: handshakeReadSize))
+        DatagramBufferPool.handshakes.giveBack(buffer)
+    }
+
     /// How much one read of the handshake takes at most: enough for a greeting, a login and a request sent
     /// together (or a whole SOCKS4a request); early data beyond it stays in the socket for the relay to read.
     static let handshakeReadSize = 768
@@ -312,14 +337,10 @@ actor SOCKSSession {
                 }
             case .request(let request):
                 let accepted = Accepted(request: request, earlyData: machine.takeEarlyData(), user: machine.authenticatedUser?.usernameText)
-                // Wiped (it held the client's messages, a password among them) and back to the pool, if it
-                // is one of the pool's size (not the bytes read with a PROXY header).
-                var buffer = machine.takeBuffer()
-                if buffer.capacity >= Self.handshakeReadSize {
-                    buffer.removeAll(keepingCapacity: true)
-                    buffer.append(contentsOf: repeatElement(0, count: Self.handshakeReadSize))
-                    DatagramBufferPool.handshakes.giveBack(buffer)
-                }
+                // Kept for the success reply if it is one of the pool's size (not the bytes read with a PROXY
+                // header).
+                let buffer = machine.takeBuffer()
+                if buffer.capacity >= Self.handshakeReadSize { spareBuffer = buffer }
                 return accepted
             case .fail(let reply, let failure):
                 if let reply { try? await connection.write(reply) }
