@@ -299,8 +299,8 @@ actor SOCKSSession {
         }
     }
 
-    /// Reads greeting, login and request through the sans-I/O state machine, starting with the `first`
-    /// bytes already read. A login from an IP serving a backoff is refused without checking the password;
+    /// Reads greeting, login and request through the sans-I/O state machine, starting with the bytes
+    /// `received` already. A login from an IP serving a backoff is refused without checking the password;
     /// a failed one counts towards the IP's backoff.
     private func handshake(received: consuming [UInt8]) async throws -> Accepted {
         let users = context.configuration.users
