@@ -41,8 +41,11 @@ public actor SOCKSServer {
     public nonisolated let metrics = ServerMetrics()
     /// The trackers of the open sessions.
     nonisolated let openSessions = OpenSessions()
-    /// What outlives a reload: login backoffs, per-user and UDP session counts.
+    /// What outlives a reload: login backoffs, per-user and UDP session counts, the server's own sockets.
     private nonisolated let runtime: SessionRuntime
+    /// The server's own sockets besides its proxy listeners (metrics listeners, UDP relay sockets), which
+    /// the access policy denies as destinations.
+    nonisolated var ownAddresses: OwnAddresses { runtime.ownAddresses }
     /// What `phase` reports.
     nonisolated let lifecycle = ServerLifecycle()
 
@@ -72,7 +75,8 @@ public actor SOCKSServer {
     ///   `SOCKSServerError.noListenAddress` for an empty address list; `SOCKSServerError.openProxy` for an
     ///   address that is not loopback with no users, no `allowFrom` and no `allowOpenProxy`;
     ///   `SOCKSServerError.noProtocols` for a listener with an empty protocol set, and
-    ///   `SOCKSServerError.socks4WithAuthentication` for SOCKS4 offered while users must log in.
+    ///   `SOCKSServerError.socks4WithAuthentication` for SOCKS4 offered while users must log in;
+    ///   `SOCKSServerError.duplicateListenAddress` for an address with a fixed port given for two listeners.
     public init(configuration: Configuration) throws {
         let specs = try ListenerSpec.validate(configuration)
         let open = Self.openProxyAddresses(configuration)

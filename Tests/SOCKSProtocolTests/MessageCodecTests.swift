@@ -108,9 +108,9 @@ struct EndpointFixture: Sendable, CustomTestStringConvertible {
 
     @Test func emptyOrNulDomainIsRejected() {
         var empty = ByteReader([0x05, 0x01, 0x00, 0x03, 0x00, 0, 80][...])
-        #expect(throws: SOCKSProtocolError.invalidDomainName) { try SOCKSRequest.parse(from: &empty) }
+        #expect(throws: SOCKSProtocolError.invalidDomainName([])) { try SOCKSRequest.parse(from: &empty) }
         var nul = ByteReader([0x05, 0x01, 0x00, 0x03, 0x02, 0x61, 0x00, 0, 80][...])
-        #expect(throws: SOCKSProtocolError.invalidDomainName) { try SOCKSRequest.parse(from: &nul) }
+        #expect(throws: SOCKSProtocolError.invalidDomainName([0x61, 0x00])) { try SOCKSRequest.parse(from: &nul) }
     }
 
     @Test func unknownCommandStillParses() throws {

@@ -36,7 +36,8 @@ public struct ByteReader {
     /// Reads `ATYP ADDR PORT` in the standard SOCKS5 encoding.
     ///
     /// - Returns: `nil` when more bytes are needed.
-    /// - Throws: `SOCKSProtocolError.unsupportedAddressType` or `.invalidDomainName`.
+    /// - Throws: `SOCKSProtocolError.unsupportedAddressType`, or `.invalidDomainName` for an empty name or one
+    ///   that is no host name (`HostName`).
     public mutating func readEndpoint() throws(SOCKSProtocolError) -> SOCKSEndpoint? {
         guard let type = readByte() else { return nil }
         let address: SOCKSAddress
@@ -49,10 +50,11 @@ public struct ByteReader {
             address = .ipv6(Array(bytes))
         case .domain:
             guard let length = readByte() else { return nil }
-            guard length > 0 else { throw .invalidDomainName }
+            guard length > 0 else { throw .invalidDomainName([]) }
             guard let name = readBytes(Int(length)) else { return nil }
-            guard !name.contains(0) else { throw .invalidDomainName }
-            address = .domain(String(decoding: name, as: UTF8.self))
+            // Refused rather than decoded with U+FFFD: the text is exactly the bytes sent, or there is none.
+            guard let text = HostName.text(name) else { throw .invalidDomainName(Array(name)) }
+            address = .domain(text)
         default:
             throw .unsupportedAddressType(type)
         }

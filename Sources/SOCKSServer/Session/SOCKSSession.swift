@@ -145,7 +145,7 @@ actor SOCKSSession {
             }
             return
         }
-        record.user = accepted.user
+        record.user = accepted.user.map { Array($0.utf8) }
         record.command = accepted.request.command
         record.destination = accepted.request.destination
         tracker.accepted(user: accepted.user, command: accepted.request.command, destination: accepted.request.destination)
@@ -247,7 +247,7 @@ actor SOCKSSession {
                 guard count > 0 else { throw HandshakeError.clientClosed }
                 decoder.receive(buffer[0..<count])
             case .request(let request):
-                record.socks4UserID = request.userIDText
+                record.socks4UserID = request.userID
                 guard context.configuration.users == nil else {
                     // Configuration refuses SOCKS4 beside users; this holds whatever a reload or an embedder did.
                     try? await connection.write(SOCKS4Reply(code: .rejected).encoded())
@@ -281,7 +281,7 @@ actor SOCKSSession {
                 try await connection.write(bytes)
                 action = machine.next()
             case .verifyCredentials(let credentials):
-                record.user = credentials.usernameText
+                record.user = credentials.username
                 switch await checkLogin(credentials, against: users) {
                 case .checked(let verified):
                     action = machine.credentialsVerified(verified)
@@ -419,6 +419,9 @@ actor SOCKSSession {
     private func describe(_ error: any Error) -> String {
         switch error {
         case SocketError.timedOut: "no complete request within \(context.configuration.handshakeTimeout)"
+        // The name that is no host name, escaped as sent (the error's description leaves it out).
+        case HandshakeError.rejected(.malformed(.invalidDomainName(let name))), HandshakeError.rejectedSOCKS4(.invalidHostname(let name)):
+            "\(error): \(SOCKSLogger.escapingFieldValue(name))"
         default: "\(error)"
         }
     }
