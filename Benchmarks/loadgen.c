@@ -207,7 +207,8 @@ static int cmd_serve(int source, int echo, int udpecho, int seconds) {
 // ---------------------------------------------------------------- clients
 
 struct histogram;
-struct job { int proxy, target; double seconds; long long count; int failed; long long total; struct histogram *latencies; };
+// remaining: for the count-bounded `sessions` command, the sessions its clients have yet to start together.
+struct job { int proxy, target; double seconds; long long count; int failed; long long total; struct histogram *latencies; long long *remaining; };
 
 static void *download(void *arg) {
     struct job *j = arg;
@@ -302,6 +303,7 @@ static void *connect_loop(void *arg) {
     struct job *j = arg;
     double end = now() + j->seconds;
     for (double started = now(); started < end; started = now()) {
+        if (j->remaining && __atomic_sub_fetch(j->remaining, 1, __ATOMIC_RELAXED) < 0) break;
         int fd = open_stream(j->proxy, j->target);
         if (fd < 0) { j->failed++; continue; }
         char c = 'x';
@@ -342,6 +344,32 @@ static int cmd_connrate(int proxy, int target, int clients, double seconds) {
     printf("%.0f %lld %.3f %.3f\n", total / elapsed, total, latency_quantile(&latencies[0], 0.5), latency_quantile(&latencies[0], 0.99));
     free(latencies);
     return 0;
+}
+
+/// sessions PROXY ECHO CLIENTS COUNT → the sessions that succeeded and those that failed, of exactly COUNT
+/// sessions as connrate opens them (new session + CONNECT + 1-byte echo + close with a reset), by CLIENTS
+/// threads together; at most 600 s. For counting what a proxy does per session (allocations, system calls),
+/// where a fixed amount of work matters, not its rate.
+static int cmd_sessions(int proxy, int target, int clients, long long count) {
+    if (clients < 1 || clients > MAX_CLIENTS || count < 1) { fprintf(stderr, "sessions: 1 to %d clients, at least 1 session\n", MAX_CLIENTS); return 64; }
+    struct job jobs[MAX_CLIENTS] = {0};
+    pthread_t threads[MAX_CLIENTS];
+    struct histogram *latencies = calloc(clients, sizeof *latencies);
+    if (!latencies) die("calloc");
+    long long remaining = count;
+    for (int i = 0; i < clients; i++) {
+        jobs[i] = (struct job){.proxy = proxy, .target = target, .seconds = 600, .latencies = &latencies[i], .remaining = &remaining};
+        pthread_create(&threads[i], NULL, connect_loop, &jobs[i]);
+    }
+    long long done = 0, failed = 0;
+    for (int i = 0; i < clients; i++) {
+        pthread_join(threads[i], NULL);
+        done += jobs[i].count;
+        failed += jobs[i].failed;
+    }
+    printf("%lld %lld\n", done, failed);
+    free(latencies);
+    return failed != 0;
 }
 
 /// udp PROXY UDPECHO SECONDS → round trips/s of 64-byte datagrams (direct when PROXY is 0)
@@ -641,6 +669,7 @@ int main(int argc, char **argv) {
     if (argc >= 6 && !strcmp(argv[1], "serve")) return cmd_serve(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     if (argc >= 6 && !strcmp(argv[1], "throughput")) return cmd_throughput(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atof(argv[5]));
     if (argc >= 6 && !strcmp(argv[1], "connrate")) return cmd_connrate(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atof(argv[5]));
+    if (argc >= 6 && !strcmp(argv[1], "sessions")) return cmd_sessions(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoll(argv[5]));
     if (argc >= 5 && !strcmp(argv[1], "udp")) return cmd_udp(atoi(argv[2]), atoi(argv[3]), atof(argv[4]));
     if (argc >= 5 && !strcmp(argv[1], "uot")) return cmd_uot(atoi(argv[2]), atoi(argv[3]), atof(argv[4]));
     if (argc >= 6 && !strcmp(argv[1], "idle")) return cmd_idle(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
@@ -649,6 +678,6 @@ int main(int argc, char **argv) {
     if (argc >= 5 && !strcmp(argv[1], "ceiling")) return cmd_ceiling(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
     if (argc >= 3 && !strcmp(argv[1], "startup")) return cmd_startup(argv + 2);
     if (argc >= 3 && !strcmp(argv[1], "cpu")) return cmd_cpu(argc - 2, argv + 2);
-    fprintf(stderr, "usage: loadgen serve|throughput|connrate|udp|uot|idle|idleudp|idleuot|ceiling|startup|cpu ...\n");
+    fprintf(stderr, "usage: loadgen serve|throughput|connrate|sessions|udp|uot|idle|idleudp|idleuot|ceiling|startup|cpu ...\n");
     return 64;
 }

@@ -12,6 +12,12 @@
 #                                     # sessions/s, CPU per 1,000 sessions, set-up p50/p99 at 64 clients,
 #                                     # and CPU at zero load afterwards (about 55 s; ROUNDS=1
 #                                     # SECONDS_PER_TEST=1 IDLE_CPU_SECONDS=2 for a quick look)
+#   ONLY=counts bash Benchmarks/run.sh
+#                                     # only what one CONNECT session costs socksd and microsocks in
+#                                     # allocations (an LD_PRELOAD shim, Benchmarks/malloccount.c) and in
+#                                     # system calls (strace -c -f, and perf stat where perf works): counts,
+#                                     # not times, so a busy machine does not move them much (about a minute;
+#                                     # COUNT_SESSIONS=2000 COUNT_WARMUP=200 COUNT_CLIENTS=1 by default)
 #
 # It prints a table of absolute figures and ratios and writes BENCHMARKS.md (not with ONLY=..., which
 # prints its rows only).
@@ -22,7 +28,10 @@ SECS=${SECONDS_PER_TEST:-2}
 IDLE=${IDLE_SESSIONS:-1000}
 ONLY=${ONLY:-}
 IDLE_CPU_SECS=${IDLE_CPU_SECONDS:-5}
-case $ONLY in ""|rules|connections) ;; *) echo "ONLY=$ONLY: only ONLY=rules and ONLY=connections are known" >&2; exit 64;; esac
+COUNT_SESSIONS=${COUNT_SESSIONS:-2000}
+COUNT_WARMUP=${COUNT_WARMUP:-200}
+COUNT_CLIENTS=${COUNT_CLIENTS:-1}
+case $ONLY in ""|rules|connections|counts) ;; *) echo "ONLY=$ONLY: only ONLY=rules, ONLY=connections and ONLY=counts are known" >&2; exit 64;; esac
 WORK=$(mktemp -d)
 BASE=${BENCH_PORT_BASE:-21000}
 SOURCE=$((BASE + 1)); ECHO=$((BASE + 2)); UDPECHO=$((BASE + 3))
@@ -35,11 +44,17 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 log() { echo "[bench] $*" >&2; }
 
-# --- peers and tools, from Debian (ONLY=rules needs none, ONLY=connections only the peers)
+# --- peers and tools, from Debian (ONLY=rules needs none, ONLY=connections only the peers, ONLY=counts
+# microsocks and strace; perf, when present, adds an untraced count of system calls)
 need=()
 if [ "$ONLY" != rules ]; then
     [ -x /usr/bin/microsocks ] || need+=(microsocks)
+fi
+if [ "$ONLY" != rules ] && [ "$ONLY" != counts ]; then
     [ -x /usr/sbin/danted ] || need+=(dante-server)
+fi
+if [ -z "$ONLY" ] || [ "$ONLY" = counts ]; then
+    command -v strace >/dev/null || need+=(strace)
 fi
 if [ -z "$ONLY" ]; then
     command -v iperf3 >/dev/null || need+=(iperf3)
@@ -56,6 +71,7 @@ swift build -c release --product socksd >&2
 BIN=$(swift build -c release --show-bin-path)/socksd
 gcc -O2 -pthread -o "$WORK/loadgen" Benchmarks/loadgen.c
 LG="$WORK/loadgen"
+gcc -O2 -shared -fPIC -o "$WORK/malloccount.so" Benchmarks/malloccount.c
 
 rule_args() { # echo-port udp-echo-port: the 1,000 destination rules of the "rules" instance, one argv word
     # a line, always the same; none matches the echo targets, so every destination checked is allowed by default
@@ -107,12 +123,12 @@ mapfile -t RULE_ARGS < "$WORK/rules.args"
 LOAD_BEFORE=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
 # --- targets and proxies ("rules" is socksd with the 1,000 rules above; ONLY=rules starts no peers,
-# ONLY=connections no "rules")
+# ONLY=connections no "rules", ONLY=counts neither: it starts instances of its own)
 "$LG" serve "$SOURCE" "$ECHO" "$UDPECHO" 3600 > "$WORK/serve.out" & PIDS+=($!)
 "$BIN" --listen "127.0.0.1:$SOCKSD" --log-level error 2> "$WORK/socksd.log" & SOCKSD_PID=$!; PIDS+=($!)
 PORTS=("$SOURCE" "$ECHO" "$SOCKSD")
 RULES_PID=""; MICROSOCKS_PID=""; DANTE_PID=""
-if [ "$ONLY" != connections ]; then
+if [ "$ONLY" != connections ] && [ "$ONLY" != counts ]; then
     "$BIN" --listen "127.0.0.1:$RULES" --log-level error "${RULE_ARGS[@]}" 2> "$WORK/rules.log" & RULES_PID=$!; PIDS+=($!)
     PORTS+=("$RULES")
 fi
@@ -127,7 +143,7 @@ user.unprivileged: nobody
 client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
 socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 command: connect bind udpassociate bindreply udpreply }
 CONF
-if [ "$ONLY" != rules ]; then
+if [ "$ONLY" != rules ] && [ "$ONLY" != counts ]; then
     microsocks -i 127.0.0.1 -p "$MICROSOCKS" > /dev/null 2>&1 & MICROSOCKS_PID=$!; PIDS+=($!)
     danted -f "$WORK/danted.conf" > /dev/null 2>&1 & DANTE_PID=$!; PIDS+=($!)
     PORTS+=("$MICROSOCKS" "$DANTE")
@@ -261,6 +277,175 @@ idle_cpu_row() { # no ratios: a fraction of a millisecond against another is noi
     echo "| proxy CPU at zero load, $IDLE_CPU_SECS s after the load tests (CPU-ms; lower is better) | | $(med idlecpu socksd) | $(med idlecpu microsocks) | $(med idlecpu dante) | | | |"
 }
 
+# --- fresh instances
+descendants() { # a process and its children, recursively; processes only (threads would repeat its Pss)
+    echo "$1"
+    local child
+    for child in $(pgrep -P "$1" 2>/dev/null); do descendants "$child"; done
+}
+tree_pss_kib() {
+    local pids; pids=$(descendants "$1")
+    local total=0
+    for pid in $pids; do
+        local pss; pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)
+        total=$((total + ${pss:-0}))
+    done
+    echo "$total"
+}
+# Fresh instances on ports of their own: a proxy that already carried the other tests keeps freed heap
+# that new sessions would reuse, which hides what a session costs.
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; }
+# FRESH_ENV: NAME=VALUE words for that instance's environment alone (the counting shim's), not for this
+# script's other commands.
+FRESH_ENV=()
+start_fresh() { # server port [descriptor limit]: starts a new instance; its pid in FRESH_PID
+    local server=$1 port=$2 limit=${3:-}
+    local prefix=(env "${FRESH_ENV[@]}")
+    [ -n "$limit" ] && prefix+=(bash -c 'ulimit -n "$0" && exec "$@"' "$limit")
+    case $server in
+        socksd) "${prefix[@]}" "$BIN" --listen "127.0.0.1:$port" --log-level error 2> /dev/null & ;;
+        microsocks) "${prefix[@]}" microsocks -i 127.0.0.1 -p "$port" > /dev/null 2>&1 & ;;
+        dante)
+            sed "s/port = $DANTE/port = $port/" "$WORK/danted.conf" > "$WORK/danted-$port.conf"
+            "${prefix[@]}" danted -f "$WORK/danted-$port.conf" > /dev/null 2>&1 & ;;
+    esac
+    FRESH_PID=$!
+    PIDS+=("$FRESH_PID")
+    wait_port "$port"
+    sleep 0.5
+}
+stop_tree() { # a fresh instance and its children (Dante's), once measured
+    local pids; pids=$(descendants "$1")
+    kill -9 $pids 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+# --- what one CONNECT session costs socksd and microsocks: allocations and system calls, counted over
+# COUNT_SESSIONS sessions (loadgen's connrate session, by COUNT_CLIENTS clients) on a fresh instance of
+# each that first carried COUNT_WARMUP. Allocations: the instance runs with Benchmarks/malloccount.c
+# preloaded, which counts calls to malloc, calloc, realloc and the aligned allocators into a file mapped
+# shared, read before and after. System calls: strace -c -f attached for the sessions (every thread,
+# new ones too); it slows every call, so what depends on timing (an event loop's spin polls) shows less
+# often than untraced: where perf works, perf stat counts them untraced too (the raw_syscalls tracepoint,
+# all threads), as a second row. The shim adds no system call after start-up.
+COUNT_SOCKSD=$((BASE + 40)); COUNT_MICROSOCKS=$((BASE + 41))
+# perf's events: the total, and the calls an event loop's spin makes where the kernel has them
+PERF_OK=""; PERF_EVENTS=raw_syscalls:sys_enter
+if command -v perf >/dev/null && perf stat -x, -e raw_syscalls:sys_enter -o /dev/null true >/dev/null 2>&1; then
+    PERF_OK=yes
+    for event in syscalls:sys_enter_epoll_wait syscalls:sys_enter_epoll_pwait syscalls:sys_enter_sched_yield; do
+        perf stat -x, -e "$event" -o /dev/null true >/dev/null 2>&1 && PERF_EVENTS+=",$event"
+    done
+fi
+fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+settle() { # pid descriptors: waits (at most 5 s) until the proxy is back to its descriptors before the
+    # sessions (it closes a session's sockets after the client's reset), then a moment more
+    for _ in $(seq 100); do [ "$(fd_count "$1")" -le "$2" ] && break; sleep 0.05; done
+    sleep 0.2
+}
+run_sessions() { # port count: that many sessions; fails unless every one succeeded
+    local done="" failed=""
+    read -r done failed < <("$LG" sessions "$1" "$ECHO" "$COUNT_CLIENTS" "$2" 2>>"$WORK/errors.log" || true)
+    [ "${done:-0}" = "$2" ] || { log "sessions through port $1: ${done:-none} of $2 succeeded"; return 1; }
+}
+alloc_counts() { od -An -t u8 -w40 "$1"; }   # malloc calloc realloc aligned free
+per_session() { awk -v a="$1" -v b="$2" -v n="$COUNT_SESSIONS" 'BEGIN { printf "%.2f", (b - a) / n }'; }
+count_round() { # server port pid counter-file
+    local server=$1 port=$2 pid=$3 file=$4 fds before after allocs strace_pid perf_pid
+    fds=$(fd_count "$pid")
+    # allocations
+    before=$(alloc_counts "$file")
+    if run_sessions "$port" "$COUNT_SESSIONS"; then
+        settle "$pid" "$fds"
+        after=$(alloc_counts "$file")
+        local m c r a f
+        read -r allocs m c r a f < <(awk -v a="$before" -v b="$after" -v n="$COUNT_SESSIONS" 'BEGIN {
+            split(a, x, " "); split(b, y, " ")
+            for (i = 1; i <= 5; i++) d[i] = (y[i] - x[i]) / n
+            printf "%.2f %.2f %.2f %.2f %.2f %.2f\n", d[1] + d[2] + d[3] + d[4], d[1], d[2], d[3], d[4], d[5] }')
+        RESULTS[allocs,$server]+="$allocs "
+        log "allocations per CONNECT session, $server: $allocs (malloc $m, calloc $c, realloc $r, aligned $a; free $f)"
+    else
+        RESULTS[allocs,$server]+="failed "
+    fi
+    # system calls, untraced (perf stat: counts in the kernel, the process runs at full speed)
+    if [ -n "$PERF_OK" ]; then
+        perf stat -x, -e "$PERF_EVENTS" -p "$pid" -o "$WORK/perf.out" > /dev/null 2>&1 & perf_pid=$!
+        sleep 0.5
+        if run_sessions "$port" "$COUNT_SESSIONS"; then
+            settle "$pid" "$fds"
+            kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true
+            local total detail
+            total=$(awk -F, '$3 == "raw_syscalls:sys_enter" {print $1}' "$WORK/perf.out")
+            detail=$(awk -F, -v n="$COUNT_SESSIONS" '$3 ~ /^syscalls:sys_enter_/ && $1 ~ /^[0-9]+$/ && $1 > 0 {
+                sub(/^syscalls:sys_enter_/, "", $3); printf "%s%s %.2f", (k++ ? ", " : ""), $3, $1 / n }' "$WORK/perf.out")
+            if [[ "$total" =~ ^[0-9]+$ ]]; then
+                RESULTS[perfsyscalls,$server]+="$(per_session 0 "$total") "
+                log "system calls per CONNECT session, untraced (perf stat), $server: $(per_session 0 "$total")${detail:+ (of them $detail)}"
+            else
+                RESULTS[perfsyscalls,$server]+="failed "
+            fi
+        else
+            kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true
+            RESULTS[perfsyscalls,$server]+="failed "
+        fi
+    fi
+    # system calls, traced: strace attaches to every thread (-f: new ones too), counts, and prints its
+    # table when interrupted
+    strace -c -f -o "$WORK/strace.out" -p "$pid" 2> "$WORK/strace.err" & strace_pid=$!
+    for _ in $(seq 100); do grep -q attached "$WORK/strace.err" && break; sleep 0.05; done
+    sleep 0.3
+    if grep -q attached "$WORK/strace.err" && run_sessions "$port" "$COUNT_SESSIONS"; then
+        settle "$pid" "$fds"
+        kill -INT "$strace_pid" 2>/dev/null || true; wait "$strace_pid" 2>/dev/null || true
+        # strace -c's table: % time, seconds, usecs/call, calls, [errors,] syscall; "total" last
+        local total
+        total=$(awk '$NF == "total" {print $4}' "$WORK/strace.out")
+        if [[ "$total" =~ ^[0-9]+$ ]]; then
+            RESULTS[syscalls,$server]+="$(per_session 0 "$total") "
+            log "system calls per CONNECT session (strace -c -f), $server: $(per_session 0 "$total"); the most frequent, per session:"
+            awk -v n="$COUNT_SESSIONS" '/^ *[0-9.]+ +[0-9.]+ / && $NF != "total" { printf "%s %.2f%s\n", $NF, $4 / n, ($5 ~ /^[0-9]+$/ && NF == 6 ? sprintf(" (%.2f failed)", $5 / n) : "") }' "$WORK/strace.out" \
+                | sort -k2,2 -g -r | head -12 | while read -r line; do log "    $line"; done
+        else
+            RESULTS[syscalls,$server]+="failed "
+            log "strace for $server gave no total: $(cat "$WORK/strace.err")"
+        fi
+    else
+        kill -INT "$strace_pid" 2>/dev/null || true; wait "$strace_pid" 2>/dev/null || true
+        RESULTS[syscalls,$server]+="failed "
+        log "strace could not count $server: $(cat "$WORK/strace.err")"
+    fi
+}
+measure_counts() {
+    local server pid port file
+    local -A count_pid count_file
+    for server in socksd microsocks; do
+        port_var="COUNT_${server^^}"; port=${!port_var}
+        file="$WORK/allocations-$server"
+        FRESH_ENV=("LD_PRELOAD=$WORK/malloccount.so" "MALLOC_COUNT_FILE=$file")
+        start_fresh "$server" "$port"
+        FRESH_ENV=()
+        count_pid[$server]=$FRESH_PID; count_file[$server]=$file
+        [ -s "$file" ] || { log "the allocation counter did not start in $server"; exit 1; }
+        run_sessions "$port" "$COUNT_WARMUP" || true
+    done
+    for round in $(seq "$ROUNDS"); do
+        local order=(socksd microsocks)
+        [ $((round % 2)) = 0 ] && order=(microsocks socksd)
+        for server in "${order[@]}"; do
+            port_var="COUNT_${server^^}"
+            log "counting round $round, $server ($COUNT_SESSIONS sessions, $COUNT_CLIENTS client(s))"
+            count_round "$server" "${!port_var}" "${count_pid[$server]}" "${count_file[$server]}"
+        done
+    done
+    for server in socksd microsocks; do stop_tree "${count_pid[$server]}"; done
+}
+count_rows() {
+    row "allocations per CONNECT session (malloc, calloc, realloc, aligned; lower is better)" allocs 1 %.1f
+    row "system calls per CONNECT session (strace -c -f; lower is better)" syscalls 1 %.1f
+    if [ -n "$PERF_OK" ]; then row "system calls per CONNECT session, untraced (perf stat; lower is better)" perfsyscalls 1 %.1f; fi
+}
+
 if [ "$ONLY" = rules ]; then
     run_metric connrate socksd rules -- connrate {PORT} "$ECHO" 4 "$SECS"
     run_metric udp socksd rules -- udp {PORT} "$UDPECHO" "$SECS"
@@ -282,6 +467,15 @@ if [ "$ONLY" = connections ]; then
     exit 0
 fi
 
+if [ "$ONLY" = counts ]; then
+    measure_counts
+    echo
+    echo "$TABLE_HEAD"
+    count_rows
+    echo "load average: $LOAD_BEFORE before, $(cut -d ' ' -f 1-3 /proc/loadavg) after"
+    exit 0
+fi
+
 run_metric tcp1 "${SERVERS[@]}" -- throughput {PORT} "$SOURCE" 1 "$SECS"
 run_metric tcp8 "${SERVERS[@]}" -- throughput {PORT} "$SOURCE" 8 "$SECS"
 run_metric connrate direct socksd rules microsocks dante -- connrate {PORT} "$ECHO" 4 "$SECS"
@@ -289,47 +483,10 @@ run_metric connrate64 "${SERVERS[@]}" -- connrate {PORT} "$ECHO" 64 "$SECS"
 run_metric udp direct socksd rules microsocks dante -- udp {PORT} "$UDPECHO" "$SECS"
 run_metric uot socksd -- uot {PORT} "$UDPECHO" "$SECS"
 idle_cpu socksd microsocks dante
+measure_counts
 
 # --- memory per idle CONNECT session: proportional set size (Pss) of the whole process tree, before and
 # while IDLE sessions are held (Dante forks children; Pss shares their common pages fairly).
-descendants() { # a process and its children, recursively; processes only (threads would repeat its Pss)
-    echo "$1"
-    local child
-    for child in $(pgrep -P "$1" 2>/dev/null); do descendants "$child"; done
-}
-tree_pss_kib() {
-    local pids; pids=$(descendants "$1")
-    local total=0
-    for pid in $pids; do
-        local pss; pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)
-        total=$((total + ${pss:-0}))
-    done
-    echo "$total"
-}
-# Fresh instances on ports of their own: a proxy that already carried the other tests keeps freed heap
-# that new sessions would reuse, which hides what a session costs.
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; }
-start_fresh() { # server port [descriptor limit]: starts a new instance; its pid in FRESH_PID
-    local server=$1 port=$2 limit=${3:-}
-    local prefix=()
-    [ -n "$limit" ] && prefix=(bash -c 'ulimit -n "$0" && exec "$@"' "$limit")
-    case $server in
-        socksd) "${prefix[@]}" "$BIN" --listen "127.0.0.1:$port" --log-level error 2> /dev/null & ;;
-        microsocks) "${prefix[@]}" microsocks -i 127.0.0.1 -p "$port" > /dev/null 2>&1 & ;;
-        dante)
-            sed "s/port = $DANTE/port = $port/" "$WORK/danted.conf" > "$WORK/danted-$port.conf"
-            "${prefix[@]}" danted -f "$WORK/danted-$port.conf" > /dev/null 2>&1 & ;;
-    esac
-    FRESH_PID=$!
-    PIDS+=("$FRESH_PID")
-    wait_port "$port"
-    sleep 0.5
-}
-stop_tree() { # a fresh instance and its children (Dante's), once measured
-    local pids; pids=$(descendants "$1")
-    kill -9 $pids 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
 idle_memory() { # key server pid loadgen-command port target: Pss growth per held session
     local key=$1 server=$2 pid=$3 command=$4 port=$5 target=$6
     local before after held per idle_pid
@@ -416,6 +573,7 @@ TABLE=$(
     row "proxy CPU per 100,000 UDP ASSOCIATE round trips (CPU-s; lower is better)" udp-cpu 0.0001 %.2f
     echo "| proxy CPU per 100,000 UoT v2 round trips (CPU-s; lower is better) | | $(med_as uot-cpu socksd 0.0001 %.2f) | | | | | |"
     idle_cpu_row
+    count_rows
     m_s=${RESULTS[memory,socksd]}; m_m=${RESULTS[memory,microsocks]}; m_n=${RESULTS[memory,dante]}
     echo "| memory per idle CONNECT session (KiB, Pss) | | $m_s | $m_m | $m_n | $(ratio "$m_s" "$m_m") | $(ratio "$m_s" "$m_n") | |"
     u_s=${RESULTS[udpmemory,socksd]}; u_n=${RESULTS[udpmemory,dante]}
@@ -436,6 +594,8 @@ LOAD_AFTER=$(cut -d ' ' -f 1-3 /proc/loadavg)
 echo "load average: $LOAD_BEFORE before, $LOAD_AFTER after"
 
 CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+PERF_NOTE=""
+[ -z "$PERF_OK" ] || PERF_NOTE="The untraced row counts the same number of sessions again with \`perf stat -e raw_syscalls:sys_enter\` (in the kernel, every thread)."
 cat > BENCHMARKS.md <<MD
 # Benchmarks
 
@@ -474,6 +634,15 @@ each sent their header and echoed one frame; the session ceiling is how many idl
 having echoed one byte) a fresh instance started under \`ulimit -n 1024\` accepts, opened one by one until
 one fails (at most $CEILING_MAX; Dante forks processes as sessions grow, each with a limit of its own);
 start-up is from exec to the \`listening on\` line. Peers: microsocks and Dante (\`danted\`) from Debian.
+
+Allocations and system calls per CONNECT session are counts over $COUNT_SESSIONS sessions as the connection
+tests open them (by $COUNT_CLIENTS client(s), each one session after another), on a fresh instance of socksd and of microsocks
+that first carried $COUNT_WARMUP, the median of $ROUNDS rounds. Allocations are calls to malloc, calloc,
+realloc, posix_memalign, aligned_alloc, memalign, valloc and pvalloc, counted by an \`LD_PRELOAD\` shim
+(\`Benchmarks/malloccount.c\`, counters in a file mapped shared, read before and after); they include
+glibc's own and the Swift runtime's. System calls are counted by \`strace -c -f\` attached for the sessions
+(every thread), which slows each call: calls whose number depends on timing, such as an event loop's
+polls before it sleeps, then happen less often than untraced. $PERF_NOTE
 
 The rules rows come from a second socksd started with 1,000 destination rules on its command line, measured
 in the same rounds next to the plain one (each round's ratio in the last column; the CPU rows are the

@@ -7,11 +7,11 @@ import SOCKSProtocol
 /// Invariants, beyond not crashing:
 /// - the result does not depend on where the slice starts (the relay parses `buffer[0..<count]`, others may
 ///   not): the same header, and a payload start moved by the same amount;
-/// - a parsed header re-encodes to the bytes it was read from (a name's invalid UTF-8 aside, checked as its
-///   decoding), and parsing that encoding gives the header back;
+/// - a parsed header re-encodes to exactly the bytes it was read from, its name (if any) is a host name by
+///   the rule (`isHostName`), and parsing that encoding gives the header back;
 /// - any shorter datagram that stops inside the header is `.truncated`;
-/// - each error names what is wrong with the bytes (nonzero RSV, the unknown ATYP, an empty name or one
-///   with NUL).
+/// - each error names what is wrong with the bytes (nonzero RSV, the unknown ATYP, a name that is empty or
+///   no host name, given as its bytes).
 func fuzzOneInput(_ input: [UInt8]) {
     let result = parse(input[...])
     // The same bytes behind a few bytes of junk, so the slice starts at 1, 2 or 3.
@@ -38,21 +38,12 @@ private func checkHeader(_ header: SOCKSUDPHeader, payloadStart: Int, in input: 
     expect((4...input.count).contains(payloadStart), "payload start \(payloadStart) of \(input.count)")
     let raw = input[..<payloadStart]
     let encoded = header.encoded()
-    if !raw.elementsEqual(encoded) {
-        // Only a name with invalid UTF-8 may re-encode differently: then it must be that name, decoded.
-        guard case .domain(let name) = header.endpoint.address else {
-            expect(false, "header \(header) does not re-encode to \(Array(raw))")
-            return
-        }
-        let nameBytes = raw[5..<(5 + Int(raw[4]))]
-        expect(!String.isValidUTF8(nameBytes), "valid UTF-8 name \(Array(nameBytes)) re-encoded differently")
-        expect(name == String(decoding: nameBytes, as: UTF8.self), "name is not the decoding of its bytes")
+    expect(raw.elementsEqual(encoded), "header \(header) does not re-encode to \(Array(raw))")
+    if case .domain(let name) = header.endpoint.address {
+        expect(isHostName(Array(name.utf8)), "a name that is no host name was taken: \(Array(name.utf8))")
     }
-    // The encoding parses back to the same header, unless decoding grew a name past the 255 bytes it can carry.
-    if header.endpoint.fitsItsEncoding {
-        let again = try? parse(encoded[...]).get()
-        expect(again?.header == header && again?.payloadStart == encoded.count, "encoding does not parse back")
-    }
+    let again = try? parse(encoded[...]).get()
+    expect(again?.header == header && again?.payloadStart == encoded.count, "encoding does not parse back")
     // Cut inside the header: the last byte missing, and half of it missing.
     for cut in [payloadStart - 1, payloadStart / 2] {
         expect(parse(input[..<cut]).isTruncated, "header cut at \(cut) of \(payloadStart) is not .truncated")
@@ -69,10 +60,11 @@ private func checkError(_ error: SOCKSProtocolError, for input: [UInt8]) {
     case .unsupportedAddressType(let type):
         expect(input.count >= 4 && input[0] == 0 && input[1] == 0 && input[3] == type, "wrong ATYP reported")
         expect(![0x01, 0x03, 0x04].contains(type), "known ATYP \(type) refused")
-    case .invalidDomainName:
+    case .invalidDomainName(let name):
         expect(input.count >= 5 && input[3] == 0x03, "invalidDomainName without a domain")
         let nameEnd = 5 + Int(input[4])
-        expect(input[4] == 0 || (input.count >= nameEnd && input[5..<nameEnd].contains(0)), "name refused without reason")
+        expect(input.count >= nameEnd && input[5..<nameEnd].elementsEqual(name), "the error does not carry the name's bytes")
+        expect(name.isEmpty || !isHostName(name), "host name \(name) refused")
     case .unsupportedVersion, .emptyCredential:
         expect(false, "\(error) from a UDP header")
     }

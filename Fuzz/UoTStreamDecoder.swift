@@ -15,7 +15,10 @@ import SOCKSProtocol
 ///   specification (`SpecReader`, below) finds at the same place; no frame exceeds `maximumPayload`;
 /// - an event read from canonical bytes re-encodes to them (a decoded header to its bytes, a frame to its
 ///   bytes); the exceptions are named by the specification: `isConnect` above 1, an IPv4-mapped IPv6 address
-///   (read as IPv4), a name with invalid UTF-8;
+///   (read as IPv4);
+/// - a name that is no host name (`isHostName`) ends the stream in a header (`.invalidDomain`), and in a
+///   frame makes it `.unaddressableFrame` with the name's bytes, the port and the payload's length, after
+///   which the stream goes on;
 /// - the framing is unknown until a v2 header, then the header's; an error repeats on the next call.
 func fuzzOneInput(_ input: [UInt8]) {
     let fuzzed = FuzzedStream(input)
@@ -124,6 +127,8 @@ func sameEvents(_ left: [UoTStreamDecoder.Event], _ right: [UoTStreamDecoder.Eve
             guard one == other else { return false }
         case (.frame(let one), .frame(let other)):
             guard one.endpoint == other.endpoint, sameBytes(one.payload[...], other.payload[...]) else { return false }
+        case (.unaddressableFrame(let name, let port, let count), .unaddressableFrame(let otherName, let otherPort, let otherCount)):
+            guard sameBytes(name[...], otherName[...]), port == otherPort, count == otherCount else { return false }
         default:
             return false
         }
@@ -137,6 +142,7 @@ extension UoTStreamDecoder.Event {
         switch self {
         case .header(let header): "header(\(header.isConnect ? "connect" : "non-connect") \(header.destination))"
         case .frame(let frame): "frame(\(frame.endpoint.map { "\($0), " } ?? "")\(frame.payload.count) bytes)"
+        case .unaddressableFrame(let name, let port, let count): "unaddressable frame(\(ClientBytes.text(name)):\(port), \(count) bytes)"
         }
     }
 }
@@ -161,6 +167,10 @@ func checkAgainstSpecification(_ run: DecoderRun, stream: [UInt8], mode: Decoder
             case .header(let header): encoded = header.encoded()
             // A frame leaves the framing as it was, so the reader's is the one it was read in.
             case .frame(let frame): encoded = reader.framing.flatMap { try? frame.encoded(framing: $0) }
+            // No frame to encode: the bytes in front of the payload, then the payload as it was read.
+            case .unaddressableFrame(let name, let port, let count):
+                let head = [0x02, UInt8(name.count)] + name + [UInt8(port >> 8), UInt8(port & 0xFF), UInt8(count >> 8), UInt8(count & 0xFF)]
+                encoded = reader.position - start == head.count + count ? head + stream[(start + head.count)..<reader.position] : nil
             }
             expect(encoded.map { sameBytes(stream[start..<reader.position], $0[...]) } == true, "\(event.summary) does not re-encode to its bytes")
         }
@@ -201,7 +211,7 @@ struct SpecReader {
         let start = position
         let event: UoTStreamDecoder.Event?
         if let framing {
-            event = try frame(framing).map(UoTStreamDecoder.Event.frame)
+            event = try frame(framing)
         } else {
             event = try header().map(UoTStreamDecoder.Event.header)
             if case .header(let header)? = event { framing = header.isConnect ? .connect : .addressed }
@@ -210,31 +220,47 @@ struct SpecReader {
         return event
     }
 
-    /// §3.1: `isConnect ATYP ADDR PORT`, standard SOCKS5 address types.
+    /// §3.1: `isConnect ATYP ADDR PORT`, standard SOCKS5 address types; a name that is no host name ends
+    /// the stream, as soon as it is read.
     private mutating func header() throws(UoTProtocolError) -> UoTRequestHeader? {
         guard let isConnect = byte() else { return nil }
         if isConnect > 1 { canonical = false }  // "read as non-zero means connect", written back as 1
-        guard let destination = try endpoint(perPacket: false) else { return nil }
-        return UoTRequestHeader(isConnect: isConnect != 0, destination: destination)
+        switch try address(perPacket: false) {
+        case .endpoint(let destination)?: return UoTRequestHeader(isConnect: isConnect != 0, destination: destination)
+        case .noHostName?: throw .invalidDomain
+        case nil: return nil
+        }
     }
 
-    /// §3.2 and §3.3: `[FAM ADDR PORT] LENGTH PAYLOAD`.
-    private mutating func frame(_ framing: UoTFraming) throws(UoTProtocolError) -> UoTFrame? {
-        var endpoint: SOCKSEndpoint?
+    /// §3.2 and §3.3: `[FAM ADDR PORT] LENGTH PAYLOAD`. A frame to a name that is no host name is read
+    /// whole, length limit included, and reported without its payload.
+    private mutating func frame(_ framing: UoTFraming) throws(UoTProtocolError) -> UoTStreamDecoder.Event? {
+        var address: Address?
         if framing == .addressed {
-            guard let address = try self.endpoint(perPacket: true) else { return nil }
-            endpoint = address
+            guard let read = try self.address(perPacket: true) else { return nil }
+            address = read
         }
         guard let length = uint16() else { return nil }
         if Int(length) > maximumPayload { throw .frameTooLarge(Int(length)) }
         guard let payload = take(Int(length)) else { return nil }
-        return UoTFrame(endpoint: endpoint, payload: payload)
+        switch address {
+        case .noHostName(let name, let port)?: return .unaddressableFrame(name: name, port: port, payloadCount: payload.count)
+        case .endpoint(let endpoint)?: return .frame(UoTFrame(endpoint: endpoint, payload: payload))
+        case nil: return .frame(UoTFrame(endpoint: nil, payload: payload))
+        }
+    }
+
+    /// An address as read: an endpoint, or a name that is no host name (`isHostName`) with its port.
+    private enum Address {
+        case endpoint(SOCKSEndpoint)
+        case noHostName([UInt8], port: UInt16)
     }
 
     /// §2: an address and a port, in the header's encoding (01 IPv4, 03 domain, 04 IPv6) or the per-packet
     /// one (00 IPv4, 02 domain, 01 IPv6). Zero-length names and unknown types are refused; an IPv4-mapped
-    /// IPv6 address is IPv4.
-    private mutating func endpoint(perPacket: Bool) throws(UoTProtocolError) -> SOCKSEndpoint? {
+    /// IPv6 address is IPv4. A name that is no host name is refused at once in the header's encoding, and
+    /// given with its port in the per-packet one.
+    private mutating func address(perPacket: Bool) throws(UoTProtocolError) -> Address? {
         guard let type = byte() else { return nil }
         let (ipv4, domain, ipv6): (UInt8, UInt8, UInt8) = perPacket ? (0x00, 0x02, 0x01) : (0x01, 0x03, 0x04)
         let address: SOCKSAddress
@@ -254,14 +280,17 @@ struct SpecReader {
             guard let length = byte() else { return nil }
             if length == 0 { throw .invalidDomain }
             guard let name = take(Int(length)) else { return nil }
-            if name.contains(0) { throw .invalidDomain }
-            if !String.isValidUTF8(name) { canonical = false }
+            guard isHostName(name) else {
+                if !perPacket { throw .invalidDomain }
+                guard let port = uint16() else { return nil }
+                return .noHostName(name, port: port)
+            }
             address = .domain(String(decoding: name, as: UTF8.self))
         default:
             throw perPacket ? .unknownAddressFamily(type) : .unknownAddressType(type)
         }
         guard let port = uint16() else { return nil }
-        return SOCKSEndpoint(address: address, port: port)
+        return .endpoint(SOCKSEndpoint(address: address, port: port))
     }
 
     private mutating func byte() -> UInt8? { take(1)?[0] }

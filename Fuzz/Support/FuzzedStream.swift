@@ -39,11 +39,3 @@ struct FuzzedStream {
         return chunks
     }
 }
-
-extension String {
-    /// Whether these bytes are valid UTF-8, that is whether `String(decoding:as:)` keeps them as they are
-    /// (invalid sequences become U+FFFD, so a decoded name re-encodes to other bytes).
-    static func isValidUTF8(_ bytes: some Collection<UInt8>) -> Bool {
-        String(validating: bytes, as: UTF8.self) != nil
-    }
-}

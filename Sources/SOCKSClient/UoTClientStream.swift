@@ -102,7 +102,10 @@ public final class UoTClientStream: Sendable {
 
             public mutating func next() async throws -> UoTFrame? {
                 while true {
-                    if case .frame(let frame)? = try decoder.next() { return frame }
+                    // A frame from a source that is no host name cannot be handed on: it is skipped.
+                    while let event = try decoder.next() {
+                        if case .frame(let frame) = event { return frame }
+                    }
                     guard let chunk = try await chunks.next() else { return nil }
                     decoder.receive(chunk)
                 }

@@ -5,7 +5,9 @@ extension SOCKSServer {
     /// handshake and connect deadlines.
     public struct Configuration: Sendable {
         /// The addresses to listen on. Default: `127.0.0.1:1080`. Port 0 picks a free port; read the real
-        /// one from `SOCKSServer.localAddresses`.
+        /// one from `SOCKSServer.localAddresses`. An address with a fixed port may be one listener only,
+        /// here or in `proxyProtocolListeners` (`SOCKSServerError.duplicateListenAddress`); port 0 given
+        /// twice is two listeners.
         public var listenAddresses: [SocketAddress] = [SocketAddress(ip: .ipv4Loopback, port: 1080)]
 
         /// Listeners behind a load balancer, whose connections start with a PROXY protocol header from a
@@ -80,7 +82,8 @@ extension SOCKSServer {
         /// Checked against the request, and for direct egress against every address a name resolves to;
         /// applied to CONNECT, BIND, every UDP datagram and UoT frame. A denied request gets reply 02, a
         /// denied datagram is dropped. Default: no rules. Connecting to this server's own listening
-        /// addresses is always denied.
+        /// addresses (its listeners and its `MetricsEndpoint`s) and sending to its own UDP relay sockets
+        /// are always denied.
         public var destinationRules = DestinationRules([])
 
         /// The most sessions open at once; past it, new connections are closed right after accept.

@@ -24,8 +24,9 @@ extension SOCKSServer {
     /// server goes on with the old configuration and nothing has changed. Login backoffs, per-IP and
     /// per-user session counts carry over.
     ///
-    /// - Throws: `SOCKSServerError.noListenAddress`, `.openProxy`, `.noProtocols`, `.socks4WithAuthentication`,
-    ///   `.notServing` (stopped or draining), or the `SocketError` of an address that cannot be bound.
+    /// - Throws: `SOCKSServerError.noListenAddress`, `.duplicateListenAddress`, `.openProxy`, `.noProtocols`,
+    ///   `.socks4WithAuthentication`, `.notServing` (stopped or draining), or the `SocketError` of an address
+    ///   that cannot be bound.
     @discardableResult
     public func reload(_ configuration: Configuration, endingSessionsOfRemovedUsers: Bool = false) throws -> ReloadOutcome {
         let specs = try ListenerSpec.validate(configuration)
@@ -34,12 +35,14 @@ extension SOCKSServer {
         let current = currentGroups()
         guard acceptsReload else { throw SOCKSServerError.notServing }
 
-        var kept: [ListenerGroup] = []
+        // Each kept group with the listener it now is: one group per listener at most, as port 0 may be
+        // configured twice (two sockets).
+        var keptWithSpecs: [(group: ListenerGroup, spec: ListenerSpec)] = []
         var opened: [ListenerGroup] = []
         do {
             for spec in specs {
-                if let group = current.first(where: { $0.configured == spec.address }) {
-                    kept.append(group)
+                if let group = current.first(where: { group in group.configured == spec.address && !keptWithSpecs.contains { $0.group === group } }) {
+                    keptWithSpecs.append((group, spec))
                 } else {
                     opened.append(try ListenerGroup(spec))
                 }
@@ -48,12 +51,11 @@ extension SOCKSServer {
             opened.forEach { $0.close() }
             throw error
         }
+        let kept = keptWithSpecs.map(\.group)
         let removed = current.filter { group in !kept.contains { $0 === group } }
         // A kept address takes its new mode (plain or PROXY, which balancers, which protocols) with its socket.
-        for group in kept {
-            if let spec = specs.first(where: { $0.address == group.configured }) {
-                group.mode = ListenerGroup.Mode(trustedProxies: spec.trustedProxies, protocols: spec.protocols)
-            }
+        for (group, spec) in keptWithSpecs {
+            group.mode = ListenerGroup.Mode(trustedProxies: spec.trustedProxies, protocols: spec.protocols)
         }
         install(configuration, groups: kept + opened, opened: opened)
         removed.forEach { $0.close() }

@@ -41,8 +41,11 @@ public actor SOCKSServer {
     public nonisolated let metrics = ServerMetrics()
     /// The trackers of the open sessions.
     nonisolated let openSessions = OpenSessions()
-    /// What outlives a reload: login backoffs, per-user and UDP session counts.
+    /// What outlives a reload: login backoffs, per-user and UDP session counts, the server's own sockets.
     private nonisolated let runtime: SessionRuntime
+    /// The server's own sockets besides its proxy listeners (metrics listeners, UDP relay sockets), which
+    /// the access policy denies as destinations.
+    nonisolated var ownAddresses: OwnAddresses { runtime.ownAddresses }
     /// What `phase` reports.
     nonisolated let lifecycle = ServerLifecycle()
 
@@ -72,7 +75,8 @@ public actor SOCKSServer {
     ///   `SOCKSServerError.noListenAddress` for an empty address list; `SOCKSServerError.openProxy` for an
     ///   address that is not loopback with no users, no `allowFrom` and no `allowOpenProxy`;
     ///   `SOCKSServerError.noProtocols` for a listener with an empty protocol set, and
-    ///   `SOCKSServerError.socks4WithAuthentication` for SOCKS4 offered while users must log in.
+    ///   `SOCKSServerError.socks4WithAuthentication` for SOCKS4 offered while users must log in;
+    ///   `SOCKSServerError.duplicateListenAddress` for an address with a fixed port given for two listeners.
     public init(configuration: Configuration) throws {
         let specs = try ListenerSpec.validate(configuration)
         let open = Self.openProxyAddresses(configuration)
@@ -147,9 +151,10 @@ public actor SOCKSServer {
         guard state == .ready else { throw SOCKSServerError.alreadyStarted }
         state = .running
         lifecycle.started()
-        // Dispatch sets up its timer machinery (descriptors among it) on the first timer of the process;
-        // doing that now means a later Task.sleep can never be the first one during a descriptor shortage,
-        // where the set-up would fail and abort the process.
+        // Dispatch makes a clock's timer descriptor (a timerfd) for the first timer on that clock; doing that
+        // now means a later Task.sleep can never be the first one during a descriptor shortage, where no
+        // descriptor could be made and the sleep would never end. (`DescriptorReserve` keeps a few free for
+        // such needs in any case; libdispatch's worker monitor, which aborts without one, is why.)
         try? await Task.sleep(for: .nanoseconds(1))
         let (newGroups, newGroupsContinuation) = AsyncStream.makeStream(of: ListenerGroup.self)
         serving.withLock { serving in

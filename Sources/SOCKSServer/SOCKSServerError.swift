@@ -17,6 +17,10 @@ public enum SOCKSServerError: Error, Hashable, Sendable, CustomStringConvertible
     case noProtocols(SocketAddress)
     /// Listeners offer SOCKS4, which carries no password, while users must log in. Carries their addresses.
     case socks4WithAuthentication([SocketAddress])
+    /// One address with a fixed port is configured for two listeners (twice in `listenAddresses`, twice
+    /// among `proxyProtocolListeners`, or in both): one socket can be only one of them. Carries the
+    /// address. (Port 0 twice is two listeners, each on a port of its own.)
+    case duplicateListenAddress(SocketAddress)
 
     public var description: String {
         switch self {
@@ -30,6 +34,8 @@ public enum SOCKSServerError: Error, Hashable, Sendable, CustomStringConvertible
         case .socks4WithAuthentication(let addresses):
             "SOCKS4 carries no password, but users must log in: remove socks4 from the protocols of "
                 + "\(addresses.map(\.description).joined(separator: ", ")), or the users"
+        case .duplicateListenAddress(let address):
+            "\(address) is configured for two listeners: one address can be one listener, plain or PROXY protocol; remove one"
         case .openProxy(let addresses):
             "refusing to run an open proxy on \(addresses.map(\.description).joined(separator: ", ")): anyone who reaches "
                 + "it could use it. Configure users or allowFrom, or set allowOpenProxy if an open proxy is what you mean"

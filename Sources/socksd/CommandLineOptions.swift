@@ -22,8 +22,10 @@ struct CommandLineOptions {
                socksd --help | --version
 
         A SOCKS5 proxy (RFC 1928: CONNECT, BIND, UDP ASSOCIATE) with optional username/password
-        authentication (RFC 1929), sing-box UDP over TCP (v1 and v2), and upstream chaining; on the
-        same port SOCKS4/4a (CONNECT, BIND) when asked for. An HTTP request is answered 501 for now.
+        authentication (RFC 1929), sing-box UDP over TCP (v1 and v2), and upstream chaining. On the
+        same port, an HTTP proxy: CONNECT tunnels and forwarded http:// requests (absolute form, kept
+        alive), with Proxy-Authorization: Basic for the same users; and SOCKS4/4a (CONNECT, BIND) when
+        asked for.
 
           --config FILE              read the settings from this JSON file (see the README). A flag
                                      given beside it replaces that key of the file; a repeatable

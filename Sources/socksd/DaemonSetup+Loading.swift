@@ -41,12 +41,22 @@ extension DaemonSetup {
             server.newSessionsPerIP = options.newSessionsPerIP ?? file?.limits.newSessionsPerIP
             server.loginFailureLimit = options.authFailures ?? file?.limits.authFailures ?? server.loginFailureLimit
 
-            if let addresses = await resolveListeners() { server.listenAddresses = addresses }
-            server.proxyProtocolListeners = await readProxyProtocolListeners()
-            if !server.proxyProtocolListeners.isEmpty && options.listen.isEmpty && (file?.listeners.isEmpty ?? true) {
-                // As with --listen, a listener given on the command line replaces the default one.
+            let plainListeners = await readPlainListeners()
+            let proxyListeners = await readProxyProtocolListeners()
+            if let plainListeners {
+                server.listenAddresses = plainListeners.flatMap(\.addresses)
+            } else if !proxyListeners.isEmpty {
+                // As with --listen, a PROXY listener given on the command line replaces the default one.
                 server.listenAddresses = []
             }
+            server.proxyProtocolListeners = proxyListeners.flatMap { entry, trusted in
+                entry.addresses.map { ProxyProtocolListener(address: $0, trustedProxies: trusted) }
+            }
+            let defaultListeners = plainListeners == nil && proxyListeners.isEmpty
+                ? server.listenAddresses.map { address in
+                    ListenEntry(written: HostAndPort(host: address.ip.description, port: address.port), path: "the default listener", addresses: [address])
+                }
+                : []
             (server.users, server.userPolicies) = readUsers()
             await readProtocols(into: &server)
             server.upstream = readUpstream()
@@ -59,9 +69,15 @@ extension DaemonSetup {
                 }
             }
             readLog()
-            settings.metricsListen = await resolve(
-                options.metricsListen.isEmpty ? file?.metrics.listen ?? [] : options.metricsListen,
-                path: options.metricsListen.isEmpty ? "metrics.listen" : "--metrics-listen")
+            let metrics = await readMetricsListen()
+            settings.metricsListen = metrics.flatMap(\.addresses)
+            // Flags first, then the file's listeners in the file's order, then the metrics endpoints: a clash
+            // is reported at the later of the two.
+            let listeners = (plainListeners ?? []) + proxyListeners.map(\.entry)
+            let inOrder = listeners.enumerated().sorted { lhs, rhs in
+                (lhs.element.fileIndex ?? -1, lhs.offset) < (rhs.element.fileIndex ?? -1, rhs.offset)
+            }.map(\.element)
+            problems += ListenEntry.clashes(defaultListeners + inOrder + metrics)
             settings.endSessionsOfRemovedUsers = file?.reload.endSessionsOfRemovedUsers ?? false
             server.logger = .standardError(level: settings.logLevel)
             settings.server = server
@@ -83,28 +99,40 @@ extension DaemonSetup {
             problems += fileProblems
         }
 
-        /// The listen addresses, resolved; `nil` when neither the flags nor the file give any (the default).
-        private mutating func resolveListeners() async -> [SocketAddress]? {
-            if !options.listen.isEmpty { return await resolve(options.listen, path: "--listen") }
-            guard let listeners = file?.listeners, !listeners.isEmpty else { return nil }
-            return await resolve(listeners, path: "listeners")
+        /// The plain listeners, resolved: `--listen`, or else the file's plain `listeners`; `nil` when neither
+        /// gives any (the default).
+        private mutating func readPlainListeners() async -> [ListenEntry]? {
+            if !options.listen.isEmpty {
+                var entries: [ListenEntry] = []
+                for address in options.listen { entries.append(await resolve(address, path: "--listen")) }
+                return entries
+            }
+            guard let file, !file.listeners.isEmpty else { return nil }
+            var entries: [ListenEntry] = []
+            for (index, address) in file.listeners.enumerated() {
+                let location = file.sourcePaths.listeners.indices.contains(index) ? file.sourcePaths.listeners[index] : nil
+                entries.append(await resolve(address, path: location?.path ?? "listeners", fileIndex: location?.index))
+            }
+            return entries
         }
 
-        /// The PROXY protocol listeners, resolved: `--proxy-protocol-listen` addresses each trusting the
-        /// `--proxy-protocol-from` networks, or else the file's `listeners` with `"proxyProtocol": true` (whose
-        /// `trustedProxies` a `--proxy-protocol-from` replaces).
-        private mutating func readProxyProtocolListeners() async -> [ProxyProtocolListener] {
+        /// The PROXY protocol listeners, resolved, each with the balancers it trusts: `--proxy-protocol-listen`
+        /// addresses each trusting the `--proxy-protocol-from` networks, or else the file's `listeners` with
+        /// `"proxyProtocol": true` (whose `trustedProxies` a `--proxy-protocol-from` replaces).
+        private mutating func readProxyProtocolListeners() async -> [(entry: ListenEntry, trusted: [IPNetwork])] {
             guard !options.proxyProtocolListen.isEmpty else {
                 let fileListeners = file?.proxyProtocolListeners ?? []
                 if !options.proxyProtocolFrom.isEmpty && fileListeners.isEmpty {
                     problems.append(ConfigurationProblem(path: "--proxy-protocol-from", reason: "needs --proxy-protocol-listen"))
                 }
-                var listeners: [ProxyProtocolListener] = []
-                for (index, entry) in fileListeners.enumerated() {
-                    let trusted = options.proxyProtocolFrom.isEmpty ? entry.trustedProxies : options.proxyProtocolFrom
-                    for address in await resolve([entry.address], path: "listeners (PROXY protocol, \(index + 1))") {
-                        listeners.append(ProxyProtocolListener(address: address, trustedProxies: trusted))
-                    }
+                var listeners: [(ListenEntry, [IPNetwork])] = []
+                for (index, listener) in fileListeners.enumerated() {
+                    let trusted = options.proxyProtocolFrom.isEmpty ? listener.trustedProxies : options.proxyProtocolFrom
+                    let locations = file?.sourcePaths.proxyProtocolListeners ?? []
+                    let location = locations.indices.contains(index) ? locations[index] : nil
+                    let entry = await resolve(
+                        listener.address, path: location?.path ?? "listeners", fileIndex: location?.index)
+                    listeners.append((entry, trusted))
                 }
                 return listeners
             }
@@ -114,8 +142,34 @@ extension DaemonSetup {
                     reason: "needs --proxy-protocol-from CIDR naming the balancers that may send PROXY headers (anyone else could claim any client address)"))
                 return []
             }
-            let addresses = await resolve(options.proxyProtocolListen, path: "--proxy-protocol-listen")
-            return addresses.map { ProxyProtocolListener(address: $0, trustedProxies: options.proxyProtocolFrom) }
+            var listeners: [(ListenEntry, [IPNetwork])] = []
+            for address in options.proxyProtocolListen {
+                listeners.append((await resolve(address, path: "--proxy-protocol-listen"), options.proxyProtocolFrom))
+            }
+            return listeners
+        }
+
+        /// The metrics endpoints' addresses, resolved: `--metrics-listen`, or else the file's `metrics.listen`.
+        private mutating func readMetricsListen() async -> [ListenEntry] {
+            var entries: [ListenEntry] = []
+            guard options.metricsListen.isEmpty else {
+                for address in options.metricsListen { entries.append(await resolve(address, path: "--metrics-listen")) }
+                return entries
+            }
+            for (index, address) in (file?.metrics.listen ?? []).enumerated() {
+                let locations = file?.sourcePaths.metricsListen ?? []
+                let path = locations.indices.contains(index) ? locations[index].path : "metrics.listen"
+                entries.append(await resolve(address, path: path))
+            }
+            return entries
+        }
+
+        /// One address to listen on, resolved (each address it resolves to once); a name that does not resolve
+        /// is a problem at `path`, and its entry has no addresses.
+        private mutating func resolve(_ name: HostAndPort, path: String, fileIndex: Int? = nil) async -> ListenEntry {
+            var entry = ListenEntry(written: name, path: path, fileIndex: fileIndex)
+            entry.addresses = await resolve([name], path: path)
+            return entry
         }
 
         /// What the listeners accept: `--protocols` for all of them, or else the file's `protocols` and its
@@ -134,21 +188,28 @@ extension DaemonSetup {
             if options.protocols != nil || file?.protocols != nil, server.protocols.contains(.socks4) {
                 problems.append(ConfigurationProblem(path: options.protocols != nil ? "--protocols" : "protocols", reason: reason))
             }
-            if options.protocols == nil, let own = file?.listenerProtocols {
-                for (listener, protocols) in own.sorted(by: { $0.key.description < $1.key.description }) where protocols.contains(.socks4) {
-                    problems.append(ConfigurationProblem(path: "listeners", reason: "\(listener) offers socks4: \(reason)"))
+            if options.protocols == nil, let file {
+                // Each at the path of the listener's own `protocols` value, in the file's order.
+                let offering = file.listenerProtocols.filter { $0.value.contains(.socks4) }.map { listener, _ in
+                    (listener, file.sourcePaths.listenerProtocols[listener])
+                }
+                for (listener, location) in offering.sorted(by: { ($0.1?.index ?? -1, $0.0.description) < ($1.1?.index ?? -1, $1.0.description) }) {
+                    problems.append(ConfigurationProblem(path: location?.path ?? "listeners", reason: location == nil ? "\(listener) offers socks4: \(reason)" : reason))
                 }
             }
         }
 
-        /// Every address the names resolve to, each once, in order.
+        /// Every address the names resolve to, in order, each once per name: two names may give one address
+        /// (`ListenEntry.clashes` tells whether that is a problem).
         private mutating func resolve(_ names: [HostAndPort], path: String) async -> [SocketAddress] {
             var addresses: [SocketAddress] = []
             for name in names {
                 do {
-                    for address in try await NameResolver.shared.resolve(host: name.host, port: name.port) where !addresses.contains(address) {
-                        addresses.append(address)
+                    var ofName: [SocketAddress] = []
+                    for address in try await NameResolver.shared.resolve(host: name.host, port: name.port) where !ofName.contains(address) {
+                        ofName.append(address)
                     }
+                    addresses += ofName
                 } catch {
                     problems.append(ConfigurationProblem(path: path, reason: "cannot resolve '\(name)': \(error)", kind: .environment))
                 }

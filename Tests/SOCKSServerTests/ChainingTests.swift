@@ -180,6 +180,65 @@ import TestSupport
         await downstream.stop()
     }
 
+    /// Issue 18, item 11: an upstream that accepts every UoT stream and closes it at once used to be dialled
+    /// again for nearly every datagram, inline on the relay path. Now a stream that ends within the back-off
+    /// (1 s) of its opening is treated like a failed open: a burst of 300 datagrams opens at most one stream
+    /// per second (and one to start with), each stream's end counts as a drop (`stream-ended`), and the
+    /// datagrams that find no stream are dropped and counted (`undeliverable`). After the back-off the next
+    /// datagram dials again.
+    @Test func anUpstreamThatClosesEveryUoTStreamAtOnceIsDialledOncePerBackOff() async throws {
+        let raw = try RawUoTServer()
+        defer { raw.close() }
+        let accepted = Atomic<Int>(0)
+        let acceptor = Task {
+            var failures = 0
+            while !Task.isCancelled && failures < 100 {
+                do {
+                    let (connection, _) = try await raw.acceptStream()
+                    accepted.add(1, ordering: .relaxed)
+                    connection.close()
+                } catch {
+                    failures += 1  // a handshake the downstream gave up on, or the end of the test
+                }
+            }
+        }
+        defer { acceptor.cancel() }
+        let downstream = try ServerHarness {
+            $0.upstream = UpstreamProxy(host: "127.0.0.1", port: raw.address.port, udpTransport: .udpOverTCP(.v2))
+        }
+        let client = try await UDPTestClient.associate(downstream.address)
+        defer { client.close() }
+        let start = ContinuousClock.now
+        let burst = 300
+        let destination = SOCKSEndpoint(address: .ipv4([192, 0, 2, 7]), port: 7)
+        for index in 0..<burst {
+            try await client.send([UInt8(truncatingIfNeeded: index)], to: destination)
+        }
+        // Every datagram is handled: written into a stream (which the upstream then loses) or dropped.
+        let metrics = downstream.server.metrics
+        let handled = { metrics.datagramsFromClients + metrics.droppedDatagrams(.undeliverable) }
+        #expect(await ServerHarness.eventually(.seconds(60)) { handled() == burst }, "\(handled()) of \(burst) handled; log: \(downstream.log.all.suffix(20))")
+        let streams = accepted.load(ordering: .relaxed)
+        let elapsed = ContinuousClock.now - start
+        let allowed = 2 + Int(elapsed / UoTDatagramEgress.reopenBackOff)
+        #expect(streams <= allowed, "\(streams) upstream streams for \(burst) datagrams in \(elapsed), at most \(allowed) allowed")
+        #expect(metrics.droppedDatagrams(.undeliverable) >= burst / 2, "\(metrics.droppedDatagrams(.undeliverable)) dropped")
+        #expect(await ServerHarness.eventually { metrics.droppedDatagrams(.streamEnded) >= 1 })
+        #expect(metrics.droppedDatagrams(.streamEnded) <= accepted.load(ordering: .relaxed))
+        #expect(downstream.log.all.contains { $0.contains("the upstream closed the last stream at once") })
+
+        // The back-off ends: a later datagram dials the upstream again.
+        let before = accepted.load(ordering: .relaxed)
+        var redialled = false
+        for _ in 0..<40 where !redialled {
+            try await client.send([0xEE], to: destination)
+            redialled = await ServerHarness.eventually(.milliseconds(500)) { accepted.load(ordering: .relaxed) > before }
+        }
+        #expect(redialled, "no new stream after the back-off; log: \(downstream.log.all.suffix(20))")
+        client.close()
+        await downstream.stop()
+    }
+
     @Test func bindGoesThroughTheUpstream() async throws {
         let chain = try Chain()
         let (client, first) = try await SOCKSTestClient.open(chain.downstream.address, command: .bind, to: SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: 0))

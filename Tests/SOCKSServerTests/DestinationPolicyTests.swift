@@ -241,11 +241,15 @@ import TestSupport
             $0.resolver = resolver
             $0.destinationRules = try Self.rules([(.deny, "example.test")])
         }
-        for name in ["example.test..", "example..test", ".example.test", "e\\x65xample.test", "ex\\097mple.test"] {
+        for name in ["example.test..", "example..test", ".example.test"] {
             #expect(try await Self.connect(harness, SOCKSEndpoint(address: .domain(name), port: 80)) == .notAllowed, "\(name)")
         }
+        // A backslash is no host-name byte: such a name is refused (04) before the rules see it.
+        for name in ["e\\x65xample.test", "ex\\097mple.test"] {
+            #expect(try await Self.connect(harness, SOCKSEndpoint(address: .domain(name), port: 80)) == .hostUnreachable, "\(name)")
+        }
         #expect(resolver.lookups.withLock { $0 } == 0, "a name denied by its form is never looked up")
-        #expect(await ServerHarness.eventually { harness.log.all.filter { $0.contains("malformed name") }.count >= 5 })
+        #expect(await ServerHarness.eventually { harness.log.all.filter { $0.contains("malformed name") }.count >= 3 })
         await harness.stop()
     }
 
@@ -294,10 +298,16 @@ import TestSupport
 
     @Test func aDeniedDestinationCannotForgeWordsOfTheWarning() async throws {
         let harness = try ServerHarness { $0.destinationRules = try Self.rules([(.deny, "*:25")]) }
+        // Spaces, `:`, `;` and `=` are no host-name bytes: refused (04) unresolved, and escaped in the warning.
         let forged = "mail.test:25 denied by nothing; bank.test:443 allowed by=rule"
-        #expect(try await Self.connect(harness, SOCKSEndpoint(address: .domain(forged), port: 25)) == .notAllowed)
+        #expect(try await Self.connect(harness, SOCKSEndpoint(address: .domain(forged), port: 25)) == .hostUnreachable)
         #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains("mail.test:25\\x20denied\\x20by") } })
         #expect(!harness.log.all.contains { $0.contains("bank.test:443 allowed") })
+        // Spaces that are valid UTF-8 reach the rules (as an IDN would): the denial escapes them.
+        let unicodeForged = "mail.test\u{A0}denied\u{2028}bank.test\u{3000}allowed"
+        #expect(try await Self.connect(harness, SOCKSEndpoint(address: .domain(unicodeForged), port: 25)) == .notAllowed)
+        #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains(#"mail.test\xc2\xa0denied\xe2\x80\xa8bank.test\xe3\x80\x80allowed:25"#) } })
+        #expect(!harness.log.all.contains { $0.contains("\u{A0}") || $0.contains("\u{2028}") || $0.contains("\u{3000}") })
         await harness.stop()
     }
 

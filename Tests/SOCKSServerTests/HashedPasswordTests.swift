@@ -1,8 +1,9 @@
-import AsyncSockets
 import Foundation
 import SOCKSProtocol
+import Synchronization
 import Testing
 import TestSupport
+@testable import AsyncSockets
 @testable import SOCKSServer
 
 /// Users-file entries that are crypt(3) hashes, made at test time by `openssl passwd`, `mkpasswd` and
@@ -179,20 +180,22 @@ import TestSupport
         await harness.stop()
     }
 
-    /// 200 clients log in at once against a costly yescrypt hash; meanwhile a client with a plain password
+    /// 200 clients log in at once against a costly yescrypt hash; meanwhile a client of another server (on
+    /// the same event loops, without logins: a login of this one waits its turn on the password pool too)
     /// is served a CONNECT. Were the hashes computed on the event loops, it would wait for seconds behind
     /// them (some 9 s here when they were); on the password pool it takes milliseconds.
     @Test(.timeLimit(.minutes(2)))
     func aFloodOfHashedLoginsDoesNotHoldUpOtherClients() async throws {
         // Cost 7: some 4 times the default, tens of milliseconds a check.
         let slow = try Self.libcryptHash("flood", prefix: "$y$", cost: 7)
-        let users = try UserDatabase(["alice": slow, "bob": "plain"])
+        let users = try UserDatabase(["alice": slow])
         // A handshake deadline longer than the checker's own wait (10 s), so that on a busy machine every
         // flooding client still hears its answer, accepted or refused, rather than a closed connection.
         let harness = try ServerHarness {
             $0.users = users
             $0.handshakeTimeout = .seconds(60)
         }
+        let open = try ServerHarness()
         let echo = try LoopbackPeers.startEcho()
         defer { echo.stop() }
 
@@ -213,8 +216,7 @@ import TestSupport
         // Let the flood reach the server first.
         try await Task.sleep(for: .milliseconds(200))
         let start = ContinuousClock.now
-        let (client, reply) = try await SOCKSTestClient.open(
-            harness.address, to: SOCKSEndpoint(echo.address), credentials: Self.login("bob", "plain"), from: IPAddress("127.0.0.2")!)
+        let (client, reply) = try await SOCKSTestClient.open(open.address, to: SOCKSEndpoint(echo.address), from: IPAddress("127.0.0.2")!)
         #expect(reply.code == .succeeded)
         try await client.send([1, 2, 3])
         #expect(try await client.receive(exactly: 3) == [1, 2, 3])
@@ -231,5 +233,92 @@ import TestSupport
         #expect(harness.server.metrics.failedLoginCount == 0)
         #expect(harness.server.metrics.uncheckedLoginCount == answers.filter { $0 == false }.count)
         await harness.stop()
+        await open.stop()
     }
+
+    /// While any user has a hash, a login costs one hash check on the password pool whoever it names: an
+    /// unknown user and a plain-password user (right password or wrong) are checked against the decoy, so
+    /// none answers sooner than a hashed user. Counted, since a unit test cannot tell costs apart by time.
+    @Test func whileAnyUserHasAHashEveryLoginCostsAHashCheck() async throws {
+        let hash = try Self.libcryptHash("wonderland", prefix: "$y$")
+        let database = try UserDatabase(usersFile: "alice:\(hash)\nbob:builder\n")
+        let logins = [("nobody", "wonderland", false), ("alice", "builder", false), ("alice", "wonderland", true), ("bob", "wonderland", false), ("bob", "builder", true)]
+        for (username, password, accepted) in logins {
+            let before = PasswordCheckPool.checksPerformed
+            #expect(await database.verify(Self.login(username, password)) == accepted, "\(username)")
+            #expect(PasswordCheckPool.checksPerformed > before, "the login of \(username) ran no hash check")
+        }
+    }
+
+    /// With the password pool saturated, an unknown user, a hashed user and a plain-password user (right
+    /// password or wrong) all get the same answer, over HTTP (503) and SOCKS5 (status 01, summarised as a
+    /// busy checker): none is checked at once while the others wait, so the answer does not tell which
+    /// users exist or how their secrets are stored. Once the pool is free, the plain user logs in again.
+    @Test func aSaturatedCheckerAnswersEveryLoginAlike() async throws {
+        let hash = try Self.libcryptHash("wonderland", prefix: "$y$")
+        let harness = try ServerHarness { $0.users = try UserDatabase(usersFile: "alice:\(hash)\nbob:builder\n") }
+        let logins = [("nobody", "builder"), ("alice", "builder"), ("bob", "wonderland"), ("bob", "builder")]
+        try await Self.withSaturatedPasswordPool {
+            for (index, (username, password)) in logins.enumerated() {
+                let basic = Data("\(username):\(password)".utf8).base64EncodedString()
+                let response = try await HTTPTestExchange.send(
+                    "CONNECT 127.0.0.1:9 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nProxy-Authorization: Basic \(basic)\r\n\r\n", to: harness.address)
+                #expect(response.status == 503, "HTTP login of \(username):\(password)")
+
+                let client = try await SOCKSTestClient.connect(to: harness.address, from: IPAddress(bytes: [127, 0, 2, UInt8(index + 1)])!)
+                defer { client.close() }
+                try await client.send(SOCKSGreeting(methods: [.usernamePassword]).encoded())
+                #expect(try await client.receive(exactly: 2) == [0x05, 0x02])
+                try await client.send(Self.login(username, password).encoded())
+                #expect(try await client.receive(exactly: 2) == [0x01, 0x01], "SOCKS5 login of \(username):\(password)")
+                #expect(try await client.closesWithin(.seconds(10)))
+            }
+        }
+        // Every one was refused unchecked; none was checked and failed, none accepted.
+        #expect(harness.server.metrics.uncheckedLoginCount == 2 * logins.count)
+        #expect(harness.server.metrics.failedLoginCount == 0)
+        #expect(!harness.log.all.contains { $0.contains("outcome=auth-failed") || $0.contains("command=connect") })
+
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let (client, reply) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(echo.address), credentials: Self.login("bob", "builder"))
+        #expect(reply.code == .succeeded)
+        client.close()
+        await harness.stop()
+    }
+
+    /// Runs `body` while every thread of the password pool is held and its queue is full of jobs that wait
+    /// for the end of `body`: any check is then refused at once, as in a flood, without burning CPU.
+    static func withSaturatedPasswordPool(_ body: () async throws -> Void) async throws {
+        let gate = DispatchSemaphore(value: 0)
+        let holding = HeldJobs()
+        let pool = PasswordCheckPool.pool
+        var jobs: [Task<Void, Never>] = []
+        func release() async {
+            for _ in jobs { gate.signal() }
+            for job in jobs { await job.value }
+        }
+        for _ in 0..<PasswordCheckPool.threads {
+            jobs.append(Task { _ = try? await pool.run { holding.count.add(1, ordering: .relaxed); gate.wait() } })
+        }
+        // A thread may still finish a check of an earlier test first: wait until all hold a job.
+        let held = await TestSupport.eventually(.seconds(30)) { holding.count.load(ordering: .relaxed) == PasswordCheckPool.threads }
+        for _ in 0..<PasswordCheckPool.maximumQueuedChecks {
+            jobs.append(Task { _ = try? await pool.run { gate.wait() } })
+        }
+        let full = await TestSupport.eventually(.seconds(30)) { pool.queuedJobs == PasswordCheckPool.maximumQueuedChecks }
+        do {
+            try #require(held && full, "the password pool could not be saturated")
+            try await body()
+        } catch {
+            await release()
+            throw error
+        }
+        await release()
+    }
+}
+
+/// How many of the jobs that hold the password pool's threads have started.
+private final class HeldJobs: Sendable {
+    let count = Atomic(0)
 }

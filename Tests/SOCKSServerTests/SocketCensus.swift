@@ -1,42 +1,51 @@
 import Foundation
 import Glibc
 
-/// Counts this process's descriptors that are TCP sockets on one port: bound to it locally (the listener and
-/// the connections it accepted), or connected to it (a relay's connections to a target), and nothing of any
-/// other test running beside (Swift Testing runs tests in
+/// Counts this process's descriptors that are TCP sockets bound to one local port: the listener and the
+/// connections it accepted, and nothing of any other test running beside (Swift Testing runs tests in
 /// parallel in this process, so a plain count of `/proc/self/fd` moves with theirs).
 ///
-/// `/proc/net/tcp` and `tcp6` give each socket's local port and inode; `/proc/self/fd` links to
-/// `socket:[INODE]` for the sockets this process holds. Sockets only the kernel still holds (TIME_WAIT)
-/// have inode 0 and no descriptor, and are not counted.
+/// Each socket descriptor in `/proc/self/fd` is asked for its type and local address (`getsockopt`,
+/// `getsockname`). That is exact whatever else the process holds: reading `/proc/net/tcp` instead is not
+/// atomic, and with thousands of sockets opening and closing beside (the resource tests) a page boundary
+/// could drop or repeat the line of a socket this census was after. Sockets only the kernel still holds
+/// (TIME_WAIT) have no descriptor, and are not counted; nor are sockets in the CLOSE state, such as a
+/// listener that was shut down (`close()` shuts a socket down at once, and its descriptor number is released
+/// when its last user lets go of it): the kernel's TCP tables have dropped those too.
 enum SocketCensus {
     static func descriptors(onLocalPort port: UInt16) -> Int {
-        descriptors(of: socketInodes(onPort: port, field: localAddressField))
-    }
-
-    /// This process's TCP sockets connected to `port` elsewhere (a relay's connections to a target).
-    static func descriptors(onRemotePort port: UInt16) -> Int {
-        descriptors(of: socketInodes(onPort: port, field: remoteAddressField))
-    }
-
-    /// Fields of a `/proc/net/tcp` line.
-    private static let localAddressField = 1
-    private static let remoteAddressField = 2
-
-    private static func descriptors(of inodes: Set<String>) -> Int {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return -1 }
         var count = 0
         for name in names {
-            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)"),
-                  target.hasPrefix("socket:["), target.hasSuffix("]")
-            else { continue }
-            if inodes.contains(String(target.dropFirst("socket:[".count).dropLast())) { count += 1 }
+            guard let descriptor = Int32(name), isTCPSocket(descriptor), !isClosed(descriptor), localPort(of: descriptor) == port else {
+                continue
+            }
+            count += 1
         }
         return count
     }
 
-    /// The inodes of the TCP sockets whose local or remote address (`field`) has `port`.
-    private static func socketInodes(onPort port: UInt16, field: Int) -> Set<String> {
+    /// This process's TCP sockets connected, or connecting, to `port` elsewhere: a relay's connection to its
+    /// target, a dial still pending. A connecting socket has no peer name yet, so the remote ports come from
+    /// `/proc/net/tcp` and `tcp6` (by inode), which with thousands of sockets churning beside may miss a
+    /// line now and then: use this count in a condition that is waited for.
+    static func descriptors(onRemotePort port: UInt16) -> Int {
+        let inodes = socketInodes(onRemotePort: port)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return -1 }
+        var count = 0
+        for name in names {
+            guard let descriptor = Int32(name), isTCPSocket(descriptor), !isClosed(descriptor),
+                  let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)"),
+                  target.hasPrefix("socket:["), target.hasSuffix("]"),
+                  inodes.contains(String(target.dropFirst("socket:[".count).dropLast()))
+            else { continue }
+            count += 1
+        }
+        return count
+    }
+
+    /// The inodes of the TCP sockets whose remote address has `port`.
+    private static func socketInodes(onRemotePort port: UInt16) -> Set<String> {
         var inodes = Set<String>()
         let hexPort = String(format: "%04X", port)
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
@@ -47,10 +56,46 @@ enum SocketCensus {
             // "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
-                guard fields.count > 9, fields[field].hasSuffix(":\(hexPort)"), fields[9] != "0" else { continue }
+                guard fields.count > 9, fields[2].hasSuffix(":\(hexPort)"), fields[9] != "0" else { continue }
                 inodes.insert(String(fields[9]))
             }
         }
         return inodes
+    }
+
+    /// Whether `descriptor` is a stream socket of IPv4 or IPv6 (a descriptor closed and reused meanwhile
+    /// answers for what it is now, which is what a later look would see too).
+    private static func isTCPSocket(_ descriptor: Int32) -> Bool {
+        var type: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_TYPE, &type, &length) == 0 else { return false }
+        return type == Int32(SOCK_STREAM.rawValue)
+    }
+
+    /// Whether a TCP socket is in the CLOSE state: `tcp_info`'s first byte is the state, 7 (`TCP_CLOSE`).
+    private static func isClosed(_ descriptor: Int32) -> Bool {
+        var info = [UInt8](repeating: 0, count: 256)
+        var length = socklen_t(info.count)
+        guard getsockopt(descriptor, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0, length > 0 else { return true }
+        return info[0] == 7
+    }
+
+    /// The local port of an IPv4 or IPv6 socket, or nil.
+    private static func localPort(of descriptor: Int32) -> UInt16? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        // getsockname writes at most `length` bytes into the storage, which is large enough for any family.
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard result == 0 else { return nil }
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) } }
+        case AF_INET6:
+            return withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) } }
+        default:
+            return nil
+        }
     }
 }

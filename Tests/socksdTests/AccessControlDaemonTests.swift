@@ -265,6 +265,65 @@ import TestSupport
         #expect(try await daemon.stop() == 0)
     }
 
+    /// Issue 18, item 6: with no rules, the metrics listener (`--metrics-listen`) is the daemon's own address
+    /// like its proxy listeners: SOCKS5 CONNECT gets 02 (by address and by the address as a name), SOCKS4
+    /// CONNECT 5B, HTTP `GET http://METRICS/metrics` and `CONNECT METRICS` 403 — never the metrics. Each is
+    /// logged `outcome=denied(own listening address)`; the endpoint itself still answers directly.
+    @Test func theMetricsListenerCannotBeReachedThroughTheDaemon() async throws {
+        let (daemon, proxy) = try await DaemonProcess.startOnLoopback(["--metrics-listen", "127.0.0.1:0", "--protocols", "socks5,socks4,http"])
+        let metrics = try await daemon.metricsAddress()
+        try await SessionScript.refusedRequest(through: proxy, to: SOCKSEndpoint(metrics))
+        try await SessionScript.refusedRequest(through: proxy, to: SOCKSEndpoint(address: .domain("127.0.0.1"), port: metrics.port))
+
+        let socks4 = try await SOCKSTestClient.connect(to: proxy)
+        try await socks4.send(SOCKS4Request(command: .connect, destination: SOCKSEndpoint(metrics), userID: []).encoded())
+        let reply = try await socks4.receive(exactly: 8)
+        #expect(reply[0] == 0x00 && reply[1] == 0x5B, "SOCKS4 reply \(reply)")
+        #expect(try await socks4.closesWithin(.seconds(10)))
+        socks4.close()
+
+        let forwarded = try await HTTPTestExchange.send("GET http://\(metrics)/metrics HTTP/1.1\r\nHost: \(metrics)\r\n\r\n", to: proxy)
+        #expect(forwarded.status == 403 && !forwarded.body.contains("socksd_"), "\(forwarded.status) \(forwarded.body)")
+        let tunnel = try await HTTPTestExchange.send("CONNECT \(metrics) HTTP/1.1\r\nHost: \(metrics)\r\n\r\n", to: proxy)
+        #expect(tunnel.status == 403, "\(tunnel.status) \(tunnel.body)")
+
+        #expect(try await HTTPTestExchange.get("/healthz", from: metrics).status == 200)
+        #expect(await daemon.waitForLog { lines in
+            lines.filter { $0.hasSuffix("outcome=denied(own listening address)") }.count == 5
+        }, "log: \(daemon.log)")
+        #expect(try await daemon.stop() == 0)
+    }
+
+    /// Issue 18, item 1, against the daemon: alice associates naming port 0; bob, through his own
+    /// association, sends her relay socket a datagram that is itself a SOCKS UDP request for the echo. It is
+    /// denied (his access line counts `dropped=1`), never reaches the echo, and alice's association stays
+    /// hers: her own datagram is echoed back to her.
+    @Test func anotherUserCannotTakeOverAUDPAssociationThroughTheDaemon() async throws {
+        let echo = try LoopbackPeers.startUDPEcho()
+        defer { echo.stop() }
+        let (daemon, proxy) = try await DaemonProcess.startOnLoopback(["--user", "alice:one", "--user", "bob:two"])
+        let alice = try await UDPTestClient.associate(proxy, credentials: SOCKSCredentials(username: "alice", password: "one"))
+        let bob = try await UDPTestClient.associate(proxy, credentials: SOCKSCredentials(username: "bob", password: "two"))
+        defer { alice.close(); bob.close() }
+        let takeover = SOCKSUDPHeader(endpoint: SOCKSEndpoint(echo.address)).encoded() + Array("takeover".utf8)
+        try await bob.send(takeover, to: SOCKSEndpoint(alice.relay))
+        // bob's datagram to the echo comes back once bob's first datagram has been handled.
+        try await bob.send([0x42], to: SOCKSEndpoint(echo.address))
+        #expect(try await bob.receive()?.payload == [0x42])
+
+        try await alice.send(Array("mine".utf8), to: SOCKSEndpoint(echo.address))
+        let reply = try #require(try await alice.receive(), "alice's association answers her; log: \(daemon.log)")
+        #expect(reply.payload == Array("mine".utf8))
+        #expect(echo.senders.all.count == 2, "bob's and alice's own datagrams only: \(echo.senders.all)")
+        alice.close()
+        bob.close()
+        #expect(await daemon.waitForLog { lines in
+            lines.contains { $0.contains("user=bob command=udp-associate") && $0.contains(" dropped=1 ") }
+                && lines.contains { $0.contains("user=alice command=udp-associate") && $0.contains(" dropped=0 ") }
+        }, "log: \(daemon.log)")
+        #expect(try await daemon.stop() == 0)
+    }
+
     /// `--auth-failures N` (default 10): after N failed logins from 127.0.0.2 within a minute, one line
     /// announces a 30 s backoff, and 127.0.0.2's logins are refused, the right password too, while
     /// 127.0.0.3 logs in. Each failed login is one access line (`outcome=auth-failed`), nothing more.

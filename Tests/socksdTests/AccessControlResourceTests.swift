@@ -365,6 +365,22 @@ import TestSupport
         }, "\(daemon.logLines.filter { $0.contains("command=udp-associate") && $0.contains(" dropped=2 ") }.count) of 1300 associations logged dropped=2")
     }
 
+    /// Issue 18, item 1: every relay socket and outgoing socket counts among the daemon's own while it is
+    /// open. UDP associations that each send a datagram to their own relay socket (denied: `own UDP socket`)
+    /// and then one to the echo give back everything: each association's sockets leave the registry with
+    /// it, and every access line counts `dropped=1`.
+    @Test func datagramsToTheDaemonsOwnRelaySocketsGiveBackEverything() async throws {
+        let echo = try LoopbackPeers.startUDPEcho()
+        defer { echo.stop() }
+        let (daemon, proxy) = try await Self.startMeasuredDaemon([])
+        try await Self.check(daemon, named: "socksd, datagrams to its own relay sockets") { _ in
+            try await SessionScript.udpEchoAfterDeniedDatagrams(through: proxy, denied: [], toItsOwnRelay: true, echo: echo.address)
+        }
+        #expect(await daemon.waitForLog { lines in
+            lines.filter { $0.contains("command=udp-associate") && $0.contains(" dropped=1 ") }.count == 1300
+        }, "\(daemon.logLines.filter { $0.contains("command=udp-associate") && $0.contains(" dropped=1 ") }.count) of 1300 associations logged dropped=1")
+    }
+
     /// Wrong passwords from 100 addresses (127.0.1.1–127.0.1.100), 13 each over the warm-up and the check:
     /// each address's first 10 fail (one `outcome=auth-failed` access line each, and the tenth starts a
     /// 30 s backoff, announced once), the rest are refused unchecked (summarised, no line of their own).

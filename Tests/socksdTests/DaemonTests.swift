@@ -16,6 +16,16 @@ import TestSupport
         #expect(help.output.contains("--users-file FILE"))
     }
 
+    /// The help says what an HTTP request gets now (issue 18, item 11): a proxy, not a 501.
+    @Test func helpDescribesTheHTTPProxy() async throws {
+        let help = try await runCommand(DaemonProcess.binaryPath, ["--help"])
+        #expect(help.status == 0)
+        let text = help.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(!text.contains("501"), "\(help.output)")
+        #expect(text.contains("an HTTP proxy: CONNECT tunnels and forwarded http:// requests"), "\(help.output)")
+        #expect(text.contains("Proxy-Authorization: Basic"), "\(help.output)")
+    }
+
     @Test(arguments: [["--bogus"], ["--listen"], ["--listen", "127.0.0.1"], ["--listen", "[::1]80"], ["--log-level", "loud"],
                       ["--connect-timeout", "-1"], ["--user", "nocolon"], ["--listen", "127.0.0.1:99999"]])
     func badCommandLineExits64(arguments: [String]) async throws {

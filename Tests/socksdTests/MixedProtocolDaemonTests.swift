@@ -82,7 +82,7 @@ import TestSupport
         #expect(result.errors == [
             "listeners[1].protocols: names 'socks4' more than once",
             "protocols: unknown protocol 'gopher': the protocols are socks5, socks4 and http",
-            "listeners: 127.0.0.1:1082 offers socks4: SOCKS4 carries no password, so it cannot be offered while users must log in: remove socks4, or the users",
+            "listeners[2].protocols: SOCKS4 carries no password, so it cannot be offered while users must log in: remove socks4, or the users",
         ], "\(result.errors)")
 
         let empty = try TemporaryFile(#"{"listeners": ["127.0.0.1:1080"], "protocols": [], "users": {"alice": "secret"}}"#, name: "socksd-config")
@@ -93,6 +93,29 @@ import TestSupport
         let good = try TemporaryFile(#"{"listeners": [{"address": "127.0.0.1:1080", "protocols": ["socks4"]}], "protocols": "socks5, http"}"#, name: "socksd-config")
         let goodResult = try await ConfigurationDaemonTests.run(["--check-config", good.path])
         #expect(goodResult.status == 0, "\(goodResult.errors)")
+    }
+
+    /// SOCKS4 beside users is reported at the path of each `protocols` value that offers it: the top-level
+    /// `protocols`, each `listeners[N].protocols` (PROXY listeners among them), or `--protocols`, which
+    /// replaces them all.
+    @Test func socks4BesideUsersNamesEachProtocolsValueThatOffersIt() async throws {
+        let reason = "SOCKS4 carries no password, so it cannot be offered while users must log in: remove socks4, or the users"
+        let config = try TemporaryFile("""
+            {
+              "listeners": ["127.0.0.1:1080", {"address": "127.0.0.1:1081", "protocols": ["socks5"]},
+                            {"address": "127.0.0.1:1082", "protocols": ["socks5", "socks4"]},
+                            {"address": "127.0.0.1:1083", "proxyProtocol": true, "trustedProxies": ["127.0.0.1/32"], "protocols": "socks4"}],
+              "protocols": ["socks5", "socks4"]
+            }
+            """, name: "socksd-config")
+        let fromFile = try await ConfigurationDaemonTests.run(["--check-config", config.path, "--user", "alice:secret"])
+        #expect(fromFile.status == 64)
+        #expect(fromFile.errors.filter { !$0.hasPrefix("warning: ") } == [
+            "protocols: \(reason)", "listeners[2].protocols: \(reason)", "listeners[3].protocols: \(reason)",
+        ], "\(fromFile.errors)")
+        let fromFlag = try await ConfigurationDaemonTests.run(["--check-config", config.path, "--user", "alice:secret", "--protocols", "socks4,http"])
+        #expect(fromFlag.status == 64)
+        #expect(fromFlag.errors.filter { !$0.hasPrefix("warning: ") } == ["--protocols: \(reason)"], "\(fromFlag.errors)")
     }
 
     /// A file whose listener takes socks5 only; SIGHUP after adding socks4 to it: the same socket now
@@ -115,7 +138,7 @@ import TestSupport
             .write(toFile: config.path, atomically: true, encoding: .utf8)
         daemon.signal(SIGHUP)
         #expect(await daemon.waitForLog { $0.contains { $0.contains("reload failed") } }, "\(daemon.log)")
-        #expect(daemon.logLines.contains { $0.contains("reload: listeners: 127.0.0.1:0 offers socks4: SOCKS4 carries no password") })
+        #expect(daemon.logLines.contains { $0.contains("reload: listeners[0].protocols: SOCKS4 carries no password") }, "\(daemon.log)")
         #expect(try await Self.socks4Reply(proxy, to: echo.address) == 0x5A)
         #expect(try await daemon.stop() == 0)
     }

@@ -100,14 +100,19 @@ extension SessionScript {
         }
     }
 
-    /// A UDP association that sends each of `denied` once (they must be dropped) and then `payload` to
-    /// `echo` (resent a few times, since a busy machine can overflow a receive buffer): the echo must come
-    /// back, which shows that the association went on after the denied datagrams.
-    static func udpEchoAfterDeniedDatagrams(through proxy: SocketAddress, denied: [SOCKSEndpoint], echo: SocketAddress) async throws {
+    /// A UDP association that sends each of `denied` once (they must be dropped), and one datagram to its
+    /// own relay socket when `toItsOwnRelay`, and then `payload` to `echo` (resent a few times, since a busy
+    /// machine can overflow a receive buffer): the echo must come back, which shows that the association
+    /// went on after the denied datagrams.
+    static func udpEchoAfterDeniedDatagrams(
+        through proxy: SocketAddress, denied: [SOCKSEndpoint], toItsOwnRelay: Bool = false, echo: SocketAddress
+    ) async throws {
         try await withDeadline(sessionTimeLimit) {
             let association = try await UDPTestClient.associate(proxy)
             defer { association.close() }
-            for destination in denied { try await association.send([0x44], to: destination) }
+            for destination in denied + (toItsOwnRelay ? [SOCKSEndpoint(association.relay)] : []) {
+                try await association.send([0x44], to: destination)
+            }
             let payload: [UInt8] = [0x55, 0x44, 0x50]
             for _ in 0..<4 {
                 try await association.send(payload, to: SOCKSEndpoint(echo))

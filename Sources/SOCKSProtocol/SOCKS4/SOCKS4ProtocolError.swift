@@ -8,6 +8,10 @@ public enum SOCKS4ProtocolError: Error, Hashable, Sendable, CustomStringConverti
     case hostnameTooLong
     /// A SOCKS4a host name of length 0.
     case emptyHostname
+    /// A SOCKS4a host name that is no host name by `HostName`'s rule (a space, a byte that is not UTF-8, …):
+    /// its bytes as sent, for the log (the description leaves them out, since it goes into the access
+    /// line's outcome unescaped).
+    case invalidHostname([UInt8])
 
     public var description: String {
         switch self {
@@ -15,6 +19,7 @@ public enum SOCKS4ProtocolError: Error, Hashable, Sendable, CustomStringConverti
         case .userIDTooLong: "user id longer than \(SOCKS4Request.fieldLimit) bytes"
         case .hostnameTooLong: "SOCKS4a host name longer than \(SOCKS4Request.fieldLimit) bytes"
         case .emptyHostname: "empty SOCKS4a host name"
+        case .invalidHostname: "invalid SOCKS4a host name (a byte other than a letter, digit, -, _, . or UTF-8)"
         }
     }
 }

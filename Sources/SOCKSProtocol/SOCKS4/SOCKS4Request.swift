@@ -20,12 +20,12 @@ public struct SOCKS4Request: Hashable, Sendable {
         self.userID = userID
     }
 
-    /// The user id as text, for logs (invalid UTF-8 replaced).
-    public var userIDText: String { String(decoding: userID, as: UTF8.self) }
+    /// The user id as text, for log messages: bytes that are not UTF-8 as `\xHH` (`ClientBytes`).
+    public var userIDText: String { ClientBytes.text(userID) }
 
     /// - Returns: `nil` when more bytes are needed.
     /// - Throws: a version other than 04, a user id or host name without a NUL within `fieldLimit` bytes, an
-    ///   empty host name.
+    ///   empty host name or one that is no host name (`HostName`).
     public static func parse(from reader: inout ByteReader) throws(SOCKS4ProtocolError) -> SOCKS4Request? {
         guard let version = reader.readByte() else { return nil }
         guard version == 0x04 else { throw .unsupportedVersion(version) }
@@ -36,7 +36,9 @@ public struct SOCKS4Request: Hashable, Sendable {
         if ip[0] == 0, ip[1] == 0, ip[2] == 0, ip[3] != 0 {
             guard let name = try readField(&reader, tooLong: .hostnameTooLong) else { return nil }
             guard !name.isEmpty else { throw .emptyHostname }
-            destination = SOCKSEndpoint(address: .domain(String(decoding: name, as: UTF8.self)), port: port)
+            // Refused rather than decoded with U+FFFD: the text is exactly the bytes sent, or there is none.
+            guard let text = HostName.text(name) else { throw .invalidHostname(Array(name)) }
+            destination = SOCKSEndpoint(address: .domain(text), port: port)
         } else {
             destination = SOCKSEndpoint(address: .ipv4(ip), port: port)
         }

@@ -36,7 +36,8 @@ public struct ByteReader {
     /// Reads `ATYP ADDR PORT` in the standard SOCKS5 encoding.
     ///
     /// - Returns: `nil` when more bytes are needed.
-    /// - Throws: `SOCKSProtocolError.unsupportedAddressType` or `.invalidDomainName`.
+    /// - Throws: `SOCKSProtocolError.unsupportedAddressType`, or `.invalidDomainName` for an empty name or one
+    ///   that is no host name (`HostName`).
     public mutating func readEndpoint() throws(SOCKSProtocolError) -> SOCKSEndpoint? {
         guard let type = readByte() else { return nil }
         let address: SOCKSAddress
@@ -49,10 +50,11 @@ public struct ByteReader {
             address = .ipv6(Array(bytes))
         case .domain:
             guard let length = readByte() else { return nil }
-            guard length > 0 else { throw .invalidDomainName }
+            guard length > 0 else { throw .invalidDomainName([]) }
             guard let name = readBytes(Int(length)) else { return nil }
-            guard !name.contains(0) else { throw .invalidDomainName }
-            address = .domain(String(decoding: name, as: UTF8.self))
+            // Refused rather than decoded with U+FFFD: the text is exactly the bytes sent, or there is none.
+            guard let text = HostName.text(name) else { throw .invalidDomainName(Array(name)) }
+            address = .domain(text)
         default:
             throw .unsupportedAddressType(type)
         }
@@ -73,15 +75,29 @@ extension Array where Element == UInt8 {
     /// A domain longer than 255 bytes cannot be encoded; it is cut to 255 (`SOCKSRequest` refuses such names
     /// before they get here).
     public mutating func appendEndpoint(_ endpoint: SOCKSEndpoint) {
+        // One growth at most for the whole endpoint, not one per part.
+        reserveCapacity(count + endpoint.encodedCount)
         append(endpoint.address.addressType.rawValue)
         switch endpoint.address {
         case .ipv4(let bytes), .ipv6(let bytes):
             append(contentsOf: bytes)
         case .domain(let name):
-            let bytes = Array(name.utf8.prefix(255))
+            let bytes = name.utf8.prefix(255)
             append(UInt8(bytes.count))
             append(contentsOf: bytes)
         }
         appendUInt16(endpoint.port)
+    }
+
+    /// A message of `header` bytes and then `endpoint` (`ATYP ADDR PORT`), in one allocation: the replies and
+    /// requests a session writes.
+    static func message(_ header: UInt8, _ second: UInt8, _ third: UInt8, endpoint: SOCKSEndpoint) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(3 + endpoint.encodedCount)
+        bytes.append(header)
+        bytes.append(second)
+        bytes.append(third)
+        bytes.appendEndpoint(endpoint)
+        return bytes
     }
 }

@@ -15,8 +15,9 @@ public struct SOCKSCredentials: Hashable, Sendable, CustomStringConvertible {
         self.init(username: Array(username.utf8), password: Array(password.utf8))
     }
 
-    /// The username as text, for logs.
-    public var usernameText: String { String(decoding: username, as: UTF8.self) }
+    /// The username as text, for log messages: bytes that are not UTF-8 as `\xHH` (`ClientBytes`), so a
+    /// name is never shown as another. (Users are compared by their bytes, never by this text.)
+    public var usernameText: String { ClientBytes.text(username) }
 
     public var description: String { "\(usernameText):<redacted>" }
 

@@ -6,7 +6,22 @@ extension ByteReader {
     /// Reads `FAM ADDR PORT` in UoT's per-packet encoding. IPv4-mapped IPv6 is read as IPv4.
     ///
     /// - Returns: `nil` when more bytes are needed.
+    /// - Throws: `.invalidDomain` for an empty name, or one that is no host name (`HostName`).
     public mutating func readUoTEndpoint() throws(UoTProtocolError) -> SOCKSEndpoint? {
+        switch try readUoTAddress() {
+        case .endpoint(let endpoint)?: endpoint
+        case .unaddressable?: throw .invalidDomain
+        case nil: nil
+        }
+    }
+
+    /// Reads `FAM ADDR PORT` in UoT's per-packet encoding, telling a name that is no host name (`HostName`:
+    /// a space, a byte that is not UTF-8, …) apart from a malformed address: such a name is read whole, so a
+    /// frame reader can skip its frame and go on.
+    ///
+    /// - Returns: `nil` when more bytes are needed.
+    /// - Throws: `.invalidDomain` for an empty name (the reference reader desyncs on it), or an unknown family.
+    mutating func readUoTAddress() throws(UoTProtocolError) -> UoTFrame.Address? {
         guard let family = readByte() else { return nil }
         let address: SOCKSAddress
         switch family {
@@ -20,13 +35,15 @@ extension ByteReader {
             guard let length = readByte() else { return nil }
             guard length > 0 else { throw .invalidDomain }
             guard let name = readBytes(Int(length)) else { return nil }
-            guard !name.contains(0) else { throw .invalidDomain }
-            address = .domain(String(decoding: name, as: UTF8.self))
+            guard let port = readUInt16() else { return nil }
+            // Refused rather than decoded with U+FFFD: the text is exactly the bytes sent, or there is none.
+            guard let text = HostName.text(name) else { return .unaddressable(name: Array(name), port: port) }
+            return .endpoint(SOCKSEndpoint(address: .domain(text), port: port))
         default:
             throw .unknownAddressFamily(family)
         }
         guard let port = readUInt16() else { return nil }
-        return SOCKSEndpoint(address: address, port: port)
+        return .endpoint(SOCKSEndpoint(address: address, port: port))
     }
 }
 

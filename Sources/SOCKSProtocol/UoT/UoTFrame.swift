@@ -46,17 +46,51 @@ public struct UoTFrame: Hashable, Sendable {
     }
 
     /// Parses one frame; `nil` when more bytes are needed.
+    ///
+    /// - Throws: on malformed bytes, including an address whose name is no host name (`.invalidDomain`).
     public static func parse(
         from reader: inout ByteReader, framing: UoTFraming, maximumPayload: Int = maximumPayload
     ) throws(UoTProtocolError) -> UoTFrame? {
-        var endpoint: SOCKSEndpoint?
+        switch try read(from: &reader, framing: framing, maximumPayload: maximumPayload) {
+        case .frame(let frame)?: frame
+        case .unaddressable?: throw .invalidDomain
+        case nil: nil
+        }
+    }
+
+    /// A per-packet address as read: an endpoint, or a name that is no host name (`HostName`), with its port.
+    enum Address: Hashable, Sendable {
+        case endpoint(SOCKSEndpoint)
+        case unaddressable(name: [UInt8], port: UInt16)
+    }
+
+    /// What a frame reader found: a frame, or a whole frame addressed to a name that is no host name, which
+    /// cannot be delivered but leaves the stream in step (only its payload's length is kept).
+    enum Read: Hashable, Sendable {
+        case frame(UoTFrame)
+        case unaddressable(name: [UInt8], port: UInt16, payloadCount: Int)
+    }
+
+    /// Reads one frame; `nil` when more bytes are needed. A frame to a name that is no host name is read
+    /// whole (after the same length check as any other) and reported as `.unaddressable`.
+    static func read(
+        from reader: inout ByteReader, framing: UoTFraming, maximumPayload: Int
+    ) throws(UoTProtocolError) -> Read? {
+        var address: Address?
         if framing == .addressed {
-            guard let parsed = try reader.readUoTEndpoint() else { return nil }
-            endpoint = parsed
+            guard let parsed = try reader.readUoTAddress() else { return nil }
+            address = parsed
         }
         guard let length = reader.readUInt16() else { return nil }
         guard Int(length) <= maximumPayload else { throw .frameTooLarge(Int(length)) }
         guard let payload = reader.readBytes(Int(length)) else { return nil }
-        return UoTFrame(endpoint: endpoint, payload: Array(payload))
+        switch address {
+        case .unaddressable(let name, let port)?:
+            return .unaddressable(name: name, port: port, payloadCount: payload.count)
+        case .endpoint(let endpoint)?:
+            return .frame(UoTFrame(endpoint: endpoint, payload: Array(payload)))
+        case nil:
+            return .frame(UoTFrame(endpoint: nil, payload: Array(payload)))
+        }
     }
 }

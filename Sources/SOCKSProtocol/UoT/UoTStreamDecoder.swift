@@ -8,6 +8,10 @@ public struct UoTStreamDecoder: Sendable {
     public enum Event: Hashable, Sendable {
         case header(UoTRequestHeader)
         case frame(UoTFrame)
+        /// An addressed frame whose address is a name that is no host name (`HostName`: a space, a byte that
+        /// is not UTF-8, …): read whole but not decoded, for the reader to drop (and count); the stream goes
+        /// on. The name's bytes as sent, for the log.
+        case unaddressableFrame(name: [UInt8], port: UInt16, payloadCount: Int)
     }
 
     private enum State: Sendable {
@@ -57,8 +61,11 @@ public struct UoTStreamDecoder: Sendable {
             state = .frames(header.framing)
             event = .header(header)
         case .frames(let framing):
-            guard let frame = try UoTFrame.parse(from: &reader, framing: framing, maximumPayload: maximumPayload) else { return nil }
-            event = .frame(frame)
+            switch try UoTFrame.read(from: &reader, framing: framing, maximumPayload: maximumPayload) {
+            case .frame(let frame)?: event = .frame(frame)
+            case .unaddressable(let name, let port, let payloadCount)?: event = .unaddressableFrame(name: name, port: port, payloadCount: payloadCount)
+            case nil: return nil
+            }
         }
         readIndex = reader.position
         if readIndex == buffer.count {

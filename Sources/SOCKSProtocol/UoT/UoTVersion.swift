@@ -45,7 +45,8 @@ public enum UoTProtocolError: Error, Hashable, Sendable, CustomStringConvertible
     case unknownAddressFamily(UInt8)
     /// A request-header ATYP other than 0x01, 0x03, 0x04.
     case unknownAddressType(UInt8)
-    /// A domain of length 0 (the reference reader desyncs on it) or containing NUL.
+    /// A domain of length 0 (the reference reader desyncs on it), or one that is no host name (`HostName`)
+    /// where a frame cannot be skipped (the v2 header, `UoTFrame.parse`).
     case invalidDomain
     /// A payload over 65535 bytes cannot be framed (the reference writer would wrap the length).
     case payloadTooLarge(Int)

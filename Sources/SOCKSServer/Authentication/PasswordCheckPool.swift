@@ -1,5 +1,6 @@
 import AsyncSockets
 import Foundation
+import Synchronization
 
 /// The threads that check passwords against crypt(3) hashes, away from the event loops.
 ///
@@ -17,14 +18,23 @@ enum PasswordCheckPool {
     /// an extreme cost (the handshake timeout closes the connection, but does not end this wait).
     static let timeout: Duration = .seconds(10)
 
-    private static let pool = BlockingThreadPool(
+    /// The threads and their queue; internal so that tests can occupy them and fill the queue.
+    static let pool = BlockingThreadPool(
         maximumThreads: threads, maximumQueuedJobs: maximumQueuedChecks, threadName: "socksd-crypt")
+
+    /// How many hash checks the pool has computed since the process started: what tests read to see that a
+    /// login was checked against a hash (its cost cannot be told apart by timing in a test).
+    static var checksPerformed: Int { performed.load(ordering: .relaxed) }
+    private static let performed = Atomic<Int>(0)
 
     /// Whether `password` matches `hash`, checked on one of the pool's threads; `nil` when it could not be
     /// checked: the queue is full, the wait timed out, or the calling task was cancelled.
     static func check(_ password: [UInt8], against hash: CryptHash) async -> Bool? {
         do {
-            return try await pool.run(timeout: timeout) { hash.matches(password) }
+            return try await pool.run(timeout: timeout) {
+                defer { performed.add(1, ordering: .relaxed) }
+                return hash.matches(password)
+            }
         } catch {
             return nil
         }

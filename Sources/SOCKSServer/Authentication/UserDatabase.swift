@@ -11,11 +11,12 @@ import SOCKSProtocol
 /// checked with libcrypt when it is loaded (one hash computation per entry), so a malformed one fails
 /// there, with its line, and not at the user's first login.
 ///
-/// Plain password checks take the same time whatever the password and whether the user exists. Hashed
-/// checks run on `PasswordCheckPool`'s threads, never on the caller's; when any user has a hash, an
-/// unknown user costs one hash computation too (against a decoy of the most common method among the
-/// users), so timing does not tell which users exist. (A known user with a plain password, in a database
-/// that also holds hashes, answers faster than an unknown one: keep a database all hashes, or all plain.)
+/// Plain passwords are compared in constant time. Hashed checks run on `PasswordCheckPool`'s threads, never
+/// on the caller's. When any user has a hash, every login costs one hash computation on that pool: an
+/// unknown user's and a plain-password user's against a decoy of the most common method among the users
+/// (same cost and salt as a real hash), so neither the answer (a busy pool refuses all alike) nor the
+/// timing tells which users exist or how their secrets are stored. A database without hashes never uses
+/// the pool. (Users whose hashes are of a rarer or costlier method than the decoy's still take longer.)
 public struct UserDatabase: Sendable, Hashable {
     /// A user's secret.
     enum Secret: Sendable, Hashable {
@@ -75,9 +76,9 @@ public struct UserDatabase: Sendable, Hashable {
 
     /// Whether `credentials` name a user with that exact password (or one that matches the user's hash).
     ///
-    /// A plain password is compared at once, on the caller's thread; a hash is checked on
-    /// `PasswordCheckPool`'s threads, and a check that cannot get one (the pool's queue is full, or it waited
-    /// too long) fails, as a wrong password does.
+    /// In a database without hashes a plain password is compared at once, on the caller's thread; otherwise
+    /// the check takes a turn on `PasswordCheckPool` (see `check(_:)`), and one that cannot get one (the
+    /// pool's queue is full, or it waited too long) fails, as a wrong password does.
     public func verify(_ credentials: SOCKSCredentials) async -> Bool {
         await check(credentials) == .accepted
     }
@@ -94,23 +95,35 @@ public struct UserDatabase: Sendable, Hashable {
     }
 
     /// Checks `credentials`, saying apart a wrong password from one that could not be checked.
+    ///
+    /// While any user has a hash, every login costs one hash check on `PasswordCheckPool`, whoever it names:
+    /// a hashed user's against the hash, an unknown user's and a plain-password user's against the decoy
+    /// (the plain password is then compared in constant time as well). So a saturated pool answers every
+    /// login `.unavailable` alike, and an idle one takes about as long for each: neither tells whether the
+    /// user exists or how its secret is stored.
     public func check(_ credentials: SOCKSCredentials) async -> Verification {
         let entry = secrets[credentials.username]
-        if case .hashed(let hash)? = entry {
+        guard let decoy else {
+            // No hashes: an unknown user is compared against a fixed dummy, so both paths cost the same.
+            let stored: [UInt8]? = if case .plain(let password)? = entry { password } else { nil }
+            let matches = Self.constantTimeEqual(stored ?? Self.dummyPassword, credentials.password)
+            return stored != nil && matches ? .accepted : .rejected
+        }
+        switch entry {
+        case .hashed(let hash)?:
             switch await PasswordCheckPool.check(credentials.password, against: hash) {
             case true?: return .accepted
             case false?: return .rejected
             case nil: return .unavailable
             }
-        }
-        if entry == nil, let decoy {
-            // An unknown user pays for one hash, like a known one; nobody matches, whatever the answer.
+        case .plain(let password)?:
+            // The decoy's answer is ignored: the check is there for its cost and its place in the queue.
+            guard await PasswordCheckPool.check(credentials.password, against: decoy) != nil else { return .unavailable }
+            return Self.constantTimeEqual(password, credentials.password) ? .accepted : .rejected
+        case nil:
+            // Nobody matches, whatever the decoy's answer.
             return await PasswordCheckPool.check(credentials.password, against: decoy) == nil ? .unavailable : .rejected
         }
-        // With no hashes, an unknown user is compared against a fixed dummy so both paths cost the same.
-        let stored: [UInt8]? = if case .plain(let password)? = entry { password } else { nil }
-        let matches = Self.constantTimeEqual(stored ?? Self.dummyPassword, credentials.password)
-        return stored != nil && matches ? .accepted : .rejected
     }
 
     /// Databases are equal when they hold the same users with the same secrets.

@@ -104,7 +104,9 @@ extension ConfigurationFile {
         if let (value, path) = top["metrics"], let members = reader.object(value, at: path, known: Keys.metrics),
             let (listen, listenPath) = members["listen"]
         {
-            metrics.listen = Self.readAddresses(listen, at: listenPath, &reader)
+            let addresses = Self.readAddresses(listen, at: listenPath, &reader)
+            metrics.listen = addresses?.map(\.address)
+            sourcePaths.metricsListen = addresses?.map(\.location) ?? []
         }
         if let (value, path) = top["reload"], let members = reader.object(value, at: path, known: Keys.reload) {
             reload.endSessionsOfRemovedUsers = members["endSessionsOfRemovedUsers"].flatMap { value, path in reader.bool(value, at: path) }
@@ -118,7 +120,7 @@ extension ConfigurationFile {
             reader.report(path, "must list at least one address, such as \"127.0.0.1:1080\"")
             return
         }
-        for (element, elementPath) in elements {
+        for (index, (element, elementPath)) in elements.enumerated() {
             let (addressValue, addressPath): (JSONValue, JSONPath)
             switch element {
             case .string:
@@ -132,6 +134,8 @@ extension ConfigurationFile {
                 let proxyProtocol = members["proxyProtocol"].flatMap { value, path in reader.bool(value, at: path) } ?? false
                 let trusted = members["trustedProxies"].flatMap { value, path in Self.readNetworks(value, at: path, &reader) }
                 let ownProtocols = members["protocols"].flatMap { value, path in Self.readProtocols(value, at: path, &reader) }
+                let protocolsLocation = members["protocols"].map { _, path in SourcePaths.Location(path: path.description, index: index) }
+                let addressLocation = SourcePaths.Location(path: address.1.description, index: index)
                 if proxyProtocol {
                     guard let trusted, !trusted.isEmpty else {
                         reader.report(
@@ -141,7 +145,11 @@ extension ConfigurationFile {
                     }
                     if let address = Self.readAddress(address.0, at: address.1, &reader) {
                         proxyProtocolListeners.append(ProxyListener(address: address, trustedProxies: trusted))
-                        if let ownProtocols { listenerProtocols[address] = ownProtocols }
+                        sourcePaths.proxyProtocolListeners.append(addressLocation)
+                        if let ownProtocols {
+                            listenerProtocols[address] = ownProtocols
+                            sourcePaths.listenerProtocols[address] = protocolsLocation
+                        }
                     }
                     continue
                 }
@@ -150,7 +158,11 @@ extension ConfigurationFile {
                 }
                 guard let listener = Self.readAddress(address.0, at: address.1, &reader) else { continue }
                 listeners.append(listener)
-                if let ownProtocols { listenerProtocols[listener] = ownProtocols }
+                sourcePaths.listeners.append(addressLocation)
+                if let ownProtocols {
+                    listenerProtocols[listener] = ownProtocols
+                    sourcePaths.listenerProtocols[listener] = protocolsLocation
+                }
                 continue
             default:
                 reader.report(elementPath, "must be a HOST:PORT string or an object with an \"address\", not \(element.kindDescription)")
@@ -158,6 +170,7 @@ extension ConfigurationFile {
             }
             if let address = Self.readAddress(addressValue, at: addressPath, &reader) {
                 listeners.append(address)
+                sourcePaths.listeners.append(SourcePaths.Location(path: addressPath.description, index: index))
             }
         }
     }
@@ -286,13 +299,17 @@ extension ConfigurationFile {
         }
     }
 
-    /// One `HOST:PORT` string or an array of them.
-    private static func readAddresses(_ value: JSONValue, at path: JSONPath, _ reader: inout ConfigurationReader) -> [HostAndPort]? {
+    /// One `HOST:PORT` string or an array of them, each with where it was written.
+    private static func readAddresses(
+        _ value: JSONValue, at path: JSONPath, _ reader: inout ConfigurationReader
+    ) -> [(address: HostAndPort, location: SourcePaths.Location)]? {
         if case .string = value {
-            return readAddress(value, at: path, &reader).map { [$0] }
+            return readAddress(value, at: path, &reader).map { [($0, SourcePaths.Location(path: path.description, index: 0))] }
         }
         guard let elements = reader.array(value, at: path, of: "HOST:PORT strings (or one such string)") else { return nil }
-        return elements.compactMap { element, path in readAddress(element, at: path, &reader) }
+        return elements.enumerated().compactMap { index, element in
+            readAddress(element.0, at: element.1, &reader).map { ($0, SourcePaths.Location(path: element.1.description, index: index)) }
+        }
     }
 }
 

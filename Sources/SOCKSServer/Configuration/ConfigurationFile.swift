@@ -64,6 +64,9 @@ public struct ConfigurationFile: Sendable, Hashable {
     public internal(set) var metrics = Metrics()
     /// `reload`: what a reload (SIGHUP) does.
     public internal(set) var reload = Reload()
+    /// Where the listeners' and the metrics' addresses and the listeners' own protocols were written (not
+    /// part of the document's value: see `SourcePaths`).
+    public internal(set) var sourcePaths = SourcePaths()
 
     /// A document with nothing in it, for the reader to fill.
     init() {}

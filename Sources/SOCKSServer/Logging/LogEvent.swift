@@ -14,6 +14,11 @@ public struct LogEvent: Sendable, Equatable {
         /// neither a field nor a line. JSON carries the value itself as a string: JSON escaping keeps the
         /// line one line, but a reader that decodes it gets the client's characters, control ones included.
         case clientText(String)
+        /// Bytes a client chose, which need not be UTF-8 (a user name: RFC 1929 and HTTP Basic carry
+        /// bytes). The text format escapes them byte by byte as `clientText` (a byte that is not UTF-8 shows
+        /// as `\xff`, never as U+FFFD); JSON carries valid UTF-8 as a string, and other bytes as the text
+        /// format's escaped token, since a JSON string cannot hold them.
+        case clientBytes([UInt8])
         /// A count: a number in both formats.
         case integer(Int)
         /// A duration in seconds: `1.234s` in the text format, the number `1.234` in JSON.
@@ -53,6 +58,7 @@ public struct LogEvent: Sendable, Equatable {
             switch field.value {
             case .text(let text): line += text
             case .clientText(let text): line += SOCKSLogger.escapingFieldValue(text)
+            case .clientBytes(let bytes): line += SOCKSLogger.escapingFieldValue(bytes)
             case .integer(let number): line += String(number)
             case .seconds(let seconds): line += "\(seconds)s"
             case .absent: line += "-"

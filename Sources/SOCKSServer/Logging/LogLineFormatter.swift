@@ -69,6 +69,9 @@ struct LogLineFormatter: Sendable {
                     JSONLogEncoding.appendKey(field.key, to: &bytes)
                     switch field.value {
                     case .text(let text), .clientText(let text): JSONLogEncoding.appendString(text, to: &bytes)
+                    case .clientBytes(let value):
+                        let text = String(validating: value, as: UTF8.self) ?? SOCKSLogger.escapingFieldValue(value)
+                        JSONLogEncoding.appendString(text, to: &bytes)
                     case .integer(let number): JSONLogEncoding.appendNumber(number, to: &bytes)
                     case .seconds(let seconds): JSONLogEncoding.appendNumber(seconds, to: &bytes)
                     case .absent: bytes += Array("null".utf8)

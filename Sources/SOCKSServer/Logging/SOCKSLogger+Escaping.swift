@@ -10,8 +10,10 @@
 //
 // JSON lines (`LogFormat.json`) escape the JSON way instead, for the values of an event (the access line):
 // `JSONLogEncoding` writes every character that is not printable ASCII as `\uXXXX`, so the line stays one
-// line of plain ASCII and a parser gets the client's value back exactly. A free-form message is still passed
-// through `escapingNonPrintable` first, as in text.
+// line of plain ASCII and a parser gets the client's value back exactly. A JSON string cannot hold bytes
+// that are not UTF-8: a value sent as such bytes (`LogEvent.Value.clientBytes`) is written as the text
+// format writes it, escaped (`al\\xffice`). A free-form message is still passed through
+// `escapingNonPrintable` first, as in text; client bytes in a message are written with `ClientBytes`.
 
 extension SOCKSLogger {
     /// `text` with every non-printable character written as `\xHH` per UTF-8 byte: control characters
@@ -39,14 +41,26 @@ extension SOCKSLogger {
     /// A client-supplied value for one `key=value` field of the access line: every byte that is not
     /// printable ASCII, and every space, `=`, `"` and `\`, written as `\xHH`. The result is one token of
     /// printable ASCII, and `\x` in it always starts an escape. A value that is just `-` (the access line's
-    /// "none") becomes `\x2d`. Bytes that were not valid UTF-8 on the wire reached the server as U+FFFD and
-    /// show as `\xef\xbf\xbd`.
+    /// "none") becomes `\x2d`.
     static func escapingFieldValue(_ text: String) -> String {
         if text == "-" { return "\\x2d" }
         guard text.utf8.contains(where: { !isPlainFieldByte($0) }) else { return text }
+        return escapingEveryFieldByte(text.utf8)
+    }
+
+    /// `escapingFieldValue` for a value the client sent as bytes (a user name: RFC 1929 and HTTP Basic do
+    /// not promise UTF-8; a name that is no host name), escaped byte by byte as sent: a byte that is not
+    /// UTF-8 shows as itself (`al\xffice`), never as U+FFFD, so two values never show alike.
+    static func escapingFieldValue(_ bytes: [UInt8]) -> String {
+        if bytes == [UInt8(ascii: "-")] { return "\\x2d" }
+        guard bytes.contains(where: { !isPlainFieldByte($0) }) else { return String(decoding: bytes, as: UTF8.self) }
+        return escapingEveryFieldByte(bytes)
+    }
+
+    private static func escapingEveryFieldByte(_ bytes: some Collection<UInt8>) -> String {
         var escaped = ""
-        escaped.reserveCapacity(text.utf8.count * 2)
-        for byte in text.utf8 {
+        escaped.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
             if isPlainFieldByte(byte) {
                 escaped.unicodeScalars.append(Unicode.Scalar(byte))
             } else {

@@ -4,7 +4,8 @@ enum DatagramDropReason: Int, CaseIterable, Sendable {
     /// From an address that is not the associated client, or a reply from a source the egress does not
     /// accept (not full cone).
     case stranger
-    /// A SOCKS UDP request header that does not parse.
+    /// A SOCKS UDP request header that does not parse, or a datagram (UDP or UoT) addressed to a name that
+    /// is no host name (`HostName`).
     case malformed
     /// A fragment (fragmentation is not supported).
     case fragmented
@@ -20,6 +21,12 @@ enum DatagramDropReason: Int, CaseIterable, Sendable {
     case unencodable
     /// Over its user's bandwidth cap (`UserPolicy.bandwidthLimit`).
     case bandwidth
+    /// From one of this server's own UDP sockets (another relay's): never a client's datagram nor a reply
+    /// (`OwnAddresses`).
+    case ownSocket
+    /// A UoT stream to the upstream ended under the relay (the upstream closed it, or it failed): counted
+    /// once per stream, for the datagrams that were on their way in it.
+    case streamEnded
 
     var label: String {
         switch self {
@@ -32,6 +39,8 @@ enum DatagramDropReason: Int, CaseIterable, Sendable {
         case .clientUnknown: "client-unknown"
         case .unencodable: "unencodable"
         case .bandwidth: "bandwidth"
+        case .ownSocket: "own-socket"
+        case .streamEnded: "stream-ended"
         }
     }
 }

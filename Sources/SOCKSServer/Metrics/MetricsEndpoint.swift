@@ -15,21 +15,28 @@ import Synchronization
 /// async let metrics: Void = endpoint.run()
 /// ```
 ///
+/// The endpoint counts among the server's own addresses while it listens: a request through the proxy for
+/// it is denied like one for the proxy's own listeners (SOCKS reply `02`, HTTP 403), whatever the rules say.
+///
 /// Each connection gets one answer, then `Connection: close`. Hostile clients cost little and hold little:
 /// a whole exchange (head in, answer out) must finish within `requestTimeout` or the connection is closed;
-/// the head is read into at most 8 KiB; at most `maximumConnections` connections are served at once and
-/// any beyond are closed as soon as they are accepted.
+/// the head is read into at most 8 KiB and at most 64 KiB are read after the answer; at most
+/// `maximumConnections` connections are served at once. Idle connections cannot keep a probe out: when
+/// every slot is taken, a new connection takes the slot of the oldest one that has not sent a complete
+/// request (or, failing that, of one already answered, then of one being answered), which is closed
+/// (`MetricsConnectionSlots`).
 public final class MetricsEndpoint: Sendable {
     /// The address the endpoint listens on, with the real port when port 0 was asked for.
     public var localAddress: SocketAddress { listener.localAddress }
 
     private let listener: TCPListener
+    /// The listening address's place among the server's own, from binding to `close()`.
+    private let registration: OwnAddresses.Registration
     private let server: SOCKSServer
     private let version: String
     private let requestTimeout: Duration
-    private let maximumConnections: Int
+    private let slots: MetricsConnectionSlots
     private let limits = HTTPRequestHead.Limits(maximumLength: 8 * 1024, maximumFields: 100)
-    private let openConnections = Atomic<Int>(0)
     private let started = Atomic<Bool>(false)
     /// Accept failures (out of descriptors) are logged once per streak by the listener; this spaces streaks.
     private let exhaustionReport = RateLimitedReport(interval: .seconds(10))
@@ -42,21 +49,26 @@ public final class MetricsEndpoint: Sendable {
     /// - Parameters:
     ///   - version: the `version` label of `socksd_build_info`.
     ///   - requestTimeout: how long one connection may take, from accept to the end of the answer.
-    ///   - maximumConnections: connections served at once; more are closed at accept.
+    ///   - maximumConnections: connections served at once; beyond them, a new connection takes the slot of
+    ///     one that waits on its client (see the type's notes).
     /// - Throws: `SocketError` when the address cannot be bound (for example `EADDRINUSE`).
     public init(
         bindingTo address: SocketAddress, server: SOCKSServer, version: String, requestTimeout: Duration = .seconds(10),
         maximumConnections: Int = 64
     ) throws {
         listener = try TCPListener(bindingTo: address, backlog: 128)
+        registration = server.ownAddresses.register(listener.localAddress, .tcp)
         self.server = server
         self.version = version
         self.requestTimeout = requestTimeout
-        self.maximumConnections = max(1, maximumConnections)
+        slots = MetricsConnectionSlots(capacity: maximumConnections)
     }
 
     /// Connections being served now (for tests of its bounds).
-    var openConnectionCount: Int { openConnections.load(ordering: .relaxed) }
+    var openConnectionCount: Int { slots.count }
+
+    /// Connections being served now that have not sent a complete request (for tests of the eviction).
+    var connectionsAwaitingRequest: Int { slots.count(at: .awaitingRequest) }
 
     /// Accepts and answers requests until `close()` or cancellation; then ends the exchanges in progress and
     /// returns. A second call returns at once.
@@ -70,14 +82,12 @@ public final class MetricsEndpoint: Sendable {
             })
             do {
                 for try await connection in connections {
-                    guard openConnections.add(1, ordering: .relaxed).newValue <= maximumConnections else {
-                        openConnections.subtract(1, ordering: .relaxed)
-                        connection.close()
-                        continue
-                    }
+                    let (ticket, evicted) = slots.admit(connection)
+                    // Its task wakes from its read or write and ends; its slot is this connection's already.
+                    evicted?.close()
                     group.addTask(executorPreference: connection.eventLoop) {
-                        await self.serve(connection)
-                        self.openConnections.subtract(1, ordering: .relaxed)
+                        await self.serve(connection, ticket: ticket)
+                        self.slots.release(ticket)
                     }
                 }
             } catch is CancellationError {
@@ -94,10 +104,11 @@ public final class MetricsEndpoint: Sendable {
     /// number of times.
     public func close() {
         listener.close()
+        registration.end()
     }
 
-    /// One exchange: read a head, answer it, then let the client close first.
-    private func serve(_ connection: TCPConnection) async {
+    /// One exchange: read a head, answer it, then let the client close first; `ticket` follows its stages.
+    private func serve(_ connection: TCPConnection, ticket: MetricsConnectionSlots.Ticket) async {
         // The deadline closes the connection, which wakes whatever read or write is waiting: one loop
         // timer per connection, no task.
         let deadline = connection.eventLoop.schedule(after: requestTimeout) { [connection] in connection.close() }
@@ -111,9 +122,11 @@ public final class MetricsEndpoint: Sendable {
         case nil:
             return
         case .success(let head)?:
+            slots.advance(ticket, to: .answering)
             response = answer(head)
             includingBody = head.method != "HEAD"
         case .failure(let error)?:
+            slots.advance(ticket, to: .answering)
             response = HTTPResponse(error)
         }
         do {
@@ -122,6 +135,7 @@ public final class MetricsEndpoint: Sendable {
             return
         }
         connection.shutdownWrite()
+        slots.advance(ticket, to: .lingering)
         await drain(connection)
     }
 

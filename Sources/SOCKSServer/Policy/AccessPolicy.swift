@@ -14,14 +14,20 @@ import SOCKSProtocol
 /// they stand for. A name the rules cannot judge reliably (an empty label such as `example.com..`, or a
 /// backslash, which the resolver may read as an escape) is denied.
 ///
-/// Connecting to one of this server's own listening addresses is always denied (no proxy loops); that
-/// check is for TCP only (`forDatagrams` drops it: a datagram cannot reach a TCP listener).
+/// Connecting to one of this server's own listening addresses — its proxy listeners and its metrics
+/// listeners — is always denied (no proxy loops), and so is sending a datagram to one of its own UDP sockets
+/// (another association's relay socket: no takeover through the proxy itself). `forDatagrams` checks the
+/// UDP sockets in place of the TCP listeners (a datagram cannot reach a TCP listener).
 final class AccessPolicy: Sendable {
     let rules: DestinationRules
     /// The session's user's own rules (`UserPolicy.destinationRules`), tried before `rules`.
     let userRules: DestinationRules
     /// Where this server listens (real ports), IPv4-mapped addresses unmapped.
     let ownListeners: [SocketAddress]
+    /// This server's sockets that open and close as it runs: metrics listeners, UDP relay sockets.
+    let ownAddresses: OwnAddresses
+    /// Which of `ownAddresses` a destination must not be: TCP (with `ownListeners`) or UDP (datagrams).
+    let transport: OwnAddresses.Transport
     /// Whether this server connects to destinations itself (no upstream): then resolved addresses and its
     /// own listening addresses are checked here.
     let direct: Bool
@@ -29,10 +35,15 @@ final class AccessPolicy: Sendable {
     /// port (such as `--deny-to '*'`): a UDP ASSOCIATE or UoT request is then denied outright.
     let denialOfEverything: AccessDenied?
 
-    init(rules: DestinationRules, userRules: DestinationRules = DestinationRules([]), ownListeners: [SocketAddress], direct: Bool) {
+    init(
+        rules: DestinationRules, userRules: DestinationRules = DestinationRules([]), ownListeners: [SocketAddress],
+        ownAddresses: OwnAddresses, transport: OwnAddresses.Transport = .tcp, direct: Bool
+    ) {
         self.rules = rules
         self.userRules = userRules
         self.ownListeners = ownListeners.map(\.unmapped)
+        self.ownAddresses = ownAddresses
+        self.transport = transport
         self.direct = direct
         var denial: AccessDenied?
         let labelled = userRules.rules.enumerated().map { ($1, "user rule \($0 + 1)") } + rules.rules.enumerated().map { ($1, "rule \($0 + 1)") }
@@ -46,9 +57,9 @@ final class AccessPolicy: Sendable {
         denialOfEverything = denial
     }
 
-    /// The same policy for datagrams and UoT frames: without the own-listener check.
+    /// The same policy for datagrams and UoT frames: this server's own UDP sockets in place of its listeners.
     var forDatagrams: AccessPolicy {
-        AccessPolicy(rules: rules, userRules: userRules, ownListeners: [], direct: direct)
+        AccessPolicy(rules: rules, userRules: userRules, ownListeners: [], ownAddresses: ownAddresses, transport: .udp, direct: direct)
     }
 
     /// The rule that decides, the user's first: `deny-to private (rule 2)` when it denies, nil when it
@@ -96,8 +107,8 @@ final class AccessPolicy: Sendable {
 
     private func check(name: String?, address: SocketAddress, asked: SOCKSEndpoint?) throws(AccessDenied) {
         let address = address.unmapped
-        if direct && isOwnListener(address) {
-            throw AccessDenied(destination: asked?.description ?? address.description, reason: "own listening address")
+        if direct, let reason = ownAddressReason(address) {
+            throw AccessDenied(destination: asked?.description ?? address.description, reason: reason)
         }
         // Through an upstream, an address literal is still the client's request: the rules apply to it.
         if let reason = denial(name: name, address: address.ip, port: address.port) {
@@ -111,7 +122,18 @@ final class AccessPolicy: Sendable {
         direct ? PolicyCheckedResolver(base: base, policy: self) : base
     }
 
-    /// Whether `address` reaches one of this server's listeners: the same port, and the listener's address,
+    /// Why `address` is this server itself, for the transport this policy checks: `own listening address`
+    /// (a proxy or metrics listener), `own UDP socket` (a relay's); nil when it is not.
+    func ownAddressReason(_ address: SocketAddress) -> String? {
+        switch transport {
+        case .tcp:
+            isOwnListener(address) || ownAddresses.contains(address, .tcp) ? "own listening address" : nil
+        case .udp:
+            ownAddresses.contains(address, .udp) ? "own UDP socket" : nil
+        }
+    }
+
+    /// Whether `address` reaches one of this server's proxy listeners: the same port, and the listener's address,
     /// or an unspecified address (the kernel sends `0.0.0.0` and `::` to this host), or, for a wildcard
     /// listener, any address of this host.
     func isOwnListener(_ address: SocketAddress) -> Bool {

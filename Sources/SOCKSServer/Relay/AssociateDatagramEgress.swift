@@ -3,12 +3,15 @@ import SOCKSClient
 import SOCKSProtocol
 
 /// Datagrams through an upstream proxy's own UDP ASSOCIATE, whose control connection stays open for the
-/// relay's life: when the upstream closes it, the egress has ended.
+/// relay's life: when the upstream closes it, the egress has ended. Its local UDP socket counts among this
+/// server's own until `close()`.
 final class AssociateDatagramEgress: DatagramEgress {
     let association: SOCKSUDPAssociation
+    private let registration: OwnAddresses.Registration
 
-    init(association: SOCKSUDPAssociation) {
+    init(association: SOCKSUDPAssociation, ownAddresses: OwnAddresses) {
         self.association = association
+        registration = ownAddresses.register(association.socket.localAddress, .udp)
     }
 
     func sendsWithoutLookup(to destination: SOCKSEndpoint) -> Bool { true }
@@ -43,5 +46,6 @@ final class AssociateDatagramEgress: DatagramEgress {
 
     func close() {
         association.close()
+        registration.end()
     }
 }

@@ -5,9 +5,13 @@ import Synchronization
 
 /// Datagrams straight to their destinations from one UDP socket, dual-stack when the host has IPv6.
 ///
-/// Replies are accepted only from remotes this egress has sent to ("restricted cone"), unless `fullCone`.
+/// Replies are accepted only from remotes this egress has sent to ("restricted cone"), unless `fullCone`,
+/// and never from one of this server's own UDP sockets. The socket counts among those from its opening to
+/// `close()`.
 final class DirectDatagramEgress: DatagramEgress {
     let socket: UDPSocket
+    private let registration: OwnAddresses.Registration
+    private let ownAddresses: OwnAddresses
     private let resolver: any HostResolver
     /// Checks a cached address again for each datagram: the cache is keyed by name alone, and the port,
     /// which rules may name, changes from datagram to datagram.
@@ -21,12 +25,14 @@ final class DirectDatagramEgress: DatagramEgress {
     /// the client sends to them again).
     private let remoteCapacity = 4096
 
-    init(resolver: any HostResolver, policy: AccessPolicy, fullCone: Bool, lookupTimeout: Duration) throws {
+    init(resolver: any HostResolver, policy: AccessPolicy, fullCone: Bool, lookupTimeout: Duration, ownAddresses: OwnAddresses) throws {
         do {
             socket = try UDPSocket(bindingTo: SocketAddress(ip: .ipv6Any, port: 0), dualStack: true, bufferSize: UDPAssociation.socketBufferSize)
         } catch {
             socket = try UDPSocket(bindingTo: SocketAddress(ip: .ipv4Any, port: 0), bufferSize: UDPAssociation.socketBufferSize)
         }
+        registration = ownAddresses.register(socket.localAddress, .udp)
+        self.ownAddresses = ownAddresses
         self.resolver = resolver
         self.policy = policy
         self.fullCone = fullCone
@@ -53,13 +59,11 @@ final class DirectDatagramEgress: DatagramEgress {
     }
 
     func receive(into buffer: inout [UInt8], at offset: Int) async throws -> (count: Int, source: SOCKSEndpoint) {
-        while true {
-            let (count, sender) = try await socket.receive(into: &buffer, at: offset)
-            if fullCone || remotes.withLock({ $0.contains(sender) }) {
-                return (count, SOCKSEndpoint(sender))
-            }
-            throw StrangerDatagram(sender: sender)
-        }
+        let (count, sender) = try await socket.receive(into: &buffer, at: offset)
+        guard fullCone || remotes.withLock({ $0.contains(sender) }) else { throw RefusedReply.stranger(sender) }
+        // Sends to those are denied, so only a full cone or a port reused since a send gets here.
+        guard !ownAddresses.contains(sender, .udp) else { throw RefusedReply.ownSocket(sender) }
+        return (count, SOCKSEndpoint(sender))
     }
 
     /// A local socket has no far end that can close it.
@@ -69,6 +73,7 @@ final class DirectDatagramEgress: DatagramEgress {
 
     func close() {
         socket.close()
+        registration.end()
     }
 
     private func resolve(_ destination: SOCKSEndpoint) async throws -> SocketAddress {
@@ -84,11 +89,4 @@ final class DirectDatagramEgress: DatagramEgress {
         cache.store(name, address: address)
         return address
     }
-}
-
-/// A datagram from a remote the client never sent to, refused under the restricted-cone rule. Thrown per
-/// datagram: the relay counts it as a drop and keeps receiving.
-struct StrangerDatagram: Error, CustomStringConvertible {
-    let sender: SocketAddress
-    var description: String { "from \(sender), a remote the client has not sent to" }
 }

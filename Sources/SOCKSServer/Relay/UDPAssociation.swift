@@ -101,14 +101,23 @@ struct UDPAssociation {
 
     /// One datagram from the client's side: admitted, parsed and forwarded, or dropped and counted.
     private func handleFromClient(_ datagram: ArraySlice<UInt8>, sender: SocketAddress, lookupsIn lookups: inout DiscardingTaskGroup) async {
-        guard client.admit(sender) else {
+        switch client.admit(sender) {
+        case .client:
+            break
+        case .stranger:
             drop(.stranger, "from \(sender), not the associated client")
+            return
+        case .ownSocket:
+            drop(.ownSocket, "from \(sender), one of this server's own UDP sockets")
             return
         }
         let header: SOCKSUDPHeader
         let payloadStart: Int
         do {
             (header, payloadStart) = try SOCKSUDPHeader.parse(datagram: datagram)
+        } catch .invalidDomainName(let name) {
+            drop(.malformed, "to \(SOCKSLogger.escapingFieldValue(name)): not a host name")
+            return
         } catch {
             drop(.malformed, "malformed header: \(error)")
             return
@@ -129,8 +138,8 @@ struct UDPAssociation {
                     let source: SOCKSEndpoint
                     do {
                         (count, source) = try await egress.receive(into: &buffer, at: Self.headerRoom)
-                    } catch let stranger as StrangerDatagram {
-                        drop(.stranger, "\(stranger)")
+                    } catch let refused as RefusedReply {
+                        drop(refused.reason, "\(refused)")
                         return
                     }
                     await deliver(&buffer, count: count, from: source)

@@ -8,24 +8,32 @@ import Synchronization
 ///
 /// A stream that fails or that the upstream closes (sing-box closes one when a name in it does not
 /// resolve) does not end the association: a send that meets the failure throws (the relay counts a dropped
-/// datagram), and the next send opens a new stream through the upstream. Each stream has a generation, so
-/// a failure seen late on an old stream never touches its successor, and its unread bytes are never
-/// mistaken for the new stream's.
+/// datagram), each stream's end is counted once (`stream-ended`), and the next send opens a new stream
+/// through the upstream — but not within `reopenBackOff` of a failed open, nor of the end of a stream that
+/// lived less than that: an upstream that is down, or that closes every stream at once, is dialled at most
+/// once a back-off, not once per datagram. Each stream has a generation, so a failure seen late on an old
+/// stream never touches its successor, and its unread bytes are never mistaken for the new stream's.
 ///
 /// Idle, the egress holds no read buffer: `waitUntilReadable` waits (and sees a stream's end) without one,
 /// `receive` reads into the relay's borrowed buffer and keeps only the bytes of a frame split across reads.
 final class UoTDatagramEgress: DatagramEgress {
     /// The upstream stream's life.
     private enum StreamState {
-        /// Carrying datagrams.
-        case open(generation: Int, stream: UoTClientStream)
+        /// Carrying datagrams since `openedAt`.
+        case open(generation: Int, stream: UoTClientStream, openedAt: ContinuousClock.Instant)
         /// A send is opening the stream that will have this generation.
         case opening(generation: Int)
-        /// The stream of this generation failed; the next send opens another, but not before `retryAt`
-        /// when opening itself failed (an upstream that is down is not dialled once per datagram).
-        case failed(generation: Int, retryAt: ContinuousClock.Instant?)
+        /// The stream of this generation failed; the next send opens another, at once or, after a failed
+        /// open or a stream that ended at once, not before the back-off's end.
+        case failed(generation: Int, backOff: BackOff?)
         /// `close()` was called: nothing more is sent or received.
         case closed
+    }
+
+    /// Until when sends fail at once, and with what.
+    private struct BackOff {
+        let until: ContinuousClock.Instant
+        let error: UoTEgressError
     }
 
     private struct Shared {
@@ -45,7 +53,8 @@ final class UoTDatagramEgress: DatagramEgress {
         var pending: [UInt8] = []
     }
 
-    /// How long sends fail at once after opening a stream failed.
+    /// How long sends fail at once after opening a stream failed, or after a stream that lived less than
+    /// this ended.
     static let reopenBackOff = Duration.seconds(1)
     /// The least room `receive` reads into.
     private static let minimumReadSize = 2048
@@ -53,13 +62,17 @@ final class UoTDatagramEgress: DatagramEgress {
     private let shared: Mutex<Shared>
     private let reader = Mutex<Reader?>(Reader())
     private let openStream: @Sendable () async throws -> UoTClientStream
+    /// Counts each stream's end as a drop of the relay this egress serves.
+    private let drop: DropReporter
 
     /// - Parameters:
     ///   - stream: the first stream, already open (opening it is what tells the client whether the upstream
     ///     can carry its UDP at all).
+    ///   - drop: the relay's drop counter, which counts each stream's end (`stream-ended`).
     ///   - reopen: opens the next stream after one fails.
-    init(stream: UoTClientStream, reopen: @escaping @Sendable () async throws -> UoTClientStream) {
-        shared = Mutex(Shared(stream: .open(generation: 0, stream: stream), parkedReceiver: nil))
+    init(stream: UoTClientStream, drop: DropReporter, reopen: @escaping @Sendable () async throws -> UoTClientStream) {
+        shared = Mutex(Shared(stream: .open(generation: 0, stream: stream, openedAt: .now), parkedReceiver: nil))
+        self.drop = drop
         openStream = reopen
     }
 
@@ -147,7 +160,7 @@ final class UoTDatagramEgress: DatagramEgress {
                 shared.stream = .closed
                 shared.parkedReceiver = nil
             }
-            if case .open(_, let stream) = shared.stream { return (stream, shared.parkedReceiver) }
+            if case .open(_, let stream, _) = shared.stream { return (stream, shared.parkedReceiver) }
             return (nil, shared.parkedReceiver)
         }
         stream?.close()
@@ -166,12 +179,12 @@ final class UoTDatagramEgress: DatagramEgress {
         let now = ContinuousClock.now
         let next = shared.withLock { shared -> Next in
             switch shared.stream {
-            case .open(let generation, let stream):
+            case .open(let generation, let stream, _):
                 return .use(generation, stream)
             case .opening:
                 return .fail(UoTEgressError.reopening)
-            case .failed(let generation, let retryAt):
-                if let retryAt, now < retryAt { return .fail(UoTEgressError.upstreamUnavailable) }
+            case .failed(let generation, let backOff):
+                if let backOff, now < backOff.until { return .fail(backOff.error) }
                 shared.stream = .opening(generation: generation + 1)
                 return .open(generation + 1)
             case .closed:
@@ -190,7 +203,7 @@ final class UoTDatagramEgress: DatagramEgress {
             } catch {
                 shared.withLock { shared in
                     guard case .opening(generation) = shared.stream else { return }
-                    shared.stream = .failed(generation: generation, retryAt: .now + Self.reopenBackOff)
+                    shared.stream = .failed(generation: generation, backOff: BackOff(until: .now + Self.reopenBackOff, error: .upstreamUnavailable))
                 }
                 throw error
             }
@@ -200,7 +213,7 @@ final class UoTDatagramEgress: DatagramEgress {
             }
             let installed = shared.withLock { shared -> Installed in
                 guard case .opening(generation) = shared.stream else { return .closedMeanwhile }
-                shared.stream = .open(generation: generation, stream: stream)
+                shared.stream = .open(generation: generation, stream: stream, openedAt: .now)
                 defer { shared.parkedReceiver = nil }
                 return .installed(parkedReceiver: shared.parkedReceiver)
             }
@@ -215,15 +228,24 @@ final class UoTDatagramEgress: DatagramEgress {
         }
     }
 
-    /// Marks the stream of `generation` failed and closes it (which wakes a receive waiting on it), unless
-    /// a newer stream has replaced it already.
+    /// Marks the stream of `generation` failed, counts its end and closes it (which wakes a receive waiting
+    /// on it), unless a newer stream has replaced it already or the egress is closed. A stream that ended
+    /// within `reopenBackOff` of its opening is taken for one the upstream closes at once: the next opens
+    /// after a back-off.
     private func streamFailed(_ generation: Int) {
-        let stream = shared.withLock { shared -> UoTClientStream? in
-            guard case .open(generation, let stream) = shared.stream else { return nil }
-            shared.stream = .failed(generation: generation, retryAt: nil)
-            return stream
+        let now = ContinuousClock.now
+        let ended = shared.withLock { shared -> (stream: UoTClientStream, lifetime: Duration)? in
+            guard case .open(generation, let stream, let openedAt) = shared.stream else { return nil }
+            let lifetime = now - openedAt
+            let backOff = lifetime < Self.reopenBackOff ? BackOff(until: now + Self.reopenBackOff, error: .closedAtOnce) : nil
+            shared.stream = .failed(generation: generation, backOff: backOff)
+            return (stream, lifetime)
         }
-        stream?.close()
+        guard let (stream, lifetime) = ended else { return }
+        stream.close()
+        // A send cancelled because the relay is ending is no end of the upstream's doing.
+        guard !Task.isCancelled else { return }
+        drop(.streamEnded, "UoT stream \(generation) to the upstream ended after \(lifetime)")
     }
 
     /// The stream the receiver should read: the one it reads, or, once that has ended, the next one.
@@ -238,7 +260,7 @@ final class UoTDatagramEgress: DatagramEgress {
         while true {
             try Task.checkCancellation()
             switch shared.withLock({ $0.stream }) {
-            case .open(let current, let stream) where current > generation:
+            case .open(let current, let stream, _) where current > generation:
                 return (current, stream)
             case .closed:
                 throw DatagramEgressError.upstreamClosed
@@ -256,7 +278,7 @@ final class UoTDatagramEgress: DatagramEgress {
                     // Checked under the lock that the waker and the cancellation handler take too: no wake-up lost.
                     if Task.isCancelled { return true }
                     switch shared.stream {
-                    case .open(let current, _) where current > generation: return true
+                    case .open(let current, _, _) where current > generation: return true
                     case .closed: return true
                     case .open, .opening, .failed: break
                     }
@@ -325,6 +347,8 @@ enum UoTEgressError: Error, CustomStringConvertible {
     case reopening
     /// Opening a stream failed a moment ago; the next try comes after a back-off.
     case upstreamUnavailable
+    /// The upstream closed the last stream as soon as it was open; the next try comes after a back-off.
+    case closedAtOnce
     /// Two tasks called `receive` at once (a relay has one receiving task).
     case concurrentReceive
 
@@ -332,6 +356,7 @@ enum UoTEgressError: Error, CustomStringConvertible {
         switch self {
         case .reopening: "the stream to the upstream is being reopened"
         case .upstreamUnavailable: "the upstream could not be reached a moment ago; retrying shortly"
+        case .closedAtOnce: "the upstream closed the last stream at once; reopening shortly"
         case .concurrentReceive: "receive called by two tasks at once"
         }
     }

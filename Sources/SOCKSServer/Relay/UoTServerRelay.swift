@@ -6,8 +6,8 @@ import SOCKSProtocol
 ///
 /// The v2 request header is read first, under a deadline of its own (it belongs to the handshake), so both
 /// loops start knowing the framing and share no state. Only the encapsulate loop writes to the stream, so
-/// frames never interleave. A malformed stream closes that stream alone; a name
-/// that does not resolve drops only its own (fully consumed) frame. The idle timeout is a loop-timer
+/// frames never interleave. A malformed stream closes that stream alone; a name that is no host name, or
+/// that does not resolve, drops only its own (fully consumed) frame. The idle timeout is a loop-timer
 /// watchdog. While nothing moves the relay holds no 64 KiB buffer: reads and replies borrow one from the
 /// pool for as long as they handle bytes.
 struct UoTServerRelay {
@@ -125,9 +125,15 @@ struct UoTServerRelay {
             do {
                 while true {
                     while let event = try decoder.next() {
-                        guard case .frame(let frame) = event else { continue }
-                        guard let destination = connectDestination ?? frame.endpoint else { continue }
-                        await forwarder.forward(frame.payload[...], to: destination, lookupsIn: &lookups)
+                        switch event {
+                        case .header:
+                            continue
+                        case .frame(let frame):
+                            guard let destination = connectDestination ?? frame.endpoint else { continue }
+                            await forwarder.forward(frame.payload[...], to: destination, lookupsIn: &lookups)
+                        case .unaddressableFrame(let name, _, _):
+                            forwarder.drop(.malformed, "to \(SOCKSLogger.escapingFieldValue(name)): not a host name")
+                        }
                     }
                     guard try await readSome(into: &decoder) else { return .clientClosed }
                 }
@@ -158,8 +164,8 @@ struct UoTServerRelay {
                     try await connection.write(buffer[(room - header.count)..<(room + count)])
                     counters.countDatagramDown(count)
                 }
-            } catch let stranger as StrangerDatagram {
-                forwarder.drop(.stranger, "\(stranger)")
+            } catch let refused as RefusedReply {
+                forwarder.drop(refused.reason, "\(refused)")
             } catch let error as UoTProtocolError {
                 forwarder.drop(.unencodable, "cannot frame a reply: \(error)")
             } catch {

@@ -4,29 +4,35 @@ import SOCKSProtocol
 
 extension SOCKSSession {
     /// The far side for this session's datagrams: direct, or through the upstream as configured (asked
-    /// under the connect deadline, ended early if the client hangs up meanwhile: `ClientHungUp`).
-    func makeDatagramEgress() async throws -> any DatagramEgress {
+    /// under the connect deadline, ended early if the client hangs up meanwhile: `ClientHungUp`). Its UDP
+    /// socket counts among the server's own while it is open; `drop` counts what the egress loses by itself
+    /// (a UoT stream's end).
+    func makeDatagramEgress(drop: DropReporter) async throws -> any DatagramEgress {
         let configuration = context.configuration
+        let ownAddresses = context.runtime.ownAddresses
         guard let upstream = configuration.upstream else {
             return try DirectDatagramEgress(
-                resolver: access.datagramResolver, policy: access.datagramPolicy, fullCone: configuration.udpFullCone, lookupTimeout: configuration.connectTimeout)
+                resolver: access.datagramResolver, policy: access.datagramPolicy, fullCone: configuration.udpFullCone,
+                lookupTimeout: configuration.connectTimeout, ownAddresses: ownAddresses)
         }
         return try await whileClientWaits(timeout: configuration.connectTimeout) {
-            try await Self.openUpstreamEgress(upstream, configuration: configuration)
+            try await Self.openUpstreamEgress(upstream, configuration: configuration, ownAddresses: ownAddresses, drop: drop)
         }
     }
 
     /// Asks the upstream for a UDP path: a UoT stream or a UDP association.
-    private static func openUpstreamEgress(_ upstream: UpstreamProxy, configuration: SOCKSServer.Configuration) async throws -> any DatagramEgress {
+    private static func openUpstreamEgress(
+        _ upstream: UpstreamProxy, configuration: SOCKSServer.Configuration, ownAddresses: OwnAddresses, drop: DropReporter
+    ) async throws -> any DatagramEgress {
         let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
         switch upstream.udpTransport {
         case .udpOverTCP(let version):
             let timeout = configuration.connectTimeout
-            return UoTDatagramEgress(stream: try await client.udpOverTCP(version: version)) {
+            return UoTDatagramEgress(stream: try await client.udpOverTCP(version: version), drop: drop) {
                 try await withDeadline(timeout) { try await client.udpOverTCP(version: version) }
             }
         case .associate:
-            return AssociateDatagramEgress(association: try await client.udpAssociate())
+            return AssociateDatagramEgress(association: try await client.udpAssociate(), ownAddresses: ownAddresses)
         }
     }
 
@@ -52,11 +58,15 @@ extension SOCKSSession {
         context.udpAssociations.leave(SessionContext.udpLimitKey)
     }
 
+    /// What counts and logs the datagrams a UDP relay of this session drops.
+    func makeDropReporter(counters: RelayCounters) -> DropReporter {
+        DropReporter(counters: counters, logger: context.logger, label: "session \(record.client)")
+    }
+
     /// The forwarder of a UDP relay of this session.
-    func makeForwarder(egress: any DatagramEgress, counters: RelayCounters) -> EgressForwarder {
+    func makeForwarder(egress: any DatagramEgress, drop: DropReporter) -> EgressForwarder {
         EgressForwarder(
-            egress: egress, counters: counters, policy: access.datagramPolicy, metrics: context.metrics, bandwidth: bandwidth,
-            drop: DropReporter(counters: counters, logger: context.logger, label: "session \(record.client)"))
+            egress: egress, counters: drop.counters, policy: access.datagramPolicy, metrics: context.metrics, bandwidth: bandwidth, drop: drop)
     }
 
     /// The reply code for a failure to use the upstream: its own code when it answered one, 06 for a

@@ -62,7 +62,7 @@ extension SOCKSSession {
             context.metrics.loginFailed()
             throw HandshakeError.rejected(.authenticationFailed(username: "<over 255 bytes>"))
         case .basic(let credentials):
-            record.user = credentials.usernameText
+            record.user = credentials.username
             switch await checkLogin(credentials, against: users) {
             case .checked(true):
                 return credentials.usernameText

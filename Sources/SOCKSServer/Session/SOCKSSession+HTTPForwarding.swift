@@ -99,7 +99,7 @@ extension SOCKSSession {
                     return nil
                 }
                 login = next.authorization
-                record.user = user
+                record.user = user.map { Array($0.utf8) }
                 if user != servedUser, let kept = originInbound {
                     // A kept origin connection was opened under the other user's rules: this user's request
                     // is dialled, and so checked, anew (nor does one user's connection carry another's).
@@ -108,7 +108,7 @@ extension SOCKSSession {
                 }
                 guard await serve(as: user) else { return nil }
             } else {
-                record.user = servedUser
+                record.user = servedUser.map { Array($0.utf8) }
             }
             if case .tunnel = next.kind { return next }
             request = next
@@ -214,7 +214,7 @@ extension SOCKSSession {
         case (_, is CancellationError):
             record.outcome = "cancelled"
         case (.sendingResponse, _):
-            record.outcome = "relay-error(\(error))"
+            record.relayFailed(error)
             context.logger.debug("session \(record.client): HTTP response cut off: \(error)")
             // A reset, not a FIN: a response cut short must not pass for a whole one (a body framed by the
             // close would), nor leave a client reading a length that never comes.

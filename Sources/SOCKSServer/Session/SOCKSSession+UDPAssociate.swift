@@ -16,9 +16,15 @@ extension SOCKSSession {
             await fail(.generalFailure, reason: "cannot open the UDP relay socket: \(error)")
             return
         }
+        // The relay socket is one of the server's own until this function returns, after every path that
+        // closes it: no other association may send to it, nor pass for its client.
+        let registration = context.runtime.ownAddresses.register(clientSocket.localAddress, .udp)
+        defer { registration.end() }
+        let counters = RelayCounters(registry: context.metrics)
+        let drop = makeDropReporter(counters: counters)
         let egress: any DatagramEgress
         do {
-            egress = try await makeDatagramEgress()
+            egress = try await makeDatagramEgress(drop: drop)
         } catch is ClientHungUp {
             record.outcome = "client-closed"
             return
@@ -32,7 +38,8 @@ extension SOCKSSession {
         let requestedPort = accepted.request.destination.port
         // The client's own IP: the connection's peer, or the address a PROXY header named (the client then
         // reaches this instance's UDP relay directly, at its advertised address).
-        let client = UDPClientLatch(clientIP: record.client.ip, requiredPort: requestedPort == 0 ? nil : requestedPort)
+        let client = UDPClientLatch(
+            clientIP: record.client.ip, requiredPort: requestedPort == 0 ? nil : requestedPort, ownAddresses: context.runtime.ownAddresses)
         let bound = SocketAddress(ip: context.configuration.udpAdvertiseAddress ?? localIP, port: clientSocket.localAddress.port)
         do {
             try await connection.write(SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(bound)).encoded())
@@ -43,11 +50,10 @@ extension SOCKSSession {
             return
         }
         context.logger.debug("session \(record.client): UDP relay on \(clientSocket.localAddress) (advertised \(bound))")
-        let counters = RelayCounters(registry: context.metrics)
         tracker.relaying(with: counters)
         let association = UDPAssociation(
             clientSocket: clientSocket, control: connection, client: client,
-            forwarder: makeForwarder(egress: egress, counters: counters), idleTimeout: context.configuration.udpTimeout)
+            forwarder: makeForwarder(egress: egress, drop: drop), idleTimeout: context.configuration.udpTimeout)
         let ending = await association.run()
         record.bytesUp = counters.bytesUp
         record.bytesDown = counters.bytesDown

@@ -10,9 +10,11 @@ extension SOCKSSession {
     func serveUoT(_ version: UoTVersion, _ accepted: Accepted) async {
         guard await enterUDPLimit() else { return }
         defer { leaveUDPLimit() }
+        let counters = RelayCounters(registry: context.metrics)
+        let drop = makeDropReporter(counters: counters)
         let egress: any DatagramEgress
         do {
-            egress = try await makeDatagramEgress()
+            egress = try await makeDatagramEgress(drop: drop)
         } catch is ClientHungUp {
             record.outcome = "client-closed"
             return
@@ -31,11 +33,10 @@ extension SOCKSSession {
         let headerDeadline = version == .v2
             ? connection.eventLoop.schedule(after: context.configuration.handshakeTimeout) { [connection] in connection.close() }
             : nil
-        let counters = RelayCounters(registry: context.metrics)
         tracker.relaying(with: counters)
         let relay = UoTServerRelay(
             connection: connection, version: version, earlyData: accepted.earlyData,
-            forwarder: makeForwarder(egress: egress, counters: counters),
+            forwarder: makeForwarder(egress: egress, drop: drop),
             idleTimeout: context.configuration.udpTimeout, maximumPayload: context.configuration.uotMaximumPayload,
             headerDeadline: headerDeadline)
         let ending = await relay.run()

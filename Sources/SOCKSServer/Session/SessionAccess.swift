@@ -4,7 +4,8 @@ import AsyncSockets
 /// user with rules of its own, the user's rules before the server's.
 final class SessionAccess: Sendable {
     let policy: AccessPolicy
-    /// The policy for datagrams and UoT frames (no own-listener check: UDP cannot reach a TCP listener).
+    /// The policy for datagrams and UoT frames (its own UDP sockets in place of its listeners: UDP cannot
+    /// reach a TCP listener).
     let datagramPolicy: AccessPolicy
     /// Resolves destinations this server connects to itself: the configured resolver, with the addresses
     /// the policy denies removed.

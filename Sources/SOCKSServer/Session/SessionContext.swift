@@ -25,11 +25,14 @@ final class SessionContext: Sendable {
         self.runtime = runtime
         let direct = configuration.upstream == nil
         access = SessionAccess(
-            policy: AccessPolicy(rules: configuration.destinationRules, ownListeners: ownListeners, direct: direct),
+            policy: AccessPolicy(
+                rules: configuration.destinationRules, ownListeners: ownListeners, ownAddresses: runtime.ownAddresses, direct: direct),
             resolver: configuration.resolver)
         userAccess = configuration.userPolicies.filter { !$0.value.destinationRules.isEmpty }.mapValues { user in
             SessionAccess(
-                policy: AccessPolicy(rules: configuration.destinationRules, userRules: user.destinationRules, ownListeners: ownListeners, direct: direct),
+                policy: AccessPolicy(
+                    rules: configuration.destinationRules, userRules: user.destinationRules, ownListeners: ownListeners,
+                    ownAddresses: runtime.ownAddresses, direct: direct),
                 resolver: configuration.resolver)
         }
         let logger = configuration.logger

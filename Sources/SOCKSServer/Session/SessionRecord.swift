@@ -9,10 +9,12 @@ struct SessionRecord: Sendable {
     var started = ContinuousClock.now
     /// What the first byte chose; nil before it (or for a byte that starts no protocol).
     var clientProtocol: ClientProtocol?
-    var user: String?
+    /// The user name the client gave, as the bytes it sent (RFC 1929 and HTTP Basic do not promise UTF-8),
+    /// so that the access line shows `al\xffice` as sent and never as another name.
+    var user: [UInt8]?
     /// A SOCKS4 request's user id: what the client says, unchecked (SOCKS4 has no password), so logged in
     /// a field of its own and never used as `user` (whose rules and limits it would otherwise claim).
-    var socks4UserID: String?
+    var socks4UserID: [UInt8]?
     var command: SOCKSCommand?
     /// An HTTP request's method (`GET`, `CONNECT`, …): the access line's command for HTTP.
     var httpMethod: String?
@@ -21,13 +23,30 @@ struct SessionRecord: Sendable {
     var bytesDown = 0
     /// For UDP ASSOCIATE: datagrams refused or undeliverable.
     var datagramsDropped: Int?
-    var outcome = "handshake-incomplete"
+    /// How the session ended, as the access line says it (`succeeded`, `failed(05 connection refused)`, …).
+    /// A relay's error (`relay-error(…)`) is kept as the error and put into words only when this is read: a
+    /// client's reset ends most relays that way, and the access line that reads it is often not wanted.
+    var outcome: String {
+        get { relayError.map { "relay-error(\($0))" } ?? outcomeText }
+        set {
+            outcomeText = newValue
+            relayError = nil
+        }
+    }
+    private var outcomeText = "handshake-incomplete"
+    /// The error a relay ended with, if that is how the session ended (the outcome `relay-error(…)`).
+    private(set) var relayError: (any Error)?
     var handshakeFailed = false
     /// The session is counted in a summary line instead of an access line of its own.
     var summarized = false
 
     init(client: SocketAddress) {
         self.client = client
+    }
+
+    /// Records that the relay ended with `error`: the outcome `relay-error(…)`, worded when it is read.
+    mutating func relayFailed(_ error: any Error) {
+        relayError = error
     }
 
     /// The info-level access line, as an event: `session` with the fields `client`, `protocol` (`socks5`,
@@ -45,11 +64,11 @@ struct SessionRecord: Sendable {
         var fields: [LogEvent.Field] = [
             .init("client", .text(client.description)),
             .init("protocol", clientProtocol.map { .text($0.rawValue) } ?? .absent),
-            .init("user", user.map { .clientText($0) } ?? .absent),
+            .init("user", user.map { .clientBytes($0) } ?? .absent),
         ]
         if let socks4UserID {
             // An empty user id (what curl sends) shows as `-`; a user id that is literally `-` is escaped.
-            fields.append(.init("userid", socks4UserID.isEmpty ? .absent : .clientText(socks4UserID)))
+            fields.append(.init("userid", socks4UserID.isEmpty ? .absent : .clientBytes(socks4UserID)))
         }
         fields += [
             // An HTTP line names the request's method; a head that was no request has none (`-`), whatever

@@ -1,7 +1,8 @@
 import Synchronization
 
 /// The state sessions share that outlives a reload: which clients are serving login backoffs, how many
-/// sessions each user and the UDP associations have open, and every open session's tracker. A reload
+/// sessions each user and the UDP associations have open, every open session's tracker, and the server's
+/// own sockets. A reload
 /// changes the limits (`update`), never these counts: sessions that started before it still count.
 final class SessionRuntime: Sendable {
     let loginThrottle: LoginThrottle
@@ -10,6 +11,8 @@ final class SessionRuntime: Sendable {
     let userSessions = SessionLimit()
     /// Open UDP associations and UoT streams, under one key, against `maxUDPAssociations`.
     let udpAssociations = SessionLimit()
+    /// The server's metrics listeners and live UDP sockets, which no request may reach.
+    let ownAddresses = OwnAddresses()
     /// Each capped user's bandwidth limiter, shared by all of that user's sessions.
     private let limiters = Mutex<[String: BandwidthLimiter]>([:])
 
