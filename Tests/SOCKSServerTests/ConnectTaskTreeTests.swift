@@ -43,7 +43,7 @@ import TestSupport
             // server's port, the connection to the echo target).
             #expect(metrics.liveRelayTasks == 2, "relay tasks: \(metrics.liveRelayTasks)")
             #expect(SocketCensus.descriptors(onLocalPort: port) == listeners + 1)
-            #expect(SocketCensus.descriptors(onRemotePort: echo.address.port) == 1)
+            #expect(await ServerHarness.eventually(.seconds(10)) { SocketCensus.descriptors(connectedTo: echo.address) == 1 })
             switch ending {
             case .clientResets: client.connection.abort()  // the reset goes out as the client goes, below
             case .clientCloses: client.close()
@@ -58,9 +58,9 @@ import TestSupport
         #expect(
             await ServerHarness.eventually(.seconds(10)) {
                 SocketCensus.descriptors(onLocalPort: port) == (ending == .serverCancelled ? 0 : listeners)
-                    && SocketCensus.descriptors(onRemotePort: echo.address.port) == 0
+                    && SocketCensus.descriptors(connectedTo: echo.address) == 0
             },
-            "the session's sockets are gone: \(SocketCensus.descriptors(onLocalPort: port)) on the server's port, \(SocketCensus.descriptors(onRemotePort: echo.address.port)) to the target")
+            "the session's sockets are gone: \(SocketCensus.descriptors(onLocalPort: port)) on the server's port, \(SocketCensus.descriptors(connectedTo: echo.address)) to the target")
         kept?.close()
         if ending == .idleTimeout {
             #expect(harness.log.all.contains { $0.contains("outcome=idle-timeout") })

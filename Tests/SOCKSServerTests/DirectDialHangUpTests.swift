@@ -18,11 +18,11 @@ import TestSupport
             if let filler = try? await TCPConnection.connect(to: target.localAddress, timeout: .milliseconds(200)) { fillers.append(filler) }
         }
         defer { fillers.forEach { $0.close() } }
-        let targetPort = target.localAddress.port
         let harness = try ServerHarness { $0.connectTimeout = .seconds(60) }
-        // This process's sockets connected to the target before the session: the fillers and any of their
-        // attempts still pending.
-        let before = SocketCensus.descriptors(onRemotePort: targetPort)
+        // This process's sockets connected to the target before the session: the fillers (an attempt that
+        // timed out is closed).
+        let before = fillers.count
+        #expect(await ServerHarness.eventually(.seconds(10)) { SocketCensus.descriptors(connectedTo: target.localAddress) == before })
         let listeners = SocketCensus.descriptors(onLocalPort: harness.address.port)
         let started = ContinuousClock.now
         do {
@@ -32,8 +32,8 @@ import TestSupport
             try await client.send(SOCKSRequest(command: .connect, destination: SOCKSEndpoint(target.localAddress)).encoded())
             // The server is dialing: its socket to the target is there, its handshake pending.
             #expect(
-                await ServerHarness.eventually(.seconds(20)) { SocketCensus.descriptors(onRemotePort: targetPort) == before + 1 },
-                "the server's connect to the target: \(SocketCensus.descriptors(onRemotePort: targetPort) - before)")
+                await ServerHarness.eventually(.seconds(20)) { SocketCensus.descriptors(connectedTo: target.localAddress) == before + 1 },
+                "the server's connect to the target: \(SocketCensus.descriptors(connectedTo: target.localAddress) - before)")
             // The client gives up. A FIN would be a half-close the relay passes on; hanging up is a reset,
             // sent as the client's last reference goes at the end of this block.
             client.connection.abort()
@@ -43,7 +43,7 @@ import TestSupport
         #expect(ContinuousClock.now - started < .seconds(50))
         #expect(harness.log.all.contains { $0.contains("command=connect") && $0.contains("outcome=client-closed") })
         #expect(
-            await ServerHarness.eventually(.seconds(10)) { SocketCensus.descriptors(onRemotePort: targetPort) == before },
+            await ServerHarness.eventually(.seconds(10)) { SocketCensus.descriptors(connectedTo: target.localAddress) == before },
             "the pending connect's socket is closed")
         #expect(
             await ServerHarness.eventually(.seconds(10)) { SocketCensus.descriptors(onLocalPort: harness.address.port) == listeners },

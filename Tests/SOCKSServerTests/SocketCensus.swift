@@ -1,3 +1,4 @@
+import AsyncSockets
 import Foundation
 import Glibc
 
@@ -25,12 +26,12 @@ enum SocketCensus {
         return count
     }
 
-    /// This process's TCP sockets connected, or connecting, to `port` elsewhere: a relay's connection to its
-    /// target, a dial still pending. A connecting socket has no peer name yet, so the remote ports come from
-    /// `/proc/net/tcp` and `tcp6` (by inode), which with thousands of sockets churning beside may miss a
-    /// line now and then: use this count in a condition that is waited for.
-    static func descriptors(onRemotePort port: UInt16) -> Int {
-        let inodes = socketInodes(onRemotePort: port)
+    /// This process's TCP sockets connected, or connecting, to the IPv4 address `peer`: a relay's connection
+    /// to its target, a dial still pending. A connecting socket has no peer name yet, so the remote addresses
+    /// come from `/proc/net/tcp` and `tcp6` (by inode), which with thousands of sockets churning beside may
+    /// miss a line now and then: use this count in a condition that is waited for.
+    static func descriptors(connectedTo peer: SocketAddress) -> Int {
+        let inodes = socketInodes(connectedTo: peer)
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return -1 }
         var count = 0
         for name in names {
@@ -44,10 +45,14 @@ enum SocketCensus {
         return count
     }
 
-    /// The inodes of the TCP sockets whose remote address has `port`.
-    private static func socketInodes(onRemotePort port: UInt16) -> Set<String> {
+    /// The inodes of the TCP sockets whose remote address is the IPv4 address `peer` (in `tcp6`, mapped).
+    private static func socketInodes(connectedTo peer: SocketAddress) -> Set<String> {
+        guard peer.ip.isIPv4 else { return [] }
+        // The tables print an IPv4 address as one 32-bit word in host (little-endian) order.
+        let word = peer.ip.bytes.reversed().map { String(format: "%02X", $0) }.joined()
+        let port = String(format: "%04X", peer.port)
+        let wanted: Set<Substring> = ["\(word):\(port)", "0000000000000000FFFF0000\(word):\(port)"]
         var inodes = Set<String>()
-        let hexPort = String(format: "%04X", port)
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
             // Read to the end: a /proc file has no size, and a single read returns only its first page.
             guard let handle = FileHandle(forReadingAtPath: table) else { continue }
@@ -56,7 +61,7 @@ enum SocketCensus {
             // "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
-                guard fields.count > 9, fields[2].hasSuffix(":\(hexPort)"), fields[9] != "0" else { continue }
+                guard fields.count > 9, wanted.contains(fields[2]), fields[9] != "0" else { continue }
                 inodes.insert(String(fields[9]))
             }
         }
