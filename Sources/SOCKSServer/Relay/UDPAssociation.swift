@@ -9,8 +9,10 @@ import SOCKSProtocol
 /// itself (an upstream's association), one that waits for that; the calling task reads the control
 /// connection until EOF meanwhile. The idle timeout is a loop-timer watchdog that closes the sockets, not a task. Bad
 /// datagrams (from a stranger, fragmented, malformed, undeliverable) are dropped and counted; none of them
-/// ends the association. While nothing arrives the relay holds no datagram buffer: both directions wait
-/// for readiness first and borrow a buffer from the pool only to handle what came.
+/// ends the association. Both directions read through sequences: client datagrams from the client
+/// socket's `datagrams`, replies from the egress's `replies` (handed on by `EgressForwarder.relayReplies`
+/// through a `UDPClientSink`). Their iterators borrow a buffer from `DatagramBufferPool` only while
+/// datagrams keep coming, so while nothing arrives the relay holds no datagram buffer.
 struct UDPAssociation {
     /// Why an association ended.
     enum Ending: Sendable, CustomStringConvertible {
@@ -41,9 +43,6 @@ struct UDPAssociation {
     /// The kernel buffers asked for each relay socket, so a burst is not dropped before the relay reads it
     /// (granted up to the system's maximum; used only while datagrams wait).
     static let socketBufferSize = 1 << 20
-
-    /// Room in front of a reply for its SOCKS UDP header: even one with a domain (262 bytes) fits.
-    static let headerRoom = DatagramBufferPool.headroom
 
     func run() async -> Ending {
         let watchdog = IdleWatchdog(loop: control.eventLoop, counters: counters, timeout: idleTimeout) { [clientSocket, egress] in
@@ -85,14 +84,10 @@ struct UDPAssociation {
     private func relayFromClient() async -> Ending {
         await withDiscardingTaskGroup { lookups in
             do {
-                while true {
-                    try await clientSocket.waitUntilReadable()
-                    try await DatagramBufferPool.shared.withBuffer { buffer in
-                        while let (count, sender) = try clientSocket.receiveNow(into: &buffer) {
-                            await handleFromClient(buffer[0..<count], sender: sender, lookupsIn: &lookups)
-                        }
-                    }
+                for try await datagram in clientSocket.datagrams() {
+                    await handleFromClient(datagram.payload, sender: datagram.sender, lookupsIn: &lookups)
                 }
+                return .failed("client socket: no more datagrams")  // not reached: the sequence ends by a throw
             } catch {
                 return Task.isCancelled ? .controlClosed : .failed("client socket: \(error)")
             }
@@ -130,45 +125,12 @@ struct UDPAssociation {
     }
 
     private func relayToClient() async -> Ending {
-        while true {
-            do {
-                try await egress.waitUntilReadable()
-                try await DatagramBufferPool.shared.withBuffer { buffer in
-                    let count: Int
-                    let source: SOCKSEndpoint
-                    do {
-                        (count, source) = try await egress.receive(into: &buffer, at: Self.headerRoom)
-                    } catch let refused as RefusedReply {
-                        drop(refused.reason, "\(refused)")
-                        return
-                    }
-                    await deliver(&buffer, count: count, from: source)
-                }
-            } catch {
-                return Task.isCancelled ? .controlClosed : .failed("\(error)")
-            }
-        }
-    }
-
-    /// Sends a reply (its payload at `headerRoom` in `buffer`) to the client with its source in the header.
-    private func deliver(_ buffer: inout [UInt8], count: Int, from source: SOCKSEndpoint) async {
-        guard let destination = client.address else {
-            drop(.clientUnknown, "from \(source) before the client's first datagram")
-            return
-        }
-        if let bandwidth = forwarder.bandwidth, !bandwidth.admitDatagram(count) {
-            drop(.bandwidth, "from \(source): over the user's bandwidth cap")
-            return
-        }
-        // The header goes into the room in front of the payload: no copy of the payload.
-        let header = SOCKSUDPHeader(endpoint: source).encoded()
-        let start = Self.headerRoom - header.count
-        buffer.replaceSubrange(start..<Self.headerRoom, with: header)
+        var sink = UDPClientSink(socket: clientSocket, client: client, drop: drop)
         do {
-            try await clientSocket.send(buffer[start..<Self.headerRoom + count], to: destination)
-            counters.countDatagramDown(count)
+            try await forwarder.relayReplies(to: &sink)
+            return .failed("the egress's replies ended")
         } catch {
-            drop(.undeliverable, "to client \(destination): \(error)")
+            return Task.isCancelled ? .controlClosed : .failed("\(error)")
         }
     }
 

@@ -90,10 +90,40 @@ final class UoTDatagramEgress: DatagramEgress {
         }
     }
 
+    func makeReplyReader() -> any DatagramReplyReader {
+        ReplyReader(egress: self)
+    }
+
+    /// Waits without a buffer, then borrows one from the pool to read a frame into; gives it back when
+    /// asked for the next reply (the caller has let go of the last one by then).
+    private struct ReplyReader: DatagramReplyReader {
+        let egress: UoTDatagramEgress
+        var buffer: [UInt8] = []
+
+        mutating func next() async throws -> DatagramReply? {
+            giveBackBuffer()
+            do {
+                try await egress.waitUntilReadable()
+                buffer = DatagramBufferPool.shared.borrow()
+                let (count, source) = try await egress.receive(into: &buffer, at: 0)
+                return .datagram(payload: buffer[0..<count], source: source)
+            } catch {
+                giveBackBuffer()
+                throw error
+            }
+        }
+
+        private mutating func giveBackBuffer() {
+            guard !buffer.isEmpty else { return }
+            DatagramBufferPool.shared.giveBack(buffer)
+            buffer = []
+        }
+    }
+
     /// Waits, holding no buffer, until a frame may be read: bytes on the open stream, or frame bytes kept
     /// from the last read. A stream that has ended with nothing left is marked failed here, and the wait
     /// goes on for the stream that the next send opens.
-    func waitUntilReadable() async throws {
+    private func waitUntilReadable() async throws {
         guard var current = reader.withLock({ $0.take() }) else { return }
         defer { reader.withLock { $0 = current } }
         while true {
@@ -122,7 +152,7 @@ final class UoTDatagramEgress: DatagramEgress {
         }
     }
 
-    func receive(into buffer: inout [UInt8], at offset: Int) async throws -> (count: Int, source: SOCKSEndpoint) {
+    private func receive(into buffer: inout [UInt8], at offset: Int) async throws -> (count: Int, source: SOCKSEndpoint) {
         // Taken out for the call, so the pending bytes have one owner and are never copied.
         guard var current = reader.withLock({ $0.take() }) else { throw UoTEgressError.concurrentReceive }
         defer { reader.withLock { $0 = current } }

@@ -45,9 +45,6 @@ struct UoTServerRelay {
     var egress: any DatagramEgress { forwarder.egress }
     var counters: RelayCounters { forwarder.counters }
 
-    /// Room in front of a reply's payload for its frame header (an address with a domain, and the length).
-    static let frameHeaderRoom = DatagramBufferPool.headroom
-
     func run() async -> Ending {
         defer {
             headerDeadline?.cancel()
@@ -146,31 +143,12 @@ struct UoTServerRelay {
     }
 
     private func encapsulate(framing: UoTFraming) async -> Ending {
-        var header: [UInt8] = []
-        while true {
-            do {
-                try await egress.waitUntilReadable()
-                try await DatagramBufferPool.shared.withBuffer { buffer in
-                    let room = Self.frameHeaderRoom
-                    let (count, source) = try await egress.receive(into: &buffer, at: room)
-                    if let bandwidth = forwarder.bandwidth, !bandwidth.admitDatagram(count) {
-                        forwarder.drop(.bandwidth, "from \(source): over the user's bandwidth cap")
-                        return
-                    }
-                    header.removeAll(keepingCapacity: true)
-                    try UoTFrame.appendHeader(payloadCount: count, endpoint: framing == .addressed ? source : nil, framing: framing, to: &header)
-                    // The frame header goes into the room in front of the payload: one write, no copy.
-                    buffer.replaceSubrange(room - header.count..<room, with: header)
-                    try await connection.write(buffer[(room - header.count)..<(room + count)])
-                    counters.countDatagramDown(count)
-                }
-            } catch let refused as RefusedReply {
-                forwarder.drop(refused.reason, "\(refused)")
-            } catch let error as UoTProtocolError {
-                forwarder.drop(.unencodable, "cannot frame a reply: \(error)")
-            } catch {
-                return Task.isCancelled ? .clientClosed : .failed("\(error)")
-            }
+        var sink = UoTClientSink(connection: connection, framing: framing, drop: forwarder.drop)
+        do {
+            try await forwarder.relayReplies(to: &sink)
+            return .failed("the egress's replies ended")
+        } catch {
+            return Task.isCancelled ? .clientClosed : .failed("\(error)")
         }
     }
 }

@@ -1,33 +1,36 @@
 import Synchronization
 
-/// Buffers big enough for any datagram, lent to UDP and UoT relays only while a datagram is in hand.
+/// Buffers big enough for any datagram, lent to readers (a UDP socket's `datagrams` iterator, UoT frame
+/// readers) only while a datagram is in hand.
 ///
 /// An idle association or stream then holds no buffer at all; the pool keeps a bounded number of idle
 /// buffers so that busy relays do not allocate per datagram.
-final class DatagramBufferPool: Sendable {
+package final class DatagramBufferPool: Sendable {
     /// The pool every relay of the process shares.
-    static let shared = DatagramBufferPool(capacity: 64)
+    package static let shared = DatagramBufferPool(capacity: 64)
 
-    /// Room in front of the payload, for a header written in place: a SOCKS UDP header or a UoT frame
-    /// header with a domain (1 + 1 + 255 + 2 + 2 bytes) fits.
-    static let headroom = 264
-    /// Every buffer's size: the headroom and the largest datagram.
-    static let bufferSize = headroom + 65536
+    /// Every buffer's size: the largest datagram (or UoT frame payload). No room is kept in front for a
+    /// header: relays send a header and a payload gathered (`UDPSocket.send(header:payload:to:)`,
+    /// `TCPConnection.write(header:payload:)`), so a payload stays where it was read.
+    package static let bufferSize = 65536
 
     private let idle = Mutex<[[UInt8]]>([])
     private let capacity: Int
 
-    init(capacity: Int) {
+    package init(capacity: Int) {
         self.capacity = capacity
     }
 
+    /// How many buffers wait in the pool now.
+    package var idleCount: Int { idle.withLock { $0.count } }
+
     /// A buffer of `bufferSize` bytes (its contents are unspecified).
-    func borrow() -> [UInt8] {
+    package func borrow() -> [UInt8] {
         idle.withLock { $0.popLast() } ?? [UInt8](repeating: 0, count: Self.bufferSize)
     }
 
     /// Gives a buffer back; past the capacity it is freed.
-    func giveBack(_ buffer: consuming [UInt8]) {
+    package func giveBack(_ buffer: consuming [UInt8]) {
         guard buffer.count == Self.bufferSize else { return }
         let buffer = buffer
         idle.withLock { idle in
@@ -36,7 +39,7 @@ final class DatagramBufferPool: Sendable {
     }
 
     /// Runs `body` with a borrowed buffer and gives it back afterwards, however `body` ends.
-    func withBuffer<Result>(_ body: (inout [UInt8]) async throws -> Result) async rethrows -> Result {
+    package func withBuffer<Result>(_ body: (inout [UInt8]) async throws -> Result) async rethrows -> Result {
         var buffer = borrow()
         defer { giveBack(buffer) }
         return try await body(&buffer)
