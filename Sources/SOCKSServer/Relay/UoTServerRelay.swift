@@ -1,4 +1,5 @@
 import AsyncSockets
+import SOCKSClient
 import SOCKSProtocol
 
 /// The server side of one UDP-over-TCP stream (sing-box UoT v1/v2): frames from the client become
@@ -8,8 +9,10 @@ import SOCKSProtocol
 /// loops start knowing the framing and share no state. Only the encapsulate loop writes to the stream, so
 /// frames never interleave. A malformed stream closes that stream alone; a name that is no host name, or
 /// that does not resolve, drops only its own (fully consumed) frame. The idle timeout is a loop-timer
-/// watchdog. While nothing moves the relay holds no 64 KiB buffer: reads and replies borrow one from the
-/// pool for as long as they handle bytes.
+/// watchdog. Frames are read through `UoTFrames` (the reader the client library and the upstream egress
+/// share), replies through the egress's `replies`, handed on by `EgressForwarder.relayReplies` through a
+/// `UoTClientSink`. While nothing moves the relay holds no 64 KiB buffer: both readers borrow one from
+/// the pool only for as long as they handle bytes.
 struct UoTServerRelay {
     enum Ending: Sendable, CustomStringConvertible {
         case clientClosed
@@ -53,19 +56,21 @@ struct UoTServerRelay {
         }
         var decoder = UoTStreamDecoder(serverOf: version, maximumPayload: maximumPayload)
         decoder.receive(earlyData)
+        var frames = UoTFrames(connection: connection, decoder: decoder).makeAsyncIterator()
 
         var connectDestination: SOCKSEndpoint?
         var framing = UoTFraming.addressed
         if version == .v2 {
             do {
-                let header = try await readHeader(&decoder)
+                // A v2 stream's decoder gives the header first, or nothing.
+                guard case .header(let header)? = try await frames.next() else { return .clientClosed }
                 framing = header.framing
                 connectDestination = header.isConnect ? header.destination : nil
             } catch let error as UoTProtocolError {
                 return .malformed(error)
             } catch {
                 if headerDeadline?.hasFired == true { return .headerTimedOut }
-                return error is HeaderMissing ? .clientClosed : .failed("\(error)")
+                return .failed("\(error)")
             }
         }
         headerDeadline?.cancel()
@@ -75,8 +80,8 @@ struct UoTServerRelay {
             egress.close()
         }
         defer { watchdog.stop() }
-        let ending = await withTaskGroup(of: Ending.self) { [decoder, framing, connectDestination] group in
-            group.addTask { await self.decapsulate(decoder: decoder, connectDestination: connectDestination) }
+        let ending = await withTaskGroup(of: Ending.self) { [frames, framing, connectDestination] group in
+            group.addTask { await self.decapsulate(frames: frames, connectDestination: connectDestination) }
             group.addTask { await self.encapsulate(framing: framing) }
             if egress.endsOutsideReceive {
                 group.addTask {
@@ -91,49 +96,24 @@ struct UoTServerRelay {
         return watchdog.hasExpired ? .idle : ending
     }
 
-    /// The stream ended before a complete header.
-    private struct HeaderMissing: Error {}
-
-    private func readHeader(_ decoder: inout UoTStreamDecoder) async throws -> UoTRequestHeader {
-        while true {
-            if case .header(let header)? = try decoder.next() { return header }
-            guard try await readSome(into: &decoder) else { throw HeaderMissing() }
-        }
-    }
-
-    /// Reads what the client has sent into `decoder`, waiting if nothing is there yet.
-    ///
-    /// - Returns: `false` at EOF.
-    private func readSome(into decoder: inout UoTStreamDecoder) async throws -> Bool {
-        while true {
-            let count = try await DatagramBufferPool.shared.withBuffer { buffer -> Int? in
-                guard let count = try connection.readNow(into: &buffer) else { return nil }
-                decoder.receive(buffer[0..<count])
-                return count
-            }
-            if let count { return count > 0 }
-            try await connection.waitUntilReadable()
-        }
-    }
-
-    private func decapsulate(decoder: UoTStreamDecoder, connectDestination: SOCKSEndpoint?) async -> Ending {
-        var decoder = decoder
+    /// Frames from the client, read from the stream's `UoTFrames` (its payloads are forwarded where they
+    /// lie in the reader's buffer), become datagrams.
+    private func decapsulate(frames: UoTFrames.Iterator, connectDestination: SOCKSEndpoint?) async -> Ending {
+        var frames = frames
         return await withDiscardingTaskGroup { lookups in
             do {
-                while true {
-                    while let event = try decoder.next() {
-                        switch event {
-                        case .header:
-                            continue
-                        case .frame(let frame):
-                            guard let destination = connectDestination ?? frame.endpoint else { continue }
-                            await forwarder.forward(frame.payload[...], to: destination, lookupsIn: &lookups)
-                        case .unaddressableFrame(let name, _, _):
-                            forwarder.drop(.malformed, "to \(SOCKSLogger.escapingFieldValue(name)): not a host name")
-                        }
+                while let view = try await frames.next() {
+                    switch view {
+                    case .header:
+                        continue
+                    case .frame(let endpoint, let payload):
+                        guard let destination = connectDestination ?? endpoint else { continue }
+                        await forwarder.forward(payload, to: destination, lookupsIn: &lookups)
+                    case .unaddressableFrame(let name, _, _):
+                        forwarder.drop(.malformed, "to \(SOCKSLogger.escapingFieldValue(name)): not a host name")
                     }
-                    guard try await readSome(into: &decoder) else { return .clientClosed }
                 }
+                return .clientClosed
             } catch let error as UoTProtocolError {
                 return .malformed(error)
             } catch {
