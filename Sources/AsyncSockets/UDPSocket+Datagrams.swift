@@ -67,6 +67,47 @@ extension UDPSocket {
                 }
             }
 
+            /// The next datagram, or `nil` once `control` has ended (EOF, a reset, or closed here; bytes on
+            /// it are read and discarded): one task reads its client's datagrams and watches the connection
+            /// whose end ends them (RFC 1928: a UDP association lives as long as its control connection).
+            /// It waits for either socket at once, so an association needs no task of its own for the
+            /// watch: a task's frames cost about 4 KiB of an idle association's 17.5 (release build).
+            ///
+            /// Each wake-up that finds the datagram queue empty also looks at the control connection (one
+            /// more `recv`).
+            package mutating func next(untilEndOf control: TCPConnection) async throws -> Datagram? {
+                while true {
+                    if buffer.isEmpty { buffer = pool.borrow() }
+                    let received: (count: Int, sender: SocketAddress)?
+                    do {
+                        received = try socket.receiveNow(into: &buffer)
+                    } catch {
+                        giveBackBuffer()
+                        throw error
+                    }
+                    if let (count, sender) = received {
+                        return Datagram(payload: buffer[0..<count], sender: sender)
+                    }
+                    // The queue is empty; the buffer in hand reads (and discards) what the control
+                    // connection carries, then goes back before the wait.
+                    var controlEnded = false
+                    do {
+                        drain: while true {
+                            switch try control.readNow(into: &buffer) {
+                            case nil: break drain
+                            case 0?: controlEnded = true; break drain
+                            case _?: continue
+                            }
+                        }
+                    } catch {
+                        controlEnded = true
+                    }
+                    giveBackBuffer()
+                    if controlEnded { return nil }
+                    try await IORegistration.waitForAny([(socket.descriptor.registration, .read), (control.descriptor.registration, .read)])
+                }
+            }
+
             private mutating func giveBackBuffer() {
                 pool.giveBack(buffer)
                 buffer = []
