@@ -33,23 +33,23 @@ import TestSupport
         let target = try Target()
         defer { target.socket.close() }
         let serverPort = harness.address.port
-        // The harness's listening sockets on that port, before the session.
-        let listening = SocketCensus.descriptors(onLocalPort: serverPort)
         let client = try await UDPTestClient.associate(harness.address)
         defer { client.close() }
         async let egressPort = target.echoOne()
         try await client.send([1], to: SOCKSEndpoint(target.socket.localAddress))
         #expect(try await client.receive()?.payload == [1])
         let egress = try await egressPort
+        // The server's end of the control connection: on the server's port, connected to the client's.
+        let controlPort = client.control.connection.localAddress.port
         // While it lives: the control connection, the relay socket, the egress socket.
-        #expect(SocketCensus.descriptors(onLocalPort: serverPort) == listening + 1)
+        #expect(SocketCensus.descriptors(onLocalPort: serverPort, remotePort: controlPort) == 1)
         #expect(SocketCensus.descriptors(onLocalPort: client.relay.port, .udp) == 1)
         #expect(SocketCensus.descriptors(onLocalPort: egress, .udp) == 1)
         #expect(harness.server.metrics.activeSessions == 1)
 
         client.control.close()
         #expect(await ServerHarness.eventually(.seconds(20)) { harness.server.metrics.activeSessions == 0 }, "the session's task tree ended")
-        #expect(SocketCensus.descriptors(onLocalPort: serverPort) == listening, "only the listening sockets are left")
+        #expect(SocketCensus.descriptors(onLocalPort: serverPort, remotePort: controlPort) == 0, "the control connection is closed")
         #expect(SocketCensus.descriptors(onLocalPort: client.relay.port, .udp) == 0, "the relay socket is closed")
         #expect(SocketCensus.descriptors(onLocalPort: egress, .udp) == 0, "the egress socket is closed")
         #expect(harness.log.all.contains { $0.contains("command=udp-associate") && $0.contains("outcome=control-closed") })
@@ -62,8 +62,6 @@ import TestSupport
         let target = try Target()
         defer { target.socket.close() }
         let serverPort = harness.address.port
-        // The harness's listening sockets on that port, before the session.
-        let listening = SocketCensus.descriptors(onLocalPort: serverPort)
         let stream = try await SOCKSClient(host: "127.0.0.1", port: serverPort).udpOverTCP(version: version)
         defer { stream.close() }
         var frames = stream.frames().makeAsyncIterator()
@@ -71,14 +69,16 @@ import TestSupport
         try await stream.send([1], to: SOCKSEndpoint(target.socket.localAddress))
         #expect(try await frames.next()?.payload == [1])
         let egress = try await egressPort
+        // The server's end of the stream: on the server's port, connected to the client's.
+        let streamPort = stream.connection.localAddress.port
         // While it lives: the stream's connection, the egress socket.
-        #expect(SocketCensus.descriptors(onLocalPort: serverPort) == listening + 1)
+        #expect(SocketCensus.descriptors(onLocalPort: serverPort, remotePort: streamPort) == 1)
         #expect(SocketCensus.descriptors(onLocalPort: egress, .udp) == 1)
         #expect(harness.server.metrics.activeSessions == 1)
 
         stream.close()
         #expect(await ServerHarness.eventually(.seconds(20)) { harness.server.metrics.activeSessions == 0 }, "the session's task tree ended")
-        #expect(SocketCensus.descriptors(onLocalPort: serverPort) == listening, "only the listening sockets are left")
+        #expect(SocketCensus.descriptors(onLocalPort: serverPort, remotePort: streamPort) == 0, "the stream's connection is closed")
         #expect(SocketCensus.descriptors(onLocalPort: egress, .udp) == 0, "the egress socket is closed")
         #expect(harness.log.all.contains { $0.contains("outcome=\(version) client-closed") })
         await harness.stop()

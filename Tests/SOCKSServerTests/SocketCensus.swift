@@ -21,9 +21,10 @@ enum SocketCensus {
         }
     }
 
-    /// This process's descriptors that are `transport` sockets bound to local port `port`.
-    static func descriptors(onLocalPort port: UInt16, _ transport: Transport = .tcp) -> Int {
-        let inodes = socketInodes(onLocalPort: port, transport)
+    /// This process's descriptors that are `transport` sockets bound to local port `port` (and, with
+    /// `remotePort`, connected to a peer on that port: one connection, whatever else reaches the port).
+    static func descriptors(onLocalPort port: UInt16, remotePort: UInt16? = nil, _ transport: Transport = .tcp) -> Int {
+        let inodes = socketInodes(onLocalPort: port, remotePort: remotePort, transport)
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return -1 }
         var count = 0
         for name in names {
@@ -35,8 +36,9 @@ enum SocketCensus {
         return count
     }
 
-    /// The inodes of the `transport` sockets whose local address has `port`.
-    private static func socketInodes(onLocalPort port: UInt16, _ transport: Transport) -> Set<String> {
+    /// The inodes of the `transport` sockets whose local address has `port` (and remote address
+    /// `remotePort`, if given).
+    private static func socketInodes(onLocalPort port: UInt16, remotePort: UInt16?, _ transport: Transport) -> Set<String> {
         var inodes = Set<String>()
         let hexPort = String(format: "%04X", port)
         for table in transport.tables {
@@ -48,6 +50,7 @@ enum SocketCensus {
             for line in text.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
                 guard fields.count > 9, fields[1].hasSuffix(":\(hexPort)"), fields[9] != "0" else { continue }
+                if let remotePort, !fields[2].hasSuffix(String(format: ":%04X", remotePort)) { continue }
                 inodes.insert(String(fields[9]))
             }
         }
