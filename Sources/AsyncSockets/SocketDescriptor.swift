@@ -39,9 +39,9 @@ final class SocketDescriptor: Sendable {
         }
     }
 
-    /// Creates a new nonblocking, close-on-exec socket.
+    /// Creates a new nonblocking, close-on-exec socket; `EMFILE` within the `DescriptorReserve` too.
     convenience init(family: Int32, type: Int32, loop: EventLoop? = nil, isShared: Bool = false) throws(SocketError) {
-        let fd = cepoll_socket(family, type)
+        let fd = DescriptorReserve.admit(cepoll_socket(family, type))
         guard fd >= 0 else { throw .failed(operation: "socket", errno: .current) }
         try self.init(adopting: fd, loop: loop, isShared: isShared)
     }

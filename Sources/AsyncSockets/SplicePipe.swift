@@ -21,11 +21,12 @@ package final class SplicePipe: Sendable {
         package var description: String { "splice unsupported: \(errno)" }
     }
 
-    /// - Throws: `SocketError.failed` when no pipe can be made (for example `EMFILE`).
+    /// - Throws: `SocketError.failed` when no pipe can be made (for example `EMFILE`, which includes only the
+    ///   `DescriptorReserve` being left).
     package init() throws(SocketError) {
         var fds: [Int32] = [-1, -1]
         let granted = cepoll_pipe(&fds, Int32(Self.preferredCapacity))
-        guard granted > 0 else { throw .failed(operation: "pipe2", errno: .current) }
+        guard DescriptorReserve.admit(pair: (fds[0], fds[1]), made: granted > 0) else { throw .failed(operation: "pipe2", errno: .current) }
         readEnd = fds[0]
         writeEnd = fds[1]
         capacity = Int(granted)

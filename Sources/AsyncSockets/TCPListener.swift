@@ -35,7 +35,8 @@ public final class TCPListener: Sendable {
     ///
     /// - Throws: `SocketError.closed` after `close()`; `SocketError.failed` with `EMFILE`, `ENFILE`,
     ///   `ENOBUFS` or `ENOMEM` when the process is out of descriptors or memory (the `connections` sequence
-    ///   backs off and retries on those).
+    ///   backs off and retries on those). `EMFILE` also when only the `DescriptorReserve` is left: the
+    ///   connection taken from the backlog is then closed.
     ///
     /// - Parameter loop: picks the loop that will watch the new connection; default: this listener's.
     public func accept(assigningLoop loop: (@Sendable () -> EventLoop)? = nil) async throws -> TCPConnection {
@@ -44,7 +45,9 @@ public final class TCPListener: Sendable {
             let fd: Int32
             do {
                 fd = try await descriptor.perform(.read, operation: "accept") {
-                    let (fd, address) = SocketAddress.reading { cepoll_accept(descriptor.fd, $0, $1) }
+                    // Within the reserve, the connection is closed at once and the accept reports EMFILE:
+                    // the caller backs off as for a full table.
+                    let (fd, address) = SocketAddress.reading { DescriptorReserve.admit(cepoll_accept(descriptor.fd, $0, $1)) }
                     peer = address
                     return fd
                 }
@@ -76,7 +79,7 @@ public final class TCPListener: Sendable {
     /// Each loop can then accept from the one queue of connections on its own thread, and serve what it
     /// accepted there. Closing any of them stops them all: they are one socket.
     public func sharing(on loop: EventLoop) throws(SocketError) -> TCPListener {
-        let fd = fcntl(descriptor.fd, F_DUPFD_CLOEXEC, 0)
+        let fd = DescriptorReserve.admit(fcntl(descriptor.fd, F_DUPFD_CLOEXEC, 0))
         guard fd >= 0 else { throw .failed(operation: "dup", errno: .current) }
         return TCPListener(descriptor: try SocketDescriptor(adopting: fd, loop: loop, isShared: true), localAddress: localAddress)
     }

@@ -16,7 +16,7 @@ extension UDPSocket {
     /// The datagrams that reach this socket, as an `AsyncSequence`. It never ends by itself: closing the
     /// socket (or cancelling the reading task) makes `next()` throw.
     ///
-    /// The iterator reads into one buffer of `DatagramBufferPool.bufferSize` bytes, borrowed from `pool`
+    /// The iterator reads into one buffer of `pool.bufferSize` bytes, borrowed from `pool`
     /// when a datagram may be queued and given back as soon as the queue is empty: a burst is read with one
     /// buffer and no allocation per datagram, and a socket with nothing to read holds no buffer at all (an
     /// idle association costs no 64 KiB). An empty queue is learnt from the `recvfrom` that finds it

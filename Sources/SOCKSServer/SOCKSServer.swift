@@ -151,9 +151,10 @@ public actor SOCKSServer {
         guard state == .ready else { throw SOCKSServerError.alreadyStarted }
         state = .running
         lifecycle.started()
-        // Dispatch sets up its timer machinery (descriptors among it) on the first timer of the process;
-        // doing that now means a later Task.sleep can never be the first one during a descriptor shortage,
-        // where the set-up would fail and abort the process.
+        // Dispatch makes a clock's timer descriptor (a timerfd) for the first timer on that clock; doing that
+        // now means a later Task.sleep can never be the first one during a descriptor shortage, where no
+        // descriptor could be made and the sleep would never end. (`DescriptorReserve` keeps a few free for
+        // such needs in any case; libdispatch's worker monitor, which aborts without one, is why.)
         try? await Task.sleep(for: .nanoseconds(1))
         let (newGroups, newGroupsContinuation) = AsyncStream.makeStream(of: ListenerGroup.self)
         serving.withLock { serving in

@@ -139,7 +139,7 @@ public final class ServerMetrics: Sendable {
         let command = SessionCommandLabel(record)
         active.subtract(1, ordering: .relaxed)
         activeByCommand.subtract(1, at: command.rawValue)
-        let outcome = SessionOutcomeLabel(outcome: record.outcome)
+        let outcome = SessionOutcomeLabel(record)
         sessionsEnded.add(1, at: Self.sessionIndex(command, outcome))
         sessionsByProtocol.add(1, at: SessionProtocolLabel(record.clientProtocol).rawValue)
         if record.handshakeFailed { failedHandshakes.add(1, ordering: .relaxed) }

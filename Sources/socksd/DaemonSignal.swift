@@ -5,9 +5,9 @@ import Synchronization
 /// The signals the daemon answers instead of dying, and what each one asks for.
 ///
 /// Every one arrives on a dispatch source rather than in a signal handler, so the response may do anything
-/// a normal function may (log, take locks, call into the server). SIGHUP and SIGUSR1 are reserved for a
-/// configuration reload and a session summary; until those exist they are logged and otherwise ignored, so
-/// a stray `kill -HUP` (log rotation, a terminal hanging up) no longer cuts every session.
+/// a normal function may (log, take locks, call into the server). SIGINT and SIGTERM shut down gracefully,
+/// SIGHUP reloads the configuration (and reopens the log file), SIGUSR1 logs the open sessions; SIGUSR2 has
+/// no action yet and is logged and otherwise ignored. None of them cuts a session by default.
 enum DaemonSignal: CaseIterable, CustomStringConvertible {
     case interrupt, terminate, hangUp, user1, user2
 
@@ -15,7 +15,7 @@ enum DaemonSignal: CaseIterable, CustomStringConvertible {
     enum Request {
         /// Stop accepting, let open sessions finish within the grace period, exit 0.
         case shutDown
-        /// Read the configuration again (not implemented yet).
+        /// Read the configuration again and apply it to new sessions; reopen the log file.
         case reload
         /// Log a summary of the open sessions: one line each.
         case sessionSummary

@@ -31,6 +31,21 @@ struct EndpointFixture: Sendable, CustomTestStringConvertible {
 }
 
 @Suite struct MessageCodecTests {
+    @Test(arguments: [
+        SOCKSEndpoint(address: .ipv4([192, 0, 2, 1]), port: 80),
+        SOCKSEndpoint(address: .ipv6(Array(1...16)), port: 443),
+        SOCKSEndpoint(address: .domain("example.com"), port: 8080),
+        SOCKSEndpoint(address: .domain(String(repeating: "a", count: 300)), port: 1),
+    ])
+    func replyEncodedIntoABufferIsTheEncodedReply(bound: SOCKSEndpoint) {
+        let reply = SOCKSReply(code: .succeeded, bound: bound)
+        var buffer: [UInt8] = [9, 9]
+        reply.encode(into: &buffer)
+        #expect(buffer == [9, 9] + reply.encoded())
+        #expect(reply.encoded().count == 3 + bound.encodedCount)
+        #expect(SOCKSRequest(command: .connect, destination: bound).encoded().count == 3 + bound.encodedCount)
+    }
+
     @Test func greetingIsByteExact() throws {
         let greeting = SOCKSGreeting(methods: [.noAuthentication, .usernamePassword])
         #expect(greeting.encoded() == [0x05, 0x02, 0x00, 0x02])

@@ -109,3 +109,84 @@ func feeds(_ bytes: [UInt8]) -> [[[UInt8]]] {
         #expect(machine.credentialsVerified(true) == .fail(reply: nil, .outOfOrder))
     }
 }
+
+/// The session's way of feeding the machine: the first chunk adopted as its buffer, every later one read
+/// in place into the buffer's room, as a socket read would.
+@Suite struct ServerHandshakeInPlaceReadTests {
+    let request = SOCKSRequest(command: .connect, destination: SOCKSEndpoint(address: .domain("example.com"), port: 443))
+
+    /// Drives a handshake whose first chunk is adopted (with `capacity` reserved) and whose later chunks
+    /// are read in place; nil from the reader once (nothing there yet) before each chunk.
+    func driveInPlace(_ chunks: [[UInt8]], capacity: Int, minimumRoom: Int = 4) -> (actions: [SOCKSServerHandshake.Action], earlyData: [UInt8]) {
+        var first = chunks[0]
+        first.reserveCapacity(capacity)
+        var machine = SOCKSServerHandshake(requiresAuthentication: false, adopting: first)
+        var actions: [SOCKSServerHandshake.Action] = []
+        var remaining = chunks.dropFirst()
+        var pending: [UInt8] = []
+        loop: while true {
+            switch machine.next() {
+            case .needMoreBytes:
+                if pending.isEmpty {
+                    // Nothing there yet: the reader says so, and the buffer is as it was.
+                    let before = machine.bufferedByteCount
+                    #expect(machine.receive(minimumRoom: minimumRoom) { _, _ in nil } == nil)
+                    #expect(machine.bufferedByteCount == before)
+                    guard let chunk = remaining.popFirst() else { break loop }
+                    pending = chunk
+                }
+                // One read takes what fits in the room offered, as recv does.
+                let count = machine.receive(minimumRoom: minimumRoom) { buffer, offset in
+                    let count = min(pending.count, buffer.count - offset)
+                    buffer[offset..<offset + count] = pending[0..<count]
+                    pending.removeFirst(count)
+                    return count
+                }
+                #expect((count ?? 0) > 0)
+            case let action:
+                actions.append(action)
+                if case .request = action { break loop }
+                if case .fail = action { break loop }
+            }
+        }
+        return (actions, machine.takeEarlyData() + pending + remaining.joined())
+    }
+
+    @Test func inPlaceReadsGiveTheSameActionsHoweverSplit() {
+        let payload = Array("GET / HTTP/1.1\r\n\r\n".utf8)
+        let bytes = SOCKSGreeting(methods: [.noAuthentication]).encoded() + request.encoded() + payload
+        for feed in feeds(bytes) {
+            for capacity in [0, 8, 768] {
+                let (actions, early) = driveInPlace(feed, capacity: capacity)
+                #expect(actions == [.send([0x05, 0x00]), .request(request)])
+                #expect(early == payload)
+            }
+        }
+    }
+
+    @Test func theAdoptedBufferComesBackWithItsCapacityAfterTheEarlyData() {
+        var first = SOCKSGreeting(methods: [.noAuthentication]).encoded() + request.encoded() + [1, 2, 3]
+        first.reserveCapacity(768)
+        var machine = SOCKSServerHandshake(requiresAuthentication: false, adopting: first)
+        #expect(machine.next() == .send([0x05, 0x00]))
+        #expect(machine.next() == .request(request))
+        #expect(machine.takeEarlyData() == [1, 2, 3])
+        let buffer = machine.takeBuffer()
+        #expect(buffer.isEmpty)
+        #expect(buffer.capacity >= 768)
+        #expect(machine.bufferedByteCount == 0)
+    }
+
+    @Test func aReadThatFailsLeavesTheBufferedBytes() {
+        struct Failure: Error {}
+        var machine = SOCKSServerHandshake(requiresAuthentication: false, adopting: [0x05])
+        #expect(throws: Failure.self) { _ = try machine.receive(minimumRoom: 16) { (_, _) throws(Failure) in throw Failure() } }
+        #expect(machine.bufferedByteCount == 1)
+        _ = machine.receive(minimumRoom: 16) { buffer, offset in
+            buffer[offset] = 0x01
+            buffer[offset + 1] = 0x00
+            return 2
+        }
+        #expect(machine.next() == .send([0x05, 0x00]))
+    }
+}

@@ -2,58 +2,91 @@ import Foundation
 import Glibc
 
 /// Counts this process's descriptors that are TCP sockets bound to one local port (the listener and the
-/// connections it accepted), or UDP sockets bound to one port (a relay's socket), and nothing of any other test running beside (Swift Testing runs tests in
+/// connections it accepted; with a remote port, one connection), or UDP sockets bound to one port (a
+/// relay's socket), and nothing of any other test running beside (Swift Testing runs tests in
 /// parallel in this process, so a plain count of `/proc/self/fd` moves with theirs).
 ///
-/// `/proc/net/tcp` and `tcp6` give each socket's local port and inode; `/proc/self/fd` links to
-/// `socket:[INODE]` for the sockets this process holds. Sockets only the kernel still holds (TIME_WAIT)
-/// have inode 0 and no descriptor, and are not counted.
+/// Each socket descriptor in `/proc/self/fd` is asked for its type and local address (`getsockopt`,
+/// `getsockname`). That is exact whatever else the process holds: reading `/proc/net/tcp` instead is not
+/// atomic, and with thousands of sockets opening and closing beside (the resource tests) a page boundary
+/// could drop or repeat the line of a socket this census was after. Sockets only the kernel still holds
+/// (TIME_WAIT) have no descriptor, and are not counted; nor are sockets in the CLOSE state, such as a
+/// listener that was shut down (`close()` shuts a socket down at once, and its descriptor number is released
+/// when its last user lets go of it): the kernel's TCP tables have dropped those too.
 enum SocketCensus {
-    /// The kernel's socket tables: TCP, or UDP (`/proc/net/udp` has the same columns).
+    /// Which sockets are counted.
     enum Transport {
         case tcp, udp
 
-        var tables: [String] {
+        var socketType: Int32 {
             switch self {
-            case .tcp: ["/proc/net/tcp", "/proc/net/tcp6"]
-            case .udp: ["/proc/net/udp", "/proc/net/udp6"]
+            case .tcp: Int32(SOCK_STREAM.rawValue)
+            case .udp: Int32(SOCK_DGRAM.rawValue)
             }
         }
     }
 
     /// This process's descriptors that are `transport` sockets bound to local port `port` (and, with
-    /// `remotePort`, connected to a peer on that port: one connection, whatever else reaches the port).
+    /// `remotePort`, connected to a peer on that port: one connection, whatever else shares the port
+    /// number, such as a client socket of another test bound to 127.0.0.2).
     static func descriptors(onLocalPort port: UInt16, remotePort: UInt16? = nil, _ transport: Transport = .tcp) -> Int {
-        let inodes = socketInodes(onLocalPort: port, remotePort: remotePort, transport)
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return -1 }
         var count = 0
         for name in names {
-            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)"),
-                  target.hasPrefix("socket:["), target.hasSuffix("]")
-            else { continue }
-            if inodes.contains(String(target.dropFirst("socket:[".count).dropLast())) { count += 1 }
+            guard let descriptor = Int32(name), socketType(of: descriptor) == transport.socketType,
+                  transport == .udp || !isClosed(descriptor), self.port(of: descriptor, .local) == port,
+                  remotePort == nil || self.port(of: descriptor, .remote) == remotePort
+            else {
+                continue
+            }
+            count += 1
         }
         return count
     }
 
-    /// The inodes of the `transport` sockets whose local address has `port` (and remote address
-    /// `remotePort`, if given).
-    private static func socketInodes(onLocalPort port: UInt16, remotePort: UInt16?, _ transport: Transport) -> Set<String> {
-        var inodes = Set<String>()
-        let hexPort = String(format: "%04X", port)
-        for table in transport.tables {
-            // Read to the end: a /proc file has no size, and a single read returns only its first page.
-            guard let handle = FileHandle(forReadingAtPath: table) else { continue }
-            defer { try? handle.close() }
-            let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
-            // "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
-            for line in text.split(separator: "\n").dropFirst() {
-                let fields = line.split(separator: " ")
-                guard fields.count > 9, fields[1].hasSuffix(":\(hexPort)"), fields[9] != "0" else { continue }
-                if let remotePort, !fields[2].hasSuffix(String(format: ":%04X", remotePort)) { continue }
-                inodes.insert(String(fields[9]))
+    /// The socket type of `descriptor` (`SOCK_STREAM`, `SOCK_DGRAM`), or nil for no socket (a descriptor
+    /// closed and reused meanwhile answers for what it is now, which is what a later look would see too).
+    /// Only IPv4 and IPv6 sockets have a port, which `port(of:_:)` checks.
+    private static func socketType(of descriptor: Int32) -> Int32? {
+        var type: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_TYPE, &type, &length) == 0 else { return nil }
+        return type
+    }
+
+    /// A socket's two ends.
+    private enum End { case local, remote }
+
+    /// Whether a TCP socket is in the CLOSE state: `tcp_info`'s first byte is the state, 7 (`TCP_CLOSE`).
+    private static func isClosed(_ descriptor: Int32) -> Bool {
+        var info = [UInt8](repeating: 0, count: 256)
+        var length = socklen_t(info.count)
+        guard getsockopt(descriptor, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0, length > 0 else { return true }
+        return info[0] == 7
+    }
+
+    /// The local or remote port of an IPv4 or IPv6 socket, or nil.
+    private static func port(of descriptor: Int32, _ end: End) -> UInt16? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        // getsockname and getpeername write at most `length` bytes into the storage, which is large
+        // enough for any family.
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                switch end {
+                case .local: getsockname(descriptor, address, &length)
+                case .remote: getpeername(descriptor, address, &length)
+                }
             }
         }
-        return inodes
+        guard result == 0 else { return nil }
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) } }
+        case AF_INET6:
+            return withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) } }
+        default:
+            return nil
+        }
     }
 }

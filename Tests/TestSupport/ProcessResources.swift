@@ -88,9 +88,12 @@ public struct ProcessResources: Sendable, CustomStringConvertible {
         var total = 0, sockets = 0, pipes = 0
         var target = [CChar](repeating: 0, count: 256)
         while let entry = readdir(stream) {
-            // d_name is a fixed-size C array inside the dirent that readdir returned; it is read before the
-            // next readdir call, which may reuse that storage.
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            // d_name is declared as a 256-byte array, but the kernel's record ends after the name's NUL: the
+            // last record of readdir's buffer can be shorter than the struct, so the name is read through a
+            // pointer up to its NUL (copying the whole field read past the buffer under AddressSanitizer, with
+            // a few thousand descriptors). It is read before the next readdir call, which may reuse that storage.
+            let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+            let name = String(cString: (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: CChar.self))
             guard name != ".", name != ".." else { continue }
             total += 1
             // A descriptor closed between readdir and readlink reads as nothing: it is counted as "other".

@@ -356,4 +356,94 @@ import TestSupport
         }
         #expect(try await daemon.stop() == 0)
     }
+
+    /// A full descriptor table never kills the daemon (seen while testing item 10: 5,000 associations opened
+    /// 16 at a time under `ulimit -n 12000` ended in SIGILL inside libdispatch). Once a second, whenever a
+    /// global dispatch queue has work waiting, libdispatch's worker monitor opens `/proc/<tid>/stat` for each
+    /// of its threads, and a failed `open` aborts the process; `DescriptorReserve` keeps descriptors free for
+    /// it. Here, under `ulimit -n 1024`, UDP associations (three descriptors each in the daemon), opened 16 at
+    /// a time, fill the table until the daemon turns one away, and idle connections (no greeting, the
+    /// handshake timeout raised to keep them) take whatever is left. Then SIGUSR2 is sent over and over for
+    /// 10 s: its handler runs on a global queue, so the monitor often finds work waiting (about two passes
+    /// in five here). Before the fix the daemon died 1-6 s into this in each of 30 runs; with it, it lived
+    /// through every run. The log level keeps the signals' lines out of the log. The daemon must still run,
+    /// give back every descriptor once the clients have gone, and serve a CONNECT and a UDP ASSOCIATE again.
+    @Test func aFullDescriptorTableDoesNotKillTheDaemon() async throws {
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let udpEcho = try LoopbackPeers.startUDPEcho()
+        defer { udpEcho.stop() }
+        let limit = 1024
+        let (daemon, proxy) = try await startDaemon(["--handshake-timeout", "60", "--log-level", "error"], fileLimit: limit)
+        let pid = daemon.process.pid
+        for _ in 0..<4 {
+            try await SessionScript.connectEcho(through: proxy, to: echo.address)
+            try await SessionScript.udpEcho(through: proxy, to: udpEcho.address)
+        }
+        let baseline = try await ResourceCheck.settled(pid)
+
+        // Associations until the first is turned away; bounded by what the limit could ever hold. One that the
+        // daemon leaves in its backlog (no descriptor to accept it with) gives up after the session time limit.
+        var held: [SOCKSTestClient] = []
+        var firstFailure: String?
+        await withTaskGroup(of: Result<SOCKSTestClient, any Error>.self) { group in
+            func collect(_ result: Result<SOCKSTestClient, any Error>?) {
+                switch result {
+                case .success(let control)?: held.append(control)
+                case .failure(let error)?: firstFailure = firstFailure ?? "\(error)"
+                case nil: break
+                }
+            }
+            for index in 0..<(limit / 3 + 64) {
+                if index >= 16 { collect(await group.next()) }
+                if firstFailure != nil { break }
+                group.addTask {
+                    do {
+                        return .success(try await withDeadline(SessionScript.sessionTimeLimit) {
+                            let (control, reply) = try await SOCKSTestClient.open(
+                                proxy, command: .udpAssociate, to: SOCKSEndpoint(address: .ipv4([0, 0, 0, 0]), port: 0))
+                            guard reply.code == .succeeded else {
+                                control.close()
+                                throw SessionScript.Failure("UDP ASSOCIATE reply \(reply.code)")
+                            }
+                            return control
+                        })
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            while let result = await group.next() { collect(result) }
+        }
+        defer { held.forEach { $0.close() } }
+        #expect(firstFailure != nil, "all \(held.count) associations opened: the table never filled")
+        var idle: [TCPConnection] = []
+        defer { idle.forEach { $0.close() } }
+        for _ in 0..<64 {
+            if let connection = try? await TCPConnection.connect(to: proxy) { idle.append(connection) }
+        }
+        try #require(daemon.process.isRunning, "the daemon died while its table filled up; log: \(daemon.log)")
+        let full = try await ResourceCheck.settled(pid)
+        print("[resources] a full table: \(held.count) associations and \(idle.count) idle connections held; the first refusal: \(firstFailure ?? "none"); the daemon: \(full)")
+        #expect(full.openDescriptors >= limit - DescriptorReserve.size(forLimit: limit), "the table did not fill: \(full)")
+
+        // Bounded by time; each signal costs a few microseconds here, and the daemon coalesces them.
+        let floodEnd = ContinuousClock.now + .seconds(10)
+        var signals = 0
+        while ContinuousClock.now < floodEnd, daemon.process.isRunning {
+            daemon.signal(SIGUSR2)
+            signals += 1
+            if signals % 1024 == 0 { await Task.yield() }
+        }
+        let status = daemon.process.exitStatusIfExited()
+        try #require(status == nil, "the daemon died (status \(status ?? 0); 132 is SIGILL) after \(signals) SIGUSR2 with a full table (\(full))")
+        held.forEach { $0.close() }
+        idle.forEach { $0.close() }
+        try await ResourceCheck.expectDescriptorsReturn(of: pid, to: baseline, within: .seconds(20)) { end, pipeAllowance in
+            "after the associations and idle connections closed: \(end) (before them: \(baseline); up to \(pipeAllowance) more pipe ends allowed)"
+        }
+        try await SessionScript.connectEcho(through: proxy, to: echo.address)
+        try await SessionScript.udpEcho(through: proxy, to: udpEcho.address)
+        #expect(try await daemon.stop() == 0)
+    }
 }

@@ -75,15 +75,29 @@ extension Array where Element == UInt8 {
     /// A domain longer than 255 bytes cannot be encoded; it is cut to 255 (`SOCKSRequest` refuses such names
     /// before they get here).
     public mutating func appendEndpoint(_ endpoint: SOCKSEndpoint) {
+        // One growth at most for the whole endpoint, not one per part.
+        reserveCapacity(count + endpoint.encodedCount)
         append(endpoint.address.addressType.rawValue)
         switch endpoint.address {
         case .ipv4(let bytes), .ipv6(let bytes):
             append(contentsOf: bytes)
         case .domain(let name):
-            let bytes = Array(name.utf8.prefix(255))
+            let bytes = name.utf8.prefix(255)
             append(UInt8(bytes.count))
             append(contentsOf: bytes)
         }
         appendUInt16(endpoint.port)
+    }
+
+    /// A message of `header` bytes and then `endpoint` (`ATYP ADDR PORT`), in one allocation: the replies and
+    /// requests a session writes.
+    static func message(_ header: UInt8, _ second: UInt8, _ third: UInt8, endpoint: SOCKSEndpoint) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(3 + endpoint.encodedCount)
+        bytes.append(header)
+        bytes.append(second)
+        bytes.append(third)
+        bytes.appendEndpoint(endpoint)
+        return bytes
     }
 }

@@ -47,6 +47,14 @@ public struct SOCKSEndpoint: Hashable, Sendable, CustomStringConvertible {
     /// does not yet know its own address.
     public static let unspecified = SOCKSEndpoint(address: .zeroIPv4, port: 0)
 
+    /// How many bytes `ATYP ADDR PORT` takes on the wire (a domain is cut to 255 bytes, as `appendEndpoint` does).
+    public var encodedCount: Int {
+        switch address {
+        case .ipv4(let bytes), .ipv6(let bytes): 1 + bytes.count + 2
+        case .domain(let name): 1 + 1 + min(name.utf8.count, 255) + 2
+        }
+    }
+
     /// `host:port`, with IPv6 in brackets.
     public var description: String {
         if case .ipv6 = address { return "[\(address)]:\(port)" }

@@ -21,9 +21,7 @@ public struct SOCKSRequest: Hashable, Sendable {
     }
 
     public func encoded() -> [UInt8] {
-        var bytes: [UInt8] = [0x05, command.rawValue, 0x00]
-        bytes.appendEndpoint(destination)
-        return bytes
+        .message(0x05, command.rawValue, 0x00, endpoint: destination)
     }
 }
 
@@ -46,8 +44,15 @@ public struct SOCKSReply: Hashable, Sendable {
     }
 
     public func encoded() -> [UInt8] {
-        var bytes: [UInt8] = [0x05, code.rawValue, 0x00]
+        .message(0x05, code.rawValue, 0x00, endpoint: bound)
+    }
+
+    /// Appends the encoded reply to `bytes`: for a caller that writes it from a buffer it already has.
+    public func encode(into bytes: inout [UInt8]) {
+        bytes.reserveCapacity(bytes.count + 3 + bound.encodedCount)
+        bytes.append(0x05)
+        bytes.append(code.rawValue)
+        bytes.append(0x00)
         bytes.appendEndpoint(bound)
-        return bytes
     }
 }

@@ -47,28 +47,74 @@ public struct SOCKSServerHandshake: Sendable {
         self.requiresAuthentication = requiresAuthentication
     }
 
+    /// A handshake whose first bytes are `received`, kept as they are: the array becomes the buffer, and
+    /// its spare capacity the room `receive(atMost:reading:)` reads later bytes into (no copy, no second
+    /// buffer).
+    public init(requiresAuthentication: Bool, adopting received: consuming [UInt8]) {
+        self.requiresAuthentication = requiresAuthentication
+        self.buffer = received
+    }
+
     /// Adds bytes read from the client.
     public mutating func receive<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+        // Consumed bytes leave here, not in `consume`, where the parser's reader still shares the buffer
+        // (emptying it there would copy it). The first bytes get room for a whole handshake, so a
+        // session's later messages fit without growing it.
+        if readIndex == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            readIndex = 0
+        }
+        if buffer.capacity == 0 { buffer.reserveCapacity(Swift.max(Self.initialCapacity, bytes.underestimatedCount)) }
         buffer.append(contentsOf: bytes)
+    }
+
+    /// Room for a greeting, an RFC 1929 login and a request with the longest name.
+    private static let initialCapacity = 3 + 255 + 3 + 255 + 255 + 7 + 10
+
+    /// Reads bytes straight into the buffer: `read` fills `buffer` from `offset` to its end and returns how
+    /// many bytes it read (0 at the end of the stream), or `nil` when none are there yet. The room offered
+    /// is the buffer's spare capacity, and at least `minimumRoom` bytes.
+    ///
+    /// - Returns: what `read` returned.
+    public mutating func receive<Failure: Error>(
+        minimumRoom: Int, reading read: (_ buffer: inout [UInt8], _ offset: Int) throws(Failure) -> Int?
+    ) throws(Failure) -> Int? {
+        if readIndex == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            readIndex = 0
+        }
+        let start = buffer.count
+        let room = Swift.max(buffer.capacity - start, minimumRoom)
+        buffer.append(contentsOf: repeatElement(0, count: room))
+        let count: Int?
+        do {
+            count = try read(&buffer, start)
+        } catch {
+            buffer.removeLast(room)
+            throw error
+        }
+        buffer.removeLast(room - (count ?? 0))
+        return count
     }
 
     /// Advances as far as the buffered bytes allow.
     public mutating func next() -> Action {
         switch state {
         case .awaitingGreeting:
-            let greeting: SOCKSGreeting
-            switch consume(SOCKSGreeting.parse) {
-            case .parsed(let message): greeting = message
+            // The offered methods as bytes (a `SOCKSGreeting` would hold them in an array of their own).
+            let offered: ArraySlice<UInt8>
+            switch consume(Self.parseGreetingMethods) {
+            case .parsed(let methods): offered = methods
             case .stop(let action): return action
             }
             let wanted: SOCKSAuthenticationMethod = requiresAuthentication ? .usernamePassword : .noAuthentication
-            guard greeting.methods.contains(wanted) else {
-                let failure = SOCKSHandshakeFailure.noAcceptableMethod(offered: greeting.methods.map(\.rawValue))
+            guard offered.contains(wanted.rawValue) else {
+                let failure = SOCKSHandshakeFailure.noAcceptableMethod(offered: Array(offered))
                 state = .failed(failure)
                 return .fail(reply: SOCKSMethodSelection(method: .noAcceptableMethods).encoded(), failure)
             }
             state = requiresAuthentication ? .awaitingCredentials : .awaitingRequest
-            return .send(SOCKSMethodSelection(method: wanted).encoded())
+            return .send(requiresAuthentication ? Self.selectsUsernamePassword : Self.selectsNoAuthentication)
         case .awaitingCredentials:
             switch consume(SOCKSCredentials.parse) {
             case .parsed(let credentials):
@@ -95,6 +141,18 @@ public struct SOCKSServerHandshake: Sendable {
         }
     }
 
+    /// The method selections a successful greeting gets, made once: `05 00` and `05 02`.
+    private static let selectsNoAuthentication = SOCKSMethodSelection(method: .noAuthentication).encoded()
+    private static let selectsUsernamePassword = SOCKSMethodSelection(method: .usernamePassword).encoded()
+
+    /// `SOCKSGreeting.parse`, giving the offered methods as the bytes received.
+    private static func parseGreetingMethods(from reader: inout ByteReader) throws(SOCKSProtocolError) -> ArraySlice<UInt8>? {
+        guard let version = reader.readByte() else { return nil }
+        guard version == 0x05 else { throw .unsupportedVersion(version) }
+        guard let count = reader.readByte() else { return nil }
+        return reader.readBytes(Int(count))
+    }
+
     /// Reports the verdict on the credentials that `.verifyCredentials` asked about.
     ///
     /// - Returns: `.send` with the success status, or `.fail` with the failure status (RFC 1929: the server
@@ -114,10 +172,18 @@ public struct SOCKSServerHandshake: Sendable {
         return .fail(reply: SOCKSAuthenticationStatus.failure.encoded(), failure)
     }
 
-    /// The bytes received after the request: data the client sent before it saw the reply. Empties the buffer.
+    /// The bytes received after the request: data the client sent before it saw the reply. Empties the buffer
+    /// (keeping its capacity, for `takeBuffer()`).
     public mutating func takeEarlyData() -> [UInt8] {
-        defer { buffer = []; readIndex = 0 }
+        defer { buffer.removeAll(keepingCapacity: true); readIndex = 0 }
         return Array(buffer[readIndex...])
+    }
+
+    /// Hands over the buffer (with whatever it holds, and its capacity) and empties the machine: a caller
+    /// that gave it the buffer can reuse it. Take the early data first.
+    public mutating func takeBuffer() -> [UInt8] {
+        defer { readIndex = 0 }
+        return Swift.exchange(&buffer, with: [])
     }
 
     /// How many received bytes are not yet consumed.
@@ -137,7 +203,6 @@ public struct SOCKSServerHandshake: Sendable {
         do {
             guard let message = try parser(&reader) else { return .stop(.needMoreBytes) }
             readIndex = reader.position
-            if readIndex == buffer.count { buffer.removeAll(keepingCapacity: true); readIndex = 0 }
             return .parsed(message)
         } catch {
             let failure = SOCKSHandshakeFailure.malformed(error)

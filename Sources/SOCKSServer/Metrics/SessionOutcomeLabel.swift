@@ -47,6 +47,11 @@ enum SessionOutcomeLabel: Int, CaseIterable, Sendable {
         }
     }
 
+    /// How `record`'s session ended, without putting a relay's error into words.
+    init(_ record: SessionRecord) {
+        self = record.relayError == nil ? SessionOutcomeLabel(outcome: record.outcome) : .error
+    }
+
     /// Reads an access line's outcome, such as `succeeded`, `failed(05 connection refused)`,
     /// `denied(rule 2 deny-to private)`, `uot-v2 client-closed` or `control-closed`.
     init(outcome: String) {

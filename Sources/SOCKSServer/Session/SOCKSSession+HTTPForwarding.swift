@@ -214,7 +214,7 @@ extension SOCKSSession {
         case (_, is CancellationError):
             record.outcome = "cancelled"
         case (.sendingResponse, _):
-            record.outcome = "relay-error(\(error))"
+            record.relayFailed(error)
             context.logger.debug("session \(record.client): HTTP response cut off: \(error)")
             // A reset, not a FIN: a response cut short must not pass for a whole one (a body framed by the
             // close would), nor leave a client reading a length that never comes.

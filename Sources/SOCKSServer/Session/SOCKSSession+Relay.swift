@@ -14,7 +14,7 @@ extension SOCKSSession {
             peer.close()
         }
         do {
-            try await connection.write(dialect.successReply(bound: bound))
+            try await writeSuccessReply(bound: bound)
             // Early data: what the client sent before it saw the reply goes first.
             if !earlyData.isEmpty {
                 try await peer.write(earlyData)
@@ -30,7 +30,7 @@ extension SOCKSSession {
         } catch is CancellationError {
             record.outcome = "cancelled"
         } catch {
-            record.outcome = "relay-error(\(error))"
+            record.relayFailed(error)
             context.logger.debug("session \(record.client): relay ended: \(error)")
         }
     }

@@ -67,11 +67,15 @@ actor SOCKSSession {
     let connection: TCPConnection
     let context: SessionContext
 
+    /// The loop that watches the client's connection: the session's code runs there, inline for the task
+    /// that serves it, and readiness resumes it without a hop through a default actor's queue.
+    nonisolated var unownedExecutor: UnownedSerialExecutor { connection.eventLoop.asUnownedSerialExecutor() }
+
     var record: SessionRecord
     /// The access policy this session works under: the server's until the login, then its user's.
     var access: SessionAccess
     /// What the session summary and a reload see of this session.
-    let tracker: SessionTracker
+    nonisolated let tracker: SessionTracker
     /// The user's bandwidth cap, shared with the user's other sessions; nil for none.
     var bandwidth: BandwidthLimiter?
     /// The user whose request the session serves (nil without a login): its rules, cap and session limit
@@ -87,6 +91,9 @@ actor SOCKSSession {
 
     /// Bytes of the greeting that came before the session started (after a PROXY header, in one segment).
     private var initialBytes: [UInt8]
+    /// The SOCKS5 handshake's pooled buffer, kept until the success reply is written from it (then wiped and
+    /// given back to the pool, before the relay starts), or until the session ends.
+    private var spareBuffer: [UInt8]?
 
     /// - Parameters:
     ///   - protocols: what the listener accepts; the connection's first byte chooses among them.
@@ -107,9 +114,10 @@ actor SOCKSSession {
 
     func run() async {
         context.metrics.sessionStarted()
-        context.openSessions.insert(tracker)
+        context.openSessions.insert(self)
         defer {
-            context.openSessions.remove(tracker)
+            if let buffer = spareBuffer.take() { Self.recycle(buffer) }
+            context.openSessions.remove(self)
             connection.close()
             context.metrics.sessionEnded(record)
             // Logins refused during a backoff are summarised by the throttle's report, not logged one by one.
@@ -205,44 +213,73 @@ actor SOCKSSession {
         countedUser = nil
     }
 
-    /// Takes the first bytes (those read with a PROXY header, or one read now, into the buffer the handshake
-    /// goes on with: no extra read for SOCKS5), lets the first byte choose the protocol, and runs that
-    /// protocol's handshake; an HTTP request is handed back to be served as HTTP.
+    /// Takes the first bytes (those read with a PROXY header, or one read now), lets the first byte choose
+    /// the protocol, and runs that protocol's handshake; an HTTP request is handed back to be served as HTTP.
     private func open() async throws -> Opening {
-        // Enough for a greeting, a login and a request sent together (or a whole SOCKS4a request); early
-        // data beyond it stays in the socket for the relay to read.
-        var buffer = [UInt8](repeating: 0, count: 768)
-        let first: [UInt8]
+        var received: [UInt8]
         if !initialBytes.isEmpty {
-            first = initialBytes
+            received = initialBytes
             initialBytes = []
         } else {
-            let count = try await connection.read(into: &buffer)
+            // Lent by the pool, given back when a SOCKS5 handshake is done with it.
+            received = DatagramBufferPool.handshakes.borrow()
+            let count = try await connection.read(into: &received)
             guard count > 0 else { throw HandshakeError.clientClosed }
-            first = Array(buffer[0..<count])
+            // Keeps the capacity: a SOCKS5 handshake reads its later messages into it.
+            received.removeSubrange(count...)
         }
-        guard let chosen = ClientProtocol(firstByte: first[0]) else { throw HandshakeError.unknownProtocol(firstByte: first[0]) }
+        let firstByte = received[0]
+        guard let chosen = ClientProtocol(firstByte: firstByte) else { throw HandshakeError.unknownProtocol(firstByte: firstByte) }
         record.clientProtocol = chosen
         guard protocols.contains(chosen) else { throw HandshakeError.protocolNotAccepted(chosen) }
         switch chosen {
         case .socks5:
-            return .request(try await handshake(first: first, buffer: &buffer))
+            return .request(try await handshake(received: consume received))
         case .socks4:
             dialect = .socks4
-            return .request(try await handshakeSOCKS4(first: first, buffer: &buffer))
+            return .request(try await handshakeSOCKS4(received: consume received))
         case .http:
-            return .http(firstBytes: first)
+            return .http(firstBytes: received)
         }
     }
 
+    /// Writes the success reply (in the client's dialect) with `bound` as BND; a SOCKS5 reply is written from
+    /// the handshake's buffer, if the session still holds it, which then goes back to the pool.
+    func writeSuccessReply(bound: SOCKSEndpoint) async throws {
+        guard dialect == .socks5, var buffer = spareBuffer.take() else {
+            try await connection.write(dialect.successReply(bound: bound))
+            return
+        }
+        buffer.removeAll(keepingCapacity: true)
+        SOCKSReply(code: .succeeded, bound: bound).encode(into: &buffer)
+        try await connection.write(buffer)
+        Self.recycle(buffer)
+    }
+
+    /// Gives a handshake buffer back to the pool, wiped: it held the client's messages, a password among them.
+    private static func recycle(_ buffer: consuming [UInt8]) {
+        var buffer = buffer
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(contentsOf: repeatElement(0, count: handshakeReadSize))
+        DatagramBufferPool.handshakes.giveBack(buffer)
+    }
+
+    /// How much one read of the handshake takes at most: enough for a greeting, a login and a request sent
+    /// together (or a whole SOCKS4a request); early data beyond it stays in the socket for the relay to read.
+    static let handshakeReadSize = 768
+
     /// Reads a SOCKS4/4a request through its sans-I/O decoder. The user id is only logged (it proves
     /// nothing); while users must log in, the request is answered 5B: SOCKS4 has no password to check.
-    private func handshakeSOCKS4(first: [UInt8], buffer: inout [UInt8]) async throws -> Accepted {
+    private func handshakeSOCKS4(received: consuming [UInt8]) async throws -> Accepted {
         var decoder = SOCKS4RequestDecoder()
-        decoder.receive(first)
+        decoder.receive(received)
+        // What was received becomes the read buffer (the decoder keeps its own copy of the bytes).
+        var buffer = consume received
         while true {
             switch decoder.next() {
             case .needMoreBytes:
+                buffer.removeAll(keepingCapacity: true)
+                buffer.append(contentsOf: repeatElement(0, count: Self.handshakeReadSize))
                 let count = try await connection.read(into: &buffer)
                 guard count > 0 else { throw HandshakeError.clientClosed }
                 decoder.receive(buffer[0..<count])
@@ -262,20 +299,29 @@ actor SOCKSSession {
         }
     }
 
-    /// Reads greeting, login and request through the sans-I/O state machine, starting with the `first`
-    /// bytes already read. A login from an IP serving a backoff is refused without checking the password;
+    /// Reads greeting, login and request through the sans-I/O state machine, starting with the bytes
+    /// `received` already. A login from an IP serving a backoff is refused without checking the password;
     /// a failed one counts towards the IP's backoff.
-    private func handshake(first: [UInt8], buffer: inout [UInt8]) async throws -> Accepted {
+    private func handshake(received: consuming [UInt8]) async throws -> Accepted {
         let users = context.configuration.users
-        var machine = SOCKSServerHandshake(requiresAuthentication: users != nil)
-        machine.receive(first)
+        // The machine keeps the bytes in the array they were read into and reads later ones into its spare
+        // room (at least 256 bytes, so a message split mid-way still gets a useful read): one buffer for
+        // the whole handshake.
+        var machine = SOCKSServerHandshake(requiresAuthentication: users != nil, adopting: consume received)
         var action = machine.next()
         while true {
             switch action {
             case .needMoreBytes:
-                let count = try await connection.read(into: &buffer)
-                guard count > 0 else { throw HandshakeError.clientClosed }
-                machine.receive(buffer[0..<count])
+                while true {
+                    let count = try machine.receive(minimumRoom: 256) { [connection] buffer, offset throws(SocketError) in
+                        try connection.readNow(into: &buffer, at: offset)
+                    }
+                    if let count {
+                        guard count > 0 else { throw HandshakeError.clientClosed }
+                        break
+                    }
+                    try await connection.waitUntilReadable()
+                }
                 action = machine.next()
             case .send(let bytes):
                 try await connection.write(bytes)
@@ -290,7 +336,12 @@ actor SOCKSSession {
                     throw reason
                 }
             case .request(let request):
-                return Accepted(request: request, earlyData: machine.takeEarlyData(), user: machine.authenticatedUser?.usernameText)
+                let accepted = Accepted(request: request, earlyData: machine.takeEarlyData(), user: machine.authenticatedUser?.usernameText)
+                // Kept for the success reply if it is one of the pool's size (not the bytes read with a PROXY
+                // header).
+                let buffer = machine.takeBuffer()
+                if buffer.capacity >= Self.handshakeReadSize { spareBuffer = buffer }
+                return accepted
             case .fail(let reply, let failure):
                 if let reply { try? await connection.write(reply) }
                 throw HandshakeError.rejected(failure)

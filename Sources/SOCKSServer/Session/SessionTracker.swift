@@ -3,9 +3,13 @@ import SOCKSProtocol
 import Synchronization
 
 /// What can be seen of one open session from outside it, without an actor hop: who, what, where, since
-/// when, and its live byte counters. The session fills it in as it goes; `OpenSessions` lists the trackers
-/// of every open session for the session summary (SIGUSR1) and for ending a removed user's sessions.
-final class SessionTracker: Sendable {
+/// when, and its live byte counters. The session fills it in as it goes; `OpenSessions` lists the open
+/// sessions, whose trackers it reads for the session summary (SIGUSR1) and for ending a removed user's
+/// sessions.
+///
+/// A noncopyable struct that lives inside its session's object: one allocation less per session than an
+/// object of its own.
+struct SessionTracker: ~Copyable, Sendable {
     /// A point-in-time view of a session.
     struct Snapshot: Sendable {
         let client: SocketAddress
@@ -26,7 +30,10 @@ final class SessionTracker: Sendable {
         }
     }
 
-    private struct State {
+    /// Internal rather than private: Swift 6.3.1's debug build emits a broken module ("Global is external,
+    /// but doesn't have external or weak linkage") when this struct's private nested type is laid out inside
+    /// `SOCKSSession`, another file's type.
+    struct State: Sendable {
         var user: String?
         var command: SOCKSCommand?
         var destination: SOCKSEndpoint?
