@@ -10,7 +10,9 @@ import SOCKSProtocol
 /// buffer compaction runs while the fuzzed bytes are read.
 ///
 /// Invariants, beyond not crashing:
-/// - the same events and the same error whether the bytes arrive in one read or in the fuzzer's chunks;
+/// - the same events and the same error whether the bytes arrive in one read or in the fuzzer's chunks (the
+///   chunked run reads with `nextView()`, whose payloads lie in the decoder's buffer, the whole run with
+///   `next()`);
 /// - every event, and the error or the wait for more bytes at the end, is what a reader written from the
 ///   specification (`SpecReader`, below) finds at the same place; no frame exceeds `maximumPayload`;
 /// - an event read from canonical bytes re-encodes to them (a decoded header to its bytes, a frame to its
@@ -32,8 +34,8 @@ func fuzzOneInput(_ input: [UInt8]) {
         // prefix too would cost thousands of decoder calls per input, which the small inputs test anyway.
         chunks = [(prefix + (chunks.first ?? []))[...]] + chunks.dropFirst()
     }
-    let whole = DecoderRun(mode: mode, maximumPayload: maximumPayload, chunks: [stream[...]])
-    let split = DecoderRun(mode: mode, maximumPayload: maximumPayload, chunks: chunks)
+    let whole = DecoderRun(mode: mode, maximumPayload: maximumPayload, chunks: [stream[...]], viewing: false)
+    let split = DecoderRun(mode: mode, maximumPayload: maximumPayload, chunks: chunks, viewing: true)
     expect(sameEvents(split.events, whole.events), "split reads changed the events")
     expect(split.error == whole.error, "split reads changed the error: \(String(describing: split.error)) vs \(String(describing: whole.error))")
     checkAgainstSpecification(whole, stream: stream, mode: mode, maximumPayload: maximumPayload)
@@ -84,13 +86,14 @@ func compactionPrefix(framing: UoTFraming, payloadSize: Int) -> [UInt8] {
     return bytes
 }
 
-/// One decoder fed the chunks in turn, draining it after each.
+/// One decoder fed the chunks in turn, draining it after each: with `next()`, or with `nextView()` (each
+/// view copied into an event at once, as a reader lets go of it before the next call).
 struct DecoderRun {
     private(set) var events: [UoTStreamDecoder.Event] = []
     /// The error that ended the stream; `nil` when it ran out of bytes instead.
     private(set) var error: UoTProtocolError?
 
-    init(mode: DecoderMode, maximumPayload: Int, chunks: [ArraySlice<UInt8>]) {
+    init(mode: DecoderMode, maximumPayload: Int, chunks: [ArraySlice<UInt8>], viewing: Bool) {
         var decoder = mode.makeDecoder(maximumPayload: maximumPayload)
         var framing = mode.initialFraming
         feed: for chunk in chunks {
@@ -99,7 +102,7 @@ struct DecoderRun {
                 expect(decoder.framing == framing, "framing \(String(describing: decoder.framing)), expected \(String(describing: framing))")
                 let event: UoTStreamDecoder.Event?
                 do {
-                    event = try decoder.next()
+                    event = viewing ? try decoder.nextView().map(UoTStreamDecoder.Event.init(copying:)) : try decoder.next()
                 } catch let failure {
                     error = failure
                     // The stream cannot be resynchronised: the same error again, nothing else.
@@ -113,6 +116,17 @@ struct DecoderRun {
                 }
                 events.append(event)
             }
+        }
+    }
+}
+
+extension UoTStreamDecoder.Event {
+    /// The event a view stands for, its payload copied out.
+    init(copying view: UoTStreamDecoder.View) {
+        switch view {
+        case .header(let header): self = .header(header)
+        case .frame(let endpoint, let payload): self = .frame(UoTFrame(endpoint: endpoint, payload: Array(payload)))
+        case .unaddressableFrame(let name, let port, let payloadCount): self = .unaddressableFrame(name: name, port: port, payloadCount: payloadCount)
         }
     }
 }

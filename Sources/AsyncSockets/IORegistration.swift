@@ -11,10 +11,28 @@ final class IORegistration: Sendable {
         case read, write
     }
 
-    /// The task waiting in one direction. An unsafe continuation, which unlike a checked one costs no
-    /// allocation per wait: each is resumed exactly once, by whoever takes it out of its slot under the lock
-    /// (`signal`, `close`, the cancellation handler), or at once by `wait` when it never went into a slot.
-    private typealias Waiter = UnsafeContinuation<Void, any Error>
+    /// Who waits in one direction: one task, or a wait on several sockets at once (`ReadinessWait`).
+    ///
+    /// A task waits with an unsafe continuation, which unlike a checked one costs no allocation per wait: it
+    /// is resumed exactly once, by whoever takes it out of its slot under the lock (`signal`, `close`, the
+    /// cancellation handler), or at once by `wait` when it never went into a slot.
+    private enum Waiter {
+        case task(UnsafeContinuation<Void, any Error>)
+        case any(ReadinessWait)
+
+        /// A finished shared wait still sitting in a slot counts as no waiter.
+        var isLive: Bool {
+            if case .any(let wait) = self { return !wait.isFinished }
+            return true
+        }
+
+        func resume(with result: Result<Void, any Error>) {
+            switch self {
+            case .task(let continuation): continuation.resume(with: result)
+            case .any(let wait): wait.finish(with: result)
+            }
+        }
+    }
 
     private struct Waiters {
         var readReady = false
@@ -39,8 +57,8 @@ final class IORegistration: Sendable {
     /// One waiter per direction: a socket is read by one task and written by one task at a time.
     nonisolated(nonsending) func wait(for direction: Direction) async throws {
         try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: Waiter) in
-                let outcome = install(continuation, for: direction)
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                let outcome = install(.task(continuation), for: direction)
                 // Resumed outside the lock: resuming can run arbitrary code on this thread.
                 if let outcome { continuation.resume(with: outcome) }
             }
@@ -65,14 +83,46 @@ final class IORegistration: Sendable {
             switch direction {
             case .read:
                 if waiters.readReady { waiters.readReady = false; return .success(()) }
-                if waiters.reader != nil { return .failure(SocketError.failed(operation: "read wait", errno: Errno(rawValue: EBUSY))) }
+                if waiters.reader?.isLive == true { return .failure(SocketError.failed(operation: "read wait", errno: Errno(rawValue: EBUSY))) }
                 waiters.reader = waiter
             case .write:
                 if waiters.writeReady { waiters.writeReady = false; return .success(()) }
-                if waiters.writer != nil { return .failure(SocketError.failed(operation: "write wait", errno: Errno(rawValue: EBUSY))) }
+                if waiters.writer?.isLive == true { return .failure(SocketError.failed(operation: "write wait", errno: Errno(rawValue: EBUSY))) }
                 waiters.writer = waiter
             }
             return nil
+        }
+    }
+
+    /// Suspends until any of `needs` may be ready (or one of the sockets is closed, or the task is
+    /// cancelled): one task can then drive several sockets.
+    nonisolated(nonsending) static func waitForAny(_ needs: [(IORegistration, Direction)]) async throws {
+        let wait = ReadinessWait()
+        defer {
+            // Clear the slots this wait still holds, so the next wait on them is not refused as busy.
+            for (registration, direction) in needs { registration.remove(wait, from: direction) }
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                wait.install(continuation)
+                for (registration, direction) in needs {
+                    if let outcome = registration.install(.any(wait), for: direction) {
+                        wait.finish(with: outcome)
+                        break
+                    }
+                }
+            }
+        } onCancel: {
+            wait.finish(with: .failure(CancellationError()))
+        }
+    }
+
+    private func remove(_ wait: ReadinessWait, from direction: Direction) {
+        state.withLock { waiters in
+            switch direction {
+            case .read: if case .any(let held)? = waiters.reader, held === wait { waiters.reader = nil }
+            case .write: if case .any(let held)? = waiters.writer, held === wait { waiters.writer = nil }
+            }
         }
     }
 
@@ -82,15 +132,26 @@ final class IORegistration: Sendable {
             var reader: Waiter?
             var writer: Waiter?
             if readable {
-                reader = waiters.reader
-                waiters.reader = nil
-                // Nobody waits: remember the edge for the next wait.
-                if reader == nil { waiters.readReady = true }
+                if let waiting = waiters.reader, waiting.isLive {
+                    reader = waiting
+                    waiters.reader = nil
+                    // A shared wait may be finishing through another socket at this very moment; keep the
+                    // edge so it is never lost (at worst the next wait retries the call once, needlessly).
+                    if case .any = waiting { waiters.readReady = true }
+                } else {
+                    waiters.reader = nil
+                    waiters.readReady = true
+                }
             }
             if writable {
-                writer = waiters.writer
-                waiters.writer = nil
-                if writer == nil { waiters.writeReady = true }
+                if let waiting = waiters.writer, waiting.isLive {
+                    writer = waiting
+                    waiters.writer = nil
+                    if case .any = waiting { waiters.writeReady = true }
+                } else {
+                    waiters.writer = nil
+                    waiters.writeReady = true
+                }
             }
             return (reader, writer)
         }

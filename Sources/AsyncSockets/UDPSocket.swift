@@ -43,24 +43,6 @@ public final class UDPSocket: Sendable {
         }
     }
 
-    /// Returns when a datagram (or a pending error) is queued; wakes early at worst, never late.
-    ///
-    /// A relay waits here with no buffer in hand and takes one only when there is something to read, so an
-    /// idle association holds no 64 KiB buffer. The queue is looked at first (a zero-length peek), since
-    /// readiness is edge-triggered and datagrams left over from an earlier wake-up bring no new edge.
-    package func waitUntilReadable() async throws {
-        let fd = descriptor.fd
-        while true {
-            try descriptor.checkOpen()
-            let queued = retryingInterrupts { Glibc.recv(fd, nil, 0, Int32(MSG_PEEK) | Int32(MSG_DONTWAIT)) }
-            if case .failure(let error) = queued, error == .wouldBlock {
-                try await descriptor.registration.wait(for: .read)
-                continue
-            }
-            return
-        }
-    }
-
     /// Receives one datagram if one is waiting, without waiting: `nil` when none is.
     package func receiveNow(into buffer: inout [UInt8], at offset: Int = 0) throws(SocketError) -> (count: Int, sender: SocketAddress)? {
         let fd = descriptor.fd
@@ -85,6 +67,34 @@ public final class UDPSocket: Sendable {
         _ = try await descriptor.perform(.write, operation: "sendto \(destination)") {
             bytes.withUnsafeBytes { raw in
                 target.withSockAddr { Glibc.sendto(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL), $0, $1) }
+            }
+        }
+    }
+
+    /// Sends one datagram made of `header` followed by `payload` to `destination`, in one `sendmsg` that
+    /// gathers both (a relay prepends a header to a payload that lies in a reader's buffer, without copying
+    /// the payload); waits for buffer space if the socket's queue is full.
+    package func send(header: ArraySlice<UInt8>, payload: ArraySlice<UInt8>, to destination: SocketAddress) async throws {
+        let fd = descriptor.fd
+        let target = mapped(destination)
+        _ = try await descriptor.perform(.write, operation: "sendmsg") {
+            header.withUnsafeBytes { header in
+                payload.withUnsafeBytes { payload in
+                    target.withSockAddr { address, length in
+                        // The pointers are valid only inside these closures, which the call does not outlive;
+                        // `sendmsg` only reads through them (the `mutating` casts are what its C types ask for).
+                        withUnsafeTemporaryAllocation(of: iovec.self, capacity: 2) { parts in
+                            parts[0] = iovec(iov_base: UnsafeMutableRawPointer(mutating: header.baseAddress), iov_len: header.count)
+                            parts[1] = iovec(iov_base: UnsafeMutableRawPointer(mutating: payload.baseAddress), iov_len: payload.count)
+                            var message = msghdr()
+                            message.msg_name = UnsafeMutableRawPointer(mutating: address)
+                            message.msg_namelen = length
+                            message.msg_iov = parts.baseAddress
+                            message.msg_iovlen = 2
+                            return Glibc.sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+                        }
+                    }
+                }
             }
         }
     }

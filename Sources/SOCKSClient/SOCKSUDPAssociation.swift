@@ -57,12 +57,20 @@ public struct SOCKSUDPAssociation: Sendable {
     public func receive(into buffer: inout [UInt8]) async throws -> (payload: Range<Int>, source: SOCKSEndpoint) {
         while true {
             let (count, sender) = try await socket.receive(into: &buffer)
-            guard sender == relay,
-                  let (header, start) = try? SOCKSUDPHeader.parse(datagram: buffer[0..<count]),
-                  header.fragment == 0
-            else { continue }
-            return (start..<count, header.endpoint)
+            if let (payload, source) = unwrap(UDPSocket.Datagram(payload: buffer[0..<count], sender: sender)) {
+                return (payload.indices, source)
+            }
         }
+    }
+
+    /// The payload (a slice of `datagram`'s) and the source the proxy reported, for a datagram the local
+    /// socket received; `nil` for one to skip: from anyone but the relay, a fragment, or a malformed header.
+    public func unwrap(_ datagram: UDPSocket.Datagram) -> (payload: ArraySlice<UInt8>, source: SOCKSEndpoint)? {
+        guard datagram.sender == relay,
+              let (header, start) = try? SOCKSUDPHeader.parse(datagram: datagram.payload),
+              header.fragment == 0
+        else { return nil }
+        return (datagram.payload[start...], header.endpoint)
     }
 
     /// Ends the association: closes the control connection and the socket.

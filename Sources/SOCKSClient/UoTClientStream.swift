@@ -77,38 +77,35 @@ public final class UoTClientStream: Sendable {
     }
 
     /// The datagrams the proxy sends back, as an `AsyncSequence` of frames (the source is set in addressed
-    /// framing). Ends at EOF; throws on malformed bytes.
+    /// framing). Ends at EOF; throws on malformed bytes. Read through `UoTFrames`, the frame reader the
+    /// server and its upstream egress use too.
     public func frames() -> Frames {
-        Frames(connection: connection, framing: framing)
+        Frames(frames: UoTFrames(connection: connection, decoder: UoTStreamDecoder(framing: framing)))
     }
 
     public func close() {
         connection.close()
     }
 
-    /// An `AsyncSequence` of the frames a UoT server sends.
+    /// An `AsyncSequence` of the frames a UoT server sends: `UoTFrames`, each payload copied out into a
+    /// `UoTFrame` of its own (the element a caller may keep).
     public struct Frames: AsyncSequence, Sendable {
         public typealias Element = UoTFrame
-        let connection: TCPConnection
-        let framing: UoTFraming
+        let frames: UoTFrames
 
         public func makeAsyncIterator() -> Iterator {
-            Iterator(chunks: connection.chunks(chunkSize: 32 * 1024).makeAsyncIterator(), decoder: UoTStreamDecoder(framing: framing))
+            Iterator(frames: frames.makeAsyncIterator())
         }
 
         public struct Iterator: AsyncIteratorProtocol, Sendable {
-            var chunks: TCPConnection.Chunks.Iterator
-            var decoder: UoTStreamDecoder
+            var frames: UoTFrames.Iterator
 
             public mutating func next() async throws -> UoTFrame? {
-                while true {
+                while let view = try await frames.next() {
                     // A frame from a source that is no host name cannot be handed on: it is skipped.
-                    while let event = try decoder.next() {
-                        if case .frame(let frame) = event { return frame }
-                    }
-                    guard let chunk = try await chunks.next() else { return nil }
-                    decoder.receive(chunk)
+                    if case .frame(let endpoint, let payload) = view { return UoTFrame(endpoint: endpoint, payload: Array(payload)) }
                 }
+                return nil
             }
         }
     }

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import AsyncSockets
 
 @Suite struct UDPAndResolverTests {
@@ -27,6 +28,53 @@ import Testing
         let (count, back) = try await dual.receive(into: &buffer)
         #expect(count == 1)
         #expect(back == v4.localAddress)
+    }
+
+    /// Issue 19: a socket's `datagrams` sequence reads a burst with one buffer (every element a slice of
+    /// the same storage), gives that buffer back to its pool while it waits on an empty queue, and a
+    /// closed socket ends the iteration with an error.
+    @Test func datagramSequenceReusesOneBufferAndHoldsNoneWhileWaiting() async throws {
+        let sender = try UDPSocket(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0))
+        let receiver = try UDPSocket(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0))
+        defer { sender.close(); receiver.close() }
+        let pool = DatagramBufferPool(capacity: 4)
+        for index in 0..<3 { try await sender.send([UInt8](repeating: UInt8(index), count: index + 1), to: receiver.localAddress) }
+        let reading = Task {
+            var datagrams = receiver.datagrams(pool: pool).makeAsyncIterator()
+            var payloads: [[UInt8]] = []
+            var storage: Set<UInt> = []
+            var idleDuringBurst = -1
+            for index in 0..<4 {
+                guard let datagram = try await datagrams.next() else { break }
+                #expect(datagram.sender == sender.localAddress)
+                payloads.append(Array(datagram.payload))
+                _ = datagram.payload.withUnsafeBufferPointer { storage.insert(UInt(bitPattern: $0.baseAddress)) }
+                if index == 2 { idleDuringBurst = pool.idleCount }
+            }
+            return (payloads, storage.count, idleDuringBurst)
+        }
+        // The fourth read finds the queue empty: the buffer goes back to the pool before the wait.
+        #expect(await eventually(.seconds(20)) { pool.idleCount == 1 }, "the buffer goes back while the queue is empty")
+        try await sender.send([7, 7], to: receiver.localAddress)
+        let (payloads, buffers, idleDuringBurst) = try await reading.value
+        #expect(payloads == [[0], [1, 1], [2, 2, 2], [7, 7]])
+        #expect(buffers == 1, "one buffer for every datagram, borrowed again from the pool after the wait")
+        #expect(idleDuringBurst == 0, "the buffer is held while datagrams keep coming")
+        var datagrams = receiver.datagrams(pool: pool).makeAsyncIterator()
+        receiver.close()
+        await #expect(throws: SocketError.self) { _ = try await datagrams.next() }
+    }
+
+    /// Issue 19: a header and a payload sent gathered arrive as one datagram, header first.
+    @Test func gatheredSendIsOneDatagram() async throws {
+        let a = try UDPSocket(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0))
+        let b = try UDPSocket(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0))
+        defer { a.close(); b.close() }
+        let payload: [UInt8] = [9, 8, 7, 6]
+        try await a.send(header: [1, 2][...], payload: payload[1...], to: b.localAddress)
+        var datagrams = b.datagrams().makeAsyncIterator()
+        let datagram = try #require(try await datagrams.next())
+        #expect(Array(datagram.payload) == [1, 2, 8, 7, 6])
     }
 
     @Test func localhostResolves() async throws {

@@ -2,8 +2,9 @@ import AsyncSockets
 import Foundation
 import Glibc
 
-/// Counts this process's descriptors that are TCP sockets bound to one local port: the listener and the
-/// connections it accepted, and nothing of any other test running beside (Swift Testing runs tests in
+/// Counts this process's descriptors that are TCP sockets bound to one local port (the listener and the
+/// connections it accepted; with a remote port, one connection), or UDP sockets bound to one port (a
+/// relay's socket), and nothing of any other test running beside (Swift Testing runs tests in
 /// parallel in this process, so a plain count of `/proc/self/fd` moves with theirs).
 ///
 /// Each socket descriptor in `/proc/self/fd` is asked for its type and local address (`getsockopt`,
@@ -14,11 +15,29 @@ import Glibc
 /// listener that was shut down (`close()` shuts a socket down at once, and its descriptor number is released
 /// when its last user lets go of it): the kernel's TCP tables have dropped those too.
 enum SocketCensus {
-    static func descriptors(onLocalPort port: UInt16) -> Int {
+    /// Which sockets are counted.
+    enum Transport {
+        case tcp, udp
+
+        var socketType: Int32 {
+            switch self {
+            case .tcp: Int32(SOCK_STREAM.rawValue)
+            case .udp: Int32(SOCK_DGRAM.rawValue)
+            }
+        }
+    }
+
+    /// This process's descriptors that are `transport` sockets bound to local port `port` (and, with
+    /// `remotePort`, connected to a peer on that port: one connection, whatever else shares the port
+    /// number, such as a client socket of another test bound to 127.0.0.2).
+    static func descriptors(onLocalPort port: UInt16, remotePort: UInt16? = nil, _ transport: Transport = .tcp) -> Int {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return -1 }
         var count = 0
         for name in names {
-            guard let descriptor = Int32(name), isTCPSocket(descriptor), !isClosed(descriptor), localPort(of: descriptor) == port else {
+            guard let descriptor = Int32(name), socketType(of: descriptor) == transport.socketType,
+                  transport == .udp || !isClosed(descriptor), self.port(of: descriptor, .local) == port,
+                  remotePort == nil || self.port(of: descriptor, .remote) == remotePort
+            else {
                 continue
             }
             count += 1
@@ -35,7 +54,7 @@ enum SocketCensus {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return -1 }
         var count = 0
         for name in names {
-            guard let descriptor = Int32(name), isTCPSocket(descriptor), !isClosed(descriptor),
+            guard let descriptor = Int32(name), socketType(of: descriptor) == Transport.tcp.socketType, !isClosed(descriptor),
                   let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)"),
                   target.hasPrefix("socket:["), target.hasSuffix("]"),
                   inodes.contains(String(target.dropFirst("socket:[".count).dropLast()))
@@ -68,14 +87,18 @@ enum SocketCensus {
         return inodes
     }
 
-    /// Whether `descriptor` is a stream socket of IPv4 or IPv6 (a descriptor closed and reused meanwhile
-    /// answers for what it is now, which is what a later look would see too).
-    private static func isTCPSocket(_ descriptor: Int32) -> Bool {
+    /// The socket type of `descriptor` (`SOCK_STREAM`, `SOCK_DGRAM`), or nil for no socket (a descriptor
+    /// closed and reused meanwhile answers for what it is now, which is what a later look would see too).
+    /// Only IPv4 and IPv6 sockets have a port, which `port(of:_:)` checks.
+    private static func socketType(of descriptor: Int32) -> Int32? {
         var type: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(descriptor, SOL_SOCKET, SO_TYPE, &type, &length) == 0 else { return false }
-        return type == Int32(SOCK_STREAM.rawValue)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_TYPE, &type, &length) == 0 else { return nil }
+        return type
     }
+
+    /// A socket's two ends.
+    private enum End { case local, remote }
 
     /// Whether a TCP socket is in the CLOSE state: `tcp_info`'s first byte is the state, 7 (`TCP_CLOSE`).
     private static func isClosed(_ descriptor: Int32) -> Bool {
@@ -85,13 +108,19 @@ enum SocketCensus {
         return info[0] == 7
     }
 
-    /// The local port of an IPv4 or IPv6 socket, or nil.
-    private static func localPort(of descriptor: Int32) -> UInt16? {
+    /// The local or remote port of an IPv4 or IPv6 socket, or nil.
+    private static func port(of descriptor: Int32, _ end: End) -> UInt16? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        // getsockname writes at most `length` bytes into the storage, which is large enough for any family.
+        // getsockname and getpeername write at most `length` bytes into the storage, which is large
+        // enough for any family.
         let result = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                switch end {
+                case .local: getsockname(descriptor, address, &length)
+                case .remote: getpeername(descriptor, address, &length)
+                }
+            }
         }
         guard result == 0 else { return nil }
         switch Int32(storage.ss_family) {

@@ -52,7 +52,7 @@ public struct UoTFrame: Hashable, Sendable {
         from reader: inout ByteReader, framing: UoTFraming, maximumPayload: Int = maximumPayload
     ) throws(UoTProtocolError) -> UoTFrame? {
         switch try read(from: &reader, framing: framing, maximumPayload: maximumPayload) {
-        case .frame(let frame)?: frame
+        case .frame(let endpoint, let payload)?: UoTFrame(endpoint: endpoint, payload: Array(payload))
         case .unaddressable?: throw .invalidDomain
         case nil: nil
         }
@@ -64,10 +64,11 @@ public struct UoTFrame: Hashable, Sendable {
         case unaddressable(name: [UInt8], port: UInt16)
     }
 
-    /// What a frame reader found: a frame, or a whole frame addressed to a name that is no host name, which
-    /// cannot be delivered but leaves the stream in step (only its payload's length is kept).
+    /// What a frame reader found: a frame (its payload a slice of the bytes read, not copied), or a whole
+    /// frame addressed to a name that is no host name, which cannot be delivered but leaves the stream in
+    /// step (only its payload's length is kept).
     enum Read: Hashable, Sendable {
-        case frame(UoTFrame)
+        case frame(endpoint: SOCKSEndpoint?, payload: ArraySlice<UInt8>)
         case unaddressable(name: [UInt8], port: UInt16, payloadCount: Int)
     }
 
@@ -88,9 +89,9 @@ public struct UoTFrame: Hashable, Sendable {
         case .unaddressable(let name, let port)?:
             return .unaddressable(name: name, port: port, payloadCount: payload.count)
         case .endpoint(let endpoint)?:
-            return .frame(UoTFrame(endpoint: endpoint, payload: Array(payload)))
+            return .frame(endpoint: endpoint, payload: payload)
         case nil:
-            return .frame(UoTFrame(endpoint: nil, payload: Array(payload)))
+            return .frame(endpoint: nil, payload: payload)
         }
     }
 }

@@ -45,7 +45,17 @@ public struct UoTStreamDecoder: Sendable {
         return nil
     }
 
+    /// What the stream carried next, read where it lies: a frame's payload is a slice of the decoder's
+    /// buffer, valid until the next call to `receive`, `nextView` or `next` (let go of it before then, and
+    /// the decoder reuses its buffer without copying). `next()` is the same with the payload copied out.
+    public enum View: Sendable {
+        case header(UoTRequestHeader)
+        case frame(endpoint: SOCKSEndpoint?, payload: ArraySlice<UInt8>)
+        case unaddressableFrame(name: [UInt8], port: UInt16, payloadCount: Int)
+    }
+
     public mutating func receive(_ bytes: some Sequence<UInt8>) {
+        releaseConsumed()
         buffer.append(contentsOf: bytes)
     }
 
@@ -53,29 +63,53 @@ public struct UoTStreamDecoder: Sendable {
     ///
     /// - Throws: on malformed bytes; the stream cannot be resynchronised and must be closed.
     public mutating func next() throws(UoTProtocolError) -> Event? {
+        let event: Event? =
+            switch try nextView() {
+            case .header(let header)?: .header(header)
+            case .frame(let endpoint, let payload)?: .frame(UoTFrame(endpoint: endpoint, payload: Array(payload)))
+            case .unaddressableFrame(let name, let port, let payloadCount)?: .unaddressableFrame(name: name, port: port, payloadCount: payloadCount)
+            case nil: nil
+            }
+        releaseConsumed()
+        return event
+    }
+
+    /// The next header or frame, its payload not copied (see `View`); `nil` when more bytes are needed.
+    ///
+    /// - Throws: on malformed bytes; the stream cannot be resynchronised and must be closed.
+    public mutating func nextView() throws(UoTProtocolError) -> View? {
+        releaseConsumed()
         var reader = ByteReader(buffer[readIndex...])
-        let event: Event
+        let view: View
         switch state {
         case .awaitingHeader:
             guard let header = try UoTRequestHeader.parse(from: &reader) else { return nil }
             state = .frames(header.framing)
-            event = .header(header)
+            view = .header(header)
         case .frames(let framing):
             switch try UoTFrame.read(from: &reader, framing: framing, maximumPayload: maximumPayload) {
-            case .frame(let frame)?: event = .frame(frame)
-            case .unaddressable(let name, let port, let payloadCount)?: event = .unaddressableFrame(name: name, port: port, payloadCount: payloadCount)
+            case .frame(let endpoint, let payload)?: view = .frame(endpoint: endpoint, payload: payload)
+            case .unaddressable(let name, let port, let payloadCount)?:
+                view = .unaddressableFrame(name: name, port: port, payloadCount: payloadCount)
             case nil: return nil
             }
         }
         readIndex = reader.position
+        return view
+    }
+
+    /// Drops the bytes already decoded. Called by the decoder itself before it reads or takes bytes (by
+    /// then a view's payload has been let go of, so the buffer is changed in place), and by a reader before
+    /// it waits for more: an idle stream should not keep the room a burst needed, so small capacity is
+    /// kept (no allocation for the next bytes) and large is freed.
+    public mutating func releaseConsumed() {
+        guard readIndex > 0 else { return }
         if readIndex == buffer.count {
-            // An idle stream should not keep the room a burst needed: small capacity is kept, large is freed.
             buffer.removeAll(keepingCapacity: buffer.capacity <= Self.retainedCapacity)
             readIndex = 0
         } else if readIndex > 65536 {
             buffer.removeFirst(readIndex)
             readIndex = 0
         }
-        return event
     }
 }

@@ -20,19 +20,21 @@ final class AssociateDatagramEgress: DatagramEgress {
         try await association.send(payload, to: destination)
     }
 
-    func waitUntilReadable() async throws {
-        try await association.socket.waitUntilReadable()
+    func makeReplyReader() -> any DatagramReplyReader {
+        ReplyReader(association: association, datagrams: association.socket.datagrams().makeAsyncIterator())
     }
 
-    func receive(into buffer: inout [UInt8], at offset: Int) async throws -> (count: Int, source: SOCKSEndpoint) {
-        // The upstream's header lands in front of the payload (in a second pooled buffer); the payload is
-        // then moved to `offset`.
-        try await DatagramBufferPool.shared.withBuffer { datagram in
-            let (payload, source) = try await association.receive(into: &datagram)
-            let end = offset + payload.count
-            if end > buffer.count { buffer.append(contentsOf: repeatElement(0, count: end - buffer.count)) }
-            buffer.replaceSubrange(offset..<end, with: datagram[payload])
-            return (payload.count, source)
+    /// The local socket's datagrams, unwrapped: the payload stays where it lies, behind the upstream's
+    /// header, in the socket's read buffer (no copy). Datagrams the association skips are not replies.
+    private struct ReplyReader: DatagramReplyReader {
+        let association: SOCKSUDPAssociation
+        var datagrams: UDPSocket.Datagrams.Iterator
+
+        mutating func next() async throws -> DatagramReply? {
+            while let datagram = try await datagrams.next() {
+                if let (payload, source) = association.unwrap(datagram) { return .datagram(payload: payload, source: source) }
+            }
+            return nil
         }
     }
 

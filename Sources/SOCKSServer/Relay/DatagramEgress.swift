@@ -11,18 +11,14 @@ protocol DatagramEgress: Sendable {
     /// Sends one datagram (resolving a name first if needed).
     func send(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint) async throws
 
-    /// Waits until a reply may be ready to `receive` (early wake-ups are fine), so that a relay holds no
-    /// buffer while nothing arrives. An egress that cannot tell returns at once.
-    func waitUntilReadable() async throws
+    /// A reader of the replies, for the one task that reads them (`replies` wraps it in a sequence). Its
+    /// payloads are slices of a buffer it borrows from `DatagramBufferPool` only while replies come, so an
+    /// idle relay holds none; it throws when the egress has ended.
+    func makeReplyReader() -> any DatagramReplyReader
 
-    /// Receives the next reply into `buffer` at `offset`.
-    ///
-    /// - Returns: the payload's length and its source. Throws when the egress has ended.
-    func receive(into buffer: inout [UInt8], at offset: Int) async throws -> (count: Int, source: SOCKSEndpoint)
-
-    /// Whether the egress can end while no `receive` shows it (an upstream's control connection closing):
-    /// only then does a relay spend a task on `waitUntilEnded()`. An egress whose end shows as a `receive`
-    /// error (a UoT stream's EOF) or that cannot end (a local socket) says `false`.
+    /// Whether the egress can end while no reply read shows it (an upstream's control connection
+    /// closing): only then does a relay spend a task on `waitUntilEnded()`. An egress whose end shows as a
+    /// read error (a UoT stream's EOF) or that cannot end (a local socket) says `false`.
     var endsOutsideReceive: Bool { get }
 
     /// Returns when the egress can no longer carry datagrams. Called only when `endsOutsideReceive`.
@@ -32,8 +28,42 @@ protocol DatagramEgress: Sendable {
 }
 
 extension DatagramEgress {
-    /// Returns at once: the relay then waits inside `receive`, buffer in hand.
-    func waitUntilReadable() async throws {}
+    /// The replies that reach this egress, as an `AsyncSequence` (read by one task; it throws when the
+    /// egress has ended).
+    var replies: DatagramReplies { DatagramReplies(egress: self) }
+}
+
+/// What reached an egress from the far side.
+enum DatagramReply {
+    /// A datagram to hand to the client: its payload (a slice of the reader's buffer, to let go of before
+    /// the next reply) and where it came from.
+    case datagram(payload: ArraySlice<UInt8>, source: SOCKSEndpoint)
+    /// A datagram the egress refused (the relay counts it as a drop and goes on).
+    case refused(RefusedReply)
+}
+
+/// Reads an egress's replies, one at a time.
+protocol DatagramReplyReader {
+    /// The next reply, waiting for one; `nil` or a throw when the egress has ended.
+    mutating func next() async throws -> DatagramReply?
+}
+
+/// The replies an egress receives, as an `AsyncSequence`: what a relay's client-bound half reads.
+struct DatagramReplies: AsyncSequence, Sendable {
+    typealias Element = DatagramReply
+    let egress: any DatagramEgress
+
+    func makeAsyncIterator() -> Iterator {
+        Iterator(reader: egress.makeReplyReader())
+    }
+
+    struct Iterator: AsyncIteratorProtocol {
+        var reader: any DatagramReplyReader
+
+        mutating func next() async throws -> DatagramReply? {
+            try await reader.next()
+        }
+    }
 }
 
 /// Why an egress stopped.

@@ -54,16 +54,27 @@ final class DirectDatagramEgress: DatagramEgress {
         try await socket.send(payload, to: address)
     }
 
-    func waitUntilReadable() async throws {
-        try await socket.waitUntilReadable()
+    func makeReplyReader() -> any DatagramReplyReader {
+        ReplyReader(egress: self, datagrams: socket.datagrams().makeAsyncIterator())
     }
 
-    func receive(into buffer: inout [UInt8], at offset: Int) async throws -> (count: Int, source: SOCKSEndpoint) {
-        let (count, sender) = try await socket.receive(into: &buffer, at: offset)
-        guard fullCone || remotes.withLock({ $0.contains(sender) }) else { throw RefusedReply.stranger(sender) }
+    /// The socket's datagrams, each let through or refused by the egress's rules.
+    private struct ReplyReader: DatagramReplyReader {
+        let egress: DirectDatagramEgress
+        var datagrams: UDPSocket.Datagrams.Iterator
+
+        mutating func next() async throws -> DatagramReply? {
+            guard let datagram = try await datagrams.next() else { return nil }
+            return egress.admit(datagram)
+        }
+    }
+
+    private func admit(_ datagram: UDPSocket.Datagram) -> DatagramReply {
+        let sender = datagram.sender
+        guard fullCone || remotes.withLock({ $0.contains(sender) }) else { return .refused(.stranger(sender)) }
         // Sends to those are denied, so only a full cone or a port reused since a send gets here.
-        guard !ownAddresses.contains(sender, .udp) else { throw RefusedReply.ownSocket(sender) }
-        return (count, SOCKSEndpoint(sender))
+        guard !ownAddresses.contains(sender, .udp) else { return .refused(.ownSocket(sender)) }
+        return .datagram(payload: datagram.payload, source: SOCKSEndpoint(sender))
     }
 
     /// A local socket has no far end that can close it.

@@ -1,6 +1,6 @@
 import AsyncSockets
 
-/// A reply an egress refused, thrown from `receive` for that datagram alone: the relay counts it as a drop
+/// A reply an egress refused (`DatagramReply.refused`), for that datagram alone: the relay counts it as a drop
 /// (under `reason`) and keeps receiving.
 enum RefusedReply: Error, CustomStringConvertible {
     /// From a remote the client never sent to, under the restricted-cone rule.

@@ -5,12 +5,14 @@ import SOCKSProtocol
 /// The relay of one UDP ASSOCIATE (RFC 1928 §7): datagrams between the client and its destinations, for as
 /// long as the client's control connection lives.
 ///
-/// Child tasks, all ended together: client → egress, egress → client, and, when the egress can end by
-/// itself (an upstream's association), one that waits for that; the calling task reads the control
-/// connection until EOF meanwhile. The idle timeout is a loop-timer watchdog that closes the sockets, not a task. Bad
+/// The calling task relays client → egress and watches the control connection at once; child tasks, all
+/// ended with it: egress → client, and, when the egress can end by itself (an upstream's association),
+/// one that waits for that. The idle timeout is a loop-timer watchdog that closes the sockets, not a task. Bad
 /// datagrams (from a stranger, fragmented, malformed, undeliverable) are dropped and counted; none of them
-/// ends the association. While nothing arrives the relay holds no datagram buffer: both directions wait
-/// for readiness first and borrow a buffer from the pool only to handle what came.
+/// ends the association. Both directions read through sequences: client datagrams from the client
+/// socket's `datagrams`, replies from the egress's `replies` (handed on by `EgressForwarder.relayReplies`
+/// through a `UDPClientSink`). Their iterators borrow a buffer from `DatagramBufferPool` only while
+/// datagrams keep coming, so while nothing arrives the relay holds no datagram buffer.
 struct UDPAssociation {
     /// Why an association ended.
     enum Ending: Sendable, CustomStringConvertible {
@@ -42,9 +44,6 @@ struct UDPAssociation {
     /// (granted up to the system's maximum; used only while datagrams wait).
     static let socketBufferSize = 1 << 20
 
-    /// Room in front of a reply for its SOCKS UDP header: even one with a domain (262 bytes) fits.
-    static let headerRoom = DatagramBufferPool.headroom
-
     func run() async -> Ending {
         let watchdog = IdleWatchdog(loop: control.eventLoop, counters: counters, timeout: idleTimeout) { [clientSocket, egress] in
             clientSocket.close()
@@ -55,15 +54,13 @@ struct UDPAssociation {
             clientSocket.close()
             egress.close()
         }
-        // The children relay; this task itself watches the control connection (one task fewer per
-        // association). A child that ends closes the control connection, which ends the watch: the
-        // association is over either way, and the first ending recorded is what it says.
+        // This task reads the client's datagrams and watches the control connection at once (one task
+        // fewer per association: a task's frames cost about 4 KiB of an idle association, release build);
+        // the children relay the replies and, when the egress can end by itself (an upstream's
+        // association), wait for that. A child that ends closes the control connection, which ends this
+        // task's loop: the association is over either way, and the first ending recorded is what it says.
         let first = FirstOutcome<Ending>()
-        await withTaskGroup(of: Void.self) { [control] group in
-            group.addTask {
-                first.record(await self.relayFromClient())
-                control.close()
-            }
+        await withDiscardingTaskGroup { [control] group in
             group.addTask {
                 first.record(await self.relayToClient())
                 control.close()
@@ -75,27 +72,25 @@ struct UDPAssociation {
                     control.close()
                 }
             }
-            first.record(await watchControl())
+            first.record(await relayFromClient(lookupsIn: &group))
             group.cancelAll()
         }
         let ending = first.first ?? .controlClosed
         return watchdog.hasExpired ? .idle : ending
     }
 
-    private func relayFromClient() async -> Ending {
-        await withDiscardingTaskGroup { lookups in
-            do {
-                while true {
-                    try await clientSocket.waitUntilReadable()
-                    try await DatagramBufferPool.shared.withBuffer { buffer in
-                        while let (count, sender) = try clientSocket.receiveNow(into: &buffer) {
-                            await handleFromClient(buffer[0..<count], sender: sender, lookupsIn: &lookups)
-                        }
-                    }
-                }
-            } catch {
-                return Task.isCancelled ? .controlClosed : .failed("client socket: \(error)")
+    /// Client datagrams, until the control connection ends (RFC 1928: the association ends with it; bytes
+    /// on it mean nothing and are discarded). Datagrams that wait for a name lookup are sent from child
+    /// tasks in `lookups`, the association's own group (no group of their own: one less per association).
+    private func relayFromClient(lookupsIn lookups: inout DiscardingTaskGroup) async -> Ending {
+        var datagrams = clientSocket.datagrams().makeAsyncIterator()
+        do {
+            while let datagram = try await datagrams.next(untilEndOf: control) {
+                await handleFromClient(datagram.payload, sender: datagram.sender, lookupsIn: &lookups)
             }
+            return .controlClosed
+        } catch {
+            return Task.isCancelled || control.isClosed ? .controlClosed : .failed("client socket: \(error)")
         }
     }
 
@@ -130,52 +125,12 @@ struct UDPAssociation {
     }
 
     private func relayToClient() async -> Ending {
-        while true {
-            do {
-                try await egress.waitUntilReadable()
-                try await DatagramBufferPool.shared.withBuffer { buffer in
-                    let count: Int
-                    let source: SOCKSEndpoint
-                    do {
-                        (count, source) = try await egress.receive(into: &buffer, at: Self.headerRoom)
-                    } catch let refused as RefusedReply {
-                        drop(refused.reason, "\(refused)")
-                        return
-                    }
-                    await deliver(&buffer, count: count, from: source)
-                }
-            } catch {
-                return Task.isCancelled ? .controlClosed : .failed("\(error)")
-            }
-        }
-    }
-
-    /// Sends a reply (its payload at `headerRoom` in `buffer`) to the client with its source in the header.
-    private func deliver(_ buffer: inout [UInt8], count: Int, from source: SOCKSEndpoint) async {
-        guard let destination = client.address else {
-            drop(.clientUnknown, "from \(source) before the client's first datagram")
-            return
-        }
-        if let bandwidth = forwarder.bandwidth, !bandwidth.admitDatagram(count) {
-            drop(.bandwidth, "from \(source): over the user's bandwidth cap")
-            return
-        }
-        // The header goes into the room in front of the payload: no copy of the payload.
-        let header = SOCKSUDPHeader(endpoint: source).encoded()
-        let start = Self.headerRoom - header.count
-        buffer.replaceSubrange(start..<Self.headerRoom, with: header)
+        var sink = UDPClientSink(socket: clientSocket, client: client, drop: drop)
         do {
-            try await clientSocket.send(buffer[start..<Self.headerRoom + count], to: destination)
-            counters.countDatagramDown(count)
+            try await forwarder.relayReplies(to: &sink)
+            return .failed("the egress's replies ended")
         } catch {
-            drop(.undeliverable, "to client \(destination): \(error)")
+            return Task.isCancelled ? .controlClosed : .failed("\(error)")
         }
-    }
-
-    /// RFC 1928: the association ends when its TCP connection ends. Bytes on it mean nothing; discarded.
-    private func watchControl() async -> Ending {
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while let count = try? await control.read(into: &buffer), count > 0 {}
-        return .controlClosed
     }
 }

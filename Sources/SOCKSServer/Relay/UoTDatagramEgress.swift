@@ -14,8 +14,9 @@ import Synchronization
 /// once a back-off, not once per datagram. Each stream has a generation, so a failure seen late on an old
 /// stream never touches its successor, and its unread bytes are never mistaken for the new stream's.
 ///
-/// Idle, the egress holds no read buffer: `waitUntilReadable` waits (and sees a stream's end) without one,
-/// `receive` reads into the relay's borrowed buffer and keeps only the bytes of a frame split across reads.
+/// Replies are read through each stream's `UoTFrames` (the frame reader the server relay and the client
+/// library share): idle, the egress holds no read buffer, only a split frame's bytes and a few KiB of the
+/// decoder's capacity.
 final class UoTDatagramEgress: DatagramEgress {
     /// The upstream stream's life.
     private enum StreamState {
@@ -42,25 +43,22 @@ final class UoTDatagramEgress: DatagramEgress {
         var parkedReceiver: CheckedContinuation<Void, Never>?
     }
 
-    /// What the one receiving task keeps between calls.
+    /// What the one receiving task (its `ReplyReader`) keeps between replies.
     private struct Reader {
         /// The stream generation the receiver reads.
         var generation = 0
         /// Whether that stream has ended (the receiver waits for a newer one).
         var ended = false
-        /// Bytes of that stream read but not yet framed: empty (and unallocated) except while a frame is
-        /// split across reads or several arrived in one.
-        var pending: [UInt8] = []
+        /// That stream's frames; `nil` before the first stream is read. A new stream gets a new reader, so
+        /// an old stream's unread bytes are never taken for the new one's.
+        var frames: UoTFrames.Iterator?
     }
 
     /// How long sends fail at once after opening a stream failed, or after a stream that lived less than
     /// this ended.
     static let reopenBackOff = Duration.seconds(1)
-    /// The least room `receive` reads into.
-    private static let minimumReadSize = 2048
 
     private let shared: Mutex<Shared>
-    private let reader = Mutex<Reader?>(Reader())
     private let openStream: @Sendable () async throws -> UoTClientStream
     /// Counts each stream's end as a drop of the relay this egress serves.
     private let drop: DropReporter
@@ -90,61 +88,41 @@ final class UoTDatagramEgress: DatagramEgress {
         }
     }
 
-    /// Waits, holding no buffer, until a frame may be read: bytes on the open stream, or frame bytes kept
-    /// from the last read. A stream that has ended with nothing left is marked failed here, and the wait
-    /// goes on for the stream that the next send opens.
-    func waitUntilReadable() async throws {
-        guard var current = reader.withLock({ $0.take() }) else { return }
-        defer { reader.withLock { $0 = current } }
-        while true {
-            let (generation, stream) = try await streamForReceiving(after: current)
-            if generation != current.generation { current = Reader(generation: generation) }
-            if !current.pending.isEmpty { return }
-            let input: TCPConnection.PendingInput
-            do {
-                input = try stream.connection.pendingInput()
-            } catch {
-                input = .end  // closed here: replaced after a failed send, or the egress closed
-            }
-            switch input {
-            case .bytes:
-                return
-            case .end:
-                streamFailed(generation)
-                current = Reader(generation: generation, ended: true)
-            case .nothing:
-                do {
-                    try await stream.connection.waitUntilReadable()
-                } catch {
-                    if Task.isCancelled { throw error }  // else closed: the next look says so
-                }
-            }
-        }
+    func makeReplyReader() -> any DatagramReplyReader {
+        ReplyReader(egress: self)
     }
 
-    func receive(into buffer: inout [UInt8], at offset: Int) async throws -> (count: Int, source: SOCKSEndpoint) {
-        // Taken out for the call, so the pending bytes have one owner and are never copied.
-        guard var current = reader.withLock({ $0.take() }) else { throw UoTEgressError.concurrentReceive }
-        defer { reader.withLock { $0 = current } }
-        while true {
-            let (generation, stream) = try await streamForReceiving(after: current)
-            if generation != current.generation { current = Reader(generation: generation) }
-            do {
-                if let frame = try await Self.nextFrame(of: stream.connection, pending: &current.pending, scratch: &buffer),
-                   let source = frame.endpoint {
-                    let end = offset + frame.payload.count
-                    if end > buffer.count { buffer.append(contentsOf: repeatElement(0, count: end - buffer.count)) }
-                    buffer.replaceSubrange(offset..<end, with: frame.payload)
-                    return (frame.payload.count, source)
+    /// Reads the frames of the open stream, and of the next one when it ends: a stream that ends (EOF, a
+    /// read error, bytes that are no frame, a source that is no host name) is marked failed, and the reader
+    /// waits for the stream that the next send opens.
+    private struct ReplyReader: DatagramReplyReader {
+        let egress: UoTDatagramEgress
+        var current = Reader()
+
+        mutating func next() async throws -> DatagramReply? {
+            while true {
+                let (generation, stream) = try await egress.streamForReceiving(after: current)
+                if generation != current.generation || current.frames == nil {
+                    current = Reader(
+                        generation: generation,
+                        frames: UoTFrames(connection: stream.connection, decoder: UoTStreamDecoder(framing: .addressed)).makeAsyncIterator())
                 }
-                // EOF: the upstream closed the stream.
-            } catch is UoTProtocolError {
-                // Bytes that are no frame: the stream cannot be resynchronised.
-            } catch {
-                if Task.isCancelled { throw error }
+                do {
+                    // Not nil: set just above.
+                    if let view = try await current.frames?.next() {
+                        // The stream's framing is addressed: every frame names its source.
+                        guard case .frame(let source?, let payload) = view else { throw UoTProtocolError.invalidDomain }
+                        return .datagram(payload: payload, source: source)
+                    }
+                    // EOF: the upstream closed the stream.
+                } catch is UoTProtocolError {
+                    // Bytes that are no frame: the stream cannot be trusted any more.
+                } catch {
+                    if Task.isCancelled { throw error }  // else closed here: replaced after a failed send, or the egress closed
+                }
+                egress.streamFailed(generation)
+                current = Reader(generation: generation, ended: true)
             }
-            streamFailed(generation)
-            current = Reader(generation: generation, ended: true)
         }
     }
 
@@ -295,50 +273,6 @@ final class UoTDatagramEgress: DatagramEgress {
             receiver?.resume()
         }
     }
-
-    // MARK: - Frames
-
-    /// The next frame on `connection`, read with `scratch` (the relay's borrowed buffer) as the read buffer;
-    /// `nil` at EOF.
-    ///
-    /// A read that holds whole frames is parsed where it lies; only the bytes after the first frame (the
-    /// rest of a split frame, or more frames) are kept in `pending`, which is released once used up. So an
-    /// idle egress holds no buffer at all.
-    private static func nextFrame(of connection: TCPConnection, pending: inout [UInt8], scratch: inout [UInt8]) async throws -> UoTFrame? {
-        if scratch.count < minimumReadSize {
-            scratch.append(contentsOf: repeatElement(0, count: minimumReadSize - scratch.count))
-        }
-        while true {
-            if !pending.isEmpty {
-                var reader = ByteReader(pending[...])
-                if let frame = try UoTFrame.parse(from: &reader, framing: .addressed) {
-                    if reader.remaining == 0 {
-                        pending = []
-                    } else {
-                        pending.removeFirst(reader.consumed)
-                    }
-                    return frame
-                }
-            }
-            guard let count = try connection.readNow(into: &scratch) else {
-                // Only after an early wake-up or inside a split frame: the wait holds the buffer, briefly.
-                try await connection.waitUntilReadable()
-                continue
-            }
-            guard count > 0 else { return nil }
-            guard pending.isEmpty else {
-                pending += scratch[0..<count]
-                continue
-            }
-            var reader = ByteReader(scratch[0..<count])
-            guard let frame = try UoTFrame.parse(from: &reader, framing: .addressed) else {
-                pending = Array(scratch[0..<count])
-                continue
-            }
-            if reader.remaining > 0 { pending = Array(scratch[reader.position..<count]) }
-            return frame
-        }
-    }
 }
 
 /// Why a datagram could not go through the UoT egress; each is counted as a dropped datagram.
@@ -349,15 +283,12 @@ enum UoTEgressError: Error, CustomStringConvertible {
     case upstreamUnavailable
     /// The upstream closed the last stream as soon as it was open; the next try comes after a back-off.
     case closedAtOnce
-    /// Two tasks called `receive` at once (a relay has one receiving task).
-    case concurrentReceive
 
     var description: String {
         switch self {
         case .reopening: "the stream to the upstream is being reopened"
         case .upstreamUnavailable: "the upstream could not be reached a moment ago; retrying shortly"
         case .closedAtOnce: "the upstream closed the last stream at once; reopening shortly"
-        case .concurrentReceive: "receive called by two tasks at once"
         }
     }
 }

@@ -1,4 +1,5 @@
 import AsyncSockets
+import SOCKSClient
 import SOCKSProtocol
 
 /// The server side of one UDP-over-TCP stream (sing-box UoT v1/v2): frames from the client become
@@ -8,8 +9,10 @@ import SOCKSProtocol
 /// loops start knowing the framing and share no state. Only the encapsulate loop writes to the stream, so
 /// frames never interleave. A malformed stream closes that stream alone; a name that is no host name, or
 /// that does not resolve, drops only its own (fully consumed) frame. The idle timeout is a loop-timer
-/// watchdog. While nothing moves the relay holds no 64 KiB buffer: reads and replies borrow one from the
-/// pool for as long as they handle bytes.
+/// watchdog. Frames are read through `UoTFrames` (the reader the client library and the upstream egress
+/// share), replies through the egress's `replies`, handed on by `EgressForwarder.relayReplies` through a
+/// `UoTClientSink`. While nothing moves the relay holds no 64 KiB buffer: both readers borrow one from
+/// the pool only for as long as they handle bytes.
 struct UoTServerRelay {
     enum Ending: Sendable, CustomStringConvertible {
         case clientClosed
@@ -45,9 +48,6 @@ struct UoTServerRelay {
     var egress: any DatagramEgress { forwarder.egress }
     var counters: RelayCounters { forwarder.counters }
 
-    /// Room in front of a reply's payload for its frame header (an address with a domain, and the length).
-    static let frameHeaderRoom = DatagramBufferPool.headroom
-
     func run() async -> Ending {
         defer {
             headerDeadline?.cancel()
@@ -56,19 +56,21 @@ struct UoTServerRelay {
         }
         var decoder = UoTStreamDecoder(serverOf: version, maximumPayload: maximumPayload)
         decoder.receive(earlyData)
+        var frames = UoTFrames(connection: connection, decoder: decoder).makeAsyncIterator()
 
         var connectDestination: SOCKSEndpoint?
         var framing = UoTFraming.addressed
         if version == .v2 {
             do {
-                let header = try await readHeader(&decoder)
+                // A v2 stream's decoder gives the header first, or nothing.
+                guard case .header(let header)? = try await frames.next() else { return .clientClosed }
                 framing = header.framing
                 connectDestination = header.isConnect ? header.destination : nil
             } catch let error as UoTProtocolError {
                 return .malformed(error)
             } catch {
                 if headerDeadline?.hasFired == true { return .headerTimedOut }
-                return error is HeaderMissing ? .clientClosed : .failed("\(error)")
+                return .failed("\(error)")
             }
         }
         headerDeadline?.cancel()
@@ -78,99 +80,63 @@ struct UoTServerRelay {
             egress.close()
         }
         defer { watchdog.stop() }
-        let ending = await withTaskGroup(of: Ending.self) { [decoder, framing, connectDestination] group in
-            group.addTask { await self.decapsulate(decoder: decoder, connectDestination: connectDestination) }
-            group.addTask { await self.encapsulate(framing: framing) }
+        // This task decapsulates (reading the stream is also what sees the client hang up); the children
+        // encapsulate and, when the egress can end by itself, wait for that. One task fewer per stream than
+        // a child for each loop: a task's frames cost about 4 KiB of an idle stream (release build). A
+        // child that ends closes the connection, which ends this task's read; the first ending recorded
+        // is what the stream says.
+        let first = FirstOutcome<Ending>()
+        await withDiscardingTaskGroup { [connection, framing] group in
+            group.addTask {
+                first.record(await self.encapsulate(framing: framing))
+                connection.close()
+            }
             if egress.endsOutsideReceive {
                 group.addTask {
                     await egress.waitUntilEnded()
-                    return .failed("upstream ended the stream")
+                    first.record(Task.isCancelled ? .clientClosed : .failed("upstream ended the stream"))
+                    connection.close()
                 }
             }
-            let ending = await group.next() ?? .clientClosed
+            first.record(await decapsulate(frames: frames, connectDestination: connectDestination, lookupsIn: &group))
             group.cancelAll()
-            return ending
         }
+        let ending = first.first ?? .clientClosed
         return watchdog.hasExpired ? .idle : ending
     }
 
-    /// The stream ended before a complete header.
-    private struct HeaderMissing: Error {}
-
-    private func readHeader(_ decoder: inout UoTStreamDecoder) async throws -> UoTRequestHeader {
-        while true {
-            if case .header(let header)? = try decoder.next() { return header }
-            guard try await readSome(into: &decoder) else { throw HeaderMissing() }
-        }
-    }
-
-    /// Reads what the client has sent into `decoder`, waiting if nothing is there yet.
-    ///
-    /// - Returns: `false` at EOF.
-    private func readSome(into decoder: inout UoTStreamDecoder) async throws -> Bool {
-        while true {
-            let count = try await DatagramBufferPool.shared.withBuffer { buffer -> Int? in
-                guard let count = try connection.readNow(into: &buffer) else { return nil }
-                decoder.receive(buffer[0..<count])
-                return count
-            }
-            if let count { return count > 0 }
-            try await connection.waitUntilReadable()
-        }
-    }
-
-    private func decapsulate(decoder: UoTStreamDecoder, connectDestination: SOCKSEndpoint?) async -> Ending {
-        var decoder = decoder
-        return await withDiscardingTaskGroup { lookups in
-            do {
-                while true {
-                    while let event = try decoder.next() {
-                        switch event {
-                        case .header:
-                            continue
-                        case .frame(let frame):
-                            guard let destination = connectDestination ?? frame.endpoint else { continue }
-                            await forwarder.forward(frame.payload[...], to: destination, lookupsIn: &lookups)
-                        case .unaddressableFrame(let name, _, _):
-                            forwarder.drop(.malformed, "to \(SOCKSLogger.escapingFieldValue(name)): not a host name")
-                        }
-                    }
-                    guard try await readSome(into: &decoder) else { return .clientClosed }
+    /// Frames from the client, read from the stream's `UoTFrames` (its payloads are forwarded where they
+    /// lie in the reader's buffer), become datagrams. Those that wait for a name lookup are sent from
+    /// child tasks in `lookups`, the stream's own group.
+    private func decapsulate(frames: UoTFrames.Iterator, connectDestination: SOCKSEndpoint?, lookupsIn lookups: inout DiscardingTaskGroup) async -> Ending {
+        var frames = frames
+        do {
+            while let view = try await frames.next() {
+                switch view {
+                case .header:
+                    continue
+                case .frame(let endpoint, let payload):
+                    guard let destination = connectDestination ?? endpoint else { continue }
+                    await forwarder.forward(payload, to: destination, lookupsIn: &lookups)
+                case .unaddressableFrame(let name, _, _):
+                    forwarder.drop(.malformed, "to \(SOCKSLogger.escapingFieldValue(name)): not a host name")
                 }
-            } catch let error as UoTProtocolError {
-                return .malformed(error)
-            } catch {
-                return Task.isCancelled ? .clientClosed : .failed("\(error)")
             }
+            return .clientClosed
+        } catch let error as UoTProtocolError {
+            return .malformed(error)
+        } catch {
+            return Task.isCancelled ? .clientClosed : .failed("\(error)")
         }
     }
 
     private func encapsulate(framing: UoTFraming) async -> Ending {
-        var header: [UInt8] = []
-        while true {
-            do {
-                try await egress.waitUntilReadable()
-                try await DatagramBufferPool.shared.withBuffer { buffer in
-                    let room = Self.frameHeaderRoom
-                    let (count, source) = try await egress.receive(into: &buffer, at: room)
-                    if let bandwidth = forwarder.bandwidth, !bandwidth.admitDatagram(count) {
-                        forwarder.drop(.bandwidth, "from \(source): over the user's bandwidth cap")
-                        return
-                    }
-                    header.removeAll(keepingCapacity: true)
-                    try UoTFrame.appendHeader(payloadCount: count, endpoint: framing == .addressed ? source : nil, framing: framing, to: &header)
-                    // The frame header goes into the room in front of the payload: one write, no copy.
-                    buffer.replaceSubrange(room - header.count..<room, with: header)
-                    try await connection.write(buffer[(room - header.count)..<(room + count)])
-                    counters.countDatagramDown(count)
-                }
-            } catch let refused as RefusedReply {
-                forwarder.drop(refused.reason, "\(refused)")
-            } catch let error as UoTProtocolError {
-                forwarder.drop(.unencodable, "cannot frame a reply: \(error)")
-            } catch {
-                return Task.isCancelled ? .clientClosed : .failed("\(error)")
-            }
+        var sink = UoTClientSink(connection: connection, framing: framing, drop: forwarder.drop)
+        do {
+            try await forwarder.relayReplies(to: &sink)
+            return .failed("the egress's replies ended")
+        } catch {
+            return Task.isCancelled ? .clientClosed : .failed("\(error)")
         }
     }
 }

@@ -20,19 +20,6 @@ extension SOCKSSession {
         // closes it: no other association may send to it, nor pass for its client.
         let registration = context.runtime.ownAddresses.register(clientSocket.localAddress, .udp)
         defer { registration.end() }
-        let counters = RelayCounters(registry: context.metrics)
-        let drop = makeDropReporter(counters: counters)
-        let egress: any DatagramEgress
-        do {
-            egress = try await makeDatagramEgress(drop: drop)
-        } catch is ClientHungUp {
-            record.outcome = "client-closed"
-            return
-        } catch {
-            clientSocket.close()
-            await fail(Self.upstreamFailureCode(error), reason: "cannot open the UDP egress: \(error)")
-            return
-        }
         // RFC 1928: DST is where the client will send from. Only its port is used: datagrams are accepted
         // from the control connection's IP alone, whatever address the client claims.
         let requestedPort = accepted.request.destination.port
@@ -41,23 +28,12 @@ extension SOCKSSession {
         let client = UDPClientLatch(
             clientIP: record.client.ip, requiredPort: requestedPort == 0 ? nil : requestedPort, ownAddresses: context.runtime.ownAddresses)
         let bound = SocketAddress(ip: context.configuration.udpAdvertiseAddress ?? localIP, port: clientSocket.localAddress.port)
-        do {
-            try await connection.write(SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(bound)).encoded())
-        } catch {
-            clientSocket.close()
-            egress.close()
-            record.outcome = "client-closed"
-            return
+        await serveDatagramRelay(bound: bound, abandon: { clientSocket.close() }) { forwarder in
+            context.logger.debug("session \(record.client): UDP relay on \(clientSocket.localAddress) (advertised \(bound))")
+            let association = UDPAssociation(
+                clientSocket: clientSocket, control: connection, client: client,
+                forwarder: forwarder, idleTimeout: context.configuration.udpTimeout)
+            return "\(await association.run())"
         }
-        context.logger.debug("session \(record.client): UDP relay on \(clientSocket.localAddress) (advertised \(bound))")
-        tracker.relaying(with: counters)
-        let association = UDPAssociation(
-            clientSocket: clientSocket, control: connection, client: client,
-            forwarder: makeForwarder(egress: egress, drop: drop), idleTimeout: context.configuration.udpTimeout)
-        let ending = await association.run()
-        record.bytesUp = counters.bytesUp
-        record.bytesDown = counters.bytesDown
-        record.datagramsDropped = counters.datagramsDropped
-        record.outcome = "\(ending)"
     }
 }

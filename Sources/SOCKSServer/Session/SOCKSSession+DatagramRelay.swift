@@ -1,0 +1,43 @@
+import AsyncSockets
+import SOCKSProtocol
+
+extension SOCKSSession {
+    /// The set-up that UDP ASSOCIATE and a UoT stream share, around the command's own relay: the relay's
+    /// counters and drop reporter, its egress (a failure to open it answered in the client's dialect), the
+    /// success reply naming `bound`, the tracker told the session relays, then `relay` with the forwarder,
+    /// and the access record filled from the counters and the outcome `relay` returns.
+    ///
+    /// - Parameters:
+    ///   - abandon: closes what the caller opened for the relay, on every path that ends before `relay`.
+    ///   - relay: runs the relay; returns the session's outcome. It owns the egress (closes it).
+    func serveDatagramRelay(bound: SocketAddress, abandon: () -> Void = {}, relay: (EgressForwarder) async -> String) async {
+        let counters = RelayCounters(registry: context.metrics)
+        let drop = makeDropReporter(counters: counters)
+        let egress: any DatagramEgress
+        do {
+            egress = try await makeDatagramEgress(drop: drop)
+        } catch is ClientHungUp {
+            abandon()
+            record.outcome = "client-closed"
+            return
+        } catch {
+            abandon()
+            await fail(Self.upstreamFailureCode(error), reason: "cannot open the UDP egress: \(error)")
+            return
+        }
+        do {
+            try await connection.write(SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(bound)).encoded())
+        } catch {
+            abandon()
+            egress.close()
+            record.outcome = "client-closed"
+            return
+        }
+        tracker.relaying(with: counters)
+        let outcome = await relay(makeForwarder(egress: egress, drop: drop))
+        record.bytesUp = counters.bytesUp
+        record.bytesDown = counters.bytesDown
+        record.datagramsDropped = counters.datagramsDropped
+        record.outcome = outcome
+    }
+}
