@@ -55,6 +55,8 @@ public actor SOCKSServer {
 
     /// What admission holds now: client IPs with open sessions and rate buckets (for tests of its bounds).
     nonisolated var admissionState: (clients: Int, buckets: Int) { (admission.trackedClients, admission.trackedBuckets) }
+    /// The sessions admission counts for `address` now (its place is given back just after the session ends).
+    nonisolated func admittedSessions(from address: IPAddress) -> Int { admission.admittedSessions(from: address) }
     /// What new sessions share now: settings, policy, per-user and UDP limits, the login throttle.
     nonisolated var context: SessionContext { serving.withLock { $0.context } }
     /// One summarised log line per kind of refusal at accept, however many clients are refused.

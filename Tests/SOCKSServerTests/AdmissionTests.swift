@@ -54,8 +54,10 @@ import TestSupport
         let other = try await Self.openSession(harness, to: echo, from: Self.third)
         #expect(harness.server.metrics.refusedOverClientLimit == 1)
         first.close()
-        // Once the first session has ended, 127.0.0.2 has a place again.
+        // Once the first session has ended, 127.0.0.2 has a place again (admission gives it back just after
+        // the session's end is counted, so the test waits for both).
         #expect(await ServerHarness.eventually { harness.server.metrics.activeSessions == 2 })
+        #expect(await ServerHarness.eventually { harness.server.admittedSessions(from: Self.second) == 1 })
         let again = try await Self.openSession(harness, to: echo, from: Self.second)
         for client in [second, other, again] { client.close() }
         #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains("over --max-sessions-per-ip 2") } })

@@ -135,6 +135,11 @@ final class AdmissionControl: Sendable {
     /// Clients with open sessions right now, as counted for `--max-sessions-per-ip` (for tests and metrics).
     var trackedClients: Int { state.withLock { $0.perClient.count } }
 
+    /// The sessions `address`'s client network has open right now, as counted for `--max-sessions-per-ip`.
+    func admittedSessions(from address: IPAddress) -> Int {
+        state.withLock { $0.perClient[address.clientNetwork] ?? 0 }
+    }
+
     /// Rate buckets held right now.
     var trackedBuckets: Int { state.withLock { $0.buckets.count } }
 
