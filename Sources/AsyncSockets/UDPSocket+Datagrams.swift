@@ -47,19 +47,24 @@ extension UDPSocket {
                 self.pool = pool
             }
 
+            /// The datagram at the head of the queue, read into the buffer (borrowed first if none is held),
+            /// or nil when the queue is empty (the buffer is still held then). A failed read gives it back.
+            private mutating func receiveNow() throws -> Datagram? {
+                if buffer.isEmpty { buffer = pool.borrow() }
+                let received: (count: Int, sender: SocketAddress)?
+                do {
+                    received = try socket.receiveNow(into: &buffer)
+                } catch {
+                    giveBackBuffer()
+                    throw error
+                }
+                guard let (count, sender) = received else { return nil }
+                return Datagram(payload: buffer[0..<count], sender: sender)
+            }
+
             package mutating func next() async throws -> Datagram? {
                 while true {
-                    if buffer.isEmpty { buffer = pool.borrow() }
-                    let received: (count: Int, sender: SocketAddress)?
-                    do {
-                        received = try socket.receiveNow(into: &buffer)
-                    } catch {
-                        giveBackBuffer()
-                        throw error
-                    }
-                    if let (count, sender) = received {
-                        return Datagram(payload: buffer[0..<count], sender: sender)
-                    }
+                    if let datagram = try receiveNow() { return datagram }
                     // The queue is empty: the buffer goes back before the wait, which readiness (edge
                     // triggered, and armed by the `EAGAIN` just seen) ends when the next datagram comes.
                     giveBackBuffer()
@@ -77,17 +82,7 @@ extension UDPSocket {
             /// more `recv`).
             package mutating func next(untilEndOf control: TCPConnection) async throws -> Datagram? {
                 while true {
-                    if buffer.isEmpty { buffer = pool.borrow() }
-                    let received: (count: Int, sender: SocketAddress)?
-                    do {
-                        received = try socket.receiveNow(into: &buffer)
-                    } catch {
-                        giveBackBuffer()
-                        throw error
-                    }
-                    if let (count, sender) = received {
-                        return Datagram(payload: buffer[0..<count], sender: sender)
-                    }
+                    if let datagram = try receiveNow() { return datagram }
                     // The queue is empty; the buffer in hand reads (and discards) what the control
                     // connection carries, then goes back before the wait.
                     var controlEnded = false
