@@ -20,9 +20,11 @@ final class ListenerGroup: Sendable {
     /// One listener per event loop.
     let listeners: [TCPListener]
     private let currentMode: Mutex<Mode>
+    /// The address among the server's own (no request may reach it) for as long as the socket is open.
+    private let ownAddress: OwnAddresses.Registration
 
-    /// Binds `address` and shares the socket with every event loop.
-    init(binding address: SocketAddress, mode: Mode) throws {
+    /// Binds `address`, shares the socket with every event loop, and registers it among `ownAddresses`.
+    init(binding address: SocketAddress, mode: Mode, ownAddresses: OwnAddresses) throws {
         let loops = EventLoop.group.loops
         let primary = try TCPListener(bindingTo: address, loop: loops[0])
         var listeners = [primary]
@@ -36,11 +38,12 @@ final class ListenerGroup: Sendable {
         localAddress = primary.localAddress
         self.listeners = listeners
         self.currentMode = Mutex(mode)
+        ownAddress = ownAddresses.register(primary.localAddress, .tcp)
     }
 
     /// Binds the listener `spec` describes.
-    convenience init(_ spec: ListenerSpec) throws {
-        try self.init(binding: spec.address, mode: Mode(trustedProxies: spec.trustedProxies, protocols: spec.protocols))
+    convenience init(_ spec: ListenerSpec, ownAddresses: OwnAddresses) throws {
+        try self.init(binding: spec.address, mode: Mode(trustedProxies: spec.trustedProxies, protocols: spec.protocols), ownAddresses: ownAddresses)
     }
 
     /// PROXY protocol or plain, and which protocols: read once per connection.
@@ -55,5 +58,6 @@ final class ListenerGroup: Sendable {
     /// Stops accepting on this address; the sessions it accepted go on.
     func close() {
         listeners.forEach { $0.close() }
+        ownAddress.end()
     }
 }

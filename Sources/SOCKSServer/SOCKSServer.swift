@@ -83,18 +83,20 @@ public actor SOCKSServer {
         let specs = try ListenerSpec.validate(configuration)
         let open = Self.openProxyAddresses(configuration)
         guard open.isEmpty else { throw SOCKSServerError.openProxy(open) }
+        // The runtime first: its registry of the server's own addresses takes each listener as it is bound.
+        let runtime = SessionRuntime(configuration: configuration, openSessions: openSessions)
         var groups: [ListenerGroup] = []
         do {
             for spec in specs {
-                groups.append(try ListenerGroup(spec))
+                groups.append(try ListenerGroup(spec, ownAddresses: runtime.ownAddresses))
             }
         } catch {
             groups.forEach { $0.close() }
             throw error
         }
+        self.runtime = runtime
         admission = AdmissionControl(configuration: configuration)
-        runtime = SessionRuntime(configuration: configuration, openSessions: openSessions)
-        let context = SessionContext(configuration: configuration, metrics: metrics, ownListeners: groups.map(\.localAddress), runtime: runtime)
+        let context = SessionContext(configuration: configuration, metrics: metrics, runtime: runtime)
         serving = Mutex(Serving(context: context, groups: groups))
         let logger = configuration.logger
         refusalReports = Dictionary(uniqueKeysWithValues: AdmissionControl.Refusal.Kind.allCases.map { kind in
@@ -129,7 +131,7 @@ public actor SOCKSServer {
     func install(_ configuration: Configuration, groups: [ListenerGroup], opened: [ListenerGroup]) {
         admission.update(configuration)
         runtime.update(configuration)
-        let context = SessionContext(configuration: configuration, metrics: metrics, ownListeners: groups.map(\.localAddress), runtime: runtime)
+        let context = SessionContext(configuration: configuration, metrics: metrics, runtime: runtime)
         serving.withLock { serving in
             serving.context = context
             serving.groups = groups

@@ -204,7 +204,7 @@ import TestSupport
         configuration.logger = log.logger
         let openSessions = OpenSessions()
         let context = SessionContext(
-            configuration: configuration, metrics: ServerMetrics(), ownListeners: [],
+            configuration: configuration, metrics: ServerMetrics(),
             runtime: SessionRuntime(configuration: configuration, openSessions: openSessions))
         let listener = try TCPListener(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0))
         defer { listener.close() }

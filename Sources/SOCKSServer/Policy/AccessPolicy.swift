@@ -22,11 +22,9 @@ final class AccessPolicy: Sendable {
     let rules: DestinationRules
     /// The session's user's own rules (`UserPolicy.destinationRules`), tried before `rules`.
     let userRules: DestinationRules
-    /// Where this server listens (real ports), IPv4-mapped addresses unmapped.
-    let ownListeners: [SocketAddress]
-    /// This server's sockets that open and close as it runs: metrics listeners, UDP relay sockets.
+    /// This server's sockets, registered while they are open: proxy and metrics listeners, UDP relay sockets.
     let ownAddresses: OwnAddresses
-    /// Which of `ownAddresses` a destination must not be: TCP (with `ownListeners`) or UDP (datagrams).
+    /// Which of `ownAddresses` a destination must not be: TCP (the listeners) or UDP (datagrams).
     let transport: OwnAddresses.Transport
     /// Whether this server connects to destinations itself (no upstream): then resolved addresses and its
     /// own listening addresses are checked here.
@@ -36,12 +34,10 @@ final class AccessPolicy: Sendable {
     let denialOfEverything: AccessDenied?
 
     init(
-        rules: DestinationRules, userRules: DestinationRules = DestinationRules([]), ownListeners: [SocketAddress],
-        ownAddresses: OwnAddresses, transport: OwnAddresses.Transport = .tcp, direct: Bool
+        rules: DestinationRules, userRules: DestinationRules = DestinationRules([]), ownAddresses: OwnAddresses, transport: OwnAddresses.Transport = .tcp, direct: Bool
     ) {
         self.rules = rules
         self.userRules = userRules
-        self.ownListeners = ownListeners.map(\.unmapped)
         self.ownAddresses = ownAddresses
         self.transport = transport
         self.direct = direct
@@ -59,7 +55,7 @@ final class AccessPolicy: Sendable {
 
     /// The same policy for datagrams and UoT frames: this server's own UDP sockets in place of its listeners.
     var forDatagrams: AccessPolicy {
-        AccessPolicy(rules: rules, userRules: userRules, ownListeners: [], ownAddresses: ownAddresses, transport: .udp, direct: direct)
+        AccessPolicy(rules: rules, userRules: userRules, ownAddresses: ownAddresses, transport: .udp, direct: direct)
     }
 
     /// The rule that decides, the user's first: `deny-to private (rule 2)` when it denies, nil when it
@@ -127,21 +123,10 @@ final class AccessPolicy: Sendable {
     func ownAddressReason(_ address: SocketAddress) -> String? {
         switch transport {
         case .tcp:
-            isOwnListener(address) || ownAddresses.contains(address, .tcp) ? "own listening address" : nil
+            ownAddresses.contains(address, .tcp) ? "own listening address" : nil
         case .udp:
             ownAddresses.contains(address, .udp) ? "own UDP socket" : nil
         }
-    }
-
-    /// Whether `address` reaches one of this server's proxy listeners: the same port, and the listener's address,
-    /// or an unspecified address (the kernel sends `0.0.0.0` and `::` to this host), or, for a wildcard
-    /// listener, any address of this host.
-    func isOwnListener(_ address: SocketAddress) -> Bool {
-        for listener in ownListeners where listener.port == address.port {
-            if listener.ip == address.ip || address.ip.isUnspecified { return true }
-            if listener.ip.isUnspecified && LocalAddresses.shared.contains(address.ip) { return true }
-        }
-        return false
     }
 
     /// `deny-to private (rule 2)`, as the log says it.

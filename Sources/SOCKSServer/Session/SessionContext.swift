@@ -19,20 +19,20 @@ final class SessionContext: Sendable {
     /// Requests refused by the per-user or UDP limits.
     let limitReport: SummarizingReport
 
-    init(configuration: SOCKSServer.Configuration, metrics: ServerMetrics, ownListeners: [SocketAddress], runtime: SessionRuntime) {
+    init(configuration: SOCKSServer.Configuration, metrics: ServerMetrics, runtime: SessionRuntime) {
         self.configuration = configuration
         self.metrics = metrics
         self.runtime = runtime
         let direct = configuration.upstream == nil
         access = SessionAccess(
             policy: AccessPolicy(
-                rules: configuration.destinationRules, ownListeners: ownListeners, ownAddresses: runtime.ownAddresses, direct: direct),
+                rules: configuration.destinationRules, ownAddresses: runtime.ownAddresses, direct: direct),
             resolver: configuration.resolver)
         userAccess = configuration.userPolicies.filter { !$0.value.destinationRules.isEmpty }.mapValues { user in
             SessionAccess(
                 policy: AccessPolicy(
-                    rules: configuration.destinationRules, userRules: user.destinationRules, ownListeners: ownListeners,
-                    ownAddresses: runtime.ownAddresses, direct: direct),
+                    rules: configuration.destinationRules, userRules: user.destinationRules, ownAddresses: runtime.ownAddresses,
+                    direct: direct),
                 resolver: configuration.resolver)
         }
         let logger = configuration.logger
