@@ -31,7 +31,7 @@ import TestSupport
         record.destination = SOCKSEndpoint(address: .domain("example.com"), port: 443)
         record.bytesUp = 1200
         record.bytesDown = 345_678
-        record.outcome = "succeeded"
+        record.outcome = .succeeded
         #expect(record.accessEvent(endingAt: record.started + .milliseconds(1234)).text
             == "session client=192.0.2.7:50123 protocol=socks5 user=alice command=connect destination=example.com:443 up=1200 down=345678 duration=1.234s outcome=succeeded")
 
@@ -41,7 +41,7 @@ import TestSupport
         record.command = .udpAssociate
         record.destination = SOCKSEndpoint(address: .ipv6([UInt8](repeating: 0, count: 15) + [1]), port: 0)
         record.datagramsDropped = 3
-        record.outcome = "failed(04 host unreachable)"
+        record.outcome = .failed(.hostUnreachable)
         #expect(record.accessEvent(endingAt: record.started + .seconds(61)).text
             == "session client=192.0.2.7:50123 protocol=- user=a\\x20b\\x3d\\x22c\\x22\\x0a- command=udp-associate destination=[0:0:0:0:0:0:0:1]:0 up=1200 down=345678 dropped=3 duration=61.0s outcome=failed(04 host unreachable)")
 
@@ -95,9 +95,9 @@ import TestSupport
         record.bytesUp = 7
         record.bytesDown = 1 << 40
         record.datagramsDropped = 2
-        record.outcome = "denied(rule 3)"
+        record.outcome = .denied(AccessDenied(destination: "198.51.100.1:8080", reason: "rule 3"))
         var empty = SessionRecord(client: Self.client)
-        empty.outcome = "auth-failed"
+        empty.outcome = .authFailed
 
         let log = try LogPipe(format: .json)
         let logger = log.logger()

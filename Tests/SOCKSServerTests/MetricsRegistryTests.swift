@@ -7,20 +7,33 @@ import TestSupport
 /// The registry without sockets: label mapping, histograms, the text format's escaping, the exposition's
 /// shape, the server's phase.
 @Suite struct MetricsRegistryTests {
-    @Test(arguments: [
-        ("succeeded", SessionOutcomeLabel.succeeded), ("control-closed", .succeeded), ("uot-v2 client-closed", .succeeded),
-        ("uot-v1 client-closed", .succeeded), ("failed(05 connection refused)", .failed), ("failed(07 command not supported)", .failed),
-        ("denied(deny-to private (rule 1))", .denied), ("refused(limit)", .refused), ("auth-failed", .authFailed),
-        ("auth-throttled", .authRefused), ("auth-busy", .authRefused), ("handshake-timeout", .handshakeTimeout),
-        ("uot-v2 handshake-timeout", .handshakeTimeout), ("malformed(truncated)", .protocolError),
-        ("no-acceptable-method", .protocolError), ("uot-v1 malformed-uot(frame too long)", .protocolError),
-        ("client-closed", .clientClosed), ("idle-timeout", .idleTimeout), ("udp-timeout", .idleTimeout),
-        ("uot-v2 udp-timeout", .idleTimeout), ("cancelled", .cancelled), ("relay-error(reset)", .error),
-        ("uot-v2 relay-error(upstream ended the stream)", .error), ("handshake-error", .error), ("handshake-incomplete", .error),
-        ("something new", .error),
-    ])
-    func outcomesMapOntoAFixedSet(outcome: String, expected: SessionOutcomeLabel) {
-        #expect(SessionOutcomeLabel(outcome: outcome) == expected)
+    /// Each outcome's access-line words (unchanged from when the outcome was a string) and its label.
+    static let outcomes: [(SessionOutcome, String, SessionOutcomeLabel)] = [
+        (.succeeded, "succeeded", .succeeded), (.udpAssociation(.controlClosed), "control-closed", .succeeded),
+        (.uotStream(.v2, .clientClosed), "uot-v2 client-closed", .succeeded), (.uotStream(.v1, .clientClosed), "uot-v1 client-closed", .succeeded),
+        (.failed(.connectionRefused), "failed(05 connection refused)", .failed),
+        (.failed(.commandNotSupported), "failed(07 command not supported)", .failed), (.failedHTTP(status: 502), "failed(http 502)", .failed),
+        (.denied(AccessDenied(destination: "10.0.0.1:22", reason: "deny-to private (rule 1)")), "denied(deny-to private (rule 1))", .denied),
+        (.refusedByLimit, "refused(limit)", .refused), (.authFailed, "auth-failed", .authFailed),
+        (.authThrottled, "auth-throttled", .authRefused), (.authBusy, "auth-busy", .authRefused), (.authRequired, "auth-required", .authRefused),
+        (.handshakeTimeout, "handshake-timeout", .handshakeTimeout),
+        (.uotStream(.v2, .headerTimedOut), "uot-v2 handshake-timeout", .handshakeTimeout), (.malformed("truncated"), "malformed(truncated)", .protocolError),
+        (.noAcceptableMethod, "no-acceptable-method", .protocolError),
+        (.unsupportedProtocol("0x16"), "unsupported-protocol(0x16)", .protocolError),
+        (.uotStream(.v1, .malformed(.frameTooLarge(70000))), "uot-v1 malformed-uot(\(UoTProtocolError.frameTooLarge(70000)))", .protocolError),
+        (.clientClosed, "client-closed", .clientClosed), (.idleTimeout, "idle-timeout", .idleTimeout),
+        (.udpAssociation(.idle), "udp-timeout", .idleTimeout), (.uotStream(.v2, .idle), "uot-v2 udp-timeout", .idleTimeout),
+        (.cancelled, "cancelled", .cancelled), (.relayError(SocketError.disconnected), "relay-error(\(SocketError.disconnected))", .error),
+        (.uotStream(.v2, .failed("upstream ended the stream")), "uot-v2 relay-error(upstream ended the stream)", .error),
+        (.udpAssociation(.failed("reset")), "relay-error(reset)", .error),
+        (.handshakeError, "handshake-error", .error), (.handshakeIncomplete, "handshake-incomplete", .error),
+    ]
+
+    @Test func outcomesMapOntoAFixedSet() {
+        for (outcome, words, label) in Self.outcomes {
+            #expect(outcome.description == words)
+            #expect(outcome.label == label, "\(words)")
+        }
     }
 
     @Test func commandsMapOntoAFixedSetWithUoTApart() {
@@ -49,7 +62,7 @@ import TestSupport
         metrics.handshakeCompleted(record)
         #expect(metrics.activeSessions(SessionCommandLabel.none) == 0)
         #expect(metrics.activeSessions(.udpAssociate) == 1)
-        record.outcome = "control-closed"
+        record.outcome = .udpAssociation(.controlClosed)
         metrics.sessionEnded(record)
         #expect(metrics.activeSessions(.udpAssociate) == 0)
         #expect(metrics.activeSessions == 0)

@@ -34,7 +34,7 @@ extension SOCKSSession {
                 // The upstream's BND is the real outbound address; this server's own leg would say less.
                 bound = tunnel.bound
             } catch is ClientHungUp {
-                record.outcome = "client-closed"
+                record.outcome = .clientClosed
                 return nil
             } catch {
                 await fail(Self.upstreamFailureCode(error), reason: "through upstream \(upstream.redactedURL): \(error)")
@@ -44,7 +44,7 @@ extension SOCKSSession {
             do {
                 target = try await dial(destination, timeout: configuration.connectTimeout)
             } catch is ClientHungUp {
-                record.outcome = "client-closed"
+                record.outcome = .clientClosed
                 return nil
             } catch let denial as AccessDenied {
                 // The name resolved only to addresses the policy denies.

@@ -10,7 +10,7 @@ extension SOCKSSession {
     /// - Parameters:
     ///   - abandon: closes what the caller opened for the relay, on every path that ends before `relay`.
     ///   - relay: runs the relay; returns the session's outcome. It owns the egress (closes it).
-    func serveDatagramRelay(bound: SocketAddress, abandon: () -> Void = {}, relay: (EgressForwarder) async -> String) async {
+    func serveDatagramRelay(bound: SocketAddress, abandon: () -> Void = {}, relay: (EgressForwarder) async -> SessionOutcome) async {
         let counters = RelayCounters(registry: context.metrics)
         let drop = makeDropReporter(counters: counters)
         let egress: any DatagramEgress
@@ -18,7 +18,7 @@ extension SOCKSSession {
             egress = try await makeDatagramEgress(drop: drop)
         } catch is ClientHungUp {
             abandon()
-            record.outcome = "client-closed"
+            record.outcome = .clientClosed
             return
         } catch {
             abandon()
@@ -30,7 +30,7 @@ extension SOCKSSession {
         } catch {
             abandon()
             egress.close()
-            record.outcome = "client-closed"
+            record.outcome = .clientClosed
             return
         }
         tracker.relaying(with: counters)

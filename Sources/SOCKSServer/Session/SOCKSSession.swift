@@ -410,14 +410,14 @@ actor SOCKSSession {
     /// Answers a request the access policy denies: reply 02 (in the client's dialect), the rule in the log and the access line.
     func deny(_ denial: AccessDenied) async {
         context.metrics.deniedRequest()
-        record.outcome = "denied(\(denial.reason))"
+        record.outcome = .denied(denial)
         context.logger.warning("session \(record.client): \(requestName) \(denial)")
         await writeFailureReply(.notAllowed)
     }
 
     /// Answers a request over a per-user or UDP limit: reply 02 (in the client's dialect); the warning is summarised under a flood.
     func refuse(_ reason: String) async {
-        record.outcome = "refused(limit)"
+        record.outcome = .refusedByLimit
         context.limitReport {
             context.logger.warning("session \(record.client): \(requestName) refused: \(reason)")
         }
@@ -426,7 +426,7 @@ actor SOCKSSession {
 
     /// Sends a failure reply (in the client's dialect) and records why; the connection is closed when `run()` returns.
     func fail(_ code: SOCKSReplyCode, reason: String) async {
-        record.outcome = "failed(\(code.hex) \(code))"
+        record.outcome = .failed(code)
         let destination = record.destination.map { SOCKSLogger.escapingFieldValue($0.description) } ?? ""
         context.logger.warning("session \(record.client): \(requestName) \(destination) failed: \(reason)")
         await writeFailureReply(code)
@@ -445,21 +445,21 @@ actor SOCKSSession {
     }
 
     /// The access line's outcome for a handshake (or an HTTP request's login) that ended with `error`.
-    func handshakeOutcome(_ error: any Error) -> String {
+    func handshakeOutcome(_ error: any Error) -> SessionOutcome {
         switch error {
-        case SocketError.timedOut: "handshake-timeout"
-        case HandshakeError.clientClosed: "client-closed"
-        case HandshakeError.throttled: "auth-throttled"
-        case HandshakeError.checkerBusy: "auth-busy"
-        case HandshakeError.rejected(.authenticationFailed): "auth-failed"
-        case HandshakeError.rejected(.noAcceptableMethod): "no-acceptable-method"
-        case HandshakeError.rejected(.malformed(let problem)): "malformed(\(problem))"
-        case HandshakeError.rejectedSOCKS4(let problem): "malformed(\(problem))"
-        case HandshakeError.unknownProtocol(let byte): "unsupported-protocol(\(Self.hex(byte)))"
-        case HandshakeError.protocolNotAccepted(let chosen): "unsupported-protocol(\(chosen))"
-        case HandshakeError.socks4WithoutLogin, HandshakeError.httpLoginRequired: "auth-required"
-        case HandshakeError.httpRefused(let status, _): "failed(http \(status.code))"
-        default: "handshake-error"
+        case SocketError.timedOut: .handshakeTimeout
+        case HandshakeError.clientClosed: .clientClosed
+        case HandshakeError.throttled: .authThrottled
+        case HandshakeError.checkerBusy: .authBusy
+        case HandshakeError.rejected(.authenticationFailed): .authFailed
+        case HandshakeError.rejected(.noAcceptableMethod): .noAcceptableMethod
+        case HandshakeError.rejected(.malformed(let problem)): .malformed("\(problem)")
+        case HandshakeError.rejectedSOCKS4(let problem): .malformed("\(problem)")
+        case HandshakeError.unknownProtocol(let byte): .unsupportedProtocol(Self.hex(byte))
+        case HandshakeError.protocolNotAccepted(let chosen): .unsupportedProtocol("\(chosen)")
+        case HandshakeError.socks4WithoutLogin, HandshakeError.httpLoginRequired: .authRequired
+        case HandshakeError.httpRefused(let status, _): .failedHTTP(status: status.code)
+        default: .handshakeError
         }
     }
 

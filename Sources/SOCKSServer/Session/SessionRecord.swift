@@ -23,19 +23,8 @@ struct SessionRecord: Sendable {
     var bytesDown = 0
     /// For UDP ASSOCIATE: datagrams refused or undeliverable.
     var datagramsDropped: Int?
-    /// How the session ended, as the access line says it (`succeeded`, `failed(05 connection refused)`, …).
-    /// A relay's error (`relay-error(…)`) is kept as the error and put into words only when this is read: a
-    /// client's reset ends most relays that way, and the access line that reads it is often not wanted.
-    var outcome: String {
-        get { relayError.map { "relay-error(\($0))" } ?? outcomeText }
-        set {
-            outcomeText = newValue
-            relayError = nil
-        }
-    }
-    private var outcomeText = "handshake-incomplete"
-    /// The error a relay ended with, if that is how the session ended (the outcome `relay-error(…)`).
-    private(set) var relayError: (any Error)?
+    /// How the session ended (the access line's `outcome`, worded only when the line is written).
+    var outcome = SessionOutcome.handshakeIncomplete
     var handshakeFailed = false
     /// The session is counted in a summary line instead of an access line of its own.
     var summarized = false
@@ -46,7 +35,7 @@ struct SessionRecord: Sendable {
 
     /// Records that the relay ended with `error`: the outcome `relay-error(…)`, worded when it is read.
     mutating func relayFailed(_ error: any Error) {
-        relayError = error
+        outcome = .relayError(error)
     }
 
     /// The info-level access line, as an event: `session` with the fields `client`, `protocol` (`socks5`,
@@ -82,7 +71,7 @@ struct SessionRecord: Sendable {
             fields.append(.init("dropped", .integer(datagramsDropped)))
         }
         fields.append(.init("duration", .seconds(Double(milliseconds) / 1000)))
-        fields.append(.init("outcome", .text(outcome)))
+        fields.append(.init("outcome", .text(outcome.description)))
         return LogEvent("session", fields: fields)
     }
 }

@@ -141,7 +141,7 @@ public final class ServerMetrics: Sendable {
         let command = SessionCommandLabel(record)
         active.subtract(1, ordering: .relaxed)
         activeByCommand.subtract(1, at: command.rawValue)
-        let outcome = SessionOutcomeLabel(record)
+        let outcome = record.outcome.label
         sessionsEnded.add(1, at: Self.sessionIndex(command, outcome))
         sessionsByProtocol.add(1, at: SessionProtocolLabel(record.clientProtocol).rawValue)
         if record.handshakeFailed { failedHandshakes.add(1, ordering: .relaxed) }

@@ -54,7 +54,7 @@ extension SOCKSSession {
         do {
             try await connection.write(dialect.successReply(bound: SOCKSEndpoint(listener.localAddress)))
         } catch {
-            record.outcome = "client-closed"
+            record.outcome = .clientClosed
             return
         }
 
@@ -71,7 +71,7 @@ extension SOCKSSession {
             await fail(.generalFailure, reason: "accepting the peer failed: \(reason)")
             return
         case .control:
-            record.outcome = "client-closed"
+            record.outcome = .clientClosed
             return
         }
         context.logger.debug("session \(record.client): BIND peer \(peer.remoteAddress) connected")
@@ -88,7 +88,7 @@ extension SOCKSSession {
         do {
             binding = try await whileClientWaits(timeout: configuration.connectTimeout, endsOnFIN: false) { try await client.bind(expecting: accepted.request.destination) }
         } catch is ClientHungUp {
-            record.outcome = "client-closed"
+            record.outcome = .clientClosed
             return
         } catch {
             await fail(Self.upstreamFailureCode(error), reason: "BIND through upstream \(upstream.redactedURL): \(error)")
@@ -98,7 +98,7 @@ extension SOCKSSession {
             try await connection.write(dialect.successReply(bound: binding.listeningAddress))
         } catch {
             binding.connection.close()
-            record.outcome = "client-closed"
+            record.outcome = .clientClosed
             return
         }
         let peerAddress: SOCKSEndpoint
@@ -106,7 +106,7 @@ extension SOCKSSession {
             peerAddress = try await whileClientWaits(timeout: configuration.bindTimeout, endsOnFIN: false) { try await binding.waitForPeer() }
         } catch is ClientHungUp {
             binding.connection.close()
-            record.outcome = "client-closed"
+            record.outcome = .clientClosed
             return
         } catch {
             binding.connection.close()

@@ -60,7 +60,7 @@ extension SOCKSSession {
             record.destination = request.destination
             tracker.accepted(user: servedUser, command: .connect, destination: request.destination)
             guard let keepAlive = await forward(request, from: &client, through: &originInbound, origin: origin, counters: counters) else {
-                if watchdog?.hasExpired == true { record.outcome = "idle-timeout" }
+                if watchdog?.hasExpired == true { record.outcome = .idleTimeout }
                 return nil
             }
             guard keepAlive else { return nil }
@@ -75,7 +75,7 @@ extension SOCKSSession {
                 // A head that is no request has an access line of its own; the request before keeps its
                 // outcome (it used to take this one's).
                 startNextRecord(counters: counters, requestStart: &requestStart)
-                record.outcome = "failed(http \(status.code))"
+                record.outcome = .failedHTTP(status: status.code)
                 context.logger.warning("session \(record.client): HTTP request answered \(status.code): \(reason)")
                 return nil
             } catch {
@@ -123,7 +123,7 @@ extension SOCKSSession {
         context.logger.info(record.accessEvent)
         requestStart = (counters.bytesUp, counters.bytesDown)
         record.started = .now
-        record.outcome = "handshake-incomplete"
+        record.outcome = .handshakeIncomplete
         record.user = nil
         record.httpMethod = nil
         record.destination = nil
@@ -182,7 +182,7 @@ extension SOCKSSession {
                 try await upstream.forwardBody(framing) { piece in
                     try await self.pass(piece, to: self.connection, up: false, counters: counters)
                 }
-                record.outcome = "succeeded"
+                record.outcome = .succeeded
                 if head.originKeepsAlive && framing != .untilClose && upstream.pending.isEmpty {
                     originInbound?.inbound = upstream
                 } else {
@@ -212,7 +212,7 @@ extension SOCKSSession {
     private func endForwarding(after error: any Error, at stage: ForwardingStage) async {
         switch (stage, error) {
         case (_, is CancellationError):
-            record.outcome = "cancelled"
+            record.outcome = .cancelled
         case (.sendingResponse, _):
             record.relayFailed(error)
             context.logger.debug("session \(record.client): HTTP response cut off: \(error)")
@@ -221,18 +221,18 @@ extension SOCKSSession {
             connection.abort()
         case (.sendingRequest, HTTPInbound.Failure.chunked(let problem)):
             // The client's own body is broken: its fault, answered as such (the origin has a cut request).
-            record.outcome = "failed(http 400)"
+            record.outcome = .failedHTTP(status: 400)
             context.logger.warning("session \(record.client): HTTP \(record.httpMethod ?? "request") refused: bad chunked request body: \(problem)")
             await answerHTTP(.badRequest)
         case (.sendingRequest, is HTTPInbound.Failure), (_, is ClientHungUp):
             // The client's body ended early (a FIN inside a request is no half-close), or it reset the
             // connection while the origin had yet to answer: nobody to answer.
-            record.outcome = "client-closed"
+            record.outcome = .clientClosed
         case (.sendingRequest, _) where connection.isClosed:
-            record.outcome = "client-closed"
+            record.outcome = .clientClosed
         default:
             let status: HTTPStatus = error as? SocketError == .timedOut ? .gatewayTimeout : .badGateway
-            record.outcome = "failed(http \(status.code))"
+            record.outcome = .failedHTTP(status: status.code)
             let destination = record.destination.map { SOCKSLogger.escapingFieldValue($0.description) } ?? "-"
             context.logger.warning("session \(record.client): HTTP \(record.httpMethod ?? "request") \(destination) failed: \(error)")
             await answerHTTP(status)

@@ -20,12 +20,12 @@ extension SOCKSSession {
                 try await peer.write(earlyData)
                 counters.countUp(earlyData.count)
             }
-            record.outcome = "succeeded"
+            record.outcome = .succeeded
             try await TCPRelay(client: connection, target: peer, idleTimeout: context.configuration.idleTimeout, counters: counters, bandwidth: bandwidth).run()
         } catch TCPRelay.Ending.idleTimeout {
-            record.outcome = "idle-timeout"
+            record.outcome = .idleTimeout
         } catch is CancellationError {
-            record.outcome = "cancelled"
+            record.outcome = .cancelled
         } catch {
             record.relayFailed(error)
             context.logger.debug("session \(record.client): relay ended: \(error)")

@@ -33,7 +33,7 @@ extension SOCKSSession {
             let association = UDPAssociation(
                 clientSocket: clientSocket, control: connection, client: client,
                 forwarder: forwarder, idleTimeout: context.configuration.udpTimeout)
-            return "\(await association.run())"
+            return .udpAssociation(await association.run())
         }
     }
 }

@@ -23,7 +23,7 @@ extension SOCKSSession {
             if case .malformed(let error) = ending {
                 context.logger.warning("session \(record.client): \(version) stream closed: \(error)")
             }
-            return "\(version) \(ending)"
+            return .uotStream(version, ending)
         }
     }
 }
