@@ -22,7 +22,7 @@ enum ProxyHeaderReader {
     static func read(from connection: TCPConnection, timeout: Duration) async -> Outcome {
         let limit = max(timeout, minimumDeadline)
         // A loop timer closes the connection at the deadline, which ends the pending read.
-        let deadline = connection.eventLoop.schedule(after: limit) { [connection] in connection.close() }
+        let deadline = connection.closing(after: limit)
         defer { deadline.cancel() }
         var decoder = ProxyHeaderDecoder()
         // A v1 header is at most 107 bytes and most v2 ones are shorter than 256; what follows stays in the

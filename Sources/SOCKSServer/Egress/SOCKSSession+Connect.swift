@@ -5,7 +5,7 @@ import SOCKSProtocol
 extension SOCKSSession {
     /// CONNECT: check the destination against the access policy, reach it within the connect deadline, reply with the real bound address, pass
     /// on any early data, then relay until both directions end.
-    func serveConnect(_ accepted: Accepted) async {
+    func serveConnect(_ accepted: ClientRequest) async {
         guard let (target, bound) = await reach(accepted.request.destination) else { return }
         await replyAndRelay(with: target, bound: bound, earlyData: accepted.earlyData)
     }
@@ -33,7 +33,7 @@ extension SOCKSSession {
                 target = tunnel.connection
                 // The upstream's BND is the real outbound address; this server's own leg would say less.
                 bound = tunnel.bound
-            } catch is ClientHungUp {
+            } catch is PeerHungUp {
                 record.outcome = .clientClosed
                 return nil
             } catch {
@@ -43,7 +43,7 @@ extension SOCKSSession {
         } else {
             do {
                 target = try await dial(destination, timeout: configuration.connectTimeout)
-            } catch is ClientHungUp {
+            } catch is PeerHungUp {
                 record.outcome = .clientClosed
                 return nil
             } catch let denial as AccessDenied {
@@ -63,7 +63,7 @@ extension SOCKSSession {
     /// Connects to a literal address directly, or resolves a name and races its addresses, all within
     /// `timeout` (timed by the event loop). A connect that `connect()` itself finished (loopback, usually)
     /// costs no wait, no timer and no task; whatever waits (a pending handshake, a lookup) runs under
-    /// `whileClientWaits`, so a client that resets meanwhile ends the dial at once (`ClientHungUp`) instead
+    /// `whileClientWaits`, so a client that resets meanwhile ends the dial at once (`PeerHungUp`) instead
     /// of at the deadline. A FIN does not: for CONNECT it is a half-close the relay passes on.
     private func dial(_ destination: SOCKSEndpoint, timeout: Duration) async throws -> TCPConnection {
         if let address = destination.socketAddress {

@@ -4,7 +4,7 @@ import SOCKSProtocol
 
 extension SOCKSSession {
     /// The far side for this session's datagrams: direct, or through the upstream as configured (asked
-    /// under the connect deadline, ended early if the client hangs up meanwhile: `ClientHungUp`). Its UDP
+    /// under the connect deadline, ended early if the client hangs up meanwhile: `PeerHungUp`). Its UDP
     /// socket counts among the server's own while it is open; `drop` counts what the egress loses by itself
     /// (a UoT stream's end).
     func makeDatagramEgress(drop: DropReporter) async throws -> any DatagramEgress {

@@ -16,7 +16,7 @@ extension SOCKSSession {
         let egress: any DatagramEgress
         do {
             egress = try await makeDatagramEgress(drop: drop)
-        } catch is ClientHungUp {
+        } catch is PeerHungUp {
             abandon()
             record.outcome = .clientClosed
             return

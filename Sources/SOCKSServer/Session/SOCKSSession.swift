@@ -1,68 +1,25 @@
 import AsyncSockets
 import SOCKSProtocol
 
-/// One client connection, from greeting to teardown.
+/// One client connection, from its first byte to teardown: the pipeline that calls the stages in order.
 ///
-/// The actor owns the session's state (what the access log will say); the data itself moves on `Sendable`
-/// sockets in child tasks of `run()`'s task (a TCP relay's two directions, the UDP and UoT relays' loops),
-/// never through an actor hop per chunk; HTTP forwarding runs its request loop in the session's own task.
-/// The session's lifetime is its task: when the client's connection ends or the task is cancelled,
-/// everything under it ends.
+/// `run()` lets the first byte choose the front-end (`SOCKS5FrontEnd`, `SOCKS4FrontEnd`, `HTTPFrontEnd`),
+/// which turns the client's bytes into a `ClientRequest` (taking a login to the login stage, `LoginGate`,
+/// through `logIn`); then the user's place under its limits, the policy, the egress (`reach`,
+/// `makeDatagramEgress`: direct or upstream) and the command's relay (`Relays/`), each answering in the
+/// client's dialect.
+///
+/// The actor owns only what one session owns: its access record, its access policy and user, its place
+/// under the limits. The data moves on `Sendable` sockets in child tasks of `run()`'s task (a TCP relay's
+/// two directions, the UDP and UoT relays' loops), never through an actor hop per chunk; HTTP forwarding
+/// runs its request loop in the session's own task. The session's lifetime is its task: when the client's
+/// connection ends or the task is cancelled, everything under it ends.
 actor SOCKSSession {
-    /// What the handshake produced.
-    struct Accepted: Sendable {
-        var request: SOCKSRequest
-        var earlyData: [UInt8]
-        var user: String?
-        /// For an HTTP request to forward (absolute form), the request itself; `request` is then a CONNECT
-        /// to its origin, which is what rules, limits and metrics see.
-        var forward: HTTPForwardStart? = nil
-    }
-
     /// What the first bytes of a connection opened: a SOCKS request to serve, or an HTTP request.
     enum Opening: Sendable {
-        case request(Accepted)
+        case request(ClientRequest)
         /// An HTTP/1.x request starts with these bytes (all read so far).
         case http(firstBytes: [UInt8])
-    }
-
-    /// Why a session ended before serving a request.
-    enum HandshakeError: Error, CustomStringConvertible {
-        case clientClosed
-        case rejected(SOCKSHandshakeFailure)
-        /// A login refused unchecked: the client's IP is serving a login backoff.
-        case throttled
-        /// A login refused unchecked: the password checker's queue was full.
-        case checkerBusy
-        /// The first byte starts no protocol socksd speaks.
-        case unknownProtocol(firstByte: UInt8)
-        /// The first byte chose a protocol this listener does not accept.
-        case protocolNotAccepted(ClientProtocol)
-        /// A SOCKS4 request that is not one.
-        case rejectedSOCKS4(SOCKS4ProtocolError)
-        /// A SOCKS4 request while users must log in: SOCKS4 carries no password (answered 5B).
-        case socks4WithoutLogin
-        /// An HTTP request refused with `status` before anything was served (already answered).
-        case httpRefused(HTTPStatus, reason: String)
-        /// An HTTP request without credentials while users must log in (answered 407; no failed login).
-        case httpLoginRequired
-
-        var description: String {
-            switch self {
-            case .clientClosed: "client closed the connection during the handshake"
-            case .rejected(let failure): failure.description
-            case .throttled: "login refused: too many failed logins from this address"
-            case .checkerBusy: "login refused: the password checker is busy"
-            case .unknownProtocol(let byte):
-                "closed: the first byte \(SOCKSSession.hex(byte)) starts no protocol socksd speaks (SOCKS5, SOCKS4, HTTP)"
-            case .protocolNotAccepted(let chosen):
-                "closed: \(chosen) is not among this listener's protocols (--protocols)"
-            case .rejectedSOCKS4(let error): "malformed SOCKS4 request: \(error)"
-            case .socks4WithoutLogin: "SOCKS4 request refused (5B): users must log in, and SOCKS4 carries no password"
-            case .httpRefused(let status, let reason): "HTTP request answered \(status.code): \(reason)"
-            case .httpLoginRequired: "HTTP request without Proxy-Authorization answered 407"
-            }
-        }
     }
 
     let connection: TCPConnection
@@ -124,13 +81,10 @@ actor SOCKSSession {
             // Logins refused during a backoff are summarised by the throttle's report, not logged one by one.
             if !record.summarized { context.logger.info(record.accessEvent) }
         }
-        // The handshake deadline is a loop timer that closes the connection (which wakes the pending read):
-        // no task group, no child task, no dispatch timer for what almost every session meets in time.
-        let deadline = connection.eventLoop.schedule(after: context.configuration.handshakeTimeout) { [connection] in
-            connection.close()
-        }
+        // The handshake deadline closes the connection, which wakes the pending read.
+        let deadline = connection.closing(after: context.configuration.handshakeTimeout)
         defer { deadline.cancel() }
-        let accepted: Accepted
+        let accepted: ClientRequest
         do {
             switch try await open() {
             case .request(let request):
@@ -235,10 +189,21 @@ actor SOCKSSession {
         guard protocols.contains(chosen) else { throw HandshakeError.protocolNotAccepted(chosen) }
         switch chosen {
         case .socks5:
-            return .request(try await handshake(received: consume received))
+            let frontEnd = SOCKS5FrontEnd(connection: connection, requiresLogin: context.configuration.users != nil)
+            let (request, buffer) = try await frontEnd.readRequest(adopting: consume received) { credentials in
+                await logIn(credentials)
+            }
+            // Kept for the success reply if it is one of the pool's size (not the bytes read with a PROXY header).
+            if buffer.capacity >= Self.handshakeReadSize { spareBuffer = buffer }
+            return .request(request)
         case .socks4:
             dialect = .socks4
-            return .request(try await handshakeSOCKS4(received: consume received))
+            let frontEnd = SOCKS4FrontEnd(connection: connection)
+            let (request, userID) = try await frontEnd.readRequest(received: consume received)
+            record.socks4UserID = userID
+            // Configuration refuses SOCKS4 beside users; this holds whatever a reload or an embedder did.
+            if context.configuration.users != nil { try await frontEnd.refuseWithoutLogin() }
+            return .request(request)
         case .http:
             return .http(firstBytes: received)
         }
@@ -269,142 +234,13 @@ actor SOCKSSession {
     /// together (or a whole SOCKS4a request); early data beyond it stays in the socket for the relay to read.
     static let handshakeReadSize = 768
 
-    /// Reads a SOCKS4/4a request through its sans-I/O decoder. The user id is only logged (it proves
-    /// nothing); while users must log in, the request is answered 5B: SOCKS4 has no password to check.
-    private func handshakeSOCKS4(received: consuming [UInt8]) async throws -> Accepted {
-        var decoder = SOCKS4RequestDecoder()
-        decoder.receive(received)
-        // What was received becomes the read buffer (the decoder keeps its own copy of the bytes).
-        var buffer = consume received
-        while true {
-            switch decoder.next() {
-            case .needMoreBytes:
-                buffer.removeAll(keepingCapacity: true)
-                buffer.append(contentsOf: repeatElement(0, count: Self.handshakeReadSize))
-                let count = try await connection.read(into: &buffer)
-                guard count > 0 else { throw HandshakeError.clientClosed }
-                decoder.receive(buffer[0..<count])
-            case .request(let request):
-                record.socks4UserID = request.userID
-                guard context.configuration.users == nil else {
-                    // Configuration refuses SOCKS4 beside users; this holds whatever a reload or an embedder did.
-                    try? await connection.write(SOCKS4Reply(code: .rejected).encoded())
-                    throw HandshakeError.socks4WithoutLogin
-                }
-                return Accepted(
-                    request: SOCKSRequest(command: request.command, destination: request.destination), earlyData: decoder.takeEarlyData(), user: nil)
-            case .fail(let reply, let error):
-                if let reply { try? await connection.write(reply) }
-                throw HandshakeError.rejectedSOCKS4(error)
-            }
-        }
-    }
-
-    /// Reads greeting, login and request through the sans-I/O state machine, starting with the bytes
-    /// `received` already. A login from an IP serving a backoff is refused without checking the password;
-    /// a failed one counts towards the IP's backoff.
-    private func handshake(received: consuming [UInt8]) async throws -> Accepted {
-        let users = context.configuration.users
-        // The machine keeps the bytes in the array they were read into and reads later ones into its spare
-        // room (at least 256 bytes, so a message split mid-way still gets a useful read): one buffer for
-        // the whole handshake.
-        var machine = SOCKSServerHandshake(requiresAuthentication: users != nil, adopting: consume received)
-        var action = machine.next()
-        while true {
-            switch action {
-            case .needMoreBytes:
-                while true {
-                    let count = try machine.receive(minimumRoom: 256) { [connection] buffer, offset throws(SocketError) in
-                        try connection.readNow(into: &buffer, at: offset)
-                    }
-                    if let count {
-                        guard count > 0 else { throw HandshakeError.clientClosed }
-                        break
-                    }
-                    try await connection.waitUntilReadable()
-                }
-                action = machine.next()
-            case .send(let bytes):
-                try await connection.write(bytes)
-                action = machine.next()
-            case .verifyCredentials(let credentials):
-                record.user = credentials.username
-                switch await checkLogin(credentials, against: users) {
-                case .checked(let verified):
-                    action = machine.credentialsVerified(verified)
-                case .refusedUnchecked(let reason):
-                    if case .fail(let reply?, _) = machine.credentialsVerified(false) { try? await connection.write(reply) }
-                    throw reason
-                }
-            case .request(let request):
-                let accepted = Accepted(request: request, earlyData: machine.takeEarlyData(), user: machine.authenticatedUser?.usernameText)
-                // Kept for the success reply if it is one of the pool's size (not the bytes read with a PROXY
-                // header).
-                let buffer = machine.takeBuffer()
-                if buffer.capacity >= Self.handshakeReadSize { spareBuffer = buffer }
-                return accepted
-            case .fail(let reply, let failure):
-                if let reply { try? await connection.write(reply) }
-                throw HandshakeError.rejected(failure)
-            }
-        }
-    }
-
-    /// How a login ended: checked (right or wrong), or refused without a check.
-    enum LoginDecision {
-        case checked(Bool)
-        case refusedUnchecked(HandshakeError)
-    }
-
-    /// Takes a login past the throttle, checks it, and counts a failure towards the client's backoff. A
-    /// client that has as many logins in flight as it has tries left waits for them, polling on the loop's
-    /// timer at doubling intervals (20 ms up to 1 s, so a crowd of waiting logins costs few wake-ups) within
-    /// the handshake deadline, which closes the connection; one serving a backoff, or whose password cannot
-    /// be checked now, is refused unchecked and summarised in the log.
-    func checkLogin(_ credentials: SOCKSCredentials, against users: UserDatabase?) async -> LoginDecision {
-        let client = record.client.ip
-        let throttle = context.loginThrottle
-        var pollInterval = Duration.milliseconds(20)
-        var waited = Duration.zero
-        admission: while true {
-            switch throttle.beginAttempt(client) {
-            case .proceed:
-                break admission
-            case .wait where waited < context.configuration.handshakeTimeout && !connection.isClosed:
-                try? await connection.eventLoop.sleep(for: pollInterval)
-                waited += pollInterval
-                pollInterval = min(pollInterval * 2, .seconds(1))
-            case .wait, .refuse:
-                context.metrics.loginThrottled()
-                record.summarized = true
-                context.throttledLoginReport {
-                    context.logger.warning("session \(record.client): login refused: this address is throttled after too many failed logins")
-                }
-                return .refusedUnchecked(.throttled)
-            }
-        }
-        let verification = await users?.check(credentials) ?? .rejected
-        let outcome = throttle.endAttempt(client, failed: verification == .rejected)
-        switch verification {
-        case .accepted:
-            return .checked(true)
-        case .rejected:
-            context.metrics.loginFailed()
-            if case .blocked(let backoff) = outcome {
-                let settings = throttle.settings
-                context.logger.warning(
-                    "login throttling: \(client.clientNetwork) failed \(settings.failureLimit) logins within \(settings.window); refusing its logins for \(backoff)")
-            }
-            return .checked(false)
-        case .unavailable:
-            // The hash checker is saturated: refuse, but this is no failed guess of the client's.
-            context.metrics.loginUnchecked()
-            record.summarized = true
-            context.busyCheckerReport {
-                context.logger.warning("session \(record.client): login refused: the password checker is busy")
-            }
-            return .refusedUnchecked(.checkerBusy)
-        }
+    /// The login stage, for a front-end that read a user name and password: the record names the user as
+    /// given; a refusal without a check is summarised in the log rather than logged on its own.
+    func logIn(_ credentials: SOCKSCredentials) async -> LoginGate.Decision {
+        record.user = credentials.username
+        let decision = await LoginGate(context: context, client: record.client, connection: connection).check(credentials)
+        if case .refusedUnchecked = decision { record.summarized = true }
+        return decision
     }
 
     /// Answers a request the access policy denies: reply 02 (in the client's dialect), the rule in the log and the access line.
@@ -441,7 +277,26 @@ actor SOCKSSession {
     /// the close does not reset the answer away.
     private func writeFailureReply(_ code: SOCKSReplyCode) async {
         try? await connection.write(dialect.failureReply(code))
-        if dialect == .http { await drainBeforeClose() }
+        if dialect == .http { await httpFrontEnd.drainBeforeClose() }
+    }
+
+    /// The HTTP front-end of this session's connection.
+    var httpFrontEnd: HTTPFrontEnd {
+        HTTPFrontEnd(connection: connection, requiresLogin: context.configuration.users != nil, metrics: context.metrics)
+    }
+
+    /// The HTTP side of a listener: the connection's first byte was an ASCII letter, so `firstBytes` (all
+    /// read so far) start an HTTP/1.x request. Reads the request head within the handshake deadline, and
+    /// hands back what to serve once its login (if users must log in) is accepted.
+    private func openHTTP(firstBytes: [UInt8]) async throws -> ClientRequest {
+        dialect = .http
+        let frontEnd = httpFrontEnd
+        var inbound = HTTPInbound(connection: connection, buffered: firstBytes)
+        guard let request = try await frontEnd.readRequest(from: &inbound) else { throw HandshakeError.clientClosed }
+        record.httpMethod = request.head.method
+        record.destination = request.destination
+        let user = try await frontEnd.authenticate(request) { credentials in await logIn(credentials) }
+        return frontEnd.clientRequest(for: request, user: user, inbound: &inbound)
     }
 
     /// The access line's outcome for a handshake (or an HTTP request's login) that ended with `error`.
@@ -455,17 +310,12 @@ actor SOCKSSession {
         case HandshakeError.rejected(.noAcceptableMethod): .noAcceptableMethod
         case HandshakeError.rejected(.malformed(let problem)): .malformed("\(problem)")
         case HandshakeError.rejectedSOCKS4(let problem): .malformed("\(problem)")
-        case HandshakeError.unknownProtocol(let byte): .unsupportedProtocol(Self.hex(byte))
+        case HandshakeError.unknownProtocol(let byte): .unsupportedProtocol(HandshakeError.hex(byte))
         case HandshakeError.protocolNotAccepted(let chosen): .unsupportedProtocol("\(chosen)")
         case HandshakeError.socks4WithoutLogin, HandshakeError.httpLoginRequired: .authRequired
         case HandshakeError.httpRefused(let status, _): .failedHTTP(status: status.code)
         default: .handshakeError
         }
-    }
-
-    /// `0x16`: a byte as the log shows one.
-    static func hex(_ byte: UInt8) -> String {
-        "0x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
     }
 
     private func describe(_ error: any Error) -> String {

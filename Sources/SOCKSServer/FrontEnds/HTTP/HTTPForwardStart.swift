@@ -3,8 +3,8 @@ import SOCKSProtocol
 /// An absolute-form HTTP request (`GET http://host/path HTTP/1.1`) that opened a connection, handed from the
 /// handshake to `serveHTTPForwarding` once the client has logged in.
 ///
-/// A class, so that `SOCKSSession.Accepted` holds one reference: every session's task frames carry an
-/// `Accepted`, and an idle UDP association must not pay for the HTTP request it never had.
+/// A class, so that `ClientRequest` holds one reference: every session's task frames carry an
+/// `ClientRequest`, and an idle UDP association must not pay for the HTTP request it never had.
 final class HTTPForwardStart: Sendable {
     let request: HTTPProxyRequest
     /// What the client sent after the head: the start of the body, or further requests.

@@ -111,7 +111,7 @@ public final class MetricsEndpoint: Sendable {
     private func serve(_ connection: TCPConnection, ticket: MetricsConnectionSlots.Ticket) async {
         // The deadline closes the connection, which wakes whatever read or write is waiting: one loop
         // timer per connection, no task.
-        let deadline = connection.eventLoop.schedule(after: requestTimeout) { [connection] in connection.close() }
+        let deadline = connection.closing(after: requestTimeout)
         defer {
             deadline.cancel()
             connection.close()

@@ -18,7 +18,7 @@ extension SOCKSSession {
 
     /// BIND (RFC 1928 §4): listen, first reply with where the peer should connect, accept one peer from the
     /// expected address within the deadline, second reply with the peer's address, then relay as CONNECT.
-    func serveBind(_ accepted: Accepted) async {
+    func serveBind(_ accepted: ClientRequest) async {
         // An all-zero expected peer means "any": then each peer that connects is checked instead.
         if accepted.request.destination.socketAddress?.ip.isUnspecified != true {
             do {
@@ -81,13 +81,13 @@ extension SOCKSSession {
     }
 
     /// BIND through the upstream's BIND: its two replies are passed on, then its connection is relayed.
-    private func serveBind(_ accepted: Accepted, through upstream: UpstreamProxy) async {
+    private func serveBind(_ accepted: ClientRequest, through upstream: UpstreamProxy) async {
         let configuration = context.configuration
         let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
         let binding: SOCKSBinding
         do {
             binding = try await whileClientWaits(timeout: configuration.connectTimeout, endsOnFIN: false) { try await client.bind(expecting: accepted.request.destination) }
-        } catch is ClientHungUp {
+        } catch is PeerHungUp {
             record.outcome = .clientClosed
             return
         } catch {
@@ -104,7 +104,7 @@ extension SOCKSSession {
         let peerAddress: SOCKSEndpoint
         do {
             peerAddress = try await whileClientWaits(timeout: configuration.bindTimeout, endsOnFIN: false) { try await binding.waitForPeer() }
-        } catch is ClientHungUp {
+        } catch is PeerHungUp {
             binding.connection.close()
             record.outcome = .clientClosed
             return

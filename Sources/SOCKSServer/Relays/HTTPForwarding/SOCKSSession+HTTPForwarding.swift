@@ -22,14 +22,14 @@ extension SOCKSSession {
     /// another user makes it that user's request, under that user's rules and limits; none, where users log
     /// in, is answered 407). A `CONNECT` among them ends the series with a tunnel. Bodies are copied, not
     /// spliced: their framing must be followed.
-    func serveHTTPForwarding(_ accepted: Accepted) async {
+    func serveHTTPForwarding(_ accepted: ClientRequest) async {
         guard let start = accepted.forward else { return }
         var client = HTTPInbound(connection: connection, buffered: start.pending)
         guard let tunnel = await forwardRequests(start.request, from: &client) else { return }
         tracker.accepted(user: servedUser, command: .connect, destination: tunnel.destination)
         // Served once the forwarding has settled its own byte counts, so the tunnel's access line keeps the
         // tunnel's bytes (the forwarding's accounting used to overwrite them with its own, zero).
-        await serveConnect(Accepted(request: SOCKSRequest(command: .connect, destination: tunnel.destination), earlyData: client.takeAll(), user: servedUser))
+        await serveConnect(ClientRequest(request: SOCKSRequest(command: .connect, destination: tunnel.destination), earlyData: client.takeAll(), user: servedUser))
     }
 
     /// Forwards `first` (whose login made `servedUser`) and the requests after it: the `CONNECT` that
@@ -66,10 +66,10 @@ extension SOCKSSession {
             guard keepAlive else { return nil }
             // The next request on this connection, within the handshake deadline (an idle keep-alive
             // connection then just ends).
-            let deadline = connection.eventLoop.schedule(after: context.configuration.handshakeTimeout) { [connection] in connection.close() }
+            let deadline = connection.closing(after: context.configuration.handshakeTimeout)
             let next: HTTPProxyRequest?
             do {
-                next = try await readHTTPRequest(from: &client)
+                next = try await httpFrontEnd.readRequest(from: &client)
             } catch HandshakeError.httpRefused(let status, let reason) {
                 deadline.cancel()
                 // A head that is no request has an access line of its own; the request before keeps its
@@ -93,7 +93,7 @@ extension SOCKSSession {
                 // request, under that user's rules, cap and session limit.
                 let user: String?
                 do {
-                    user = try await authenticateHTTP(next)
+                    user = try await httpFrontEnd.authenticate(next) { credentials in await logIn(credentials) }
                 } catch {
                     record.outcome = handshakeOutcome(error)
                     return nil
@@ -223,8 +223,8 @@ extension SOCKSSession {
             // The client's own body is broken: its fault, answered as such (the origin has a cut request).
             record.outcome = .failedHTTP(status: 400)
             context.logger.warning("session \(record.client): HTTP \(record.httpMethod ?? "request") refused: bad chunked request body: \(problem)")
-            await answerHTTP(.badRequest)
-        case (.sendingRequest, is HTTPInbound.Failure), (_, is ClientHungUp):
+            await httpFrontEnd.answer(.badRequest)
+        case (.sendingRequest, is HTTPInbound.Failure), (_, is PeerHungUp):
             // The client's body ended early (a FIN inside a request is no half-close), or it reset the
             // connection while the origin had yet to answer: nobody to answer.
             record.outcome = .clientClosed
@@ -235,12 +235,12 @@ extension SOCKSSession {
             record.outcome = .failedHTTP(status: status.code)
             let destination = record.destination.map { SOCKSLogger.escapingFieldValue($0.description) } ?? "-"
             context.logger.warning("session \(record.client): HTTP \(record.httpMethod ?? "request") \(destination) failed: \(error)")
-            await answerHTTP(status)
+            await httpFrontEnd.answer(status)
         }
     }
 
     /// Waits for the origin's next response head while watching the client: a client that resets the
-    /// connection meanwhile ends the wait (`ClientHungUp`), so a long poll or a silent origin cannot hold the
+    /// connection meanwhile ends the wait (`PeerHungUp`), so a long poll or a silent origin cannot hold the
     /// session, its two sockets and its place under the limits after the client has gone. Its FIN does not:
     /// the request is complete by now, so a FIN is a half-close (`shutdown(SHUT_WR)` after the request, as
     /// `nc -N` and some HTTP/1.0 clients do) and the response is still delivered, then the connection closed,

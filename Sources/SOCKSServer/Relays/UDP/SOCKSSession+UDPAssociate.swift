@@ -5,7 +5,7 @@ import SOCKSProtocol
 extension SOCKSSession {
     /// UDP ASSOCIATE: open a relay socket on the control connection's local IP, tell the client where it is,
     /// and relay until the control connection ends or the association idles out.
-    func serveUDPAssociate(_ accepted: Accepted) async {
+    func serveUDPAssociate(_ accepted: ClientRequest) async {
         guard await enterUDPLimit() else { return }
         defer { leaveUDPLimit() }
         let localIP = connection.localAddress.unmapped.ip

@@ -7,13 +7,13 @@ extension SOCKSSession {
     /// request), reply success (BND = this connection's local address) before reading any UoT byte, then
     /// relay frames and datagrams until either side ends. The v2 header is part of the handshake: it must
     /// arrive within the handshake timeout of the reply.
-    func serveUoT(_ version: UoTVersion, _ accepted: Accepted) async {
+    func serveUoT(_ version: UoTVersion, _ accepted: ClientRequest) async {
         guard await enterUDPLimit() else { return }
         defer { leaveUDPLimit() }
         await serveDatagramRelay(bound: connection.localAddress) { forwarder in
             record.command = SOCKSCommand.connect
             let headerDeadline = version == .v2
-                ? connection.eventLoop.schedule(after: context.configuration.handshakeTimeout) { [connection] in connection.close() }
+                ? connection.closing(after: context.configuration.handshakeTimeout)
                 : nil
             let relay = UoTServerRelay(
                 connection: connection, version: version, earlyData: accepted.earlyData, forwarder: forwarder,

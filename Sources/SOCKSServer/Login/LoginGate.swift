@@ -1,0 +1,68 @@
+import AsyncSockets
+import SOCKSProtocol
+
+/// The login stage: a user name and password (RFC 1929, or HTTP Basic) taken past the client address's
+/// login throttle to the user database, and a failure counted towards that address's backoff.
+///
+/// A client with as many logins in flight as it has tries left waits for them, polling on its connection's
+/// loop timer at doubling intervals (20 ms up to 1 s, so a crowd of waiting logins costs few wake-ups)
+/// within the handshake deadline, which closes the connection; one serving a backoff, or whose password
+/// cannot be checked now, is refused unchecked, and the refusal is summarised in the log rather than logged
+/// one by one.
+struct LoginGate {
+    /// How a login ended: checked (right or wrong), or refused without a check.
+    enum Decision {
+        case checked(Bool)
+        case refusedUnchecked(HandshakeError)
+    }
+
+    let context: SessionContext
+    /// The client whose address the throttle counts.
+    let client: SocketAddress
+    /// The client's connection: a login stops waiting for the throttle once it is closed.
+    let connection: TCPConnection
+
+    /// Checks `credentials` against the configured users (none configured: every login fails).
+    nonisolated(nonsending) func check(_ credentials: SOCKSCredentials) async -> Decision {
+        let throttle = context.loginThrottle
+        var pollInterval = Duration.milliseconds(20)
+        var waited = Duration.zero
+        admission: while true {
+            switch throttle.beginAttempt(client.ip) {
+            case .proceed:
+                break admission
+            case .wait where waited < context.configuration.handshakeTimeout && !connection.isClosed:
+                try? await connection.eventLoop.sleep(for: pollInterval)
+                waited += pollInterval
+                pollInterval = min(pollInterval * 2, .seconds(1))
+            case .wait, .refuse:
+                context.metrics.loginThrottled()
+                context.throttledLoginReport { [client, context] in
+                    context.logger.warning("session \(client): login refused: this address is throttled after too many failed logins")
+                }
+                return .refusedUnchecked(.throttled)
+            }
+        }
+        let verification = await context.configuration.users?.check(credentials) ?? .rejected
+        let outcome = throttle.endAttempt(client.ip, failed: verification == .rejected)
+        switch verification {
+        case .accepted:
+            return .checked(true)
+        case .rejected:
+            context.metrics.loginFailed()
+            if case .blocked(let backoff) = outcome {
+                let settings = throttle.settings
+                context.logger.warning(
+                    "login throttling: \(client.ip.clientNetwork) failed \(settings.failureLimit) logins within \(settings.window); refusing its logins for \(backoff)")
+            }
+            return .checked(false)
+        case .unavailable:
+            // The hash checker is saturated: refuse, but this is no failed guess of the client's.
+            context.metrics.loginUnchecked()
+            context.busyCheckerReport { [client, context] in
+                context.logger.warning("session \(client): login refused: the password checker is busy")
+            }
+            return .refusedUnchecked(.checkerBusy)
+        }
+    }
+}
