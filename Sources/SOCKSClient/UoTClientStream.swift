@@ -7,7 +7,7 @@ extension SOCKSClient {
     ///
     /// - Parameters:
     ///   - version: `.v2` (the default) or `.v1` for servers that only speak the legacy protocol.
-    ///   - connectTo: v2 only: a fixed destination (connect mode, frames carry no address). `nil` (the
+    ///   - destination: v2 only: a fixed destination (connect mode, frames carry no address). `nil` (the
     ///     default) opens an addressed stream, where every datagram names its own destination.
     public func udpOverTCP(version: UoTVersion = .v2, connectTo destination: SOCKSEndpoint? = nil) async throws -> UoTClientStream {
         precondition(version == .v2 || destination == nil, "UoT v1 has no connect mode")

@@ -18,6 +18,7 @@ public struct UoTFrames: AsyncSequence, Sendable {
     let decoder: UoTStreamDecoder
 
     /// - Parameters:
+    ///   - connection: the stream the frames are read from.
     ///   - decoder: how to read the stream (a server's `UoTStreamDecoder(serverOf:)`, a client's
     ///     `UoTStreamDecoder(framing:)`), with any bytes already read from it received.
     public init(connection: TCPConnection, decoder: UoTStreamDecoder) {

@@ -51,8 +51,11 @@ public struct UpstreamProxy: Sendable, Hashable {
     /// Parses `socks5://[USER[:PASSWORD]@]HOST:PORT` (`socks5h://` too); user and password may be
     /// percent-encoded, an IPv6 host is written in brackets.
     ///
-    /// - Parameter password: the password for a URL that names a user but no password (so that the
-    ///   password need not appear on a command line); an error if the URL has a password too.
+    /// - Parameters:
+    ///   - url: the upstream's URL.
+    ///   - udpTransport: how UDP goes through the upstream: UoT (v2 by default) or its UDP ASSOCIATE.
+    ///   - password: the password for a URL that names a user but no password (so that the password need
+    ///     not appear on a command line); an error if the URL has a password too.
     public init(url: String, udpTransport: UDPTransport = .udpOverTCP(.v2), password: String? = nil) throws(InvalidURL) {
         let schemes = ["socks5://", "socks5h://"]
         guard let scheme = schemes.first(where: { url.lowercased().hasPrefix($0) }) else {

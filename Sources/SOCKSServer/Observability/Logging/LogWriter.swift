@@ -73,6 +73,7 @@ public final class LogWriter: Sendable {
     /// Starts the writer thread for `fileDescriptor` (which stays open and is never closed by the writer).
     ///
     /// - Parameters:
+    ///   - fileDescriptor: where the lines go.
     ///   - capacity: how many lines may wait; the default bounds the queue to about a megabyte.
     ///   - format: text (the default) or JSON lines.
     ///   - priorityPrefixes: write journald's `<N>` priority prefix instead of a timestamp (see

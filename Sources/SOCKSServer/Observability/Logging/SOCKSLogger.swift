@@ -143,7 +143,11 @@ public struct SOCKSLogger: Sendable {
     /// Every call but the first case starts a writer thread of its own: make the logger once and change its
     /// level with `setLevel(_:)`.
     ///
-    /// - Parameter environment: the process's environment; a parameter so that tests can give their own.
+    /// - Parameters:
+    ///   - destination: standard error, standard output or a file.
+    ///   - level: the least severe level written.
+    ///   - format: text or JSON lines.
+    ///   - environment: the process's environment; a parameter so that tests can give their own.
     /// - Throws: `LogFileError` when the file cannot be opened.
     public static func make(
         level: Level, format: LogFormat, destination: LogDestination,

@@ -47,6 +47,8 @@ public final class MetricsEndpoint: Sendable {
     /// Binds the endpoint's listening socket, so that a port in use fails here, before `run()`.
     ///
     /// - Parameters:
+    ///   - address: where to listen.
+    ///   - server: the server whose metrics it serves.
     ///   - version: the `version` label of `socksd_build_info`.
     ///   - requestTimeout: how long one connection may take, from accept to the end of the answer.
     ///   - maximumConnections: connections served at once; beyond them, a new connection takes the slot of
