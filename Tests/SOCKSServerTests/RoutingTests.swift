@@ -35,8 +35,8 @@ import TestSupport
         }
     }
 
-    static func microsocks(leavingFrom source: String, port: UInt16? = nil) async throws -> ExternalPeer {
-        try await ExternalPeer("/usr/bin/microsocks", package: "microsocks", port: port) { port in
+    static func microsocks(leavingFrom source: String) async throws -> ExternalPeer {
+        try await ExternalPeer("/usr/bin/microsocks", package: "microsocks") { port in
             ["-i", "127.0.0.1", "-p", "\(port)", "-b", source]
         }
     }
@@ -88,21 +88,27 @@ import TestSupport
     }
 
     @Test func failoverWhenAnUpstreamStopsThenDownAllDownAndBackUp() async throws {
-        let a = try await Self.microsocks(leavingFrom: "127.0.0.2")
-        let b = try await Self.microsocks(leavingFrom: "127.0.0.3")
+        let microsocksA = try await Self.microsocks(leavingFrom: "127.0.0.2")
+        defer { microsocksA.stop() }
+        let microsocksB = try await Self.microsocks(leavingFrom: "127.0.0.3")
+        defer { microsocksB.stop() }
+        // Each stops and starts again in front of its microsocks, keeping its port.
+        let a = try SwitchableUpstream(forwardingTo: microsocksA.address)
+        defer { a.stop() }
+        let b = try SwitchableUpstream(forwardingTo: microsocksB.address)
         defer { b.stop() }
         let target = try WhoAmI()
         defer { target.stop() }
         let harness = try ServerHarness {
-            $0.upstreams = ["a": Self.upstream(a), "b": Self.upstream(b)]
+            $0.upstreams = ["a": UpstreamProxy(host: "127.0.0.1", port: a.port), "b": UpstreamProxy(host: "127.0.0.1", port: b.port)]
             $0.routes = [try Route(parsing: "*=a,b")]
             $0.upstreamFailureLimit = 2
             $0.upstreamProbeInterval = .milliseconds(100)
         }
         let destination = SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: target.port)
         #expect(try await Self.source(through: harness.address, to: destination).0 == "127.0.0.2")
-        a.stop()
-        // a refuses now: each session fails over to b; after two failures a is down and skipped.
+        a.goDown()
+        // a hangs up at once now: each session fails over to b; after two failures a is down and skipped.
         for _ in 0..<3 {
             #expect(try await Self.source(through: harness.address, to: destination).0 == "127.0.0.3")
         }
@@ -110,20 +116,21 @@ import TestSupport
         #expect(harness.log.all.filter { $0.contains("upstream a is down") }.count == 1)
         #expect(harness.server.metrics.prometheusText(version: "t").contains("socksd_upstream_up{upstream=\"a\"} 0"))
         // Both down: reply 03.
-        b.stop()
+        b.goDown()
         _ = try await Self.source(through: harness.address, to: destination)
         _ = try await Self.source(through: harness.address, to: destination)
         #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains("upstream b is down: ") } })
         #expect(try await Self.source(through: harness.address, to: destination).1 == .networkUnreachable)
-        // a comes back where it was: the probe finds it, and sessions go through it again.
-        let again = try await Self.microsocks(leavingFrom: "127.0.0.2", port: a.port)
-        defer { again.stop() }
+        #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains("via=a ") && $0.contains("outcome=failed(03") } })
+        // a comes back: the probe finds it, and sessions go through it again.
+        a.comeUp()
         #expect(await ServerHarness.eventually(.seconds(20)) { harness.log.all.contains { $0.contains("upstream a is up") } })
         #expect(try await Self.source(through: harness.address, to: destination).0 == "127.0.0.2")
         let metrics = harness.server.metrics.prometheusText(version: "t")
         #expect(metrics.contains("socksd_upstream_up{upstream=\"a\"} 1"))
-        #expect(metrics.contains("socksd_upstream_sessions_total{upstream=\"b\",outcome=\"succeeded\"}"))
-        #expect(metrics.contains("socksd_upstream_connect_seconds_count{upstream=\"a\"}"))
+        #expect(metrics.contains("socksd_upstream_up{upstream=\"b\"} 0"))
+        #expect(metrics.contains("socksd_upstream_sessions_total{upstream=\"b\",outcome=\"succeeded\"} 3"))
+        #expect(metrics.contains("socksd_upstream_connect_seconds_count{upstream=\"a\"} 2"))
         await harness.stop()
     }
 
@@ -208,6 +215,53 @@ import TestSupport
         #expect(try await source(as: "bob", to: address) == "127.0.0.3")
         // bob's routes do not match a name: the server's route.
         #expect(try await source(as: "bob", to: SOCKSEndpoint(address: .domain("localhost"), port: target.port)) == "127.0.0.2")
+        await harness.stop()
+    }
+
+    /// A reload: new routes apply to new sessions, an open session keeps its upstream, and an upstream
+    /// whose URL is unchanged keeps its health (a changed one starts up).
+    @Test func reloadKeepsOpenSessionsAndTheHealthOfUnchangedUpstreams() async throws {
+        let b = try await Self.microsocks(leavingFrom: "127.0.0.3")
+        defer { b.stop() }
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let dead = try LoopbackPeers.refusingPort()
+        defer { withExtendedLifetime(dead) {} }
+        var configuration = SOCKSServer.Configuration()
+        let harness = try ServerHarness {
+            $0.upstreams = ["a": UpstreamProxy(host: "127.0.0.1", port: dead.port), "b": Self.upstream(b)]
+            $0.routes = [try Route(parsing: "localhost=a"), try Route(parsing: "127.0.0.1=b")]
+            $0.upstreamFailureLimit = 1
+            $0.upstreamProbeInterval = .seconds(3600)
+            configuration = $0
+        }
+        // a fails once: down.
+        let (_, failed) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(address: .domain("localhost"), port: echo.address.port))
+        #expect(failed.code != .succeeded)
+        #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains("upstream a is down") } })
+        // A session through b, open across the reload.
+        let (open, reply) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(echo.address))
+        #expect(reply.code == .succeeded)
+
+        var rerouted = configuration
+        rerouted.routes = [try Route(parsing: "*=direct")]
+        try await harness.server.reload(rerouted)
+        try await open.send([7, 8])
+        #expect(try await open.receive(exactly: 2) == [7, 8])
+        open.close()
+        #expect(harness.server.metrics.prometheusText(version: "t").contains("socksd_upstream_up{upstream=\"a\"} 0"))
+        let (direct, directReply) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(echo.address))
+        #expect(directReply.code == .succeeded)
+        direct.close()
+        #expect(await ServerHarness.eventually {
+            harness.log.all.contains { $0.contains("destination=127.0.0.1:\(echo.address.port) via=b ") }
+                && harness.log.all.contains { $0.contains("destination=127.0.0.1:\(echo.address.port) via=direct ") }
+        })
+        // A new URL for a: a new upstream, up.
+        var moved = rerouted
+        moved.upstreams["a"] = Self.upstream(b)
+        try await harness.server.reload(moved)
+        #expect(harness.server.metrics.prometheusText(version: "t").contains("socksd_upstream_up{upstream=\"a\"} 1"))
         await harness.stop()
     }
 

@@ -12,16 +12,15 @@ public final class ExternalPeer: Sendable {
     /// Starts `path` with the arguments `makeArguments(port)` builds, and waits until the port accepts.
     ///
     /// - Throws: when the program is not installed (`.ci/run` installs it) or never starts listening.
-    /// - Parameter port: the port to give it (to start a peer again where a stopped one was); nil for a free one.
-    public init(_ path: String, package: String, port: UInt16? = nil, makeArguments: (UInt16) throws -> [String]) async throws {
+    public init(_ path: String, package: String, makeArguments: (UInt16) throws -> [String]) async throws {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             Issue.record("\(path) is not installed: run .ci/run, or apt-get install \(package)")
             throw SocketError.nameNotFound(path)
         }
-        self.port = try port ?? LoopbackPeers.freePort()
+        port = try LoopbackPeers.freePort()
         logPath = FileManager.default.temporaryDirectory.appendingPathComponent("peer-\(UUID().uuidString).log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process = try ChildProcess(path, try makeArguments(self.port), outputPath: logPath)
+        process = try ChildProcess(path, try makeArguments(port), outputPath: logPath)
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             if let probe = try? await TCPConnection.connect(to: address) {
@@ -31,7 +30,7 @@ public final class ExternalPeer: Sendable {
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(20))
         }
-        Issue.record("\(path) did not start listening on \(self.port); its output:\n\(self.log)")
+        Issue.record("\(path) did not start listening on \(port); its output:\n\(self.log)")
         stop()
         throw SocketError.timedOut
     }
