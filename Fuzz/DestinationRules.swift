@@ -2,14 +2,15 @@ import AsyncSockets
 @_spi(Testing) import SOCKSServer
 
 /// Fuzzes the destination rules of `--allow-to` / `--deny-to`: `IPNetwork(parsing:)`,
-/// `DestinationRule(action:parsing:)` and the indexed `DestinationRules.firstMatch`.
+/// `DestinationRule(action:parsing:)` and the indexed `DestinationRules.firstMatch`; and the routes of
+/// `--route TARGET=VIA` (`Route(parsing:)`), whose TARGET is a rule's.
 ///
 /// Input: rule targets, one per line, up to the first empty line (the bytes decoded as UTF-8, invalid
 /// sequences replaced); the bytes after it are queries, each a selector byte, two port bytes, and the bytes
 /// its selector asks for (see `Query`).
 ///
 /// Invariants, beyond not crashing:
-/// - a target or network that parses writes a description that parses back to the same value;
+/// - a target, network or route that parses writes a description that parses back to the same value;
 /// - the indexed `firstMatch` names the same rule as `linearFirstMatch`, the plain walk, for every query:
 ///   the input's own, and for each rule destinations made from it (its network's first and last address,
 ///   also in mapped and NAT64 form, its domain and a subdomain, the ends of its port range);
@@ -23,6 +24,7 @@ func fuzzOneInput(_ input: [UInt8]) {
     for (line, text) in ruleText.split(separator: "\n", omittingEmptySubsequences: false).prefix(64).enumerated() {
         checkNetwork(String(text))
         checkRate(String(text))
+        checkRoute(String(text))
         if let rule = checkRule(String(text), action: line % 2 == 0 ? .allow : .deny) {
             parsed.append(rule)
         }
@@ -261,4 +263,11 @@ private struct ByteReader {
         guard !elements.isEmpty else { return nil }
         return elements[Int(byte()) % elements.count]
     }
+}
+
+/// A route that parses writes itself back (`TARGET=VIA`) as text that parses to the same route.
+func checkRoute(_ text: String) {
+    guard let route = try? Route(parsing: text) else { return }
+    let again = try? Route(parsing: route.description)
+    expect(again == route, "route \(text) wrote \(route.description), which reads back as \(String(describing: again))")
 }

@@ -47,6 +47,12 @@ public struct SOCKSClient: Sendable {
         return SOCKSBinding(connection: connection, listeningAddress: listening)
     }
 
+    /// Reaches the proxy and completes its method selection and, if asked, the login (within
+    /// `handshakeTimeout`), then hangs up: whether the proxy is there and accepts this client.
+    public func probe() async throws {
+        try await openControl().close()
+    }
+
     /// Opens a control connection and sends one request: the connection and the reply's BND, or the
     /// connection closed and the error.
     func openRequest(_ command: SOCKSCommand, _ destination: SOCKSEndpoint) async throws -> (TCPConnection, SOCKSEndpoint) {

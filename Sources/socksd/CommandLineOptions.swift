@@ -80,12 +80,22 @@ struct CommandLineOptions {
           --udp-full-cone            accept UDP replies from any remote, not only those the
                                      client has sent to.
           --bind-timeout SECS        time for a BIND peer to connect (default 60).
-          --upstream URL             forward everything through this SOCKS5 server.
-          --upstream-password-file FILE
+          --upstream [NAME=]URL      forward through this SOCKS5 server: without a name, what no
+                                     route matches (the default upstream); with one, for --route.
+                                     Repeatable; direct and default are reserved names.
+          --upstream-password-file [NAME=]FILE
                                      the upstream password (first line), for a URL with a user
-                                     and no password; or set SOCKSD_UPSTREAM_PASSWORD.
-          --upstream-udp MODE        how UDP reaches the upstream: uot (UoT v2, default), uot1,
+                                     and no password; or set SOCKSD_UPSTREAM_PASSWORD (named:
+                                     SOCKSD_UPSTREAM_PASSWORD_NAME, upper-case, - as _).
+          --upstream-udp [NAME=]MODE how UDP reaches the upstream: uot (UoT v2, default), uot1,
                                      or associate (the upstream's UDP ASSOCIATE).
+          --route TARGET=VIA         send destinations matching TARGET (as --deny-to) direct, or
+                                     through upstream NAME, or NAME1,NAME2 (failing over in that
+                                     order); repeatable, first match wins; no match uses the
+                                     default upstream, or goes direct.
+          --upstream-failures N      consecutive failures before an upstream is down (default 3).
+          --upstream-probe-interval SECS
+                                     how often a down upstream is probed (default 5).
           --log-level LEVEL          debug, info, warning or error (default info).
           --log-file PATH            append the log to PATH (reopened on SIGHUP) instead of
                                      standard error.
@@ -137,6 +147,17 @@ struct CommandLineOptions {
     var newSessionsPerIP: SessionRate?
     var authFailures: Int?
     var upstreamUDP: UpstreamProxy.UDPTransport?
+    // Routing: `--upstream NAME=URL` and its named siblings, `--route`, the health settings.
+    /// `--upstream NAME=URL`, in the order given.
+    var namedUpstreams: [(name: String, url: String)] = []
+    /// `--upstream-password-file NAME=FILE`, by name.
+    var namedUpstreamPasswordFiles: [String: String] = [:]
+    /// `--upstream-udp NAME=MODE`, by name.
+    var namedUpstreamUDP: [String: UpstreamProxy.UDPTransport] = [:]
+    /// `--route TARGET=VIA`, in the order given: replaces the file's `routes`.
+    var routes: [Route] = []
+    var upstreamFailures: Int?
+    var upstreamProbeInterval: Duration?
     var logLevel: SOCKSLogger.Level?
     var logFile: String?
     var logFormat: LogFormat?
@@ -195,8 +216,35 @@ struct CommandLineOptions {
             case "--udp-advertise": udpAdvertise = try value()
             case "--udp-full-cone": udpFullCone = true
             case "--bind-timeout": bindTimeout = try Self.seconds(try value(), flag: name)
-            case "--upstream": upstream = try value()
-            case "--upstream-password-file": upstreamPasswordFile = try value()
+            case "--upstream":
+                let text = try value()
+                if let (name, url) = try Self.named(text, flag: name, beforeScheme: true) {
+                    namedUpstreams.append((name, url))
+                } else {
+                    upstream = text
+                }
+            case "--upstream-password-file":
+                let text = try value()
+                if let (name, file) = try Self.named(text, flag: name, beforeScheme: false) {
+                    namedUpstreamPasswordFiles[name] = file
+                } else {
+                    upstreamPasswordFile = text
+                }
+            case "--route":
+                let text = try value()
+                do {
+                    routes.append(try Route(parsing: text))
+                } catch {
+                    throw UsageError(description: "--route: \(error)")
+                }
+            case "--upstream-failures":
+                let text = try value()
+                guard let count = Int(text), ConfigurationFile.upstreamFailuresRange.contains(count) else {
+                    let range = ConfigurationFile.upstreamFailuresRange
+                    throw UsageError(description: "--upstream-failures takes a whole number from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+                }
+                upstreamFailures = count
+            case "--upstream-probe-interval": upstreamProbeInterval = try Self.seconds(try value(), flag: name)
             case "--allow-open-proxy": allowOpenProxy = true
             case "--allow-from": allowFrom.append(try Self.network(try value(), flag: name))
             case "--allow-to", "--deny-to":
@@ -224,11 +272,13 @@ struct CommandLineOptions {
                 }
                 authFailures = count
             case "--upstream-udp":
-                let text = try value()
+                var text = try value()
+                let upstreamName = try Self.named(text, flag: name, beforeScheme: false)
+                if let upstreamName { text = upstreamName.value }
                 guard let transport = UpstreamProxy.UDPTransport(name: text) else {
                     throw UsageError(description: "--upstream-udp must be uot, uot1 or associate, not '\(text)'")
                 }
-                upstreamUDP = transport
+                if let upstreamName { namedUpstreamUDP[upstreamName.name] = transport } else { upstreamUDP = transport }
             case "--log-level":
                 let text = try value()
                 guard let level = SOCKSLogger.Level(name: text) else {
@@ -249,6 +299,19 @@ struct CommandLineOptions {
                 throw UsageError(description: "unknown argument '\(argument)'")
             }
         }
+    }
+
+    /// `NAME=VALUE` split at its first `=`, for the flags of named upstreams; nil for a value without a
+    /// name. With `beforeScheme`, only an `=` before `://` names (a URL's password may hold one).
+    private static func named(_ text: String, flag: String, beforeScheme: Bool) throws(UsageError) -> (name: String, value: String)? {
+        guard let equals = text.firstIndex(of: "=") else { return nil }
+        if beforeScheme, let scheme = text.range(of: "://"), scheme.lowerBound < equals { return nil }
+        let name = String(text[..<equals])
+        if !beforeScheme && name.contains("/") { return nil }  // a file name with an `=` in it
+        if let problem = Route.problem(withUpstreamName: name) {
+            throw UsageError(description: "\(flag): \(problem)")
+        }
+        return (name, String(text[text.index(after: equals)...]))
     }
 
     /// A positive whole number, for a limit.

@@ -60,6 +60,7 @@ extension DaemonSetup {
             (server.users, server.userPolicies) = readUsers()
             await readProtocols(into: &server)
             server.upstream = readUpstream()
+            readRouting(into: &server)
             if let host = options.udpAdvertise ?? file?.udp.advertise {
                 let path = options.udpAdvertise != nil ? "--udp-advertise" : "udp.advertise"
                 do {
@@ -300,9 +301,98 @@ extension DaemonSetup {
             }
         }
 
+        /// The named upstreams (`--upstream NAME=URL`, replacing the file's `upstreams`), the routes (`--route`,
+        /// replacing `routes`; users' routes from the file), the health settings; a route naming an unknown
+        /// upstream is a problem, an upstream no route uses a warning.
+        private mutating func readRouting(into server: inout SOCKSServer.Configuration) {
+            server.upstreamFailureLimit = options.upstreamFailures ?? file?.upstreamHealth.failures ?? server.upstreamFailureLimit
+            server.upstreamProbeInterval = options.upstreamProbeInterval ?? file?.upstreamHealth.probeInterval ?? server.upstreamProbeInterval
+            var written: [(name: String, url: String, passwordFile: String?, udp: String?, path: String)] = []
+            if !options.namedUpstreams.isEmpty {
+                for (name, url) in options.namedUpstreams {
+                    if written.contains(where: { $0.name == name }) {
+                        problems.append(ConfigurationProblem(path: "--upstream", reason: "'\(name)' is given twice"))
+                    }
+                    written.append((name, url, options.namedUpstreamPasswordFiles[name], nil, "--upstream"))
+                }
+            } else {
+                for (name, upstream) in (file?.upstreams ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    let path = "upstreams.\(name)"
+                    written.append((name, upstream.url, options.namedUpstreamPasswordFiles[name] ?? upstream.passwordFile, upstream.udp, path))
+                }
+            }
+            for name in options.namedUpstreamPasswordFiles.keys.sorted() where !written.contains(where: { $0.name == name }) {
+                problems.append(ConfigurationProblem(path: "--upstream-password-file", reason: "names '\(name)', which is no upstream"))
+            }
+            for name in options.namedUpstreamUDP.keys.sorted() where !written.contains(where: { $0.name == name }) {
+                problems.append(ConfigurationProblem(path: "--upstream-udp", reason: "names '\(name)', which is no upstream"))
+            }
+            for entry in written {
+                var transport = options.namedUpstreamUDP[entry.name] ?? .udpOverTCP(.v2)
+                if options.namedUpstreamUDP[entry.name] == nil, let udp = entry.udp {
+                    if let named = UpstreamProxy.UDPTransport(name: udp) {
+                        transport = named
+                    } else {
+                        problems.append(ConfigurationProblem(path: "\(entry.path).udp", reason: "must be uot, uot1 or associate, not '\(udp)'"))
+                    }
+                }
+                let urlPath = entry.path == "--upstream" ? "--upstream" : "\(entry.path).url"
+                let password: String?
+                do {
+                    password = try upstreamPassword(file: entry.passwordFile, url: entry.url, environment: Self.passwordVariable(of: entry.name))
+                } catch {
+                    problems.append(ConfigurationProblem(path: entry.path == "--upstream" ? "--upstream-password-file" : "\(entry.path).passwordFile", reason: error.description, kind: .environment))
+                    continue
+                }
+                do {
+                    server.upstreams[entry.name] = try UpstreamProxy(url: entry.url, udpTransport: transport, password: password)
+                    if entry.path == "--upstream", DaemonSetup.urlCarriesPassword(entry.url) {
+                        settings.warnings.append(
+                            "the password of upstream \(entry.name) is on the command line, where other local users can read it; use --upstream-password-file \(entry.name)=FILE or \(Self.passwordVariable(of: entry.name))")
+                    }
+                } catch {
+                    problems.append(ConfigurationProblem(path: urlPath, reason: "\(error)"))
+                }
+            }
+            var routeSources: [(route: Route, path: String)] = []
+            if !options.routes.isEmpty {
+                server.routes = options.routes
+                routeSources = options.routes.map { ($0, "--route") }
+            } else if let routes = file?.routes {
+                server.routes = routes
+                routeSources = routes.enumerated().map { ($1, "routes[\($0)].via") }
+            }
+            for (user, policy) in server.userPolicies.sorted(by: { $0.key < $1.key }) {
+                routeSources += policy.routes.enumerated().map { ($1, "users.\(user).routes[\($0)].via") }
+            }
+            let known = Set(server.upstreams.keys).union(server.upstream == nil ? [] : ["default"])
+            // Names whose upstream had a problem of its own are not reported again as unknown.
+            let mentioned = Set(written.map(\.name))
+            var used: Set<String> = []
+            for (route, path) in routeSources {
+                for name in route.upstreamNames {
+                    used.insert(name)
+                    if !known.contains(name) && !mentioned.contains(name) {
+                        problems.append(ConfigurationProblem(path: path, reason: "unknown upstream '\(name)'"))
+                    }
+                }
+            }
+            for name in server.upstreams.keys.sorted() where !used.contains(name) {
+                settings.warnings.append("upstream '\(name)' is used by no route")
+            }
+        }
+
+        /// The environment variable of a named upstream's password: `SOCKSD_UPSTREAM_PASSWORD_NAME`, the name
+        /// upper-cased with `-` (and `.`) as `_`.
+        static func passwordVariable(of name: String) -> String {
+            "SOCKSD_UPSTREAM_PASSWORD_" + String(name.uppercased().map { $0 == "-" || $0 == "." ? "_" : $0 })
+        }
+
         /// The upstream password from the password file (its first line) or, without one, from the
         /// `SOCKSD_UPSTREAM_PASSWORD` environment variable; nil when neither is given.
-        private func upstreamPassword(file path: String?, url: String) throws(DaemonSetup.FileError) -> String? {
+        private func upstreamPassword(
+            file path: String?, url: String, environment variable: String = "SOCKSD_UPSTREAM_PASSWORD"
+        ) throws(DaemonSetup.FileError) -> String? {
             if let path {
                 let text = try DaemonSetup.readText(path)
                 guard let line = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).first, !line.isEmpty else {
@@ -313,7 +403,7 @@ extension DaemonSetup {
             // The environment is ambient (a shell profile may set it for every run): a URL that carries its own
             // password wins over it, where a password file given beside it would be a contradiction.
             if DaemonSetup.urlCarriesPassword(url) { return nil }
-            if let password = ProcessInfo.processInfo.environment["SOCKSD_UPSTREAM_PASSWORD"], !password.isEmpty {
+            if let password = ProcessInfo.processInfo.environment[variable], !password.isEmpty {
                 return password
             }
             return nil

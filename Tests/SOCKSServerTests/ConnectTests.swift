@@ -183,7 +183,7 @@ import TestSupport
         try await client.send(Array("abc".utf8))
         _ = try await client.receive(exactly: 3)
         client.close()
-        let wanted = "command=connect destination=localhost:\(echo.address.port) up=3 down=3"
+        let wanted = "command=connect destination=localhost:\(echo.address.port) via=direct up=3 down=3"
         #expect(await ServerHarness.eventually { harness.log.all.contains { $0.hasPrefix("info session client=127.0.0.1:") && $0.contains(wanted) && $0.contains("outcome=succeeded") } })
         await harness.stop()
     }

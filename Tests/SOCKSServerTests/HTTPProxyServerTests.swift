@@ -201,7 +201,7 @@ import TestSupport
         #expect(try await client.bytes(5) == "later")
         client.close()
         let line = try #require(await Self.accessLines(harness, client: client.localAddress).first)
-        #expect(line.contains(" protocol=http user=- command=CONNECT destination=\(echo.address) up=10 down=10 "), "\(line)")
+        #expect(line.contains(" protocol=http user=- command=CONNECT destination=\(echo.address) via=direct up=10 down=10 "), "\(line)")
         #expect(line.hasSuffix(" outcome=succeeded"), "\(line)")
     }
 
@@ -253,7 +253,7 @@ import TestSupport
         #expect(received.headText == "GET /fixed?q=1 HTTP/1.1\r\nHost: \(origin.address)\r\nUser-Agent: raw\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n")
         client.close()
         let line = try #require(await Self.accessLines(harness, client: client.localAddress).first)
-        #expect(line.contains(" protocol=http user=- command=GET destination=\(origin.address) up=\(received.rawHead.count) down=\(response.text.utf8.count) "), "\(line)")
+        #expect(line.contains(" protocol=http user=- command=GET destination=\(origin.address) via=direct up=\(received.rawHead.count) down=\(response.text.utf8.count) "), "\(line)")
         #expect(line.hasSuffix(" outcome=succeeded"), "\(line)")
     }
 
@@ -280,7 +280,7 @@ import TestSupport
         let lines = await Self.accessLines(harness, client: client.localAddress, count: 3)
         #expect(lines.count == 3)
         for (line, (origin, size)) in zip(lines, zip([first, second, first], sizes)) {
-            #expect(line.contains(" command=GET destination=\(origin.address) up=\(size.up) down=\(size.down) "), "\(line)")
+            #expect(line.contains(" command=GET destination=\(origin.address) via=direct up=\(size.up) down=\(size.down) "), "\(line)")
             #expect(line.hasSuffix(" outcome=succeeded"), "\(line)")
         }
     }
@@ -348,7 +348,7 @@ import TestSupport
         let lines = await Self.accessLines(harness, client: client.localAddress, count: 2)
         #expect(lines.count == 2)
         #expect(lines.first?.contains(" command=GET destination=\(origin.address) ") == true)
-        #expect(lines.last?.contains(" command=CONNECT destination=\(echo.address) up=4 down=4 ") == true, "\(lines)")
+        #expect(lines.last?.contains(" command=CONNECT destination=\(echo.address) via=direct up=4 down=4 ") == true, "\(lines)")
     }
 
     /// A next request that is no request is answered 400 and has its own access line; the one before keeps its outcome.
@@ -366,9 +366,9 @@ import TestSupport
         #expect(try await client.rest() == (Self.proxyResponse(400, "Bad Request"), .clean))
         let lines = await Self.accessLines(harness, client: client.localAddress, count: 2)
         #expect(lines.count == 2, "\(lines)")
-        #expect(lines.first?.contains(" command=GET destination=\(origin.address) up=\(origin.requests[0].rawHead.count) down=\(response.text.utf8.count) ") == true, "\(lines)")
+        #expect(lines.first?.contains(" command=GET destination=\(origin.address) via=direct up=\(origin.requests[0].rawHead.count) down=\(response.text.utf8.count) ") == true, "\(lines)")
         #expect(lines.first?.hasSuffix(" outcome=succeeded") == true, "\(lines)")
-        #expect(lines.last?.contains(" command=- destination=- up=0 down=0 ") == true, "\(lines)")
+        #expect(lines.last?.contains(" command=- destination=- via=- up=0 down=0 ") == true, "\(lines)")
         #expect(lines.last?.hasSuffix(" outcome=failed(http 400)") == true, "\(lines)")
     }
 
@@ -725,7 +725,7 @@ import TestSupport
         for (line, user) in zip(lines, ["alice", "alice", "bob", "alice"]) {
             #expect(line.contains(" user=\(user) command=GET ") && line.hasSuffix(" outcome=succeeded"), "\(lines)")
         }
-        #expect(lines.last?.contains(" user=bob command=CONNECT destination=\(echo.address) up=4 down=4 ") == true, "\(lines)")
+        #expect(lines.last?.contains(" user=bob command=CONNECT destination=\(echo.address) via=direct up=4 down=4 ") == true, "\(lines)")
         #expect(harness.server.metrics.failedLoginCount == 0)
     }
 

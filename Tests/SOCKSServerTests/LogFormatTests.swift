@@ -23,7 +23,7 @@ import TestSupport
     @Test func theTextAccessLineIsUnchanged() throws {
         var record = SessionRecord(client: Self.client)
         #expect(record.accessEvent(endingAt: record.started + .microseconds(900)).text
-            == "session client=192.0.2.7:50123 protocol=- user=- command=- destination=- up=0 down=0 duration=0.0s outcome=handshake-incomplete")
+            == "session client=192.0.2.7:50123 protocol=- user=- command=- destination=- via=- up=0 down=0 duration=0.0s outcome=handshake-incomplete")
 
         record.clientProtocol = .socks5
         record.user = Array("alice".utf8)
@@ -32,8 +32,9 @@ import TestSupport
         record.bytesUp = 1200
         record.bytesDown = 345_678
         record.outcome = .succeeded
+        record.via = .upstream("office")
         #expect(record.accessEvent(endingAt: record.started + .milliseconds(1234)).text
-            == "session client=192.0.2.7:50123 protocol=socks5 user=alice command=connect destination=example.com:443 up=1200 down=345678 duration=1.234s outcome=succeeded")
+            == "session client=192.0.2.7:50123 protocol=socks5 user=alice command=connect destination=example.com:443 via=office up=1200 down=345678 duration=1.234s outcome=succeeded")
 
         // UDP ASSOCIATE's dropped count comes before the duration; client-chosen values are escaped.
         record.clientProtocol = nil
@@ -42,8 +43,9 @@ import TestSupport
         record.destination = SOCKSEndpoint(address: .ipv6([UInt8](repeating: 0, count: 15) + [1]), port: 0)
         record.datagramsDropped = 3
         record.outcome = .failed(.hostUnreachable)
+        record.via = .direct
         #expect(record.accessEvent(endingAt: record.started + .seconds(61)).text
-            == "session client=192.0.2.7:50123 protocol=- user=a\\x20b\\x3d\\x22c\\x22\\x0a- command=udp-associate destination=[0:0:0:0:0:0:0:1]:0 up=1200 down=345678 dropped=3 duration=61.0s outcome=failed(04 host unreachable)")
+            == "session client=192.0.2.7:50123 protocol=- user=a\\x20b\\x3d\\x22c\\x22\\x0a- command=udp-associate destination=[0:0:0:0:0:0:0:1]:0 via=direct up=1200 down=345678 dropped=3 duration=61.0s outcome=failed(04 host unreachable)")
 
         for elapsed in [Duration.zero, .microseconds(999), .milliseconds(1), .milliseconds(12_345), .seconds(86_400)] {
             for dropped in [nil, 0, 17] {
@@ -65,8 +67,8 @@ import TestSupport
     }
 
     /// The access line as `SessionRecord.line` built it before it became an event: the text form must not
-    /// change by a byte (but for the `protocol` field after `client`, added with SOCKS4 and HTTP, and
-    /// `userid` after `user` for SOCKS4).
+    /// change by a byte (but for the `protocol` field after `client`, added with SOCKS4 and HTTP,
+    /// `userid` after `user` for SOCKS4, and `via` after `destination`, added with routing).
     static func lineBeforeEvents(_ record: SessionRecord, end: ContinuousClock.Instant) -> String {
         let elapsed = (end - record.started).components
         let milliseconds = elapsed.seconds * 1000 + elapsed.attoseconds / 1_000_000_000_000_000
@@ -75,7 +77,7 @@ import TestSupport
         let destination = record.destination.map { SOCKSLogger.escapingFieldValue($0.description) } ?? "-"
         let userID = record.socks4UserID.map { "userid=\($0.isEmpty ? "-" : SOCKSLogger.escapingFieldValue($0)) " } ?? ""
         return "session client=\(record.client) protocol=\(record.clientProtocol?.rawValue ?? "-") user=\(user) \(userID)command=\(record.command?.description ?? "-") "
-            + "destination=\(destination) up=\(record.bytesUp) down=\(record.bytesDown) "
+            + "destination=\(destination) via=\(record.via?.description ?? "-") up=\(record.bytesUp) down=\(record.bytesDown) "
             + (record.datagramsDropped.map { "dropped=\($0) " } ?? "")
             + "duration=\(duration)s outcome=\(record.outcome)"
     }
@@ -110,7 +112,7 @@ import TestSupport
         let objects = Self.jsonObjects(text)
         try #require(objects.count == 3, "log:\n\(text)")
         let full = objects[0]
-        #expect(Set(full.keys) == ["time", "level", "event", "client", "protocol", "user", "command", "destination", "up", "down", "dropped", "duration", "outcome"])
+        #expect(Set(full.keys) == ["time", "level", "event", "client", "protocol", "user", "command", "destination", "via", "up", "down", "dropped", "duration", "outcome"])
         #expect((full["time"] as? String)?.hasSuffix("Z") == true)
         #expect(full["level"] as? String == "info")
         #expect(full["event"] as? String == "session")
@@ -126,7 +128,7 @@ import TestSupport
         #expect(full["outcome"] as? String == "denied(rule 3)")
         // The members keep the text line's order.
         #expect(text.split(separator: "\n")[0].hasPrefix(#"{"time":""#))
-        #expect(text.split(separator: "\n")[0].contains(#""level":"info","event":"session","client":"192.0.2.7:50123","protocol":"socks5","user":"alice","command":"connect","destination":"198.51.100.1:8080","up":7,"down":1099511627776,"dropped":2,"duration":2.5,"outcome":"denied(rule 3)"}"#))
+        #expect(text.split(separator: "\n")[0].contains(#""level":"info","event":"session","client":"192.0.2.7:50123","protocol":"socks5","user":"alice","command":"connect","destination":"198.51.100.1:8080","via":null,"up":7,"down":1099511627776,"dropped":2,"duration":2.5,"outcome":"denied(rule 3)"}"#))
 
         // What the text line shows as `-` is null; `dropped` is there only for UDP ASSOCIATE.
         let bare = objects[1]

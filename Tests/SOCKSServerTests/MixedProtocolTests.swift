@@ -44,7 +44,7 @@ import TestSupport
         #expect(try await client.receive(exactly: 3) == [1, 2, 3])
         client.close()
         let line = try #require(await Self.accessLine(harness, of: client))
-        #expect(line.contains(" protocol=socks4 user=- userid=fr\\x20ed\\x0a command=connect destination=\(echo.address) up=3 down=3 "), "\(line)")
+        #expect(line.contains(" protocol=socks4 user=- userid=fr\\x20ed\\x0a command=connect destination=\(echo.address) via=direct up=3 down=3 "), "\(line)")
         #expect(harness.server.metrics.prometheusText(version: "t").contains(#"socksd_protocol_sessions_total{protocol="socks4"} 1"#))
     }
 

@@ -171,7 +171,7 @@ import Testing
         (#"{"listeners": ["127.0.0.1:1"], "users": {"a": "x", "a": "y"}}"#, "users.a: given more than once"),
         (#"["127.0.0.1:1080"]"#,
          "$: must be an object with the keys 'listeners', 'protocols', 'users', 'usersFile', 'allowFrom', 'allowOpenProxy', 'rules', 'limits', 'timeouts', "
-            + "'udp', 'upstream', 'log', 'metrics', 'reload', not an array"),
+            + "'udp', 'upstream', 'upstreams', 'routes', 'upstreamHealth', 'log', 'metrics', 'reload', not an array"),
         ("{\"listeners\": [\"127.0.0.1:1\"], \"bad\\u0000key\\n\": 1}", "$: unknown key 'bad\\0key\\n'"),
     ])
     func oneProblem(document: String, problem: String) {

@@ -188,7 +188,7 @@ import TestSupport
         #expect(arrived.sentDigest == sent.receivedDigest, "down: SHA-256 \(arrived.sentDigest.hex) sent, \(sent.receivedDigest.hex) arrived")
         transfer.close()
 
-        let accessLine = "user=alice command=connect destination=127.0.0.1:\(peer.address.port) up=\(size) down=\(size) "
+        let accessLine = "user=alice command=connect destination=127.0.0.1:\(peer.address.port) via=direct up=\(size) down=\(size) "
         #expect(await daemon.waitForLog { $0.contains { $0.contains(accessLine) && $0.hasSuffix(" outcome=succeeded") } }, "no access line with \(accessLine); log: \(daemon.log)")
         #expect(try await daemon.stop() == 0, "log: \(daemon.log)")
     }
@@ -547,7 +547,7 @@ import TestSupport
         let metrics = try await daemon.metricsAddress()
 
         try await Self.echoSession(proxy, to: echo.address, as: Self.alice)
-        let aliceLine = "user=alice command=connect destination=\(echo.address) up=1 down=1 "
+        let aliceLine = "user=alice command=connect destination=\(echo.address) via=direct up=1 down=1 "
         #expect(await eventually(.seconds(10)) { Self.lines(of: path).contains { $0.contains(aliceLine) } }, "file: \(Self.lines(of: path))")
         #expect(Self.lines(of: path).contains { $0.hasSuffix(" info authentication required: 2 user(s)") })
         #expect(daemon.logLines == ["listening on \(proxy)", "metrics on \(metrics)"], "standard error: \(daemon.log)")
@@ -555,7 +555,7 @@ import TestSupport
         try FileManager.default.moveItem(atPath: path, toPath: rotated)
         #expect(await daemon.reload(lines: { Self.lines(of: path) }), "no reload in \(path): \(Self.lines(of: path)); renamed: \(Self.lines(of: rotated))")
         try await Self.echoSession(proxy, to: echo.address, as: Self.bob)
-        let bobLine = "user=bob command=connect destination=\(echo.address) up=1 down=1 "
+        let bobLine = "user=bob command=connect destination=\(echo.address) via=direct up=1 down=1 "
         #expect(await eventually(.seconds(10)) { Self.lines(of: path).contains { $0.contains(bobLine) } }, "file: \(Self.lines(of: path))")
 
         let old = Self.lines(of: rotated)
@@ -616,7 +616,7 @@ import TestSupport
         #expect((access["up"] as? NSNumber)?.intValue == 3 && (access["down"] as? NSNumber)?.intValue == 3, "\(access)")
         #expect(access["duration"] is NSNumber, "\(access)")
         #expect(access["outcome"] as? String == "succeeded")
-        #expect(Set(access.keys) == ["time", "level", "event", "client", "protocol", "user", "command", "destination", "up", "down", "duration", "outcome"], "\(access.keys.sorted())")
+        #expect(Set(access.keys) == ["time", "level", "event", "client", "protocol", "user", "command", "destination", "via", "up", "down", "duration", "outcome"], "\(access.keys.sorted())")
         #expect(daemon.logLines == ["listening on \(proxy)", "metrics on \(try await daemon.metricsAddress())"], "standard error: \(daemon.log)")
     }
 }

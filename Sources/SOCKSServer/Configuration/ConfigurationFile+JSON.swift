@@ -51,13 +51,15 @@ extension ConfigurationFile {
                 udp.advertise.map { JSONValue.Member("advertise", .string($0)) },
                 udp.fullCone.map { JSONValue.Member("fullCone", .bool($0)) },
             ]),
-            upstream.map { upstream in
-                JSONValue.Member("upstream", .object([
-                    JSONValue.Member("url", .string(upstream.url)),
-                    upstream.passwordFile.map { JSONValue.Member("passwordFile", .string($0)) },
-                    upstream.udp.map { JSONValue.Member("udp", .string($0)) },
-                ].compactMap { $0 }))
+            upstream.map { JSONValue.Member("upstream", $0.jsonValue) },
+            upstreams.map { upstreams in
+                JSONValue.Member("upstreams", .object(upstreams.sorted { $0.key < $1.key }.map { JSONValue.Member($0.key, $0.value.jsonValue) }))
             },
+            routes.map { JSONValue.Member("routes", Self.jsonValue(of: $0)) },
+            Self.section("upstreamHealth", [
+                upstreamHealth.failures.map { JSONValue.Member("failures", .number("\($0)")) },
+                upstreamHealth.probeInterval.map { JSONValue.Member("probeInterval", Self.seconds($0)) },
+            ]),
             Self.section("log", [
                 log.level.map { JSONValue.Member("level", .string($0)) },
                 log.file.map { JSONValue.Member("file", .string($0)) },
@@ -84,6 +86,21 @@ extension ConfigurationFile {
         .array(rules.map { rule in .object([JSONValue.Member(rule.action == .allow ? "allow" : "deny", .string(rule.target))]) })
     }
 
+    fileprivate static func jsonValue(of routes: [Route]) -> JSONValue {
+        .array(routes.map { route in
+            let via: JSONValue
+            switch route.via {
+            case .direct: via = .string("direct")
+            case .upstreams(let names): via = names.count == 1 ? .string(names[0]) : .array(names.map { .string($0) })
+            }
+            return .object([
+                JSONValue.Member("to", .string(route.target.target)),
+                JSONValue.Member("via", via),
+                route.strategy == .failover ? nil : JSONValue.Member("strategy", .string(route.strategy.rawValue)),
+            ].compactMap { $0 })
+        })
+    }
+
     /// Seconds as the shortest decimal that is the duration to the millisecond: `10`, `1.5`, `0.25`.
     private static func seconds(_ duration: Duration) -> JSONValue {
         let (seconds, attoseconds) = duration.components
@@ -106,6 +123,17 @@ extension ConfigurationFile.User {
             rules.isEmpty ? nil : JSONValue.Member("rules", ConfigurationFile.jsonValue(of: rules)),
             maxSessions.map { JSONValue.Member("maxSessions", .number("\($0)")) },
             bandwidth.map { JSONValue.Member("bandwidth", .number("\($0)")) },
+            routes.isEmpty ? nil : JSONValue.Member("routes", ConfigurationFile.jsonValue(of: routes)),
+        ].compactMap { $0 })
+    }
+}
+
+extension ConfigurationFile.Upstream {
+    fileprivate var jsonValue: JSONValue {
+        .object([
+            JSONValue.Member("url", .string(url)),
+            passwordFile.map { JSONValue.Member("passwordFile", .string($0)) },
+            udp.map { JSONValue.Member("udp", .string($0)) },
         ].compactMap { $0 })
     }
 }

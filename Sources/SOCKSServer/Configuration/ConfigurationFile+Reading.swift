@@ -4,11 +4,14 @@ extension ConfigurationFile {
     /// The keys of each object, in the order the README documents them (and `json` writes them).
     enum Keys {
         static let top = [
-            "listeners", "protocols", "users", "usersFile", "allowFrom", "allowOpenProxy", "rules", "limits", "timeouts", "udp", "upstream", "log",
+            "listeners", "protocols", "users", "usersFile", "allowFrom", "allowOpenProxy", "rules", "limits", "timeouts", "udp", "upstream", "upstreams",
+            "routes", "upstreamHealth", "log",
             "metrics", "reload",
         ]
         static let listener = ["address", "proxyProtocol", "trustedProxies", "protocols"]
-        static let user = ["password", "rules", "maxSessions", "bandwidth"]
+        static let user = ["password", "rules", "maxSessions", "bandwidth", "routes"]
+        static let route = ["to", "via", "strategy"]
+        static let upstreamHealth = ["failures", "probeInterval"]
         static let rule = ["allow", "deny"]
         static let limits = ["maxSessions", "maxSessionsPerIP", "maxSessionsPerUser", "maxUDPAssociations", "newSessionsPerIP", "authFailures"]
         static let timeouts = ["handshake", "connect", "idle", "udp", "bind"]
@@ -86,15 +89,26 @@ extension ConfigurationFile {
             udp.fullCone = members["fullCone"].flatMap { value, path in reader.bool(value, at: path) }
         }
         if let (value, path) = top["upstream"], let members = reader.object(value, at: path, known: Keys.upstream) {
-            let url = members["url"].flatMap { value, path in reader.string(value, at: path, "a URL such as socks5://host:1080") }
-            let passwordFile = members["passwordFile"].flatMap { value, path in reader.string(value, at: path, "a file name") }
-            let transport = members["udp"].flatMap { value, path in reader.string(value, at: path, "uot, uot1 or associate") }
-            if members["url"] == nil {
-                reader.report(path.appending("url"), "required: the upstream server, such as socks5://user@host:1080")
+            upstream = Self.readUpstream(members, at: path, &reader)
+        }
+        if let (value, path) = top["upstreams"], let members = reader.namedMembers(value, at: path, expected: "an object of upstream names and their settings") {
+            var named: [String: Upstream] = [:]
+            for (name, value, upstreamPath) in members {
+                if let problem = Route.problem(withUpstreamName: name) {
+                    reader.report(upstreamPath, problem)
+                    continue
+                }
+                guard let fields = reader.object(value, at: upstreamPath, known: Keys.upstream) else { continue }
+                if let upstream = Self.readUpstream(fields, at: upstreamPath, &reader) { named[name] = upstream }
             }
-            if let url {
-                upstream = Upstream(url: url, passwordFile: passwordFile, udp: transport)
-            }
+            upstreams = named
+        }
+        if let (value, path) = top["routes"] {
+            routes = Self.readRoutes(value, at: path, &reader)
+        }
+        if let (value, path) = top["upstreamHealth"], let members = reader.object(value, at: path, known: Keys.upstreamHealth) {
+            upstreamHealth.failures = members["failures"].flatMap { value, path in reader.integer(value, at: path, in: Self.upstreamFailuresRange) }
+            upstreamHealth.probeInterval = members["probeInterval"].flatMap { value, path in reader.seconds(value, at: path) }
         }
         if let (value, path) = top["log"], let members = reader.object(value, at: path, known: Keys.log) {
             log.level = members["level"].flatMap { value, path in reader.string(value, at: path, "debug, info, warning or error") }
@@ -206,6 +220,9 @@ extension ConfigurationFile {
                 user.maxSessions = fields["maxSessions"].flatMap { value, path in
                     reader.integer(value, at: path, in: Self.sessionCountRange)
                 }
+                if let (routes, path) = fields["routes"] {
+                    user.routes = Self.readRoutes(routes, at: path, &reader) ?? []
+                }
                 user.bandwidth = fields["bandwidth"].flatMap { value, path in
                     reader.integer(value, at: path, in: Self.bandwidthRange, unit: " of bytes per second")
                 }
@@ -225,6 +242,74 @@ extension ConfigurationFile {
         self.users = users
         // An empty `users` next to a `usersFile` is a database the file's users are merged into.
         self.userDatabase = database ?? (try? UserDatabase([:]))
+    }
+
+    /// An upstream's `url`, `passwordFile` and `udp`, as written (the daemon checks them).
+    private static func readUpstream(_ members: [String: (JSONValue, JSONPath)], at path: JSONPath, _ reader: inout ConfigurationReader) -> Upstream? {
+        let url = members["url"].flatMap { value, path in reader.string(value, at: path, "a URL such as socks5://host:1080") }
+        let passwordFile = members["passwordFile"].flatMap { value, path in reader.string(value, at: path, "a file name") }
+        let transport = members["udp"].flatMap { value, path in reader.string(value, at: path, "uot, uot1 or associate") }
+        if members["url"] == nil {
+            reader.report(path.appending("url"), "required: the upstream server, such as socks5://user@host:1080")
+        }
+        return url.map { Upstream(url: $0, passwordFile: passwordFile, udp: transport) }
+    }
+
+    /// An array of routes, each `{"to": TARGET, "via": "NAME" | "direct" | ["A", "B"], "strategy": …}`; nil
+    /// when it is not an array. Whether the names are configured upstreams is the daemon's check.
+    static func readRoutes(_ value: JSONValue, at path: JSONPath, _ reader: inout ConfigurationReader) -> [Route]? {
+        let expected = "routes, each {\"to\": TARGET, \"via\": \"NAME\"}"
+        guard let elements = reader.array(value, at: path, of: expected) else { return nil }
+        return elements.compactMap { element, path in
+            guard let members = reader.object(element, at: path, known: Keys.route) else { return nil }
+            guard let (toValue, toPath) = members["to"] else {
+                reader.report(path.appending("to"), "required: the destinations (a TARGET, as in rules)")
+                return nil
+            }
+            guard let (viaValue, viaPath) = members["via"] else {
+                reader.report(path.appending("via"), "required: direct, an upstream name, or an array of names")
+                return nil
+            }
+            let target = reader.parsed(toValue, at: toPath, "a TARGET string (an address, network, domain, * or private, with an optional :PORT)") {
+                text throws(RouteSyntaxError) in try Route.parseTarget(text)
+            }
+            var names: [String]?
+            switch viaValue {
+            case .string(let text):
+                names = [text]
+            case .array(let elements):
+                names = elements.compactMap { element -> String? in
+                    if case .string(let name) = element { return name }
+                    return nil
+                }
+                if names?.count != elements.count {
+                    reader.report(viaPath, "must list upstream names (strings)")
+                    names = nil
+                }
+            default:
+                reader.report(viaPath, "must be direct, an upstream name, or an array of names, not \(viaValue.kindDescription)")
+            }
+            var via: Route.Via?
+            if let names {
+                do {
+                    via = try Route.names(names, in: names.joined(separator: ","))
+                } catch {
+                    reader.report(viaPath, "\(error)")
+                }
+            }
+            var strategy = Route.Strategy.failover
+            if let (value, strategyPath) = members["strategy"] {
+                if let text = reader.string(value, at: strategyPath, "failover or round-robin") {
+                    if let named = Route.Strategy(rawValue: text) {
+                        strategy = named
+                    } else {
+                        reader.report(strategyPath, "must be failover or round-robin, not \(RuleSyntaxError.quoted(text))")
+                    }
+                }
+            }
+            guard let target, let via else { return nil }
+            return Route(target: target, via: via, strategy: strategy)
+        }
     }
 
     /// An array of rules, each `{"allow": TARGET}` or `{"deny": TARGET}`; `nil` when it is not an array.

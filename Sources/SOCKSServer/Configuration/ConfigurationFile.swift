@@ -56,8 +56,15 @@ public struct ConfigurationFile: Sendable, Hashable {
     public internal(set) var timeouts = Timeouts()
     /// `udp`: UDP ASSOCIATE options.
     public internal(set) var udp = UDP()
-    /// `upstream`: a SOCKS5 server to forward everything through.
+    /// `upstream`: a SOCKS5 server to forward everything through: the default upstream, for what no route
+    /// matches.
     public internal(set) var upstream: Upstream?
+    /// `upstreams`: named upstreams for `routes`, by name. `nil` when the key is absent.
+    public internal(set) var upstreams: [String: Upstream]?
+    /// `routes`: destinations and how they leave, in order. `nil` when the key is absent.
+    public internal(set) var routes: [Route]?
+    /// `upstreamHealth`: when an upstream is down, and how often it is probed then.
+    public internal(set) var upstreamHealth = UpstreamHealth()
     /// `log`: the daemon's log.
     public internal(set) var log = Log()
     /// `metrics`: the Prometheus endpoint.
@@ -87,6 +94,8 @@ public struct ConfigurationFile: Sendable, Hashable {
         public internal(set) var maxSessions: Int?
         /// `bandwidth`: bytes per second across this user's sessions.
         public internal(set) var bandwidth: Int?
+        /// `routes`: this user's routes, tried before the server's.
+        public internal(set) var routes: [Route] = []
 
         init(password: String) {
             self.password = password
@@ -94,8 +103,8 @@ public struct ConfigurationFile: Sendable, Hashable {
 
         /// This user's `UserPolicy`, or `nil` when it has no settings of its own.
         public var policy: UserPolicy? {
-            guard !rules.isEmpty || maxSessions != nil || bandwidth != nil else { return nil }
-            return UserPolicy(destinationRules: DestinationRules(rules), maxSessions: maxSessions, bandwidthLimit: bandwidth)
+            guard !rules.isEmpty || maxSessions != nil || bandwidth != nil || !routes.isEmpty else { return nil }
+            return UserPolicy(destinationRules: DestinationRules(rules), maxSessions: maxSessions, bandwidthLimit: bandwidth, routes: routes)
         }
     }
 
@@ -149,6 +158,14 @@ public struct ConfigurationFile: Sendable, Hashable {
         public internal(set) var udp: String?
     }
 
+    /// The `upstreamHealth` section: `--upstream-failures` and `--upstream-probe-interval`.
+    public struct UpstreamHealth: Sendable, Hashable {
+        /// `failures`: consecutive failures after which an upstream is down.
+        public internal(set) var failures: Int?
+        /// `probeInterval`: seconds between probes of a down upstream.
+        public internal(set) var probeInterval: Duration?
+    }
+
     /// The `log` section: `--log-level`, `--log-file` and `--log-format`, as written.
     public struct Log: Sendable, Hashable {
         /// `level`: `debug`, `info`, `warning` or `error`.
@@ -181,6 +198,8 @@ extension ConfigurationFile {
     public static let authFailuresRange = 0...1_000_000
     /// What `users.NAME.bandwidth` may be, in bytes per second (up to 1 TiB/s).
     public static let bandwidthRange = 1...(1 << 40)
+    /// What `upstreamHealth.failures` and `--upstream-failures` may be.
+    public static let upstreamFailuresRange = 1...1000
     /// What a timeout may be, in seconds: a millisecond to a year.
     public static let secondsRange = 0.001...31_536_000.0
 

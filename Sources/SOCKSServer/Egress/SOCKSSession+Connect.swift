@@ -10,15 +10,18 @@ extension SOCKSSession {
         await replyAndRelay(with: target, bound: bound, earlyData: accepted.earlyData)
     }
 
-    /// Checks `destination` against the access policy and connects to it within the connect deadline,
-    /// directly or through the upstream: the connection and its bound address (the upstream's BND, or this
-    /// side's local address). On a failure the client has its reply (denied or failed, in its dialect), the
+    /// Routes `destination`, checks it against the access policy and connects to it within the connect
+    /// deadline, directly or through the route's upstreams (`throughUpstreams`): the connection and its
+    /// bound address (the upstream's BND, or this side's local address). On a failure the client has its reply (denied or failed, in its dialect), the
     /// record says why, and the result is nil. A client that hangs up (resets) while the dial waits ends it
     /// at once, on either path; it gets no reply (outcome `client-closed`).
     func reach(_ destination: SOCKSEndpoint) async -> (TCPConnection, bound: SOCKSEndpoint)? {
         let configuration = context.configuration
+        // The route only picks the policy's form (direct or through an upstream): the rules decide before
+        // anything is tried, and a denied request is never sent anywhere.
+        let plan = context.router.plan(for: destination, user: servedUser)
         do {
-            try access.policy.check(destination)
+            try access.policy(for: plan).check(destination)
         } catch {
             await deny(error)
             return nil
@@ -26,21 +29,19 @@ extension SOCKSSession {
         let dialing = ContinuousClock.now
         let target: TCPConnection
         let bound: SOCKSEndpoint
-        if let upstream = configuration.upstream {
-            do {
-                let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
-                let tunnel = try await whileClientWaits(timeout: configuration.connectTimeout, endsOnFIN: false) { try await client.connect(to: destination) }
-                target = tunnel.connection
-                // The upstream's BND is the real outbound address; this server's own leg would say less.
-                bound = tunnel.bound
-            } catch is PeerHungUp {
-                record.outcome = .clientClosed
-                return nil
-            } catch {
-                await fail(Self.upstreamFailureCode(error), reason: "through upstream \(upstream.redactedURL): \(error)")
+        switch plan {
+        case .allDown(let upstreams):
+            await failAllDown(upstreams, "CONNECT")
+            return nil
+        case .upstreams(let upstreams):
+            guard let tunnel = await throughUpstreams(upstreams, "CONNECT", { client, _ in try await client.connect(to: destination) }) else {
                 return nil
             }
-        } else {
+            target = tunnel.connection
+            // The upstream's BND is the real outbound address; this server's own leg would say less.
+            bound = tunnel.bound
+        case .direct:
+            record.via = .direct
             do {
                 target = try await dial(destination, timeout: configuration.connectTimeout)
             } catch is PeerHungUp {

@@ -3,29 +3,42 @@ import SOCKSClient
 import SOCKSProtocol
 
 extension SOCKSSession {
-    /// The far side for this session's datagrams: direct, or through the upstream as configured (asked
-    /// under the connect deadline, ended early if the client hangs up meanwhile: `PeerHungUp`). Its UDP
-    /// socket counts among the server's own while it is open; `drop` counts what the egress loses by itself
-    /// (a UoT stream's end).
-    func makeDatagramEgress(drop: DropReporter) async throws -> any DatagramEgress {
+    /// The far side for this session's datagrams, with the policy its forwarder checks them against: direct,
+    /// or through the default upstream when there is one (asked under the connect deadline, failing over
+    /// like CONNECT, ended early if the client hangs up meanwhile: `PeerHungUp`). Its UDP socket counts among
+    /// the server's own while it is open; `drop` counts what the egress loses by itself (a UoT stream's end).
+    /// Nil when the client has its failure reply (the upstream down or failing).
+    func makeDatagramEgress(drop: DropReporter) async throws -> (egress: any DatagramEgress, policy: AccessPolicy)? {
         let configuration = context.configuration
         let ownAddresses = context.runtime.ownAddresses
-        guard let upstream = configuration.upstream else {
-            return try DirectDatagramEgress(
+        switch context.router.defaultPlan {
+        case .direct:
+            record.via = .direct
+            let egress = try DirectDatagramEgress(
                 resolver: access.datagramResolver, policy: access.datagramPolicy, fullCone: configuration.udpFullCone,
                 lookupTimeout: configuration.connectTimeout, ownAddresses: ownAddresses)
-        }
-        return try await whileClientWaits(timeout: configuration.connectTimeout) {
-            try await Self.openUpstreamEgress(upstream, configuration: configuration, ownAddresses: ownAddresses, drop: drop)
+            return (egress, access.datagramPolicy)
+        case .allDown(let upstreams):
+            await failAllDown(upstreams, "UDP egress")
+            return nil
+        case .upstreams(let upstreams):
+            let egress = await throughUpstreams(upstreams, "UDP egress", endsOnFIN: true) { client, proxy in
+                try await Self.openUpstreamEgress(
+                    client, transport: proxy.udpTransport, configuration: configuration, ownAddresses: ownAddresses, drop: drop)
+            }
+            guard let egress else {
+                if case .clientClosed = record.outcome { throw PeerHungUp() }
+                return nil
+            }
+            return (egress, access.upstreamDatagramPolicy)
         }
     }
 
     /// Asks the upstream for a UDP path: a UoT stream or a UDP association.
     private static func openUpstreamEgress(
-        _ upstream: UpstreamProxy, configuration: SOCKSServer.Configuration, ownAddresses: OwnAddresses, drop: DropReporter
+        _ client: SOCKSClient, transport: UpstreamProxy.UDPTransport, configuration: SOCKSServer.Configuration, ownAddresses: OwnAddresses, drop: DropReporter
     ) async throws -> any DatagramEgress {
-        let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
-        switch upstream.udpTransport {
+        switch transport {
         case .udpOverTCP(let version):
             let timeout = configuration.connectTimeout
             return UoTDatagramEgress(stream: try await client.udpOverTCP(version: version), drop: drop) {
@@ -63,10 +76,10 @@ extension SOCKSSession {
         DropReporter(counters: counters, logger: context.logger, label: "session \(record.client)")
     }
 
-    /// The forwarder of a UDP relay of this session.
-    func makeForwarder(egress: any DatagramEgress, drop: DropReporter) -> EgressForwarder {
+    /// The forwarder of a UDP relay of this session, checking datagrams against `policy`.
+    func makeForwarder(egress: any DatagramEgress, policy: AccessPolicy, drop: DropReporter) -> EgressForwarder {
         EgressForwarder(
-            egress: egress, counters: drop.counters, policy: access.datagramPolicy, metrics: context.metrics, bandwidth: bandwidth, drop: drop)
+            egress: egress, counters: drop.counters, policy: policy, metrics: context.metrics, bandwidth: bandwidth, drop: drop)
     }
 
     /// The reply code for a failure to use the upstream: its own code when it answered one, 06 for a

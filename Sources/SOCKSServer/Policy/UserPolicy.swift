@@ -13,8 +13,15 @@ public struct UserPolicy: Sendable, Hashable {
     /// Bytes per second across all of this user's sessions, both directions counted, or `nil` for no cap.
     public var bandwidthLimit: Int?
 
-    public init(destinationRules: DestinationRules = DestinationRules([]), maxSessions: Int? = nil, bandwidthLimit: Int? = nil) {
+    /// This user's routes, tried before the server's: a destination none of them matches falls through to
+    /// the server's routes. Default: none.
+    public var routes: [Route]
+
+    public init(
+        destinationRules: DestinationRules = DestinationRules([]), maxSessions: Int? = nil, bandwidthLimit: Int? = nil, routes: [Route] = []
+    ) {
         self.destinationRules = destinationRules
+        self.routes = routes
         self.maxSessions = maxSessions
         self.bandwidthLimit = bandwidthLimit
     }

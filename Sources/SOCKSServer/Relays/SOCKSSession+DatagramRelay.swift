@@ -14,8 +14,13 @@ extension SOCKSSession {
         let counters = RelayCounters(registry: context.metrics)
         let drop = makeDropReporter(counters: counters)
         let egress: any DatagramEgress
+        let policy: AccessPolicy
         do {
-            egress = try await makeDatagramEgress(drop: drop)
+            guard let opened = try await makeDatagramEgress(drop: drop) else {
+                abandon()
+                return
+            }
+            (egress, policy) = opened
         } catch is PeerHungUp {
             abandon()
             record.outcome = .clientClosed
@@ -34,7 +39,7 @@ extension SOCKSSession {
             return
         }
         tracker.relaying(with: counters)
-        let outcome = await relay(makeForwarder(egress: egress, drop: drop))
+        let outcome = await relay(makeForwarder(egress: egress, policy: policy, drop: drop))
         record.bytesUp = counters.bytesUp
         record.bytesDown = counters.bytesDown
         record.datagramsDropped = counters.datagramsDropped

@@ -64,6 +64,25 @@ extension SOCKSServer {
         /// connect directly.
         public var upstream: UpstreamProxy?
 
+        /// Named upstreams, for `routes` (and users' routes) to send requests through; each forwards like
+        /// `upstream`. `direct` and `default` (the name logs and metrics give `upstream`) are not names.
+        /// Default: none.
+        public var upstreams: [String: UpstreamProxy] = [:]
+
+        /// Routes by destination, tried in order, first match wins: direct, or through named upstreams
+        /// (failing over, or round-robin). A request no route matches uses `upstream` if there is one, else
+        /// goes direct. Checked after `destinationRules`, which routing never bypasses; every name a route
+        /// uses must be in `upstreams` (or be `default` with `upstream` set), else `SOCKSServer.init` throws
+        /// `SOCKSServerError.unknownUpstream`. Default: none.
+        public var routes: [Route] = []
+
+        /// Consecutive failures (unreachable, or no complete greeting and login) after which an upstream is
+        /// down: routes skip it and it is probed until it answers. Default: 3.
+        public var upstreamFailureLimit = 3
+
+        /// How often a down upstream is probed (a greeting, and its login if it has one). Default: 5 s.
+        public var upstreamProbeInterval: Duration = .seconds(5)
+
         /// The largest UoT frame payload accepted from a client; larger frames close that stream (widely
         /// deployed readers use 16 KiB; the wire allows 65535). Default: 65535.
         public var uotMaximumPayload = 65535

@@ -14,7 +14,7 @@ extension SOCKSServer {
     }
 
     /// Replaces the configuration: new sessions get the new one whole (users, rules, limits, timeouts,
-    /// upstream, logger); sessions already open keep the one they started with and are never dropped,
+    /// upstreams and routes, logger); sessions already open keep the one they started with and are never dropped,
     /// unless `endingSessionsOfRemovedUsers` asks to end those whose user the new configuration no longer
     /// has.
     ///
@@ -22,7 +22,7 @@ extension SOCKSServer {
     /// reload); new addresses are bound before anything changes, removed ones stop accepting (their sessions
     /// drain as they end). Everything is checked first: on any error (an address in use, an open proxy) the
     /// server goes on with the old configuration and nothing has changed. Login backoffs, per-IP and
-    /// per-user session counts carry over.
+    /// per-user session counts carry over, and so does the health of every upstream whose URL is unchanged.
     ///
     /// - Throws: `SOCKSServerError.noListenAddress`, `.duplicateListenAddress`, `.openProxy`, `.noProtocols`,
     ///   `.socks4WithAuthentication`, `.notServing` (stopped or draining), or the `SocketError` of an address
@@ -30,6 +30,7 @@ extension SOCKSServer {
     @discardableResult
     public func reload(_ configuration: Configuration, endingSessionsOfRemovedUsers: Bool = false) throws -> ReloadOutcome {
         let specs = try ListenerSpec.validate(configuration)
+        try Router.validate(configuration)
         let open = Self.openProxyAddresses(configuration)
         guard open.isEmpty else { throw SOCKSServerError.openProxy(open) }
         let current = currentGroups()

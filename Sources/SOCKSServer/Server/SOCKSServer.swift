@@ -42,7 +42,7 @@ public actor SOCKSServer {
     /// The trackers of the open sessions.
     nonisolated let openSessions = OpenSessions()
     /// What outlives a reload: login backoffs, per-user and UDP session counts, the server's own sockets.
-    private nonisolated let runtime: SessionRuntime
+    nonisolated let runtime: SessionRuntime
     /// The server's own sockets besides its proxy listeners (metrics listeners, UDP relay sockets), which
     /// the access policy denies as destinations.
     nonisolated var ownAddresses: OwnAddresses { runtime.ownAddresses }
@@ -81,6 +81,7 @@ public actor SOCKSServer {
     ///   `SOCKSServerError.duplicateListenAddress` for an address with a fixed port given for two listeners.
     public init(configuration: Configuration) throws {
         let specs = try ListenerSpec.validate(configuration)
+        try Router.validate(configuration)
         let open = Self.openProxyAddresses(configuration)
         guard open.isEmpty else { throw SOCKSServerError.openProxy(open) }
         // The runtime first: its registry of the server's own addresses takes each listener as it is bound.
@@ -181,6 +182,8 @@ public actor SOCKSServer {
         }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.serve(newGroups) }
+            // Never ends by itself: cancelled with the group when serving ends.
+            group.addTask { await self.probeDownUpstreams() }
             group.addTask {
                 // Waits for shutdown(); ends early (doing nothing) when serving ends or run() is cancelled.
                 for await _ in self.shutdownRequests {

@@ -21,6 +21,11 @@ public enum SOCKSServerError: Error, Hashable, Sendable, CustomStringConvertible
     /// among `proxyProtocolListeners`, or in both): one socket can be only one of them. Carries the
     /// address. (Port 0 twice is two listeners, each on a port of its own.)
     case duplicateListenAddress(SocketAddress)
+    /// A route (the server's, or a user's) names an upstream the configuration does not have.
+    /// Carries the route and the name.
+    case unknownUpstream(route: String, name: String)
+    /// An upstream in `upstreams` is named `direct` or `default`, which routes reserve.
+    case reservedUpstreamName(String)
 
     public var description: String {
         switch self {
@@ -36,6 +41,10 @@ public enum SOCKSServerError: Error, Hashable, Sendable, CustomStringConvertible
                 + "\(addresses.map(\.description).joined(separator: ", ")), or the users"
         case .duplicateListenAddress(let address):
             "\(address) is configured for two listeners: one address can be one listener, plain or PROXY protocol; remove one"
+        case .unknownUpstream(let route, let name):
+            "the route \(route) names the upstream '\(name)', which is not configured"
+        case .reservedUpstreamName(let name):
+            "'\(name)' cannot name an upstream: direct and default are reserved"
         case .openProxy(let addresses):
             "refusing to run an open proxy on \(addresses.map(\.description).joined(separator: ", ")): anyone who reaches "
                 + "it could use it. Configure users or allowFrom, or set allowOpenProxy if an open proxy is what you mean"

@@ -10,6 +10,8 @@ final class SessionContext: Sendable {
     let access: SessionAccess
     /// The access of each user with rules of its own.
     let userAccess: [String: SessionAccess]
+    /// Where requests go: routes, upstreams and their health.
+    let router: Router
     /// Login backoffs, per-user and UDP session counts, open-session trackers: kept across reloads.
     let runtime: SessionRuntime
     /// Logins refused while their IP is throttled: the first at once, then a count every 10 s.
@@ -23,18 +25,14 @@ final class SessionContext: Sendable {
         self.configuration = configuration
         self.metrics = metrics
         self.runtime = runtime
-        let direct = configuration.upstream == nil
-        access = SessionAccess(
-            policy: AccessPolicy(
-                rules: configuration.destinationRules, ownAddresses: runtime.ownAddresses, direct: direct),
-            resolver: configuration.resolver)
+        access = SessionAccess(rules: configuration.destinationRules, ownAddresses: runtime.ownAddresses, resolver: configuration.resolver)
         userAccess = configuration.userPolicies.filter { !$0.value.destinationRules.isEmpty }.mapValues { user in
             SessionAccess(
-                policy: AccessPolicy(
-                    rules: configuration.destinationRules, userRules: user.destinationRules, ownAddresses: runtime.ownAddresses,
-                    direct: direct),
+                rules: configuration.destinationRules, userRules: user.destinationRules, ownAddresses: runtime.ownAddresses,
                 resolver: configuration.resolver)
         }
+        router = Router(
+            configuration: configuration, upstreams: runtime.upstreams.update(Router.proxies(of: configuration), metrics: metrics.upstreams))
         let logger = configuration.logger
         throttledLoginReport = SummarizingReport(interval: .seconds(10)) { suppressed in
             logger.warning("login throttling: refused \(suppressed) more login(s) from throttled addresses in the last 10 s")

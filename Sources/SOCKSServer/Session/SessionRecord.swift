@@ -19,6 +19,8 @@ struct SessionRecord: Sendable {
     /// An HTTP request's method (`GET`, `CONNECT`, …): the access line's command for HTTP.
     var httpMethod: String?
     var destination: SOCKSEndpoint?
+    /// Which way the request left, once the route chose (nil when it never got that far).
+    var via: EgressVia?
     var bytesUp = 0
     var bytesDown = 0
     /// For UDP ASSOCIATE: datagrams refused or undeliverable.
@@ -39,7 +41,7 @@ struct SessionRecord: Sendable {
     }
 
     /// The info-level access line, as an event: `session` with the fields `client`, `protocol` (`socks5`,
-    /// `socks4`, `http`), `user`, `userid` (SOCKS4 only), `command` (for HTTP the request's method), `destination`, `up`, `down`, `dropped`
+    /// `socks4`, `http`), `user`, `userid` (SOCKS4 only), `command` (for HTTP the request's method), `destination`, `via` (`direct`, `default` or an upstream's name), `up`, `down`, `dropped`
     /// (UDP ASSOCIATE only), `duration` (seconds, to the millisecond) and `outcome`. In the text format that
     /// is `session client=… protocol=… user=… … outcome=…`, with `-` for none; the values a client chose
     /// (user, user id, destination) are escaped there (`SOCKSLogger.escapingFieldValue`):
@@ -64,6 +66,8 @@ struct SessionRecord: Sendable {
             // SOCKS command serving the connection took.
             .init("command", httpMethod.map { .clientText($0) } ?? (clientProtocol == .http ? nil : command).map { .text($0.description) } ?? .absent),
             .init("destination", destination.map { .clientText($0.description) } ?? .absent),
+            // Upstream names are the configuration's (letters, digits, `.`, `_`, `-`), never the client's.
+            .init("via", via.map { .text($0.description) } ?? .absent),
             .init("up", .integer(bytesUp)),
             .init("down", .integer(bytesDown)),
         ]

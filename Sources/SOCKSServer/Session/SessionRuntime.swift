@@ -13,6 +13,8 @@ final class SessionRuntime: Sendable {
     let udpAssociations = SessionLimit()
     /// The server's metrics listeners and live UDP sockets, which no request may reach.
     let ownAddresses = OwnAddresses()
+    /// The configured upstreams and their health, kept across reloads that leave an upstream's URL alone.
+    let upstreams = UpstreamSet()
     /// Each capped user's bandwidth limiter, shared by all of that user's sessions.
     private let limiters = Mutex<[String: BandwidthLimiter]>([:])
 

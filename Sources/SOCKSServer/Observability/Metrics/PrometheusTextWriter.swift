@@ -26,11 +26,17 @@ struct PrometheusTextWriter {
     /// A whole histogram family: `_bucket` per bound and `+Inf`, `_sum` and `_count`.
     mutating func histogram(_ name: String, help: String, bounds: [Double], _ snapshot: AtomicHistogram.Snapshot) {
         family(name, .histogram, help: help)
+        histogramSamples(name, bounds: bounds, snapshot)
+    }
+
+    /// One histogram's samples (`_bucket` per bound and `+Inf`, `_sum`, `_count`) with `labels` on each, for
+    /// a labelled histogram family whose `family` line was written once before its first series.
+    mutating func histogramSamples(_ name: String, labels: [(String, String)] = [], bounds: [Double], _ snapshot: AtomicHistogram.Snapshot) {
         for (bound, count) in zip(bounds.map(Self.format) + ["+Inf"], snapshot.cumulativeCounts) {
-            sample("\(name)_bucket", labels: [("le", bound)], count)
+            sample("\(name)_bucket", labels: labels + [("le", bound)], count)
         }
-        sample("\(name)_sum", snapshot.sumSeconds)
-        sample("\(name)_count", snapshot.count)
+        sample("\(name)_sum", labels: labels, snapshot.sumSeconds)
+        sample("\(name)_count", labels: labels, snapshot.count)
     }
 
     /// `{a="1",b="2"}`, or nothing for no labels.

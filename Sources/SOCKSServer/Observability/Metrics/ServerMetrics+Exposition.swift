@@ -70,12 +70,37 @@ extension ServerMetrics {
             "socksd_connect_duration_seconds", help: "How long CONNECTs took to reach their destination (directly or through the upstream), for those that did.",
             bounds: connectDurations.bounds, connectDurations.snapshot)
 
+        writeUpstreamMetrics(to: &out)
+
         out.family("socksd_config_reloads_total", .counter, help: "Configuration reloads, by result (failure: the old configuration stayed).")
         out.sample("socksd_config_reloads_total", labels: [("result", "success")], succeededReloadCount)
         out.sample("socksd_config_reloads_total", labels: [("result", "failure")], failedReloadCount)
 
         writeProcessMetrics(to: &out)
         return out.text
+    }
+
+    /// The upstreams' families, each series for every upstream the configuration names.
+    private func writeUpstreamMetrics(to out: inout PrometheusTextWriter) {
+        let all = upstreams.all
+        guard !all.isEmpty else { return }
+        out.family("socksd_upstream_up", .gauge, help: "1 while the upstream is up, 0 while it is down (routes skip it and it is probed).")
+        for (name, counters) in all {
+            out.sample("socksd_upstream_up", labels: [("upstream", name)], counters.up.load(ordering: .relaxed))
+        }
+        out.family("socksd_upstream_sessions_total", .counter, help: "Sessions that went through the upstream, by outcome.")
+        for (name, counters) in all {
+            for outcome in SessionOutcomeLabel.allCases {
+                out.sample(
+                    "socksd_upstream_sessions_total", labels: [("upstream", name), ("outcome", outcome.label)], counters.sessions[outcome.rawValue])
+            }
+        }
+        out.family("socksd_upstream_connect_seconds", .histogram, help: "From the start of a try through the upstream to its success reply.")
+        for (name, counters) in all {
+            out.histogramSamples(
+                "socksd_upstream_connect_seconds", labels: [("upstream", name)], bounds: counters.connectDurations.bounds,
+                counters.connectDurations.snapshot)
+        }
     }
 
     /// The standard process metrics, each left out when the system does not say.

@@ -37,6 +37,8 @@ public final class ServerMetrics: Sendable {
     let connectDurations = AtomicHistogram(bounds: AtomicHistogram.latencyBounds)
     private let reloadsSucceeded = Atomic<Int>(0)
     private let reloadsFailed = Atomic<Int>(0)
+    /// Per upstream (`default` and the named ones): up or down, sessions by outcome, connect times.
+    let upstreams = UpstreamMetrics()
     /// Relay tasks running now: a TCP relay's direction tasks (not exported; tests count a session's tree).
     private let relayTasks = Atomic<Int>(0)
 
@@ -145,6 +147,7 @@ public final class ServerMetrics: Sendable {
         sessionsEnded.add(1, at: Self.sessionIndex(command, outcome))
         sessionsByProtocol.add(1, at: SessionProtocolLabel(record.clientProtocol).rawValue)
         if record.handshakeFailed { failedHandshakes.add(1, ordering: .relaxed) }
+        if case .upstream(let name) = record.via { upstreams.counters(name)?.sessions.add(1, at: outcome.rawValue) }
     }
 
     func relayTaskStarted() { relayTasks.add(1, ordering: .relaxed) }

@@ -19,18 +19,26 @@ extension SOCKSSession {
     /// BIND (RFC 1928 §4): listen, first reply with where the peer should connect, accept one peer from the
     /// expected address within the deadline, second reply with the peer's address, then relay as CONNECT.
     func serveBind(_ accepted: ClientRequest) async {
+        // Routed by the expected peer's address, like a CONNECT to it.
+        let plan = context.router.plan(for: accepted.request.destination, user: servedUser)
         // An all-zero expected peer means "any": then each peer that connects is checked instead.
         if accepted.request.destination.socketAddress?.ip.isUnspecified != true {
             do {
-                try access.policy.check(accepted.request.destination)
+                try access.policy(for: plan).check(accepted.request.destination)
             } catch {
                 await deny(error)
                 return
             }
         }
-        if let upstream = context.configuration.upstream {
-            await serveBind(accepted, through: upstream)
+        switch plan {
+        case .allDown(let upstreams):
+            await failAllDown(upstreams, "BIND")
             return
+        case .upstreams(let upstreams):
+            await serveBind(accepted, through: upstreams)
+            return
+        case .direct:
+            record.via = .direct
         }
         let expected: Set<IPAddress>?
         do {
@@ -80,20 +88,12 @@ extension SOCKSSession {
         await replyAndRelay(with: peer, bound: SOCKSEndpoint(peer.remoteAddress), earlyData: accepted.earlyData + pending)
     }
 
-    /// BIND through the upstream's BIND: its two replies are passed on, then its connection is relayed.
-    private func serveBind(_ accepted: ClientRequest, through upstream: UpstreamProxy) async {
+    /// BIND through an upstream's BIND (the route's, failing over as for CONNECT): its two replies are passed
+    /// on, then its connection is relayed.
+    private func serveBind(_ accepted: ClientRequest, through upstreams: [RoutedUpstream]) async {
         let configuration = context.configuration
-        let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
-        let binding: SOCKSBinding
-        do {
-            binding = try await whileClientWaits(timeout: configuration.connectTimeout, endsOnFIN: false) { try await client.bind(expecting: accepted.request.destination) }
-        } catch is PeerHungUp {
-            record.outcome = .clientClosed
-            return
-        } catch {
-            await fail(Self.upstreamFailureCode(error), reason: "BIND through upstream \(upstream.redactedURL): \(error)")
-            return
-        }
+        let expected = accepted.request.destination
+        guard let binding = await throughUpstreams(upstreams, "BIND", { client, _ in try await client.bind(expecting: expected) }) else { return }
         do {
             try await connection.write(dialect.successReply(bound: binding.listeningAddress))
         } catch {

@@ -127,6 +127,7 @@ extension SOCKSSession {
         record.user = nil
         record.httpMethod = nil
         record.destination = nil
+        record.via = nil
     }
 
     /// Forwards one request and its response: whether the client connection stays open for another, or

@@ -1,0 +1,87 @@
+import SOCKSProtocol
+
+/// The routing stage of one configuration: the user's routes, then the server's, then the default upstream
+/// (if there is one) or direct. Asked once per request (per datagram for UDP), after the destination rules
+/// allowed it; it never bypasses them.
+struct Router: Sendable {
+    /// The upstreams by name, `default` among them when there is an unnamed one.
+    let upstreams: [String: RoutedUpstream]
+    private let routes: RoutedTable
+    private let userRoutes: [String: RoutedTable]
+    private let defaultUpstream: RoutedUpstream?
+
+    /// The name logs and metrics give the unnamed upstream.
+    static let defaultName = "default"
+
+    /// A route table with a cursor for each round-robin route.
+    private struct RoutedTable: Sendable {
+        let table: RouteTable
+        let cursors: [RoundRobinCursor?]
+
+        init(_ routes: [Route]) {
+            table = RouteTable(routes)
+            cursors = routes.map { $0.strategy == .roundRobin ? RoundRobinCursor() : nil }
+        }
+    }
+
+    init(configuration: SOCKSServer.Configuration, upstreams: [String: RoutedUpstream]) {
+        self.upstreams = upstreams
+        routes = RoutedTable(configuration.routes)
+        userRoutes = configuration.userPolicies.filter { !$0.value.routes.isEmpty }.mapValues { RoutedTable($0.routes) }
+        defaultUpstream = configuration.upstream == nil ? nil : upstreams[Self.defaultName]
+    }
+
+    /// Every upstream a configuration names, by name: the unnamed one as `default`, and the named ones.
+    static func proxies(of configuration: SOCKSServer.Configuration) -> [String: UpstreamProxy] {
+        var proxies = configuration.upstreams
+        if let upstream = configuration.upstream { proxies[defaultName] = upstream }
+        return proxies
+    }
+
+    /// Where a request of `user` (nil without a login) to `destination` goes.
+    func plan(for destination: SOCKSEndpoint, user: String?) -> EgressPlan {
+        if let user, let table = userRoutes[user], let plan = plan(destination, in: table) { return plan }
+        return plan(destination, in: routes) ?? defaultPlan
+    }
+
+    /// Where a request goes that names no destination to route by (a UDP association, whose datagrams
+    /// all share one egress): the default upstream if there is one, else direct.
+    var defaultPlan: EgressPlan {
+        guard let defaultUpstream else { return .direct }
+        return defaultUpstream.isUp ? .upstreams([defaultUpstream]) : .allDown([defaultUpstream])
+    }
+
+    /// Whether every request goes direct whatever its destination (no upstream is configured).
+    var isAlwaysDirect: Bool { upstreams.isEmpty }
+
+    private func plan(_ destination: SOCKSEndpoint, in routed: RoutedTable) -> EgressPlan? {
+        guard let (index, route) = routed.table.route(for: destination) else { return nil }
+        switch route.via {
+        case .direct:
+            return .direct
+        case .upstreams(let names):
+            let listed = names.compactMap { upstreams[$0] }
+            let healthy = listed.filter(\.isUp)
+            guard !healthy.isEmpty else { return .allDown(listed) }
+            guard let cursor = routed.cursors[index], healthy.count > 1 else { return .upstreams(healthy) }
+            let first = (cursor.take() & Int.max) % healthy.count
+            return .upstreams(Array(healthy[first...] + healthy[..<first]))
+        }
+    }
+}
+
+extension Router {
+    /// Checks that every route names configured upstreams and that no upstream takes a reserved name.
+    static func validate(_ configuration: SOCKSServer.Configuration) throws(SOCKSServerError) {
+        for reserved in ["direct", defaultName] where configuration.upstreams[reserved] != nil {
+            throw SOCKSServerError.reservedUpstreamName(reserved)
+        }
+        let known = proxies(of: configuration)
+        let all = configuration.routes + configuration.userPolicies.sorted { $0.key < $1.key }.flatMap(\.value.routes)
+        for route in all {
+            if let unknown = route.upstreamNames.first(where: { known[$0] == nil }) {
+                throw SOCKSServerError.unknownUpstream(route: route.description, name: unknown)
+            }
+        }
+    }
+}
