@@ -210,6 +210,29 @@ extension HashedPasswordTests {
             await open.stop()
         }
 
+        /// A reload that ends the sessions of removed users keeps those PAM logged in while the new users
+        /// still have a PAM service (PAM might accept them still), and ends them once it has none.
+        @Test func aReloadEndsPAMSessionsOnlyWhenPAMIsGone() async throws {
+            let fixture = try await Self.fixture()
+            let harness = try ServerHarness { $0.users = try Self.users(fixture) }
+            let echo = try LoopbackPeers.startEcho()
+            defer { echo.stop() }
+            let (kept, reply) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(echo.address), credentials: Self.alice)
+            #expect(reply.code == .succeeded)
+            defer { kept.close() }
+
+            var configuration = harness.server.configuration
+            configuration.users = try Self.users(fixture)
+            #expect(try await harness.server.reload(configuration, endingSessionsOfRemovedUsers: true).endedSessions == 0)
+            try await kept.send([1])
+            #expect(try await kept.receive(exactly: 1) == [1], "alice's PAM session ended while PAM still checks logins")
+
+            configuration.users?.pam = nil
+            #expect(try await harness.server.reload(configuration, endingSessionsOfRemovedUsers: true).endedSessions == 1)
+            #expect(try await kept.closesWithin(.seconds(10)))
+            await harness.stop()
+        }
+
         /// Services that cannot be used are refused when the database is made, each saying why.
         @Test func unusableServicesAreRefusedAndSayWhy() async throws {
             let fixture = try await Self.fixture()

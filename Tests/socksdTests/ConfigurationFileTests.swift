@@ -29,6 +29,7 @@ import Testing
           "users": {"alice": "secret",
                     "carol": {"password": "pw", "rules": [{"allow": "intranet.example"}, {"deny": "*:25"}], "maxSessions": 5, "bandwidth": 1048576}},
           "usersFile": "/etc/socksd/users",
+          "pam": {"service": "socksd", "confdir": "/etc/socksd/pam.d"},
           "allowFrom": ["203.0.113.0/24"],
           "allowOpenProxy": false,
           "rules": [{"deny": "private"}, {"allow": "example.com:443"}],
@@ -53,6 +54,7 @@ import Testing
         #expect(carol.rules == [try DestinationRule(action: .allow, parsing: "intranet.example"), try DestinationRule(action: .deny, parsing: "*:25")])
         #expect(file.userPolicies == ["carol": UserPolicy(destinationRules: DestinationRules(carol.rules), maxSessions: 5, bandwidthLimit: 1_048_576)])
         #expect(file.usersFile == "/etc/socksd/users")
+        #expect(file.pam.service == "socksd" && file.pam.confdir == "/etc/socksd/pam.d")
         #expect(file.allowFrom == [try IPNetwork(parsing: "203.0.113.0/24")])
         #expect(file.allowOpenProxy == false)
         #expect(file.rules == [try DestinationRule(action: .deny, parsing: "private"), try DestinationRule(action: .allow, parsing: "example.com:443")])
