@@ -6,6 +6,7 @@ import PackageDescription
 /// Layers (arrows point one way):
 ///   socksd → SOCKSServer → SOCKSClient → SOCKSProtocol
 ///                          SOCKSClient → AsyncSockets → CEpoll
+///              SOCKSServer → CPAM
 let package = Package(
     name: "socksd",
     products: [
@@ -18,6 +19,8 @@ let package = Package(
     targets: [
         // C shim: epoll, eventfd and accept4, which Glibc's Swift overlay does not export.
         .target(name: "CEpoll"),
+        // C shim: one PAM login and its conversation function, against a libpam loaded at run time.
+        .target(name: "CPAM"),
         // Nonblocking sockets driven by epoll event loops (one thread per core, each a task executor),
         // exposed as async functions and AsyncSequences.
         .target(name: "AsyncSockets", dependencies: ["CEpoll"]),
@@ -26,7 +29,7 @@ let package = Package(
         // An async SOCKS5 client: CONNECT, BIND, UDP ASSOCIATE and UDP over TCP (what upstream chaining uses).
         .target(name: "SOCKSClient", dependencies: ["AsyncSockets", "SOCKSProtocol"]),
         // The embeddable server: listener actor, sessions, relays, upstreams, configuration.
-        .target(name: "SOCKSServer", dependencies: ["AsyncSockets", "SOCKSProtocol", "SOCKSClient"]),
+        .target(name: "SOCKSServer", dependencies: ["AsyncSockets", "SOCKSProtocol", "SOCKSClient", "CPAM"]),
         // The daemon: command line, users file, signals, logging (CEpoll for malloc_trim).
         .executableTarget(name: "socksd", dependencies: ["SOCKSServer", "CEpoll"]),
 

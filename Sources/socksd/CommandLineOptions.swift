@@ -18,6 +18,7 @@ struct CommandLineOptions {
                       [--log-file PATH] [--log-format text|json] [--metrics-listen HOST:PORT]...
                       [--proxy-protocol-listen HOST:PORT]... [--proxy-protocol-from CIDR]...
                       [--protocols socks5,socks4,http]
+                      [--pam-service NAME] [--pam-confdir DIR]
                socksd --check-config FILE [FLAG]...
                socksd --help | --version
 
@@ -50,6 +51,10 @@ struct CommandLineOptions {
                                      (visible to other local users: prefer --users-file)
           --users-file FILE          users, one NAME:PASSWORD per line, # for comments; PASSWORD
                                      may be a crypt(3) hash ($y$, $6$, $5$, as mkpasswd writes).
+          --pam-service NAME         check the logins of names not among the users through PAM
+                                     service NAME (/etc/pam.d/NAME: authentication, then the
+                                     account); makes login required. Needs libpam.so.0.
+          --pam-confdir DIR          read the PAM service's file from DIR, not /etc/pam.d.
 
         Who may use it (a listener that is not loopback needs users, --allow-from or
         --allow-open-proxy):
@@ -166,6 +171,10 @@ struct CommandLineOptions {
     var proxyProtocolFrom: [IPNetwork] = []
     /// `--protocols`: replaces the file's `protocols`, its listeners' own among them.
     var protocols: Set<ClientProtocol>?
+    /// `--pam-service`: replaces the file's `pam.service`.
+    var pamService: String?
+    /// `--pam-confdir`: replaces the file's `pam.confdir`.
+    var pamConfdir: String?
 
     init(arguments: [String]) throws(UsageError) {
         var remaining = arguments[...]
@@ -209,6 +218,8 @@ struct CommandLineOptions {
                 }
                 users.append((String(entry[..<colon]), String(entry[entry.index(after: colon)...])))
             case "--users-file": usersFile = try value()
+            case "--pam-service": pamService = try value()
+            case "--pam-confdir": pamConfdir = try value()
             case "--handshake-timeout": handshakeTimeout = try Self.seconds(try value(), flag: name)
             case "--connect-timeout": connectTimeout = try Self.seconds(try value(), flag: name)
             case "--idle-timeout": idleTimeout = try Self.seconds(try value(), flag: name)

@@ -251,11 +251,43 @@ extension DaemonSetup {
                 if database == nil { database = users } else { database?.merge(users) }
                 policies = file?.userPolicies ?? [:]
             }
-            if let usersFile, let database, database.count == 0 {
+            readPAM(into: &database)
+            if let usersFile, let database, database.count == 0, database.pam == nil {
                 problems.append(ConfigurationProblem(
                     path: usersFilePath, reason: "\(usersFile) lists no users; refusing to start with a login nobody can pass", kind: .environment))
             }
             return (database, policies)
+        }
+
+        /// The PAM service (`--pam-service`, or else `pam.service`, read from `--pam-confdir`, or else
+        /// `pam.confdir`), set on `database` (an empty one when there are no users): libpam that cannot be
+        /// loaded, or a confdir without the service's file, is a problem.
+        private mutating func readPAM(into database: inout UserDatabase?) {
+            let confdir = options.pamConfdir ?? file?.pam.confdir
+            let confdirPath = options.pamConfdir != nil ? "--pam-confdir" : "pam.confdir"
+            guard let service = options.pamService ?? file?.pam.service else {
+                if confdir != nil {
+                    problems.append(ConfigurationProblem(path: confdirPath, reason: "needs --pam-service (or pam.service in the configuration file)"))
+                }
+                return
+            }
+            let servicePath = options.pamService != nil ? "--pam-service" : "pam.service"
+            do {
+                let pam = try PAMService(name: service, configurationDirectory: confdir)
+                if database == nil { database = try? UserDatabase([:]) }
+                database?.pam = pam
+            } catch {
+                switch error {
+                case .invalidName:
+                    problems.append(ConfigurationProblem(path: servicePath, reason: error.description))
+                case .libpamUnavailable:
+                    // Invalid rather than environment, so that start-up exits 64 as --check-config does: a
+                    // configuration that asks for PAM on a host without it cannot be used until it changes.
+                    problems.append(ConfigurationProblem(path: servicePath, reason: error.description))
+                case .configurationDirectoryUnsupported, .serviceFileMissing:
+                    problems.append(ConfigurationProblem(path: confdirPath, reason: error.description, kind: .environment))
+                }
+            }
         }
 
         /// The upstream: its URL, password file and UDP transport each from its flag or else from the file.

@@ -125,7 +125,8 @@ enum Socksd {
             server.configuration.logger.info("forwarding through \(upstream.redactedURL), UDP by \(upstream.udpTransport)")
         }
         if let users = server.configuration.users {
-            server.configuration.logger.info("authentication required: \(users.count) user(s)")
+            let pam = users.pam.map { ", others through PAM service \($0.name)" } ?? ""
+            server.configuration.logger.info("authentication required: \(users.count) user(s)\(pam)")
         }
         do {
             try await server.run()

@@ -29,6 +29,7 @@ import Testing
           "users": {"alice": "secret",
                     "carol": {"password": "pw", "rules": [{"allow": "intranet.example"}, {"deny": "*:25"}], "maxSessions": 5, "bandwidth": 1048576}},
           "usersFile": "/etc/socksd/users",
+          "pam": {"service": "socksd", "confdir": "/etc/socksd/pam.d"},
           "allowFrom": ["203.0.113.0/24"],
           "allowOpenProxy": false,
           "rules": [{"deny": "private"}, {"allow": "example.com:443"}],
@@ -53,6 +54,7 @@ import Testing
         #expect(carol.rules == [try DestinationRule(action: .allow, parsing: "intranet.example"), try DestinationRule(action: .deny, parsing: "*:25")])
         #expect(file.userPolicies == ["carol": UserPolicy(destinationRules: DestinationRules(carol.rules), maxSessions: 5, bandwidthLimit: 1_048_576)])
         #expect(file.usersFile == "/etc/socksd/users")
+        #expect(file.pam.service == "socksd" && file.pam.confdir == "/etc/socksd/pam.d")
         #expect(file.allowFrom == [try IPNetwork(parsing: "203.0.113.0/24")])
         #expect(file.allowOpenProxy == false)
         #expect(file.rules == [try DestinationRule(action: .deny, parsing: "private"), try DestinationRule(action: .allow, parsing: "example.com:443")])
@@ -117,7 +119,7 @@ import Testing
         (#"{"listeners": [true]}"#, #"listeners[0]: must be a HOST:PORT string or an object with an "address", not true"#),
         (#"{"listeners": ["::1:80"]}"#, "listeners[0]: '::1:80' is not HOST:PORT (write IPv6 addresses as [ADDRESS]:PORT)"),
         (#"{"listeners": ["127.0.0.1:1"], "users": {}}"#,
-         "users: lists no users, and there is no usersFile: nobody could log in (leave the key out for no login)"),
+         "users: lists no users, and there is no usersFile or pam: nobody could log in (leave the key out for no login)"),
         (#"{"listeners": ["127.0.0.1:1"], "users": {"carol": {"password": "pw", "rules": [{"alow": "intranet.example"}]}}}"#,
          "users.carol.rules[0]: unknown key 'alow' (did you mean 'allow'?)"),
         (#"{"listeners": ["127.0.0.1:1"], "users": {"carol": {"rules": []}}}"#, "users.carol.password: required: the password or its crypt(3) hash"),
@@ -170,7 +172,7 @@ import Testing
         (#"{"listeners": ["127.0.0.1:1"], "listeners": ["127.0.0.1:2"]}"#, "listeners: given more than once"),
         (#"{"listeners": ["127.0.0.1:1"], "users": {"a": "x", "a": "y"}}"#, "users.a: given more than once"),
         (#"["127.0.0.1:1080"]"#,
-         "$: must be an object with the keys 'listeners', 'protocols', 'users', 'usersFile', 'allowFrom', 'allowOpenProxy', 'rules', 'limits', 'timeouts', "
+         "$: must be an object with the keys 'listeners', 'protocols', 'users', 'usersFile', 'pam', 'allowFrom', 'allowOpenProxy', 'rules', 'limits', 'timeouts', "
             + "'udp', 'upstream', 'upstreams', 'routes', 'upstreamHealth', 'log', 'metrics', 'reload', not an array"),
         ("{\"listeners\": [\"127.0.0.1:1\"], \"bad\\u0000key\\n\": 1}", "$: unknown key 'bad\\0key\\n'"),
     ])

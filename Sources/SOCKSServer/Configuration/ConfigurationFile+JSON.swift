@@ -29,6 +29,10 @@ extension ConfigurationFile {
         }
         top.append(contentsOf: [
             usersFile.map { JSONValue.Member("usersFile", .string($0)) },
+            Self.section("pam", [
+                pam.service.map { JSONValue.Member("service", .string($0)) },
+                pam.confdir.map { JSONValue.Member("confdir", .string($0)) },
+            ]),
             allowFrom.map { JSONValue.Member("allowFrom", .array($0.map { .string($0.description) })) },
             allowOpenProxy.map { JSONValue.Member("allowOpenProxy", .bool($0)) },
             rules.map { JSONValue.Member("rules", Self.jsonValue(of: $0)) },

@@ -4,7 +4,7 @@ extension ConfigurationFile {
     /// The keys of each object, in the order the README documents them (and `json` writes them).
     enum Keys {
         static let top = [
-            "listeners", "protocols", "users", "usersFile", "allowFrom", "allowOpenProxy", "rules", "limits", "timeouts", "udp", "upstream", "upstreams",
+            "listeners", "protocols", "users", "usersFile", "pam", "allowFrom", "allowOpenProxy", "rules", "limits", "timeouts", "udp", "upstream", "upstreams",
             "routes", "upstreamHealth", "log",
             "metrics", "reload",
         ]
@@ -20,6 +20,7 @@ extension ConfigurationFile {
         static let log = ["level", "file", "format"]
         static let metrics = ["listen"]
         static let reload = ["endSessionsOfRemovedUsers"]
+        static let pam = ["service", "confdir"]
     }
 
     /// Reads a configuration file's bytes (UTF-8 JSON).
@@ -59,10 +60,17 @@ extension ConfigurationFile {
             protocols = Self.readProtocols(value, at: path, &reader)
         }
         if let (value, path) = top["users"] {
-            readUsers(value, at: path, usersFileGiven: top["usersFile"] != nil, &reader)
+            readUsers(value, at: path, usersFileGiven: top["usersFile"] != nil, pamGiven: top["pam"] != nil, &reader)
         }
         if let (value, path) = top["usersFile"] {
             usersFile = reader.string(value, at: path, "a file name")
+        }
+        if let (value, path) = top["pam"], let members = reader.object(value, at: path, known: Keys.pam) {
+            pam.service = members["service"].flatMap { value, path in reader.string(value, at: path, "a PAM service name") }
+            pam.confdir = members["confdir"].flatMap { value, path in reader.string(value, at: path, "a directory") }
+            if members["service"] == nil {
+                reader.report(path.appending("service"), "required: the PAM service to check logins with, such as \"socksd\"")
+            }
         }
         if let (value, path) = top["allowFrom"] {
             allowFrom = Self.readNetworks(value, at: path, &reader)
@@ -189,10 +197,12 @@ extension ConfigurationFile {
         }
     }
 
-    private mutating func readUsers(_ value: JSONValue, at path: JSONPath, usersFileGiven: Bool, _ reader: inout ConfigurationReader) {
+    private mutating func readUsers(
+        _ value: JSONValue, at path: JSONPath, usersFileGiven: Bool, pamGiven: Bool, _ reader: inout ConfigurationReader
+    ) {
         guard let members = reader.namedMembers(value, at: path, expected: "an object of user names and their passwords") else { return }
-        if members.isEmpty && !usersFileGiven {
-            reader.report(path, "lists no users, and there is no usersFile: nobody could log in (leave the key out for no login)")
+        if members.isEmpty && !usersFileGiven && !pamGiven {
+            reader.report(path, "lists no users, and there is no usersFile or pam: nobody could log in (leave the key out for no login)")
         }
         var users: [String: User] = [:]
         var database: UserDatabase?

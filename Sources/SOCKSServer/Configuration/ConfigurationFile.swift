@@ -44,6 +44,8 @@ public struct ConfigurationFile: Sendable, Hashable {
     public internal(set) var userDatabase: UserDatabase?
     /// `usersFile`: a users file (`NAME:PASSWORD` lines) to read as well; on a name in both, `users` wins.
     public internal(set) var usersFile: String?
+    /// `pam`: the PAM service that checks logins of names not in `users` or `usersFile`.
+    public internal(set) var pam = PAM()
     /// `allowFrom`: the client networks that may connect (CIDR strings).
     public internal(set) var allowFrom: [IPNetwork]?
     /// `allowOpenProxy`: serve everyone on a public address without login.
@@ -180,6 +182,15 @@ public struct ConfigurationFile: Sendable, Hashable {
     public struct Metrics: Sendable, Hashable {
         /// `listen`: one `HOST:PORT` string or an array of them.
         public internal(set) var listen: [HostAndPort]?
+    }
+
+    /// The `pam` section: `--pam-service` and `--pam-confdir`, as written (the daemon loads libpam and
+    /// checks the service).
+    public struct PAM: Sendable, Hashable {
+        /// `service`: the PAM service name, the file in `/etc/pam.d` (or in `confdir`) that stacks its modules.
+        public internal(set) var service: String?
+        /// `confdir`: the directory to read the service's file from instead of `/etc/pam.d`.
+        public internal(set) var confdir: String?
     }
 
     /// The `reload` section.

@@ -10,9 +10,10 @@ import SOCKSProtocol
 /// cannot be checked now, is refused unchecked, and the refusal is summarised in the log rather than logged
 /// one by one.
 struct LoginGate {
-    /// How a login ended: checked (right or wrong), or refused without a check.
+    /// How a login ended: checked (right or wrong; when right, the name a PAM stack returned, if it
+    /// changed the one given), or refused without a check.
     enum Decision {
-        case checked(Bool)
+        case checked(Bool, user: String? = nil)
         case refusedUnchecked(HandshakeError)
     }
 
@@ -46,8 +47,8 @@ struct LoginGate {
         let verification = await context.configuration.users?.check(credentials) ?? .rejected
         let outcome = throttle.endAttempt(client.ip, failed: verification == .rejected)
         switch verification {
-        case .accepted:
-            return .checked(true)
+        case .accepted(let user):
+            return .checked(true, user: user)
         case .rejected:
             context.metrics.loginFailed()
             if case .blocked(let backoff) = outcome {

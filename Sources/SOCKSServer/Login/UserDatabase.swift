@@ -17,6 +17,11 @@ import SOCKSProtocol
 /// (same cost and salt as a real hash), so neither the answer (a busy pool refuses all alike) nor the
 /// timing tells which users exist or how their secrets are stored. A database without hashes never uses
 /// the pool. (Users whose hashes are of a rarer or costlier method than the decoy's still take longer.)
+///
+/// With a `pam` service, a name that is not in the database is checked through PAM instead (on the same
+/// pool), and PAM may name the user otherwise (`Verification.accepted(user:)`); the database's own users
+/// are never sent to PAM, so they keep their passwords and settings. A database with no users and a PAM
+/// service checks every login through PAM.
 public struct UserDatabase: Sendable, Hashable {
     /// A user's secret.
     enum Secret: Sendable, Hashable {
@@ -28,6 +33,9 @@ public struct UserDatabase: Sendable, Hashable {
     /// What an unknown user's password is checked against when some users have hashes; nil when none has.
     /// Follows from `secrets` (`chooseDecoy()` after every change), so equality ignores it.
     private(set) var decoy: CryptHash?
+
+    /// The PAM service that checks names not in the database; nil (the default) refuses them.
+    public var pam: PAMService?
 
     /// An entry that cannot be used: empty, longer than the 255 bytes RFC 1929 can carry, or a hash libcrypt
     /// cannot check.
@@ -62,9 +70,11 @@ public struct UserDatabase: Sendable, Hashable {
         chooseDecoy()
     }
 
-    /// Merges `other` into this database; on a name in both, `other`'s password wins.
+    /// Merges `other` into this database; on a name in both, `other`'s password wins, and `other`'s PAM
+    /// service, when it has one, replaces this one's.
     public mutating func merge(_ other: UserDatabase) {
         secrets.merge(other.secrets) { _, new in new }
+        pam = other.pam ?? pam
         chooseDecoy()
     }
 
@@ -74,19 +84,23 @@ public struct UserDatabase: Sendable, Hashable {
     /// The user names, for logs (never the passwords).
     public var usernames: [String] { secrets.keys.map { String(decoding: $0, as: UTF8.self) }.sorted() }
 
-    /// Whether `credentials` name a user with that exact password (or one that matches the user's hash).
+    /// Whether `credentials` name a user with that exact password (or one that matches the user's hash, or
+    /// one the PAM service accepts).
     ///
     /// In a database without hashes a plain password is compared at once, on the caller's thread; otherwise
     /// the check takes a turn on `PasswordCheckPool` (see `check(_:)`), and one that cannot get one (the
     /// pool's queue is full, or it waited too long) fails, as a wrong password does.
     public func verify(_ credentials: SOCKSCredentials) async -> Bool {
-        await check(credentials) == .accepted
+        if case .accepted = await check(credentials) { return true }
+        return false
     }
 
     /// The result of checking a login.
     public enum Verification: Sendable, Hashable {
-        /// The user exists and the password is right.
-        case accepted
+        /// The user exists and the password is right. `user` is the name to serve the session as when PAM
+        /// checked the login: PAM_USER after it, which a module may have mapped or canonicalised (nil when
+        /// PAM named none); nil for a user of the database, whose name is the one given.
+        case accepted(user: String?)
         /// An unknown user or a wrong password.
         case rejected
         /// The password could not be checked: the hash checker's queue was full or its wait timed out. Not
@@ -101,36 +115,49 @@ public struct UserDatabase: Sendable, Hashable {
     /// (the plain password is then compared in constant time as well). So a saturated pool answers every
     /// login `.unavailable` alike, and an idle one takes about as long for each: neither tells whether the
     /// user exists or how its secret is stored.
+    ///
+    /// A name not in the database, with a `pam` service, is checked through PAM on the same pool instead
+    /// (`pam_authenticate`, then `pam_acct_mgmt`): any refusal is `.rejected`.
     public func check(_ credentials: SOCKSCredentials) async -> Verification {
         let entry = secrets[credentials.username]
+        if entry == nil, let pam {
+            switch await PasswordCheckPool.login(credentials, through: pam) {
+            case .accepted(let user)?: return .accepted(user: user)
+            case .refused?: return .rejected
+            case nil: return .unavailable
+            }
+        }
         guard let decoy else {
             // No hashes: an unknown user is compared against a fixed dummy, so both paths cost the same.
             let stored: [UInt8]? = if case .plain(let password)? = entry { password } else { nil }
             let matches = Self.constantTimeEqual(stored ?? Self.dummyPassword, credentials.password)
-            return stored != nil && matches ? .accepted : .rejected
+            return stored != nil && matches ? .accepted(user: nil) : .rejected
         }
         switch entry {
         case .hashed(let hash)?:
             switch await PasswordCheckPool.check(credentials.password, against: hash) {
-            case true?: return .accepted
+            case true?: return .accepted(user: nil)
             case false?: return .rejected
             case nil: return .unavailable
             }
         case .plain(let password)?:
             // The decoy's answer is ignored: the check is there for its cost and its place in the queue.
             guard await PasswordCheckPool.check(credentials.password, against: decoy) != nil else { return .unavailable }
-            return Self.constantTimeEqual(password, credentials.password) ? .accepted : .rejected
+            return Self.constantTimeEqual(password, credentials.password) ? .accepted(user: nil) : .rejected
         case nil:
             // Nobody matches, whatever the decoy's answer.
             return await PasswordCheckPool.check(credentials.password, against: decoy) == nil ? .unavailable : .rejected
         }
     }
 
-    /// Databases are equal when they hold the same users with the same secrets.
-    public static func == (lhs: UserDatabase, rhs: UserDatabase) -> Bool { lhs.secrets == rhs.secrets }
+    /// Databases are equal when they hold the same users with the same secrets, and the same PAM service.
+    public static func == (lhs: UserDatabase, rhs: UserDatabase) -> Bool { lhs.secrets == rhs.secrets && lhs.pam == rhs.pam }
 
-    /// Hashes the users and their secrets, as `==` compares them.
-    public func hash(into hasher: inout Hasher) { hasher.combine(secrets) }
+    /// Hashes the users, their secrets and the PAM service, as `==` compares them.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(secrets)
+        hasher.combine(pam)
+    }
 
     private mutating func add(name: String, password: String, line: Int) throws(InvalidEntry) {
         let name = Array(name.utf8)

@@ -16,7 +16,8 @@ extension SOCKSServer {
     /// Replaces the configuration: new sessions get the new one whole (users, rules, limits, timeouts,
     /// upstreams and routes, logger); sessions already open keep the one they started with and are never dropped,
     /// unless `endingSessionsOfRemovedUsers` asks to end those whose user the new configuration no longer
-    /// has.
+    /// has. (While the new users have a PAM service, no session is ended so: a name not among the users
+    /// may still be one PAM accepts, which only a password could tell.)
     ///
     /// Listeners: an address in both configurations keeps its socket (no connection is refused during the
     /// reload); new addresses are bound before anything changes, removed ones stop accepting (their sessions
@@ -62,7 +63,7 @@ extension SOCKSServer {
         removed.forEach { $0.close() }
 
         var ended = 0
-        if endingSessionsOfRemovedUsers {
+        if endingSessionsOfRemovedUsers, configuration.users?.pam == nil {
             let remaining = Set(configuration.users?.usernames ?? [])
             ended = openSessions.end { !remaining.contains($0) }
         }

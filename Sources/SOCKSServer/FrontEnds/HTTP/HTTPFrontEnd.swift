@@ -52,9 +52,9 @@ struct HTTPFrontEnd {
             throw HandshakeError.rejected(.authenticationFailed(username: "<over 255 bytes>"))
         case .basic(let credentials):
             switch await logIn(credentials) {
-            case .checked(true):
-                return credentials.usernameText
-            case .checked(false):
+            case .checked(true, let user):
+                return user ?? credentials.usernameText
+            case .checked(false, _):
                 await answer(.proxyAuthenticationRequired)
                 throw HandshakeError.rejected(.authenticationFailed(username: credentials.usernameText))
             case .refusedUnchecked(let reason):

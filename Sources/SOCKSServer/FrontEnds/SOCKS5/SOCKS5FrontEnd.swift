@@ -25,6 +25,8 @@ struct SOCKS5FrontEnd {
         // At least 256 bytes of room for each read, so a message split mid-way still gets a useful read.
         var machine = SOCKSServerHandshake(requiresAuthentication: requiresLogin, adopting: consume received)
         var action = machine.next()
+        // The name the login stage returned, when it differs from the one given (PAM_USER).
+        var loggedInAs: String?
         while true {
             switch action {
             case .needMoreBytes:
@@ -44,14 +46,15 @@ struct SOCKS5FrontEnd {
                 action = machine.next()
             case .verifyCredentials(let credentials):
                 switch await logIn(credentials) {
-                case .checked(let verified):
+                case .checked(let verified, let user):
+                    loggedInAs = user
                     action = machine.credentialsVerified(verified)
                 case .refusedUnchecked(let reason):
                     if case .fail(let reply?, _) = machine.credentialsVerified(false) { try? await connection.write(reply) }
                     throw reason
                 }
             case .request(let request):
-                let accepted = ClientRequest(request: request, earlyData: machine.takeEarlyData(), user: machine.authenticatedUser?.usernameText)
+                let accepted = ClientRequest(request: request, earlyData: machine.takeEarlyData(), user: loggedInAs ?? machine.authenticatedUser?.usernameText)
                 return (accepted, machine.takeBuffer())
             case .fail(let reply, let failure):
                 if let reply { try? await connection.write(reply) }
