@@ -19,8 +19,8 @@
 #                                     # not times, so a busy machine does not move them much (about a minute;
 #                                     # COUNT_SESSIONS=2000 COUNT_WARMUP=200 COUNT_CLIENTS=1 by default)
 #
-# It prints a table of absolute figures and ratios and writes BENCHMARKS.md (not with ONLY=..., which
-# prints its rows only).
+# It prints a table of absolute figures and ratios and writes BENCHMARKS.md, and the chart of that table,
+# Benchmarks/results.svg (Benchmarks/chart.py; not with ONLY=..., which prints its rows only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
@@ -656,3 +656,4 @@ CONNECT and every datagram is looked up at each IPv4 prefix length in use and ag
 and then allowed by default (domain rules are consulted only for destinations given as names).
 MD
 log "wrote BENCHMARKS.md"
+python3 Benchmarks/chart.py BENCHMARKS.md -o Benchmarks/results.svg

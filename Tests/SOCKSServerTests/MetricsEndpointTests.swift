@@ -124,6 +124,23 @@ import TestSupport
         await metrics.stop()
     }
 
+    /// `socksd_log_lines_dropped_total` is the server logger's count of dropped lines: with the log output
+    /// stuck (a full pipe) and a queue of 2 lines, most of 20 lines logged at once are dropped, and the
+    /// endpoint serves the count (between the counts read before and after the scrape).
+    @Test func droppedLogLinesAreServed() async throws {
+        let log = try LogPipe(capacity: 2, stuck: true)
+        let metrics = try MetricsHarness { $0.logger = log.logger(level: .info) }
+        for index in 0..<20 { metrics.server.configuration.logger.info("line \(index)") }
+        let before = log.writer.droppedLines
+        #expect(before >= 10, "the queue holds 2 lines and the stuck writer a batch of at most 2: the rest is dropped")
+        let served = try await metrics.scrape()["socksd_log_lines_dropped_total"]
+        let after = log.writer.droppedLines
+        #expect(served.map { $0 >= Double(before) && $0 <= Double(after) } == true, "served \(served.map { "\($0)" } ?? "nothing"), dropped \(before)…\(after)")
+        await metrics.stop()
+        _ = await log.drain()
+        log.close()
+    }
+
     @Test func healthzIsOKWhileServingThen503WhileDrainingAndStopped() async throws {
         let metrics = try MetricsHarness { $0.shutdownGracePeriod = .seconds(30) }
         #expect(await ServerHarness.eventually { metrics.server.phase == .serving })

@@ -4,7 +4,8 @@ import Synchronization
 
 /// A small HTTP/1.1 responder for a server's metrics and health, to scrape with Prometheus:
 ///
-/// - `GET /metrics`: `ServerMetrics.prometheusText(version:)`, as `text/plain; version=0.0.4`;
+/// - `GET /metrics`: `ServerMetrics.prometheusText(version:droppedLogLines:)` with the server logger's dropped
+///   lines, as `text/plain; version=0.0.4`;
 /// - `GET /healthz`: 200 `ok` while the server is serving; 503 with the phase (`ready`, `draining`,
 ///   `stopped`) otherwise — keep the endpoint running while the server drains, so probes see it;
 /// - `HEAD` for both; 404 for other paths, 405 for other methods on these, 400 for what is not HTTP/1.x,
@@ -168,7 +169,8 @@ public final class MetricsEndpoint: Sendable {
         switch head.path {
         case "/metrics":
             guard isRead else { return Self.methodNotAllowed }
-            return HTTPResponse(status: 200, body: server.metrics.prometheusText(version: version), contentType: Self.metricsContentType)
+            let text = server.metrics.prometheusText(version: version, droppedLogLines: server.configuration.logger.droppedLines)
+            return HTTPResponse(status: 200, body: text, contentType: Self.metricsContentType)
         case "/healthz":
             guard isRead else { return Self.methodNotAllowed }
             let phase = server.phase

@@ -5,8 +5,12 @@ extension ServerMetrics {
     /// Label values come from fixed sets, and every value of a set is written (zero until it happens), so
     /// a series exists from the first scrape on.
     ///
-    /// - Parameter version: the `version` label of `socksd_build_info`.
-    public func prometheusText(version: String) -> String {
+    /// - Parameters:
+    ///   - version: the `version` label of `socksd_build_info`.
+    ///   - droppedLogLines: `socksd_log_lines_dropped_total`, the lines the server's log writer dropped
+    ///     because its output could not keep up (`SOCKSLogger.droppedLines`; the metrics endpoint passes the
+    ///     server's). It is kept by the logger, not here, since the logger outlives a reload.
+    public func prometheusText(version: String, droppedLogLines: Int = 0) -> String {
         var out = PrometheusTextWriter()
         out.family("socksd_build_info", .gauge, help: "Always 1; the version label names the build.")
         out.sample("socksd_build_info", labels: [("version", version)], 1)
@@ -75,6 +79,9 @@ extension ServerMetrics {
         out.family("socksd_config_reloads_total", .counter, help: "Configuration reloads, by result (failure: the old configuration stayed).")
         out.sample("socksd_config_reloads_total", labels: [("result", "success")], succeededReloadCount)
         out.sample("socksd_config_reloads_total", labels: [("result", "failure")], failedReloadCount)
+
+        out.family("socksd_log_lines_dropped_total", .counter, help: "Log lines dropped because the log output could not keep up.")
+        out.sample("socksd_log_lines_dropped_total", droppedLogLines)
 
         writeProcessMetrics(to: &out)
         return out.text
