@@ -11,7 +11,7 @@ import SOCKSServer
 func embeddingExample() async throws {
     // BEGIN README EXAMPLE server
     var configuration = SOCKSServer.Configuration()
-    configuration.listenAddresses = [SocketAddress("127.0.0.1", port: 0)!]  // port 0: the kernel picks
+    configuration.listenAddresses = [try SocketAddress("127.0.0.1", port: 0)]  // port 0: the kernel picks
     configuration.users = try UserDatabase(["alice": "secret", "bob": "hunter2"])
     configuration.idleTimeout = .seconds(300)
     configuration.logger = .standardError(level: .warning)
