@@ -201,6 +201,16 @@ public final class EventLoop: TaskExecutor, SerialExecutor, Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
+    /// Whether the thread has ended and been joined (or detached after its end).
+    package var hasStopped: Bool {
+        thread.withLock { state in
+            switch state {
+            case .joined: true
+            case .notStarted, .running, .exited: false
+            }
+        }
+    }
+
     /// Changes the spin bound (µs) from the next turn on.
     func setSpin(microseconds: Int64) {
         spinLimit.store(microseconds, ordering: .relaxed)

@@ -91,6 +91,9 @@ public final class EventLoopGroup: Sendable {
         for loop in loops { loop.join() }
     }
 
+    /// The group's users now: open sockets, pending timers, servers, and the owner of an embedder's group.
+    package var users: Int { uses.current }
+
     /// Whether `shutdown()` has been called.
     var isShutDown: Bool {
         phase.withLock { phase in

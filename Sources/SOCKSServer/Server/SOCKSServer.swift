@@ -87,14 +87,19 @@ public actor SOCKSServer {
     /// - Parameter eventLoops: the loops to serve on, which the caller shuts down once `run()` has returned;
     ///   `nil` (the default) for the shared loops, which start with the first server or client and stop
     ///   when the last one is done (this server holds them from now until `run()` returns).
-    /// - Throws: also `SocketError` when the loops cannot start (no descriptor for epoll, no thread), or
-    ///   `SocketError.eventLoopsShutDown` for `eventLoops` already shut down.
+    /// - Throws: also `SOCKSServerError.eventLoopsUnavailable` when the loops cannot start (no descriptor
+    ///   for epoll, no thread) or `eventLoops` has been shut down.
     public init(configuration: Configuration, eventLoops: EventLoopGroup? = nil) throws {
         let specs = try ListenerSpec.validate(configuration)
         try Router.validate(configuration)
         let open = Self.openProxyAddresses(configuration)
         guard open.isEmpty else { throw SOCKSServerError.openProxy(open) }
-        let loops = try EventLoopHold(eventLoops)
+        let loops: EventLoopHold
+        do {
+            loops = try EventLoopHold(eventLoops)
+        } catch {
+            throw SOCKSServerError.eventLoopsUnavailable(error)
+        }
         // The runtime first: its registry of the server's own addresses takes each listener as it is bound.
         let runtime = SessionRuntime(configuration: configuration, openSessions: openSessions)
         var groups: [ListenerGroup] = []
