@@ -18,7 +18,7 @@ struct CommandLineOptions {
                       [--log-file PATH] [--log-format text|json] [--metrics-listen HOST:PORT]...
                       [--proxy-protocol-listen HOST:PORT]... [--proxy-protocol-from CIDR]...
                       [--protocols socks5,socks4,http]
-                      [--pam-service NAME] [--pam-confdir DIR]
+                      [--pam-service NAME] [--pam-confdir DIR] [--spin-microseconds N]
                socksd --check-config FILE [FLAG]...
                socksd --help | --version
 
@@ -107,6 +107,8 @@ struct CommandLineOptions {
           --log-format FORMAT        text (default) or json: one JSON object a line.
           --metrics-listen HOST:PORT serve Prometheus metrics (GET /metrics) and GET /healthz on
                                      this address; repeatable.
+          --spin-microseconds N      how long an event loop busy within the last millisecond polls
+                                     before it sleeps (default 50; 0 turns the spin off).
           --help                     show this help.
           --version                  show the version.
 
@@ -151,6 +153,7 @@ struct CommandLineOptions {
     var maxUDPAssociations: Int?
     var newSessionsPerIP: SessionRate?
     var authFailures: Int?
+    var spinMicroseconds: Int?
     var upstreamUDP: UpstreamProxy.UDPTransport?
     // Routing: `--upstream NAME=URL` and its named siblings, `--route`, the health settings.
     /// `--upstream NAME=URL`, in the order given.
@@ -282,6 +285,12 @@ struct CommandLineOptions {
                     throw UsageError(description: "--auth-failures takes a number of failed logins (0 turns throttling off), not '\(text)'")
                 }
                 authFailures = count
+            case "--spin-microseconds":
+                let text = try value()
+                guard let microseconds = Int(text), ConfigurationFile.spinMicrosecondsRange.contains(microseconds) else {
+                    throw UsageError(description: "--spin-microseconds takes microseconds from 0 (no spin) to 10000, not '\(text)'")
+                }
+                spinMicroseconds = microseconds
             case "--upstream-udp":
                 var text = try value()
                 let upstreamName = try Self.named(text, flag: name, beforeScheme: false)

@@ -58,6 +58,7 @@ actor DaemonReloader {
             return
         }
         logger.setLevel(settings.logLevel)
+        SharedEventLoops.spinMicroseconds = settings.spinMicroseconds
         running = settings
         server.metrics.recordReload(succeeded: true)
         var changes: [String] = []

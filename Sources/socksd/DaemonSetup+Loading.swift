@@ -12,7 +12,7 @@ extension DaemonSetup {
         var problems: [ConfigurationProblem] = []
         var settings = DaemonSettings(
             server: SOCKSServer.Configuration(), logLevel: .info, logFile: nil, logFormat: .text, metricsListen: [],
-            endSessionsOfRemovedUsers: false, warnings: [])
+            endSessionsOfRemovedUsers: false, spinMicroseconds: DaemonSettings.defaultSpinMicroseconds, warnings: [])
 
         init(options: CommandLineOptions) {
             self.options = options
@@ -80,6 +80,7 @@ extension DaemonSetup {
             }.map(\.element)
             problems += ListenEntry.clashes(defaultListeners + inOrder + metrics)
             settings.endSessionsOfRemovedUsers = file?.reload.endSessionsOfRemovedUsers ?? false
+            settings.spinMicroseconds = options.spinMicroseconds ?? file?.performance.spinMicroseconds ?? DaemonSettings.defaultSpinMicroseconds
             server.logger = .standardError(level: settings.logLevel)
             settings.server = server
         }

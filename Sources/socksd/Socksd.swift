@@ -44,12 +44,16 @@ enum Socksd {
         let logger: SOCKSLogger
         do {
             logger = try SOCKSLogger.make(
-                level: settings.logLevel, format: settings.logFormat, destination: settings.logFile.map { .file($0) } ?? .standardError)
+                level: settings.logLevel, format: settings.logFormat, destination: settings.logFile.map { .file($0) } ?? .standardError,
+                environment: ProcessInfo.processInfo.environment)
         } catch {
             printError("\(error)")
             exit(1)
         }
         settings.server.logger = logger
+        // The daemon's loops are the library's shared ones (every socket and timer of the process uses
+        // them), with the daemon's spin.
+        SharedEventLoops.spinMicroseconds = settings.spinMicroseconds
         let server: SOCKSServer
         let metricsEndpoints: [MetricsEndpoint]
         do {
@@ -72,7 +76,7 @@ enum Socksd {
         }
 
         // Under systemd (Type=notify) NOTIFY_SOCKET names its socket; without it every call does nothing.
-        let notifier = SystemdNotifier()
+        let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
         // Reloads run one at a time, in order, on a task of their own (a signal handler must not wait).
         let (reloadRequests, reloadTrigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let reloads = Task { [settings] in

@@ -40,7 +40,8 @@ import Testing
           "upstream": {"url": "socks5://user@host:1080", "passwordFile": "/etc/socksd/upstream-password", "udp": "uot1"},
           "log": {"level": "debug", "file": "/var/log/socksd.log", "format": "json"},
           "metrics": {"listen": "127.0.0.1:9150"},
-          "reload": {"endSessionsOfRemovedUsers": true}
+          "reload": {"endSessionsOfRemovedUsers": true},
+          "performance": {"spinMicroseconds": 20}
         }
         """
 
@@ -69,6 +70,7 @@ import Testing
         #expect(file.log.level == "debug" && file.log.file == "/var/log/socksd.log" && file.log.format == "json")
         #expect(file.metrics.listen == [HostAndPort(host: "127.0.0.1", port: 9150)])
         #expect(file.reload.endSessionsOfRemovedUsers == true)
+        #expect(file.performance.spinMicroseconds == 20)
     }
 
     /// `json` writes a document that reads back equal, and writes the same text again.
@@ -168,12 +170,14 @@ import Testing
          "metrics.listen: must be an array of HOST:PORT strings (or one such string), not the number 9150"),
         (#"{"listeners": ["127.0.0.1:1"], "reload": {"endSessionsOfRemovedUsers": "yes"}}"#,
          "reload.endSessionsOfRemovedUsers: must be true or false, not a string"),
+        (#"{"listeners": ["127.0.0.1:1"], "performance": {"spinMicroseconds": 10001}}"#,
+         "performance.spinMicroseconds: must be a whole number from 0 to 10000, not 10001"),
         (#"{"listeners": ["127.0.0.1:1"], "Listeners": []}"#, "$: unknown key 'Listeners' (did you mean 'listeners'?)"),
         (#"{"listeners": ["127.0.0.1:1"], "listeners": ["127.0.0.1:2"]}"#, "listeners: given more than once"),
         (#"{"listeners": ["127.0.0.1:1"], "users": {"a": "x", "a": "y"}}"#, "users.a: given more than once"),
         (#"["127.0.0.1:1080"]"#,
          "$: must be an object with the keys 'listeners', 'protocols', 'users', 'usersFile', 'pam', 'allowFrom', 'allowOpenProxy', 'rules', 'limits', 'timeouts', "
-            + "'udp', 'upstream', 'upstreams', 'routes', 'upstreamHealth', 'log', 'metrics', 'reload', not an array"),
+            + "'udp', 'upstream', 'upstreams', 'routes', 'upstreamHealth', 'log', 'metrics', 'reload', 'performance', not an array"),
         ("{\"listeners\": [\"127.0.0.1:1\"], \"bad\\u0000key\\n\": 1}", "$: unknown key 'bad\\0key\\n'"),
     ])
     func oneProblem(document: String, problem: String) {

@@ -85,6 +85,17 @@ import Testing
         #expect(settings.metricsListen.isEmpty && !settings.endSessionsOfRemovedUsers)
     }
 
+    /// The daemon spins 50 µs by default (the library never does unless asked): `performance.spinMicroseconds`
+    /// changes that, and `--spin-microseconds` wins over the file.
+    @Test func theDaemonSpins50MicrosecondsUnlessToldOtherwise() async throws {
+        #expect(try await Self.load([]).spinMicroseconds == 50)
+        let config = try TemporaryFile(#"{"listeners": ["127.0.0.1:1080"], "performance": {"spinMicroseconds": 7}}"#, name: "socksd-config")
+        #expect(try await Self.load(["--config", config.path]).spinMicroseconds == 7)
+        #expect(try await Self.load(["--config", config.path, "--spin-microseconds", "0"]).spinMicroseconds == 0)
+        #expect(throws: (any Error).self) { try Self.options(["--spin-microseconds", "10001"]) }
+        #expect(throws: (any Error).self) { try Self.options(["--spin-microseconds", "-1"]) }
+    }
+
     /// A flag given replaces its key; a repeatable flag replaces the whole list (`--user` the users and
     /// their settings with them); a key without a flag given stays.
     @Test func flagsOverrideTheFile() async throws {

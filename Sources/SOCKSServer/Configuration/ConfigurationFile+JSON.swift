@@ -71,6 +71,7 @@ extension ConfigurationFile {
             ]),
             Self.section("metrics", [metrics.listen.map { JSONValue.Member("listen", .array($0.map { .string($0.description) })) }]),
             Self.section("reload", [reload.endSessionsOfRemovedUsers.map { JSONValue.Member("endSessionsOfRemovedUsers", .bool($0)) }]),
+            Self.section("performance", [performance.spinMicroseconds.map { JSONValue.Member("spinMicroseconds", .number("\($0)")) }]),
         ].compactMap { $0 })
         return .object(top)
     }

@@ -6,7 +6,7 @@ extension ConfigurationFile {
         static let top = [
             "listeners", "protocols", "users", "usersFile", "pam", "allowFrom", "allowOpenProxy", "rules", "limits", "timeouts", "udp", "upstream", "upstreams",
             "routes", "upstreamHealth", "log",
-            "metrics", "reload",
+            "metrics", "reload", "performance",
         ]
         static let listener = ["address", "proxyProtocol", "trustedProxies", "protocols"]
         static let user = ["password", "rules", "maxSessions", "bandwidth", "routes"]
@@ -21,6 +21,7 @@ extension ConfigurationFile {
         static let metrics = ["listen"]
         static let reload = ["endSessionsOfRemovedUsers"]
         static let pam = ["service", "confdir"]
+        static let performance = ["spinMicroseconds"]
     }
 
     /// Reads a configuration file's bytes (UTF-8 JSON).
@@ -132,6 +133,11 @@ extension ConfigurationFile {
         }
         if let (value, path) = top["reload"], let members = reader.object(value, at: path, known: Keys.reload) {
             reload.endSessionsOfRemovedUsers = members["endSessionsOfRemovedUsers"].flatMap { value, path in reader.bool(value, at: path) }
+        }
+        if let (value, path) = top["performance"], let members = reader.object(value, at: path, known: Keys.performance) {
+            performance.spinMicroseconds = members["spinMicroseconds"].flatMap { value, path in
+                reader.integer(value, at: path, in: ConfigurationFile.spinMicrosecondsRange)
+            }
         }
     }
 

@@ -73,6 +73,8 @@ public struct ConfigurationFile: Sendable, Hashable {
     public internal(set) var metrics = Metrics()
     /// `reload`: what a reload (SIGHUP) does.
     public internal(set) var reload = Reload()
+    /// `performance`: how the daemon's event loops work.
+    public internal(set) var performance = Performance()
     /// Where the listeners' and the metrics' addresses and the listeners' own protocols were written (not
     /// part of the document's value: see `SourcePaths`).
     public internal(set) var sourcePaths = SourcePaths()
@@ -199,12 +201,21 @@ public struct ConfigurationFile: Sendable, Hashable {
         /// (otherwise they run to their end).
         public internal(set) var endSessionsOfRemovedUsers: Bool?
     }
+
+    /// The `performance` section.
+    public struct Performance: Sendable, Hashable {
+        /// `spinMicroseconds`: how long an event loop that was busy within the last millisecond polls before
+        /// it sleeps; 0 turns the spin off (`--spin-microseconds`).
+        public internal(set) var spinMicroseconds: Int?
+    }
 }
 
 extension ConfigurationFile {
     /// The session counts a limit may be (`limits.maxSessions` and its siblings, `users.NAME.maxSessions`,
     /// `--max-sessions` and its siblings).
     public static let sessionCountRange = 1...10_000_000
+    /// What `performance.spinMicroseconds` and `--spin-microseconds` may be; 0 turns the spin off.
+    public static let spinMicrosecondsRange = 0...10_000
     /// What `limits.authFailures` and `--auth-failures` may be; 0 turns login throttling off.
     public static let authFailuresRange = 0...1_000_000
     /// What `users.NAME.bandwidth` may be, in bytes per second (up to 1 TiB/s).

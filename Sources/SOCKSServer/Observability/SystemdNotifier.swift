@@ -19,8 +19,9 @@ public struct SystemdNotifier: Sendable {
     /// Any other form (systemd's `vsock:` addresses) or a path too long for a unix address leaves the
     /// notifier disabled.
     ///
-    /// - Parameter environment: the process's environment; a parameter so that tests can give their own.
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    /// - Parameter environment: the process's environment (`ProcessInfo.processInfo.environment`), which
+    ///   the caller passes: the library reads none itself.
+    public init(environment: [String: String]) {
         let capacity = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
         var abstract = false
         var bytes: [UInt8]?

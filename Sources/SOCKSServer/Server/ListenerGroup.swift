@@ -23,9 +23,9 @@ final class ListenerGroup: Sendable {
     /// The address among the server's own (no request may reach it) for as long as the socket is open.
     private let ownAddress: OwnAddresses.Registration
 
-    /// Binds `address`, shares the socket with every event loop, and registers it among `ownAddresses`.
-    init(binding address: SocketAddress, mode: Mode, ownAddresses: OwnAddresses) throws {
-        let loops = EventLoop.group.loops
+    /// Binds `address`, shares the socket with every loop of `loops`, and registers it among `ownAddresses`.
+    init(binding address: SocketAddress, mode: Mode, loops group: EventLoopGroup, ownAddresses: OwnAddresses) throws {
+        let loops = group.loops
         let primary = try TCPListener(bindingTo: address, loop: loops[0])
         var listeners = [primary]
         do {
@@ -42,8 +42,10 @@ final class ListenerGroup: Sendable {
     }
 
     /// Binds the listener `spec` describes.
-    convenience init(_ spec: ListenerSpec, ownAddresses: OwnAddresses) throws {
-        try self.init(binding: spec.address, mode: Mode(trustedProxies: spec.trustedProxies, protocols: spec.protocols), ownAddresses: ownAddresses)
+    convenience init(_ spec: ListenerSpec, loops: EventLoopGroup, ownAddresses: OwnAddresses) throws {
+        try self.init(
+            binding: spec.address, mode: Mode(trustedProxies: spec.trustedProxies, protocols: spec.protocols), loops: loops,
+            ownAddresses: ownAddresses)
     }
 
     /// PROXY protocol or plain, and which protocols: read once per connection.

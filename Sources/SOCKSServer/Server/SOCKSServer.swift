@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// ```swift
 /// var configuration = SOCKSServer.Configuration()
-/// configuration.listenAddresses = [SocketAddress("127.0.0.1", port: 0)!]
+/// configuration.listenAddresses = [try SocketAddress("127.0.0.1", port: 0)]
 /// let server = try SOCKSServer(configuration: configuration)   // binds now
 /// print(server.localAddresses)                                 // the real ports
 /// try await server.run()        // serves until cancelled, or until shutdown() has drained
@@ -48,6 +48,10 @@ public actor SOCKSServer {
     nonisolated var ownAddresses: OwnAddresses { runtime.ownAddresses }
     /// What `phase` reports.
     nonisolated let lifecycle = ServerLifecycle()
+    /// The server's use of its event loops, from its creation until `run()` returns.
+    private nonisolated let loops: EventLoopHold
+    /// The event loops the server's listeners and sessions run on.
+    public nonisolated var eventLoops: EventLoopGroup { loops.group }
 
     private nonisolated let serving: Mutex<Serving>
     /// Who may connect and how many: the first stage of every connection. Its counts outlive a reload.
@@ -73,29 +77,43 @@ public actor SOCKSServer {
 
     /// Creates the server and binds its listeners, so that a port in use fails here, before `run()`.
     ///
+    /// - Parameters:
+    ///   - configuration: what the server serves, and to whom.
+    ///   - eventLoops: the loops to serve on, which the caller shuts down once `run()` has returned; `nil`
+    ///     (the default) for the shared loops, which start with the first server or client and stop when
+    ///     the last one is done (this server holds them from now until `run()` returns).
     /// - Throws: `SocketError` when an address cannot be bound (for example `EADDRINUSE`);
     ///   `SOCKSServerError.noListenAddress` for an empty address list; `SOCKSServerError.openProxy` for an
     ///   address that is not loopback with no users, no `allowFrom` and no `allowOpenProxy`;
     ///   `SOCKSServerError.noProtocols` for a listener with an empty protocol set, and
     ///   `SOCKSServerError.socks4WithAuthentication` for SOCKS4 offered while users must log in;
-    ///   `SOCKSServerError.duplicateListenAddress` for an address with a fixed port given for two listeners.
-    public init(configuration: Configuration) throws {
+    ///   `SOCKSServerError.duplicateListenAddress` for an address with a fixed port given for two listeners;
+    ///   `SOCKSServerError.eventLoopsUnavailable` when the loops cannot start (no descriptor for epoll, no
+    ///   thread) or `eventLoops` has been shut down.
+    public init(configuration: Configuration, eventLoops: EventLoopGroup? = nil) throws {
         let specs = try ListenerSpec.validate(configuration)
         try Router.validate(configuration)
         let open = Self.openProxyAddresses(configuration)
         guard open.isEmpty else { throw SOCKSServerError.openProxy(open) }
+        let loops: EventLoopHold
+        do {
+            loops = try EventLoopHold(eventLoops)
+        } catch {
+            throw SOCKSServerError.eventLoopsUnavailable(error)
+        }
         // The runtime first: its registry of the server's own addresses takes each listener as it is bound.
         let runtime = SessionRuntime(configuration: configuration, openSessions: openSessions)
         var groups: [ListenerGroup] = []
         do {
             for spec in specs {
-                groups.append(try ListenerGroup(spec, ownAddresses: runtime.ownAddresses))
+                groups.append(try ListenerGroup(spec, loops: loops.group, ownAddresses: runtime.ownAddresses))
             }
         } catch {
             groups.forEach { $0.close() }
             throw error
         }
         self.runtime = runtime
+        self.loops = loops
         admission = AdmissionControl(configuration: configuration)
         let context = SessionContext(configuration: configuration, metrics: metrics, runtime: runtime)
         serving = Mutex(Serving(context: context, groups: groups))
@@ -170,6 +188,9 @@ public actor SOCKSServer {
             stopAccepting()
             state = .stopped
             lifecycle.stopped()
+            // Every session has ended and every listener is closed: the loops may stop (the shared ones,
+            // when this was their last user).
+            loops.release()
         }
         let logger = configuration.logger
         let gracePeriod = configuration.shutdownGracePeriod
@@ -240,7 +261,7 @@ public actor SOCKSServer {
             do {
                 // A new session goes to the least-loaded loop, this one on a tie: short sessions stay where
                 // they were accepted (no thread hop), long-lived ones spread over the cores.
-                let loops = EventLoop.group
+                let loops = eventLoops
                 let home = listener.eventLoop
                 let connections = listener.connections(assigningLoop: { loops.leastLoaded(preferring: home) }) { [exhaustionReport] error in
                     exhaustionReport {

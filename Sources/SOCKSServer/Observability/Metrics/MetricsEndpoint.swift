@@ -12,7 +12,7 @@ import Synchronization
 ///   431 for a head over 8 KiB or 100 fields, 505 for another HTTP version.
 ///
 /// ```swift
-/// let endpoint = try MetricsEndpoint(bindingTo: SocketAddress("127.0.0.1", port: 9090)!, server: server, version: "0.1.0")
+/// let endpoint = try MetricsEndpoint(bindingTo: SocketAddress("127.0.0.1", port: 9090), server: server, version: "0.1.0")
 /// async let metrics: Void = endpoint.run()
 /// ```
 ///
@@ -59,7 +59,7 @@ public final class MetricsEndpoint: Sendable {
         bindingTo address: SocketAddress, server: SOCKSServer, version: String, requestTimeout: Duration = .seconds(10),
         maximumConnections: Int = 64
     ) throws {
-        listener = try TCPListener(bindingTo: address, backlog: 128)
+        listener = try TCPListener(bindingTo: address, backlog: 128, loop: server.eventLoops.next())
         registration = server.ownAddresses.register(listener.localAddress, .tcp)
         self.server = server
         self.version = version
