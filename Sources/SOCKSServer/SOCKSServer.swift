@@ -68,8 +68,8 @@ public actor SOCKSServer {
     /// Descriptor shortages hit every loop's accept loop at once; one line per shortage is enough.
     private let exhaustionReport = RateLimitedReport(interval: .seconds(10))
     private var state = State.ready
-    private let shutdownRequests: AsyncStream<Void>
-    private let shutdownTrigger: AsyncStream<Void>.Continuation
+    private let shutdownRequests: AsyncStream<StopRequest>
+    private let shutdownTrigger: AsyncStream<StopRequest>.Continuation
 
     /// Creates the server and binds its listeners, so that a port in use fails here, before `run()`.
     ///
@@ -79,21 +79,28 @@ public actor SOCKSServer {
     ///   `SOCKSServerError.noProtocols` for a listener with an empty protocol set, and
     ///   `SOCKSServerError.socks4WithAuthentication` for SOCKS4 offered while users must log in;
     ///   `SOCKSServerError.duplicateListenAddress` for an address with a fixed port given for two listeners.
-    public init(configuration: Configuration) throws {
+    /// - Parameter passed: listening sockets another process passed on (socket activation, an upgrade): a
+    ///   listener whose address one of them has takes it instead of binding (`PassedListeners`); the
+    ///   sockets left over stay in `passed`.
+    public init(configuration: Configuration, passed: PassedListeners = .none) throws {
         let specs = try ListenerSpec.validate(configuration)
         let open = Self.openProxyAddresses(configuration)
         guard open.isEmpty else { throw SOCKSServerError.openProxy(open) }
         // The runtime first: its registry of the server's own addresses takes each listener as it is bound.
         let runtime = SessionRuntime(configuration: configuration, openSessions: openSessions)
-        var groups: [ListenerGroup] = []
+        var made: [Int: ListenerGroup] = [:]
         do {
-            for spec in specs {
-                groups.append(try ListenerGroup(spec, ownAddresses: runtime.ownAddresses))
+            // Fixed ports take their passed sockets first, so that a port 0 listener on the same address
+            // cannot take one of them.
+            let order = specs.indices.filter { specs[$0].address.port != 0 } + specs.indices.filter { specs[$0].address.port == 0 }
+            for index in order {
+                made[index] = try ListenerGroup(specs[index], ownAddresses: runtime.ownAddresses, passed: passed)
             }
         } catch {
-            groups.forEach { $0.close() }
+            made.values.forEach { $0.close() }
             throw error
         }
+        let groups = specs.indices.compactMap { made[$0] }
         self.runtime = runtime
         admission = AdmissionControl(configuration: configuration)
         let context = SessionContext(configuration: configuration, metrics: metrics, runtime: runtime)
@@ -110,7 +117,7 @@ public actor SOCKSServer {
         proxyHeaderReport = SummarizingReport(interval: .seconds(10)) { suppressed in
             logger.warning("closed \(suppressed) more PROXY protocol connection(s) without a valid header in the last 10 s")
         }
-        (shutdownRequests, shutdownTrigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (shutdownRequests, shutdownTrigger) = AsyncStream.makeStream(of: StopRequest.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The listener groups now.
@@ -182,11 +189,20 @@ public actor SOCKSServer {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.serve(newGroups) }
             group.addTask {
-                // Waits for shutdown(); ends early (doing nothing) when serving ends or run() is cancelled.
-                for await _ in self.shutdownRequests {
-                    logger.info("shutting down: no new sessions, \(self.metrics.activeSessions) open, grace period \(gracePeriod)")
-                    self.stopAccepting()
-                    try? await Task.sleep(for: gracePeriod)
+                // Waits for shutdown() or handOver(); ends early (doing nothing) when serving ends or run() is
+                // cancelled.
+                for await request in self.shutdownRequests {
+                    let period: Duration
+                    switch request {
+                    case .shutDown:
+                        logger.info("shutting down: no new sessions, \(self.metrics.activeSessions) open, grace period \(gracePeriod)")
+                        self.stopAccepting()
+                        period = gracePeriod
+                    case .handOver(let drainTimeout):
+                        self.stopAccepting(releasing: true)
+                        period = drainTimeout
+                    }
+                    try? await Task.sleep(for: period)
                     if !Task.isCancelled {
                         logger.warning("grace period over: cancelling \(self.metrics.activeSessions) open sessions")
                     }
@@ -205,17 +221,30 @@ public actor SOCKSServer {
     /// Safe to call from any context, any number of times.
     public nonisolated func shutdown() {
         lifecycle.draining()
-        shutdownTrigger.yield()
+        shutdownTrigger.yield(.shutDown)
     }
 
-    /// Closes every listener and ends the stream of new ones: the accept loops end as their sessions drain.
-    private nonisolated func stopAccepting() {
+    /// Hands the listening sockets over to another process that holds them too (the new socksd of an
+    /// upgrade): stops accepting without shutting them down, so that the other process goes on accepting
+    /// with no connection refused; lets open sessions finish for `drainTimeout`, then cancels what is left.
+    /// `run()` returns when that is done. The first of `shutdown()` and `handOver` is the one that counts.
+    public nonisolated func handOver(drainingFor drainTimeout: Duration) {
+        lifecycle.draining()
+        shutdownTrigger.yield(.handOver(drainTimeout))
+    }
+
+    /// The listening socket of each listener, as `localAddresses` lists them: what an upgrade passes on.
+    public nonisolated var listeningSockets: [TCPListener] { serving.withLock { $0.groups.map { $0.listeners[0] } } }
+
+    /// Closes every listener — or with `releasing`, lets go of it (`ListenerGroup.release()`) — and ends the
+    /// stream of new ones: the accept loops end as their sessions drain.
+    private nonisolated func stopAccepting(releasing: Bool = false) {
         let groups = serving.withLock { serving in
             serving.newGroups?.finish()
             serving.newGroups = nil
             return serving.groups
         }
-        groups.forEach { $0.close() }
+        groups.forEach { releasing ? $0.release() : $0.close() }
     }
 
     /// Runs one accept loop per listener, for the listeners there are and those a reload adds, until the
@@ -239,12 +268,27 @@ public actor SOCKSServer {
                 // they were accepted (no thread hop), long-lived ones spread over the cores.
                 let loops = EventLoop.group
                 let home = listener.eventLoop
-                let connections = listener.connections(assigningLoop: { loops.leastLoaded(preferring: home) }) { [exhaustionReport] error in
+                let assign: @Sendable () -> EventLoop = { loops.leastLoaded(preferring: home) }
+                let connections = listener.connections(assigningLoop: assign) { [exhaustionReport] error in
                     exhaustionReport {
                         logger.error("accept on \(listener.localAddress) failed: \(error); backing off and retrying until resources free up")
                     }
                 }
-                for try await connection in connections {
+                var accepted = connections.makeAsyncIterator()
+                // Once the listener is closed, or released to another process: the connections still in
+                // its queue, taken once and served here (after a release, the other process may not be
+                // woken for those whose wake-up came here); then the loop ends.
+                var leftOver: [TCPConnection]?
+                while true {
+                    let connection: TCPConnection
+                    if leftOver == nil, let next = try await accepted.next() {
+                        connection = next
+                    } else {
+                        var remaining = leftOver ?? listener.acceptPending(assigningLoop: assign).reversed()
+                        guard let next = remaining.popLast() else { break }
+                        leftOver = remaining
+                        connection = next
+                    }
                     // The session runs on the loop that watches its connection (its outbound sockets join
                     // that loop too), so readiness resumes it without a thread hop.
                     let loop = connection.eventLoop

@@ -18,6 +18,9 @@ struct DaemonSettings: Sendable {
     /// `reload.endSessionsOfRemovedUsers`: whether a reload that removes a user ends that user's open
     /// sessions. Default: false, they run to their end.
     var endSessionsOfRemovedUsers: Bool
+    /// `--drain-timeout`, `timeouts.drain`: after an upgrade (SIGUSR2), how long the old process serves its
+    /// open sessions before it cancels them. Default: an hour (SIGTERM keeps the server's 5 s).
+    var drainTimeout: Duration
     /// What the operator should hear before the server starts (secrets on the command line).
     var warnings: [String]
 }
