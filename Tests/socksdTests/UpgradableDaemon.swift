@@ -1,0 +1,122 @@
+import AsyncSockets
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+
+/// A socksd started from a copy of the binary in a temporary directory, so that a test can replace that
+/// file (by a rename, as an install does) and send SIGUSR2: the new process runs whatever is there then.
+/// Both processes write to the one log (the new one inherits standard error).
+final class UpgradableDaemon: Sendable {
+    let directory: TemporaryDirectory
+    let daemon: DaemonProcess
+    var executable: String { directory.file("socksd") }
+
+    init(_ arguments: [String]) throws {
+        directory = try TemporaryDirectory(name: "socksd-upgrade")
+        try FileManager.default.copyItem(atPath: DaemonProcess.binaryPath, toPath: directory.file("socksd"))
+        daemon = try DaemonProcess(arguments, executable: directory.file("socksd"))
+    }
+
+    /// Puts a fresh copy of the binary — or, with `script`, a shell script — where the daemon was started
+    /// from, by writing it aside and renaming it over (the running file is never written to).
+    func replaceExecutable(script: String? = nil) throws {
+        let aside = directory.file("socksd.new")
+        if let script {
+            try script.write(toFile: aside, atomically: false, encoding: .utf8)
+        } else {
+            try FileManager.default.copyItem(atPath: DaemonProcess.binaryPath, toPath: aside)
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: aside)
+        guard rename(aside, executable) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    }
+
+    /// Sends SIGUSR2 once the daemon handles it.
+    func requestUpgrade() async {
+        _ = await daemon.waitUntilCatching(SIGUSR2)
+        daemon.signal(SIGUSR2)
+    }
+
+    /// Waits for `upgrade: process PID is serving; draining N open sessions` and returns PID and N; nil
+    /// after `timeout`, or once there are more than `earlierFailures` `upgrade failed` lines.
+    func handOver(within timeout: Duration = .seconds(60), earlierFailures: Int = 0) async -> (pid: pid_t, draining: Int)? {
+        _ = await daemon.waitForLog(within: timeout) { lines in
+            lines.contains { Self.handOver(in: $0) != nil } || lines.filter { $0.contains(" error upgrade failed: ") }.count > earlierFailures
+        }
+        return daemon.logLines.lazy.compactMap { Self.handOver(in: $0) }.first
+    }
+
+    static func handOver(in line: Substring) -> (pid: pid_t, draining: Int)? {
+        guard let start = line.range(of: " info upgrade: process ")?.upperBound else { return nil }
+        let words = line[start...].split(separator: " ")
+        guard words.count == 7, words[1] == "is", words[2] == "serving;", words[3] == "draining", words[5] == "open", words[6] == "sessions",
+              let pid = pid_t(words[0]), let count = Int(words[4])
+        else { return nil }
+        return (pid, count)
+    }
+
+    /// The first `upgrade failed: ` line's reason.
+    func failure(within timeout: Duration = .seconds(60)) async -> String? {
+        let marker = " error upgrade failed: "
+        _ = await daemon.waitForLog(within: timeout) { lines in lines.contains { $0.contains(marker) } }
+        return daemon.logLines.first { $0.contains(marker) }.map { String($0[$0.range(of: marker)!.upperBound...]) }
+    }
+}
+
+/// What `/proc` says about processes the tests did not start themselves (the new socksd of an upgrade).
+enum ProcessTable {
+    /// Whether `pid` is a live process (not gone, not a zombie waiting to be reaped).
+    static func isRunning(_ pid: pid_t) -> Bool {
+        guard let stat = ProcessResources.readWhole("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).prefix(1)
+        return state != "Z" && state != "X"
+    }
+
+    /// Stops `pid` (SIGTERM, then SIGKILL after `grace`); returns whether it had to be killed.
+    @discardableResult
+    static func stop(_ pid: pid_t, grace: Duration = .seconds(20)) async -> Bool {
+        guard isRunning(pid) else { return false }
+        kill(pid, SIGTERM)
+        if await eventually(grace, { !isRunning(pid) }) { return false }
+        kill(pid, SIGKILL)
+        _ = await eventually(.seconds(10)) { !isRunning(pid) }
+        return true
+    }
+
+    /// The sockets and pipes a process holds beyond standard input, output and error: `socket:[INODE]`,
+    /// `pipe:[INODE]`, each with how many of its descriptors refer to it.
+    static func sharableDescriptors(of pid: pid_t) -> [String: Int] {
+        let directory = "/proc/\(pid)/fd"
+        var targets: [String: Int] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            guard let fd = Int(name), fd > 2, let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(name)"),
+                  target.hasPrefix("socket:") || target.hasPrefix("pipe:")
+            else { continue }
+            targets[target, default: 0] += 1
+        }
+        return targets
+    }
+
+    /// The `socket:[INODE]` of the TCP socket from `local` to `remote` (over IPv4), from `/proc/net/tcp`.
+    static func tcpSocket(local: SocketAddress, remote: SocketAddress) -> String? {
+        guard let table = ProcessResources.readWhole("/proc/net/tcp") else { return nil }
+        func hex(_ address: SocketAddress) -> String {
+            // The address as the kernel prints it: the four bytes of the IPv4 address as one little-endian
+            // word, then the port.
+            let bytes = address.ip.description.split(separator: ".").compactMap { UInt8($0) }
+            return String(format: "%02X%02X%02X%02X:%04X", bytes[3], bytes[2], bytes[1], bytes[0], address.port)
+        }
+        let (wantedLocal, wantedRemote) = (hex(local), hex(remote))
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count > 9, fields[1] == wantedLocal, fields[2] == wantedRemote else { continue }
+            return "socket:[\(fields[9])]"
+        }
+        return nil
+    }
+
+    /// The `socket:[INODE]` of the listening TCP socket on `address`.
+    static func listeningSocket(_ address: SocketAddress) -> String? {
+        tcpSocket(local: address, remote: SocketAddress(ip: .ipv4Any, port: 0))
+    }
+}
