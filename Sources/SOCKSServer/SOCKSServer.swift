@@ -68,6 +68,10 @@ public actor SOCKSServer {
     /// Descriptor shortages hit every loop's accept loop at once; one line per shortage is enough.
     private let exhaustionReport = RateLimitedReport(interval: .seconds(10))
     private var state = State.ready
+    /// When open sessions are cancelled, once `shutdown()` or `handOver` has stopped accepting.
+    private nonisolated let drainDeadline = Mutex<ContinuousClock.Instant?>(nil)
+    /// Whether `handOver` was called: from then on `shutdown()` only shortens the drain.
+    private nonisolated let handedOver = Atomic<Bool>(false)
     private let shutdownRequests: AsyncStream<StopRequest>
     private let shutdownTrigger: AsyncStream<StopRequest>.Continuation
 
@@ -191,22 +195,23 @@ public actor SOCKSServer {
             group.addTask {
                 // Waits for shutdown() or handOver(); ends early (doing nothing) when serving ends or run() is
                 // cancelled.
-                for await request in self.shutdownRequests {
-                    let period: Duration
-                    switch request {
-                    case .shutDown:
-                        logger.info("shutting down: no new sessions, \(self.metrics.activeSessions) open, grace period \(gracePeriod)")
-                        self.stopAccepting()
-                        period = gracePeriod
-                    case .handOver(let drainTimeout):
-                        self.stopAccepting(releasing: true)
-                        period = drainTimeout
-                    }
-                    try? await Task.sleep(for: period)
-                    if !Task.isCancelled {
-                        logger.warning("grace period over: cancelling \(self.metrics.activeSessions) open sessions")
-                    }
-                    return
+                var requests = self.shutdownRequests.makeAsyncIterator()
+                guard let request = await requests.next() else { return }
+                switch request {
+                case .shutDown:
+                    logger.info("shutting down: no new sessions, \(self.metrics.activeSessions) open, grace period \(gracePeriod)")
+                    self.stopAccepting()
+                    self.drainUntil(atLatest: .now + gracePeriod)
+                case .handOver(let drainTimeout):
+                    self.stopAccepting(releasing: true)
+                    self.drainUntil(atLatest: .now + drainTimeout)
+                }
+                // Until the deadline, which a shutdown() during a hand-over's drain brings forward.
+                while let deadline = self.drainDeadline.withLock({ $0 }), ContinuousClock.now < deadline, !Task.isCancelled {
+                    try? await Task.sleep(until: min(deadline, .now + .milliseconds(250)))
+                }
+                if !Task.isCancelled {
+                    logger.warning("grace period over: cancelling \(self.metrics.activeSessions) open sessions")
                 }
             }
             // Whichever ends first (all sessions drained, or the grace period) ends the other.
@@ -220,8 +225,21 @@ public actor SOCKSServer {
     ///
     /// Safe to call from any context, any number of times.
     public nonisolated func shutdown() {
+        if handedOver.load(ordering: .acquiring) {
+            // The listeners belong to another process now (they must not be shut down): the grace period
+            // only cuts the hand-over's drain short.
+            let gracePeriod = configuration.shutdownGracePeriod
+            configuration.logger.info("shutting down: \(metrics.activeSessions) open, grace period \(gracePeriod)")
+            drainUntil(atLatest: .now + gracePeriod)
+            return
+        }
         lifecycle.draining()
         shutdownTrigger.yield(.shutDown)
+    }
+
+    /// Brings the end of the drain forward to `deadline`, never back.
+    private nonisolated func drainUntil(atLatest deadline: ContinuousClock.Instant) {
+        drainDeadline.withLock { current in current = min(current ?? deadline, deadline) }
     }
 
     /// Hands the listening sockets over to another process that holds them too (the new socksd of an
@@ -229,6 +247,7 @@ public actor SOCKSServer {
     /// with no connection refused; lets open sessions finish for `drainTimeout`, then cancels what is left.
     /// `run()` returns when that is done. The first of `shutdown()` and `handOver` is the one that counts.
     public nonisolated func handOver(drainingFor drainTimeout: Duration) {
+        handedOver.store(true, ordering: .releasing)
         lifecycle.draining()
         shutdownTrigger.yield(.handOver(drainTimeout))
     }

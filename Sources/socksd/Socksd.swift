@@ -32,9 +32,7 @@ enum Socksd {
         }
 
         DaemonSignal.ignoreUntilHandled()
-        // The path this process was started from, read now: an upgrade starts whatever is installed there
-        // then (after a rename over it, /proc/self/exe names the old file, deleted).
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let executable = Self.executablePath()
         let inherited: InheritedSockets
         let passed: PassedListeners
         do {
@@ -175,6 +173,17 @@ enum Socksd {
         logger.info("stopped")
         // The log is written by a thread of its own: give it the last lines before the process ends.
         logger.flush()
+    }
+
+    /// The path this process was started from, read at start: an upgrade starts whatever is installed there
+    /// then. `argv[0]` when it is a path (made absolute: the working directory may change), so that a
+    /// symbolic link an install moves is followed; otherwise (a name found in `PATH`) the file itself, by
+    /// `/proc/self/exe`, read now (after a rename over it, that link names the old file, deleted).
+    static func executablePath() -> String {
+        let first = CommandLine.arguments.first ?? ""
+        if first.hasPrefix("/") { return first }
+        if first.contains("/") { return FileManager.default.currentDirectoryPath + "/" + first }
+        return (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? first
     }
 
     /// Writes a line to standard error directly; a failed write (a closed pipe) is dropped: there is nowhere

@@ -216,6 +216,28 @@ import TestSupport
         #expect(await ProcessTable.stop(newPID) == false)
     }
 
+    /// SIGTERM while the old process drains (default drain timeout, an hour): the drain is cut to the
+    /// 5 s grace period, the old process exits 0, and the new one, whose listener it left alone, serves.
+    @Test func aSIGTERMDuringTheDrainCutsItToTheGracePeriod() async throws {
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let upgradable = try UpgradableDaemon(["--listen", "127.0.0.1:0"])
+        let daemon = upgradable.daemon
+        let proxy = try await daemon.proxyAddress()
+        let idle = try await SessionScript.openIdleConnect(through: proxy, to: echo.address)
+        defer { idle.close() }
+
+        try upgradable.replaceExecutable()
+        await upgradable.requestUpgrade()
+        let (newPID, _) = try #require(await upgradable.handOver(), "log:\n\(daemon.log)")
+        defer { Task { await ProcessTable.stop(newPID) } }
+        daemon.signal(SIGTERM)
+        #expect(try await daemon.exitStatus(timeout: .seconds(30)) == 0, "log:\n\(daemon.log)")
+        #expect(try await idle.closesWithin(.seconds(10)))
+        try await SessionScript.connectEcho(through: proxy, to: echo.address)
+        #expect(await ProcessTable.stop(newPID) == false)
+    }
+
     // MARK: Upgrades that fail
 
     /// The file replaced by a program that exits 1: `upgrade failed: process PID exited with status 1`,
