@@ -76,11 +76,16 @@ enum ProcessTable {
     @discardableResult
     static func stop(_ pid: pid_t, grace: Duration = .seconds(20)) async -> Bool {
         guard isRunning(pid) else { return false }
-        kill(pid, SIGTERM)
+        Glibc.kill(pid, SIGTERM)
         if await eventually(grace, { !isRunning(pid) }) { return false }
-        kill(pid, SIGKILL)
+        Glibc.kill(pid, SIGKILL)
         _ = await eventually(.seconds(10)) { !isRunning(pid) }
         return true
+    }
+
+    /// Kills `pid` if it still runs: what a test leaves behind when it stops early must not outlive it.
+    static func kill(_ pid: pid_t) {
+        if isRunning(pid) { _ = Glibc.kill(pid, SIGKILL) }
     }
 
     /// The sockets and pipes a process holds beyond standard input, output and error: `socket:[INODE]`,
