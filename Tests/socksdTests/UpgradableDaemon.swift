@@ -12,22 +12,48 @@ final class UpgradableDaemon: Sendable {
     let daemon: DaemonProcess
     var executable: String { directory.file("socksd") }
 
-    init(_ arguments: [String]) throws {
+    init(_ arguments: [String]) async throws {
         directory = try TemporaryDirectory(name: "socksd-upgrade")
-        try FileManager.default.copyItem(atPath: DaemonProcess.binaryPath, toPath: directory.file("socksd"))
-        daemon = try DaemonProcess(arguments, executable: directory.file("socksd"))
+        try Self.writeExecutable(try Self.binary(), to: directory.file("socksd"))
+        // ETXTBSY: a program another test starts at this moment forks this process, and until it execs, it
+        // holds whatever this process had open, the copy's descriptor too. It passes in microseconds.
+        var attempt = 0
+        while true {
+            do {
+                daemon = try DaemonProcess(arguments, executable: directory.file("socksd"))
+                break
+            } catch let error as NSError where error.code == Int(ETXTBSY) && attempt < 100 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    }
+
+    static func binary() throws -> [UInt8] {
+        Array(try Data(contentsOf: URL(fileURLWithPath: DaemonProcess.binaryPath)))
+    }
+
+    /// Writes `bytes` to a new executable file at `path` through a close-on-exec descriptor, so that a
+    /// program started meanwhile does not keep it open for writing (ETXTBSY when it is run).
+    static func writeExecutable(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(fd) }
+        var written = 0
+        while written < bytes.count {
+            // The pointer lives only inside the closure, and `written` stays below the array's count.
+            let result = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+            if result < 0 && errno == EINTR { continue }
+            guard result > 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            written += result
+        }
     }
 
     /// Puts a fresh copy of the binary — or, with `script`, a shell script — where the daemon was started
     /// from, by writing it aside and renaming it over (the running file is never written to).
     func replaceExecutable(script: String? = nil) throws {
         let aside = directory.file("socksd.new")
-        if let script {
-            try script.write(toFile: aside, atomically: false, encoding: .utf8)
-        } else {
-            try FileManager.default.copyItem(atPath: DaemonProcess.binaryPath, toPath: aside)
-        }
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: aside)
+        try Self.writeExecutable(script.map { Array($0.utf8) } ?? Self.binary(), to: aside)
         guard rename(aside, executable) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }
 

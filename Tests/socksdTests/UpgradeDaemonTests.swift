@@ -83,7 +83,7 @@ import TestSupport
         let peers = try (0..<20).map { index in try BulkPeer(size: size, seed: 100 + UInt64(index), pausingAfter: pause, gate: gate) }
         defer { peers.forEach { $0.stop() } }
 
-        let upgradable = try UpgradableDaemon(["--listen", "127.0.0.1:0"])
+        let upgradable = try await UpgradableDaemon(["--listen", "127.0.0.1:0"])
         let daemon = upgradable.daemon
         let proxy = try await daemon.proxyAddress()
         let oldPID = daemon.process.pid
@@ -207,7 +207,7 @@ import TestSupport
     @Test func theOldProcessExitsAtTheDrainTimeoutWhenASessionNeverEnds() async throws {
         let echo = try LoopbackPeers.startEcho()
         defer { echo.stop() }
-        let upgradable = try UpgradableDaemon(["--listen", "127.0.0.1:0", "--drain-timeout", "1"])
+        let upgradable = try await UpgradableDaemon(["--listen", "127.0.0.1:0", "--drain-timeout", "1"])
         let daemon = upgradable.daemon
         let proxy = try await daemon.proxyAddress()
         let idle = try await SessionScript.openIdleConnect(through: proxy, to: echo.address)
@@ -229,7 +229,7 @@ import TestSupport
     @Test func aSIGTERMDuringTheDrainCutsItToTheGracePeriod() async throws {
         let echo = try LoopbackPeers.startEcho()
         defer { echo.stop() }
-        let upgradable = try UpgradableDaemon(["--listen", "127.0.0.1:0"])
+        let upgradable = try await UpgradableDaemon(["--listen", "127.0.0.1:0"])
         let daemon = upgradable.daemon
         let proxy = try await daemon.proxyAddress()
         let idle = try await SessionScript.openIdleConnect(through: proxy, to: echo.address)
@@ -253,7 +253,7 @@ import TestSupport
     @Test func anUpgradeToAProgramThatExitsFailsAndServiceGoesOn() async throws {
         let echo = try LoopbackPeers.startEcho()
         defer { echo.stop() }
-        let upgradable = try UpgradableDaemon(["--listen", "127.0.0.1:0"])
+        let upgradable = try await UpgradableDaemon(["--listen", "127.0.0.1:0"])
         let daemon = upgradable.daemon
         let proxy = try await daemon.proxyAddress()
 
@@ -283,7 +283,7 @@ import TestSupport
     @Test func anUpgradeToAProgramThatNeverListensFailsAfter30Seconds() async throws {
         let echo = try LoopbackPeers.startEcho()
         defer { echo.stop() }
-        let upgradable = try UpgradableDaemon(["--listen", "127.0.0.1:0"])
+        let upgradable = try await UpgradableDaemon(["--listen", "127.0.0.1:0"])
         let daemon = upgradable.daemon
         let proxy = try await daemon.proxyAddress()
         let childPIDFile = upgradable.directory.file("child.pid")
