@@ -80,7 +80,9 @@ import TestSupport
         let pause = 4 * 1024 * 1024
         let gate = Gate()
         defer { gate.open() }
-        let peers = try (0..<20).map { index in try BulkPeer(size: size, seed: 100 + UInt64(index), pausingAfter: pause, gate: gate) }
+        let peers = try (0..<20).map { index in
+            try PatternPeer(size: size, sendSeed: 100 + UInt64(index), receiveSeed: 1 + UInt64(index), pausingAfter: pause, gate: gate)
+        }
         defer { peers.forEach { $0.stop() } }
 
         let upgradable = try await UpgradableDaemon(["--listen", "127.0.0.1:0"])
@@ -89,13 +91,17 @@ import TestSupport
         let oldPID = daemon.process.pid
 
         // The transfers, held at 4 MiB each way.
-        var transfers: [(client: SOCKSTestClient, task: Task<TransferDigests, any Error>, progress: TransferProgress)] = []
+        var transfers: [(client: SOCKSTestClient, task: Task<PatternTransfer.Outcome, any Error>, progress: TransferProgress)] = []
         defer { transfers.forEach { $0.client.close() } }
         for (index, peer) in peers.enumerated() {
             let (client, reply) = try await SOCKSTestClient.open(proxy, to: SOCKSEndpoint(peer.address))
             try #require(reply.code == .succeeded)
             let progress = TransferProgress()
-            let task = Task { try await BulkTransfer.run(over: client.connection, size: size, seed: UInt64(index), pausingAfter: pause, gate: gate, progress: progress) }
+            let task = Task {
+                try await PatternTransfer.run(
+                    over: client.connection, size: size, sendSeed: 1 + UInt64(index), receiveSeed: 100 + UInt64(index), pausingAfter: pause, gate: gate,
+                    progress: progress)
+            }
             transfers.append((client, task, progress))
         }
         let held = await eventually(.seconds(120)) {
@@ -154,12 +160,12 @@ import TestSupport
         // The transfers finish on the old process, intact.
         gate.open()
         for (index, transfer) in transfers.enumerated() {
-            let sent = try await withDeadline(.seconds(180)) { try await transfer.task.value }
-            let arrived = try await withDeadline(.seconds(180)) { try await peers[index].digests }
-            #expect(sent.sentBytes == size && arrived.receivedBytes == size, "transfer \(index) up: \(sent.sentBytes) sent, \(arrived.receivedBytes) arrived")
-            #expect(sent.sentDigest == arrived.receivedDigest, "transfer \(index) up: the bytes differ")
-            #expect(arrived.sentBytes == size && sent.receivedBytes == size, "transfer \(index) down: \(arrived.sentBytes) sent, \(sent.receivedBytes) arrived")
-            #expect(arrived.sentDigest == sent.receivedDigest, "transfer \(index) down: the bytes differ")
+            let client = try await withDeadline(.seconds(180)) { try await transfer.task.value }
+            let peer = try await withDeadline(.seconds(180)) { try await peers[index].outcome }
+            #expect(client.sent == size && peer.received == size, "transfer \(index) up: \(client.sent) sent, \(peer.received) arrived")
+            #expect(peer.firstMismatch == nil, "transfer \(index) up: the bytes differ from offset \(peer.firstMismatch ?? 0)")
+            #expect(peer.sent == size && client.received == size, "transfer \(index) down: \(peer.sent) sent, \(client.received) arrived")
+            #expect(client.firstMismatch == nil, "transfer \(index) down: the bytes differ from offset \(client.firstMismatch ?? 0)")
             transfer.client.close()
         }
 
