@@ -24,14 +24,3 @@ extension SOCKSServer {
     /// returns (then `stopped`). Readable from any context without waiting.
     public nonisolated var phase: Phase { lifecycle.current }
 }
-
-extension SOCKSServer {
-    /// How a running server is asked to stop accepting.
-    enum StopRequest: Sendable {
-        /// `shutdown()`: close the listeners, drain for the configured grace period.
-        case shutDown
-        /// `handOver(drainingFor:)`: let go of the listeners (another process accepts on them now), drain
-        /// for the given time.
-        case handOver(Duration)
-    }
-}
