@@ -85,6 +85,16 @@ final class SocketDescriptor: Sendable {
         loop.uses.leave()
     }
 
+    /// Ends the socket for this process's users, as `close()` does, but leaves the socket itself as it is:
+    /// no `shutdown`, which would end it for every process that holds it too (a listening socket handed to
+    /// another process). It leaves epoll now rather than at `deinit`, so that a connection can no longer
+    /// wake this process, which would then never accept it. The descriptor is released at `deinit`.
+    func release() {
+        guard end(as: .closed) else { return }
+        loop.deregister(registration, removingFromEpoll: true)
+        registration.close()
+    }
+
     /// Ends the socket with a reset rather than a FIN (a relay passing on its other side's reset). The reset
     /// goes out when the descriptor is released, once nothing uses it any more.
     func abort() {

@@ -13,6 +13,7 @@ struct CommandLineOptions {
                       [--max-udp-associations N] [--new-sessions-per-ip RATE] [--auth-failures N]
                       [--handshake-timeout SECONDS] [--connect-timeout SECONDS] [--idle-timeout SECONDS]
                       [--udp-timeout SECONDS] [--udp-advertise HOST] [--udp-full-cone] [--bind-timeout SECONDS]
+                      [--drain-timeout SECONDS]
                       [--upstream socks5://[USER[:PASSWORD]@]HOST:PORT] [--upstream-password-file FILE]
                       [--upstream-udp uot|uot1|associate] [--log-level debug|info|warning|error]
                       [--log-file PATH] [--log-format text|json] [--metrics-listen HOST:PORT]...
@@ -85,6 +86,8 @@ struct CommandLineOptions {
           --udp-full-cone            accept UDP replies from any remote, not only those the
                                      client has sent to.
           --bind-timeout SECS        time for a BIND peer to connect (default 60).
+          --drain-timeout SECS       after an upgrade (SIGUSR2), how long the old process serves
+                                     its open sessions before it cancels them (default 3600).
           --upstream [NAME=]URL      forward through this SOCKS5 server: without a name, what no
                                      route matches (the default upstream); with one, for --route.
                                      Repeatable; direct and default are reserved names.
@@ -113,6 +116,8 @@ struct CommandLineOptions {
           --version                  show the version.
 
         On SIGINT or SIGTERM socksd stops accepting, lets sessions finish for 5 seconds, then exits 0.
+        On SIGUSR2 it starts its executable again with the same arguments, hands it the listening
+        sockets, and once the new process is listening, drains its own sessions and exits 0.
         """
 
     /// A command line that cannot be used; the daemon prints the message and the usage, and exits 64.
@@ -141,6 +146,8 @@ struct CommandLineOptions {
     var udpAdvertise: String?
     var udpFullCone = false
     var bindTimeout: Duration?
+    /// `--drain-timeout SECONDS`: how long the old process of an upgrade serves its open sessions.
+    var drainTimeout: Duration?
     var upstream: String?
     var upstreamPasswordFile: String?
     var allowOpenProxy = false
@@ -230,6 +237,7 @@ struct CommandLineOptions {
             case "--udp-advertise": udpAdvertise = try value()
             case "--udp-full-cone": udpFullCone = true
             case "--bind-timeout": bindTimeout = try Self.seconds(try value(), flag: name)
+            case "--drain-timeout": drainTimeout = try Self.seconds(try value(), flag: name)
             case "--upstream":
                 let text = try value()
                 if let (name, url) = try Self.named(text, flag: name, beforeScheme: true) {

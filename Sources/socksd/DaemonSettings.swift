@@ -25,6 +25,9 @@ struct DaemonSettings: Sendable {
     /// `--spin-microseconds`, `performance.spinMicroseconds`: how long a busy event loop polls before it
     /// sleeps. Default: `defaultSpinMicroseconds` (the library's own default is no spin).
     var spinMicroseconds: Int
+    /// `--drain-timeout`, `timeouts.drain`: after an upgrade (SIGUSR2), how long the old process serves its
+    /// open sessions before it cancels them. Default: an hour (SIGTERM keeps the server's 5 s).
+    var drainTimeout: Duration
     /// What the operator should hear before the server starts (secrets on the command line).
     var warnings: [String]
 }

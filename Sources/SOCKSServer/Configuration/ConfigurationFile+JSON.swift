@@ -50,6 +50,7 @@ extension ConfigurationFile {
                 timeouts.idle.map { JSONValue.Member("idle", Self.seconds($0)) },
                 timeouts.udp.map { JSONValue.Member("udp", Self.seconds($0)) },
                 timeouts.bind.map { JSONValue.Member("bind", Self.seconds($0)) },
+                timeouts.drain.map { JSONValue.Member("drain", Self.seconds($0)) },
             ]),
             Self.section("udp", [
                 udp.advertise.map { JSONValue.Member("advertise", .string($0)) },

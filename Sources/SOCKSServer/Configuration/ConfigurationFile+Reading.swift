@@ -14,7 +14,7 @@ extension ConfigurationFile {
         static let upstreamHealth = ["failures", "probeInterval"]
         static let rule = ["allow", "deny"]
         static let limits = ["maxSessions", "maxSessionsPerIP", "maxSessionsPerUser", "maxUDPAssociations", "newSessionsPerIP", "authFailures"]
-        static let timeouts = ["handshake", "connect", "idle", "udp", "bind"]
+        static let timeouts = ["handshake", "connect", "idle", "udp", "bind", "drain"]
         static let udp = ["advertise", "fullCone"]
         static let upstream = ["url", "passwordFile", "udp"]
         static let log = ["level", "file", "format"]
@@ -91,7 +91,7 @@ extension ConfigurationFile {
             }
             timeouts = Timeouts(
                 handshake: seconds("handshake", &reader), connect: seconds("connect", &reader), idle: seconds("idle", &reader),
-                udp: seconds("udp", &reader), bind: seconds("bind", &reader))
+                udp: seconds("udp", &reader), bind: seconds("bind", &reader), drain: seconds("drain", &reader))
         }
         if let (value, path) = top["udp"], let members = reader.object(value, at: path, known: Keys.udp) {
             udp.advertise = members["advertise"].flatMap { value, path in reader.string(value, at: path, "a host name or address") }

@@ -141,6 +141,9 @@ public struct ConfigurationFile: Sendable, Hashable {
         public internal(set) var udp: Duration?
         /// `bind`: time for a BIND peer to connect (`--bind-timeout`).
         public internal(set) var bind: Duration?
+        /// `drain`: after an upgrade (SIGUSR2), how long the old process serves its open sessions
+        /// (`--drain-timeout`).
+        public internal(set) var drain: Duration?
     }
 
     /// The `udp` section: `--udp-advertise` and `--udp-full-cone`.
