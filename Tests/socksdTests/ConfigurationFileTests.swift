@@ -1,6 +1,6 @@
 import AsyncSockets
 import Foundation
-@_spi(Testing) import SOCKSServer
+import SOCKSServer
 import Testing
 
 /// `ConfigurationFile`, the reader of `--config FILE`: every key, every kind of problem with its exact

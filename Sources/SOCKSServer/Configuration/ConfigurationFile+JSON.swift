@@ -5,9 +5,9 @@ extension ConfigurationFile {
     /// reads back to it (`init(json:)` of this text gives an equal document): addresses, networks and rule
     /// targets in their canonical form, timeouts in seconds to the millisecond. Passwords are written as
     /// they were read: this is the configuration, secrets included.
-    public var json: String { jsonValue.text + "\n" }
+    package var json: String { jsonValue.text + "\n" }
 
-    @_spi(Testing) public var jsonValue: JSONValue {
+    package var jsonValue: JSONValue {
         let proxyListeners: [JSONValue] = proxyProtocolListeners.map { listener in
             .object([
                 JSONValue.Member("address", .string(listener.address.description)),

@@ -28,7 +28,7 @@ extension ConfigurationFile {
     ///
     /// - Throws: every problem found: for each object, its unknown and repeated keys, then its values in
     ///   the order of `Keys` (the order the README documents them).
-    public init(json: [UInt8]) throws(ConfigurationProblems) {
+    package init(json: [UInt8]) throws(ConfigurationProblems) {
         let (file, problems) = Self.read(json: json)
         guard problems.isEmpty else { throw ConfigurationProblems(problems) }
         self = file
@@ -37,7 +37,7 @@ extension ConfigurationFile {
     /// Reads as much of a configuration file as can be read: the document with every unusable value left
     /// out, and the problems. For a caller that goes on to check what the document names (its files, its
     /// names) so as to report those problems too; a document that came with problems must not be used.
-    public static func read(json: [UInt8]) -> (file: ConfigurationFile, problems: [ConfigurationProblem]) {
+    package static func read(json: [UInt8]) -> (file: ConfigurationFile, problems: [ConfigurationProblem]) {
         var file = ConfigurationFile()
         let root: JSONValue
         do {
