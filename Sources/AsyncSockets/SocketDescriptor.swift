@@ -93,6 +93,8 @@ final class SocketDescriptor: Sendable {
         guard end(as: .closed) else { return }
         loop.deregister(registration, removingFromEpoll: true)
         registration.close()
+        // As `close()` does: `deinit` gives the use back only for a socket still open.
+        loop.uses.leave()
     }
 
     /// Ends the socket with a reset rather than a FIN (a relay passing on its other side's reset). The reset
