@@ -7,6 +7,9 @@ import SOCKSProtocol
 /// Back to the client (`relayReplies(to:)`): the egress's replies, wrapped by the relay's sink.
 struct EgressForwarder: Sendable {
     let egress: any DatagramEgress
+    /// The egress as a router, when it routes each datagram by its destination (then the route's egress and
+    /// its form of the rules take the place of `egress` and `policy` for the datagram).
+    let routing: RoutedDatagramEgress?
     let counters: RelayCounters
     let policy: AccessPolicy
     let metrics: ServerMetrics
@@ -15,26 +18,56 @@ struct EgressForwarder: Sendable {
     let drop: DropReporter
     let lookups = InFlightLimit(maximum: 32)
 
+    init(
+        egress: any DatagramEgress, counters: RelayCounters, policy: AccessPolicy, metrics: ServerMetrics, bandwidth: BandwidthLimiter?,
+        drop: DropReporter
+    ) {
+        self.egress = egress
+        routing = egress as? RoutedDatagramEgress
+        self.counters = counters
+        self.policy = policy
+        self.metrics = metrics
+        self.bandwidth = bandwidth
+        self.drop = drop
+    }
+
+    /// One datagram from the client: routed (when the egress routes), checked against the rules, then sent
+    /// inline or from a child task in `group` (a name to look up, or a route's upstream egress to open).
     func forward(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint, lookupsIn group: inout DiscardingTaskGroup) async {
         counters.touch()
+        let path = routing?.path(to: destination) ?? .open(egress, policy: policy)
         do {
-            try policy.check(destination)
+            try path.policy.check(destination)
         } catch {
             metrics.deniedDatagram()
             drop(.denied, "\(error)")
+            return
+        }
+        let leg: any DatagramEgress
+        switch path {
+        case .open(let open, _):
+            leg = open
+        case .toOpen:
+            leg = egress
+        case .unavailable(let error, _):
+            drop(.undeliverable, "to \(destination): \(error)")
             return
         }
         if let bandwidth, !bandwidth.admitDatagram(payload.count) {
             drop(.bandwidth, "to \(destination): over the user's bandwidth cap")
             return
         }
-        if egress.sendsWithoutLookup(to: destination) {
-            await send(payload, to: destination)
+        if case .open = path, leg.sendsWithoutLookup(to: destination) {
+            await send(payload, to: destination, through: leg)
         } else if lookups.begin() {
             let copy = Array(payload)
             group.addTask {
                 defer { lookups.end() }
-                await send(copy[...], to: destination)
+                if case .toOpen(let upstreams, _) = path, let routing {
+                    await send(copy[...], to: destination, opening: upstreams, of: routing)
+                } else {
+                    await send(copy[...], to: destination, through: leg)
+                }
             }
         } else {
             drop(.lookupLimit, "to \(destination): too many name lookups in flight")
@@ -48,24 +81,34 @@ struct EgressForwarder: Sendable {
     /// Returns if the egress's replies end; throws when reading them fails (the egress is closed or has
     /// ended) or when the sink throws (the client's side is gone).
     func relayReplies(to sink: inout some ClientDatagramSink) async throws {
-        for try await reply in egress.replies {
+        try await egress.forEachReply { reply in
             switch reply {
             case .refused(let refused):
                 drop(refused.reason, "\(refused)")
             case .datagram(let payload, let source):
-                guard sink.accepts(from: source) else { continue }
+                guard sink.accepts(from: source) else { return }
                 if let bandwidth, !bandwidth.admitDatagram(payload.count) {
                     drop(.bandwidth, "from \(source): over the user's bandwidth cap")
-                    continue
+                    return
                 }
                 if try await sink.deliver(payload, from: source) { counters.countDatagramDown(payload.count) }
             }
         }
     }
 
-    private func send(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint) async {
+    private func send(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint, through leg: any DatagramEgress) async {
+        await counting(payload, to: destination) { try await leg.send(payload, to: destination) }
+    }
+
+    /// Opens an egress through the first of `upstreams` that can carry the association's datagrams (failing
+    /// over), then sends through it.
+    private func send(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint, opening upstreams: [RoutedUpstream], of routing: RoutedDatagramEgress) async {
+        await counting(payload, to: destination) { try await routing.open(upstreams).send(payload, to: destination) }
+    }
+
+    private func counting(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint, _ send: () async throws -> Void) async {
         do {
-            try await egress.send(payload, to: destination)
+            try await send()
             counters.countDatagramUp(payload.count)
         } catch {
             let denied = error is AccessDenied

@@ -3,14 +3,19 @@ import SOCKSClient
 import SOCKSProtocol
 
 extension SOCKSSession {
-    /// The far side for this session's datagrams, with the policy its forwarder checks them against: direct,
-    /// or through the default upstream when there is one (asked under the connect deadline, failing over
-    /// like CONNECT, ended early if the client hangs up meanwhile: `PeerHungUp`). Its UDP socket counts among
-    /// the server's own while it is open; `drop` counts what the egress loses by itself (a UoT stream's end).
-    /// Nil when the client has its failure reply (the upstream down or failing).
+    /// The far side for this session's datagrams, with the policy its forwarder checks them against. With
+    /// routes (the server's or the user's), a `RoutedDatagramEgress` that routes each datagram by its
+    /// destination and opens the egress of each route when its first datagram comes. Without: direct, or
+    /// through the default upstream when there is one (asked under the connect deadline, failing over like
+    /// CONNECT, ended early if the client hangs up meanwhile: `PeerHungUp`). Its UDP sockets count among
+    /// the server's own while they are open; `drop` counts what the egress loses by itself (a UoT stream's
+    /// end). Nil when the client has its failure reply (the upstream down or failing).
     func makeDatagramEgress(drop: DropReporter) async throws -> (egress: any DatagramEgress, policy: AccessPolicy)? {
         let configuration = context.configuration
         let ownAddresses = context.runtime.ownAddresses
+        if context.router.hasRoutes(for: servedUser) {
+            return (makeRoutedDatagramEgress(drop: drop), access.datagramPolicy)
+        }
         switch context.router.defaultPlan {
         case .direct:
             record.via = .direct
@@ -32,6 +37,44 @@ extension SOCKSSession {
             }
             return (egress, access.upstreamDatagramPolicy)
         }
+    }
+
+    /// An egress that routes each datagram: a direct socket made like the unrouted one, and an upstream's
+    /// egress opened under the connect deadline, its result counted toward the upstream's health and its
+    /// connect time (as a CONNECT through it would be).
+    private func makeRoutedDatagramEgress(drop: DropReporter) -> RoutedDatagramEgress {
+        let configuration = context.configuration
+        let ownAddresses = context.runtime.ownAddresses
+        let logger = context.logger
+        let (resolver, policy) = (access.datagramResolver, access.datagramPolicy)
+        let openers = RoutedDatagramEgress.Openers(
+            direct: {
+                try DirectDatagramEgress(
+                    resolver: resolver, policy: policy, fullCone: configuration.udpFullCone, lookupTimeout: configuration.connectTimeout,
+                    ownAddresses: ownAddresses)
+            },
+            upstream: { upstream in
+                let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
+                let start = ContinuousClock.now
+                do {
+                    let egress = try await withDeadline(configuration.connectTimeout) {
+                        try await Self.openUpstreamEgress(
+                            client, transport: upstream.proxy.udpTransport, configuration: configuration, ownAddresses: ownAddresses, drop: drop)
+                    }
+                    upstream.counters.connectDurations.observe(ContinuousClock.now - start)
+                    upstream.succeeded(logger: logger)
+                    return egress
+                } catch SOCKSClientError.requestFailed(let code) {
+                    upstream.succeeded(logger: logger)  // it answered: its refusal is no failure of its health
+                    throw SOCKSClientError.requestFailed(code)
+                } catch {
+                    if !Task.isCancelled { upstream.failed("\(error)", failureLimit: configuration.upstreamFailureLimit, logger: logger) }
+                    throw error
+                }
+            })
+        return RoutedDatagramEgress(
+            router: context.router, user: servedUser, directPolicy: access.datagramPolicy, upstreamPolicy: access.upstreamDatagramPolicy,
+            openers: openers)
     }
 
     /// Asks the upstream for a UDP path: a UoT stream or a UDP association.

@@ -17,7 +17,7 @@ import Synchronization
 /// Replies are read through each stream's `UoTFrames` (the frame reader the server relay and the client
 /// library share): idle, the egress holds no read buffer, only a split frame's bytes and a few KiB of the
 /// decoder's capacity.
-final class UoTDatagramEgress: DatagramEgress {
+final class UoTDatagramEgress: ReadableDatagramEgress {
     /// The upstream stream's life.
     private enum StreamState {
         /// Carrying datagrams since `openedAt`.

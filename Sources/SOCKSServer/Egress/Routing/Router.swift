@@ -44,11 +44,18 @@ struct Router: Sendable {
         return plan(destination, in: routes) ?? defaultPlan
     }
 
-    /// Where a request goes that names no destination to route by (a UDP association, whose datagrams
-    /// all share one egress): the default upstream if there is one, else direct.
+    /// Where a request goes that no route matches, or that names no destination to route by (a UDP
+    /// association when there are no routes: its datagrams then share one egress): the default upstream if
+    /// there is one, else direct.
     var defaultPlan: EgressPlan {
         guard let defaultUpstream else { return .direct }
         return defaultUpstream.isUp ? .upstreams([defaultUpstream]) : .allDown([defaultUpstream])
+    }
+
+    /// Whether requests of `user` (nil without a login) are routed by their destinations: whether there
+    /// are routes, the server's or the user's. Without any, every request takes `defaultPlan`.
+    func hasRoutes(for user: String?) -> Bool {
+        !routes.table.isEmpty || (user.map { userRoutes[$0] != nil } ?? false)
     }
 
     /// Whether every request goes direct whatever its destination (no upstream is configured).
