@@ -159,6 +159,40 @@ import TestSupport
         await b.stop()
     }
 
+    /// An upstream stops while an association's UoT stream goes through it: the stream's end ends that
+    /// egress, and the route's next datagram is routed again — a fails to open, counts a failure (down), and
+    /// b carries the rest of the same association.
+    @Test func anAssociationFailsOverWhenItsUpstreamStopsUnderIt() async throws {
+        let echo = try LoopbackPeers.startUDPEcho()
+        defer { echo.stop() }
+        let upstreamA = try ServerHarness()
+        let a = try SwitchableUpstream(forwardingTo: upstreamA.address)
+        defer { a.stop() }
+        let b = try ServerHarness()
+        let harness = try ServerHarness {
+            $0.upstreams = [
+                "a": UpstreamProxy(host: "127.0.0.1", port: a.port, udpTransport: .udpOverTCP(.v2)),
+                "b": UpstreamProxy(host: "127.0.0.1", port: b.address.port, udpTransport: .associate),
+            ]
+            $0.routes = [try Route(parsing: "127.0.0.1=a,b")]
+            $0.upstreamFailureLimit = 1
+            $0.upstreamProbeInterval = .seconds(3600)
+        }
+        let client = try await Client.open(.uot, to: harness.address)
+        #expect(try await client.echo([1], via: SOCKSEndpoint(echo.address)))
+        a.goDown()
+        #expect(try await client.echo([2], via: SOCKSEndpoint(echo.address)))
+        #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains("upstream a is down: ") } })
+        #expect(try await client.echo([3], via: SOCKSEndpoint(echo.address)))
+        client.close()
+        #expect(await ServerHarness.eventually(.seconds(10)) { b.log.all.contains { $0.contains("command=udp-associate") } }, "b: \(b.log.all)")
+        // The access line names the first route used.
+        #expect(await ServerHarness.eventually(.seconds(10)) { harness.log.all.contains { $0.contains(" via=a ") && $0.contains("outcome=uot-v2") } }, "\(harness.log.all)")
+        await harness.stop()
+        await upstreamA.stop()
+        await b.stop()
+    }
+
     /// Without routes nothing changes: one egress, opened before the reply (the default upstream's, or direct).
     @Test func withoutRoutesAnAssociationKeepsOneEgress() async throws {
         let harness = try ServerHarness()

@@ -81,18 +81,26 @@ struct EgressForwarder: Sendable {
     /// Returns if the egress's replies end; throws when reading them fails (the egress is closed or has
     /// ended) or when the sink throws (the client's side is gone).
     func relayReplies(to sink: inout some ClientDatagramSink) async throws {
-        try await egress.forEachReply { reply in
-            switch reply {
-            case .refused(let refused):
-                drop(refused.reason, "\(refused)")
-            case .datagram(let payload, let source):
-                guard sink.accepts(from: source) else { return }
-                if let bandwidth, !bandwidth.admitDatagram(payload.count) {
-                    drop(.bandwidth, "from \(source): over the user's bandwidth cap")
-                    return
-                }
-                if try await sink.deliver(payload, from: source) { counters.countDatagramDown(payload.count) }
+        if let readable = egress as? any ReadableDatagramEgress {
+            // One egress, read in this task's own loop: no closure frame parked under an idle relay's read.
+            for try await reply in readable.replies { try await relay(reply, to: &sink) }
+            return
+        }
+        try await egress.forEachReply { try await relay($0, to: &sink) }
+    }
+
+    /// Hands one reply to `sink`, or drops and counts it.
+    private func relay(_ reply: DatagramReply, to sink: inout some ClientDatagramSink) async throws {
+        switch reply {
+        case .refused(let refused):
+            drop(refused.reason, "\(refused)")
+        case .datagram(let payload, let source):
+            guard sink.accepts(from: source) else { return }
+            if let bandwidth, !bandwidth.admitDatagram(payload.count) {
+                drop(.bandwidth, "from \(source): over the user's bandwidth cap")
+                return
             }
+            if try await sink.deliver(payload, from: source) { counters.countDatagramDown(payload.count) }
         }
     }
 

@@ -29,7 +29,7 @@ extension SOCKSSession {
         case .upstreams(let upstreams):
             let egress = await throughUpstreams(upstreams, "UDP egress", endsOnFIN: true) { client, proxy in
                 try await Self.openUpstreamEgress(
-                    client, transport: proxy.udpTransport, configuration: configuration, ownAddresses: ownAddresses, drop: drop)
+                    client, transport: proxy.udpTransport, configuration: configuration, ownAddresses: ownAddresses, drop: drop, reopens: true)
             }
             guard let egress else {
                 if case .clientClosed = record.outcome { throw PeerHungUp() }
@@ -58,8 +58,10 @@ extension SOCKSSession {
                 let start = ContinuousClock.now
                 do {
                     let egress = try await withDeadline(configuration.connectTimeout) {
+                        // A UoT stream that ends ends this egress: the route's next datagram is routed again.
                         try await Self.openUpstreamEgress(
-                            client, transport: upstream.proxy.udpTransport, configuration: configuration, ownAddresses: ownAddresses, drop: drop)
+                            client, transport: upstream.proxy.udpTransport, configuration: configuration, ownAddresses: ownAddresses, drop: drop,
+                            reopens: false)
                     }
                     upstream.counters.connectDurations.observe(ContinuousClock.now - start)
                     upstream.succeeded(logger: logger)
@@ -77,16 +79,18 @@ extension SOCKSSession {
             openers: openers)
     }
 
-    /// Asks the upstream for a UDP path: a UoT stream or a UDP association.
+    /// Asks the upstream for a UDP path: a UoT stream (replaced when it ends if `reopens`) or a UDP association.
     private static func openUpstreamEgress(
-        _ client: SOCKSClient, transport: UpstreamProxy.UDPTransport, configuration: SOCKSServer.Configuration, ownAddresses: OwnAddresses, drop: DropReporter
+        _ client: SOCKSClient, transport: UpstreamProxy.UDPTransport, configuration: SOCKSServer.Configuration, ownAddresses: OwnAddresses,
+        drop: DropReporter, reopens: Bool
     ) async throws -> any DatagramEgress {
         switch transport {
         case .udpOverTCP(let version):
             let timeout = configuration.connectTimeout
-            return UoTDatagramEgress(stream: try await client.udpOverTCP(version: version), drop: drop) {
+            let reopen: @Sendable () async throws -> UoTClientStream = {
                 try await withDeadline(timeout) { try await client.udpOverTCP(version: version) }
             }
+            return UoTDatagramEgress(stream: try await client.udpOverTCP(version: version), drop: drop, reopen: reopens ? reopen : nil)
         case .associate:
             return AssociateDatagramEgress(association: try await client.udpAssociate(), ownAddresses: ownAddresses)
         }
