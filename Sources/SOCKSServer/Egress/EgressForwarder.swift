@@ -31,11 +31,48 @@ struct EgressForwarder: Sendable {
         self.drop = drop
     }
 
-    /// One datagram from the client: routed (when the egress routes), checked against the rules, then sent
-    /// inline or from a child task in `group` (a name to look up, or a route's upstream egress to open).
+    /// One datagram from the client: checked against the rules, then sent inline or from a child task in
+    /// `group` (a name to look up). A routing egress's datagrams go `forwardRouted`'s way.
     func forward(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint, lookupsIn group: inout DiscardingTaskGroup) async {
+        if let routing {
+            // A function of its own: the unrouted path's frames stay as small as they were (an idle relay
+            // keeps the task allocator's high-water mark).
+            await forwardRouted(payload, to: destination, by: routing, lookupsIn: &group)
+            return
+        }
         counters.touch()
-        let path = routing?.path(to: destination) ?? .open(egress, policy: policy)
+        do {
+            try policy.check(destination)
+        } catch {
+            metrics.deniedDatagram()
+            drop(.denied, "\(error)")
+            return
+        }
+        if let bandwidth, !bandwidth.admitDatagram(payload.count) {
+            drop(.bandwidth, "to \(destination): over the user's bandwidth cap")
+            return
+        }
+        if egress.sendsWithoutLookup(to: destination) {
+            await send(payload, to: destination, through: egress)
+        } else if lookups.begin() {
+            let copy = Array(payload)
+            group.addTask {
+                defer { lookups.end() }
+                await send(copy[...], to: destination, through: egress)
+            }
+        } else {
+            drop(.lookupLimit, "to \(destination): too many name lookups in flight")
+        }
+    }
+
+    /// One datagram of a routed association: its route picks the egress and the form of the rules it is
+    /// checked against; it is sent inline, or from a child task in `group` when it waits for a name lookup
+    /// or for its route's upstream egress to open.
+    private func forwardRouted(
+        _ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint, by routing: RoutedDatagramEgress, lookupsIn group: inout DiscardingTaskGroup
+    ) async {
+        counters.touch()
+        let path = routing.path(to: destination)
         do {
             try path.policy.check(destination)
         } catch {
@@ -43,13 +80,7 @@ struct EgressForwarder: Sendable {
             drop(.denied, "\(error)")
             return
         }
-        let leg: any DatagramEgress
-        switch path {
-        case .open(let open, _):
-            leg = open
-        case .toOpen:
-            leg = egress
-        case .unavailable(let error, _):
+        if case .unavailable(let error, _) = path {
             drop(.undeliverable, "to \(destination): \(error)")
             return
         }
@@ -57,16 +88,16 @@ struct EgressForwarder: Sendable {
             drop(.bandwidth, "to \(destination): over the user's bandwidth cap")
             return
         }
-        if case .open = path, leg.sendsWithoutLookup(to: destination) {
+        if case .open(let leg, _) = path, leg.sendsWithoutLookup(to: destination) {
             await send(payload, to: destination, through: leg)
         } else if lookups.begin() {
             let copy = Array(payload)
             group.addTask {
                 defer { lookups.end() }
-                if case .toOpen(let upstreams, _) = path, let routing {
-                    await send(copy[...], to: destination, opening: upstreams, of: routing)
-                } else {
-                    await send(copy[...], to: destination, through: leg)
+                switch path {
+                case .open(let leg, _): await send(copy[...], to: destination, through: leg)
+                case .toOpen(let upstreams, _): await send(copy[...], to: destination, opening: upstreams, of: routing)
+                case .unavailable: break  // dropped above
                 }
             }
         } else {
@@ -81,12 +112,26 @@ struct EgressForwarder: Sendable {
     /// Returns if the egress's replies end; throws when reading them fails (the egress is closed or has
     /// ended) or when the sink throws (the client's side is gone).
     func relayReplies(to sink: inout some ClientDatagramSink) async throws {
-        if let readable = egress as? any ReadableDatagramEgress {
-            // One egress, read in this task's own loop: no closure frame parked under an idle relay's read.
-            for try await reply in readable.replies { try await relay(reply, to: &sink) }
+        guard let readable = egress as? any ReadableDatagramEgress else {
+            // A routing egress: its replies come from its egresses' readers, handed in this task.
+            try await egress.forEachReply { try await relay($0, to: &sink) }
             return
         }
-        try await egress.forEachReply { try await relay($0, to: &sink) }
+        // One egress, read in this task's own loop, as `relay` would (no call frame on top of the loop's:
+        // an idle relay keeps the task allocator's high-water mark).
+        for try await reply in readable.replies {
+            switch reply {
+            case .refused(let refused):
+                drop(refused.reason, "\(refused)")
+            case .datagram(let payload, let source):
+                guard sink.accepts(from: source) else { continue }
+                if let bandwidth, !bandwidth.admitDatagram(payload.count) {
+                    drop(.bandwidth, "from \(source): over the user's bandwidth cap")
+                    continue
+                }
+                if try await sink.deliver(payload, from: source) { counters.countDatagramDown(payload.count) }
+            }
+        }
     }
 
     /// Hands one reply to `sink`, or drops and counts it.
@@ -105,23 +150,26 @@ struct EgressForwarder: Sendable {
     }
 
     private func send(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint, through leg: any DatagramEgress) async {
-        await counting(payload, to: destination) { try await leg.send(payload, to: destination) }
-    }
-
-    /// Opens an egress through the first of `upstreams` that can carry the association's datagrams (failing
-    /// over), then sends through it.
-    private func send(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint, opening upstreams: [RoutedUpstream], of routing: RoutedDatagramEgress) async {
-        await counting(payload, to: destination) { try await routing.open(upstreams).send(payload, to: destination) }
-    }
-
-    private func counting(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint, _ send: () async throws -> Void) async {
         do {
-            try await send()
+            try await leg.send(payload, to: destination)
             counters.countDatagramUp(payload.count)
         } catch {
             let denied = error is AccessDenied
             if denied { metrics.deniedDatagram() }
             drop(denied ? .denied : .undeliverable, "to \(destination): \(error)")
         }
+    }
+
+    /// Opens an egress through the first of `upstreams` that can carry the association's datagrams (failing
+    /// over), then sends through it.
+    private func send(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint, opening upstreams: [RoutedUpstream], of routing: RoutedDatagramEgress) async {
+        let leg: any DatagramEgress
+        do {
+            leg = try await routing.open(upstreams)
+        } catch {
+            drop(.undeliverable, "to \(destination): \(error)")
+            return
+        }
+        await send(payload, to: destination, through: leg)
     }
 }

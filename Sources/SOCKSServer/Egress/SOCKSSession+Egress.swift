@@ -13,10 +13,11 @@ extension SOCKSSession {
     func makeDatagramEgress(drop: DropReporter) async throws -> (egress: any DatagramEgress, policy: AccessPolicy)? {
         let configuration = context.configuration
         let ownAddresses = context.runtime.ownAddresses
-        if context.router.hasRoutes(for: servedUser) {
-            return (makeRoutedDatagramEgress(drop: drop), access.datagramPolicy)
+        let router = context.router
+        if router.hasRoutes(for: servedUser) {
+            return (makeRoutedDatagramEgress(router: router, drop: drop), access.datagramPolicy)
         }
-        switch context.router.defaultPlan {
+        switch router.defaultPlan {
         case .direct:
             record.via = .direct
             let egress = try DirectDatagramEgress(
@@ -42,7 +43,7 @@ extension SOCKSSession {
     /// An egress that routes each datagram: a direct socket made like the unrouted one, and an upstream's
     /// egress opened under the connect deadline, its result counted toward the upstream's health and its
     /// connect time (as a CONNECT through it would be).
-    private func makeRoutedDatagramEgress(drop: DropReporter) -> RoutedDatagramEgress {
+    private func makeRoutedDatagramEgress(router: Router, drop: DropReporter) -> RoutedDatagramEgress {
         let configuration = context.configuration
         let ownAddresses = context.runtime.ownAddresses
         let logger = context.logger
@@ -75,7 +76,7 @@ extension SOCKSSession {
                 }
             })
         return RoutedDatagramEgress(
-            router: context.router, user: servedUser, directPolicy: access.datagramPolicy, upstreamPolicy: access.upstreamDatagramPolicy,
+            router: router, user: servedUser, directPolicy: access.datagramPolicy, upstreamPolicy: access.upstreamDatagramPolicy,
             openers: openers)
     }
 
