@@ -1,4 +1,5 @@
 import AsyncSockets
+import Foundation
 import SOCKSClient
 import SOCKSProtocol
 import Testing
@@ -191,6 +192,59 @@ import TestSupport
         await harness.stop()
         await upstreamA.stop()
         await b.stop()
+    }
+
+    /// Dante as a routed upstream, leaving from 127.0.0.3 (its `external`), beside microsocks leaving from
+    /// 127.0.0.2: CONNECT by its destination through either, and the datagrams of one association through
+    /// Dante's UDP ASSOCIATE or direct, each by its destination (the targets see which carried what).
+    @Test func danteCarriesTheRoutesThatNameIt() async throws {
+        let dante = try await ExternalPeer("/usr/sbin/danted", package: "dante-server") { port in
+            let config = FileManager.default.temporaryDirectory.appendingPathComponent("danted-\(UUID().uuidString).conf").path
+            try """
+                logoutput: stderr
+                internal: 127.0.0.1 port = \(port)
+                external: 127.0.0.3
+                socksmethod: none
+                clientmethod: none
+                user.privileged: root
+                user.unprivileged: nobody
+                client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }
+                socks pass { from: 0.0.0.0/0 to: 0.0.0.0/0 command: connect bind udpassociate bindreply udpreply }
+
+                """.write(toFile: config, atomically: true, encoding: .utf8)
+            return ["-f", config, "-N", "1"]
+        }
+        defer { dante.stop() }
+        let microsocks = try await RoutingTests.microsocks(leavingFrom: "127.0.0.2")
+        defer { microsocks.stop() }
+        let target = try RoutingTests.WhoAmI()
+        defer { target.stop() }
+        let echoDante = try LoopbackPeers.startUDPEcho()
+        defer { echoDante.stop() }
+        let echoDirect = try LoopbackPeers.startUDPEcho()
+        defer { echoDirect.stop() }
+        let harness = try ServerHarness {
+            $0.upstreams = ["dante": RoutingTests.upstream(dante), "m": RoutingTests.upstream(microsocks)]
+            $0.routes = [
+                try Route(parsing: "127.0.0.1:\(target.port)=dante"),
+                try Route(parsing: "localhost=m"),
+                try Route(parsing: "127.0.0.1:\(echoDante.address.port)=dante"),
+                try Route(parsing: "127.0.0.1:\(echoDirect.address.port)=direct"),
+            ]
+        }
+        let viaDante = try await RoutingTests.source(through: harness.address, to: SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: target.port))
+        #expect(viaDante.0 == "127.0.0.3", "reply \(viaDante.1); Dante's log:\n\(dante.log.suffix(2000))")
+        let viaMicrosocks = try await RoutingTests.source(through: harness.address, to: SOCKSEndpoint(address: .domain("localhost"), port: target.port))
+        #expect(viaMicrosocks.0 == "127.0.0.2")
+
+        let client = try await Client.open(.udpAssociate, to: harness.address)
+        #expect(try await client.echo([1], via: SOCKSEndpoint(echoDante.address)), "Dante's log:\n\(dante.log.suffix(2000))")
+        #expect(try await client.echo([2], via: SOCKSEndpoint(echoDirect.address)))
+        client.close()
+        #expect(echoDante.senders.all.allSatisfy { $0.unmapped.ip == IPAddress(bytes: [127, 0, 0, 3]) } && !echoDante.senders.all.isEmpty, "\(echoDante.senders.all)")
+        #expect(echoDirect.senders.all.allSatisfy { $0.unmapped.ip == .ipv4Loopback } && !echoDirect.senders.all.isEmpty, "\(echoDirect.senders.all)")
+        #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains("command=udp-associate") && $0.contains(" via=dante ") } }, "\(harness.log.all)")
+        await harness.stop()
     }
 
     /// Without routes nothing changes: one egress, opened before the reply (the default upstream's, or direct).
