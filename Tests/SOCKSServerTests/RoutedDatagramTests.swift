@@ -247,6 +247,35 @@ import TestSupport
         await harness.stop()
     }
 
+    /// Round-robin spreads associations, not the datagrams of one: each of two associations opens one egress,
+    /// through a different upstream, and sends all its datagrams through it.
+    @Test func roundRobinSpreadsAssociationsAndEachKeepsItsUpstream() async throws {
+        let echo = try LoopbackPeers.startUDPEcho()
+        defer { echo.stop() }
+        let a = try ServerHarness()
+        let b = try ServerHarness()
+        let harness = try ServerHarness {
+            $0.upstreams = [
+                "a": UpstreamProxy(host: "127.0.0.1", port: a.address.port, udpTransport: .associate),
+                "b": UpstreamProxy(host: "127.0.0.1", port: b.address.port, udpTransport: .associate),
+            ]
+            $0.routes = [try Route(parsing: "127.0.0.1=a,b", strategy: .roundRobin)]
+        }
+        for round in 0..<2 {
+            let client = try await Client.open(.udpAssociate, to: harness.address)
+            for index in 0..<3 {
+                #expect(try await client.echo([UInt8(round), UInt8(index)], via: SOCKSEndpoint(echo.address)))
+            }
+            client.close()
+        }
+        func associations(_ upstream: ServerHarness) -> Int { upstream.log.all.filter { $0.contains("command=udp-associate") }.count }
+        #expect(await ServerHarness.eventually(.seconds(10)) { associations(a) == 1 && associations(b) == 1 }, "a: \(a.log.all); b: \(b.log.all)")
+        #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains(" via=a ") } && harness.log.all.contains { $0.contains(" via=b ") } })
+        await harness.stop()
+        await a.stop()
+        await b.stop()
+    }
+
     /// Without routes nothing changes: one egress, opened before the reply (the default upstream's, or direct).
     @Test func withoutRoutesAnAssociationKeepsOneEgress() async throws {
         let harness = try ServerHarness()

@@ -16,7 +16,7 @@ import Synchronization
 /// reply code) is the answer. A datagram that meets its route's egress being opened by another is dropped,
 /// as a UoT egress drops those that meet its stream being reopened. An association keeps using the upstream
 /// it has for a route (the first of the route's healthy upstreams it holds an egress to), so round-robin
-/// spreads associations, not the datagrams of one.
+/// spreads associations, not the datagrams of one: only opening an egress takes a round-robin turn.
 ///
 /// Receiving: `forEachReply` reads every opened egress in a child task of its own (in the calling task's
 /// group, so none outlives the relay) and hands their replies to the one reading task in turn, each reader
@@ -169,7 +169,7 @@ final class RoutedDatagramEgress: DatagramEgress {
     /// Which way a datagram to `destination` leaves: its route's open egress, the direct socket (made now if
     /// need be), the route's upstreams to open, or nowhere (with why).
     func path(to destination: SOCKSEndpoint) -> Path {
-        switch router.plan(for: destination, user: user) {
+        switch router.plan(for: destination, user: user, takingTurn: false) {
         case .direct:
             return directPath()
         case .allDown(let upstreams):
@@ -196,7 +196,10 @@ final class RoutedDatagramEgress: DatagramEgress {
             switch found {
             case .open(let egress): return .open(egress, policy: upstreamPolicy)
             case .opening(let name): return .unavailable(RoutedDatagramError.opening(name), policy: upstreamPolicy)
-            case .none: return .toOpen(upstreams, policy: upstreamPolicy)
+            case .none:
+                // A new egress: a round-robin route gives it its turn (the order to try its upstreams in).
+                guard case .upstreams(let inTurn) = router.plan(for: destination, user: user) else { return .toOpen(upstreams, policy: upstreamPolicy) }
+                return .toOpen(inTurn, policy: upstreamPolicy)
             case .closed: return .unavailable(DatagramEgressError.upstreamClosed, policy: upstreamPolicy)
             }
         }
