@@ -4,7 +4,10 @@ import SOCKSProtocol
 /// (at most `maximumLookups` at once), so one slow name never holds up the datagrams behind it. Every
 /// datagram's destination is checked against the access policy first (and a direct egress checks each
 /// resolved address again, through its resolver); a denied one is dropped and counted, the relay goes on.
-/// Back to the client (`relayReplies(to:)`): the egress's replies, wrapped by the relay's sink.
+/// When the egress routes datagrams one by one (`RoutedDatagramEgress`), each datagram's route names the
+/// egress it takes and the form of the rules it is checked against, and a route's upstream egress is
+/// opened from a child task too. Back to the client (`relayReplies(to:)`): the egress's replies, wrapped
+/// by the relay's sink.
 struct EgressForwarder: Sendable {
     let egress: any DatagramEgress
     /// The egress as a router, when it routes each datagram by its destination (then the route's egress and
