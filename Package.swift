@@ -44,7 +44,10 @@ let package = Package(
         .testTarget(name: "SOCKSProtocolTests", dependencies: ["SOCKSProtocol"]),
         .testTarget(name: "SOCKSClientTests", dependencies: ["SOCKSClient", "SOCKSServer", "AsyncSockets", "SOCKSProtocol", "TestSupport"]),
         .testTarget(name: "SOCKSServerTests", dependencies: ["SOCKSServer", "SOCKSClient", "AsyncSockets", "SOCKSProtocol", "TestSupport"]),
-        .testTarget(name: "socksdTests", dependencies: ["socksd", "AsyncSockets", "SOCKSProtocol", "SOCKSClient", "TestSupport"]),
+        // A process of its own that runs a server and a client and counts its threads (LoopLifecycleTests).
+        .executableTarget(name: "loop-lifecycle-probe", dependencies: ["SOCKSServer", "SOCKSClient"], path: "Tests/LoopLifecycleProbe"),
+        .testTarget(
+            name: "socksdTests", dependencies: ["socksd", "loop-lifecycle-probe", "AsyncSockets", "SOCKSProtocol", "SOCKSClient", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,5 @@
 import Foundation
-@_spi(Testing) import SOCKSServer
+import SOCKSServer
 
 /// Fuzzes the reader of `--config FILE`: `JSONReader.parse` and `ConfigurationFile.read(json:)`.
 ///

@@ -1,5 +1,5 @@
 import AsyncSockets
-@_spi(Testing) import SOCKSServer
+import SOCKSServer
 
 /// Fuzzes the destination rules of `--allow-to` / `--deny-to`: `IPNetwork(parsing:)`,
 /// `DestinationRule(action:parsing:)` and the indexed `DestinationRules.firstMatch`; and the routes of

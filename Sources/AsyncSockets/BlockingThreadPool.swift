@@ -54,12 +54,18 @@ package final class BlockingThreadPool: Sendable {
             guard !box.isResolved else { return }
             box.resume(with: .success(body()))
         }
-        let timer = timeout.map { timeout in
-            EventLoop.group.loopForNewSocket().schedule(after: timeout) { [self] in
-                // Out of the queue first: once the waiter resumes, nothing of the job is left behind.
-                abandon(id)
-                box.resume(with: .failure(SocketError.timedOut))
+        let timer: LoopTimer?
+        do {
+            timer = try timeout.map { (timeout) throws(SocketError) in
+                try EventLoop.scheduleOnAnyLoop(after: timeout) { [self] in
+                    // Out of the queue first: once the waiter resumes, nothing of the job is left behind.
+                    abandon(id)
+                    box.resume(with: .failure(SocketError.timedOut))
+                }
             }
+        } catch {
+            abandon(id)
+            throw error
         }
         defer { timer?.cancel() }
         return try await withTaskCancellationHandler {

@@ -39,9 +39,14 @@ package func withDeadline<Result: Sendable>(
             }
         }
         if let timeout {
-            let loop = peer?.eventLoop ?? EventLoop.group.loopForNewSocket()
             group.addTask {
-                try await loop.sleep(for: timeout)
+                // The peer's loop when there is one (its socket keeps that loop running); else the
+                // calling thread's or a shared one.
+                if let peer {
+                    try await peer.eventLoop.sleep(for: timeout)
+                } else {
+                    try await EventLoop.sleepOnAnyLoop(for: timeout)
+                }
                 return nil
             }
         }

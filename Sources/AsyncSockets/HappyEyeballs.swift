@@ -43,7 +43,7 @@ public enum HappyEyeballs {
                 }
                 if started < ordered.count {
                     group.addTask {
-                        try await EventLoop.group.loopForNewSocket().sleep(for: attemptDelay)
+                        try await EventLoop.sleepOnAnyLoop(for: attemptDelay)
                         return .delayElapsed(after: index)
                     }
                 }

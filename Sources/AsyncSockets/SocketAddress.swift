@@ -13,10 +13,20 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         self.scopeID = scopeID
     }
 
-    /// Parses a literal address and a port: `SocketAddress("::1", port: 80)`.
-    public init?(_ ip: String, port: UInt16) {
-        guard let address = IPAddress(ip) else { return nil }
+    /// Parses a literal address and a port: `try SocketAddress("::1", port: 80)`.
+    ///
+    /// - Throws: `ParseError` when `ip` is not an IPv4 or IPv6 address literal (names are not resolved here;
+    ///   `NameResolver` does that).
+    public init(_ ip: String, port: UInt16) throws(ParseError) {
+        guard let address = IPAddress(ip) else { throw ParseError(text: ip) }
         self.init(ip: address, port: port)
+    }
+
+    /// A text that is no IP address literal, given to `init(_:port:)`.
+    public struct ParseError: Error, Hashable, Sendable, CustomStringConvertible {
+        /// The text as given.
+        public let text: String
+        public var description: String { "'\(text)' is not an IPv4 or IPv6 address" }
     }
 
     /// The address family constant (`AF_INET` or `AF_INET6`) to create a socket for this address.

@@ -17,7 +17,8 @@ final class SocketDescriptor: Sendable {
 
     let fd: Int32
     let registration: IORegistration
-    /// The loop that watches this socket: the current thread's, when a loop creates it.
+    /// The loop that watches this socket: the current thread's, when a loop creates it. An open socket
+    /// holds a use of the loop's group (its threads run for it), given back when it closes or goes.
     let loop: EventLoop
     /// Whether another descriptor may refer to the same socket (a shared listener's `dup`): then closing
     /// this one does not remove the socket from epoll, and `deinit` must.
@@ -25,15 +26,29 @@ final class SocketDescriptor: Sendable {
     private let lifecycle = Atomic<Lifecycle>(.open)
 
     /// Takes ownership of `fd` (nonblocking, close-on-exec) and registers it with `loop`, or with the loop
-    /// a new socket gets by default.
+    /// a new socket gets by default (the calling thread's, else a shared one).
+    ///
+    /// - Throws: `SocketError` when `loop`'s group has shut down, when the shared loops cannot start, or
+    ///   when epoll refuses the descriptor; `fd` is closed then.
     init(adopting fd: Int32, loop: EventLoop? = nil, isShared: Bool = false) throws(SocketError) {
         self.fd = fd
         self.isShared = isShared
-        self.loop = loop ?? EventLoop.group.loopForNewSocket()
+        do throws(SocketError) {
+            if let loop {
+                guard loop.uses.enter() else { throw .eventLoopsShutDown }
+                self.loop = loop
+            } else {
+                self.loop = try EventLoop.enterForNewWork()
+            }
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
         do {
             // A shared descriptor is a listener that every loop watches: one wake-up per connection.
             self.registration = try self.loop.register(fd, exclusive: isShared)
         } catch {
+            self.loop.uses.leave()
             Glibc.close(fd)
             throw error
         }
@@ -48,6 +63,10 @@ final class SocketDescriptor: Sendable {
 
     deinit {
         loop.deregister(registration, removingFromEpoll: isShared)
+        switch lifecycle.load(ordering: .acquiring) {
+        case .open: loop.uses.leave()
+        case .closed, .aborted: break  // given back by close() or abort()
+        }
         // Not retried on EINTR: Linux releases the descriptor even then.
         Glibc.close(fd)
     }
@@ -63,6 +82,17 @@ final class SocketDescriptor: Sendable {
         guard end(as: .closed) else { return }
         registration.close()
         _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+        loop.uses.leave()
+    }
+
+    /// Ends the socket for this process's users, as `close()` does, but leaves the socket itself as it is:
+    /// no `shutdown`, which would end it for every process that holds it too (a listening socket handed to
+    /// another process). It leaves epoll now rather than at `deinit`, so that a connection can no longer
+    /// wake this process, which would then never accept it. The descriptor is released at `deinit`.
+    func release() {
+        guard end(as: .closed) else { return }
+        loop.deregister(registration, removingFromEpoll: true)
+        registration.close()
     }
 
     /// Ends the socket with a reset rather than a FIN (a relay passing on its other side's reset). The reset
@@ -72,6 +102,7 @@ final class SocketDescriptor: Sendable {
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
         registration.close()
+        loop.uses.leave()
     }
 
     /// Moves an open socket to `ending`; `false` if it had already ended.

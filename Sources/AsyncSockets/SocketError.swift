@@ -12,6 +12,8 @@ public enum SocketError: Error, Hashable, Sendable, CustomStringConvertible {
     case resolutionFailed(host: String, reason: String)
     /// A system call failed.
     case failed(operation: String, errno: Errno)
+    /// The socket was to join an `EventLoopGroup` that has been shut down.
+    case eventLoopsShutDown
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum SocketError: Error, Hashable, Sendable, CustomStringConvertible {
         case .nameNotFound(let host): "name not found: \(host)"
         case .resolutionFailed(let host, let reason): "cannot resolve \(host): \(reason)"
         case .failed(let operation, let errno): "\(operation) failed: \(errno) (errno \(errno.rawValue))"
+        case .eventLoopsShutDown: "the event loop group has been shut down"
         }
     }
 

@@ -15,8 +15,8 @@ struct SpinPolicy {
         case backingOff(skipsLeft: Int, misses: Int)
     }
 
-    /// How long a spin polls at most (µs); 0 turns spinning off.
-    let limit: Int64
+    /// How long a spin polls at most (µs); 0 turns spinning off. The loop sets it each turn.
+    var limit: Int64
     /// How recent the last event must be for the loop to spin (µs).
     let window: Int64
     private(set) var mode = Mode.ready

@@ -69,7 +69,7 @@ public final class TCPListener: Sendable {
         }
     }
 
-    private init(descriptor: SocketDescriptor, localAddress: SocketAddress) {
+    init(descriptor: SocketDescriptor, localAddress: SocketAddress) {
         self.descriptor = descriptor
         self.localAddress = localAddress
     }

@@ -1,6 +1,7 @@
 // accept4, pipe2 and splice are GNU extensions: declared only when _GNU_SOURCE comes before the first system
 // header, which a header imported into Swift cannot arrange.
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,14 +11,18 @@ int cepoll_accept(int fd, struct sockaddr *address, socklen_t *length) {
     return accept4(fd, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
-static __thread int current_loop = -1;
+static __thread void *current_loop = NULL;
 
-int cepoll_current_loop(void) {
+void *cepoll_current_loop(void) {
     return current_loop;
 }
 
-void cepoll_set_current_loop(int index) {
-    current_loop = index;
+void cepoll_set_current_loop(void *loop) {
+    current_loop = loop;
+}
+
+int cepoll_set_thread_name(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
 }
 
 // Thread-local, so each thread has its own; its pages become resident only on threads that use it.

@@ -1,6 +1,6 @@
 import SOCKSProtocol
 
-/// Why a SOCKS5 client operation failed, as the proxy told it.
+/// Why a SOCKS5 client operation failed: as the proxy told it, or a request the client cannot send.
 public enum SOCKSClientError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The proxy accepts none of the offered methods (it answered `05 FF`).
     case noAcceptableMethod
@@ -14,6 +14,8 @@ public enum SOCKSClientError: Error, Hashable, Sendable, CustomStringConvertible
     case closedByProxy
     /// The proxy's bytes are not valid SOCKS5.
     case protocolViolation(String)
+    /// The request cannot be made as asked (nothing was sent): UoT v1 with a connect-mode destination.
+    case unsupportedRequest(String)
 
     public var description: String {
         switch self {
@@ -23,6 +25,7 @@ public enum SOCKSClientError: Error, Hashable, Sendable, CustomStringConvertible
         case .requestFailed(let code): "the proxy replied \(code.hex) (\(code))"
         case .closedByProxy: "the proxy closed the connection"
         case .protocolViolation(let detail): "protocol violation by the proxy: \(detail)"
+        case .unsupportedRequest(let detail): "unsupported request: \(detail)"
         }
     }
 

@@ -9,8 +9,12 @@ extension SOCKSClient {
     ///   - version: `.v2` (the default) or `.v1` for servers that only speak the legacy protocol.
     ///   - destination: v2 only: a fixed destination (connect mode, frames carry no address). `nil` (the
     ///     default) opens an addressed stream, where every datagram names its own destination.
+    /// - Throws: `SOCKSClientError.unsupportedRequest`, before connecting, for `.v1` with a destination.
     public func udpOverTCP(version: UoTVersion = .v2, connectTo destination: SOCKSEndpoint? = nil) async throws -> UoTClientStream {
-        precondition(version == .v2 || destination == nil, "UoT v1 has no connect mode")
+        switch (version, destination) {
+        case (.v1, .some): throw SOCKSClientError.unsupportedRequest("UoT v1 has no connect mode")
+        case (.v1, .none), (.v2, _): break
+        }
         // The port is ignored by servers; current clients send 0. The reply comes before any UoT byte.
         let (connection, _) = try await openRequest(.connect, SOCKSEndpoint(address: .domain(version.magicName), port: 0))
         return UoTClientStream(connection: connection, version: version, connectTo: destination)

@@ -13,12 +13,13 @@ struct CommandLineOptions {
                       [--max-udp-associations N] [--new-sessions-per-ip RATE] [--auth-failures N]
                       [--handshake-timeout SECONDS] [--connect-timeout SECONDS] [--idle-timeout SECONDS]
                       [--udp-timeout SECONDS] [--udp-advertise HOST] [--udp-full-cone] [--bind-timeout SECONDS]
+                      [--drain-timeout SECONDS]
                       [--upstream socks5://[USER[:PASSWORD]@]HOST:PORT] [--upstream-password-file FILE]
                       [--upstream-udp uot|uot1|associate] [--log-level debug|info|warning|error]
                       [--log-file PATH] [--log-format text|json] [--metrics-listen HOST:PORT]...
                       [--proxy-protocol-listen HOST:PORT]... [--proxy-protocol-from CIDR]...
                       [--protocols socks5,socks4,http]
-                      [--pam-service NAME] [--pam-confdir DIR]
+                      [--pam-service NAME] [--pam-confdir DIR] [--spin-microseconds N]
                socksd --check-config FILE [FLAG]...
                socksd --help | --version
 
@@ -85,6 +86,8 @@ struct CommandLineOptions {
           --udp-full-cone            accept UDP replies from any remote, not only those the
                                      client has sent to.
           --bind-timeout SECS        time for a BIND peer to connect (default 60).
+          --drain-timeout SECS       after an upgrade (SIGUSR2), how long the old process serves
+                                     its open sessions before it cancels them (default 3600).
           --upstream [NAME=]URL      forward through this SOCKS5 server: without a name, what no
                                      route matches (the default upstream); with one, for --route.
                                      Repeatable; direct and default are reserved names.
@@ -107,10 +110,14 @@ struct CommandLineOptions {
           --log-format FORMAT        text (default) or json: one JSON object a line.
           --metrics-listen HOST:PORT serve Prometheus metrics (GET /metrics) and GET /healthz on
                                      this address; repeatable.
+          --spin-microseconds N      how long an event loop busy within the last millisecond polls
+                                     before it sleeps (default 50; 0 turns the spin off).
           --help                     show this help.
           --version                  show the version.
 
         On SIGINT or SIGTERM socksd stops accepting, lets sessions finish for 5 seconds, then exits 0.
+        On SIGUSR2 it starts its executable again with the same arguments, hands it the listening
+        sockets, and once the new process is listening, drains its own sessions and exits 0.
         """
 
     /// A command line that cannot be used; the daemon prints the message and the usage, and exits 64.
@@ -139,6 +146,8 @@ struct CommandLineOptions {
     var udpAdvertise: String?
     var udpFullCone = false
     var bindTimeout: Duration?
+    /// `--drain-timeout SECONDS`: how long the old process of an upgrade serves its open sessions.
+    var drainTimeout: Duration?
     var upstream: String?
     var upstreamPasswordFile: String?
     var allowOpenProxy = false
@@ -151,6 +160,7 @@ struct CommandLineOptions {
     var maxUDPAssociations: Int?
     var newSessionsPerIP: SessionRate?
     var authFailures: Int?
+    var spinMicroseconds: Int?
     var upstreamUDP: UpstreamProxy.UDPTransport?
     // Routing: `--upstream NAME=URL` and its named siblings, `--route`, the health settings.
     /// `--upstream NAME=URL`, in the order given.
@@ -227,6 +237,7 @@ struct CommandLineOptions {
             case "--udp-advertise": udpAdvertise = try value()
             case "--udp-full-cone": udpFullCone = true
             case "--bind-timeout": bindTimeout = try Self.seconds(try value(), flag: name)
+            case "--drain-timeout": drainTimeout = try Self.seconds(try value(), flag: name)
             case "--upstream":
                 let text = try value()
                 if let (name, url) = try Self.named(text, flag: name, beforeScheme: true) {
@@ -282,6 +293,12 @@ struct CommandLineOptions {
                     throw UsageError(description: "--auth-failures takes a number of failed logins (0 turns throttling off), not '\(text)'")
                 }
                 authFailures = count
+            case "--spin-microseconds":
+                let text = try value()
+                guard let microseconds = Int(text), ConfigurationFile.spinMicrosecondsRange.contains(microseconds) else {
+                    throw UsageError(description: "--spin-microseconds takes microseconds from 0 (no spin) to 10000, not '\(text)'")
+                }
+                spinMicroseconds = microseconds
             case "--upstream-udp":
                 var text = try value()
                 let upstreamName = try Self.named(text, flag: name, beforeScheme: false)

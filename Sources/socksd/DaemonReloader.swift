@@ -15,6 +15,9 @@ actor DaemonReloader {
     /// The settings in force: those the daemon started with, or the last good reload's.
     private var running: DaemonSettings
 
+    /// The drain time of an upgrade in force (`--drain-timeout`, `timeouts.drain`).
+    var drainTimeout: Duration { running.drainTimeout }
+
     init(options: CommandLineOptions, server: SOCKSServer, logger: SOCKSLogger, notifier: SystemdNotifier, running: DaemonSettings) {
         self.options = options
         self.server = server
@@ -58,6 +61,7 @@ actor DaemonReloader {
             return
         }
         logger.setLevel(settings.logLevel)
+        SharedEventLoops.spinMicroseconds = settings.spinMicroseconds
         running = settings
         server.metrics.recordReload(succeeded: true)
         var changes: [String] = []

@@ -12,7 +12,7 @@ extension DaemonSetup {
         var problems: [ConfigurationProblem] = []
         var settings = DaemonSettings(
             server: SOCKSServer.Configuration(), logLevel: .info, logFile: nil, logFormat: .text, metricsListen: [],
-            endSessionsOfRemovedUsers: false, warnings: [])
+            endSessionsOfRemovedUsers: false, spinMicroseconds: DaemonSettings.defaultSpinMicroseconds, drainTimeout: .seconds(3600), warnings: [])
 
         init(options: CommandLineOptions) {
             self.options = options
@@ -26,6 +26,7 @@ extension DaemonSetup {
             server.idleTimeout = options.idleTimeout ?? file?.timeouts.idle ?? server.idleTimeout
             server.udpTimeout = options.udpTimeout ?? file?.timeouts.udp ?? server.udpTimeout
             server.bindTimeout = options.bindTimeout ?? file?.timeouts.bind ?? server.bindTimeout
+            settings.drainTimeout = options.drainTimeout ?? file?.timeouts.drain ?? settings.drainTimeout
             server.udpFullCone = options.udpFullCone || (file?.udp.fullCone ?? server.udpFullCone)
             server.allowOpenProxy = options.allowOpenProxy || (file?.allowOpenProxy ?? server.allowOpenProxy)
             server.allowFrom = !options.allowFrom.isEmpty ? options.allowFrom : file?.allowFrom ?? server.allowFrom
@@ -80,6 +81,7 @@ extension DaemonSetup {
             }.map(\.element)
             problems += ListenEntry.clashes(defaultListeners + inOrder + metrics)
             settings.endSessionsOfRemovedUsers = file?.reload.endSessionsOfRemovedUsers ?? false
+            settings.spinMicroseconds = options.spinMicroseconds ?? file?.performance.spinMicroseconds ?? DaemonSettings.defaultSpinMicroseconds
             server.logger = .standardError(level: settings.logLevel)
             settings.server = server
         }

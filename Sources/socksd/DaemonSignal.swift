@@ -6,8 +6,8 @@ import Synchronization
 ///
 /// Every one arrives on a dispatch source rather than in a signal handler, so the response may do anything
 /// a normal function may (log, take locks, call into the server). SIGINT and SIGTERM shut down gracefully,
-/// SIGHUP reloads the configuration (and reopens the log file), SIGUSR1 logs the open sessions; SIGUSR2 has
-/// no action yet and is logged and otherwise ignored. None of them cuts a session by default.
+/// SIGHUP reloads the configuration (and reopens the log file), SIGUSR1 logs the open sessions, SIGUSR2
+/// upgrades in place (`DaemonUpgrade`). None of them cuts a session.
 enum DaemonSignal: CaseIterable, CustomStringConvertible {
     case interrupt, terminate, hangUp, user1, user2
 
@@ -19,8 +19,8 @@ enum DaemonSignal: CaseIterable, CustomStringConvertible {
         case reload
         /// Log a summary of the open sessions: one line each.
         case sessionSummary
-        /// Nothing is assigned to this signal: log it and carry on.
-        case noAction
+        /// Start the executable again, hand it the listeners, drain, exit 0 (`DaemonUpgrade`).
+        case upgrade
     }
 
     var request: Request {
@@ -28,7 +28,7 @@ enum DaemonSignal: CaseIterable, CustomStringConvertible {
         case .interrupt, .terminate: .shutDown
         case .hangUp: .reload
         case .user1: .sessionSummary
-        case .user2: .noAction
+        case .user2: .upgrade
         }
     }
 

@@ -32,6 +32,16 @@ enum Socksd {
         }
 
         DaemonSignal.ignoreUntilHandled()
+        let executable = Self.executablePath()
+        let inherited: InheritedSockets
+        let passed: PassedListeners
+        do {
+            inherited = try InheritedSockets(environment: ProcessInfo.processInfo.environment)
+            passed = try inherited.listeners()
+        } catch {
+            printError("\(error)")
+            exit(64)
+        }
 
         var settings: DaemonSettings
         do {
@@ -44,18 +54,22 @@ enum Socksd {
         let logger: SOCKSLogger
         do {
             logger = try SOCKSLogger.make(
-                level: settings.logLevel, format: settings.logFormat, destination: settings.logFile.map { .file($0) } ?? .standardError)
+                level: settings.logLevel, format: settings.logFormat, destination: settings.logFile.map { .file($0) } ?? .standardError,
+                environment: ProcessInfo.processInfo.environment)
         } catch {
             printError("\(error)")
             exit(1)
         }
         settings.server.logger = logger
+        // The daemon's loops are the library's shared ones (every socket and timer of the process uses
+        // them), with the daemon's spin.
+        SharedEventLoops.spinMicroseconds = settings.spinMicroseconds
         let server: SOCKSServer
         let metricsEndpoints: [MetricsEndpoint]
         do {
-            server = try SOCKSServer(configuration: settings.server)
+            server = try SOCKSServer(configuration: settings.server, passed: passed)
             metricsEndpoints = try settings.metricsListen.map { address in
-                try MetricsEndpoint(bindingTo: address, server: server, version: CommandLineOptions.version)
+                try MetricsEndpoint(bindingTo: address, server: server, version: CommandLineOptions.version, passed: passed)
             }
         } catch SOCKSServerError.openProxy(let addresses) {
             printError(
@@ -71,19 +85,32 @@ enum Socksd {
             exit(1)
         }
 
+        let unclaimed = passed.unclaimed
+        if !unclaimed.isEmpty {
+            passed.releaseUnclaimed()
+            printError(
+                "passed listening socket(s) \(unclaimed.map(\.description).joined(separator: ", ")) match no configured listener or "
+                    + "metrics address: listen on them (--listen, listeners, --metrics-listen) or stop passing them")
+            exit(64)
+        }
+
         // Under systemd (Type=notify) NOTIFY_SOCKET names its socket; without it every call does nothing.
-        let notifier = SystemdNotifier()
+        let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
         // Reloads run one at a time, in order, on a task of their own (a signal handler must not wait).
         let (reloadRequests, reloadTrigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let reloads = Task { [settings] in
-            let reloader = DaemonReloader(options: options, server: server, logger: logger, notifier: notifier, running: settings)
+        let reloader = DaemonReloader(options: options, server: server, logger: logger, notifier: notifier, running: settings)
+        let reloads = Task {
             for await _ in reloadRequests { await reloader.reload() }
         }
         defer { reloads.cancel() }
+        let upgrade = DaemonUpgrade(
+            executable: executable, arguments: CommandLine.arguments, server: server, metricsEndpoints: metricsEndpoints, logger: logger,
+            drainTimeout: { await reloader.drainTimeout })
         let signalSources = await DaemonSignal.handleAll { signal in
             switch signal.request {
             case .shutDown:
-                notifier.stopping()
+                // After an upgrade the new process is the service: its STOPPING=1 is the one systemd hears.
+                if !upgrade.hasHandedOver { notifier.stopping() }
                 server.shutdown()
             case .reload:
                 logger.info("received \(signal): reloading the configuration")
@@ -92,8 +119,10 @@ enum Socksd {
                 let lines = server.openSessionSummary()
                 logger.info("received \(signal): \(lines.count) open session(s)")
                 for line in lines { logger.info(line) }
-            case .noAction:
-                logger.warning("received \(signal): no action is assigned to it; carrying on")
+            case .upgrade:
+                // Not awaited: a second SIGUSR2 must reach the upgrade while the first is under way (and be
+                // ignored there).
+                Task { await upgrade.request(signal) }
             }
         }
         defer { signalSources.forEach { $0.cancel() } }
@@ -107,9 +136,17 @@ enum Socksd {
         }
         let metricsTasks = metricsEndpoints.map { endpoint in Task { await endpoint.run() } }
         // Every listener is bound (they were bound when the server was made) and every signal is handled.
-        notifier.ready()
+        if inherited.readyDescriptor != nil {
+            // The new process of an upgrade: systemd (NotifyAccess=all) follows it as the main process, and
+            // the old one hears that it listens.
+            notifier.notify("READY=1\nMAINPID=\(getpid())")
+            inherited.announceReady()
+        } else {
+            notifier.ready()
+        }
         let statusReports = Task {
             while !Task.isCancelled {
+                if upgrade.hasHandedOver { return }
                 notifier.status("\(server.metrics.activeSessions) session(s) open")
                 try? await Task.sleep(for: .seconds(10))
             }
@@ -141,6 +178,17 @@ enum Socksd {
         logger.info("stopped")
         // The log is written by a thread of its own: give it the last lines before the process ends.
         logger.flush()
+    }
+
+    /// The path this process was started from, read at start: an upgrade starts whatever is installed there
+    /// then. `argv[0]` when it is a path (made absolute: the working directory may change), so that a
+    /// symbolic link an install moves is followed; otherwise (a name found in `PATH`) the file itself, by
+    /// `/proc/self/exe`, read now (after a rename over it, that link names the old file, deleted).
+    static func executablePath() -> String {
+        let first = CommandLine.arguments.first ?? ""
+        if first.hasPrefix("/") { return first }
+        if first.contains("/") { return FileManager.default.currentDirectoryPath + "/" + first }
+        return (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? first
     }
 
     /// Writes a line to standard error directly; a failed write (a closed pipe) is dropped: there is nowhere

@@ -20,15 +20,15 @@ import Testing
         #expect(SocketAddress(ip: mapped, port: 9).unmapped.description == "192.0.2.7:9")
     }
 
-    @Test func socketAddressDescriptions() {
-        #expect(SocketAddress("127.0.0.1", port: 1080)!.description == "127.0.0.1:1080")
-        #expect(SocketAddress("::1", port: 1080)!.description == "[::1]:1080")
+    @Test func socketAddressDescriptions() throws {
+        #expect(try SocketAddress("127.0.0.1", port: 1080).description == "127.0.0.1:1080")
+        #expect(try SocketAddress("::1", port: 1080).description == "[::1]:1080")
     }
 
-    @Test func happyEyeballsInterleavesStartingWithIPv6() {
-        let v4a = SocketAddress("127.0.0.1", port: 1)!
-        let v4b = SocketAddress("127.0.0.2", port: 1)!
-        let v6 = SocketAddress("::1", port: 1)!
+    @Test func happyEyeballsInterleavesStartingWithIPv6() throws {
+        let v4a = try SocketAddress("127.0.0.1", port: 1)
+        let v4b = try SocketAddress("127.0.0.2", port: 1)
+        let v6 = try SocketAddress("::1", port: 1)
         #expect(HappyEyeballs.interleaved([v4a, v4b, v6]) == [v6, v4a, v4b])
     }
 

@@ -8,7 +8,9 @@ import Testing
     }
 
     @Test func scheduledActionsFireInDeadlineOrderAndCancelledOnesNever() async throws {
-        let loop = EventLoop.group.next()
+        let loops = try EventLoopHold(nil)
+        defer { loops.release() }
+        let loop = loops.group.next()
         let order = Mutex<[Int]>([])
         // Deadlines from one base, set and cancelled on the loop's own thread: a test held up between the calls
         // (a loaded machine) can neither reorder them nor let the cancelled one fire first.
@@ -33,7 +35,9 @@ import Testing
     final class Captured: Sendable {}
 
     @Test func cancellingATimerReleasesWhatItsActionCapturedAtOnce() async throws {
-        let loop = EventLoop.group.next()
+        let loops = try EventLoopHold(nil)
+        defer { loops.release() }
+        let loop = loops.group.next()
         weak var released: Captured?
         var timers: [LoopTimer] = []
         do {
@@ -54,7 +58,9 @@ import Testing
     }
 
     @Test func timersCancelledInAnyOrderLeaveTheRestFiringInOrder() async throws {
-        let loop = EventLoop.group.next()
+        let loops = try EventLoopHold(nil)
+        defer { loops.release() }
+        let loop = loops.group.next()
         let order = Mutex<[Int]>([])
         // Scheduled and cancelled in one go on the loop's own thread, so no timer can fire in between,
         // however slow the machine.
@@ -77,7 +83,9 @@ import Testing
     }
 
     @Test func loopSleepWaitsAndCanBeCancelled() async throws {
-        let loop = EventLoop.group.next()
+        let loops = try EventLoopHold(nil)
+        defer { loops.release() }
+        let loop = loops.group.next()
         let clock = ContinuousClock()
         let start = clock.now
         try await loop.sleep(for: .milliseconds(100))
@@ -90,7 +98,9 @@ import Testing
     }
 
     @Test func aTimerScheduledFromTheLoopsOwnThreadFires() async throws {
-        let loop = EventLoop.group.next()
+        let loops = try EventLoopHold(nil)
+        defer { loops.release() }
+        let loop = loops.group.next()
         let fired = Counter()
         // From a task that runs on the loop, the timer is added without waking anything: the loop must
         // still take it into account before it sleeps.

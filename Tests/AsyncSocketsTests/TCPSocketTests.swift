@@ -6,7 +6,7 @@ import TestSupport
 @Suite struct TCPSocketTests {
     @Test(arguments: ["127.0.0.1", "::1"])
     func echoRoundTrip(host: String) async throws {
-        let echo = try LoopbackPeers.startEcho(on: SocketAddress(host, port: 0)!)
+        let echo = try LoopbackPeers.startEcho(on: try SocketAddress(host, port: 0))
         defer { echo.stop() }
         let connection = try await TCPConnection.connect(to: echo.address)
         defer { connection.close() }
@@ -27,7 +27,7 @@ import TestSupport
     /// finished inside `connect()` (loopback).
     @Test(arguments: ["127.0.0.1", "::1"])
     func acceptedAndConnectedSocketsHaveNoDelay(host: String) async throws {
-        let listener = try TCPListener(bindingTo: SocketAddress(host, port: 0)!)
+        let listener = try TCPListener(bindingTo: try SocketAddress(host, port: 0))
         defer { listener.close() }
         async let accepted = listener.accept()
         let connected = try await TCPConnection.connect(to: listener.localAddress, timeout: .seconds(10))

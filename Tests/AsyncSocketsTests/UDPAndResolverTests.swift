@@ -5,8 +5,8 @@ import TestSupport
 @Suite struct UDPAndResolverTests {
     @Test(arguments: ["127.0.0.1", "::1"])
     func datagramsRoundTrip(host: String) async throws {
-        let a = try UDPSocket(bindingTo: SocketAddress(host, port: 0)!)
-        let b = try UDPSocket(bindingTo: SocketAddress(host, port: 0)!)
+        let a = try UDPSocket(bindingTo: try SocketAddress(host, port: 0))
+        let b = try UDPSocket(bindingTo: try SocketAddress(host, port: 0))
         defer { a.close(); b.close() }
         try await a.send(Array("ping".utf8), to: b.localAddress)
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -83,7 +83,7 @@ import TestSupport
     }
 
     @Test func literalAddressesSkipTheLookup() async throws {
-        #expect(try await NameResolver.shared.resolve(host: "::1", port: 5) == [SocketAddress("::1", port: 5)!])
+        #expect(try await NameResolver.shared.resolve(host: "::1", port: 5) == [try SocketAddress("::1", port: 5)])
     }
 
     @Test(arguments: ["nonexistent.invalid", "INVALID", "a.b.invalid."])

@@ -17,6 +17,16 @@ import TestSupport
         return (server, Task { try await server.run() })
     }
 
+    /// UoT v1 has no connect mode: asking for one is an error thrown before anything is sent (it was a
+    /// precondition that took the process down).
+    @Test func uotV1WithADestinationThrows() async throws {
+        let refusing = try LoopbackPeers.refusingPort()
+        let proxy = SOCKSClient(host: "127.0.0.1", port: refusing.port)
+        await #expect(throws: SOCKSClientError.unsupportedRequest("UoT v1 has no connect mode")) {
+            _ = try await proxy.udpOverTCP(version: .v1, connectTo: SOCKSEndpoint(address: .ipv4([127, 0, 0, 1]), port: 53))
+        }
+    }
+
     @Test func connectWithAndWithoutCredentials() async throws {
         let echo = try LoopbackPeers.startEcho()
         defer { echo.stop() }

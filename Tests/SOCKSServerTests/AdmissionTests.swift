@@ -192,12 +192,12 @@ import TestSupport
         var configuration = SOCKSServer.Configuration()
         configuration.logger = LogCollector().logger
         for address in ["0.0.0.0", "::"] {
-            configuration.listenAddresses = [SocketAddress(address, port: 0)!]
-            #expect(throws: SOCKSServerError.openProxy([SocketAddress(address, port: 0)!])) { try SOCKSServer(configuration: configuration) }
+            configuration.listenAddresses = [try SocketAddress(address, port: 0)]
+            #expect(throws: SOCKSServerError.openProxy([try SocketAddress(address, port: 0)])) { try SOCKSServer(configuration: configuration) }
         }
         // The check that decides, without binding a public address in a test.
-        configuration.listenAddresses = [SocketAddress("0.0.0.0", port: 0)!]
-        #expect(SOCKSServer.openProxyAddresses(configuration) == [SocketAddress("0.0.0.0", port: 0)!])
+        configuration.listenAddresses = [try SocketAddress("0.0.0.0", port: 0)]
+        #expect(SOCKSServer.openProxyAddresses(configuration) == [try SocketAddress("0.0.0.0", port: 0)])
         var withUsers = configuration
         withUsers.users = try UserDatabase(["alice": "one"])
         #expect(SOCKSServer.openProxyAddresses(withUsers).isEmpty)
@@ -208,7 +208,7 @@ import TestSupport
         meant.allowOpenProxy = true
         #expect(SOCKSServer.openProxyAddresses(meant).isEmpty)
         var loopback = configuration
-        loopback.listenAddresses = [SocketAddress("127.0.0.5", port: 0)!, SocketAddress("::1", port: 0)!, SocketAddress("::ffff:127.0.0.1", port: 0)!]
+        loopback.listenAddresses = [try SocketAddress("127.0.0.5", port: 0), try SocketAddress("::1", port: 0), try SocketAddress("::ffff:127.0.0.1", port: 0)]
         #expect(SOCKSServer.openProxyAddresses(loopback).isEmpty)
     }
 

@@ -21,7 +21,7 @@ import TestSupport
         func resolve(host: String, port: UInt16) async throws -> [SocketAddress] {
             lookups.withLock { $0 += 1 }
             guard let addresses = table[host] else { throw SocketError.nameNotFound(host) }
-            return addresses.map { SocketAddress($0, port: port)! }
+            return try addresses.map { try SocketAddress($0, port: port) }
         }
     }
 

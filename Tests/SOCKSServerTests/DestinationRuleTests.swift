@@ -1,6 +1,6 @@
 import AsyncSockets
 import Testing
-@_spi(Testing) @testable import SOCKSServer
+@testable import SOCKSServer
 
 @Suite struct DestinationRuleTests {
     // MARK: IPNetwork

@@ -35,7 +35,7 @@ import TestSupport
         let path = directory.file("socksd.log")
         try "2026-01-01T00:00:00Z info an earlier run\n".write(toFile: path, atomically: false, encoding: .utf8)
 
-        let logger = try SOCKSLogger.make(level: .info, format: .text, destination: .file(path))
+        let logger = try SOCKSLogger.make(level: .info, format: .text, destination: .file(path), environment: [:])
         let writer = try #require(logger.writer)
         #expect(writer.path == path)
         for index in 1...100 { logger.info("line \(index)") }
@@ -52,7 +52,7 @@ import TestSupport
 
         // Created with mode 0640 at most (less the umask), so the log is not world-readable.
         let created = directory.file("new.log")
-        let other = try SOCKSLogger.make(level: .info, format: .json, destination: .file(created))
+        let other = try SOCKSLogger.make(level: .info, format: .json, destination: .file(created), environment: [:])
         var status = stat()
         try #require(stat(created, &status) == 0)
         #expect(status.st_mode & 0o777 & ~0o640 == 0 && status.st_mode & 0o600 == 0o600)
@@ -119,7 +119,7 @@ import TestSupport
         defer { directory.remove() }
         try FileManager.default.createDirectory(atPath: directory.file("logs"), withIntermediateDirectories: false)
         let path = directory.file("logs/socksd.log")
-        let logger = try SOCKSLogger.make(level: .info, format: .text, destination: .file(path))
+        let logger = try SOCKSLogger.make(level: .info, format: .text, destination: .file(path), environment: [:])
         logger.info("before")
         // The directory goes away: the path cannot be opened again.
         try #require(rename(directory.file("logs"), directory.file("gone")) == 0)
@@ -131,7 +131,7 @@ import TestSupport
 
         // A file that cannot be opened at all is an error the daemon can print.
         #expect {
-            try SOCKSLogger.make(level: .info, format: .text, destination: .file(directory.file("missing/socksd.log")))
+            try SOCKSLogger.make(level: .info, format: .text, destination: .file(directory.file("missing/socksd.log")), environment: [:])
         } throws: { error in
             "\(error)" == "cannot open log file '\(directory.file("missing/socksd.log"))': No such file or directory"
         }

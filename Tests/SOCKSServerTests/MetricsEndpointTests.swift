@@ -74,7 +74,7 @@ import TestSupport
 
         // A rule denial.
         let (denied, deniedReply) = try await SOCKSTestClient.open(
-            metrics.harness.address, to: SOCKSEndpoint(SocketAddress("127.0.0.9", port: 80)!), credentials: alice)
+            metrics.harness.address, to: SOCKSEndpoint(try SocketAddress("127.0.0.9", port: 80)), credentials: alice)
         #expect(deniedReply.code == .notAllowed)
         denied.close()
         #expect(try await metrics.value(of: #"socksd_sessions_total{command="connect",outcome="denied"}"#, settlingAt: 1) == 1)

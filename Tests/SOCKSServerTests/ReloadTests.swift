@@ -126,7 +126,7 @@ import TestSupport
         await #expect(throws: SocketError.self) { try await harness.server.reload(configuration) }
         var open = harness.server.configuration
         open.users = nil
-        open.listenAddresses = [SocketAddress("0.0.0.0", port: 0)!]
+        open.listenAddresses = [try SocketAddress("0.0.0.0", port: 0)]
         await #expect(throws: SOCKSServerError.self) { try await harness.server.reload(open) }
         #expect(harness.server.configuration.users?.usernames == ["alice"])
         #expect(harness.server.localAddresses == [harness.address])

@@ -24,13 +24,14 @@ struct ServerHarness {
 
     var address: SocketAddress { server.localAddresses[0] }
 
-    init(_ configure: (inout SOCKSServer.Configuration) throws -> Void = { _ in }) throws {
+    /// - Parameter eventLoops: the loops to serve on; `nil` for the shared ones.
+    init(eventLoops: EventLoopGroup? = nil, _ configure: (inout SOCKSServer.Configuration) throws -> Void = { _ in }) throws {
         LoopbackPeers.raiseDescriptorLimit()
         var configuration = SOCKSServer.Configuration()
         configuration.listenAddresses = [SocketAddress(ip: .ipv4Loopback, port: 0)]
         configuration.logger = log.logger
         try configure(&configuration)
-        let server = try SOCKSServer(configuration: configuration)
+        let server = try SOCKSServer(configuration: configuration, eventLoops: eventLoops)
         self.server = server
         self.task = Task { try await server.run() }
     }

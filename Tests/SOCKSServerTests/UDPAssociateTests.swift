@@ -124,7 +124,7 @@ import TestSupport
         let echo = try LoopbackPeers.startUDPEcho()
         defer { echo.stop() }
         let client = try await UDPTestClient.associate(harness.address)
-        let stranger = try UDPSocket(bindingTo: SocketAddress(IPAddress("127.0.0.2")!.description, port: 0)!)
+        let stranger = try UDPSocket(bindingTo: SocketAddress("127.0.0.2", port: 0))
         defer { stranger.close() }
         try await stranger.send(SOCKSUDPHeader(endpoint: SOCKSEndpoint(echo.address)).encoded() + Array("stranger".utf8), to: client.relay)
         try await Task.sleep(for: .milliseconds(100))

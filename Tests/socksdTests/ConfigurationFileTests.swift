@@ -1,6 +1,6 @@
 import AsyncSockets
 import Foundation
-@_spi(Testing) import SOCKSServer
+import SOCKSServer
 import Testing
 
 /// `ConfigurationFile`, the reader of `--config FILE`: every key, every kind of problem with its exact
@@ -35,12 +35,13 @@ import Testing
           "rules": [{"deny": "private"}, {"allow": "example.com:443"}],
           "limits": {"maxSessions": 10000, "maxSessionsPerIP": 200, "maxSessionsPerUser": 100,
                      "maxUDPAssociations": 1000, "newSessionsPerIP": "20/s", "authFailures": 0},
-          "timeouts": {"handshake": 10, "connect": 2.5, "idle": 600, "udp": 300, "bind": 0.001},
+          "timeouts": {"handshake": 10, "connect": 2.5, "idle": 600, "udp": 300, "bind": 0.001, "drain": 120},
           "udp": {"advertise": "198.51.100.7", "fullCone": true},
           "upstream": {"url": "socks5://user@host:1080", "passwordFile": "/etc/socksd/upstream-password", "udp": "uot1"},
           "log": {"level": "debug", "file": "/var/log/socksd.log", "format": "json"},
           "metrics": {"listen": "127.0.0.1:9150"},
-          "reload": {"endSessionsOfRemovedUsers": true}
+          "reload": {"endSessionsOfRemovedUsers": true},
+          "performance": {"spinMicroseconds": 20}
         }
         """
 
@@ -62,13 +63,14 @@ import Testing
         #expect(file.limits.maxUDPAssociations == 1000 && file.limits.newSessionsPerIP == SessionRate(count: 20, per: .seconds(1)))
         #expect(file.limits.authFailures == 0)
         #expect(file.timeouts.handshake == .seconds(10) && file.timeouts.connect == .milliseconds(2500) && file.timeouts.idle == .seconds(600))
-        #expect(file.timeouts.udp == .seconds(300) && file.timeouts.bind == .milliseconds(1))
+        #expect(file.timeouts.udp == .seconds(300) && file.timeouts.bind == .milliseconds(1) && file.timeouts.drain == .seconds(120))
         #expect(file.udp.advertise == "198.51.100.7" && file.udp.fullCone == true)
         #expect(file.upstream?.url == "socks5://user@host:1080" && file.upstream?.passwordFile == "/etc/socksd/upstream-password")
         #expect(file.upstream?.udp == "uot1")
         #expect(file.log.level == "debug" && file.log.file == "/var/log/socksd.log" && file.log.format == "json")
         #expect(file.metrics.listen == [HostAndPort(host: "127.0.0.1", port: 9150)])
         #expect(file.reload.endSessionsOfRemovedUsers == true)
+        #expect(file.performance.spinMicroseconds == 20)
     }
 
     /// `json` writes a document that reads back equal, and writes the same text again.
@@ -154,7 +156,7 @@ import Testing
         (#"{"listeners": ["127.0.0.1:1"], "timeouts": {"connect": 1e400}}"#, "timeouts.connect: must be a number of seconds from 0.001 to 31536000, not 1e400"),
         (#"{"listeners": ["127.0.0.1:1"], "timeouts": {"bind": "60"}}"#, "timeouts.bind: must be a number of seconds from 0.001 to 31536000, not a string"),
         (#"{"listeners": ["127.0.0.1:1"], "timeouts": 10}"#,
-         "timeouts: must be an object with the keys 'handshake', 'connect', 'idle', 'udp', 'bind', not the number 10"),
+         "timeouts: must be an object with the keys 'handshake', 'connect', 'idle', 'udp', 'bind', 'drain', not the number 10"),
         (#"{"listeners": ["127.0.0.1:1"], "udp": {"fullcone": true}}"#, "udp: unknown key 'fullcone' (did you mean 'fullCone'?)"),
         (#"{"listeners": ["127.0.0.1:1"], "udp": {"advertise": 7}}"#, "udp.advertise: must be a host name or address, not the number 7"),
         (#"{"listeners": ["127.0.0.1:1"], "upstream": {"udp": "uot"}}"#, "upstream.url: required: the upstream server, such as socks5://user@host:1080"),
@@ -168,12 +170,14 @@ import Testing
          "metrics.listen: must be an array of HOST:PORT strings (or one such string), not the number 9150"),
         (#"{"listeners": ["127.0.0.1:1"], "reload": {"endSessionsOfRemovedUsers": "yes"}}"#,
          "reload.endSessionsOfRemovedUsers: must be true or false, not a string"),
+        (#"{"listeners": ["127.0.0.1:1"], "performance": {"spinMicroseconds": 10001}}"#,
+         "performance.spinMicroseconds: must be a whole number from 0 to 10000, not 10001"),
         (#"{"listeners": ["127.0.0.1:1"], "Listeners": []}"#, "$: unknown key 'Listeners' (did you mean 'listeners'?)"),
         (#"{"listeners": ["127.0.0.1:1"], "listeners": ["127.0.0.1:2"]}"#, "listeners: given more than once"),
         (#"{"listeners": ["127.0.0.1:1"], "users": {"a": "x", "a": "y"}}"#, "users.a: given more than once"),
         (#"["127.0.0.1:1080"]"#,
          "$: must be an object with the keys 'listeners', 'protocols', 'users', 'usersFile', 'pam', 'allowFrom', 'allowOpenProxy', 'rules', 'limits', 'timeouts', "
-            + "'udp', 'upstream', 'upstreams', 'routes', 'upstreamHealth', 'log', 'metrics', 'reload', not an array"),
+            + "'udp', 'upstream', 'upstreams', 'routes', 'upstreamHealth', 'log', 'metrics', 'reload', 'performance', not an array"),
         ("{\"listeners\": [\"127.0.0.1:1\"], \"bad\\u0000key\\n\": 1}", "$: unknown key 'bad\\0key\\n'"),
     ])
     func oneProblem(document: String, problem: String) {

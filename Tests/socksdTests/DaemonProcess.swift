@@ -16,14 +16,15 @@ final class DaemonProcess: Sendable {
     }
 
     /// Starts `socksd` with `arguments`; with `fileLimit`, under `ulimit -n` of that many descriptors; with
-    /// `environment` set over the test process's own.
-    init(_ arguments: [String], fileLimit: Int? = nil, environment: [String: String] = [:]) throws {
+    /// `environment` set over the test process's own; with `executable`, that program instead of the built
+    /// binary (a copy of it, or a program that starts it).
+    init(_ arguments: [String], fileLimit: Int? = nil, environment: [String: String] = [:], executable: String = DaemonProcess.binaryPath) throws {
         logPath = FileManager.default.temporaryDirectory.appendingPathComponent("socksd-test-\(UUID().uuidString).log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         if let fileLimit {
-            process = try ChildProcess("/bin/sh", ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", Self.binaryPath] + arguments, errorPath: logPath, environment: environment)
+            process = try ChildProcess("/bin/sh", ["-c", "ulimit -n \(fileLimit) && exec \"$0\" \"$@\"", executable] + arguments, errorPath: logPath, environment: environment)
         } else {
-            process = try ChildProcess(Self.binaryPath, arguments, errorPath: logPath, environment: environment)
+            process = try ChildProcess(executable, arguments, errorPath: logPath, environment: environment)
         }
     }
 

@@ -39,7 +39,7 @@ import Testing
           "rules": [{"deny": "private"}, {"allow": "example.com:443"}],
           "limits": {"maxSessions": 10000, "maxSessionsPerIP": 200, "maxSessionsPerUser": 100,
                      "maxUDPAssociations": 1000, "newSessionsPerIP": "20/s", "authFailures": 3},
-          "timeouts": {"handshake": 5, "connect": 2.5, "idle": 600, "udp": 30, "bind": 7},
+          "timeouts": {"handshake": 5, "connect": 2.5, "idle": 600, "udp": 30, "bind": 7, "drain": 90},
           "udp": {"advertise": "198.51.100.7", "fullCone": true},
           "upstream": {"url": "socks5://bob:pw@127.0.0.1:9", "udp": "associate"},
           "log": {"level": "warning", "file": "/tmp/socksd.log", "format": "json"},
@@ -62,7 +62,7 @@ import Testing
         #expect(server.maxUDPAssociations == 1000 && server.newSessionsPerIP == SessionRate(count: 20, per: .seconds(1)))
         #expect(server.loginFailureLimit == 3)
         #expect(server.handshakeTimeout == .seconds(5) && server.connectTimeout == .milliseconds(2500) && server.idleTimeout == .seconds(600))
-        #expect(server.udpTimeout == .seconds(30) && server.bindTimeout == .seconds(7))
+        #expect(server.udpTimeout == .seconds(30) && server.bindTimeout == .seconds(7) && settings.drainTimeout == .seconds(90))
         #expect(server.udpAdvertiseAddress == IPAddress("198.51.100.7") && server.udpFullCone)
         #expect(server.upstream?.redactedURL == "socks5://bob@127.0.0.1:9" && server.upstream?.udpTransport == .associate)
         #expect(server.logger.level == .warning && settings.logLevel == .warning)
@@ -83,6 +83,18 @@ import Testing
         #expect(settings.server.loginFailureLimit == 10 && settings.server.upstream == nil)
         #expect(settings.logLevel == .info && settings.logFile == nil && settings.logFormat == .text)
         #expect(settings.metricsListen.isEmpty && !settings.endSessionsOfRemovedUsers)
+        #expect(settings.drainTimeout == .seconds(3600))
+    }
+
+    /// The daemon spins 50 µs by default (the library never does unless asked): `performance.spinMicroseconds`
+    /// changes that, and `--spin-microseconds` wins over the file.
+    @Test func theDaemonSpins50MicrosecondsUnlessToldOtherwise() async throws {
+        #expect(try await Self.load([]).spinMicroseconds == 50)
+        let config = try TemporaryFile(#"{"listeners": ["127.0.0.1:1080"], "performance": {"spinMicroseconds": 7}}"#, name: "socksd-config")
+        #expect(try await Self.load(["--config", config.path]).spinMicroseconds == 7)
+        #expect(try await Self.load(["--config", config.path, "--spin-microseconds", "0"]).spinMicroseconds == 0)
+        #expect(throws: (any Error).self) { try Self.options(["--spin-microseconds", "10001"]) }
+        #expect(throws: (any Error).self) { try Self.options(["--spin-microseconds", "-1"]) }
     }
 
     /// A flag given replaces its key; a repeatable flag replaces the whole list (`--user` the users and
@@ -91,7 +103,7 @@ import Testing
         let config = try TemporaryFile(Self.file, name: "socksd-config")
         let settings = try await Self.load([
             "--config", config.path, "--listen", "127.0.0.1:2080", "--user", "dave:pw2", "--allow-to", "*",
-            "--handshake-timeout", "1.5", "--auth-failures", "0", "--log-level", "debug", "--log-format", "text", "--log-file", "/tmp/other.log",
+            "--handshake-timeout", "1.5", "--drain-timeout", "2.5", "--auth-failures", "0", "--log-level", "debug", "--log-format", "text", "--log-file", "/tmp/other.log",
             "--metrics-listen", "127.0.0.1:9151", "--metrics-listen", "[::1]:9151", "--upstream-udp", "uot", "--allow-from", "10.0.0.0/8",
         ])
         let server = settings.server
@@ -100,6 +112,7 @@ import Testing
         #expect(server.destinationRules.rules.map(\.description) == ["allow-to *"])
         #expect(server.allowFrom == [try IPNetwork(parsing: "10.0.0.0/8")])
         #expect(server.handshakeTimeout == .milliseconds(1500) && server.connectTimeout == .milliseconds(2500))
+        #expect(settings.drainTimeout == .milliseconds(2500))
         #expect(server.loginFailureLimit == 0 && server.maxSessions == 10000)
         #expect(server.upstream?.udpTransport == .udpOverTCP(.v2) && server.upstream?.redactedURL == "socks5://bob@127.0.0.1:9")
         #expect(settings.logLevel == .debug && settings.logFormat == .text && settings.logFile == "/tmp/other.log")

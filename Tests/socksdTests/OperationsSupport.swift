@@ -16,7 +16,7 @@ extension DaemonProcess {
         guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
         var host = String(text[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return SocketAddress(host, port: port)
+        return try? SocketAddress(host, port: port)
     }
 
     /// The first `listening on` address.

@@ -76,10 +76,14 @@ int cepoll_pipe(int fds[2], int size);
 /// splice(2) between a socket and a pipe, nonblocking, moving pages where the kernel can.
 ssize_t cepoll_splice(int from, int to, size_t length);
 
-/// The index of the event loop that runs on this thread, or -1 on any other thread. Thread-local in C
-/// because Swift has no cheap thread-local storage of its own.
-int cepoll_current_loop(void);
-void cepoll_set_current_loop(int index);
+/// The event loop that runs on this thread (an unretained pointer to it), or NULL on any other thread.
+/// Thread-local in C because Swift has no cheap thread-local storage of its own.
+void *cepoll_current_loop(void);
+void cepoll_set_current_loop(void *loop);
+
+/// Names the calling thread (at most 15 bytes), as `top -H` and gdb show it. Defined in CEpoll.c, which
+/// asks for `_GNU_SOURCE`.
+int cepoll_set_thread_name(const char *name);
 
 /// The size of the calling thread's scratch buffer.
 #define CEPOLL_SCRATCH_SIZE 8192

@@ -5,9 +5,9 @@ extension ConfigurationFile {
     /// reads back to it (`init(json:)` of this text gives an equal document): addresses, networks and rule
     /// targets in their canonical form, timeouts in seconds to the millisecond. Passwords are written as
     /// they were read: this is the configuration, secrets included.
-    public var json: String { jsonValue.text + "\n" }
+    package var json: String { jsonValue.text + "\n" }
 
-    @_spi(Testing) public var jsonValue: JSONValue {
+    package var jsonValue: JSONValue {
         let proxyListeners: [JSONValue] = proxyProtocolListeners.map { listener in
             .object([
                 JSONValue.Member("address", .string(listener.address.description)),
@@ -50,6 +50,7 @@ extension ConfigurationFile {
                 timeouts.idle.map { JSONValue.Member("idle", Self.seconds($0)) },
                 timeouts.udp.map { JSONValue.Member("udp", Self.seconds($0)) },
                 timeouts.bind.map { JSONValue.Member("bind", Self.seconds($0)) },
+                timeouts.drain.map { JSONValue.Member("drain", Self.seconds($0)) },
             ]),
             Self.section("udp", [
                 udp.advertise.map { JSONValue.Member("advertise", .string($0)) },
@@ -71,6 +72,7 @@ extension ConfigurationFile {
             ]),
             Self.section("metrics", [metrics.listen.map { JSONValue.Member("listen", .array($0.map { .string($0.description) })) }]),
             Self.section("reload", [reload.endSessionsOfRemovedUsers.map { JSONValue.Member("endSessionsOfRemovedUsers", .bool($0)) }]),
+            Self.section("performance", [performance.spinMicroseconds.map { JSONValue.Member("spinMicroseconds", .number("\($0)")) }]),
         ].compactMap { $0 })
         return .object(top)
     }

@@ -6,7 +6,7 @@ extension ConfigurationFile {
         static let top = [
             "listeners", "protocols", "users", "usersFile", "pam", "allowFrom", "allowOpenProxy", "rules", "limits", "timeouts", "udp", "upstream", "upstreams",
             "routes", "upstreamHealth", "log",
-            "metrics", "reload",
+            "metrics", "reload", "performance",
         ]
         static let listener = ["address", "proxyProtocol", "trustedProxies", "protocols"]
         static let user = ["password", "rules", "maxSessions", "bandwidth", "routes"]
@@ -14,20 +14,21 @@ extension ConfigurationFile {
         static let upstreamHealth = ["failures", "probeInterval"]
         static let rule = ["allow", "deny"]
         static let limits = ["maxSessions", "maxSessionsPerIP", "maxSessionsPerUser", "maxUDPAssociations", "newSessionsPerIP", "authFailures"]
-        static let timeouts = ["handshake", "connect", "idle", "udp", "bind"]
+        static let timeouts = ["handshake", "connect", "idle", "udp", "bind", "drain"]
         static let udp = ["advertise", "fullCone"]
         static let upstream = ["url", "passwordFile", "udp"]
         static let log = ["level", "file", "format"]
         static let metrics = ["listen"]
         static let reload = ["endSessionsOfRemovedUsers"]
         static let pam = ["service", "confdir"]
+        static let performance = ["spinMicroseconds"]
     }
 
     /// Reads a configuration file's bytes (UTF-8 JSON).
     ///
     /// - Throws: every problem found: for each object, its unknown and repeated keys, then its values in
     ///   the order of `Keys` (the order the README documents them).
-    public init(json: [UInt8]) throws(ConfigurationProblems) {
+    package init(json: [UInt8]) throws(ConfigurationProblems) {
         let (file, problems) = Self.read(json: json)
         guard problems.isEmpty else { throw ConfigurationProblems(problems) }
         self = file
@@ -36,7 +37,7 @@ extension ConfigurationFile {
     /// Reads as much of a configuration file as can be read: the document with every unusable value left
     /// out, and the problems. For a caller that goes on to check what the document names (its files, its
     /// names) so as to report those problems too; a document that came with problems must not be used.
-    public static func read(json: [UInt8]) -> (file: ConfigurationFile, problems: [ConfigurationProblem]) {
+    package static func read(json: [UInt8]) -> (file: ConfigurationFile, problems: [ConfigurationProblem]) {
         var file = ConfigurationFile()
         let root: JSONValue
         do {
@@ -90,7 +91,7 @@ extension ConfigurationFile {
             }
             timeouts = Timeouts(
                 handshake: seconds("handshake", &reader), connect: seconds("connect", &reader), idle: seconds("idle", &reader),
-                udp: seconds("udp", &reader), bind: seconds("bind", &reader))
+                udp: seconds("udp", &reader), bind: seconds("bind", &reader), drain: seconds("drain", &reader))
         }
         if let (value, path) = top["udp"], let members = reader.object(value, at: path, known: Keys.udp) {
             udp.advertise = members["advertise"].flatMap { value, path in reader.string(value, at: path, "a host name or address") }
@@ -132,6 +133,11 @@ extension ConfigurationFile {
         }
         if let (value, path) = top["reload"], let members = reader.object(value, at: path, known: Keys.reload) {
             reload.endSessionsOfRemovedUsers = members["endSessionsOfRemovedUsers"].flatMap { value, path in reader.bool(value, at: path) }
+        }
+        if let (value, path) = top["performance"], let members = reader.object(value, at: path, known: Keys.performance) {
+            performance.spinMicroseconds = members["spinMicroseconds"].flatMap { value, path in
+                reader.integer(value, at: path, in: ConfigurationFile.spinMicrosecondsRange)
+            }
         }
     }
 

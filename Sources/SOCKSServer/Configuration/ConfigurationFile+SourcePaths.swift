@@ -9,28 +9,28 @@ extension ConfigurationFile {
     /// A note about the text, not part of what the document says: two documents that differ only here are
     /// equal. (`json` writes plain listeners before PROXY ones, so a document read back from it has the
     /// same listeners at other indices.)
-    public struct SourcePaths: Sendable, Hashable {
+    package struct SourcePaths: Sendable, Hashable {
         /// Where one value was written: its JSON path (`listeners[2].address`, `metrics.listen[0]`) and the
         /// index of its entry in the array that holds it (`listeners`, `metrics.listen`), for putting
         /// entries of two lists back in the file's order.
-        public struct Location: Sendable, Hashable {
-            public let path: String
-            public let index: Int
+        package struct Location: Sendable, Hashable {
+            package let path: String
+            package let index: Int
         }
 
         /// The address of each of `listeners`, in the same order.
-        public internal(set) var listeners: [Location] = []
+        package internal(set) var listeners: [Location] = []
         /// The address of each of `proxyProtocolListeners`, in the same order.
-        public internal(set) var proxyProtocolListeners: [Location] = []
+        package internal(set) var proxyProtocolListeners: [Location] = []
         /// Each address of `metrics.listen`, in the same order.
-        public internal(set) var metricsListen: [Location] = []
+        package internal(set) var metricsListen: [Location] = []
         /// The `protocols` of each listener that has its own, by address, as `listenerProtocols` holds them.
-        public internal(set) var listenerProtocols: [HostAndPort: Location] = [:]
+        package internal(set) var listenerProtocols: [HostAndPort: Location] = [:]
 
         /// Always true: where a document's values were written is not part of its value.
-        public static func == (lhs: Self, rhs: Self) -> Bool { true }
+        package static func == (lhs: Self, rhs: Self) -> Bool { true }
 
         /// Adds nothing, as `==` ignores every field.
-        public func hash(into hasher: inout Hasher) {}
+        package func hash(into hasher: inout Hasher) {}
     }
 }

@@ -5,23 +5,23 @@
 /// key given twice without a word, reads `0` as `false` and `true` as `1`, and reports a syntax error by
 /// byte offset. This reader says where (line and column) and what it expected. It is not built for speed:
 /// a configuration file is read once per start or reload.
-@_spi(Testing) public struct JSONReader {
+package struct JSONReader {
     /// Why the text is not JSON, and where.
-    public struct SyntaxError: Error, Sendable, Hashable, CustomStringConvertible {
+    package struct SyntaxError: Error, Sendable, Hashable, CustomStringConvertible {
         /// 1-based line of the offending byte.
-        public var line: Int
+        package var line: Int
         /// 1-based column of the offending character on its line (characters counted as Unicode scalars).
-        public var column: Int
+        package var column: Int
         /// What is wrong there, and what was expected.
-        public var reason: String
+        package var reason: String
 
         /// `line L, column C: REASON`.
-        public var description: String { "line \(line), column \(column): \(reason)" }
+        package var description: String { "line \(line), column \(column): \(reason)" }
     }
 
     /// How deep arrays and objects may nest. A configuration needs five levels; the limit keeps a hostile
     /// file from exhausting the stack (the reader recurses once a level).
-    public static let maximumDepth = 64
+    package static let maximumDepth = 64
 
     private let bytes: [UInt8]
     private var position = 0
@@ -31,7 +31,7 @@
     }
 
     /// The value that `bytes` hold, which must be one JSON value with only whitespace around it.
-    public static func parse(_ bytes: [UInt8]) throws(SyntaxError) -> JSONValue {
+    package static func parse(_ bytes: [UInt8]) throws(SyntaxError) -> JSONValue {
         var reader = JSONReader(bytes)
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { reader.position = 3 }
         reader.skipWhitespace()

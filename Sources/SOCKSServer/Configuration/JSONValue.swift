@@ -2,7 +2,7 @@
 /// order written, a key given twice included (so that it can be reported, where a dictionary would keep one
 /// silently), and numbers keep their text (so that `1`, `1.0` and `1e400` stay apart until a reader decides
 /// what it accepts; Foundation's `JSONSerialization` reads `0` as `false` and `1.0` as `1`).
-@_spi(Testing) public enum JSONValue: Sendable, Hashable {
+package enum JSONValue: Sendable, Hashable {
     /// `null`.
     case null
     /// `true` or `false`.
@@ -17,21 +17,21 @@
     case object([Member])
 
     /// One `"key": value` of an object.
-    public struct Member: Sendable, Hashable {
+    package struct Member: Sendable, Hashable {
         /// The key, its escapes decoded.
-        public var key: String
+        package var key: String
         /// The value.
-        public var value: JSONValue
+        package var value: JSONValue
 
         /// The member `key`: `value`.
-        public init(_ key: String, _ value: JSONValue) {
+        package init(_ key: String, _ value: JSONValue) {
             self.key = key
             self.value = value
         }
     }
 
     /// What kind of value this is, for a message: `a string`, `an object`.
-    public var kindDescription: String {
+    package var kindDescription: String {
         switch self {
         case .null: "null"
         case .bool(let value): "\(value)"
@@ -45,7 +45,7 @@
     /// The value as JSON text: two spaces of indentation a level, members in their order, strings escaped
     /// only where JSON requires it (quote, backslash, control characters). `JSONReader` reads it back to an
     /// equal value.
-    public var text: String {
+    package var text: String {
         var output = ""
         write(to: &output, indentation: "")
         return output

@@ -31,7 +31,7 @@ extension SOCKSReplyCode {
             case EACCES, EPERM: self = .notAllowed
             default: self = .generalFailure
             }
-        case .disconnected, .closed:
+        case .disconnected, .closed, .eventLoopsShutDown:
             self = .generalFailure
         }
     }

@@ -8,7 +8,7 @@ import Glibc
 /// Without `NOTIFY_SOCKET` (not started by systemd, or not `Type=notify`) every call does nothing. A call
 /// never blocks (the datagram is sent with `MSG_DONTWAIT`: when systemd is not reading, it is dropped) and
 /// never fails the caller; it returns whether the datagram went out, for those who care.
-public struct SystemdNotifier: Sendable {
+package struct SystemdNotifier: Sendable {
     /// The bytes of `sockaddr_un.sun_path` for the socket: a path, or for the abstract namespace a zero byte
     /// then the name. `nil` when there is nothing to notify.
     private let pathBytes: [UInt8]?
@@ -19,8 +19,9 @@ public struct SystemdNotifier: Sendable {
     /// Any other form (systemd's `vsock:` addresses) or a path too long for a unix address leaves the
     /// notifier disabled.
     ///
-    /// - Parameter environment: the process's environment; a parameter so that tests can give their own.
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    /// - Parameter environment: the process's environment (`ProcessInfo.processInfo.environment`), which
+    ///   the caller passes: the library reads none itself.
+    package init(environment: [String: String]) {
         let capacity = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
         var abstract = false
         var bytes: [UInt8]?
@@ -43,27 +44,27 @@ public struct SystemdNotifier: Sendable {
     }
 
     /// Whether `NOTIFY_SOCKET` names a socket this notifier sends to.
-    public var isEnabled: Bool { pathBytes != nil }
+    package var isEnabled: Bool { pathBytes != nil }
 
     /// `READY=1`: start-up is over (every listener is bound), or a reload is.
     @discardableResult
-    public func ready() -> Bool { notify("READY=1") }
+    package func ready() -> Bool { notify("READY=1") }
 
     /// `RELOADING=1` with `MONOTONIC_USEC` (`CLOCK_MONOTONIC` now, in microseconds): a reload has begun;
     /// send `ready()` when it is over. systemd uses the time to match this to the reload it asked for.
     @discardableResult
-    public func reloading() -> Bool {
+    package func reloading() -> Bool {
         notify("RELOADING=1\nMONOTONIC_USEC=\(MonotonicClock.nanoseconds() / 1000)")
     }
 
     /// `STOPPING=1`: shutdown has begun.
     @discardableResult
-    public func stopping() -> Bool { notify("STOPPING=1") }
+    package func stopping() -> Bool { notify("STOPPING=1") }
 
     /// `STATUS=text`, the one-line status `systemctl status` shows. A line break in `text` becomes a space,
     /// so the text cannot add an assignment of its own.
     @discardableResult
-    public func status(_ text: String) -> Bool {
+    package func status(_ text: String) -> Bool {
         let line = String(text.map { $0.isNewline ? " " : $0 })
         return notify("STATUS=\(line)")
     }
@@ -71,7 +72,7 @@ public struct SystemdNotifier: Sendable {
     /// Sends `state` (newline-separated `KEY=value` assignments) as one datagram. Returns whether it was
     /// sent; `false` when disabled, when systemd's socket is gone, or when its queue is full.
     @discardableResult
-    public func notify(_ state: String) -> Bool {
+    package func notify(_ state: String) -> Bool {
         guard let pathBytes else { return false }
         // SOCK_CLOEXEC: a program started meanwhile must not inherit the socket.
         let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

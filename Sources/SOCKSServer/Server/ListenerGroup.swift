@@ -23,15 +23,18 @@ final class ListenerGroup: Sendable {
     /// The address among the server's own (no request may reach it) for as long as the socket is open.
     private let ownAddress: OwnAddresses.Registration
 
-    /// Binds `address`, shares the socket with every event loop, and registers it among `ownAddresses`.
-    init(binding address: SocketAddress, mode: Mode, ownAddresses: OwnAddresses) throws {
-        let loops = EventLoop.group.loops
-        let primary = try TCPListener(bindingTo: address, loop: loops[0])
+    /// Binds `address` — or takes the socket `passed` has for it — shares the socket with every loop of
+    /// `loops`, and registers it among `ownAddresses`.
+    init(binding address: SocketAddress, mode: Mode, loops group: EventLoopGroup, ownAddresses: OwnAddresses, passed: PassedListeners = .none) throws {
+        let loops = group.loops
+        let adopted = passed.take(address)
+        let primary = try adopted ?? TCPListener(bindingTo: address, loop: loops[0])
         var listeners = [primary]
         do {
-            for loop in loops.dropFirst() { listeners.append(try primary.sharing(on: loop)) }
+            for loop in loops where loop !== primary.eventLoop { listeners.append(try primary.sharing(on: loop)) }
         } catch {
-            listeners.forEach { $0.close() }
+            // A passed socket stays open for whoever passed it: this process only lets go of it.
+            listeners.forEach { adopted == nil ? $0.close() : $0.release() }
             throw error
         }
         configured = address
@@ -41,9 +44,11 @@ final class ListenerGroup: Sendable {
         ownAddress = ownAddresses.register(primary.localAddress, .tcp)
     }
 
-    /// Binds the listener `spec` describes.
-    convenience init(_ spec: ListenerSpec, ownAddresses: OwnAddresses) throws {
-        try self.init(binding: spec.address, mode: Mode(trustedProxies: spec.trustedProxies, protocols: spec.protocols), ownAddresses: ownAddresses)
+    /// Binds the listener `spec` describes, or takes the socket `passed` has for it.
+    convenience init(_ spec: ListenerSpec, loops: EventLoopGroup, ownAddresses: OwnAddresses, passed: PassedListeners = .none) throws {
+        try self.init(
+            binding: spec.address, mode: Mode(trustedProxies: spec.trustedProxies, protocols: spec.protocols), loops: loops,
+            ownAddresses: ownAddresses, passed: passed)
     }
 
     /// PROXY protocol or plain, and which protocols: read once per connection.
@@ -58,6 +63,13 @@ final class ListenerGroup: Sendable {
     /// Stops accepting on this address; the sessions it accepted go on.
     func close() {
         listeners.forEach { $0.close() }
+        ownAddress.end()
+    }
+
+    /// Stops accepting on this address in this process, leaving the socket listening for the process it
+    /// was handed to (`TCPListener.release()`); the sessions it accepted go on.
+    func release() {
+        listeners.forEach { $0.release() }
         ownAddress.end()
     }
 }

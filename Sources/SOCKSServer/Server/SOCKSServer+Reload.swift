@@ -46,7 +46,7 @@ extension SOCKSServer {
                 if let group = current.first(where: { group in group.configured == spec.address && !keptWithSpecs.contains { $0.group === group } }) {
                     keptWithSpecs.append((group, spec))
                 } else {
-                    opened.append(try ListenerGroup(spec, ownAddresses: ownAddresses))
+                    opened.append(try ListenerGroup(spec, loops: eventLoops, ownAddresses: ownAddresses))
                 }
             }
         } catch {

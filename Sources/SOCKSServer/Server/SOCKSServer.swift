@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// ```swift
 /// var configuration = SOCKSServer.Configuration()
-/// configuration.listenAddresses = [SocketAddress("127.0.0.1", port: 0)!]
+/// configuration.listenAddresses = [try SocketAddress("127.0.0.1", port: 0)]
 /// let server = try SOCKSServer(configuration: configuration)   // binds now
 /// print(server.localAddresses)                                 // the real ports
 /// try await server.run()        // serves until cancelled, or until shutdown() has drained
@@ -48,6 +48,10 @@ public actor SOCKSServer {
     nonisolated var ownAddresses: OwnAddresses { runtime.ownAddresses }
     /// What `phase` reports.
     nonisolated let lifecycle = ServerLifecycle()
+    /// The server's use of its event loops, from its creation until `run()` returns.
+    private nonisolated let loops: EventLoopHold
+    /// The event loops the server's listeners and sessions run on.
+    public nonisolated var eventLoops: EventLoopGroup { loops.group }
 
     private nonisolated let serving: Mutex<Serving>
     /// Who may connect and how many: the first stage of every connection. Its counts outlive a reload.
@@ -68,34 +72,59 @@ public actor SOCKSServer {
     /// Descriptor shortages hit every loop's accept loop at once; one line per shortage is enough.
     private let exhaustionReport = RateLimitedReport(interval: .seconds(10))
     private var state = State.ready
-    private let shutdownRequests: AsyncStream<Void>
-    private let shutdownTrigger: AsyncStream<Void>.Continuation
+    /// When open sessions are cancelled, once `shutdown()` or `handOver` has stopped accepting.
+    private nonisolated let drainDeadline = Mutex<ContinuousClock.Instant?>(nil)
+    /// Whether `handOver` was called: from then on `shutdown()` only shortens the drain.
+    private nonisolated let handedOver = Atomic<Bool>(false)
+    private let shutdownRequests: AsyncStream<StopRequest>
+    private let shutdownTrigger: AsyncStream<StopRequest>.Continuation
 
     /// Creates the server and binds its listeners, so that a port in use fails here, before `run()`.
     ///
+    /// - Parameters:
+    ///   - configuration: what the server serves, and to whom.
+    ///   - eventLoops: the loops to serve on, which the caller shuts down once `run()` has returned; `nil`
+    ///     (the default) for the shared loops, which start with the first server or client and stop when
+    ///     the last one is done (this server holds them from now until `run()` returns).
+    ///   - passed: listening sockets another process passed on (socket activation, an upgrade): a listener
+    ///     whose address one of them has takes it instead of binding (`PassedListeners`); the sockets left
+    ///     over stay in `passed`.
     /// - Throws: `SocketError` when an address cannot be bound (for example `EADDRINUSE`);
     ///   `SOCKSServerError.noListenAddress` for an empty address list; `SOCKSServerError.openProxy` for an
     ///   address that is not loopback with no users, no `allowFrom` and no `allowOpenProxy`;
     ///   `SOCKSServerError.noProtocols` for a listener with an empty protocol set, and
     ///   `SOCKSServerError.socks4WithAuthentication` for SOCKS4 offered while users must log in;
-    ///   `SOCKSServerError.duplicateListenAddress` for an address with a fixed port given for two listeners.
-    public init(configuration: Configuration) throws {
+    ///   `SOCKSServerError.duplicateListenAddress` for an address with a fixed port given for two listeners;
+    ///   `SOCKSServerError.eventLoopsUnavailable` when the loops cannot start (no descriptor for epoll, no
+    ///   thread) or `eventLoops` has been shut down.
+    public init(configuration: Configuration, eventLoops: EventLoopGroup? = nil, passed: PassedListeners = .none) throws {
         let specs = try ListenerSpec.validate(configuration)
         try Router.validate(configuration)
         let open = Self.openProxyAddresses(configuration)
         guard open.isEmpty else { throw SOCKSServerError.openProxy(open) }
+        let loops: EventLoopHold
+        do {
+            loops = try EventLoopHold(eventLoops)
+        } catch {
+            throw SOCKSServerError.eventLoopsUnavailable(error)
+        }
         // The runtime first: its registry of the server's own addresses takes each listener as it is bound.
         let runtime = SessionRuntime(configuration: configuration, openSessions: openSessions)
-        var groups: [ListenerGroup] = []
+        var made: [Int: ListenerGroup] = [:]
         do {
-            for spec in specs {
-                groups.append(try ListenerGroup(spec, ownAddresses: runtime.ownAddresses))
+            // Fixed ports take their passed sockets first, so that a port 0 listener on the same address
+            // cannot take one of them.
+            let order = specs.indices.filter { specs[$0].address.port != 0 } + specs.indices.filter { specs[$0].address.port == 0 }
+            for index in order {
+                made[index] = try ListenerGroup(specs[index], loops: loops.group, ownAddresses: runtime.ownAddresses, passed: passed)
             }
         } catch {
-            groups.forEach { $0.close() }
+            made.values.forEach { $0.close() }
             throw error
         }
+        let groups = specs.indices.compactMap { made[$0] }
         self.runtime = runtime
+        self.loops = loops
         admission = AdmissionControl(configuration: configuration)
         let context = SessionContext(configuration: configuration, metrics: metrics, runtime: runtime)
         serving = Mutex(Serving(context: context, groups: groups))
@@ -111,7 +140,7 @@ public actor SOCKSServer {
         proxyHeaderReport = SummarizingReport(interval: .seconds(10)) { suppressed in
             logger.warning("closed \(suppressed) more PROXY protocol connection(s) without a valid header in the last 10 s")
         }
-        (shutdownRequests, shutdownTrigger) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        (shutdownRequests, shutdownTrigger) = AsyncStream.makeStream(of: StopRequest.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The listener groups now.
@@ -170,6 +199,9 @@ public actor SOCKSServer {
             stopAccepting()
             state = .stopped
             lifecycle.stopped()
+            // Every session has ended and every listener is closed: the loops may stop (the shared ones,
+            // when this was their last user).
+            loops.release()
         }
         let logger = configuration.logger
         let gracePeriod = configuration.shutdownGracePeriod
@@ -185,15 +217,25 @@ public actor SOCKSServer {
             // Never ends by itself: cancelled with the group when serving ends.
             group.addTask { await self.probeDownUpstreams() }
             group.addTask {
-                // Waits for shutdown(); ends early (doing nothing) when serving ends or run() is cancelled.
-                for await _ in self.shutdownRequests {
+                // Waits for shutdown() or handOver(); ends early (doing nothing) when serving ends or run() is
+                // cancelled.
+                var requests = self.shutdownRequests.makeAsyncIterator()
+                guard let request = await requests.next() else { return }
+                switch request {
+                case .shutDown:
                     logger.info("shutting down: no new sessions, \(self.metrics.activeSessions) open, grace period \(gracePeriod)")
                     self.stopAccepting()
-                    try? await Task.sleep(for: gracePeriod)
-                    if !Task.isCancelled {
-                        logger.warning("grace period over: cancelling \(self.metrics.activeSessions) open sessions")
-                    }
-                    return
+                    self.drainUntil(atLatest: .now + gracePeriod)
+                case .handOver(let drainTimeout):
+                    self.stopAccepting(releasing: true)
+                    self.drainUntil(atLatest: .now + drainTimeout)
+                }
+                // Until the deadline, which a shutdown() during a hand-over's drain brings forward.
+                while let deadline = self.drainDeadline.withLock({ $0 }), ContinuousClock.now < deadline, !Task.isCancelled {
+                    try? await Task.sleep(until: min(deadline, .now + .milliseconds(250)))
+                }
+                if !Task.isCancelled {
+                    logger.warning("grace period over: cancelling \(self.metrics.activeSessions) open sessions")
                 }
             }
             // Whichever ends first (all sessions drained, or the grace period) ends the other.
@@ -207,18 +249,45 @@ public actor SOCKSServer {
     ///
     /// Safe to call from any context, any number of times.
     public nonisolated func shutdown() {
+        if handedOver.load(ordering: .acquiring) {
+            // The listeners belong to another process now (they must not be shut down): the grace period
+            // only cuts the hand-over's drain short.
+            let gracePeriod = configuration.shutdownGracePeriod
+            configuration.logger.info("shutting down: \(metrics.activeSessions) open, grace period \(gracePeriod)")
+            drainUntil(atLatest: .now + gracePeriod)
+            return
+        }
         lifecycle.draining()
-        shutdownTrigger.yield()
+        shutdownTrigger.yield(.shutDown)
     }
 
-    /// Closes every listener and ends the stream of new ones: the accept loops end as their sessions drain.
-    private nonisolated func stopAccepting() {
+    /// Brings the end of the drain forward to `deadline`, never back.
+    private nonisolated func drainUntil(atLatest deadline: ContinuousClock.Instant) {
+        drainDeadline.withLock { current in current = min(current ?? deadline, deadline) }
+    }
+
+    /// Hands the listening sockets over to another process that holds them too (the new socksd of an
+    /// upgrade): stops accepting without shutting them down, so that the other process goes on accepting
+    /// with no connection refused; lets open sessions finish for `drainTimeout`, then cancels what is left.
+    /// `run()` returns when that is done. The first of `shutdown()` and `handOver` is the one that counts.
+    public nonisolated func handOver(drainingFor drainTimeout: Duration) {
+        handedOver.store(true, ordering: .releasing)
+        lifecycle.draining()
+        shutdownTrigger.yield(.handOver(drainTimeout))
+    }
+
+    /// The listening socket of each listener, as `localAddresses` lists them: what an upgrade passes on.
+    public nonisolated var listeningSockets: [TCPListener] { serving.withLock { $0.groups.map { $0.listeners[0] } } }
+
+    /// Closes every listener — or with `releasing`, lets go of it (`ListenerGroup.release()`) — and ends the
+    /// stream of new ones: the accept loops end as their sessions drain.
+    private nonisolated func stopAccepting(releasing: Bool = false) {
         let groups = serving.withLock { serving in
             serving.newGroups?.finish()
             serving.newGroups = nil
             return serving.groups
         }
-        groups.forEach { $0.close() }
+        groups.forEach { releasing ? $0.release() : $0.close() }
     }
 
     /// Runs one accept loop per listener, for the listeners there are and those a reload adds, until the
@@ -240,14 +309,29 @@ public actor SOCKSServer {
             do {
                 // A new session goes to the least-loaded loop, this one on a tie: short sessions stay where
                 // they were accepted (no thread hop), long-lived ones spread over the cores.
-                let loops = EventLoop.group
+                let loops = eventLoops
                 let home = listener.eventLoop
-                let connections = listener.connections(assigningLoop: { loops.leastLoaded(preferring: home) }) { [exhaustionReport] error in
+                let assign: @Sendable () -> EventLoop = { loops.leastLoaded(preferring: home) }
+                let connections = listener.connections(assigningLoop: assign) { [exhaustionReport] error in
                     exhaustionReport {
                         logger.error("accept on \(listener.localAddress) failed: \(error); backing off and retrying until resources free up")
                     }
                 }
-                for try await connection in connections {
+                var accepted = connections.makeAsyncIterator()
+                // Once the listener is closed, or released to another process: the connections still in
+                // its queue, taken once and served here (after a release, the other process may not be
+                // woken for those whose wake-up came here); then the loop ends.
+                var leftOver: [TCPConnection]?
+                while true {
+                    let connection: TCPConnection
+                    if leftOver == nil, let next = try await accepted.next() {
+                        connection = next
+                    } else {
+                        var remaining = leftOver ?? listener.acceptPending(assigningLoop: assign).reversed()
+                        guard let next = remaining.popLast() else { break }
+                        leftOver = remaining
+                        connection = next
+                    }
                     // The session runs on the loop that watches its connection (its outbound sockets join
                     // that loop too), so readiness resumes it without a thread hop.
                     let loop = connection.eventLoop

@@ -26,6 +26,9 @@ public enum SOCKSServerError: Error, Hashable, Sendable, CustomStringConvertible
     case unknownUpstream(route: String, name: String)
     /// An upstream in `upstreams` is named `direct` or `default`, which routes reserve.
     case reservedUpstreamName(String)
+    /// The server's event loops could not start (no descriptor left for epoll or an eventfd, no thread),
+    /// or the `EventLoopGroup` given has been shut down. Carries the cause.
+    case eventLoopsUnavailable(SocketError)
 
     public var description: String {
         switch self {
@@ -45,6 +48,8 @@ public enum SOCKSServerError: Error, Hashable, Sendable, CustomStringConvertible
             "the route \(route) names the upstream '\(name)', which is not configured"
         case .reservedUpstreamName(let name):
             "'\(name)' cannot name an upstream: direct and default are reserved"
+        case .eventLoopsUnavailable(let cause):
+            "cannot start the event loops: \(cause)"
         case .openProxy(let addresses):
             "refusing to run an open proxy on \(addresses.map(\.description).joined(separator: ", ")): anyone who reaches "
                 + "it could use it. Configure users or allowFrom, or set allowOpenProxy if an open proxy is what you mean"

@@ -6,7 +6,12 @@ import SOCKSProtocol
 /// The stages set it as a value; it is put into words only when an access line is written (a client's reset
 /// ends most relays with an error, and the access line that would word it is often not wanted), and the
 /// metrics label is a switch over the cases, not a reading of the words.
-enum SessionOutcome: Sendable, CustomStringConvertible {
+///
+/// `indirect`: a case's payload lives in a box of its own, so the value is one word. It is carried through
+/// the frames of every session's idle task (a relay returns it), where each byte can cost a task-allocator
+/// slab: with the payloads inline (up to 33 bytes) an idle UoT stream's task needed two more 1 KiB slabs.
+/// Only the rarer endings pay the box: `succeeded` and the other cases without a payload allocate nothing.
+indirect enum SessionOutcome: Sendable, CustomStringConvertible {
     /// The session ended before it got as far as any other outcome says (an HTTP request loop between
     /// requests, or a handshake ended by something unforeseen).
     case handshakeIncomplete

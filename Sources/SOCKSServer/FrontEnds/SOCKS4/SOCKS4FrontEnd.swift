@@ -10,6 +10,8 @@ struct SOCKS4FrontEnd {
     /// Reads the request, starting with the bytes `received` already.
     ///
     /// - Returns: the request and the user id it carried.
+    /// Never inlined, like `SOCKS5FrontEnd.readRequest`: its frame would be the session's for good.
+    @inline(never)
     nonisolated(nonsending) func readRequest(received: consuming [UInt8]) async throws -> (ClientRequest, userID: [UInt8]) {
         var decoder = SOCKS4RequestDecoder()
         decoder.receive(received)

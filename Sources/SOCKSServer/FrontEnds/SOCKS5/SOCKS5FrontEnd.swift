@@ -19,6 +19,9 @@ struct SOCKS5FrontEnd {
     ///
     /// - Returns: the request, and the buffer the handshake was read into (its capacity kept), for the
     ///   success reply.
+    ///
+    /// Never inlined (see `SOCKSSession.openSOCKS5`): its frame would be the session's for good.
+    @inline(never)
     nonisolated(nonsending) func readRequest(
         adopting received: consuming [UInt8], logIn: (SOCKSCredentials) async -> LoginGate.Decision
     ) async throws -> (ClientRequest, buffer: [UInt8]) {

@@ -147,11 +147,11 @@ public struct SOCKSLogger: Sendable {
     ///   - destination: standard error, standard output or a file.
     ///   - level: the least severe level written.
     ///   - format: text or JSON lines.
-    ///   - environment: the process's environment; a parameter so that tests can give their own.
+    ///   - environment: the process's environment (`ProcessInfo.processInfo.environment`), which the
+    ///     caller passes: the library reads none itself.
     /// - Throws: `LogFileError` when the file cannot be opened.
     public static func make(
-        level: Level, format: LogFormat, destination: LogDestination,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        level: Level, format: LogFormat, destination: LogDestination, environment: [String: String]
     ) throws -> SOCKSLogger {
         switch destination {
         case .standardError:

@@ -36,7 +36,9 @@ final class SummarizingReport: Sendable {
                 // The timer holds the report until it fires (an interval at most), so the summary is written
                 // even if the report's owner is gone by then. (Strongly: a weak reference's side table would
                 // outlive a report that lives as long as the process, which LeakSanitizer reports.)
-                let flush = flush ?? EventLoop.group.loops[0].schedule(after: .nanoseconds(until - now)) { self.flush() }
+                // On the calling thread's loop (accept loops and sessions run on one), else a shared one;
+                // with no loop to be had (no descriptor for one), the next event or interval tries again.
+                let flush = flush ?? (try? EventLoop.scheduleOnAnyLoop(after: .nanoseconds(until - now)) { self.flush() })
                 state = .holding(until: until, suppressed: suppressed + 1, flush: flush)
                 return (false, 0)
             case .holding(_, let suppressed, let flush):

@@ -12,7 +12,7 @@ import Synchronization
 ///   431 for a head over 8 KiB or 100 fields, 505 for another HTTP version.
 ///
 /// ```swift
-/// let endpoint = try MetricsEndpoint(bindingTo: SocketAddress("127.0.0.1", port: 9090)!, server: server, version: "0.1.0")
+/// let endpoint = try MetricsEndpoint(bindingTo: SocketAddress("127.0.0.1", port: 9090), server: server, version: "0.1.0")
 /// async let metrics: Void = endpoint.run()
 /// ```
 ///
@@ -54,12 +54,14 @@ public final class MetricsEndpoint: Sendable {
     ///   - requestTimeout: how long one connection may take, from accept to the end of the answer.
     ///   - maximumConnections: connections served at once; beyond them, a new connection takes the slot of
     ///     one that waits on its client (see the type's notes).
+    ///   - passed: listening sockets another process passed on (socket activation, an upgrade): the one for
+    ///     `address` is taken instead of binding (`PassedListeners`).
     /// - Throws: `SocketError` when the address cannot be bound (for example `EADDRINUSE`).
     public init(
         bindingTo address: SocketAddress, server: SOCKSServer, version: String, requestTimeout: Duration = .seconds(10),
-        maximumConnections: Int = 64
+        maximumConnections: Int = 64, passed: PassedListeners = .none
     ) throws {
-        listener = try TCPListener(bindingTo: address, backlog: 128)
+        listener = try passed.take(address) ?? TCPListener(bindingTo: address, backlog: 128, loop: server.eventLoops.next())
         registration = server.ownAddresses.register(listener.localAddress, .tcp)
         self.server = server
         self.version = version
@@ -109,6 +111,17 @@ public final class MetricsEndpoint: Sendable {
         listener.close()
         registration.end()
     }
+
+    /// Stops accepting in this process and ends the exchanges in progress, but leaves the listening socket
+    /// open for the process it was handed to (`TCPListener.release()`): the new socksd of an upgrade goes on
+    /// answering on this address.
+    public func release() {
+        listener.release()
+        registration.end()
+    }
+
+    /// The listening socket: what an upgrade passes on.
+    public var listeningSocket: TCPListener { listener }
 
     /// One exchange: read a head, answer it, then let the client close first; `ticket` follows its stages.
     private func serve(_ connection: TCPConnection, ticket: MetricsConnectionSlots.Ticket) async {

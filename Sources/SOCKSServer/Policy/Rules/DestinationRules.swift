@@ -97,7 +97,7 @@ public struct DestinationRules: Sendable, Hashable {
     ///
     /// SPI rather than `package`: Scripts/fuzz compiles modules with swiftc alone, without a package name,
     /// and the fuzz harness is a module of its own, which internal declarations do not reach.
-    @_spi(Testing) public func linearFirstMatch(
+    package func linearFirstMatch(
         name: String?, address: IPAddress?, port: UInt16
     ) -> (index: Int, rule: DestinationRule)? {
         let normalizedName = name.map(DomainIndex.normalizedName)
