@@ -5,8 +5,9 @@
 #
 #   bash Benchmarks/run.sh            # ROUNDS=3 SECONDS_PER_TEST=2 IDLE_SESSIONS=1000 CEILING_MAX=2000
 #                                     # IDLE_CPU_SECONDS=5 by default
-#   ONLY=rules bash Benchmarks/run.sh # only what 1,000 destination rules cost: connections and UDP round
-#                                     # trips of socksd with and without them (about 30 s; no peers)
+#   ONLY=rules bash Benchmarks/run.sh # only what 1,000 destination rules, and 1,000 routes, cost:
+#                                     # connections and UDP round trips of socksd with and without them
+#                                     # (about 45 s; no peers)
 #   ONLY=connections bash Benchmarks/run.sh
 #                                     # only the connection tests, with 4 and 64 clients, for every proxy:
 #                                     # sessions/s, CPU per 1,000 sessions, set-up p50/p99 at 64 clients,
@@ -35,7 +36,7 @@ case $ONLY in ""|rules|connections|counts) ;; *) echo "ONLY=$ONLY: only ONLY=rul
 WORK=$(mktemp -d)
 BASE=${BENCH_PORT_BASE:-21000}
 SOURCE=$((BASE + 1)); ECHO=$((BASE + 2)); UDPECHO=$((BASE + 3))
-SOCKSD=$((BASE + 10)); MICROSOCKS=$((BASE + 11)); DANTE=$((BASE + 12)); RULES=$((BASE + 13)); IPERF=$((BASE + 20))
+SOCKSD=$((BASE + 10)); MICROSOCKS=$((BASE + 11)); DANTE=$((BASE + 12)); RULES=$((BASE + 13)); ROUTES=$((BASE + 14)); IPERF=$((BASE + 20))
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; pkill -9 -f "$WORK" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -118,19 +119,30 @@ rule_args() { # echo-port udp-echo-port: the 1,000 destination rules of the "rul
 }
 rule_args "$ECHO" "$UDPECHO" > "$WORK/rules.args"
 mapfile -t RULE_ARGS < "$WORK/rules.args"
+# The "routes" instance routes the same 1,000 targets (none matches the echo targets, which go direct): an
+# --allow-to target direct, a --deny-to one through the upstream "exit", which no benchmark session reaches
+# (nothing listens on its port; socksd dials an upstream only for a request routed through it).
+route_args() {
+    echo --upstream; echo "exit=socks5://127.0.0.1:9"
+    awk 'NR % 2 == 1 { via = ($0 == "--allow-to" ? "direct" : "exit"); next } { print "--route"; print $0 "=" via }' "$WORK/rules.args"
+}
+route_args > "$WORK/routes.args"
+mapfile -t ROUTE_ARGS < "$WORK/routes.args"
 
 # The machine may be shared: its load average (1, 5 and 15 minutes) before and after the measurements.
 LOAD_BEFORE=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
-# --- targets and proxies ("rules" is socksd with the 1,000 rules above; ONLY=rules starts no peers,
-# ONLY=connections no "rules", ONLY=counts neither: it starts instances of its own)
+# --- targets and proxies ("rules" is socksd with the 1,000 rules above, "routes" with the 1,000 routes;
+# ONLY=rules starts no peers, ONLY=connections neither of those, ONLY=counts none: it starts instances of
+# its own)
 "$LG" serve "$SOURCE" "$ECHO" "$UDPECHO" 3600 > "$WORK/serve.out" & PIDS+=($!)
 "$BIN" --listen "127.0.0.1:$SOCKSD" --log-level error 2> "$WORK/socksd.log" & SOCKSD_PID=$!; PIDS+=($!)
 PORTS=("$SOURCE" "$ECHO" "$SOCKSD")
-RULES_PID=""; MICROSOCKS_PID=""; DANTE_PID=""
+RULES_PID=""; ROUTES_PID=""; MICROSOCKS_PID=""; DANTE_PID=""
 if [ "$ONLY" != connections ] && [ "$ONLY" != counts ]; then
     "$BIN" --listen "127.0.0.1:$RULES" --log-level error "${RULE_ARGS[@]}" 2> "$WORK/rules.log" & RULES_PID=$!; PIDS+=($!)
-    PORTS+=("$RULES")
+    "$BIN" --listen "127.0.0.1:$ROUTES" --log-level error "${ROUTE_ARGS[@]}" 2> "$WORK/routes.log" & ROUTES_PID=$!; PIDS+=($!)
+    PORTS+=("$RULES" "$ROUTES")
 fi
 cat > "$WORK/danted.conf" <<CONF
 logoutput: /dev/null
@@ -154,9 +166,12 @@ done
 if [ -n "$RULES_PID" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$RULES") 2>/dev/null; then
     log "socksd with the rules did not start:"; cat "$WORK/rules.log" >&2; exit 1
 fi
+if [ -n "$ROUTES_PID" ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$ROUTES") 2>/dev/null; then
+    log "socksd with the routes did not start:"; cat "$WORK/routes.log" >&2; exit 1
+fi
 
 SERVERS=(direct socksd microsocks dante)
-port_of() { case $1 in direct) echo 0;; socksd) echo "$SOCKSD";; rules) echo "$RULES";; microsocks) echo "$MICROSOCKS";; dante) echo "$DANTE";; esac; }
+port_of() { case $1 in direct) echo 0;; socksd) echo "$SOCKSD";; rules) echo "$RULES";; routes) echo "$ROUTES";; microsocks) echo "$MICROSOCKS";; dante) echo "$DANTE";; esac; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 declare -A RESULTS
 
@@ -164,7 +179,7 @@ declare -A RESULTS
 # process ever had (microsocks' exited client threads too), live descendants (Dante's children), and
 # children already reaped (cutime + cstime). Also a steadier measure than rates when other work shares
 # the machine.
-pid_of() { case $1 in socksd) echo "$SOCKSD_PID";; rules) echo "$RULES_PID";; microsocks) echo "$MICROSOCKS_PID";; dante) echo "$DANTE_PID";; esac; }
+pid_of() { case $1 in socksd) echo "$SOCKSD_PID";; rules) echo "$RULES_PID";; routes) echo "$ROUTES_PID";; microsocks) echo "$MICROSOCKS_PID";; dante) echo "$DANTE_PID";; esac; }
 cpu_ns() { "$LG" cpu "$@"; }
 
 # Each round runs the load generator once per server; its line is "rate work [p50 p99]" (work: bytes,
@@ -228,25 +243,29 @@ ratio() { # blank when a figure is (a server was not measured), n/a when one fai
     awk -v a="$1" -v b="$2" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else print "n/a" }'
 }
 
-# What the rules cost: socksd with the 1,000 rules ("rules") against socksd without, in the same rounds
-# (next to each other), the medians' ratio and each round's.
-rules_row() { # label metric [factor format]
-    local plain with rounds
-    if [ $# -gt 2 ]; then plain=$(med_as "$2" socksd "$3" "$4"); with=$(med_as "$2" rules "$3" "$4")
-    else plain=$(med "$2" socksd); with=$(med "$2" rules); fi
-    rounds=$(awk -v a="${RESULTS[$2,rules]:-}" -v b="${RESULTS[$2,socksd]:-}" 'BEGIN {
+# What the rules and the routes cost: socksd with the 1,000 rules ("rules") or the 1,000 routes ("routes")
+# against socksd without, in the same rounds (next to each other), the medians' ratio and each round's.
+rules_row() { # label metric instance [factor format]
+    local plain with rounds instance=$3
+    if [ $# -gt 3 ]; then plain=$(med_as "$2" socksd "$4" "$5"); with=$(med_as "$2" "$instance" "$4" "$5")
+    else plain=$(med "$2" socksd); with=$(med "$2" "$instance"); fi
+    rounds=$(awk -v a="${RESULTS[$2,$instance]:-}" -v b="${RESULTS[$2,socksd]:-}" 'BEGIN {
         n = split(a, x, " "); split(b, y, " ")
         for (i = 1; i <= n; i++) printf "%s%s", (i > 1 ? ", " : ""), (x[i] + 0 > 0 && y[i] + 0 > 0 ? sprintf("%.2f", x[i] / y[i]) : "n/a")
     }')
     echo "| $1 | $plain | $with | $(ratio "$with" "$plain") | $rounds |"
 }
 rules_table() {
-    echo "| metric | socksd, no rules | socksd, 1,000 rules | rules / no rules | each round |"
+    echo "| metric | socksd, no rules or routes | socksd, 1,000 rules or routes | with / without | each round |"
     echo "|---|---|---|---|---|"
-    rules_row "connections with 1,000 rules (sessions/s, 4 clients)" connrate
-    rules_row "UDP ASSOCIATE round trips with 1,000 rules (/s, 64 B)" udp
-    rules_row "socksd CPU time per connection (µs; lower is better)" connrate-cpu 0.001 %.1f
-    rules_row "socksd CPU time per UDP round trip (µs; lower is better)" udp-cpu 0.001 %.1f
+    rules_row "connections with 1,000 rules (sessions/s, 4 clients)" connrate rules
+    rules_row "connections with 1,000 routes (sessions/s, 4 clients)" connrate routes
+    rules_row "UDP ASSOCIATE round trips with 1,000 rules (/s, 64 B)" udp rules
+    rules_row "UDP ASSOCIATE round trips with 1,000 routes (/s, 64 B)" udp routes
+    rules_row "socksd CPU time per connection, 1,000 rules (µs; lower is better)" connrate-cpu rules 0.001 %.1f
+    rules_row "socksd CPU time per connection, 1,000 routes (µs; lower is better)" connrate-cpu routes 0.001 %.1f
+    rules_row "socksd CPU time per UDP round trip, 1,000 rules (µs; lower is better)" udp-cpu rules 0.001 %.1f
+    rules_row "socksd CPU time per UDP round trip, 1,000 routes (µs; lower is better)" udp-cpu routes 0.001 %.1f
 }
 # A row of the main table: the medians of METRIC for each server (blank for a server it was not measured
 # on, n/a when it failed), optionally shown times FACTOR with FORMAT (ratios are of the medians, so a factor
@@ -447,8 +466,8 @@ count_rows() {
 }
 
 if [ "$ONLY" = rules ]; then
-    run_metric connrate socksd rules -- connrate {PORT} "$ECHO" 4 "$SECS"
-    run_metric udp socksd rules -- udp {PORT} "$UDPECHO" "$SECS"
+    run_metric connrate socksd rules routes -- connrate {PORT} "$ECHO" 4 "$SECS"
+    run_metric udp socksd rules routes -- udp {PORT} "$UDPECHO" "$SECS"
     echo
     rules_table
     echo "load average: $LOAD_BEFORE before, $(cut -d ' ' -f 1-3 /proc/loadavg) after"
@@ -478,9 +497,9 @@ fi
 
 run_metric tcp1 "${SERVERS[@]}" -- throughput {PORT} "$SOURCE" 1 "$SECS"
 run_metric tcp8 "${SERVERS[@]}" -- throughput {PORT} "$SOURCE" 8 "$SECS"
-run_metric connrate direct socksd rules microsocks dante -- connrate {PORT} "$ECHO" 4 "$SECS"
+run_metric connrate direct socksd rules routes microsocks dante -- connrate {PORT} "$ECHO" 4 "$SECS"
 run_metric connrate64 "${SERVERS[@]}" -- connrate {PORT} "$ECHO" 64 "$SECS"
-run_metric udp direct socksd rules microsocks dante -- udp {PORT} "$UDPECHO" "$SECS"
+run_metric udp direct socksd rules routes microsocks dante -- udp {PORT} "$UDPECHO" "$SECS"
 run_metric uot socksd -- uot {PORT} "$UDPECHO" "$SECS"
 idle_cpu socksd microsocks dante
 measure_counts
@@ -653,7 +672,10 @@ of prefix lengths /8 to /30 and 200 single IPv4 addresses in public ranges (ever
 (\`blocked-N.example\`) and 50 rules with ports (IPv4 and IPv6 networks with ranges, domains, and \`*\`
 on ports such as 25 and 3389). None matches the echo targets (127.0.0.1, given as an address), so every
 CONNECT and every datagram is looked up at each IPv4 prefix length in use and against the \`*\` rules,
-and then allowed by default (domain rules are consulted only for destinations given as names).
+and then allowed by default (domain rules are consulted only for destinations given as names). The routes
+rows come from a third socksd whose 1,000 routes have the same targets (an \`--allow-to\` target routed
+\`direct\`, a \`--deny-to\` one through an upstream no session reaches): every CONNECT and every datagram
+is routed by the same kind of lookup, matches no route and goes direct.
 MD
 log "wrote BENCHMARKS.md"
 python3 Benchmarks/chart.py BENCHMARKS.md -o Benchmarks/results.svg

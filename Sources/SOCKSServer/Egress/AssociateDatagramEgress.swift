@@ -5,7 +5,7 @@ import SOCKSProtocol
 /// Datagrams through an upstream proxy's own UDP ASSOCIATE, whose control connection stays open for the
 /// relay's life: when the upstream closes it, the egress has ended. Its local UDP socket counts among this
 /// server's own until `close()`.
-final class AssociateDatagramEgress: DatagramEgress {
+final class AssociateDatagramEgress: ReadableDatagramEgress {
     let association: SOCKSUDPAssociation
     private let registration: OwnAddresses.Registration
 

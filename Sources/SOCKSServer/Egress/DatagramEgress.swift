@@ -11,10 +11,10 @@ protocol DatagramEgress: Sendable {
     /// Sends one datagram (resolving a name first if needed).
     func send(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint) async throws
 
-    /// A reader of the replies, for the one task that reads them (`replies` wraps it in a sequence). Its
-    /// payloads are slices of a buffer it borrows from `DatagramBufferPool` only while replies come, so an
-    /// idle relay holds none; it throws when the egress has ended.
-    func makeReplyReader() -> any DatagramReplyReader
+    /// Hands the replies that reach this egress to `handle`, one at a time and in the calling task (the one
+    /// task that reads them), each before the next is read: a reply's payload is a slice of a read buffer,
+    /// to let go of when `handle` returns. Throws when the egress has ended or `handle` throws.
+    func forEachReply(_ handle: (DatagramReply) async throws -> Void) async throws
 
     /// Whether the egress can end while no reply read shows it (an upstream's control connection
     /// closing): only then does a relay spend a task on `waitUntilEnded()`. An egress whose end shows as a
@@ -27,10 +27,23 @@ protocol DatagramEgress: Sendable {
     func close()
 }
 
-extension DatagramEgress {
+/// An egress whose replies arrive one way, read by one reader: every egress but `RoutedDatagramEgress`,
+/// which merges the replies of the egresses it opens.
+protocol ReadableDatagramEgress: DatagramEgress {
+    /// A reader of the replies, for the one task that reads them (`replies` wraps it in a sequence). Its
+    /// payloads are slices of a buffer it borrows from `DatagramBufferPool` only while replies come, so an
+    /// idle relay holds none; it throws when the egress has ended.
+    func makeReplyReader() -> any DatagramReplyReader
+}
+
+extension ReadableDatagramEgress {
     /// The replies that reach this egress, as an `AsyncSequence` (read by one task; it throws when the
     /// egress has ended).
     var replies: DatagramReplies { DatagramReplies(egress: self) }
+
+    func forEachReply(_ handle: (DatagramReply) async throws -> Void) async throws {
+        for try await reply in replies { try await handle(reply) }
+    }
 }
 
 /// What reached an egress from the far side.
@@ -51,7 +64,7 @@ protocol DatagramReplyReader {
 /// The replies an egress receives, as an `AsyncSequence`: what a relay's client-bound half reads.
 struct DatagramReplies: AsyncSequence, Sendable {
     typealias Element = DatagramReply
-    let egress: any DatagramEgress
+    let egress: any ReadableDatagramEgress
 
     func makeAsyncIterator() -> Iterator {
         Iterator(reader: egress.makeReplyReader())

@@ -8,7 +8,7 @@ import Synchronization
 /// Replies are accepted only from remotes this egress has sent to ("restricted cone"), unless `fullCone`,
 /// and never from one of this server's own UDP sockets. The socket counts among those from its opening to
 /// `close()`.
-final class DirectDatagramEgress: DatagramEgress {
+final class DirectDatagramEgress: ReadableDatagramEgress {
     let socket: UDPSocket
     private let registration: OwnAddresses.Registration
     private let ownAddresses: OwnAddresses

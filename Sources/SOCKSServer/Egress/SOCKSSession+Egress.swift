@@ -3,15 +3,21 @@ import SOCKSClient
 import SOCKSProtocol
 
 extension SOCKSSession {
-    /// The far side for this session's datagrams, with the policy its forwarder checks them against: direct,
-    /// or through the default upstream when there is one (asked under the connect deadline, failing over
-    /// like CONNECT, ended early if the client hangs up meanwhile: `PeerHungUp`). Its UDP socket counts among
-    /// the server's own while it is open; `drop` counts what the egress loses by itself (a UoT stream's end).
-    /// Nil when the client has its failure reply (the upstream down or failing).
+    /// The far side for this session's datagrams, with the policy its forwarder checks them against. With
+    /// routes (the server's or the user's), a `RoutedDatagramEgress` that routes each datagram by its
+    /// destination and opens the egress of each route when its first datagram comes. Without: direct, or
+    /// through the default upstream when there is one (asked under the connect deadline, failing over like
+    /// CONNECT, ended early if the client hangs up meanwhile: `PeerHungUp`). Its UDP sockets count among
+    /// the server's own while they are open; `drop` counts what the egress loses by itself (a UoT stream's
+    /// end). Nil when the client has its failure reply (the upstream down or failing).
     func makeDatagramEgress(drop: DropReporter) async throws -> (egress: any DatagramEgress, policy: AccessPolicy)? {
         let configuration = context.configuration
         let ownAddresses = context.runtime.ownAddresses
-        switch context.router.defaultPlan {
+        let router = context.router
+        if router.hasRoutes(for: servedUser) {
+            return (makeRoutedDatagramEgress(router: router, drop: drop), access.datagramPolicy)
+        }
+        switch router.defaultPlan {
         case .direct:
             record.via = .direct
             let egress = try DirectDatagramEgress(
@@ -24,7 +30,7 @@ extension SOCKSSession {
         case .upstreams(let upstreams):
             let egress = await throughUpstreams(upstreams, "UDP egress", endsOnFIN: true) { client, proxy in
                 try await Self.openUpstreamEgress(
-                    client, transport: proxy.udpTransport, configuration: configuration, ownAddresses: ownAddresses, drop: drop)
+                    client, transport: proxy.udpTransport, configuration: configuration, ownAddresses: ownAddresses, drop: drop, reopens: true)
             }
             guard let egress else {
                 if case .clientClosed = record.outcome { throw PeerHungUp() }
@@ -34,16 +40,58 @@ extension SOCKSSession {
         }
     }
 
-    /// Asks the upstream for a UDP path: a UoT stream or a UDP association.
+    /// An egress that routes each datagram: a direct socket made like the unrouted one, and an upstream's
+    /// egress opened under the connect deadline, its result counted toward the upstream's health and its
+    /// connect time (as a CONNECT through it would be).
+    private func makeRoutedDatagramEgress(router: Router, drop: DropReporter) -> RoutedDatagramEgress {
+        let configuration = context.configuration
+        let ownAddresses = context.runtime.ownAddresses
+        let logger = context.logger
+        let (resolver, policy) = (access.datagramResolver, access.datagramPolicy)
+        let openers = RoutedDatagramEgress.Openers(
+            direct: {
+                try DirectDatagramEgress(
+                    resolver: resolver, policy: policy, fullCone: configuration.udpFullCone, lookupTimeout: configuration.connectTimeout,
+                    ownAddresses: ownAddresses)
+            },
+            upstream: { upstream in
+                let client = upstream.client(resolver: configuration.resolver, timeout: configuration.connectTimeout)
+                let start = ContinuousClock.now
+                do {
+                    let egress = try await withDeadline(configuration.connectTimeout) {
+                        // A UoT stream that ends ends this egress: the route's next datagram is routed again.
+                        try await Self.openUpstreamEgress(
+                            client, transport: upstream.proxy.udpTransport, configuration: configuration, ownAddresses: ownAddresses, drop: drop,
+                            reopens: false)
+                    }
+                    upstream.counters.connectDurations.observe(ContinuousClock.now - start)
+                    upstream.succeeded(logger: logger)
+                    return egress
+                } catch SOCKSClientError.requestFailed(let code) {
+                    upstream.succeeded(logger: logger)  // it answered: its refusal is no failure of its health
+                    throw SOCKSClientError.requestFailed(code)
+                } catch {
+                    if !Task.isCancelled { upstream.failed("\(error)", failureLimit: configuration.upstreamFailureLimit, logger: logger) }
+                    throw error
+                }
+            })
+        return RoutedDatagramEgress(
+            router: router, user: servedUser, directPolicy: access.datagramPolicy, upstreamPolicy: access.upstreamDatagramPolicy,
+            openers: openers)
+    }
+
+    /// Asks the upstream for a UDP path: a UoT stream (replaced when it ends if `reopens`) or a UDP association.
     private static func openUpstreamEgress(
-        _ client: SOCKSClient, transport: UpstreamProxy.UDPTransport, configuration: SOCKSServer.Configuration, ownAddresses: OwnAddresses, drop: DropReporter
+        _ client: SOCKSClient, transport: UpstreamProxy.UDPTransport, configuration: SOCKSServer.Configuration, ownAddresses: OwnAddresses,
+        drop: DropReporter, reopens: Bool
     ) async throws -> any DatagramEgress {
         switch transport {
         case .udpOverTCP(let version):
             let timeout = configuration.connectTimeout
-            return UoTDatagramEgress(stream: try await client.udpOverTCP(version: version), drop: drop) {
+            let reopen: @Sendable () async throws -> UoTClientStream = {
                 try await withDeadline(timeout) { try await client.udpOverTCP(version: version) }
             }
+            return UoTDatagramEgress(stream: try await client.udpOverTCP(version: version), drop: drop, reopen: reopens ? reopen : nil)
         case .associate:
             return AssociateDatagramEgress(association: try await client.udpAssociate(), ownAddresses: ownAddresses)
         }

@@ -17,7 +17,7 @@ import Synchronization
 /// Replies are read through each stream's `UoTFrames` (the frame reader the server relay and the client
 /// library share): idle, the egress holds no read buffer, only a split frame's bytes and a few KiB of the
 /// decoder's capacity.
-final class UoTDatagramEgress: DatagramEgress {
+final class UoTDatagramEgress: ReadableDatagramEgress {
     /// The upstream stream's life.
     private enum StreamState {
         /// Carrying datagrams since `openedAt`.
@@ -59,7 +59,9 @@ final class UoTDatagramEgress: DatagramEgress {
     static let reopenBackOff = Duration.seconds(1)
 
     private let shared: Mutex<Shared>
-    private let openStream: @Sendable () async throws -> UoTClientStream
+    /// Opens the next stream; nil when the egress ends with its first stream (a routed association's, whose
+    /// next datagram is routed again: `RoutedDatagramEgress`).
+    private let openStream: (@Sendable () async throws -> UoTClientStream)?
     /// Counts each stream's end as a drop of the relay this egress serves.
     private let drop: DropReporter
 
@@ -67,8 +69,9 @@ final class UoTDatagramEgress: DatagramEgress {
     ///   - stream: the first stream, already open (opening it is what tells the client whether the upstream
     ///     can carry its UDP at all).
     ///   - drop: the relay's drop counter, which counts each stream's end (`stream-ended`).
-    ///   - reopen: opens the next stream after one fails.
-    init(stream: UoTClientStream, drop: DropReporter, reopen: @escaping @Sendable () async throws -> UoTClientStream) {
+    ///   - reopen: opens the next stream after one fails; nil to end the egress with its stream instead (its
+    ///     sends and its replies then throw `DatagramEgressError.upstreamClosed`).
+    init(stream: UoTClientStream, drop: DropReporter, reopen: (@Sendable () async throws -> UoTClientStream)?) {
         shared = Mutex(Shared(stream: .open(generation: 0, stream: stream, openedAt: .now), parkedReceiver: nil))
         self.drop = drop
         openStream = reopen
@@ -162,6 +165,7 @@ final class UoTDatagramEgress: DatagramEgress {
             case .opening:
                 return .fail(UoTEgressError.reopening)
             case .failed(let generation, let backOff):
+                guard openStream != nil else { return .fail(DatagramEgressError.upstreamClosed) }
                 if let backOff, now < backOff.until { return .fail(backOff.error) }
                 shared.stream = .opening(generation: generation + 1)
                 return .open(generation + 1)
@@ -177,6 +181,7 @@ final class UoTDatagramEgress: DatagramEgress {
         case .open(let generation):
             let stream: UoTClientStream
             do {
+                guard let openStream else { throw DatagramEgressError.upstreamClosed }  // not reached: see `.failed` above
                 stream = try await openStream()
             } catch {
                 shared.withLock { shared in
@@ -242,6 +247,8 @@ final class UoTDatagramEgress: DatagramEgress {
                 return (current, stream)
             case .closed:
                 throw DatagramEgressError.upstreamClosed
+            case .failed where openStream == nil:
+                throw DatagramEgressError.upstreamClosed  // no next stream: the egress has ended
             case .open, .opening, .failed:
                 await parkReceiver(untilNewerThan: generation)
             }
@@ -258,6 +265,7 @@ final class UoTDatagramEgress: DatagramEgress {
                     switch shared.stream {
                     case .open(let current, _, _) where current > generation: return true
                     case .closed: return true
+                    case .failed where openStream == nil: return true
                     case .open, .opening, .failed: break
                     }
                     shared.parkedReceiver = continuation

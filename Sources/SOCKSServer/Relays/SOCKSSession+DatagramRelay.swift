@@ -40,6 +40,10 @@ extension SOCKSSession {
         }
         tracker.relaying(with: counters)
         let outcome = await relay(makeForwarder(egress: egress, policy: policy, drop: drop))
+        if let routed = egress as? RoutedDatagramEgress {
+            // Routed per datagram: the way the association's first egress left (none: `via=-`).
+            record.via = routed.firstVia
+        }
         record.bytesUp = counters.bytesUp
         record.bytesDown = counters.bytesDown
         record.datagramsDropped = counters.datagramsDropped

@@ -39,22 +39,33 @@ struct Router: Sendable {
     }
 
     /// Where a request of `user` (nil without a login) to `destination` goes.
-    func plan(for destination: SOCKSEndpoint, user: String?) -> EgressPlan {
-        if let user, let table = userRoutes[user], let plan = plan(destination, in: table) { return plan }
-        return plan(destination, in: routes) ?? defaultPlan
+    ///
+    /// - Parameter takingTurn: whether a round-robin route gives this request the next turn (and its
+    ///   upstreams in that turn's order); without, they come in the order written (a datagram of an
+    ///   association that may already hold an egress through one of them: only opening one takes a turn).
+    func plan(for destination: SOCKSEndpoint, user: String?, takingTurn: Bool = true) -> EgressPlan {
+        if let user, let table = userRoutes[user], let plan = plan(destination, in: table, takingTurn: takingTurn) { return plan }
+        return plan(destination, in: routes, takingTurn: takingTurn) ?? defaultPlan
     }
 
-    /// Where a request goes that names no destination to route by (a UDP association, whose datagrams
-    /// all share one egress): the default upstream if there is one, else direct.
+    /// Where a request goes that no route matches, or that names no destination to route by (a UDP
+    /// association when there are no routes: its datagrams then share one egress): the default upstream if
+    /// there is one, else direct.
     var defaultPlan: EgressPlan {
         guard let defaultUpstream else { return .direct }
         return defaultUpstream.isUp ? .upstreams([defaultUpstream]) : .allDown([defaultUpstream])
     }
 
+    /// Whether requests of `user` (nil without a login) are routed by their destinations: whether there
+    /// are routes, the server's or the user's. Without any, every request takes `defaultPlan`.
+    func hasRoutes(for user: String?) -> Bool {
+        !routes.table.isEmpty || (user.map { userRoutes[$0] != nil } ?? false)
+    }
+
     /// Whether every request goes direct whatever its destination (no upstream is configured).
     var isAlwaysDirect: Bool { upstreams.isEmpty }
 
-    private func plan(_ destination: SOCKSEndpoint, in routed: RoutedTable) -> EgressPlan? {
+    private func plan(_ destination: SOCKSEndpoint, in routed: RoutedTable, takingTurn: Bool) -> EgressPlan? {
         guard let (index, route) = routed.table.route(for: destination) else { return nil }
         switch route.via {
         case .direct:
@@ -63,7 +74,7 @@ struct Router: Sendable {
             let listed = names.compactMap { upstreams[$0] }
             let healthy = listed.filter(\.isUp)
             guard !healthy.isEmpty else { return .allDown(listed) }
-            guard let cursor = routed.cursors[index], healthy.count > 1 else { return .upstreams(healthy) }
+            guard takingTurn, let cursor = routed.cursors[index], healthy.count > 1 else { return .upstreams(healthy) }
             let first = (cursor.take() & Int.max) % healthy.count
             return .upstreams(Array(healthy[first...] + healthy[..<first]))
         }
