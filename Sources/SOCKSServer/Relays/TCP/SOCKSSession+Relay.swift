@@ -21,7 +21,17 @@ extension SOCKSSession {
                 counters.countUp(earlyData.count)
             }
             record.outcome = .succeeded
-            try await TCPRelay(client: connection, target: peer, idleTimeout: context.configuration.idleTimeout, counters: counters, bandwidth: bandwidth).run()
+            if let encapsulation = gssapi?.encapsulation {
+                // Under GSS-API protection every byte is unwrapped or wrapped on its way: nothing is spliced.
+                let pending = gssapi?.encapsulatedInput ?? []
+                gssapi?.encapsulatedInput = []
+                try await EncapsulatedRelay(
+                    client: connection, target: peer, encapsulation: encapsulation, pendingInput: pending,
+                    idleTimeout: context.configuration.idleTimeout, counters: counters, bandwidth: bandwidth
+                ).run()
+            } else {
+                try await TCPRelay(client: connection, target: peer, idleTimeout: context.configuration.idleTimeout, counters: counters, bandwidth: bandwidth).run()
+            }
         } catch TCPRelay.Ending.idleTimeout {
             record.outcome = .idleTimeout
         } catch is CancellationError {
