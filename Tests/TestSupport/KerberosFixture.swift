@@ -39,9 +39,12 @@ public final class KerberosFixture: Sendable {
             Issue.record("\(program) is not installed: run .ci/run, or apt-get install krb5-kdc krb5-admin-server krb5-user")
             throw CocoaError(.fileNoSuchFile)
         }
-        // The KDC binds a port it is told: one free a moment ago, tried again if another process took it.
+        // The KDC binds a port it is told: one free a moment ago, tried again if another process took it
+        // (then the KDC may run on without its TCP listener, and another test's socket answers on the port:
+        // only a client that logs in through it shows that it is the KDC).
         var started: (ChildProcess, UInt16)?
-        for _ in 0..<3 where started == nil {
+        var lastFailure = ""
+        for _ in 0..<5 where started == nil {
             let candidate = try LoopbackPeers.freePort()
             try Self.writeConfiguration(in: root, port: candidate)
             if !FileManager.default.fileExists(atPath: root + "/principal") {
@@ -56,21 +59,33 @@ public final class KerberosFixture: Sendable {
             }
             let process = try ChildProcess(
                 Self.krb5kdc, ["-n", "-P", root + "/kdc.pid"], outputPath: root + "/krb5kdc.out", environment: Self.environment(in: root))
-            if try await Self.waitForListener(port: candidate, process: process) {
+            guard try await Self.waitForListener(port: candidate, process: process) else {
+                lastFailure = (try? String(contentsOfFile: root + "/krb5kdc.out", encoding: .utf8)) ?? ""
+                continue
+            }
+            var loggedIn = true
+            for client in clients where loggedIn {
+                let (status, output) = try await Self.runReporting(
+                    Self.kinit, ["-k", "-t", "\(root)/\(client).keytab", client], in: root,
+                    environment: ["KRB5CCNAME": "FILE:\(root)/\(client).ccache"])
+                if status != 0 {
+                    loggedIn = false
+                    lastFailure = "kinit \(client): \(output)"
+                }
+            }
+            if loggedIn {
                 started = (process, candidate)
+            } else {
+                process.signal(SIGKILL)
+                _ = try await process.exitStatus(timeout: .seconds(10))
             }
         }
         guard let (process, kdcPort) = started else {
-            Issue.record("krb5kdc did not start: \((try? String(contentsOfFile: root + "/krb5kdc.out", encoding: .utf8)) ?? "")")
+            Issue.record("krb5kdc did not start (or no client could log in through it): \(lastFailure)")
             throw SocketError.timedOut
         }
         kdc = process
         port = kdcPort
-        for client in clients {
-            try await Self.run(
-                Self.kinit, ["-k", "-t", "\(root)/\(client).keytab", client], in: root,
-                environment: ["KRB5CCNAME": "FILE:\(root)/\(client).ccache"])
-        }
     }
 
     deinit {
@@ -186,11 +201,20 @@ public final class KerberosFixture: Sendable {
 
     /// Runs a program to completion in `root`'s realm; a failure fails the test with its output.
     private static func run(_ program: String, _ arguments: [String], in root: String, environment extra: [String: String] = [:]) async throws {
+        let (status, output) = try await runReporting(program, arguments, in: root, environment: extra)
+        try #require(status == 0, "\(program) \(arguments.joined(separator: " ")) exited with \(status): \(output)")
+    }
+
+    /// Runs a program to completion in `root`'s realm: its exit status (-1 when it did not end within a
+    /// minute, and was killed) and output.
+    private static func runReporting(
+        _ program: String, _ arguments: [String], in root: String, environment extra: [String: String] = [:]
+    ) async throws -> (Int32, String) {
         let outputPath = root + "/setup-\(UUID().uuidString).out"
         defer { try? FileManager.default.removeItem(atPath: outputPath) }
         let process = try ChildProcess(program, arguments, outputPath: outputPath, environment: environment(in: root).merging(extra) { $1 })
         let status = try await process.exitStatus(timeout: .seconds(60))
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        try #require(status == 0, "\(program) \(arguments.joined(separator: " ")) exited with \(status.map(String.init) ?? "no status"): \(output)")
+        if status == nil { process.signal(SIGKILL) }
+        return (status ?? -1, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
     }
 }

@@ -85,17 +85,19 @@ import TestSupport
         #expect(try await daemon.stop() == 0)
     }
 
-    /// UDP ASSOCIATE under per-message protection is not served yet: refused with 07, the reply itself
-    /// encapsulated; at level 0 it is served as usual.
-    @Test func udpAssociateUnderProtectionIsRefusedEncapsulated() async throws {
+    /// UDP ASSOCIATE at every level: above 0 the request and reply on the control connection are
+    /// encapsulated, and so is each datagram both ways, header and payload wrapped whole into one message.
+    @Test(arguments: [0, 1, 2]) func udpAssociateAtEveryLevel(level: Int) async throws {
         let kerberos = try await KerberosFixture()
         let (daemon, address) = try await Self.startDaemon(kerberos)
         let echo = try LoopbackPeers.startUDPEcho()
         defer { echo.stop() }
-        let protected = try await kerberos.runClient(["--proxy", "\(address.port)", "--level", "1", "--udp", "\(echo.address.port)"])
-        #expect(protected.status == 1 && protected.output.hasSuffix("granted 1\nreply 07\n"), "\(protected.output)\n\(daemon.log)")
-        let plain = try await kerberos.runClient(["--proxy", "\(address.port)", "--level", "0", "--udp", "\(echo.address.port)"])
-        #expect(plain.status == 0 && plain.output.hasSuffix("granted 0\nreply 00\nudp ok 64\n"), "\(plain.output)\n\(daemon.log)")
+        let run = try await kerberos.runClient(["--proxy", "\(address.port)", "--level", "\(level)", "--udp", "\(echo.address.port)"])
+        #expect(run.status == 0 && run.output.hasSuffix("granted \(level)\nreply 00\nudp ok 64\n"), "\(run.output)\n\(daemon.log)")
+        let name = GSSAPIProtection(rawValue: UInt8(level))!.description
+        #expect(await daemon.waitForLog { lines in
+            lines.contains { $0.contains("user=\(Self.alice) command=udp-associate") && $0.contains("protection=\(name)") }
+        }, "\(daemon.log)")
         #expect(try await daemon.stop() == 0)
     }
 
@@ -174,10 +176,13 @@ import TestSupport
         #expect(socks4.status == 64 && socks4.errors.contains { $0.contains("SOCKS4 carries no password") }, "\(socks4.errors)")
     }
 
-    /// Debian's curl 7.88.1 (fixed in 8.16.0 and 8.17.0) cannot finish a SOCKS5 GSS-API login with any
-    /// server: it offers 00 and 01 (`05 02 00 01`), reads the server's choice of 01, and gives up at once
-    /// without sending a token. What it logs up to that failure, with and without `--socks5-gssapi-nec`;
-    /// socksd sees a client that closed during the handshake. (A newer curl is not checked here.)
+    /// Debian's curl 7.88.1 (fixed in 8.16.0 and 8.17.0) cannot finish a SOCKS5 GSS-API connection with any
+    /// server. It offers 00 and 01 (`05 02 00 01`) and reads the server's choice of 01; then, depending on
+    /// how its reads fall, either gives up at once ("per-message authentication is not supported", no token
+    /// sent), or logs in (one Kerberos round trip), is granted level 0, and gives up before its request
+    /// ("Undocumented SOCKS5 mode attempted to be used by server"). What it logs up to either failure, with
+    /// and without `--socks5-gssapi-nec`; socksd sees a client that closed during the handshake. (A newer
+    /// curl is not checked here.)
     @Test func curl788GivesUpAfterTheMethodChoice() async throws {
         let version = try await runCommand("/usr/bin/curl", ["--version"])
         guard version.output.hasPrefix("curl 7.88.") else {
@@ -193,7 +198,11 @@ import TestSupport
                     + (nec ? ["--socks5-gssapi-nec"] : []) + ["http://127.0.0.1:1/"],
                 includeErrors: true, environment: kerberos.environment(client: "alice"))
             #expect(run.status == 97, "\(run.output)")
-            #expect(run.output.contains("SOCKS5 GSSAPI per-message authentication is not supported."), "\(run.output)")
+            let gaveUpAtOnce = run.output.contains("SOCKS5 GSSAPI per-message authentication is not supported.")
+            let gaveUpAfterTheLogin = run.output.contains("SOCKS5 server authenticated user \(Self.alice) with GSS-API.")
+                && run.output.contains("SOCKS5 access without GSS-API data protection granted.")
+                && run.output.contains("Undocumented SOCKS5 mode attempted to be used by server.")
+            #expect(gaveUpAtOnce || gaveUpAfterTheLogin, "\(run.output)")
         }
         #expect(await daemon.waitForLog { lines in
             lines.filter { $0.contains("protocol=socks5 user=- command=-") && $0.contains("outcome=client-closed") }.count == 2

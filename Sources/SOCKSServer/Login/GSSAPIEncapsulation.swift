@@ -32,6 +32,24 @@ struct GSSAPIEncapsulation: Sendable {
         return .success(sealed)
     }
 
+    /// A datagram's plaintext (its SOCKS UDP header and payload) as one encapsulated message, the datagram to
+    /// send (RFC 1961 §5: each datagram is wrapped whole); nil when it cannot be wrapped into one message.
+    func sealDatagram(_ plaintext: [UInt8]) -> [UInt8]? {
+        guard case .success(let token) = context.wrap(plaintext, confidential: level == .confidentiality),
+            token.count <= GSSAPIMessage.maximumTokenLength
+        else { return nil }
+        return GSSAPIMessage(kind: .encapsulation, token: token[...]).encoded()
+    }
+
+    /// The plaintext of a datagram that is one encapsulated message, all of it.
+    func openDatagram(_ datagram: ArraySlice<UInt8>) -> Result<[UInt8], GSSAPIMessageError> {
+        var reader = ByteReader(datagram)
+        guard let message = try? GSSAPIMessage.parse(from: &reader), message.kind == .encapsulation, reader.remaining == 0 else {
+            return .failure(GSSAPIMessageError(reason: "not one encapsulated message"))
+        }
+        return open(message.token)
+    }
+
     /// The plaintext of one encapsulated message's token; at level 2 a token without confidentiality is
     /// refused, since the client agreed to encrypt everything.
     func open(_ token: ArraySlice<UInt8>) -> Result<[UInt8], GSSAPIMessageError> {

@@ -125,8 +125,8 @@ actor SOCKSSession {
         defer { leaveUserLimit() }
         guard await serve(as: accepted.user) else { return }
         let uot = UoTVersion(destination: accepted.request.destination)
-        if gssapi?.encapsulation != nil, accepted.request.command != .connect || uot != nil {
-            await fail(.commandNotSupported, reason: "\(accepted.request.command) is not served under GSS-API protection (level 1 or 2) yet")
+        if gssapi?.encapsulation != nil, accepted.request.command == .bind || uot != nil {
+            await refuseUnderProtection(uot != nil ? "UDP over TCP" : "BIND")
             return
         }
         switch (dialect, accepted.request.command) {
@@ -147,6 +147,11 @@ actor SOCKSSession {
         default:
             await fail(.commandNotSupported, reason: "command \(accepted.request.command) not supported over \(dialect)")
         }
+    }
+
+    /// Refuses a command not served under GSS-API per-message protection yet (07, encapsulated).
+    private func refuseUnderProtection(_ command: String) async {
+        await fail(.commandNotSupported, reason: "\(command) is not served under GSS-API protection (level 1 or 2) yet")
     }
 
     /// Makes `user` the one this session serves: its access policy and bandwidth cap, and its place under

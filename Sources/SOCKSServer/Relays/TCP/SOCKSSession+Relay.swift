@@ -23,10 +23,8 @@ extension SOCKSSession {
             record.outcome = .succeeded
             if let encapsulation = gssapi?.encapsulation {
                 // Under GSS-API protection every byte is unwrapped or wrapped on its way: nothing is spliced.
-                let pending = gssapi?.encapsulatedInput ?? []
-                gssapi?.encapsulatedInput = []
                 try await EncapsulatedRelay(
-                    client: connection, target: peer, encapsulation: encapsulation, pendingInput: pending,
+                    client: connection, target: peer, encapsulation: encapsulation, pendingInput: gssapi?.encapsulatedInput ?? [],
                     idleTimeout: context.configuration.idleTimeout, counters: counters, bandwidth: bandwidth
                 ).run()
             } else {
