@@ -15,6 +15,8 @@ final class GSSAPICredential: Sendable {
     /// the library's words for why it cannot be.
     init(library: LibGSSAPI, service: String, keytab: String) throws(GSSAPIAcceptor.Problem) {
         var functions = library.functions
+        // Safe: the handle is the library's, only ever passed back to it (here, each accept, and deinit),
+        // never dereferenced in Swift; `functions` and `credential` are locals passed by address for the call.
         var credential: UnsafeMutableRawPointer?
         let status = cgss_acquire_credential(&functions, service, keytab, &credential)
         guard cgss_failed(status) == 0, let credential else {
@@ -26,6 +28,7 @@ final class GSSAPICredential: Sendable {
 
     deinit {
         var functions = library.functions
+        // Safe: the handle cgss_acquire_credential returned, released once (the class is its only owner).
         var credential = UnsafeMutableRawPointer(bitPattern: handle)
         cgss_release_credential(&functions, &credential)
     }

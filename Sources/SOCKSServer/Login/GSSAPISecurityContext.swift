@@ -20,6 +20,7 @@ final class GSSAPISecurityContext: Sendable {
 
     deinit {
         var functions = credential.library.functions
+        // Safe: the handle the library made in accept (or none), deleted once, when nothing else can use it.
         var context = UnsafeMutableRawPointer(bitPattern: handle.withLock { $0 })
         cgss_delete_context(&functions, &context)
     }
@@ -44,6 +45,7 @@ final class GSSAPISecurityContext: Sendable {
         var outputCount = 0
         var initiator: UnsafeMutablePointer<CChar>?
         let status = handle.withLock { handle in
+            // The library's handles, only passed back to it; the mutex keeps one call at a time on the context.
             var context = UnsafeMutableRawPointer(bitPattern: handle)
             // Safe: `token`'s bytes stay alive and unmoved for the call, which keeps no pointer to them;
             // the output and the name are malloc'd for us and taken (copied and freed) below.
