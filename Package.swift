@@ -6,7 +6,7 @@ import PackageDescription
 /// Layers (arrows point one way):
 ///   socksd → SOCKSServer → SOCKSClient → SOCKSProtocol
 ///                          SOCKSClient → AsyncSockets → CEpoll
-///              SOCKSServer → CPAM
+///              SOCKSServer → CPAM, CGSSAPI
 let package = Package(
     name: "socksd",
     products: [
@@ -21,6 +21,8 @@ let package = Package(
         .target(name: "CEpoll"),
         // C shim: one PAM login and its conversation function, against a libpam loaded at run time.
         .target(name: "CPAM"),
+        // C shim: the GSS-API acceptor's calls (RFC 1961 logins), against a libgssapi_krb5 loaded at run time.
+        .target(name: "CGSSAPI"),
         // Nonblocking sockets driven by epoll event loops (one thread per core, each a task executor),
         // exposed as async functions and AsyncSequences.
         .target(name: "AsyncSockets", dependencies: ["CEpoll"]),
@@ -29,7 +31,7 @@ let package = Package(
         // An async SOCKS5 client: CONNECT, BIND, UDP ASSOCIATE and UDP over TCP (what upstream chaining uses).
         .target(name: "SOCKSClient", dependencies: ["AsyncSockets", "SOCKSProtocol"]),
         // The embeddable server: listener actor, sessions, relays, upstreams, configuration.
-        .target(name: "SOCKSServer", dependencies: ["AsyncSockets", "SOCKSProtocol", "SOCKSClient", "CPAM"]),
+        .target(name: "SOCKSServer", dependencies: ["AsyncSockets", "SOCKSProtocol", "SOCKSClient", "CPAM", "CGSSAPI"]),
         // The daemon: command line, users file, signals, logging (CEpoll for malloc_trim).
         .executableTarget(name: "socksd", dependencies: ["SOCKSServer", "CEpoll"]),
 

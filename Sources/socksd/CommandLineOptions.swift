@@ -1,5 +1,6 @@
 import AsyncSockets
 import Foundation
+import SOCKSProtocol
 import SOCKSServer
 
 /// The daemon's command line, parsed. This command line is a contract: scripts and units depend on it.
@@ -20,6 +21,8 @@ struct CommandLineOptions {
                       [--proxy-protocol-listen HOST:PORT]... [--proxy-protocol-from CIDR]...
                       [--protocols socks5,socks4,http]
                       [--pam-service NAME] [--pam-confdir DIR] [--spin-microseconds N]
+                      [--gssapi-keytab FILE] [--gssapi-service NAME]
+                      [--gssapi-protection none|integrity|confidentiality]
                socksd --check-config FILE [FLAG]...
                socksd --help | --version
 
@@ -56,6 +59,13 @@ struct CommandLineOptions {
                                      service NAME (/etc/pam.d/NAME: authentication, then the
                                      account); makes login required. Needs libpam.so.0.
           --pam-confdir DIR          read the PAM service's file from DIR, not /etc/pam.d.
+          --gssapi-keytab FILE       offer GSS-API logins (SOCKS5 method 01, RFC 1961) with the
+                                     Kerberos keys in FILE; the client's principal is its user.
+                                     Makes login required. Needs libgssapi_krb5.so.2.
+          --gssapi-service NAME      the service whose keys are used: NAME/HOST for any host in
+                                     the keytab, or NAME@HOST for one (default rcmd).
+          --gssapi-protection LEVEL  the least protection granted: none (default), integrity or
+                                     confidentiality.
 
         Who may use it (a listener that is not loopback needs users, --allow-from or
         --allow-open-proxy):
@@ -185,6 +195,12 @@ struct CommandLineOptions {
     var pamService: String?
     /// `--pam-confdir`: replaces the file's `pam.confdir`.
     var pamConfdir: String?
+    /// `--gssapi-keytab`: replaces the file's `gssapi.keytab`.
+    var gssapiKeytab: String?
+    /// `--gssapi-service`: replaces the file's `gssapi.service`.
+    var gssapiService: String?
+    /// `--gssapi-protection`: replaces the file's `gssapi.protection`.
+    var gssapiProtection: GSSAPIProtection?
 
     init(arguments: [String]) throws(UsageError) {
         var remaining = arguments[...]
@@ -230,6 +246,14 @@ struct CommandLineOptions {
             case "--users-file": usersFile = try value()
             case "--pam-service": pamService = try value()
             case "--pam-confdir": pamConfdir = try value()
+            case "--gssapi-keytab": gssapiKeytab = try value()
+            case "--gssapi-service": gssapiService = try value()
+            case "--gssapi-protection":
+                let text = try value()
+                guard let level = GSSAPIProtection(name: text) else {
+                    throw UsageError(description: "--gssapi-protection: '\(text)' is not none, integrity or confidentiality")
+                }
+                gssapiProtection = level
             case "--handshake-timeout": handshakeTimeout = try Self.seconds(try value(), flag: name)
             case "--connect-timeout": connectTimeout = try Self.seconds(try value(), flag: name)
             case "--idle-timeout": idleTimeout = try Self.seconds(try value(), flag: name)

@@ -1,5 +1,6 @@
 import AsyncSockets
 import Foundation
+import SOCKSProtocol
 import SOCKSServer
 
 extension DaemonSetup {
@@ -59,6 +60,7 @@ extension DaemonSetup {
                 }
                 : []
             (server.users, server.userPolicies) = readUsers()
+            server.gssapi = readGSSAPI()
             await readProtocols(into: &server)
             server.upstream = readUpstream()
             readRouting(into: &server)
@@ -186,7 +188,7 @@ extension DaemonSetup {
                     for address in await resolve([listener], path: "listeners") { server.listenerProtocols[address] = protocols }
                 }
             }
-            guard server.users != nil else { return }
+            guard server.requiresLogin else { return }
             let reason = "SOCKS4 carries no password, so it cannot be offered while users must log in: remove socks4, or the users"
             if options.protocols != nil || file?.protocols != nil, server.protocols.contains(.socks4) {
                 problems.append(ConfigurationProblem(path: options.protocols != nil ? "--protocols" : "protocols", reason: reason))
@@ -289,6 +291,37 @@ extension DaemonSetup {
                 case .configurationDirectoryUnsupported, .serviceFileMissing:
                     problems.append(ConfigurationProblem(path: confdirPath, reason: error.description, kind: .environment))
                 }
+            }
+        }
+
+        /// GSS-API logins (`--gssapi-keytab`, or else `gssapi.keytab`, with the service and protection from
+        /// their flags or else the file): a library that cannot be loaded or a service name that is none is a
+        /// problem (exit 64, as --check-config), a keytab that cannot be read or holds no key for the service
+        /// a problem of the host.
+        private mutating func readGSSAPI() -> GSSAPIAcceptor? {
+            let service = options.gssapiService ?? file?.gssapi.service
+            let protection = options.gssapiProtection ?? file?.gssapi.protection
+            guard let keytab = options.gssapiKeytab ?? file?.gssapi.keytab else {
+                if service != nil || protection != nil {
+                    let path = options.gssapiService != nil ? "--gssapi-service" : options.gssapiProtection != nil ? "--gssapi-protection" : "gssapi"
+                    problems.append(ConfigurationProblem(path: path, reason: "needs --gssapi-keytab (or gssapi.keytab in the configuration file)"))
+                }
+                return nil
+            }
+            let keytabPath = options.gssapiKeytab != nil ? "--gssapi-keytab" : "gssapi.keytab"
+            let servicePath = options.gssapiService != nil ? "--gssapi-service" : "gssapi.service"
+            do {
+                return try GSSAPIAcceptor(keytab: keytab, service: service ?? "rcmd", minimumProtection: protection ?? .none)
+            } catch {
+                switch error {
+                case .invalidService:
+                    problems.append(ConfigurationProblem(path: servicePath, reason: error.description))
+                case .libraryUnavailable:
+                    problems.append(ConfigurationProblem(path: keytabPath, reason: error.description))
+                case .keytabUnreadable, .credentialUnavailable:
+                    problems.append(ConfigurationProblem(path: keytabPath, reason: error.description, kind: .environment))
+                }
+                return nil
             }
         }
 

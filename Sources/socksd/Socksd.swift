@@ -165,6 +165,10 @@ enum Socksd {
             let pam = users.pam.map { ", others through PAM service \($0.name)" } ?? ""
             server.configuration.logger.info("authentication required: \(users.count) user(s)\(pam)")
         }
+        if let gssapi = server.configuration.gssapi {
+            server.configuration.logger.info(
+                "GSS-API logins: service \(gssapi.service), keytab \(gssapi.keytab), least protection \(gssapi.minimumProtection)")
+        }
         do {
             try await server.run()
         } catch {

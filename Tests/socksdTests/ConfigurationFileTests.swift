@@ -1,5 +1,6 @@
 import AsyncSockets
 import Foundation
+import SOCKSProtocol
 import SOCKSServer
 import Testing
 
@@ -30,6 +31,7 @@ import Testing
                     "carol": {"password": "pw", "rules": [{"allow": "intranet.example"}, {"deny": "*:25"}], "maxSessions": 5, "bandwidth": 1048576}},
           "usersFile": "/etc/socksd/users",
           "pam": {"service": "socksd", "confdir": "/etc/socksd/pam.d"},
+          "gssapi": {"keytab": "/etc/socksd/socksd.keytab", "service": "rcmd", "protection": "integrity"},
           "allowFrom": ["203.0.113.0/24"],
           "allowOpenProxy": false,
           "rules": [{"deny": "private"}, {"allow": "example.com:443"}],
@@ -56,6 +58,7 @@ import Testing
         #expect(file.userPolicies == ["carol": UserPolicy(destinationRules: DestinationRules(carol.rules), maxSessions: 5, bandwidthLimit: 1_048_576)])
         #expect(file.usersFile == "/etc/socksd/users")
         #expect(file.pam.service == "socksd" && file.pam.confdir == "/etc/socksd/pam.d")
+        #expect(file.gssapi.keytab == "/etc/socksd/socksd.keytab" && file.gssapi.service == "rcmd" && file.gssapi.protection == .integrity)
         #expect(file.allowFrom == [try IPNetwork(parsing: "203.0.113.0/24")])
         #expect(file.allowOpenProxy == false)
         #expect(file.rules == [try DestinationRule(action: .deny, parsing: "private"), try DestinationRule(action: .allow, parsing: "example.com:443")])
@@ -176,7 +179,7 @@ import Testing
         (#"{"listeners": ["127.0.0.1:1"], "listeners": ["127.0.0.1:2"]}"#, "listeners: given more than once"),
         (#"{"listeners": ["127.0.0.1:1"], "users": {"a": "x", "a": "y"}}"#, "users.a: given more than once"),
         (#"["127.0.0.1:1080"]"#,
-         "$: must be an object with the keys 'listeners', 'protocols', 'users', 'usersFile', 'pam', 'allowFrom', 'allowOpenProxy', 'rules', 'limits', 'timeouts', "
+         "$: must be an object with the keys 'listeners', 'protocols', 'users', 'usersFile', 'pam', 'gssapi', 'allowFrom', 'allowOpenProxy', 'rules', 'limits', 'timeouts', "
             + "'udp', 'upstream', 'upstreams', 'routes', 'upstreamHealth', 'log', 'metrics', 'reload', 'performance', not an array"),
         ("{\"listeners\": [\"127.0.0.1:1\"], \"bad\\u0000key\\n\": 1}", "$: unknown key 'bad\\0key\\n'"),
     ])

@@ -33,6 +33,11 @@ extension ConfigurationFile {
                 pam.service.map { JSONValue.Member("service", .string($0)) },
                 pam.confdir.map { JSONValue.Member("confdir", .string($0)) },
             ]),
+            Self.section("gssapi", [
+                gssapi.keytab.map { JSONValue.Member("keytab", .string($0)) },
+                gssapi.service.map { JSONValue.Member("service", .string($0)) },
+                gssapi.protection.map { JSONValue.Member("protection", .string($0.description)) },
+            ]),
             allowFrom.map { JSONValue.Member("allowFrom", .array($0.map { .string($0.description) })) },
             allowOpenProxy.map { JSONValue.Member("allowOpenProxy", .bool($0)) },
             rules.map { JSONValue.Member("rules", Self.jsonValue(of: $0)) },

@@ -1,10 +1,11 @@
 import AsyncSockets
+import SOCKSProtocol
 
 extension ConfigurationFile {
     /// The keys of each object, in the order the README documents them (and `json` writes them).
     enum Keys {
         static let top = [
-            "listeners", "protocols", "users", "usersFile", "pam", "allowFrom", "allowOpenProxy", "rules", "limits", "timeouts", "udp", "upstream", "upstreams",
+            "listeners", "protocols", "users", "usersFile", "pam", "gssapi", "allowFrom", "allowOpenProxy", "rules", "limits", "timeouts", "udp", "upstream", "upstreams",
             "routes", "upstreamHealth", "log",
             "metrics", "reload", "performance",
         ]
@@ -22,6 +23,7 @@ extension ConfigurationFile {
         static let reload = ["endSessionsOfRemovedUsers"]
         static let pam = ["service", "confdir"]
         static let performance = ["spinMicroseconds"]
+        static let gssapi = ["keytab", "service", "protection"]
     }
 
     /// Reads a configuration file's bytes (UTF-8 JSON).
@@ -71,6 +73,22 @@ extension ConfigurationFile {
             pam.confdir = members["confdir"].flatMap { value, path in reader.string(value, at: path, "a directory") }
             if members["service"] == nil {
                 reader.report(path.appending("service"), "required: the PAM service to check logins with, such as \"socksd\"")
+            }
+        }
+        if let (value, path) = top["gssapi"], let members = reader.object(value, at: path, known: Keys.gssapi) {
+            gssapi.keytab = members["keytab"].flatMap { value, path in reader.string(value, at: path, "a keytab file") }
+            gssapi.service = members["service"].flatMap { value, path in reader.string(value, at: path, "a GSS-API service name, such as \"rcmd\"") }
+            gssapi.protection = members["protection"].flatMap { value, path in
+                let expected = "none, integrity or confidentiality"
+                guard let name = reader.string(value, at: path, expected) else { return nil }
+                guard let level = GSSAPIProtection(name: name) else {
+                    reader.report(path, "'\(name)' is not \(expected)")
+                    return nil
+                }
+                return level
+            }
+            if members["keytab"] == nil {
+                reader.report(path.appending("keytab"), "required: the keytab with the service's Kerberos keys")
             }
         }
         if let (value, path) = top["allowFrom"] {

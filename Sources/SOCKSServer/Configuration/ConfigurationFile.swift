@@ -1,4 +1,5 @@
 import AsyncSockets
+import SOCKSProtocol
 
 /// A socksd configuration file (`--config FILE`), read and checked: JSON whose keys are the daemon's
 /// settings, each the counterpart of a command-line flag. Read it with `init(json:)`, which throws every
@@ -46,6 +47,8 @@ package struct ConfigurationFile: Sendable, Hashable {
     package internal(set) var usersFile: String?
     /// `pam`: the PAM service that checks logins of names not in `users` or `usersFile`.
     package internal(set) var pam = PAM()
+    /// `gssapi`: GSS-API logins (RFC 1961) with the keys of a keytab.
+    package internal(set) var gssapi = GSSAPI()
     /// `allowFrom`: the client networks that may connect (CIDR strings).
     package internal(set) var allowFrom: [IPNetwork]?
     /// `allowOpenProxy`: serve everyone on a package address without login.
@@ -196,6 +199,17 @@ package struct ConfigurationFile: Sendable, Hashable {
         package internal(set) var service: String?
         /// `confdir`: the directory to read the service's file from instead of `/etc/pam.d`.
         package internal(set) var confdir: String?
+    }
+
+    /// The `gssapi` section: `--gssapi-keytab`, `--gssapi-service` and `--gssapi-protection`, as written (the
+    /// daemon loads libgssapi_krb5 and reads the keytab).
+    public struct GSSAPI: Sendable, Hashable {
+        /// `keytab`: the keytab with the service's keys; required in the section.
+        public internal(set) var keytab: String?
+        /// `service`: the service name (`NAME` or `NAME@HOST`); `rcmd` when absent.
+        public internal(set) var service: String?
+        /// `protection`: the least protection level granted; `none` when absent.
+        public internal(set) var protection: GSSAPIProtection?
     }
 
     /// The `reload` section.

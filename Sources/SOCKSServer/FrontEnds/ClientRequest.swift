@@ -12,4 +12,6 @@ struct ClientRequest: Sendable {
     var user: String?
     /// For an HTTP request to forward (absolute form), the request itself.
     var forward: HTTPForwardStart? = nil
+    /// After a GSS-API login: the level granted, and the protection of everything that follows.
+    var gssapi: GSSAPISession? = nil
 }

@@ -25,25 +25,8 @@ struct LoginGate {
 
     /// Checks `credentials` against the configured users (none configured: every login fails).
     nonisolated(nonsending) func check(_ credentials: SOCKSCredentials) async -> Decision {
+        if let refusal = await admit() { return refusal }
         let throttle = context.loginThrottle
-        var pollInterval = Duration.milliseconds(20)
-        var waited = Duration.zero
-        admission: while true {
-            switch throttle.beginAttempt(client.ip) {
-            case .proceed:
-                break admission
-            case .wait where waited < context.configuration.handshakeTimeout && !connection.isClosed:
-                try? await connection.eventLoop.sleep(for: pollInterval)
-                waited += pollInterval
-                pollInterval = min(pollInterval * 2, .seconds(1))
-            case .wait, .refuse:
-                context.metrics.loginThrottled()
-                context.throttledLoginReport { [client, context] in
-                    context.logger.warning("session \(client): login refused: this address is throttled after too many failed logins")
-                }
-                return .refusedUnchecked(.throttled)
-            }
-        }
         let verification = await context.configuration.users?.check(credentials) ?? .rejected
         let outcome = throttle.endAttempt(client.ip, failed: verification == .rejected)
         switch verification {
@@ -65,5 +48,63 @@ struct LoginGate {
             }
             return .refusedUnchecked(.checkerBusy)
         }
+    }
+
+    /// Takes the client past its address's login throttle: nil when it may try, else the refusal (counted
+    /// and summarised in the log).
+    private nonisolated(nonsending) func admit() async -> Decision? {
+        let throttle = context.loginThrottle
+        var pollInterval = Duration.milliseconds(20)
+        var waited = Duration.zero
+        while true {
+            switch throttle.beginAttempt(client.ip) {
+            case .proceed:
+                return nil
+            case .wait where waited < context.configuration.handshakeTimeout && !connection.isClosed:
+                try? await connection.eventLoop.sleep(for: pollInterval)
+                waited += pollInterval
+                pollInterval = min(pollInterval * 2, .seconds(1))
+            case .wait, .refuse:
+                context.metrics.loginThrottled()
+                context.throttledLoginReport { [client, context] in
+                    context.logger.warning("session \(client): login refused: this address is throttled after too many failed logins")
+                }
+                return .refusedUnchecked(.throttled)
+            }
+        }
+    }
+
+    /// One round of a GSS-API login (RFC 1961): the client's `token` accepted into `securityContext` on the
+    /// password-check threads (it reads the keytab and the replay cache), past the same throttle as a
+    /// password; a refused token counts as a failed login.
+    nonisolated(nonsending) func accept(_ token: [UInt8], into securityContext: GSSAPISecurityContext) async -> GSSAPIDecision {
+        if case .refusedUnchecked(let reason)? = await admit() { return .refusedUnchecked(reason) }
+        guard let acceptance = await PasswordCheckPool.accept(token, into: securityContext) else {
+            _ = context.loginThrottle.endAttempt(client.ip, failed: false)
+            context.metrics.loginUnchecked()
+            context.busyCheckerReport { [client, context] in
+                context.logger.warning("session \(client): login refused: the password checker is busy")
+            }
+            return .refusedUnchecked(.checkerBusy)
+        }
+        let failed: Bool
+        if case .failed = acceptance { failed = true } else { failed = false }
+        let outcome = context.loginThrottle.endAttempt(client.ip, failed: failed)
+        if failed {
+            context.metrics.loginFailed()
+            if case .blocked(let backoff) = outcome {
+                let settings = context.loginThrottle.settings
+                context.logger.warning(
+                    "login throttling: \(client.ip.clientNetwork) failed \(settings.failureLimit) logins within \(settings.window); refusing its logins for \(backoff)")
+            }
+        }
+        return .checked(acceptance)
+    }
+
+    /// How one round of a GSS-API login ended: accepted by the library (which may still refuse the token),
+    /// or refused without asking it.
+    enum GSSAPIDecision {
+        case checked(GSSAPISecurityContext.Acceptance)
+        case refusedUnchecked(HandshakeError)
     }
 }

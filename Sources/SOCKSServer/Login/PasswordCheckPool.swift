@@ -56,4 +56,18 @@ enum PasswordCheckPool {
             return nil
         }
     }
+
+    /// One GSS-API context-establishment token accepted into `context` on one of the pool's threads (the
+    /// library reads the keytab and writes the replay cache); `nil` when it could not be: the queue is full,
+    /// the wait timed out, or the calling task was cancelled.
+    static func accept(_ token: [UInt8], into context: GSSAPISecurityContext) async -> GSSAPISecurityContext.Acceptance? {
+        do {
+            return try await pool.run(timeout: timeout) {
+                defer { performed.add(1, ordering: .relaxed) }
+                return context.accept(token)
+            }
+        } catch {
+            return nil
+        }
+    }
 }

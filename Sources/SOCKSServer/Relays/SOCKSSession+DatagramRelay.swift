@@ -31,7 +31,7 @@ extension SOCKSSession {
             return
         }
         do {
-            try await connection.write(SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(bound)).encoded())
+            try await connection.write(try datagramRelayReply(bound: bound))
         } catch {
             abandon()
             egress.close()
@@ -48,5 +48,13 @@ extension SOCKSSession {
         record.bytesDown = counters.bytesDown
         record.datagramsDropped = counters.datagramsDropped
         record.outcome = outcome
+    }
+
+    /// The success reply naming `bound`, encapsulated under GSS-API protection (a function of its own, so
+    /// that the relay's frame, held for the association's life, does not grow).
+    private func datagramRelayReply(bound: SocketAddress) throws -> [UInt8] {
+        let reply = SOCKSReply(code: .succeeded, bound: SOCKSEndpoint(bound)).encoded()
+        guard let encapsulation = gssapi?.encapsulation else { return reply }
+        return try encapsulation.seal(reply[...]).get()
     }
 }

@@ -36,7 +36,7 @@ struct ListenerSpec: Sendable, Hashable {
         for spec in specs where spec.protocols.isEmpty {
             throw .noProtocols(spec.address)
         }
-        if configuration.users != nil {
+        if configuration.requiresLogin {
             let offering = specs.filter { $0.protocols.contains(.socks4) }.map(\.address)
             guard offering.isEmpty else { throw .socks4WithAuthentication(offering) }
         }

@@ -28,6 +28,15 @@ extension SOCKSServer {
         /// client must log in with RFC 1929 username/password.
         public var users: UserDatabase?
 
+        /// GSS-API logins (RFC 1961, SOCKS5 method `01`): Kerberos keys from a keytab, the client's principal
+        /// as the session's user. `nil` (the default) offers none. Like `users`, it makes a login required:
+        /// a SOCKS5 client must log in (by GSS-API, or by password when there are users as well), an HTTP
+        /// client by password (so without users, none can), and SOCKS4 cannot be offered.
+        public var gssapi: GSSAPIAcceptor?
+
+        /// Whether every client must log in: there are users, or GSS-API logins.
+        public var requiresLogin: Bool { users != nil || gssapi != nil }
+
         /// How long a client has to finish greeting, login and request. Default: 10 s.
         public var handshakeTimeout: Duration = .seconds(10)
 

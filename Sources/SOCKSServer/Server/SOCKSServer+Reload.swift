@@ -63,7 +63,9 @@ extension SOCKSServer {
         removed.forEach { $0.close() }
 
         var ended = 0
-        if endingSessionsOfRemovedUsers, configuration.users?.pam == nil {
+        // PAM and GSS-API log in users the user list does not name: while either is configured, a name
+        // missing from the list is no removed user.
+        if endingSessionsOfRemovedUsers, configuration.users?.pam == nil, configuration.gssapi == nil {
             let remaining = Set(configuration.users?.usernames ?? [])
             ended = openSessions.end { !remaining.contains($0) }
         }

@@ -173,7 +173,7 @@ public actor SOCKSServer {
     /// users and no `allowFrom`, unless `allowOpenProxy` says that is meant. Empty when the configuration is
     /// safe to start.
     static func openProxyAddresses(_ configuration: Configuration) -> [SocketAddress] {
-        guard configuration.users == nil, configuration.allowFrom.isEmpty, !configuration.allowOpenProxy else { return [] }
+        guard !configuration.requiresLogin, configuration.allowFrom.isEmpty, !configuration.allowOpenProxy else { return [] }
         // A PROXY listener counts too: the balancer in front passes on whoever reaches it.
         return ListenerSpec.all(configuration).map(\.address).filter { !$0.ip.unmapped.isLoopback }
     }

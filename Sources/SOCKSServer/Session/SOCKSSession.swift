@@ -42,6 +42,10 @@ actor SOCKSSession {
     /// The user this session is counted for under `--max-sessions-per-user`, if any.
     private var countedUser: String?
 
+    /// After a GSS-API login: the level granted, and above level 0 what every reply and relayed byte is
+    /// wrapped with (RFC 1961 §5).
+    var gssapi: GSSAPISession?
+
     /// What the listener accepts: the first byte must choose one of these.
     let protocols: Set<ClientProtocol>
     /// How replies are written: in the words of the protocol the client spoke.
@@ -109,6 +113,8 @@ actor SOCKSSession {
             return
         }
         record.user = accepted.user.map { Array($0.utf8) }
+        record.protection = accepted.gssapi?.protection
+        gssapi = accepted.gssapi
         record.command = accepted.request.command
         record.destination = accepted.request.destination
         tracker.accepted(user: accepted.user, command: accepted.request.command, destination: accepted.request.destination)
@@ -119,6 +125,10 @@ actor SOCKSSession {
         defer { leaveUserLimit() }
         guard await serve(as: accepted.user) else { return }
         let uot = UoTVersion(destination: accepted.request.destination)
+        if gssapi?.encapsulation != nil, accepted.request.command == .bind || uot != nil {
+            await refuseUnderProtection(uot != nil ? "UDP over TCP" : "BIND")
+            return
+        }
         switch (dialect, accepted.request.command) {
         case (.socks5, .connect) where uot != nil:
             await serveUoT(uot!, accepted)
@@ -137,6 +147,11 @@ actor SOCKSSession {
         default:
             await fail(.commandNotSupported, reason: "command \(accepted.request.command) not supported over \(dialect)")
         }
+    }
+
+    /// Refuses a command not served under GSS-API per-message protection yet (07, encapsulated).
+    private func refuseUnderProtection(_ command: String) async {
+        await fail(.commandNotSupported, reason: "\(command) is not served under GSS-API protection (level 1 or 2) yet")
     }
 
     /// Makes `user` the one this session serves: its access policy and bandwidth cap, and its place under
@@ -201,12 +216,15 @@ actor SOCKSSession {
     // allocator slabs its deepest stack needed for as long as it lives, so a handshake's frames inlined
     // into `open()` (1,344–1,616 bytes) made every idle session pay a larger slab.
 
-    /// The SOCKS5 front-end, with the login stage for its RFC 1929 login.
+    /// The SOCKS5 front-end, with the login stage for its RFC 1929 or GSS-API (RFC 1961) login.
     @inline(never)
     private func openSOCKS5(received: consuming [UInt8]) async throws -> ClientRequest {
-        let frontEnd = SOCKS5FrontEnd(connection: connection, requiresLogin: context.configuration.users != nil)
+        let frontEnd = SOCKS5FrontEnd(
+            connection: connection, requiresLogin: context.configuration.users != nil, gssapi: context.configuration.gssapi)
         let (request, buffer) = try await frontEnd.readRequest(adopting: consume received) { credentials in
             await logIn(credentials)
+        } acceptToken: { token, securityContext in
+            await acceptSecurityToken(token, into: securityContext)
         }
         // Kept for the success reply if it is one of the pool's size (not the bytes read with a PROXY header).
         if buffer.capacity >= Self.handshakeReadSize { spareBuffer = buffer }
@@ -221,13 +239,17 @@ actor SOCKSSession {
         let (request, userID) = try await frontEnd.readRequest(received: consume received)
         record.socks4UserID = userID
         // Configuration refuses SOCKS4 beside users; this holds whatever a reload or an embedder did.
-        if context.configuration.users != nil { try await frontEnd.refuseWithoutLogin() }
+        if context.configuration.requiresLogin { try await frontEnd.refuseWithoutLogin() }
         return request
     }
 
     /// Writes the success reply (in the client's dialect) with `bound` as BND; a SOCKS5 reply is written from
     /// the handshake's buffer, if the session still holds it, which then goes back to the pool.
     func writeSuccessReply(bound: SOCKSEndpoint) async throws {
+        if let encapsulation = gssapi?.encapsulation {
+            try await connection.write(try encapsulation.seal(SOCKSReply(code: .succeeded, bound: bound).encoded()[...]).get())
+            return
+        }
         guard dialect == .socks5, var buffer = spareBuffer.take() else {
             try await connection.write(dialect.successReply(bound: bound))
             return
@@ -255,6 +277,13 @@ actor SOCKSSession {
     func logIn(_ credentials: SOCKSCredentials) async -> LoginGate.Decision {
         record.user = credentials.username
         let decision = await LoginGate(context: context, client: record.client, connection: connection).check(credentials)
+        if case .refusedUnchecked = decision { record.summarized = true }
+        return decision
+    }
+
+    /// The login stage, for a GSS-API token (RFC 1961); a refusal without a check is summarised in the log.
+    func acceptSecurityToken(_ token: [UInt8], into securityContext: GSSAPISecurityContext) async -> LoginGate.GSSAPIDecision {
+        let decision = await LoginGate(context: context, client: record.client, connection: connection).accept(token, into: securityContext)
         if case .refusedUnchecked = decision { record.summarized = true }
         return decision
     }
@@ -292,13 +321,17 @@ actor SOCKSSession {
     /// Writes the failure reply in the client's dialect; an HTTP client's unread bytes are drained first, so
     /// the close does not reset the answer away.
     private func writeFailureReply(_ code: SOCKSReplyCode) async {
+        if let encapsulation = gssapi?.encapsulation {
+            if case .success(let sealed) = encapsulation.seal(dialect.failureReply(code)[...]) { try? await connection.write(sealed) }
+            return
+        }
         try? await connection.write(dialect.failureReply(code))
         if dialect == .http { await httpFrontEnd.drainBeforeClose() }
     }
 
     /// The HTTP front-end of this session's connection.
     var httpFrontEnd: HTTPFrontEnd {
-        HTTPFrontEnd(connection: connection, requiresLogin: context.configuration.users != nil, metrics: context.metrics)
+        HTTPFrontEnd(connection: connection, requiresLogin: context.configuration.requiresLogin, metrics: context.metrics)
     }
 
     /// The HTTP side of a listener: the connection's first byte was an ASCII letter, so `firstBytes` (all
@@ -322,7 +355,7 @@ actor SOCKSSession {
         case HandshakeError.clientClosed: .clientClosed
         case HandshakeError.throttled: .authThrottled
         case HandshakeError.checkerBusy: .authBusy
-        case HandshakeError.rejected(.authenticationFailed): .authFailed
+        case HandshakeError.rejected(.authenticationFailed), HandshakeError.rejected(.gssapiFailed): .authFailed
         case HandshakeError.rejected(.noAcceptableMethod): .noAcceptableMethod
         case HandshakeError.rejected(.malformed(let problem)): .malformed("\(problem)")
         case HandshakeError.rejectedSOCKS4(let problem): .malformed("\(problem)")

@@ -21,6 +21,8 @@ struct SessionRecord: Sendable {
     var destination: SOCKSEndpoint?
     /// Which way the request left, once the route chose (nil when it never got that far).
     var via: EgressVia?
+    /// The GSS-API protection level granted (RFC 1961), for a session that logged in by GSS-API.
+    var protection: GSSAPIProtection?
     var bytesUp = 0
     var bytesDown = 0
     /// For UDP ASSOCIATE: datagrams refused or undeliverable.
@@ -71,6 +73,10 @@ struct SessionRecord: Sendable {
             .init("up", .integer(bytesUp)),
             .init("down", .integer(bytesDown)),
         ]
+        if let protection {
+            // Above level 0 every byte was wrapped or unwrapped: the relay did not splice.
+            fields.append(.init("protection", .text(protection.description)))
+        }
         if let datagramsDropped {
             fields.append(.init("dropped", .integer(datagramsDropped)))
         }

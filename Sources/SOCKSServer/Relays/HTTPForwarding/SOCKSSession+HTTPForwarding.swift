@@ -87,7 +87,7 @@ extension SOCKSSession {
             startNextRecord(counters: counters, requestStart: &requestStart)
             record.httpMethod = next.head.method
             record.destination = next.destination
-            if context.configuration.users != nil && next.authorization != login {
+            if context.configuration.requiresLogin && next.authorization != login {
                 // Each request is judged by its own login, checked as on a new connection: a wrong one (or
                 // none) is answered 407 and ends the connection; another user's makes this that user's
                 // request, under that user's rules, cap and session limit.

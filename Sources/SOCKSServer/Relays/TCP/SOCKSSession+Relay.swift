@@ -21,7 +21,15 @@ extension SOCKSSession {
                 counters.countUp(earlyData.count)
             }
             record.outcome = .succeeded
-            try await TCPRelay(client: connection, target: peer, idleTimeout: context.configuration.idleTimeout, counters: counters, bandwidth: bandwidth).run()
+            if let encapsulation = gssapi?.encapsulation {
+                // Under GSS-API protection every byte is unwrapped or wrapped on its way: nothing is spliced.
+                try await EncapsulatedRelay(
+                    client: connection, target: peer, encapsulation: encapsulation, pendingInput: gssapi?.encapsulatedInput ?? [],
+                    idleTimeout: context.configuration.idleTimeout, counters: counters, bandwidth: bandwidth
+                ).run()
+            } else {
+                try await TCPRelay(client: connection, target: peer, idleTimeout: context.configuration.idleTimeout, counters: counters, bandwidth: bandwidth).run()
+            }
         } catch TCPRelay.Ending.idleTimeout {
             record.outcome = .idleTimeout
         } catch is CancellationError {

@@ -26,7 +26,8 @@ extension SOCKSSession {
         // The client's own IP: the connection's peer, or the address a PROXY header named (the client then
         // reaches this instance's UDP relay directly, at its advertised address).
         let client = UDPClientLatch(
-            clientIP: record.client.ip, requiredPort: requestedPort == 0 ? nil : requestedPort, ownAddresses: context.runtime.ownAddresses)
+            clientIP: record.client.ip, requiredPort: requestedPort == 0 ? nil : requestedPort, ownAddresses: context.runtime.ownAddresses,
+            encapsulation: gssapi?.encapsulation)
         let bound = SocketAddress(ip: context.configuration.udpAdvertiseAddress ?? localIP, port: clientSocket.localAddress.port)
         await serveDatagramRelay(bound: bound, abandon: { clientSocket.close() }) { forwarder in
             context.logger.debug("session \(record.client): UDP relay on \(clientSocket.localAddress) (advertised \(bound))")

@@ -106,6 +106,27 @@ struct UDPAssociation {
             drop(.ownSocket, "from \(sender), one of this server's own UDP sockets")
             return
         }
+        if let encapsulation = client.encapsulation {
+            // In functions of their own, so that the frames of a relay without protection do not grow.
+            await forwardEncapsulated(datagram, encapsulation, lookupsIn: &lookups)
+            return
+        }
+        await forward(datagram, lookupsIn: &lookups)
+    }
+
+    /// A client datagram that is one encapsulated message: unwrapped, then forwarded; dropped when it does
+    /// not unwrap.
+    private func forwardEncapsulated(_ datagram: ArraySlice<UInt8>, _ encapsulation: GSSAPIEncapsulation, lookupsIn lookups: inout DiscardingTaskGroup) async {
+        switch encapsulation.openDatagram(datagram) {
+        case .success(let plaintext):
+            await forward(plaintext[...], lookupsIn: &lookups)
+        case .failure(let error):
+            drop(.malformed, "GSS-API: \(error)")
+        }
+    }
+
+    /// A client datagram's header parsed, and its payload forwarded; dropped when malformed or fragmented.
+    private func forward(_ datagram: ArraySlice<UInt8>, lookupsIn lookups: inout DiscardingTaskGroup) async {
         let header: SOCKSUDPHeader
         let payloadStart: Int
         do {

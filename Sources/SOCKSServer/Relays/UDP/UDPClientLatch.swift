@@ -21,12 +21,17 @@ final class UDPClientLatch: Sendable {
     let clientIP: IPAddress
     private let client: Mutex<SocketAddress?>
     private let ownAddresses: OwnAddresses
+    /// Under GSS-API protection (levels 1 and 2): the client's datagrams are each one encapsulated message
+    /// of header and payload, and so are the replies. Kept here, in the one object both directions share,
+    /// so that the relay's structs (and the task frames that hold them) do not grow for everyone else.
+    let encapsulation: GSSAPIEncapsulation?
 
     /// - Parameter requiredPort: the port the request named, or `nil` for 0 (latch the first datagram's).
-    init(clientIP: IPAddress, requiredPort: UInt16?, ownAddresses: OwnAddresses) {
+    init(clientIP: IPAddress, requiredPort: UInt16?, ownAddresses: OwnAddresses, encapsulation: GSSAPIEncapsulation? = nil) {
         self.clientIP = clientIP
         self.client = Mutex(requiredPort.map { SocketAddress(ip: clientIP, port: $0) })
         self.ownAddresses = ownAddresses
+        self.encapsulation = encapsulation
     }
 
     /// Whether a datagram from `sender` comes from the client; latches the port on the client's first one.
