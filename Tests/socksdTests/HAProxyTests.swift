@@ -365,7 +365,9 @@ import TestSupport
         }
         #expect(servers.count == 4 && servers.allSatisfy { $0["status"] == "UP" }, "\(servers)")
         for server in servers where server["backend"] == "socksd_v2" {
-            #expect(server["check_status"] == "L4OK" && server["chkfail"] == "0", "\(server)")
+            // HAProxy writes "* " before the status of a check that is under way as the stats are read.
+            let status = server["check_status"].map { $0.hasPrefix("* ") ? String($0.dropFirst(2)) : $0 }
+            #expect(status == "L4OK" && server["chkfail"] == "0", "\(server)")
         }
         try await cluster.finish()
     }
