@@ -492,7 +492,10 @@ public final class EventLoop: TaskExecutor, SerialExecutor, Sendable {
                 let failed = event.events & (CEPOLL_ERR | CEPOLL_HUP) != 0
                 registration.signal(
                     readable: failed || event.events & (CEPOLL_IN | CEPOLL_RDHUP) != 0,
-                    writable: failed || event.events & CEPOLL_OUT != 0)
+                    writable: failed || event.events & CEPOLL_OUT != 0,
+                    // Not `EPOLLHUP` alone: a socket registered before its connect reports it while unconnected.
+                    // A FIN, and a reset (which shuts both sides), both bring `EPOLLRDHUP`.
+                    peerEnded: event.events & CEPOLL_RDHUP != 0)
             }
         }
         // Stopped: new jobs already go to the global executor. Pending timers (only an embedder's group

@@ -11,25 +11,42 @@ final class IORegistration: Sendable {
         case read, write
     }
 
+    /// How a wait ended, as a value: `readiness(for:)` hands it back without an error to box (an error
+    /// thrown across a task costs an allocation each time).
+    enum WaitOutcome: Sendable {
+        /// The descriptor may be ready: try the call again.
+        case ready
+        /// The socket was closed under the wait.
+        case closed
+        /// The waiting task was cancelled.
+        case cancelled
+        /// Another task already waits in this direction (a misuse: one reader and one writer at a time).
+        case busy
+    }
+
     /// Who waits in one direction: one task, or a wait on several sockets at once (`ReadinessWait`).
     ///
     /// A task waits with an unsafe continuation, which unlike a checked one costs no allocation per wait: it
     /// is resumed exactly once, by whoever takes it out of its slot under the lock (`signal`, `close`, the
-    /// cancellation handler), or at once by `wait` when it never went into a slot.
+    /// cancellation handler), or at once by the wait itself when it never went into a slot.
     private enum Waiter {
-        case task(UnsafeContinuation<Void, any Error>)
-        case any(ReadinessWait)
+        /// A task in `wait(for:)`: the outcome becomes an error to throw.
+        case task(UnsafeContinuation<Void, any Error>, Direction)
+        /// A task in `readiness(for:)`: the outcome is handed back as it is.
+        case outcome(UnsafeContinuation<WaitOutcome, Never>)
+        case any(ReadinessWait, Direction)
 
         /// A finished shared wait still sitting in a slot counts as no waiter.
         var isLive: Bool {
-            if case .any(let wait) = self { return !wait.isFinished }
+            if case .any(let wait, _) = self { return !wait.isFinished }
             return true
         }
 
-        func resume(with result: Result<Void, any Error>) {
+        func resume(_ outcome: WaitOutcome) {
             switch self {
-            case .task(let continuation): continuation.resume(with: result)
-            case .any(let wait): wait.finish(with: result)
+            case .task(let continuation, let direction): continuation.resume(with: outcome.result(direction))
+            case .outcome(let continuation): continuation.resume(returning: outcome)
+            case .any(let wait, let direction): wait.finish(with: outcome.result(direction))
             }
         }
     }
@@ -46,6 +63,19 @@ final class IORegistration: Sendable {
     /// What epoll hands back for this registration: the generation in the high half, the fd in the low half.
     let token: UInt64
     private let state = Mutex(Waiters())
+    /// Whether the last read of this (stream) socket left its receive queue empty: a `recv` that came back
+    /// short of its room or with `EAGAIN`, set by the reader (`noteInput`). Every byte that arrives after
+    /// that brings an edge, so the next read can wait for it first instead of making a `recv` that fails
+    /// with `EAGAIN` — one system call less per read that would come too early (a handshake's next message,
+    /// a relay's next load): about three per CONNECT session. A wait for `.read` that returns takes an edge,
+    /// so it clears the flag: whoever takes an edge without reading (a hang-up watch, a peek) can never
+    /// leave a later reader waiting for an edge that already came.
+    private let drained = Atomic<Bool>(false)
+    /// Whether an event said the peer finished or reset (`EPOLLRDHUP`). A FIN that
+    /// came with the last bytes is taken with their edge, and a read that then comes back short has not seen
+    /// it (the next read returns 0 at once, and no edge will come for it): once the peer has ended, every
+    /// read tries first. Set before the waiter is woken, so a reader never reads short with it unseen.
+    private let peerEnded = Atomic<Bool>(false)
 
     init(fd: Int32, generation: UInt32) {
         self.fd = fd
@@ -55,39 +85,63 @@ final class IORegistration: Sendable {
     /// Suspends until the descriptor may be ready in `direction`, the socket is closed, or the task is cancelled.
     ///
     /// One waiter per direction: a socket is read by one task and written by one task at a time.
+    ///
+    /// - Throws: `SocketError.closed` when the socket is closed, `CancellationError` on cancellation.
     nonisolated(nonsending) func wait(for direction: Direction) async throws {
         try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-                let outcome = install(.task(continuation), for: direction)
+                let outcome = install(.task(continuation, direction), for: direction)
                 // Resumed outside the lock: resuming can run arbitrary code on this thread.
-                if let outcome { continuation.resume(with: outcome) }
+                if let outcome { continuation.resume(with: outcome.result(direction)) }
             }
         } onCancel: {
-            let waiter = state.withLock { waiters in
-                switch direction {
-                case .read: defer { waiters.reader = nil }; return waiters.reader
-                case .write: defer { waiters.writer = nil }; return waiters.writer
-                }
-            }
-            waiter?.resume(with: .failure(CancellationError()))
+            cancelWait(in: direction)
         }
+    }
+
+    /// Suspends as `wait(for:)` does, and says how the wait ended instead of throwing: a relay's direction,
+    /// which ends on a close or a cancellation as a matter of course, allocates nothing for it.
+    nonisolated(nonsending) func readiness(for direction: Direction) async -> WaitOutcome {
+        await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<WaitOutcome, Never>) in
+                let outcome = install(.outcome(continuation), for: direction)
+                if let outcome { continuation.resume(returning: outcome) }
+            }
+        } onCancel: {
+            cancelWait(in: direction)
+        }
+    }
+
+    /// Wakes the task waiting in `direction`, if any, as cancelled.
+    private func cancelWait(in direction: Direction) {
+        let waiter = state.withLock { waiters in
+            switch direction {
+            case .read: defer { waiters.reader = nil }; return waiters.reader
+            case .write: defer { waiters.writer = nil }; return waiters.writer
+            }
+        }
+        waiter?.resume(.cancelled)
     }
 
     /// Puts `waiter` in the slot for `direction`, unless it can be answered at once.
     ///
     /// - Returns: the immediate answer (ready, closed, cancelled, busy), or `nil` when the waiter now waits.
-    private func install(_ waiter: Waiter, for direction: Direction) -> Result<Void, any Error>? {
-        state.withLock { waiters in
-            if waiters.closed { return .failure(SocketError.closed) }
-            if Task.isCancelled { return .failure(CancellationError()) }
+    private func install(_ waiter: Waiter, for direction: Direction) -> WaitOutcome? {
+        // Whatever wakes this waiter takes the edge (see `drained`). Cleared here rather than after the wait,
+        // so that `wait` ends with its await: code after it would cost a hop back to the caller's executor,
+        // which allocates a task record.
+        if direction == .read { drained.store(false, ordering: .relaxed) }
+        return state.withLock { waiters in
+            if waiters.closed { return .closed }
+            if Task.isCancelled { return .cancelled }
             switch direction {
             case .read:
-                if waiters.readReady { waiters.readReady = false; return .success(()) }
-                if waiters.reader?.isLive == true { return .failure(SocketError.failed(operation: "read wait", errno: Errno(rawValue: EBUSY))) }
+                if waiters.readReady { waiters.readReady = false; return .ready }
+                if waiters.reader?.isLive == true { return .busy }
                 waiters.reader = waiter
             case .write:
-                if waiters.writeReady { waiters.writeReady = false; return .success(()) }
-                if waiters.writer?.isLive == true { return .failure(SocketError.failed(operation: "write wait", errno: Errno(rawValue: EBUSY))) }
+                if waiters.writeReady { waiters.writeReady = false; return .ready }
+                if waiters.writer?.isLive == true { return .busy }
                 waiters.writer = waiter
             }
             return nil
@@ -106,8 +160,8 @@ final class IORegistration: Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 wait.install(continuation)
                 for (registration, direction) in needs {
-                    if let outcome = registration.install(.any(wait), for: direction) {
-                        wait.finish(with: outcome)
+                    if let outcome = registration.install(.any(wait, direction), for: direction) {
+                        wait.finish(with: outcome.result(direction))
                         break
                     }
                 }
@@ -120,14 +174,16 @@ final class IORegistration: Sendable {
     private func remove(_ wait: ReadinessWait, from direction: Direction) {
         state.withLock { waiters in
             switch direction {
-            case .read: if case .any(let held)? = waiters.reader, held === wait { waiters.reader = nil }
-            case .write: if case .any(let held)? = waiters.writer, held === wait { waiters.writer = nil }
+            case .read: if case .any(let held, _)? = waiters.reader, held === wait { waiters.reader = nil }
+            case .write: if case .any(let held, _)? = waiters.writer, held === wait { waiters.writer = nil }
             }
         }
     }
 
-    /// Called by the loop thread with the directions an event reported ready.
-    func signal(readable: Bool, writable: Bool) {
+    /// Called by the loop thread with the directions an event reported ready, and whether it said that the
+    /// peer has ended its side.
+    func signal(readable: Bool, writable: Bool, peerEnded ended: Bool = false) {
+        if ended { peerEnded.store(true, ordering: .relaxed) }
         let (reader, writer) = state.withLock { waiters in
             var reader: Waiter?
             var writer: Waiter?
@@ -155,8 +211,8 @@ final class IORegistration: Sendable {
             }
             return (reader, writer)
         }
-        reader?.resume(with: .success(()))
-        writer?.resume(with: .success(()))
+        reader?.resume(.ready)
+        writer?.resume(.ready)
     }
 
     /// Marks the registration closed and wakes both waiters with `SocketError.closed`.
@@ -166,12 +222,32 @@ final class IORegistration: Sendable {
             defer { waiters.reader = nil; waiters.writer = nil }
             return (waiters.reader, waiters.writer)
         }
-        reader?.resume(with: .failure(SocketError.closed))
-        writer?.resume(with: .failure(SocketError.closed))
+        reader?.resume(.closed)
+        writer?.resume(.closed)
     }
 
     var isClosed: Bool { state.withLock { $0.closed } }
 
+    /// Whether the last read left the receive queue empty, with no `.read` wait since (see `drained`).
+    var inputLooksDrained: Bool { drained.load(ordering: .relaxed) && !peerEnded.load(ordering: .relaxed) }
+
+    /// Notes what a read found: `true` when it left the receive queue empty.
+    func noteInput(drained isEmpty: Bool) {
+        drained.store(isEmpty, ordering: .relaxed)
+    }
+
     /// The edges recorded while nobody waited (what the next wait in each direction consumes).
     var recordedReadiness: (read: Bool, write: Bool) { state.withLock { ($0.readReady, $0.writeReady) } }
+}
+
+extension IORegistration.WaitOutcome {
+    /// The outcome as what `wait(for:)` returns or throws.
+    func result(_ direction: IORegistration.Direction) -> Result<Void, any Error> {
+        switch self {
+        case .ready: .success(())
+        case .closed: .failure(SocketError.closed)
+        case .cancelled: .failure(CancellationError())
+        case .busy: .failure(SocketError.failed(operation: "\(direction == .read ? "read" : "write") wait", errno: Errno(rawValue: EBUSY)))
+        }
+    }
 }

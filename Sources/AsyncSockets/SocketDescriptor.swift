@@ -24,6 +24,10 @@ final class SocketDescriptor: Sendable {
     /// this one does not remove the socket from epoll, and `deinit` must.
     let isShared: Bool
     private let lifecycle = Atomic<Lifecycle>(.open)
+    /// Whether a call on this socket failed with a reset or a broken pipe: the connection is gone, so
+    /// `close()` skips the `shutdown`, which would only fail with `ENOTCONN` (a system call less for every
+    /// session that ends with a reset).
+    private let connectionGone = Atomic<Bool>(false)
 
     /// Takes ownership of `fd` (nonblocking, close-on-exec) and registers it with `loop`, or with the loop
     /// a new socket gets by default (the calling thread's, else a shared one).
@@ -81,7 +85,7 @@ final class SocketDescriptor: Sendable {
     func close() {
         guard end(as: .closed) else { return }
         registration.close()
-        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+        if !connectionGone.load(ordering: .relaxed) { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
         loop.uses.leave()
     }
 
@@ -146,6 +150,7 @@ final class SocketDescriptor: Sendable {
             return nil
         case .failure(let error):
             if isClosed { throw .closed }
+            if error == .connectionReset || error == .brokenPipe { connectionGone.store(true, ordering: .relaxed) }
             throw .from(error, operation: operation)
         }
     }

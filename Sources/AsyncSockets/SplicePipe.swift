@@ -64,13 +64,17 @@ package final class SplicePipe: Sendable {
             let filled = cepoll_splice(input.fd, writeEnd, capacity)
             if filled > 0 {
                 buffered.store(filled, ordering: .relaxed)
+                // A splice may stop at the pipe's room with bytes still queued: no reason to wait first.
+                source.noteInput(drained: false)
                 return .moved(filled)
             }
             if filled == 0 { return .endOfStream }
             let error = Errno.current
             switch error {
             case .interrupted: continue
-            case .wouldBlock: return .wouldBlock
+            case .wouldBlock:
+                source.noteInput(drained: true)
+                return .wouldBlock
             case Errno(rawValue: EINVAL): throw Unsupported(errno: error)
             default: throw input.isClosed ? SocketError.closed : SocketError.from(error, operation: "splice")
             }

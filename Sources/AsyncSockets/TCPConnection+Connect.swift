@@ -44,7 +44,7 @@ extension TCPConnection {
             case .failure(let error):
                 throw SocketError.failed(operation: "connect \(address)", errno: error)
             }
-            return .connected(try TCPConnection(descriptor: descriptor, remoteAddress: address))
+            return .connected(try TCPConnection(descriptor: descriptor, remoteAddress: address, dialed: true))
         } catch {
             descriptor.close()
             throw error

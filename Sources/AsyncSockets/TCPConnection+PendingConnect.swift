@@ -20,7 +20,7 @@ extension TCPConnection {
             defer { timer?.cancel() }
             do {
                 try await TCPConnection.waitUntilConnected(descriptor, to: address)
-                return try TCPConnection(descriptor: descriptor, remoteAddress: address)
+                return try TCPConnection(descriptor: descriptor, remoteAddress: address, dialed: true)
             } catch {
                 descriptor.close()
                 if timer?.hasFired == true { throw SocketError.timedOut }

@@ -27,6 +27,8 @@ extension TCPConnection {
             guard error != .closed else { throw error }
             return .end  // a reset: the stream is over (the next read says how)
         }
+        // What the peek saw is what a read would see (`inputLooksDrained`).
+        noteInput(drained: count == nil)
         guard let count else { return .nothing }
         return count > 0 ? .bytes : .end
     }

@@ -10,22 +10,36 @@ extension TCPConnection {
     ///
     /// A pipe works in nonblocking steps, and when a step cannot go on it knows what holds it up: it says so
     /// in `Iterator.awaiting` before it asks for the next element. The first element comes at once (a pipe
-    /// tries before it waits); one asked for with nothing awaited comes after a `Task.yield()`, so that a pipe
+    /// tries before it waits, unless its source's last read left nothing queued: `inputLooksDrained`); one
+    /// asked for with nothing awaited comes after a `Task.yield()`, so that a pipe
     /// that never runs dry does not hold its loop from the other tasks. Readiness is edge-triggered and an
     /// edge that came while nobody waited is remembered, so an element is a reason to try again, not a
     /// promise that the next call moves bytes.
     ///
-    /// The sequence never ends by itself: the pipe stops asking at EOF. Waiting throws `SocketError.closed`
-    /// when the awaited socket is closed (a relay's teardown, an idle timeout) and `CancellationError` on
-    /// cancellation. The iterator holds the two sockets' registrations and what it awaits, nothing more: no
-    /// allocation per element. One iterator per pipe: the source is read, and the sink written, by one task.
+    /// The sequence ends when the awaited socket is closed (a relay's teardown, an idle timeout) or the task
+    /// is cancelled, and `Iterator.ending` says which: a value, not a thrown error, because every relay ends
+    /// this way and an error thrown costs an allocation. At EOF the pipe simply stops asking. The iterator
+    /// holds the two sockets' registrations and what it awaits, nothing more: no allocation per element.
+    /// One iterator per pipe: the source is read, and the sink written, by one task.
     package struct PipeReadiness: AsyncSequence, Sendable {
         package typealias Element = Void
         let source: TCPConnection
         let sink: TCPConnection
 
+        /// Why a pipe's readiness sequence ended.
+        package enum Ending: Sendable {
+            /// The awaited socket was closed (a relay's teardown, an idle timeout).
+            case closed
+            /// The task was cancelled.
+            case cancelled
+            /// Another task already waited on the awaited socket in the same direction.
+            case busy
+        }
+
         package func makeAsyncIterator() -> Iterator {
-            Iterator(source: source.descriptor.registration, sink: sink.descriptor.registration)
+            Iterator(
+                source: source.descriptor.registration, sink: sink.descriptor.registration,
+                awaiting: source.inputLooksDrained ? .readable : nil)
         }
 
         package struct Iterator: AsyncIteratorProtocol {
@@ -35,27 +49,41 @@ extension TCPConnection {
             /// What the next element waits for: `.readable` the source, `.writable` the sink; nil, nothing
             /// (the pipe has more to move at once, after a yield).
             package var awaiting: SocketReadiness?
+            /// Why the sequence ended, once it has.
+            package private(set) var ending: Ending?
 
-            init(source: IORegistration, sink: IORegistration) {
+            init(source: IORegistration, sink: IORegistration, awaiting: SocketReadiness?) {
                 self.source = source
                 self.sink = sink
+                self.awaiting = awaiting
             }
 
-            package mutating func next() async throws -> Void? {
-                guard started else {
+            package mutating func next() async -> Void? {
+                guard ending == nil else { return nil }
+                guard let awaiting else {
+                    // The first element comes at once; later ones after a yield.
+                    if started {
+                        await Task.yield()
+                        if Task.isCancelled {
+                            ending = .cancelled
+                            return nil
+                        }
+                    }
                     started = true
                     return ()
                 }
-                guard let awaiting else {
-                    await Task.yield()
-                    try Task.checkCancellation()
-                    return ()
-                }
+                started = true
                 // One wait for either socket: a small frame, so that a relay direction's whole task fits
                 // in the first slab of its task allocator.
                 let (registration, direction) = awaiting == .readable ? (source, IORegistration.Direction.read) : (sink, .write)
-                try await registration.wait(for: direction)
-                return ()
+                switch await registration.readiness(for: direction) {
+                case .ready: return ()
+                case .closed: ending = .closed
+                case .cancelled: ending = .cancelled
+                // A second task waiting on one of these sockets: a misuse this pipe cannot recover from.
+                case .busy: ending = .busy
+                }
+                return nil
             }
         }
     }

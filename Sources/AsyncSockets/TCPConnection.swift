@@ -22,8 +22,10 @@ public final class TCPConnection: Sendable {
 
     /// - Parameter inheritsNoDelay: whether the socket already has `TCP_NODELAY` (Linux copies it from the
     ///   listening socket to each accepted one), which saves a system call per accepted connection.
-    init(descriptor: SocketDescriptor, remoteAddress: SocketAddress? = nil, inheritsNoDelay: Bool = false) throws(SocketError) {
+    /// - Parameter dialed: whether this side connected the socket (see `inputLooksDrained`).
+    init(descriptor: SocketDescriptor, remoteAddress: SocketAddress? = nil, inheritsNoDelay: Bool = false, dialed: Bool = false) throws(SocketError) {
         self.descriptor = descriptor
+        if dialed { descriptor.registration.noteInput(drained: true) }
         guard let remote = remoteAddress ?? descriptor.remoteAddress else {
             throw .failed(operation: "getpeername", errno: .notConnected)
         }
@@ -39,9 +41,11 @@ public final class TCPConnection: Sendable {
     ///
     /// - Returns: the number of bytes read; 0 means the peer closed its side (EOF).
     nonisolated(nonsending) public func read(into buffer: inout [UInt8]) async throws -> Int {
+        var waitFirst = inputLooksDrained
         while true {
+            if waitFirst { try await descriptor.registration.wait(for: .read) }
             if let count = try readNow(into: &buffer) { return count }
-            try await descriptor.registration.wait(for: .read)
+            waitFirst = true
         }
     }
 
@@ -49,10 +53,32 @@ public final class TCPConnection: Sendable {
     ///
     /// - Returns: the number of bytes read; 0 means the peer closed its side (EOF).
     nonisolated(nonsending) package func read(into buffer: inout [UInt8], at offset: Int) async throws -> Int {
+        var waitFirst = inputLooksDrained
         while true {
+            if waitFirst { try await descriptor.registration.wait(for: .read) }
             if let count = try readNow(into: &buffer, at: offset) { return count }
-            try await descriptor.registration.wait(for: .read)
+            waitFirst = true
         }
+    }
+
+    /// Whether the last read found nothing more waiting (`IORegistration.inputLooksDrained`): a reader that
+    /// waits for `.readable` before its next `readNow` then loses nothing and saves a `recv` that would fail
+    /// with `EAGAIN`. True from the start for a socket this side dialed (registered before its first byte
+    /// could come); false for an accepted one, whose first bytes usually arrive before its registration and
+    /// are read at once.
+    package var inputLooksDrained: Bool { descriptor.registration.inputLooksDrained }
+
+    /// Notes what a read through another call (`splice`, a peek) found: `true` when the receive queue was
+    /// left empty.
+    package func noteInput(drained isEmpty: Bool) {
+        descriptor.registration.noteInput(drained: isEmpty)
+    }
+
+    /// Notes what a `recv` of up to `room` bytes returned (`nil`: `EAGAIN`).
+    private func noteRead(_ count: Int?, room: Int) {
+        guard let count else { return noteInput(drained: true) }
+        // EOF is no reason to wait: a read after it returns 0 at once, and no edge would come.
+        noteInput(drained: count > 0 && count < room)
     }
 
     /// Reads what is available now, without waiting.
@@ -61,12 +87,14 @@ public final class TCPConnection: Sendable {
     ///   `.readable` and try again).
     package func readNow(into buffer: inout [UInt8], at offset: Int = 0) throws(SocketError) -> Int? {
         let fd = descriptor.fd
-        return try descriptor.attempt(operation: "recv") {
+        let count = try descriptor.attempt(operation: "recv") {
             buffer.withUnsafeMutableBytes { whole in
                 let room = UnsafeMutableRawBufferPointer(rebasing: whole[offset...])
                 return Glibc.recv(fd, room.baseAddress, room.count, 0)
             }
         }
+        noteRead(count, room: buffer.count - offset)
+        return count
     }
 
     /// Reads what is available now into `buffer`, without waiting (a buffer on the caller's stack, say).
@@ -74,11 +102,14 @@ public final class TCPConnection: Sendable {
     /// - Returns: the number of bytes read (0 at EOF), or `nil` when nothing is available yet.
     package func readNow(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int? {
         let fd = descriptor.fd
-        return try descriptor.attempt(operation: "recv") { Glibc.recv(fd, buffer.baseAddress, buffer.count, 0) }
+        let count = try descriptor.attempt(operation: "recv") { Glibc.recv(fd, buffer.baseAddress, buffer.count, 0) }
+        noteRead(count, room: buffer.count)
+        return count
     }
 
     /// Waits until bytes (or EOF) may be waiting; wakes early, never late. Call it only after `readNow`
-    /// found nothing: readiness is edge-triggered, so bytes already waiting bring no new wake-up.
+    /// found nothing, or came back short (`inputLooksDrained`): readiness is edge-triggered, so bytes
+    /// already waiting bring no new wake-up.
     nonisolated(nonsending) package func waitUntilReadable() async throws {
         try descriptor.checkOpen()
         try await descriptor.registration.wait(for: .read)

@@ -11,7 +11,9 @@ package enum ThreadScratch {
     /// Safe because the buffer belongs to this thread alone (C thread-local storage) and `body` is
     /// synchronous: no other task can run on this thread until it returns. `body` must not keep the
     /// pointer, nor use `withBuffer` again (that would hand it the same bytes).
-    package static func withBuffer<Result>(_ body: (UnsafeMutableRawBufferPointer) throws -> Result) rethrows -> Result {
+    package static func withBuffer<Result, Failure: Error>(
+        _ body: (UnsafeMutableRawBufferPointer) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
         try body(UnsafeMutableRawBufferPointer(start: cepoll_thread_scratch(), count: size))
     }
 }

@@ -40,7 +40,11 @@ struct SOCKS5FrontEnd {
         while true {
             switch action {
             case .needMoreBytes:
+                // After a read that left nothing queued (the greeting, as a rule), the client's next message
+                // cannot be there before its edge: wait for it rather than make a `recv` that fails.
+                var waitFirst = connection.inputLooksDrained
                 while true {
+                    if waitFirst { try await connection.waitUntilReadable() }
                     let count = try machine.receive(minimumRoom: 256) { [connection] buffer, offset throws(SocketError) in
                         try connection.readNow(into: &buffer, at: offset)
                     }
@@ -48,7 +52,7 @@ struct SOCKS5FrontEnd {
                         guard count > 0 else { throw HandshakeError.clientClosed }
                         break
                     }
-                    try await connection.waitUntilReadable()
+                    waitFirst = true
                 }
                 action = machine.next()
             case .send(let bytes):

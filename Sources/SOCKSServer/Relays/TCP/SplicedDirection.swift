@@ -1,4 +1,5 @@
 import AsyncSockets
+import Glibc
 
 /// One direction of a TCP relay, source → carrier → sink, run by a child task of the relay (`run()`) and
 /// driven by the readiness sequence of its two sockets (`TCPConnection.PipeReadiness`).
@@ -37,19 +38,23 @@ struct SplicedDirection {
     }
 
     /// A failure of one direction, with the socket it happened on: the relay passes a reset on to the other.
+    /// Thrown typed inside the direction (no allocation) and handed back as a value.
     struct Failure: Error {
         let brokenSide: TCPConnection
-        let error: any Error
+        let error: SocketError
     }
 
-    let source: TCPConnection
-    let sink: TCPConnection
-    let pool: SplicePipePool
+
+    /// The relay's two sides and what both directions share (the pool, the counters, the bandwidth cap,
+    /// the relay's ending): one reference, so that this value, which the direction's task keeps in its frame
+    /// for the relay's life, stays small (a larger frame costs the task a second allocator slab).
+    let sides: TCPRelaySides
     let way: Way
-    let counters: RelayCounters
-    /// The user's bandwidth cap, if it has one: each load is paid for after it moves, and the direction waits
-    /// before the next while the user is over its rate.
-    let bandwidth: BandwidthLimiter?
+    var source: TCPConnection { way == .up ? sides.client : sides.target }
+    var sink: TCPConnection { way == .up ? sides.target : sides.client }
+    private var pool: SplicePipePool { sides.pool }
+    private var counters: RelayCounters { sides.counters }
+    private var bandwidth: BandwidthLimiter? { sides.bandwidth }
     private var carrier = Carrier.idle
     /// Loads moved per `advance()` at most: `SplicePipe.roundsBeforeYield`, or 1 under a bandwidth cap so
     /// that each step moves one pipe's worth before the cap is consulted again.
@@ -64,45 +69,56 @@ struct SplicedDirection {
     /// Whether the kernel refused to splice these sockets: the direction copies from then on.
     private var spliceRefused = false
 
-    init(from source: TCPConnection, to sink: TCPConnection, way: Way, pool: SplicePipePool, counters: RelayCounters, bandwidth: BandwidthLimiter?) {
-        self.source = source
-        self.sink = sink
+    init(_ way: Way, of sides: TCPRelaySides) {
+        self.sides = sides
         self.way = way
-        self.pool = pool
-        self.counters = counters
-        self.bandwidth = bandwidth
-        roundsPerAdvance = bandwidth == nil ? SplicePipe.roundsBeforeYield : 1
+        roundsPerAdvance = sides.bandwidth == nil ? SplicePipe.roundsBeforeYield : 1
     }
 
     /// Moves bytes until the source's EOF has been passed on, waking each time the socket it waits for is
     /// ready: the body of a relay's child task, counted among the server's live relay tasks while it runs.
-    /// Gives its carrier back however it ends.
-    ///
-    /// - Throws: `Failure` for an error on either socket; `SocketError.closed` when a socket it waits on is
-    ///   closed (the relay's teardown, the idle watchdog); `CancellationError` when the relay is cancelled.
-    consuming func run() async throws {
+    /// Gives its carrier back however it ends. A failure or a cancellation goes to `sides`, as a value: every
+    /// relay ends with a close, a reset or a cancellation, and an error thrown out of a task would cost an
+    /// allocation each time.
+    consuming func run() async {
         counters.relayTaskStarted()
         defer {
             release()
             counters.relayTaskEnded()
         }
         var readiness = source.readiness(pipingTo: sink).makeAsyncIterator()
-        while try await readiness.next() != nil {
-            try await waitForBandwidth()
-            switch try advance() {
-            case .blocked(let need): readiness.awaiting = need
-            case .busy: readiness.awaiting = nil
-            case .finished: return
+        while await readiness.next() != nil {
+            if bandwidth != nil, !(await waitedForBandwidth()) { return sides.cancelled() }
+            switch step() {
+            case .blocked(let need)?: readiness.awaiting = need
+            case .busy?: readiness.awaiting = nil
+            case .finished?, nil: return
             }
+        }
+        // A close (the relay's teardown, the idle watchdog) needs no word: whoever closed knows.
+        if readiness.ending == .cancelled { sides.cancelled() }
+    }
+
+    /// `advance()`, with a failure handed to `sides`: how the direction stands, or nil when it failed. A
+    /// synchronous function of its own, so that the failure's value takes no room in `run`'s frame, which
+    /// the task keeps for the relay's life (a bigger one costs each direction a second allocator slab).
+    private mutating func step() -> Progress? {
+        do throws(Failure) {
+            return try advance()
+        } catch {
+            sides.failed(error)
+            return nil
         }
     }
 
-    /// While the user is over its bandwidth cap, waits on the loop's timer until it is not.
-    private func waitForBandwidth() async throws {
-        guard let bandwidth else { return }
+    /// While the user is over its bandwidth cap, waits on the loop's timer until it is not: false when the
+    /// wait was cancelled.
+    private func waitedForBandwidth() async -> Bool {
+        guard let bandwidth else { return true }
         while let wait = bandwidth.delay() {
-            try await source.eventLoop.sleep(for: wait)
+            do { try await source.eventLoop.sleep(for: wait) } catch { return false }
         }
+        return true
     }
 
     /// Counts bytes that reached the sink, and pays for them under the bandwidth cap.
@@ -118,7 +134,7 @@ struct SplicedDirection {
     ///
     /// - Throws: `Failure` for an error on either socket (a kernel that refuses to splice is no error: the
     ///   direction copies instead).
-    private mutating func advance() throws -> Progress {
+    private mutating func advance() throws(Failure) -> Progress {
         var rounds = 0
         while true {
             if let blocked = try drain() { return blocked }
@@ -126,7 +142,13 @@ struct SplicedDirection {
             rounds += 1
             switch try fill() {
             case .moved:
-                break
+                // A read that left nothing queued: the next `recv` would fail with EAGAIN, so pass on what
+                // was read and wait for the source's next edge instead (one system call less per load).
+                if source.inputLooksDrained {
+                    if let blocked = try drain() { return blocked }
+                    release()
+                    return .blocked(.readable)
+                }
             case .wouldBlock:
                 release()
                 return .blocked(.readable)
@@ -142,19 +164,19 @@ struct SplicedDirection {
     /// exchanges allocate nothing (a heap buffer per wake-up cost an allocation each, a stack buffer of this
     /// size is one too: `withUnsafeTemporaryAllocation` puts more than 1 KiB on the heap here); what the sink
     /// does not take now is kept as the carrier (a heap buffer of just those bytes) for `drain` to finish.
-    private mutating func copyThroughScratch() throws -> SplicePipe.Step {
+    private mutating func copyThroughScratch() throws(Failure) -> SplicePipe.Step {
         // Nothing keeps a pointer to the scratch bytes past this synchronous call (the bytes left over are
         // copied out), and `recv` writes before anything reads, so it need not be zeroed.
-        try ThreadScratch.withBuffer { buffer in
+        try ThreadScratch.withBuffer { buffer throws(Failure) in
             let read: Int?
-            do { read = try source.readNow(into: buffer) } catch { throw Failure(brokenSide: source, error: error) }
+            do throws(SocketError) { read = try source.readNow(into: buffer) } catch { throw Failure(brokenSide: source, error: error) }
             guard let read else { return .wouldBlock }
             guard read > 0 else { return .endOfStream }
             copied += read
             var written = 0
             while written < read {
                 let step: Int?
-                do {
+                do throws(SocketError) {
                     step = try sink.writeNow(UnsafeRawBufferPointer(rebasing: buffer[written..<read]))
                 } catch {
                     throw Failure(brokenSide: sink, error: error)
@@ -177,20 +199,20 @@ struct SplicedDirection {
     }
 
     /// Moves what the carrier holds into the sink: `nil` once it is empty, or the readiness to wait for.
-    private mutating func drain() throws -> Progress? {
+    private mutating func drain() throws(Failure) -> Progress? {
         switch carrier {
         case .idle:
             return nil
         case .pipe(let pipe):
             guard pipe.pending > 0 else { return nil }
             let step: SplicePipe.Step
-            do { step = try pipe.drain(to: sink) } catch { throw Failure(brokenSide: sink, error: error) }
+            do { step = try pipe.drain(to: sink) } catch { throw Failure(brokenSide: sink, error: Self.socketError(error)) }
             if case .moved(let moved) = step { count(moved) }
             return pipe.pending > 0 ? .blocked(.writable) : nil
         case .copy(let buffer, var pending):
             while !pending.isEmpty {
                 let written: Int?
-                do { written = try sink.writeNow(buffer[pending]) } catch { throw Failure(brokenSide: sink, error: error) }
+                do throws(SocketError) { written = try sink.writeNow(buffer[pending]) } catch { throw Failure(brokenSide: sink, error: error) }
                 guard let written else {
                     carrier = .copy(buffer: buffer, pending: pending)
                     return .blocked(.writable)
@@ -206,7 +228,7 @@ struct SplicedDirection {
 
     /// Takes bytes from the source into the (empty) carrier, taking a carrier first if none is held: none
     /// while the direction is young (`copyThroughScratch`), then a pipe (or the large buffer without one).
-    private mutating func fill() throws -> SplicePipe.Step {
+    private mutating func fill() throws(Failure) -> SplicePipe.Step {
         if case .idle = carrier {
             if copied < Self.copyBeforeSplice && !spliceRefused { return try copyThroughScratch() }
             if !spliceRefused, let pipe = try? pool.take() {
@@ -228,12 +250,12 @@ struct SplicedDirection {
                 carrier = .idle
                 return try fill()
             } catch {
-                throw Failure(brokenSide: source, error: error)
+                throw Failure(brokenSide: source, error: Self.socketError(error))
             }
         case .copy(var buffer, _):
             carrier = .idle  // the buffer is moved out while it is written to, so no copy of it is made
             let read: Int?
-            do { read = try source.readNow(into: &buffer) } catch { throw Failure(brokenSide: source, error: error) }
+            do throws(SocketError) { read = try source.readNow(into: &buffer) } catch { throw Failure(brokenSide: source, error: error) }
             guard let read else {
                 carrier = .copy(buffer: buffer, pending: 0..<0)
                 return .wouldBlock
@@ -242,5 +264,11 @@ struct SplicedDirection {
             copied += read
             return read == 0 ? .endOfStream : .moved(read)
         }
+    }
+
+    /// A splice's error as the socket error it is (`SplicePipe` throws nothing else once `Unsupported` is
+    /// handled).
+    private static func socketError(_ error: any Error) -> SocketError {
+        error as? SocketError ?? .failed(operation: "splice", errno: Errno(rawValue: EIO))
     }
 }

@@ -6,12 +6,14 @@ import AsyncSockets
 /// `SplicedDirection` driven by the readiness sequence of its two sockets. It copies its first bytes through
 /// its thread's scratch buffer, then moves bytes with `splice(2)` through pipes taken from the pool only
 /// while bytes move (zero copy; an idle relay holds no pipe and no buffer, only its two suspended tasks,
-/// about 1.4 KiB each), and copies again where no pipe can be had or the kernel refuses to splice. EOF in one direction becomes a half-close (`shutdown(SHUT_WR)`) on the other,
-/// and the opposite direction keeps flowing. A reset (or any other error) on one side is passed on as a
-/// reset to the other, so a cut-off download never looks complete. The first error ends the group, which
-/// cancels the other direction; the idle watchdog and anyone ending the session close the sockets, which
-/// wakes both; cancelling the caller's task cancels both. Either way both connections are closed when
-/// `run()` returns, and no task of the relay is left.
+/// about 1.4 KiB each), and copies again where no pipe can be had or the kernel refuses to splice. EOF in
+/// one direction becomes a half-close (`shutdown(SHUT_WR)`) on the other, and the opposite direction keeps
+/// flowing. A reset (or any other error) on one side is passed on as a reset to the other, so a cut-off
+/// download never looks complete, and the direction that met it closes both sockets, which ends the other
+/// direction; the idle watchdog and anyone ending the session close the sockets too; cancelling the
+/// caller's task cancels both. The directions end with values, not thrown errors (see
+/// `SplicedDirection.End`): a relay that ends with a reset costs one error, the one `run()` throws. Either
+/// way both connections are closed when `run()` returns, and no task of the relay is left.
 struct TCPRelay {
     /// Why a relay ended early.
     enum Ending: Error, Sendable {
@@ -30,6 +32,9 @@ struct TCPRelay {
 
     /// Runs in the caller's isolation (the session actor's): it only starts the directions and waits for
     /// them, which saves a hop off the actor and back; the directions themselves run on their loop.
+    ///
+    /// - Throws: `Ending.idleTimeout`; the first socket error of either direction; `CancellationError` when
+    ///   the caller's task was cancelled.
     nonisolated(nonsending) func run() async throws {
         defer {
             client.close()
@@ -42,31 +47,19 @@ struct TCPRelay {
             }
         }
         defer { watchdog?.stop() }
-        do {
-            try await withThrowingDiscardingTaskGroup { group in
-                let up = SplicedDirection(from: client, to: target, way: .up, pool: pipes, counters: counters, bandwidth: bandwidth)
-                let down = SplicedDirection(from: target, to: client, way: .down, pool: pipes, counters: counters, bandwidth: bandwidth)
-                group.addTask { try await up.run() }
-                group.addTask { try await down.run() }
-            }
-        } catch let failure as SplicedDirection.Failure {
-            passOnReset(from: failure.brokenSide, error: failure.error)
-            if watchdog?.hasExpired == true { throw Ending.idleTimeout }
-            throw failure.error
-        } catch {
-            if watchdog?.hasExpired == true { throw Ending.idleTimeout }
-            throw error
+        let sides = TCPRelaySides(client: client, target: target, pool: pipes, counters: counters, bandwidth: bandwidth)
+        // A throwing group although no child throws: its specialization allocates less per child here.
+        try await withThrowingDiscardingTaskGroup { group in
+            let up = SplicedDirection(.up, of: sides)
+            let down = SplicedDirection(.down, of: sides)
+            group.addTask { await up.run() }
+            group.addTask { await down.run() }
         }
-    }
-
-    /// A side that failed on its own (a reset, a broken pipe) gets its peer reset too. A socket this relay
-    /// closed (idle timeout, cancellation) is no reason to reset the other: it gets a FIN as usual.
-    private func passOnReset(from brokenSide: TCPConnection, error: any Error) {
-        switch error {
-        case SocketError.closed, is CancellationError:
-            return
-        default:
-            (brokenSide === client ? target : client).abort()
+        if watchdog?.hasExpired == true { throw Ending.idleTimeout }
+        switch sides.ending {
+        case .failed(let error): throw error
+        case .cancelled: throw CancellationError()
+        case .completed: return
         }
     }
 }
