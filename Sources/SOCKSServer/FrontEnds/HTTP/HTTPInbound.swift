@@ -34,12 +34,13 @@ struct HTTPInbound: Sendable {
     /// Whether `pending` lies in the chunk buffer, which the next read overwrites.
     private var pendingInChunk = false
     /// The most one read takes: the size of the chunk buffer, held by each connection that has read once,
-    /// idle keep-alive connections among them (the client's and a kept origin's). 16 KiB, as before the
-    /// reads went through the sequence, and as large as the head limit. Measured (debug build, 300 idle
-    /// keep-alive forwarding connections, anonymous RSS): 34.6–34.8 KiB each before this change and 47.0
-    /// with it on a fresh daemon; 44.7 before and 47.2 with it once 900 such connections had come and gone.
-    /// Where the difference lies (task frames of the relay's generic functions in a debug build, or
-    /// malloc's reuse of the chunk buffers) is not settled yet; no smaller chunk was tried.
+    /// idle keep-alive connections among them (the client's and a kept origin's: two per idle forwarding
+    /// connection). 16 KiB, as before the reads went through the sequence, and as large as the head limit.
+    /// Measured with 300 idle keep-alive forwarding connections (release build): the live heap per
+    /// connection is what it was (46.9 KB of malloc, 46.4 before; the two buffers are 32.8 KB of it);
+    /// anonymous RSS grows 38.7 KiB per connection on a fresh daemon (31.0 before), but after three rounds
+    /// of 300 connections the high-water mark is the same (16,024 KiB; 16,144 before): glibc touches the
+    /// pages in another order, the connections hold no more.
     static let readSize = 16 * 1024
 
     init(connection: TCPConnection, buffered: [UInt8] = []) {
