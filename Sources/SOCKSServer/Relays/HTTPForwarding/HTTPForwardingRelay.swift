@@ -180,12 +180,12 @@ struct HTTPForwardingRelay {
                 }
                 stage = .awaitingResponse
                 var head: HTTPResponseHead
-                (head, upstream) = try await Self.awaitResponseHead(from: upstream, client: connection)
+                head = try await Self.awaitResponseHead(from: &upstream, client: connection)
                 while head.isInterim {
                     if request.head.minorVersion >= 1 && !(answersContinue && head.status == 100) {
                         try await Self.pass(head.forwardedHead(keepAlive: true), to: connection, up: false, counters: counters, bandwidth: bandwidth, loop: loop)
                     }
-                    (head, upstream) = try await Self.awaitResponseHead(from: upstream, client: connection)
+                    head = try await Self.awaitResponseHead(from: &upstream, client: connection)
                 }
                 let framing: HTTPBodyFraming
                 switch HTTPBodyFraming.response(head, requestMethod: request.head.method) {
@@ -260,19 +260,24 @@ struct HTTPForwardingRelay {
     /// `nc -N` and some HTTP/1.0 clients do) and the response is still delivered, then the connection closed,
     /// as CONNECT does. (Over TCP such a FIN looks the same as a client that closed for good; that one is
     /// found out when the answer is written, or by `idleTimeout`.)
-    private nonisolated(nonsending) static func awaitResponseHead(from upstream: HTTPInbound, client: TCPConnection) async throws -> (HTTPResponseHead, HTTPInbound) {
+    private nonisolated(nonsending) static func awaitResponseHead(from upstream: inout HTTPInbound, client: TCPConnection) async throws -> HTTPResponseHead {
         // Often the head is there already (or arrives before the client could hang up): no task group then.
-        var upstream = upstream
         if case .complete(let head, let length) = HTTPResponseHead.parse(upstream.pending) {
             upstream.consume(length)
-            return (head, upstream)
+            return head
         }
-        return try await withDeadline(nil, watching: client, endsOnFIN: false) { [upstream] in try await readResponseHead(from: upstream) }
+        // The inbound moves to the task that reads, and back: one owner at a time, so the read reuses its
+        // chunk buffer (a copy left here would make the read copy the buffer). On a failure the caller
+        // closes the connection, which the placeholder left here still names.
+        let moving = Handover(upstream)
+        upstream = HTTPInbound(connection: upstream.connection)
+        let head: HTTPResponseHead
+        (head, upstream) = try await withDeadline(nil, watching: client, endsOnFIN: false) { try await readResponseHead(from: moving.take()) }
+        return head
     }
 
     /// Reads the origin's next response head: it, and the origin's bytes after it.
-    private nonisolated(nonsending) static func readResponseHead(from upstream: HTTPInbound) async throws -> (HTTPResponseHead, HTTPInbound) {
-        var upstream = upstream
+    private nonisolated(nonsending) static func readResponseHead(from upstream: consuming HTTPInbound) async throws -> (HTTPResponseHead, HTTPInbound) {
         while true {
             switch HTTPResponseHead.parse(upstream.pending) {
             case .complete(let head, let length):
@@ -286,6 +291,20 @@ struct HTTPForwardingRelay {
                     throw hadBytes ? OriginFailure.badResponse("the origin closed inside the response head") : OriginFailure.closedBeforeResponse
                 }
             }
+        }
+    }
+
+    /// Hands an origin's inbound to the task that reads its response head, without a second copy.
+    private final class Handover: Sendable {
+        private let inbound: Mutex<HTTPInbound?>
+
+        init(_ inbound: HTTPInbound) {
+            self.inbound = Mutex(inbound)
+        }
+
+        /// The inbound, taken out (once).
+        func take() -> HTTPInbound {
+            inbound.withLock { $0.take() }!
         }
     }
 
