@@ -302,6 +302,33 @@ import TestSupport
         #expect(await Self.accessLines(harness, client: client.localAddress, count: 2).count == 2)
     }
 
+    /// Two pipelined requests (the second with a body) sent one byte per write, so the proxy's reads of the
+    /// heads (through the connection's chunk sequence) end mid-head over and over: each head is put
+    /// together across its reads, the body and the second request after it keep their place, and both
+    /// are answered in order over one origin connection.
+    @Test func headsSentOneBytePerWriteAreServed() async throws {
+        let origin = try HTTPTestOrigin()
+        defer { origin.stop() }
+        // Room for about 190 writes on a loaded machine, where a 1 ms pause can take far longer.
+        let harness = try Self.server { $0.handshakeTimeout = .seconds(120) }
+        defer { Task { await harness.stop() } }
+        var client = try await Client.connect(to: harness.address)
+        defer { client.close() }
+        let first = Self.get(origin, "/fixed")
+        let second = Self.get(origin, "/echo", fields: "Content-Length: 3\r\n")
+        for byte in Array((first + second + "abc").utf8) {
+            try await client.send([byte])
+            // A pause between writes (not a deadline): each byte tends to arrive in a read of its own.
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        #expect(try await client.response().text == Self.fixedResponse(origin))
+        #expect(try await client.response().text == "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabc")
+        #expect(origin.requests.map(\.connection) == [1, 1])
+        #expect(origin.requests.map(\.rawBody) == [[], Array("abc".utf8)])
+        client.close()
+        #expect(await Self.accessLines(harness, client: client.localAddress, count: 2).count == 2)
+    }
+
     /// HTTP/1.0 without `keep-alive` (and without `Host`): `Host` from the URI, and the close after the response.
     @Test func http10WithoutKeepAliveClosesAfterTheResponse() async throws {
         let origin = try HTTPTestOrigin()

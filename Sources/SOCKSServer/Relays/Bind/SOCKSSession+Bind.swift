@@ -3,19 +3,6 @@ import SOCKSClient
 import SOCKSProtocol
 
 extension SOCKSSession {
-    /// What can end the wait for a BIND peer.
-    private enum BindEvent: Sendable {
-        case peer(TCPConnection)
-        case timedOut
-        case acceptFailed(String)
-        /// The client's bytes read during the wait; `closed` if it hung up.
-        case control(pending: [UInt8], closed: Bool)
-    }
-
-    /// The most a client may send while its BIND waits for the peer (kept for the peer); past it the
-    /// server stops reading.
-    static let bindPendingLimit = 64 * 1024
-
     /// BIND (RFC 1928 §4): listen, first reply with where the peer should connect, accept one peer from the
     /// expected address within the deadline, second reply with the peer's address, then relay as CONNECT.
     func serveBind(_ accepted: ClientRequest) async {
@@ -42,7 +29,7 @@ extension SOCKSSession {
         }
         let expected: Set<IPAddress>?
         do {
-            expected = try await Self.expectedPeers(
+            expected = try await BindRelay.expectedPeers(
                 accepted.request.destination, resolver: access.destinationResolver, timeout: context.configuration.connectTimeout)
         } catch let denial as AccessDenied {
             await deny(denial)
@@ -51,41 +38,34 @@ extension SOCKSSession {
             await fail(SOCKSReplyCode(reaching: error), reason: "cannot resolve the expected peer: \(error)")
             return
         }
-        let listener: TCPListener
+        let relay: BindRelay
         do {
-            listener = try TCPListener(bindingTo: SocketAddress(ip: connection.localAddress.unmapped.ip, port: 0), backlog: 4)
+            relay = try BindRelay(
+                control: connection, expected: expected, policy: access.policy, timeout: context.configuration.bindTimeout,
+                logger: context.logger, label: "session \(record.client)")
         } catch {
             await fail(.generalFailure, reason: "cannot listen for the peer: \(error)")
             return
         }
-        defer { listener.close() }
+        defer { relay.close() }
         do {
-            try await connection.write(dialect.successReply(bound: SOCKSEndpoint(listener.localAddress)))
+            try await connection.write(dialect.successReply(bound: relay.bound))
         } catch {
             record.outcome = .clientClosed
             return
         }
-
-        let (event, pending) = await waitForPeer(on: listener, expected: expected)
-        listener.close()
-        let peer: TCPConnection
-        switch event {
-        case .peer(let connection):
-            peer = connection
+        switch await relay.waitForPeer() {
+        case .peer(let peer, let pending):
+            context.logger.debug("session \(record.client): BIND peer \(peer.remoteAddress) connected")
+            // The second reply carries the peer's address; then the relay, as for CONNECT.
+            await replyAndRelay(with: peer, bound: SOCKSEndpoint(peer.remoteAddress), earlyData: accepted.earlyData + pending)
         case .timedOut:
             await fail(.ttlExpired, reason: "no peer connected within \(context.configuration.bindTimeout)")
-            return
         case .acceptFailed(let reason):
             await fail(.generalFailure, reason: "accepting the peer failed: \(reason)")
-            return
-        case .control:
+        case .clientClosed:
             record.outcome = .clientClosed
-            return
         }
-        context.logger.debug("session \(record.client): BIND peer \(peer.remoteAddress) connected")
-
-        // The second reply carries the peer's address; then the relay, as for CONNECT.
-        await replyAndRelay(with: peer, bound: SOCKSEndpoint(peer.remoteAddress), earlyData: accepted.earlyData + pending)
     }
 
     /// BIND through an upstream's BIND (the route's, failing over as for CONNECT): its two replies are passed
@@ -114,85 +94,5 @@ extension SOCKSSession {
             return
         }
         await replyAndRelay(with: binding.connection, bound: peerAddress, earlyData: accepted.earlyData)
-    }
-
-    /// Races the accept (under the BIND deadline) against the control connection, whose hang-up ends the wait.
-    private func waitForPeer(on listener: TCPListener, expected: Set<IPAddress>?) async -> (BindEvent, [UInt8]) {
-        let timeout = context.configuration.bindTimeout
-        let logger = context.logger
-        let policy = access.policy
-        let label = "session \(record.client)"
-        return await withTaskGroup(of: BindEvent.self) { [connection] group in
-            group.addTask {
-                do {
-                    return .peer(try await withDeadline(timeout) {
-                        for try await candidate in listener.connections() {
-                            let address = candidate.remoteAddress.unmapped
-                            if let expected, !expected.contains(address.ip) {
-                                logger.warning("\(label): BIND refused a peer from \(address), not the expected address")
-                            } else {
-                                do {
-                                    try policy.check(name: nil, address: address)
-                                    return candidate
-                                } catch {
-                                    logger.warning("\(label): BIND refused a peer: \(error)")
-                                }
-                            }
-                            candidate.close()
-                        }
-                        throw SocketError.closed
-                    })
-                } catch SocketError.timedOut {
-                    return .timedOut
-                } catch {
-                    return .acceptFailed("\(error)")
-                }
-            }
-            group.addTask {
-                // What the client sends before the peer arrives is kept for the peer, up to a bound; then
-                // reading stops, so the client's sends back up as in any relay, and only its hang-up is watched:
-                // a reset ends the wait at once, but a FIN queued behind unread bytes cannot be seen, so a
-                // client that closes with the bound reached waits out the BIND deadline.
-                var pending: [UInt8] = []
-                var buffer = [UInt8](repeating: 0, count: 4096)
-                do {
-                    while pending.count < Self.bindPendingLimit {
-                        let room = Self.bindPendingLimit - pending.count
-                        if buffer.count > room { buffer = [UInt8](repeating: 0, count: room) }
-                        let count = try await connection.read(into: &buffer)
-                        if count == 0 { return .control(pending: pending, closed: true) }
-                        pending += buffer[0..<count]
-                    }
-                    buffer = []
-                    try await connection.waitUntilPeerCloses()
-                    return .control(pending: pending, closed: true)
-                } catch {
-                    // Cancelled because the accept side finished, or a reset: the client is gone.
-                    return .control(pending: pending, closed: !Task.isCancelled)
-                }
-            }
-            let first = await group.next()!
-            group.cancelAll()
-            let second = await group.next()!
-            switch (first, second) {
-            case (.control(let pending, _), let event), (let event, .control(let pending, _)):
-                // The client hung up first: the wait is over whatever the accept side says.
-                if case .control(_, closed: true) = first { return (first, pending) }
-                return (event, pending)
-            default:
-                return (first, [])
-            }
-        }
-    }
-
-    /// The addresses a BIND peer may come from: `nil` (anyone) for an all-zero DST.ADDR.
-    private static func expectedPeers(_ destination: SOCKSEndpoint, resolver: any HostResolver, timeout: Duration) async throws -> Set<IPAddress>? {
-        switch destination.address {
-        case .ipv4(let bytes), .ipv6(let bytes):
-            guard let ip = IPAddress(bytes: bytes), !ip.isUnspecified else { return nil }
-            return [ip.unmapped]
-        case .domain(let name):
-            return Set(try await resolver.resolve(host: name, port: destination.port, timeout: timeout).map(\.ip.unmapped))
-        }
     }
 }
