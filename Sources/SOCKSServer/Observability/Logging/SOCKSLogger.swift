@@ -104,7 +104,7 @@ public struct SOCKSLogger: Sendable {
     /// Waits, at most `timeout`, until the writer has written every line logged so far: call it before the
     /// process exits. Returns whether it did (always `true` for a custom sink).
     @discardableResult
-    package func flush(timeout: Duration = .seconds(2)) -> Bool {
+    public func flush(timeout: Duration = .seconds(2)) -> Bool {
         writer?.flush(timeout: timeout) ?? true
     }
 
