@@ -2,7 +2,7 @@
 ///
 /// The operation must respond to cancellation (every async socket call does). The deadline is an event
 /// loop's timer, which a cancellation takes out at once (no dispatch timer left behind per call).
-public func withDeadline<Result: Sendable>(
+package func withDeadline<Result: Sendable>(
     _ timeout: Duration, _ operation: @escaping @Sendable () async throws -> Result
 ) async throws -> Result {
     try await withDeadline(timeout, watching: nil, operation)

@@ -19,7 +19,7 @@ import Synchronization
 /// actor's code runs inline when a task of the loop calls it, and a resumption inside it comes back as a
 /// plain job of the loop's queue; a default actor there allocates a job to schedule itself each time it
 /// wakes (about 5 per CONNECT session, measured with heaptrack).
-public final class EventLoop: TaskExecutor, SerialExecutor, Sendable {
+package final class EventLoop: TaskExecutor, SerialExecutor, Sendable {
     private struct Table {
         /// Indexed by file descriptor; fds are small, dense integers.
         var registrations: [IORegistration?] = []
@@ -57,7 +57,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, Sendable {
     }
 
     /// The position of this loop in its group.
-    public let index: Int
+    package let index: Int
     /// The group's users: a socket or timer on this loop takes a use, which keeps the thread running.
     let uses: LoopGroupUses
     /// Long-lived work this loop carries (a server counts its open sessions here), for balancing.
@@ -259,11 +259,11 @@ public final class EventLoop: TaskExecutor, SerialExecutor, Sendable {
     }
 
     /// Whether the calling thread is this loop's.
-    public var isCurrent: Bool { cepoll_current_loop() == Unmanaged.passUnretained(self).toOpaque() }
+    package var isCurrent: Bool { cepoll_current_loop() == Unmanaged.passUnretained(self).toOpaque() }
 
     // MARK: TaskExecutor
 
-    public func enqueue(_ job: consuming ExecutorJob) {
+    package func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let onLoop = isCurrent
         let (wake, forward) = queue.withLock { queue -> (Bool, Bool) in
@@ -283,7 +283,7 @@ public final class EventLoop: TaskExecutor, SerialExecutor, Sendable {
 
     /// Traps unless the calling thread is this loop's: what `assumeIsolated` and `preconditionIsolated`
     /// ask of an actor whose executor the loop is, when the runtime cannot tell from its own records.
-    public func checkIsolated() {
+    package func checkIsolated() {
         precondition(isCurrent, "not on the event loop's thread")
     }
 

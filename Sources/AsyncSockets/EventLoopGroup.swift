@@ -21,7 +21,7 @@ public final class EventLoopGroup: Sendable {
     }
 
     /// The loops, in index order.
-    public let loops: [EventLoop]
+    package let loops: [EventLoop]
     /// The group's users; the loops share it, so that a socket can take a use of the group it joins.
     let uses: LoopGroupUses
     private let nextIndex = Atomic<Int>(0)
@@ -119,7 +119,7 @@ public final class EventLoopGroup: Sendable {
     ///
     /// A socket created by a task that runs on a loop stays with that loop, so its events resume the task
     /// on the thread that is already running it.
-    public func loopForNewSocket() -> EventLoop {
+    func loopForNewSocket() -> EventLoop {
         if let current = EventLoop.current, current.uses === uses { return current }
         return next()
     }
@@ -135,7 +135,7 @@ public final class EventLoopGroup: Sendable {
     }
 
     /// The next loop, round robin.
-    public func next() -> EventLoop {
+    package func next() -> EventLoop {
         loops[nextIndex.wrappingAdd(1, ordering: .relaxed).oldValue % loops.count]
     }
 }

@@ -1,5 +1,5 @@
 /// Connection racing for names with several addresses (RFC 8305, "Happy Eyeballs" v2), without the DNS part.
-public enum HappyEyeballs {
+package enum HappyEyeballs {
     /// Connects to the first of `addresses` that answers.
     ///
     /// Addresses are interleaved by family, IPv6 first (RFC 8305 §4). The first attempt starts at once; each
@@ -8,7 +8,7 @@ public enum HappyEyeballs {
     ///
     /// - Parameter timeout: when given, the whole race gives up after it with `SocketError.timedOut`.
     /// - Throws: the last attempt's error when every attempt fails.
-    public static func connect(
+    package static func connect(
         to addresses: [SocketAddress], attemptDelay: Duration = .milliseconds(250), timeout: Duration? = nil
     ) async throws -> TCPConnection {
         let ordered = interleaved(addresses)
@@ -73,7 +73,7 @@ public enum HappyEyeballs {
     }
 
     /// Alternates IPv6 and IPv4 addresses, starting with IPv6, each family keeping its own order.
-    public static func interleaved(_ addresses: [SocketAddress]) -> [SocketAddress] {
+    package static func interleaved(_ addresses: [SocketAddress]) -> [SocketAddress] {
         let v6 = addresses.filter { $0.ip.isIPv6 }
         let v4 = addresses.filter { $0.ip.isIPv4 }
         var result: [SocketAddress] = []

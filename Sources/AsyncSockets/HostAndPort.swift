@@ -1,20 +1,20 @@
 /// A host (an IPv4 or IPv6 literal, or a name) and a port, as written in `HOST:PORT` or `[IPv6]:PORT`.
-public struct HostAndPort: Hashable, Sendable, CustomStringConvertible {
-    public var host: String
-    public var port: UInt16
+package struct HostAndPort: Hashable, Sendable, CustomStringConvertible {
+    package var host: String
+    package var port: UInt16
 
     /// Why a `HOST:PORT` text cannot be read.
-    public struct ParseError: Error, Hashable, Sendable, CustomStringConvertible {
-        public var description: String
+    package struct ParseError: Error, Hashable, Sendable, CustomStringConvertible {
+        package var description: String
     }
 
-    public init(host: String, port: UInt16) {
+    package init(host: String, port: UInt16) {
         self.host = host
         self.port = port
     }
 
     /// Parses `HOST:PORT` or `[IPv6]:PORT`; an IPv6 address must be in brackets.
-    public init(parsing text: some StringProtocol) throws(ParseError) {
+    package init(parsing text: some StringProtocol) throws(ParseError) {
         let text = Substring(text)
         let host: Substring
         let portText: Substring
@@ -42,5 +42,5 @@ public struct HostAndPort: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `host:port`, with an IPv6 host in brackets.
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    package var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }

@@ -7,7 +7,7 @@ extension TCPConnection {
     /// then is closed by its loop's timer and throws `SocketError.timedOut` (no task group, no dispatch
     /// timer; a connect that finished inside `connect()` sets no timer at all). For names, use
     /// `connect(toHost:port:)`.
-    nonisolated(nonsending) public static func connect(to address: SocketAddress, from localAddress: SocketAddress? = nil, timeout: Duration? = nil) async throws -> TCPConnection {
+    nonisolated(nonsending) package static func connect(to address: SocketAddress, from localAddress: SocketAddress? = nil, timeout: Duration? = nil) async throws -> TCPConnection {
         let descriptor = try SocketDescriptor(family: address.family, type: Int32(SOCK_STREAM.rawValue))
         return try await connect(using: descriptor, to: address, from: localAddress, timeout: timeout)
     }
@@ -55,7 +55,7 @@ extension TCPConnection {
     /// (RFC 8305) when the name has several.
     ///
     /// With `timeout`, resolving and connecting together give up after it with `SocketError.timedOut`.
-    public static func connect(
+    package static func connect(
         toHost host: String, port: UInt16, resolver: any HostResolver = NameResolver.shared,
         attemptDelay: Duration = .milliseconds(250), timeout: Duration? = nil
     ) async throws -> TCPConnection {

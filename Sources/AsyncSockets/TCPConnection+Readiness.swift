@@ -1,7 +1,7 @@
 import Glibc
 
 /// What a task waits for on a socket (a pipe's source to be readable, its sink to be writable).
-public enum SocketReadiness: Sendable {
+package enum SocketReadiness: Sendable {
     case readable, writable
 }
 

@@ -173,5 +173,5 @@ public final class TCPConnection: Sendable {
 
     /// The loop that watches this connection. A task that serves it runs best with this loop as its
     /// executor preference: its wake-ups then never cross threads.
-    public var eventLoop: EventLoop { descriptor.loop }
+    package var eventLoop: EventLoop { descriptor.loop }
 }

@@ -7,7 +7,7 @@ extension TCPListener {
     /// streak, not of every retry, so a long shortage does not flood the log.
     ///
     /// `assigningLoop` picks the loop that watches each new connection (default: the listener's).
-    public func connections(
+    package func connections(
         backoff: Duration = .milliseconds(100),
         assigningLoop: (@Sendable () -> EventLoop)? = nil,
         onResourceExhaustion: (@Sendable (SocketError) -> Void)? = nil
@@ -16,23 +16,23 @@ extension TCPListener {
     }
 
     /// The `AsyncSequence` of a listener's accepted connections.
-    public struct Connections: AsyncSequence, Sendable {
-        public typealias Element = TCPConnection
+    package struct Connections: AsyncSequence, Sendable {
+        package typealias Element = TCPConnection
         let listener: TCPListener
         let backoff: Duration
         let assigningLoop: (@Sendable () -> EventLoop)?
         let onResourceExhaustion: (@Sendable (SocketError) -> Void)?
 
-        public func makeAsyncIterator() -> Iterator {
+        package func makeAsyncIterator() -> Iterator {
             Iterator(sequence: self)
         }
 
         /// Accepts the next connection; `nil` once the listener is closed.
-        public struct Iterator: AsyncIteratorProtocol {
+        package struct Iterator: AsyncIteratorProtocol {
             let sequence: Connections
             var exhausted = false
 
-            public mutating func next() async throws -> TCPConnection? {
+            package mutating func next() async throws -> TCPConnection? {
                 while true {
                     do {
                         let connection = try await sequence.listener.accept(assigningLoop: sequence.assigningLoop)

@@ -7,7 +7,7 @@ extension TCPListener {
     ///
     /// - Throws: `SocketError.failed` when `fd` is not a listening stream socket (`ENOTSOCK`, `EINVAL`);
     ///   the descriptor is closed then too, so that it cannot be used by mistake.
-    public convenience init(adopting fd: Int32, loop: EventLoop? = nil) throws(SocketError) {
+    package convenience init(adopting fd: Int32, loop: EventLoop? = nil) throws(SocketError) {
         func fail(_ operation: String, _ errno: Errno) -> SocketError {
             Glibc.close(fd)
             return .failed(operation: operation, errno: errno)
@@ -35,7 +35,7 @@ extension TCPListener {
     /// A new descriptor of this listening socket for another process: close-on-exec, numbered `minimum` or
     /// above (so that it can be moved to a low number in the new process without clashing). The caller owns
     /// it and closes it.
-    public func duplicateDescriptor(atLeast minimum: Int32) throws(SocketError) -> Int32 {
+    package func duplicateDescriptor(atLeast minimum: Int32) throws(SocketError) -> Int32 {
         let fd = fcntl(descriptor.fd, F_DUPFD_CLOEXEC, minimum)
         guard fd >= 0 else { throw .failed(operation: "dup", errno: .current) }
         return fd
@@ -45,14 +45,14 @@ extension TCPListener {
     /// hold it (the new socksd of an upgrade): unlike `close()`, no `shutdown`. A task waiting in `accept()`
     /// wakes with `SocketError.closed`; call `acceptPending()` after that for the connections whose wake-up
     /// came to this process.
-    public func release() {
+    package func release() {
         descriptor.release()
     }
 
     /// The connections waiting in the queue now, accepted without waiting; after `release()`, those whose
     /// readiness woke this process before it left epoll (the other process was not woken for them, so
     /// nobody else would take them until the next connection). Empty for a socket that was shut down.
-    public func acceptPending(assigningLoop loop: (@Sendable () -> EventLoop)? = nil) -> [TCPConnection] {
+    package func acceptPending(assigningLoop loop: (@Sendable () -> EventLoop)? = nil) -> [TCPConnection] {
         var accepted: [TCPConnection] = []
         while true {
             let (fd, peer) = SocketAddress.reading { DescriptorReserve.admit(cepoll_accept(descriptor.fd, $0, $1)) }

@@ -2,18 +2,18 @@ import CEpoll
 import Glibc
 
 /// A listening TCP socket whose accepted connections arrive as an `AsyncSequence`.
-public final class TCPListener: Sendable {
+package final class TCPListener: Sendable {
     let descriptor: SocketDescriptor
 
     /// The address the socket is bound to, with the real port when port 0 was asked for.
-    public let localAddress: SocketAddress
+    package let localAddress: SocketAddress
 
     /// Binds and listens. An IPv6 listener is IPv6-only, so `[::]` and `0.0.0.0` can be bound side by side.
     ///
     /// - Parameter loop: the loop that watches the listener (and so the connections it accepts); default:
     ///   chosen as for any new socket.
     /// - Throws: `SocketError.failed` with `EADDRINUSE` when the port is taken.
-    public init(bindingTo address: SocketAddress, backlog: Int32 = 1024, loop: EventLoop? = nil) throws(SocketError) {
+    package init(bindingTo address: SocketAddress, backlog: Int32 = 1024, loop: EventLoop? = nil) throws(SocketError) {
         // Shared: `sharing(on:)` may dup it, so its epoll registration is removed explicitly.
         let descriptor = try SocketDescriptor(family: address.family, type: Int32(SOCK_STREAM.rawValue), loop: loop, isShared: true)
         try descriptor.setOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
@@ -39,7 +39,7 @@ public final class TCPListener: Sendable {
     ///   connection taken from the backlog is then closed.
     ///
     /// - Parameter loop: picks the loop that will watch the new connection; default: this listener's.
-    public func accept(assigningLoop loop: (@Sendable () -> EventLoop)? = nil) async throws -> TCPConnection {
+    package func accept(assigningLoop loop: (@Sendable () -> EventLoop)? = nil) async throws -> TCPConnection {
         while true {
             var peer: SocketAddress?
             let fd: Int32
@@ -78,17 +78,17 @@ public final class TCPListener: Sendable {
     ///
     /// Each loop can then accept from the one queue of connections on its own thread, and serve what it
     /// accepted there. Closing any of them stops them all: they are one socket.
-    public func sharing(on loop: EventLoop) throws(SocketError) -> TCPListener {
+    package func sharing(on loop: EventLoop) throws(SocketError) -> TCPListener {
         let fd = DescriptorReserve.admit(fcntl(descriptor.fd, F_DUPFD_CLOEXEC, 0))
         guard fd >= 0 else { throw .failed(operation: "dup", errno: .current) }
         return TCPListener(descriptor: try SocketDescriptor(adopting: fd, loop: loop, isShared: true), localAddress: localAddress)
     }
 
     /// The loop that watches this listener and the connections it accepts.
-    public var eventLoop: EventLoop { descriptor.loop }
+    package var eventLoop: EventLoop { descriptor.loop }
 
     /// Stops listening; a task waiting in `accept()` wakes with `SocketError.closed`, and iteration ends.
-    public func close() {
+    package func close() {
         descriptor.close()
     }
 }

@@ -1,11 +1,11 @@
 extension UDPSocket {
     /// One datagram a socket received.
-    public struct Datagram: Sendable {
+    package struct Datagram: Sendable {
         /// The datagram's bytes: a slice of the iterator's buffer (let go of it before asking for the next
         /// datagram, and the iterator reuses that buffer without copying or allocating).
-        public let payload: ArraySlice<UInt8>
+        package let payload: ArraySlice<UInt8>
         /// Who sent it, with an IPv4-mapped address written as IPv4.
-        public let sender: SocketAddress
+        package let sender: SocketAddress
 
         package init(payload: ArraySlice<UInt8>, sender: SocketAddress) {
             self.payload = payload

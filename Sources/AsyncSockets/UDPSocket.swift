@@ -2,11 +2,11 @@ import CEpoll
 import Glibc
 
 /// A nonblocking UDP socket with async send and receive.
-public final class UDPSocket: Sendable {
+package final class UDPSocket: Sendable {
     let descriptor: SocketDescriptor
 
     /// The bound address, with the real port when port 0 was asked for.
-    public let localAddress: SocketAddress
+    package let localAddress: SocketAddress
 
     /// Creates a socket bound to `address`. With `dualStack` and an IPv6 address, the socket also sends to
     /// and receives from IPv4 peers (they appear as IPv4-mapped addresses, which `receive` unmaps).
@@ -14,7 +14,7 @@ public final class UDPSocket: Sendable {
     /// - Parameter bufferSize: asks the kernel for receive and send buffers of this many bytes (it grants at
     ///   most `net.core.rmem_max` / `wmem_max`), so a burst is not dropped at the socket; the memory is
     ///   used only while datagrams wait. `nil` keeps the system default.
-    public init(bindingTo address: SocketAddress, dualStack: Bool = false, bufferSize: Int? = nil) throws(SocketError) {
+    package init(bindingTo address: SocketAddress, dualStack: Bool = false, bufferSize: Int? = nil) throws(SocketError) {
         let descriptor = try SocketDescriptor(family: address.family, type: Int32(SOCK_DGRAM.rawValue))
         if let bufferSize {
             // Best effort: a smaller grant still works.
@@ -36,7 +36,7 @@ public final class UDPSocket: Sendable {
     ///
     /// - Returns: the datagram's length (a datagram longer than the space after `offset` is cut to fit) and
     ///   its sender, with an IPv4-mapped address written as IPv4.
-    public func receive(into buffer: inout [UInt8], at offset: Int = 0) async throws -> (count: Int, sender: SocketAddress) {
+    package func receive(into buffer: inout [UInt8], at offset: Int = 0) async throws -> (count: Int, sender: SocketAddress) {
         while true {
             if let received = try receiveNow(into: &buffer, at: offset) { return received }
             try await descriptor.registration.wait(for: .read)
@@ -61,7 +61,7 @@ public final class UDPSocket: Sendable {
     }
 
     /// Sends one datagram to `destination`, waiting for buffer space if the socket's queue is full.
-    public func send(_ bytes: ArraySlice<UInt8>, to destination: SocketAddress) async throws {
+    package func send(_ bytes: ArraySlice<UInt8>, to destination: SocketAddress) async throws {
         let fd = descriptor.fd
         let target = mapped(destination)
         _ = try await descriptor.perform(.write, operation: "sendto \(destination)") {
@@ -100,12 +100,12 @@ public final class UDPSocket: Sendable {
     }
 
     /// Sends one datagram to `destination`.
-    public func send(_ bytes: [UInt8], to destination: SocketAddress) async throws {
+    package func send(_ bytes: [UInt8], to destination: SocketAddress) async throws {
         try await send(bytes[...], to: destination)
     }
 
     /// Closes the socket; a task waiting to receive wakes with `SocketError.closed`.
-    public func close() {
+    package func close() {
         descriptor.close()
     }
 

@@ -49,7 +49,7 @@ public struct SOCKSClient: Sendable {
 
     /// Reaches the proxy and completes its method selection and, if asked, the login (within
     /// `handshakeTimeout`), then hangs up: whether the proxy is there and accepts this client.
-    public func probe() async throws {
+    package func probe() async throws {
         try await openControl().close()
     }
 

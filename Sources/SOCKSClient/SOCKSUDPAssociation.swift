@@ -37,7 +37,7 @@ public struct SOCKSUDPAssociation: Sendable {
     /// The TCP connection whose life is the association's life.
     public let control: TCPConnection
     /// The local socket datagrams go out of and come back to.
-    public let socket: UDPSocket
+    package let socket: UDPSocket
     /// The proxy's relay address, from the reply.
     public let relay: SocketAddress
 
@@ -65,7 +65,7 @@ public struct SOCKSUDPAssociation: Sendable {
 
     /// The payload (a slice of `datagram`'s) and the source the proxy reported, for a datagram the local
     /// socket received; `nil` for one to skip: from anyone but the relay, a fragment, or a malformed header.
-    public func unwrap(_ datagram: UDPSocket.Datagram) -> (payload: ArraySlice<UInt8>, source: SOCKSEndpoint)? {
+    package func unwrap(_ datagram: UDPSocket.Datagram) -> (payload: ArraySlice<UInt8>, source: SOCKSEndpoint)? {
         guard datagram.sender == relay,
               let (header, start) = try? SOCKSUDPHeader.parse(datagram: datagram.payload),
               header.fragment == 0

@@ -26,9 +26,9 @@ extension SOCKSClient {
 /// `send` may be called by one task at a time (frames never interleave); `frames()` is read by one task.
 /// Either side closing the connection ends the stream.
 public final class UoTClientStream: Sendable {
-    public let connection: TCPConnection
+    package let connection: TCPConnection
     /// How frames are laid out in both directions.
-    public let framing: UoTFraming
+    package let framing: UoTFraming
 
     /// v2's request header, written once, glued to the first frame (as sing's own client does).
     private enum HeaderState {

@@ -12,8 +12,8 @@ import SOCKSProtocol
 /// endpoint). Reads borrow a buffer from `DatagramBufferPool` only while the socket has bytes and copy
 /// them into the decoder, which keeps at most a split frame's bytes and a few KiB of capacity between
 /// reads: an idle stream holds no 64 KiB buffer.
-public struct UoTFrames: AsyncSequence, Sendable {
-    public typealias Element = UoTStreamDecoder.View
+package struct UoTFrames: AsyncSequence, Sendable {
+    package typealias Element = UoTStreamDecoder.View
     let connection: TCPConnection
     let decoder: UoTStreamDecoder
 
@@ -21,21 +21,21 @@ public struct UoTFrames: AsyncSequence, Sendable {
     ///   - connection: the stream the frames are read from.
     ///   - decoder: how to read the stream (a server's `UoTStreamDecoder(serverOf:)`, a client's
     ///     `UoTStreamDecoder(framing:)`), with any bytes already read from it received.
-    public init(connection: TCPConnection, decoder: UoTStreamDecoder) {
+    package init(connection: TCPConnection, decoder: UoTStreamDecoder) {
         self.connection = connection
         self.decoder = decoder
     }
 
-    public func makeAsyncIterator() -> Iterator {
+    package func makeAsyncIterator() -> Iterator {
         Iterator(connection: connection, decoder: decoder)
     }
 
     /// Decodes the next header or frame, reading as much as that needs.
-    public struct Iterator: AsyncIteratorProtocol, Sendable {
+    package struct Iterator: AsyncIteratorProtocol, Sendable {
         let connection: TCPConnection
         var decoder: UoTStreamDecoder
 
-        public mutating func next() async throws -> UoTStreamDecoder.View? {
+        package mutating func next() async throws -> UoTStreamDecoder.View? {
             while true {
                 if let view = try decoder.nextView() { return view }
                 guard try await readSome() else { return nil }

@@ -7,18 +7,18 @@ import Synchronization
 /// A configured address takes the passed socket bound to that very address; a configured port 0 takes one
 /// bound to the same address with any port (so an upgrade of `127.0.0.1:0` keeps its port). Each socket is
 /// taken once, in the order passed. What nobody took is a configuration problem: `unclaimed` says which.
-public final class PassedListeners: Sendable {
+package final class PassedListeners: Sendable {
     private let remaining: Mutex<[TCPListener]>
 
     /// None: every listener binds.
-    public static let none = PassedListeners([])
+    package static let none = PassedListeners([])
 
-    public init(_ listeners: [TCPListener]) {
+    package init(_ listeners: [TCPListener]) {
         remaining = Mutex(listeners)
     }
 
     /// Takes the passed socket bound to exactly `address`, if there is one.
-    public func takeExact(_ address: SocketAddress) -> TCPListener? {
+    func takeExact(_ address: SocketAddress) -> TCPListener? {
         remaining.withLock { listeners in
             guard let index = listeners.firstIndex(where: { $0.localAddress == address }) else { return nil }
             return listeners.remove(at: index)
@@ -27,7 +27,7 @@ public final class PassedListeners: Sendable {
 
     /// Takes the passed socket for `address`: bound to it exactly, or for port 0, to the same IP address
     /// (and family) with any port.
-    public func take(_ address: SocketAddress) -> TCPListener? {
+    package func take(_ address: SocketAddress) -> TCPListener? {
         if let exact = takeExact(address) { return exact }
         guard address.port == 0 else { return nil }
         return remaining.withLock { listeners in
@@ -37,10 +37,10 @@ public final class PassedListeners: Sendable {
     }
 
     /// The addresses of the sockets nobody took.
-    public var unclaimed: [SocketAddress] { remaining.withLock { $0.map(\.localAddress) } }
+    package var unclaimed: [SocketAddress] { remaining.withLock { $0.map(\.localAddress) } }
 
     /// Lets go of the sockets nobody took, without shutting them down: whoever passed them may still use them.
-    public func releaseUnclaimed() {
+    package func releaseUnclaimed() {
         let listeners = remaining.withLock { listeners in
             defer { listeners = [] }
             return listeners

@@ -9,14 +9,14 @@ import Synchronization
 /// child while others go unreaped (every `waitUntilExit` then hangs), and its children inherit the signal
 /// mask of a dispatch thread, with SIGTERM blocked. Here the child starts with an empty signal mask and
 /// default dispositions, and nothing ever blocks a thread waiting for it.
-public final class ChildProcess: Sendable {
-    public let pid: pid_t
+package final class ChildProcess: Sendable {
+    package let pid: pid_t
     private let exitCode = Mutex<Int32?>(nil)
 
     /// Starts `executable` with `arguments`; standard output and error go to `outputPath` (both, or error to
     /// `errorPath` when given), standard input is /dev/null. The child gets this process's environment with
     /// `environment` set over it.
-    public init(
+    package init(
         _ executable: String, _ arguments: [String], outputPath: String = "/dev/null", errorPath: String? = nil,
         environment: [String: String] = [:]
     ) throws {
@@ -64,10 +64,10 @@ public final class ChildProcess: Sendable {
     }
 
     /// Whether the child is still running (reaps it if it has exited).
-    public var isRunning: Bool { exitStatusIfExited() == nil }
+    package var isRunning: Bool { exitStatusIfExited() == nil }
 
     /// The exit code (128 + signal number when killed by a signal), once the child has exited.
-    public func exitStatusIfExited() -> Int32? {
+    package func exitStatusIfExited() -> Int32? {
         exitCode.withLock { code in
             if let code { return code }
             var status: Int32 = 0
@@ -80,7 +80,7 @@ public final class ChildProcess: Sendable {
     }
 
     /// Waits (without blocking a thread) for the child to exit.
-    public func exitStatus(timeout: Duration = .seconds(20)) async throws -> Int32? {
+    package func exitStatus(timeout: Duration = .seconds(20)) async throws -> Int32? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let code = exitStatusIfExited() { return code }
@@ -89,7 +89,7 @@ public final class ChildProcess: Sendable {
         return exitStatusIfExited()
     }
 
-    public func signal(_ number: Int32) {
+    package func signal(_ number: Int32) {
         if isRunning { kill(pid, number) }
     }
 

@@ -4,15 +4,15 @@ import Glibc
 import Testing
 
 /// A peer program from Debian (danted, microsocks) run by a test on a free loopback port.
-public final class ExternalPeer: Sendable {
+package final class ExternalPeer: Sendable {
     let process: ChildProcess
-    public let port: UInt16
+    package let port: UInt16
     let logPath: String
 
     /// Starts `path` with the arguments `makeArguments(port)` builds, and waits until the port accepts.
     ///
     /// - Throws: when the program is not installed (`.ci/run` installs it) or never starts listening.
-    public init(_ path: String, package: String, makeArguments: (UInt16) throws -> [String]) async throws {
+    package init(_ path: String, package: String, makeArguments: (UInt16) throws -> [String]) async throws {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             Issue.record("\(path) is not installed: run .ci/run, or apt-get install \(package)")
             throw SocketError.nameNotFound(path)
@@ -35,12 +35,12 @@ public final class ExternalPeer: Sendable {
         throw SocketError.timedOut
     }
 
-    public var address: SocketAddress { SocketAddress(ip: .ipv4Loopback, port: port) }
+    package var address: SocketAddress { SocketAddress(ip: .ipv4Loopback, port: port) }
 
-    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    package var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Stops the peer (SIGKILL: a peer's own shutdown is not under test) and reaps it.
-    public func stop() {
+    package func stop() {
         process.signal(SIGKILL)
         _ = process.isRunning
     }

@@ -3,28 +3,28 @@ import Foundation
 
 /// A raw HTTP/1.1 client for the metrics endpoint's tests (in-process and daemon): it sends exactly the bytes a test gives (valid or
 /// not) over a loopback connection and reads what comes back until the endpoint closes.
-public struct HTTPTestExchange {
+package struct HTTPTestExchange {
     /// One parsed response, and whatever bytes followed it before the connection closed.
-    public struct Response {
-        public var status: Int
-        public var fields: [(name: String, value: String)]
-        public var body: String
+    package struct Response {
+        package var status: Int
+        package var fields: [(name: String, value: String)]
+        package var body: String
         /// Bytes after the body, such as a second response (there should be none).
-        public var trailing: [UInt8]
+        package var trailing: [UInt8]
 
         /// The value of the field `name`, compared without regard to case.
-        public func value(of name: String) -> String? {
+        package func value(of name: String) -> String? {
             fields.first { $0.name.lowercased() == name.lowercased() }?.value
         }
     }
 
     /// What went wrong, from the client's side.
-    public enum Failure: Error {
+    package enum Failure: Error {
         case noResponse([UInt8])
     }
 
     /// Sends `request`, then reads until the endpoint closes (within `timeout`), and parses the response.
-    public static func send(_ request: [UInt8], to address: SocketAddress, timeout: Duration = .seconds(10)) async throws -> Response {
+    package static func send(_ request: [UInt8], to address: SocketAddress, timeout: Duration = .seconds(10)) async throws -> Response {
         let connection = try await TCPConnection.connect(to: address)
         defer { connection.close() }
         try await connection.write(request)
@@ -33,17 +33,17 @@ public struct HTTPTestExchange {
         return response
     }
 
-    public static func send(_ request: String, to address: SocketAddress, timeout: Duration = .seconds(10)) async throws -> Response {
+    package static func send(_ request: String, to address: SocketAddress, timeout: Duration = .seconds(10)) async throws -> Response {
         try await send(Array(request.utf8), to: address, timeout: timeout)
     }
 
     /// `GET path` with a Host field, as curl sends it.
-    public static func get(_ path: String, from address: SocketAddress) async throws -> Response {
+    package static func get(_ path: String, from address: SocketAddress) async throws -> Response {
         try await send("GET \(path) HTTP/1.1\r\nHost: \(address)\r\nUser-Agent: socksd-tests\r\nAccept: */*\r\n\r\n", to: address)
     }
 
     /// Everything the peer sends until it closes (EOF or reset), within `timeout`.
-    public static func readUntilClosed(_ connection: TCPConnection, timeout: Duration) async throws -> [UInt8] {
+    package static func readUntilClosed(_ connection: TCPConnection, timeout: Duration) async throws -> [UInt8] {
         try await withDeadline(timeout) {
             var received: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 16 * 1024)
@@ -61,7 +61,7 @@ public struct HTTPTestExchange {
     }
 
     /// Parses a response with a Content-Length (the endpoint always sends one); nil if the bytes are not one.
-    public static func parse(_ bytes: [UInt8]) -> Response? {
+    package static func parse(_ bytes: [UInt8]) -> Response? {
         guard let end = bytes.indices.first(where: { bytes[$0...].starts(with: Array("\r\n\r\n".utf8)) }) else { return nil }
         let head = String(decoding: bytes[..<end], as: UTF8.self).components(separatedBy: "\r\n")
         let statusLine = head[0].split(separator: " ", maxSplits: 2)

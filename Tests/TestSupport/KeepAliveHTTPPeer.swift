@@ -6,7 +6,7 @@ extension LoopbackPeers {
     /// Content-Length, if any) is answered `200 OK` with `body` and a Content-Length, and the connection
     /// waits for the next one, until the client closes it or a request says `Connection: close`. What an
     /// HTTP proxy's forwarding with keep-alive needs, in-process and fast enough for hundreds of sessions.
-    public static func startKeepAliveHTTP(body: String, on address: SocketAddress = SocketAddress(ip: .ipv4Loopback, port: 0)) throws -> RunningPeer {
+    package static func startKeepAliveHTTP(body: String, on address: SocketAddress = SocketAddress(ip: .ipv4Loopback, port: 0)) throws -> RunningPeer {
         let listener = try TCPListener(bindingTo: address)
         let task = Task {
             await withDiscardingTaskGroup { group in

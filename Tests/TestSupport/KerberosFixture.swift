@@ -12,26 +12,26 @@ import Testing
 /// Also builds the tests' own RFC 1961 client (`Tests/Helpers/socks5-gssapi-client.c`) with `gcc` against
 /// the system's `libgssapi_krb5` (headers from `libkrb5-dev`), once per test process: building socksd
 /// itself needs no Kerberos headers.
-public final class KerberosFixture: Sendable {
+package final class KerberosFixture: Sendable {
     /// The realm every principal is in.
-    public static let realm = "SOCKSD.TEST"
+    package static let realm = "SOCKSD.TEST"
     /// The directory that holds everything.
-    public let directory: String
+    package let directory: String
     /// The keytab with the keys of `rcmd/localhost` (what curl and Dante's clients ask for), for
     /// `--gssapi-keytab`.
-    public var serviceKeytab: String { directory + "/service.keytab" }
+    package var serviceKeytab: String { directory + "/service.keytab" }
     /// The KDC's port on 127.0.0.1.
-    public let port: UInt16
+    package let port: UInt16
     private let kdc: ChildProcess
 
     /// The service principals in the KDC; `serviceKeytab` holds the keys of the first only (the others are
     /// known to the KDC, so a client gets a ticket for them, which the proxy cannot read).
-    public static let services = ["rcmd/localhost", "wrong/localhost"]
+    package static let services = ["rcmd/localhost", "wrong/localhost"]
 
     /// Makes the realm with `clients` (principal names without the realm) logged in, each with a
     /// credential cache of its own, and starts the KDC. A missing Kerberos program fails the test (it is
     /// not skipped: `.ci/run` installs them).
-    public init(clients: [String] = ["alice"]) async throws {
+    package init(clients: [String] = ["alice"]) async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("socksd-krb5-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         directory = root
@@ -94,7 +94,7 @@ public final class KerberosFixture: Sendable {
 
     /// The environment a Kerberos program needs to use this realm (the proxy, a client), with the
     /// credential cache of `client` when given.
-    public func environment(client: String? = nil) -> [String: String] {
+    package func environment(client: String? = nil) -> [String: String] {
         var environment = Self.environment(in: directory)
         if let client { environment["KRB5CCNAME"] = "FILE:\(directory)/\(client).ccache" }
         return environment
@@ -102,7 +102,7 @@ public final class KerberosFixture: Sendable {
 
     /// Runs the tests' RFC 1961 client (see `Tests/Helpers/socks5-gssapi-client.c` for its arguments) as
     /// `client`: its exit status and its standard output (one line per step).
-    public func runClient(_ arguments: [String], client: String = "alice", timeout: Duration = .seconds(60)) async throws -> (status: Int32, output: String) {
+    package func runClient(_ arguments: [String], client: String = "alice", timeout: Duration = .seconds(60)) async throws -> (status: Int32, output: String) {
         let binary = try await Self.clientBinary.value
         let outputPath = directory + "/client-\(UUID().uuidString).out"
         defer { try? FileManager.default.removeItem(atPath: outputPath) }

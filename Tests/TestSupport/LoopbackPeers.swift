@@ -4,9 +4,9 @@ import Glibc
 import Synchronization
 
 /// Test peers on loopback: each binds port 0 and serves until its task is cancelled.
-public enum LoopbackPeers {
+package enum LoopbackPeers {
     /// Raises the soft descriptor limit to the hard one: the concurrency tests hold thousands of sockets.
-    public static func raiseDescriptorLimit() {
+    package static func raiseDescriptorLimit() {
         var limit = rlimit()
         if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max {
             limit.rlim_cur = limit.rlim_max
@@ -15,7 +15,7 @@ public enum LoopbackPeers {
     }
 
     /// A TCP echo server on `address` (port 0 by default). Each connection echoes until EOF, then half-closes.
-    public static func startEcho(on address: SocketAddress = SocketAddress(ip: .ipv4Loopback, port: 0)) throws -> RunningPeer {
+    package static func startEcho(on address: SocketAddress = SocketAddress(ip: .ipv4Loopback, port: 0)) throws -> RunningPeer {
         let listener = try TCPListener(bindingTo: address)
         let task = Task {
             await withDiscardingTaskGroup { group in
@@ -37,7 +37,7 @@ public enum LoopbackPeers {
 
     /// A minimal HTTP/1.1 server answering every request with `200 OK` and `body`, then closing; with
     /// `answerAfter`, that long after the request head has arrived (an origin that thinks).
-    public static func startHTTP(
+    package static func startHTTP(
         body: String, on address: SocketAddress = SocketAddress(ip: .ipv4Loopback, port: 0), answerAfter delay: Duration = .zero
     ) throws -> RunningPeer {
         let listener = try TCPListener(bindingTo: address)
@@ -67,7 +67,7 @@ public enum LoopbackPeers {
     }
 
     /// A UDP echo server: every datagram goes back to its sender unchanged. `senders` records who sent.
-    public static func startUDPEcho(on address: SocketAddress = SocketAddress(ip: .ipv4Loopback, port: 0), dualStack: Bool = false) throws -> RunningUDPPeer {
+    package static func startUDPEcho(on address: SocketAddress = SocketAddress(ip: .ipv4Loopback, port: 0), dualStack: Bool = false) throws -> RunningUDPPeer {
         let socket = try UDPSocket(bindingTo: address, dualStack: dualStack)
         let senders = SenderLog()
         let task = Task {
@@ -85,13 +85,13 @@ public enum LoopbackPeers {
     /// as long as the returned value lives: its sockets are bound but never listen, so connecting is
     /// refused, while the kernel can neither give the port to another test's listener nor use it as the
     /// source port of a connection (which would connect to itself).
-    public static func refusingPort() throws -> RefusingPort {
+    package static func refusingPort() throws -> RefusingPort {
         try RefusingPort()
     }
 
     /// A port that was free a moment ago (bound, then released), for a program that must bind it itself.
     /// Racy by nature: prefer `refusingPort()` wherever the port only has to refuse.
-    public static func freePort() throws -> UInt16 {
+    package static func freePort() throws -> UInt16 {
         let listener = try TCPListener(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0))
         let port = listener.localAddress.port
         listener.close()
@@ -100,12 +100,12 @@ public enum LoopbackPeers {
 }
 
 /// A running peer; `stop()` closes its listener and cancels its connections.
-public struct RunningPeer: Sendable {
-    public let address: SocketAddress
+package struct RunningPeer: Sendable {
+    package let address: SocketAddress
     let listener: TCPListener
     let task: Task<Void, Never>
 
-    public func stop() {
+    package func stop() {
         listener.close()
         task.cancel()
     }
@@ -113,30 +113,30 @@ public struct RunningPeer: Sendable {
 
 
 /// A running UDP peer; `stop()` closes its socket.
-public struct RunningUDPPeer: Sendable {
-    public let socket: UDPSocket
+package struct RunningUDPPeer: Sendable {
+    package let socket: UDPSocket
     let task: Task<Void, Never>
     /// Every sender the peer has heard from, in order.
-    public let senders: SenderLog
+    package let senders: SenderLog
 
-    public var address: SocketAddress { socket.localAddress }
+    package var address: SocketAddress { socket.localAddress }
 
-    public func stop() {
+    package func stop() {
         socket.close()
         task.cancel()
     }
 }
 
 /// A thread-safe list of datagram senders.
-public final class SenderLog: Sendable {
+package final class SenderLog: Sendable {
     private let entries = Mutex<[SocketAddress]>([])
     func append(_ sender: SocketAddress) { entries.withLock { $0.append(sender) } }
-    public var all: [SocketAddress] { entries.withLock { $0 } }
+    package var all: [SocketAddress] { entries.withLock { $0 } }
 }
 
 /// A loopback port held by bound, non-listening TCP sockets (IPv4 and IPv6): connecting to it is refused.
-public final class RefusingPort: Sendable {
-    public let port: UInt16
+package final class RefusingPort: Sendable {
+    package let port: UInt16
     private let descriptors: [Int32]
 
     init() throws {

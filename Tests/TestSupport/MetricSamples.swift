@@ -1,9 +1,9 @@
 /// The samples of a text exposition, keyed by the series as written (`name{label="value",…}`), for tests
 /// that look up one series.
-public struct MetricSamples: Sendable {
-    public let values: [String: Double]
+package struct MetricSamples: Sendable {
+    package let values: [String: Double]
 
-    public init(_ exposition: String) {
+    package init(_ exposition: String) {
         var values: [String: Double] = [:]
         for line in exposition.split(separator: "\n") where !line.hasPrefix("#") {
             guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
@@ -12,5 +12,5 @@ public struct MetricSamples: Sendable {
         self.values = values
     }
 
-    public subscript(series: String) -> Double? { values[series] }
+    package subscript(series: String) -> Double? { values[series] }
 }

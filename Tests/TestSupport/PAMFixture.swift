@@ -5,17 +5,17 @@ import Testing
 /// `/etc/pam.d`): a password file of SHA-512 crypt hashes that `openssl passwd -6` makes, and service files
 /// that check it with `pam_pwdfile.so` (Debian's `libpam-pwdfile`, which `.ci/run` installs). Removed with
 /// everything in it when the value goes away.
-public final class PAMFixture: Sendable {
+package final class PAMFixture: Sendable {
     /// The configuration directory, for `--pam-confdir`.
-    public let directory: String
+    package let directory: String
     /// The password file the services check (`NAME:HASH` lines).
-    public var passwordFile: String { directory + "/passwd" }
+    package var passwordFile: String { directory + "/passwd" }
 
     /// An authentication stack over the password file, and an account stack that allows everyone: what a
     /// service needs for logins to pass.
-    public static let passwordService = "auth required pam_pwdfile.so pwdfile=PWDFILE\naccount required pam_permit.so\n"
+    package static let passwordService = "auth required pam_pwdfile.so pwdfile=PWDFILE\naccount required pam_permit.so\n"
     /// The same authentication, and an account stack that refuses everyone (`pam_acct_mgmt` fails).
-    public static let refusedAccountService = "auth required pam_pwdfile.so pwdfile=PWDFILE\naccount required pam_deny.so\n"
+    package static let refusedAccountService = "auth required pam_pwdfile.so pwdfile=PWDFILE\naccount required pam_deny.so\n"
 
     /// Where Debian puts PAM modules, and the module the services need.
     static let pwdfileModules = ["/usr/lib/x86_64-linux-gnu/security/pam_pwdfile.so", "/usr/lib/aarch64-linux-gnu/security/pam_pwdfile.so"]
@@ -23,7 +23,7 @@ public final class PAMFixture: Sendable {
     /// Writes the password file for `users` (name → password) and a file for each of `services` (name →
     /// text, in which `PWDFILE` stands for the password file's path and `DIR` for the directory's). A
     /// missing `pam_pwdfile.so` fails the test (it is not skipped: `.ci/run` installs it).
-    public init(users: [String: String], services: [String: String]) async throws {
+    package init(users: [String: String], services: [String: String]) async throws {
         if !Self.pwdfileModules.contains(where: FileManager.default.fileExists(atPath:)) {
             Issue.record("pam_pwdfile.so is not installed: run .ci/run, or apt-get install libpam-pwdfile")
         }
@@ -45,7 +45,7 @@ public final class PAMFixture: Sendable {
 
     /// Writes `text` (with `PWDFILE` and `DIR` replaced) to the file `name` in the directory, executable
     /// when `executable` (a script for `pam_exec.so`).
-    public func write(_ name: String, _ text: String, executable: Bool = false) throws {
+    package func write(_ name: String, _ text: String, executable: Bool = false) throws {
         let path = directory + "/" + name
         let filled = text.replacingOccurrences(of: "PWDFILE", with: passwordFile).replacingOccurrences(of: "DIR", with: directory)
         try filled.write(toFile: path, atomically: true, encoding: .utf8)

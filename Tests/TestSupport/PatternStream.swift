@@ -1,13 +1,13 @@
 /// A deterministic, incompressible-looking byte stream for bulk transfer tests (xorshift64*).
-public struct PatternStream {
+package struct PatternStream {
     private var state: UInt64
 
-    public init(seed: UInt64) {
+    package init(seed: UInt64) {
         state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed
     }
 
     /// The next `count` bytes (a multiple of 8 is fastest).
-    public mutating func next(_ count: Int) -> [UInt8] {
+    package mutating func next(_ count: Int) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         var index = 0
         while index < count {

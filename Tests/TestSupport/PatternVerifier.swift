@@ -3,22 +3,22 @@ import Glibc
 /// Checks, byte for byte and without hashing, that what arrives (in any chunking) is what
 /// `PatternStream(seed:)` produces: several times cheaper than a SHA-256 at both ends, for tests that move
 /// gigabytes in a process that other tests share. Optimised with the rest of TestSupport.
-public struct PatternVerifier {
+package struct PatternVerifier {
     private var expected: PatternStream
     /// Expected bytes generated ahead, 256 KiB at a time (a multiple of 8: the stream stays aligned).
     private var pending: [UInt8] = []
     private var pendingStart = 0
     /// The bytes checked so far.
-    public private(set) var count = 0
+    package private(set) var count = 0
     /// The offset of the first byte that differed; nil while none has.
-    public private(set) var firstMismatch: Int?
+    package private(set) var firstMismatch: Int?
 
-    public init(seed: UInt64) {
+    package init(seed: UInt64) {
         expected = PatternStream(seed: seed)
     }
 
     /// Checks the next bytes of the stream.
-    public mutating func check(_ bytes: ArraySlice<UInt8>) {
+    package mutating func check(_ bytes: ArraySlice<UInt8>) {
         var offset = bytes.startIndex
         while offset < bytes.endIndex {
             if pendingStart == pending.count {

@@ -6,26 +6,26 @@ import Glibc
 ///
 /// Tests count a child process (a daemon they started), never their own: Swift Testing runs tests in
 /// parallel in one process, so the test process's own counts move with every other test.
-public struct ProcessResources: Sendable, CustomStringConvertible {
+package struct ProcessResources: Sendable, CustomStringConvertible {
     /// Entries in `/proc/PID/fd`.
-    public var openDescriptors: Int
+    package var openDescriptors: Int
     /// Descriptors that are sockets, pipes, and anything else (epoll, eventfd, files).
-    public var sockets: Int
-    public var pipes: Int
-    public var otherDescriptors: Int { openDescriptors - sockets - pipes }
+    package var sockets: Int
+    package var pipes: Int
+    package var otherDescriptors: Int { openDescriptors - sockets - pipes }
     /// Everything but pipe ends.
-    public var descriptorsOtherThanPipes: Int { openDescriptors - pipes }
+    package var descriptorsOtherThanPipes: Int { openDescriptors - pipes }
     /// `VmRSS` from `/proc/PID/status`, in KiB, and the anonymous part of it (`RssAnon`: heap, stacks;
     /// the rest is mapped files such as code, and shared memory).
-    public var residentKiB: Int
-    public var residentAnonymousKiB: Int
+    package var residentKiB: Int
+    package var residentAnonymousKiB: Int
     /// `Pss` from `/proc/PID/smaps_rollup`, in KiB: shared pages counted in proportion to their sharers.
-    public var proportionalKiB: Int
+    package var proportionalKiB: Int
 
     /// Reads `pid`'s resources now.
     ///
     /// - Throws: `ProcessResources.Unreadable` when the process is gone (or `/proc` says nothing useful).
-    public static func of(_ pid: pid_t) throws -> ProcessResources {
+    package static func of(_ pid: pid_t) throws -> ProcessResources {
         let (total, sockets, pipes) = try descriptors(of: pid)
         let status = "/proc/\(pid)/status"
         return ProcessResources(
@@ -36,7 +36,7 @@ public struct ProcessResources: Sendable, CustomStringConvertible {
     }
 
     /// The soft limit on open descriptors (`ulimit -n`) of `pid`, from `/proc/PID/limits`.
-    public static func descriptorLimit(of pid: pid_t) throws -> Int {
+    package static func descriptorLimit(of pid: pid_t) throws -> Int {
         let path = "/proc/\(pid)/limits"
         guard let text = readWhole(path) else { throw Unreadable(path: path) }
         // "Max open files            1024                 4096                 files"
@@ -48,18 +48,18 @@ public struct ProcessResources: Sendable, CustomStringConvertible {
     }
 
     /// The sum of `Pss` over `pids` (a process and its children share pages; Pss divides them fairly).
-    public static func proportionalKiB(of pids: [pid_t]) throws -> Int {
+    package static func proportionalKiB(of pids: [pid_t]) throws -> Int {
         try pids.reduce(0) { $0 + (try kibibytes(named: "Pss:", in: "/proc/\($1)/smaps_rollup")) }
     }
 
-    public var description: String {
+    package var description: String {
         "\(openDescriptors) descriptors (\(sockets) sockets, \(pipes) pipe ends, \(otherDescriptors) other), RSS \(residentKiB) KiB (\(residentAnonymousKiB) anonymous), Pss \(proportionalKiB) KiB"
     }
 
     /// `/proc` could not be read for this process.
-    public struct Unreadable: Error, CustomStringConvertible {
-        public let path: String
-        public var description: String { "cannot read \(path) (has the process exited?)" }
+    package struct Unreadable: Error, CustomStringConvertible {
+        package let path: String
+        package var description: String { "cannot read \(path) (has the process exited?)" }
     }
 
     /// Samples `pid` every `interval` until `condition` holds or `timeout` has passed, and returns the last
@@ -67,7 +67,7 @@ public struct ProcessResources: Sendable, CustomStringConvertible {
     ///
     /// This is how a test says "eventually": a daemon on a busy machine (both cores loaded) may take a
     /// while to run its teardown, so a test never asserts after a fixed sleep, only within a generous bound.
-    public static func poll(
+    package static func poll(
         _ pid: pid_t, within timeout: Duration, every interval: Duration = .milliseconds(50),
         until condition: (ProcessResources) -> Bool
     ) async throws -> ProcessResources {
@@ -116,7 +116,7 @@ public struct ProcessResources: Sendable, CustomStringConvertible {
 
     /// A `/proc` file's text. Read until EOF with `read(2)`: these files report a size of 0, so readers that
     /// trust the size (Foundation's `String(contentsOfFile:)` among them) see them empty or fail.
-    public static func readWhole(_ path: String) -> String? {
+    package static func readWhole(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

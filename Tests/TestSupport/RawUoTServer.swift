@@ -4,20 +4,20 @@ import SOCKSProtocol
 /// A scripted UoT server: a bare SOCKS5 server (no login) that accepts CONNECTs to a UoT magic name and hands
 /// each stream to the test, positioned at its first UoT byte. The test reads exactly what the client wrote
 /// and answers, or closes, as the scenario needs.
-public final class RawUoTServer: Sendable {
-    public let listener: TCPListener
+package final class RawUoTServer: Sendable {
+    package let listener: TCPListener
 
-    public init() throws {
+    package init() throws {
         listener = try TCPListener(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0))
     }
 
-    public var address: SocketAddress { listener.localAddress }
+    package var address: SocketAddress { listener.localAddress }
 
     /// Accepts the next client and completes its handshake: method selection (no authentication), then a
     /// success reply to its CONNECT, which must name a UoT magic name.
     ///
     /// - Returns: the connection, and the request the client sent.
-    public func acceptStream() async throws -> (connection: TCPConnection, request: SOCKSRequest) {
+    package func acceptStream() async throws -> (connection: TCPConnection, request: SOCKSRequest) {
         let connection = try await listener.accept()
         do {
             let greeting = try await Self.read(exactly: 2, from: connection)
@@ -43,7 +43,7 @@ public final class RawUoTServer: Sendable {
 
     /// Reads exactly `count` bytes, never more, within `timeout` (a client that writes less fails the test
     /// instead of hanging it).
-    public static func read(exactly count: Int, from connection: TCPConnection, within timeout: Duration = .seconds(5)) async throws -> [UInt8] {
+    package static func read(exactly count: Int, from connection: TCPConnection, within timeout: Duration = .seconds(5)) async throws -> [UInt8] {
         try await withDeadline(timeout) {
             var result: [UInt8] = []
             while result.count < count {
@@ -57,7 +57,7 @@ public final class RawUoTServer: Sendable {
     }
 
     /// Reads one v2 request header, byte by byte as it arrives.
-    public static func readHeader(from connection: TCPConnection) async throws -> UoTRequestHeader {
+    package static func readHeader(from connection: TCPConnection) async throws -> UoTRequestHeader {
         var bytes = try await read(exactly: 3, from: connection)
         switch bytes[1] {
         case 0x01: bytes += try await read(exactly: 4 - 1 + 2, from: connection)
@@ -72,7 +72,7 @@ public final class RawUoTServer: Sendable {
     }
 
     /// Reads one addressed frame (v2 non-connect, v1).
-    public static func readFrame(from connection: TCPConnection) async throws -> UoTFrame {
+    package static func readFrame(from connection: TCPConnection) async throws -> UoTFrame {
         var bytes = try await read(exactly: 2, from: connection)
         switch bytes[0] {
         case 0x00: bytes += try await read(exactly: 4 - 1 + 2 + 2, from: connection)
@@ -88,7 +88,7 @@ public final class RawUoTServer: Sendable {
         return frame
     }
 
-    public func close() {
+    package func close() {
         listener.close()
     }
 }

@@ -1,6 +1,6 @@
 /// SHA-256 (FIPS 180-4), incremental, for checking that bytes crossed the proxy unchanged.
 /// Foundation on Linux has no digest API and the package takes no dependencies, so the tests carry their own.
-public struct SHA256 {
+package struct SHA256 {
     private var state: [UInt32] = [
         0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
     ]
@@ -18,9 +18,9 @@ public struct SHA256 {
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
     ]
 
-    public init() {}
+    package init() {}
 
-    public mutating func update<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+    package mutating func update<Bytes: Collection>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         length += UInt64(bytes.count)
         var index = bytes.startIndex
         if !pending.isEmpty {
@@ -43,7 +43,7 @@ public struct SHA256 {
         pending.append(contentsOf: rest[offset...])
     }
 
-    public mutating func finalize() -> [UInt8] {
+    package mutating func finalize() -> [UInt8] {
         let bitLength = length * 8
         var tail = pending
         tail.append(0x80)
@@ -57,7 +57,7 @@ public struct SHA256 {
         return state.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> (24 - 8 * UInt32($0))) } }
     }
 
-    public static func hash<Bytes: Collection>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
+    package static func hash<Bytes: Collection>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
         var hasher = SHA256()
         hasher.update(bytes)
         return hasher.finalize()
@@ -98,5 +98,5 @@ extension UInt32 {
 
 extension Array where Element == UInt8 {
     /// Lower-case hex, for readable test failures.
-    public var hex: String { map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
+    package var hex: String { map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
 }

@@ -3,22 +3,22 @@ import SOCKSProtocol
 
 /// A raw SOCKS5 client for tests: it speaks the protocol byte by byte over a real loopback connection, so
 /// tests can send anything, valid or not, and read exactly what the server answers.
-public struct SOCKSTestClient: Sendable {
-    public let connection: TCPConnection
+package struct SOCKSTestClient: Sendable {
+    package let connection: TCPConnection
 
     /// What went wrong, from the client's side.
-    public enum Failure: Error, Equatable {
+    package enum Failure: Error, Equatable {
         case closedEarly
         case unexpected([UInt8])
     }
 
     /// Connects to `server`, from `source` when given (127.0.0.2, 127.0.0.3… act as distinct clients).
-    public static func connect(to server: SocketAddress, from source: IPAddress? = nil) async throws -> SOCKSTestClient {
+    package static func connect(to server: SocketAddress, from source: IPAddress? = nil) async throws -> SOCKSTestClient {
         SOCKSTestClient(connection: try await TCPConnection.connect(to: server, from: source.map { SocketAddress(ip: $0, port: 0) }))
     }
 
     /// Greets (and logs in, when `credentials` are given) and sends a request; returns the server's reply.
-    public static func open(
+    package static func open(
         _ server: SocketAddress, command: SOCKSCommand = .connect, to destination: SOCKSEndpoint,
         credentials: SOCKSCredentials? = nil, from source: IPAddress? = nil
     ) async throws -> (client: SOCKSTestClient, reply: SOCKSReply) {
@@ -36,12 +36,12 @@ public struct SOCKSTestClient: Sendable {
         return (client, try await client.receive(SOCKSReply.parse))
     }
 
-    public func send(_ bytes: [UInt8]) async throws {
+    package func send(_ bytes: [UInt8]) async throws {
         try await connection.write(bytes)
     }
 
     /// Reads exactly one message with `parser`, a byte at a time so no byte after it is consumed.
-    public func receive<Message>(_ parser: (inout ByteReader) throws(SOCKSProtocolError) -> Message?) async throws -> Message {
+    package func receive<Message>(_ parser: (inout ByteReader) throws(SOCKSProtocolError) -> Message?) async throws -> Message {
         var bytes: [UInt8] = []
         var one = [UInt8](repeating: 0, count: 1)
         while true {
@@ -53,7 +53,7 @@ public struct SOCKSTestClient: Sendable {
     }
 
     /// Reads exactly `count` bytes, never more: what follows stays for the next read.
-    public func receive(exactly count: Int) async throws -> [UInt8] {
+    package func receive(exactly count: Int) async throws -> [UInt8] {
         var result: [UInt8] = []
         result.reserveCapacity(count)
         while result.count < count {
@@ -66,14 +66,14 @@ public struct SOCKSTestClient: Sendable {
     }
 
     /// Reads until EOF and returns everything.
-    public func receiveUntilEOF() async throws -> [UInt8] {
+    package func receiveUntilEOF() async throws -> [UInt8] {
         var result: [UInt8] = []
         for try await chunk in connection.chunks() { result.append(contentsOf: chunk) }
         return result
     }
 
     /// Whether the server closes the connection (EOF or reset) within `timeout`, without sending more.
-    public func closesWithin(_ timeout: Duration) async throws -> Bool {
+    package func closesWithin(_ timeout: Duration) async throws -> Bool {
         do {
             return try await withDeadline(timeout) { [connection] in
                 var buffer = [UInt8](repeating: 0, count: 1024)
@@ -86,7 +86,7 @@ public struct SOCKSTestClient: Sendable {
         }
     }
 
-    public func close() {
+    package func close() {
         connection.close()
     }
 }

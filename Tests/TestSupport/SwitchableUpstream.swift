@@ -5,7 +5,7 @@ import Synchronization
 /// test running in parallel could take a released port): it listens on a port of its own for its whole
 /// life and, while `isUp`, passes each connection on to `target` (a real SOCKS server) byte for byte; while
 /// down, it closes each connection at once, before any byte: an upstream that cannot complete a greeting.
-public final class SwitchableUpstream: Sendable {
+package final class SwitchableUpstream: Sendable {
     let listener: TCPListener
     let target: SocketAddress
     private let up = Atomic<Bool>(true)
@@ -13,7 +13,7 @@ public final class SwitchableUpstream: Sendable {
     /// Connections passed on while up, open now: cut when it goes down (as a stopped upstream cuts them).
     private let carried = Mutex<[TCPConnection]>([])
 
-    public init(forwardingTo target: SocketAddress) throws {
+    package init(forwardingTo target: SocketAddress) throws {
         listener = try TCPListener(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0))
         self.target = target
         let listener = self.listener
@@ -34,17 +34,17 @@ public final class SwitchableUpstream: Sendable {
         }
     }
 
-    public var port: UInt16 { listener.localAddress.port }
+    package var port: UInt16 { listener.localAddress.port }
 
     /// Stops passing connections on and cuts those it carries.
-    public func goDown() {
+    package func goDown() {
         up.store(false, ordering: .relaxed)
         for connection in carried.withLock({ carried in defer { carried = [] }; return carried }) { connection.close() }
     }
 
-    public func comeUp() { up.store(true, ordering: .relaxed) }
+    package func comeUp() { up.store(true, ordering: .relaxed) }
 
-    public func stop() {
+    package func stop() {
         goDown()
         listener.close()
         task.withLock { $0 }?.cancel()

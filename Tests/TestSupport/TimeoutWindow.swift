@@ -9,25 +9,25 @@
 /// let window = TimeoutWindow(.milliseconds(300))   // after the last exchange: the timer is running
 /// #expect(try await client.closesWithin(window.remaining), "not closed \(window)")
 /// ```
-public struct TimeoutWindow: Sendable, CustomStringConvertible {
+package struct TimeoutWindow: Sendable, CustomStringConvertible {
     /// What a timer may add to its timeout on a loaded machine or under AddressSanitizer.
-    public static let slack: Duration = .seconds(5)
+    package static let slack: Duration = .seconds(5)
 
-    public let timeout: Duration
-    public let start: ContinuousClock.Instant
+    package let timeout: Duration
+    package let start: ContinuousClock.Instant
 
     /// A window for `timeout`, whose timer is known to be running since `start` (now by default). Starting
     /// the window after the server's timer started only makes it longer.
-    public init(_ timeout: Duration, since start: ContinuousClock.Instant = .now) {
+    package init(_ timeout: Duration, since start: ContinuousClock.Instant = .now) {
         self.timeout = timeout
         self.start = start
     }
 
     /// When the timeout must have fired by.
-    public var deadline: ContinuousClock.Instant { start + timeout + Self.slack }
+    package var deadline: ContinuousClock.Instant { start + timeout + Self.slack }
 
     /// What is left of the window (never negative): how long to wait at most from now.
-    public var remaining: Duration { max(.zero, deadline - .now) }
+    package var remaining: Duration { max(.zero, deadline - .now) }
 
-    public var description: String { "within \(timeout) + \(Self.slack) of the timer's start" }
+    package var description: String { "within \(timeout) + \(Self.slack) of the timer's start" }
 }

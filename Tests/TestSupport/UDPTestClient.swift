@@ -4,13 +4,13 @@ import SOCKSProtocol
 
 /// A UDP ASSOCIATE client for tests: the control connection, the relay address from the reply, and a UDP
 /// socket of its own that sends SOCKS-framed datagrams.
-public struct UDPTestClient: Sendable {
-    public let control: SOCKSTestClient
-    public let relay: SocketAddress
-    public let socket: UDPSocket
+package struct UDPTestClient: Sendable {
+    package let control: SOCKSTestClient
+    package let relay: SocketAddress
+    package let socket: UDPSocket
 
     /// Associates (announcing `announcedPort`, 0 for unknown) and binds a UDP socket on `localIP`.
-    public static func associate(
+    package static func associate(
         _ server: SocketAddress, localIP: IPAddress = .ipv4Loopback, announcePort: Bool = false,
         credentials: SOCKSCredentials? = nil
     ) async throws -> UDPTestClient {
@@ -24,14 +24,14 @@ public struct UDPTestClient: Sendable {
     }
 
     /// Sends `payload` to `destination` through the relay, with the given fragment number.
-    public func send(_ payload: [UInt8], to destination: SOCKSEndpoint, fragment: UInt8 = 0) async throws {
+    package func send(_ payload: [UInt8], to destination: SOCKSEndpoint, fragment: UInt8 = 0) async throws {
         try await socket.send(SOCKSUDPHeader(fragment: fragment, endpoint: destination).encoded() + payload, to: relay)
     }
 
     // The default wait is a bound on a datagram that should come, not a speed test: the suite under
     // AddressSanitizer beside real client programs once took over 2 s for a round trip.
     /// The next datagram from the relay, raw (header included), or `nil` if none comes within `timeout`.
-    public func receiveRaw(within timeout: Duration = .seconds(15)) async throws -> [UInt8]? {
+    package func receiveRaw(within timeout: Duration = .seconds(15)) async throws -> [UInt8]? {
         do {
             return try await withDeadline(timeout) { [socket] in
                 var buffer = [UInt8](repeating: 0, count: 65536)
@@ -44,13 +44,13 @@ public struct UDPTestClient: Sendable {
     }
 
     /// The next datagram's header and payload, or `nil` on timeout.
-    public func receive(within timeout: Duration = .seconds(15)) async throws -> (header: SOCKSUDPHeader, payload: [UInt8])? {
+    package func receive(within timeout: Duration = .seconds(15)) async throws -> (header: SOCKSUDPHeader, payload: [UInt8])? {
         guard let raw = try await receiveRaw(within: timeout) else { return nil }
         let (header, start) = try SOCKSUDPHeader.parse(datagram: raw[...])
         return (header, Array(raw[start...]))
     }
 
-    public func close() {
+    package func close() {
         control.close()
         socket.close()
     }

@@ -7,19 +7,19 @@ import Glibc
 ///
 /// Receiving never blocks a thread: the socket is nonblocking, and `receive(within:)` sleeps between tries,
 /// so a test waiting for a datagram leaves the cooperative pool to the tests running beside it.
-public final class UnixDatagramReceiver: Sendable {
+package final class UnixDatagramReceiver: Sendable {
     /// The socket file, to give the sender.
-    public let path: String
+    package let path: String
     private let directory: String
     private let descriptor: Int32
 
     /// What could not be set up.
-    public struct SetupError: Error, CustomStringConvertible {
-        public let description: String
+    package struct SetupError: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// Makes a fresh directory in the temporary directory and binds `notify` in it.
-    public init() throws {
+    package init() throws {
         // A short name: sun_path holds 108 bytes, and the temporary directory may already be long.
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("socksd-dgram-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
@@ -61,7 +61,7 @@ public final class UnixDatagramReceiver: Sendable {
     }
 
     /// The next datagram as text, if one is waiting now.
-    public func receiveNow() -> String? {
+    package func receiveNow() -> String? {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             // recv writes at most `count` bytes into the array's storage, which the closure keeps alive.
@@ -73,7 +73,7 @@ public final class UnixDatagramReceiver: Sendable {
     }
 
     /// The next datagram, waiting for it up to `timeout` (checking every 10 ms); `nil` if none came.
-    public func receive(within timeout: Duration) async -> String? {
+    package func receive(within timeout: Duration) async -> String? {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let datagram = receiveNow() { return datagram }

@@ -1,6 +1,6 @@
 /// Where a message body ends (RFC 9112 §6.3), so the proxy can pass the body through unchanged and know
 /// when the next message starts.
-public enum HTTPBodyFraming: Hashable, Sendable {
+package enum HTTPBodyFraming: Hashable, Sendable {
     /// No body: the next message starts right after the head.
     case none
     /// Exactly this many bytes follow the head.
@@ -11,7 +11,7 @@ public enum HTTPBodyFraming: Hashable, Sendable {
     case untilClose
 
     /// The framing of a request's body. `CONNECT` has none: what follows its head is the tunnel's.
-    public static func request(_ head: HTTPRequestHead) -> Result<HTTPBodyFraming, HTTPFramingError> {
+    package static func request(_ head: HTTPRequestHead) -> Result<HTTPBodyFraming, HTTPFramingError> {
         if head.method == "CONNECT" { return .success(.none) }
         let hasTransferEncoding = head.fields.contains { $0.hasName("transfer-encoding") }
         if hasTransferEncoding {
@@ -25,7 +25,7 @@ public enum HTTPBodyFraming: Hashable, Sendable {
     }
 
     /// The framing of a response's body, given the method of the request it answers.
-    public static func response(_ head: HTTPResponseHead, requestMethod: String) -> Result<HTTPBodyFraming, HTTPFramingError> {
+    package static func response(_ head: HTTPResponseHead, requestMethod: String) -> Result<HTTPBodyFraming, HTTPFramingError> {
         if head.status == 101 { return .failure(.unexpectedSwitchingProtocols) }
         if requestMethod == "HEAD" || head.isInterim || head.status == 204 || head.status == 304 { return .success(.none) }
         if head.fields.contains(where: { $0.hasName("transfer-encoding") }) {

@@ -1,6 +1,6 @@
 /// Why bytes are not a valid chunked body (RFC 9112 §7.1). The proxy has passed on the bytes before the
 /// error, and then closes both connections: where the body ends is no longer known.
-public enum HTTPChunkedBodyError: Error, Hashable, Sendable, CustomStringConvertible {
+package enum HTTPChunkedBodyError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A chunk-size line that does not start with a hex digit, or holds a byte no chunk extension may.
     case invalidChunkSize
     /// A chunk size over 2^63 − 1.
@@ -18,7 +18,7 @@ public enum HTTPChunkedBodyError: Error, Hashable, Sendable, CustomStringConvert
     /// More trailer fields than the limit.
     case tooManyTrailerFields
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .invalidChunkSize: "an invalid chunk-size line"
         case .chunkSizeOverflow: "a chunk size over 2^63 - 1"

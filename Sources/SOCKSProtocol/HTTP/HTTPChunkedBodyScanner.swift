@@ -14,17 +14,17 @@
 /// case .failed(let error): // forward nothing more, close
 /// }
 /// ```
-public struct HTTPChunkedBodyScanner: Hashable, Sendable {
+package struct HTTPChunkedBodyScanner: Hashable, Sendable {
     /// How long the lines around the chunk data may be.
-    public struct Limits: Hashable, Sendable {
+    package struct Limits: Hashable, Sendable {
         /// Bytes of one chunk-size line, extensions included, its CRLF not.
-        public var maximumSizeLineLength: Int
+        package var maximumSizeLineLength: Int
         /// Bytes of one trailer line, its CRLF not.
-        public var maximumTrailerLineLength: Int
+        package var maximumTrailerLineLength: Int
         /// Trailer field lines.
-        public var maximumTrailerFields: Int
+        package var maximumTrailerFields: Int
 
-        public init(maximumSizeLineLength: Int = 4096, maximumTrailerLineLength: Int = 8192, maximumTrailerFields: Int = 100) {
+        package init(maximumSizeLineLength: Int = 4096, maximumTrailerLineLength: Int = 8192, maximumTrailerFields: Int = 100) {
             self.maximumSizeLineLength = maximumSizeLineLength
             self.maximumTrailerLineLength = maximumTrailerLineLength
             self.maximumTrailerFields = maximumTrailerFields
@@ -32,7 +32,7 @@ public struct HTTPChunkedBodyScanner: Hashable, Sendable {
     }
 
     /// What the bytes fed so far are.
-    public enum Progress: Hashable, Sendable {
+    package enum Progress: Hashable, Sendable {
         /// All of the piece belongs to the body, which goes on.
         case needsMore
         /// The body ended after `bytesUsed` bytes of this piece (0 when it had ended before); the rest is
@@ -74,15 +74,15 @@ public struct HTTPChunkedBodyScanner: Hashable, Sendable {
     private var lineLength = 0
     private var trailerFields = 0
 
-    public init(limits: Limits = Limits()) {
+    package init(limits: Limits = Limits()) {
         self.limits = limits
     }
 
     /// Whether the whole body has been seen.
-    public var isFinished: Bool { state == .finished }
+    package var isFinished: Bool { state == .finished }
 
     /// Takes the next piece of the body.
-    public mutating func scan(_ bytes: ArraySlice<UInt8>) -> Progress {
+    package mutating func scan(_ bytes: ArraySlice<UInt8>) -> Progress {
         switch state {
         case .finished: return .ended(bytesUsed: 0)
         case .failed(let error): return .failed(error)

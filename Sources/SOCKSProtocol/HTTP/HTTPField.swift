@@ -2,30 +2,30 @@
 ///
 /// The value is kept as the bytes received: RFC 9110 §5.5 lets a value hold obs-text (bytes 0x80–0xFF,
 /// often Latin-1), which a proxy must pass on unchanged; `value` is those bytes read as UTF-8, for reading.
-public struct HTTPField: Hashable, Sendable {
+package struct HTTPField: Hashable, Sendable {
     /// The field name as sent (compare it without regard to ASCII case).
-    public var name: String
+    package var name: String
     /// The value's bytes as received, without leading and trailing spaces and tabs.
-    public var valueBytes: [UInt8]
+    package var valueBytes: [UInt8]
 
     /// The value read as UTF-8 (an invalid sequence reads as U+FFFD); setting it stores its UTF-8 bytes.
-    public var value: String {
+    package var value: String {
         get { String(decoding: valueBytes, as: UTF8.self) }
         set { valueBytes = Array(newValue.utf8) }
     }
 
-    public init(name: String, value: String) {
+    package init(name: String, value: String) {
         self.name = name
         valueBytes = Array(value.utf8)
     }
 
-    public init(name: String, valueBytes: [UInt8]) {
+    package init(name: String, valueBytes: [UInt8]) {
         self.name = name
         self.valueBytes = valueBytes
     }
 
     /// Whether this field is called `name`, without regard to ASCII case.
-    public func hasName(_ name: String) -> Bool {
+    package func hasName(_ name: String) -> Bool {
         HTTPSyntax.equalIgnoringASCIICase(self.name, name)
     }
 }

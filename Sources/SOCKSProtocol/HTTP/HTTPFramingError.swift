@@ -1,7 +1,7 @@
 /// Why the length of a message body cannot be determined safely (RFC 9112 §6.3). On a request the proxy
 /// answers 400 and closes (each of these is a way to make two parsers disagree on where the body ends:
 /// request smuggling); on a response from the origin, 502.
-public enum HTTPFramingError: Error, Hashable, Sendable, CustomStringConvertible {
+package enum HTTPFramingError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A `Content-Length` that is not a decimal number of at most 18 digits (signs, spaces inside, hex, empty).
     case invalidContentLength
     /// `Content-Length` given more than once (in several fields or as a list) with different values.
@@ -15,7 +15,7 @@ public enum HTTPFramingError: Error, Hashable, Sendable, CustomStringConvertible
     /// A `101 Switching Protocols` response, though the proxy removed `Upgrade` from the request.
     case unexpectedSwitchingProtocols
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .invalidContentLength: "a Content-Length that is not a decimal number"
         case .conflictingContentLengths: "Content-Length values that differ"

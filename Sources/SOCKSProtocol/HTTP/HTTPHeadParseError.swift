@@ -1,5 +1,5 @@
 /// Why bytes can never be a valid HTTP/1.x head (request or response).
-public enum HTTPHeadParseError: Error, Hashable, Sendable, CustomStringConvertible {
+package enum HTTPHeadParseError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Not HTTP/1.x syntax (400 for a request, 502 for a response); the reason is for logs and tests.
     case malformed(String)
     /// No end of the head within `maximumLength` bytes (431 for a request).
@@ -9,7 +9,7 @@ public enum HTTPHeadParseError: Error, Hashable, Sendable, CustomStringConvertib
     /// A well-formed start line of another major version, such as `HTTP/2.0` (505 for a request).
     case unsupportedVersion
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .malformed(let reason): reason
         case .headTooLarge: "the head is longer than the limit"

@@ -1,6 +1,6 @@
 /// The login a client sends an HTTP proxy: `Proxy-Authorization: Basic base64(user:password)` (RFC 9110
 /// §11.7.1, RFC 7617), as the `SOCKSCredentials` SOCKS5 logins use, checked against the same users.
-public enum HTTPProxyAuthorization: Hashable, Sendable, CustomStringConvertible {
+package enum HTTPProxyAuthorization: Hashable, Sendable, CustomStringConvertible {
     /// No usable credentials: no `Proxy-Authorization` field, more than one, another scheme than Basic,
     /// or a value that is not base64 of `user:password`. The proxy answers 407 when it requires a login.
     case absent
@@ -11,13 +11,13 @@ public enum HTTPProxyAuthorization: Hashable, Sendable, CustomStringConvertible 
     case tooLong
 
     /// The credentials of `.basic`, nil otherwise.
-    public var credentials: SOCKSCredentials? {
+    package var credentials: SOCKSCredentials? {
         if case .basic(let credentials) = self { return credentials }
         return nil
     }
 
     /// Never shows a password.
-    public var description: String {
+    package var description: String {
         switch self {
         case .absent: "no credentials"
         case .basic(let credentials): "Basic \(credentials)"
@@ -26,7 +26,7 @@ public enum HTTPProxyAuthorization: Hashable, Sendable, CustomStringConvertible 
     }
 
     /// Reads the `Proxy-Authorization` fields of a request head.
-    public init(fields: [HTTPField]) {
+    package init(fields: [HTTPField]) {
         let values = fields.filter { $0.hasName("proxy-authorization") }
         guard values.count == 1 else {
             self = .absent
@@ -36,7 +36,7 @@ public enum HTTPProxyAuthorization: Hashable, Sendable, CustomStringConvertible 
     }
 
     /// Reads one field value: `Basic` (any case), one or more spaces, base64 of `user:password`.
-    public init(fieldValue: [UInt8]) {
+    package init(fieldValue: [UInt8]) {
         let parts = fieldValue.split(separator: UInt8(ascii: " "), maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].count == 5, parts[0].map(HTTPSyntax.lowercased).elementsEqual("basic".utf8) else {
             self = .absent

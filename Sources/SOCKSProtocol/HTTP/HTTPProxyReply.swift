@@ -1,11 +1,11 @@
 /// The responses the HTTP proxy writes itself, as bytes: the `CONNECT` success and the error statuses.
-public enum HTTPProxyReply {
+package enum HTTPProxyReply {
     /// The realm of the `Proxy-Authenticate` challenge (RFC 7617 §2): clients show it when asking for a login.
-    public static let realm = "socksd"
+    package static let realm = "socksd"
 
     /// `HTTP/1.1 200 Connection established` and the empty line: no body and no `Content-Length`, since
     /// the bytes after it are the tunnel's (RFC 9110 §9.3.6).
-    public static let connectionEstablished: [UInt8] = Array("HTTP/1.1 200 Connection established\r\n\r\n".utf8)
+    package static let connectionEstablished: [UInt8] = Array("HTTP/1.1 200 Connection established\r\n\r\n".utf8)
 
     /// A complete response with a short text body: `HTTP/1.1 CODE REASON`, `Content-Type`,
     /// `Content-Length`, `Proxy-Authenticate: Basic realm="socksd"` for 407, `extraFields` (such as
@@ -15,7 +15,7 @@ public enum HTTPProxyReply {
     ///   - message: the body's text, a line; the default is the code and reason.
     ///   - includingBody: false for the answer to a `HEAD`, which states the body's length but carries none
     ///     (RFC 9110 §9.3.2).
-    public static func response(
+    package static func response(
         _ status: HTTPStatus, keepAlive: Bool = false, message: String? = nil, extraFields: [HTTPField] = [], includingBody: Bool = true
     ) -> [UInt8] {
         let body = Array((message ?? "\(status.code) \(status.reason)\n").utf8)

@@ -10,9 +10,9 @@
 /// case .failed(let error): // write HTTPProxyReply.response(error.status), close
 /// }
 /// ```
-public struct HTTPProxyRequest: Hashable, Sendable {
+package struct HTTPProxyRequest: Hashable, Sendable {
     /// What the client asks for.
-    public enum Kind: Hashable, Sendable {
+    package enum Kind: Hashable, Sendable {
         /// `CONNECT`: answer `HTTPProxyReply.connectionEstablished`, then relay raw bytes.
         case tunnel
         /// An `http://` request: send `forwardedHead(keepAlive:)` to the destination, then the body.
@@ -22,20 +22,20 @@ public struct HTTPProxyRequest: Hashable, Sendable {
     }
 
     /// The head as received.
-    public var head: HTTPRequestHead
-    public var kind: Kind
+    package var head: HTTPRequestHead
+    package var kind: Kind
     /// Where to connect: the `CONNECT` authority, or the URI's host and port (80 when not given).
-    public var destination: SOCKSEndpoint
+    package var destination: SOCKSEndpoint
     /// The `Proxy-Authorization` login.
-    public var authorization: HTTPProxyAuthorization
+    package var authorization: HTTPProxyAuthorization
     /// Where the request's body ends (`.none` for `CONNECT`, whose following bytes are the tunnel's).
-    public var bodyFraming: HTTPBodyFraming
+    package var bodyFraming: HTTPBodyFraming
     /// Whether the client wants the connection kept open after the response (RFC 9112 §9.3): HTTP/1.1 unless
     /// `Connection: close` (or `Proxy-Connection: close`); HTTP/1.0 only with `keep-alive` in either.
-    public var clientWantsKeepAlive: Bool
+    package var clientWantsKeepAlive: Bool
 
     /// What the bytes received so far are.
-    public enum ParseResult: Hashable, Sendable {
+    package enum ParseResult: Hashable, Sendable {
         /// A prefix of a head that may still be valid: read more.
         case incomplete
         /// A proxy request whose head is `length` bytes long; bytes after it are not looked at.
@@ -45,7 +45,7 @@ public struct HTTPProxyRequest: Hashable, Sendable {
     }
 
     /// Reads `bytes`, the start of a connection or what follows the previous request on it.
-    public static func parse(_ bytes: ArraySlice<UInt8>, limits: HTTPHeadLimits = .proxyRequest) -> ParseResult {
+    package static func parse(_ bytes: ArraySlice<UInt8>, limits: HTTPHeadLimits = .proxyRequest) -> ParseResult {
         switch HTTPRequestHead.parse(bytes, limits: limits) {
         case .incomplete:
             return .incomplete
@@ -61,7 +61,7 @@ public struct HTTPProxyRequest: Hashable, Sendable {
     }
 
     /// Reads a parsed head as a proxy request.
-    public init(head: HTTPRequestHead) throws(HTTPProxyRequestError) {
+    package init(head: HTTPRequestHead) throws(HTTPProxyRequestError) {
         self.head = head
         let target = Array(head.target.utf8)[...]
         if head.method == "CONNECT" {
@@ -93,7 +93,7 @@ public struct HTTPProxyRequest: Hashable, Sendable {
 
     /// Whether the method is idempotent (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE): a request
     /// a proxy may send again on its own when the connection it went out on closed without an answer.
-    public var isIdempotent: Bool {
+    package var isIdempotent: Bool {
         ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"].contains(head.method)
     }
 
@@ -108,7 +108,7 @@ public struct HTTPProxyRequest: Hashable, Sendable {
     /// `Proxy-Connection`, `Proxy-Authorization`, `Proxy-Authenticate`, `TE`, `Trailer`, `Upgrade` — and
     /// `Connection: keep-alive` or `Connection: close` ends the head, as the proxy decided for the
     /// connection to the origin. Field values pass as received, byte for byte.
-    public func forwardedHead(keepAlive: Bool) -> [UInt8]? {
+    package func forwardedHead(keepAlive: Bool) -> [UInt8]? {
         guard case .forward(let originTarget, let authority) = kind else { return nil }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(512)

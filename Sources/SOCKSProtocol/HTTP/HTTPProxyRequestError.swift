@@ -1,6 +1,6 @@
 /// Why a client's bytes are not a request the HTTP proxy can serve. `status` is the answer to send (then
 /// close the connection); the description is for the log (escape it: it may quote the client).
-public enum HTTPProxyRequestError: Error, Hashable, Sendable, CustomStringConvertible {
+package enum HTTPProxyRequestError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The head is not HTTP/1.x (400), too large (431) or of another version (505).
     case head(HTTPHeadParseError)
     /// An origin-form (`/path`) or `*` target: a request for a server, not a proxy (400).
@@ -14,7 +14,7 @@ public enum HTTPProxyRequestError: Error, Hashable, Sendable, CustomStringConver
     case framing(HTTPFramingError)
 
     /// The status to answer with.
-    public var status: HTTPStatus {
+    package var status: HTTPStatus {
         switch self {
         case .head(.malformed): .badRequest
         case .head(.headTooLarge), .head(.tooManyFields): .requestHeaderFieldsTooLarge
@@ -24,7 +24,7 @@ public enum HTTPProxyRequestError: Error, Hashable, Sendable, CustomStringConver
         }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .head(let error): "bad request head: \(error)"
         case .notAProxyRequest: "not a proxy request (origin-form or * target)"

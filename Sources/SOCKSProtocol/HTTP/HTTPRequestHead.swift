@@ -11,25 +11,25 @@
 ///
 /// The target is checked for its form only: origin (`/p?q`), absolute (`scheme://authority/p?q`) or `*` for
 /// any method, and any target for `CONNECT`, whose authority form (`host:port`) `HTTPProxyRequest` reads.
-public struct HTTPRequestHead: Hashable, Sendable {
+package struct HTTPRequestHead: Hashable, Sendable {
     /// The method token, case-sensitive (`GET`, `HEAD`, `CONNECT`, …).
-    public var method: String
+    package var method: String
     /// The request target as sent: origin form (`/metrics?x`), absolute form (`http://host/metrics`), `*`,
     /// or for `CONNECT` authority form (`host:443`).
-    public var target: String
+    package var target: String
     /// The `x` of `HTTP/1.x`.
-    public var minorVersion: Int
+    package var minorVersion: Int
     /// The header fields in order, values without the surrounding whitespace.
-    public var fields: [Field]
+    package var fields: [Field]
 
     /// One header field line.
-    public typealias Field = HTTPField
+    package typealias Field = HTTPField
     /// How much a head may hold.
-    public typealias Limits = HTTPHeadLimits
+    package typealias Limits = HTTPHeadLimits
     /// Why bytes can never be a valid head.
-    public typealias ParseError = HTTPHeadParseError
+    package typealias ParseError = HTTPHeadParseError
 
-    public init(method: String, target: String, minorVersion: Int, fields: [Field]) {
+    package init(method: String, target: String, minorVersion: Int, fields: [Field]) {
         self.method = method
         self.target = target
         self.minorVersion = minorVersion
@@ -37,7 +37,7 @@ public struct HTTPRequestHead: Hashable, Sendable {
     }
 
     /// What the bytes received so far are.
-    public enum ParseResult: Hashable, Sendable {
+    package enum ParseResult: Hashable, Sendable {
         /// A prefix of a head that may still be valid: read more.
         case incomplete
         /// A valid head, `length` bytes long (including its empty line); bytes after it are not looked at.
@@ -49,17 +49,17 @@ public struct HTTPRequestHead: Hashable, Sendable {
     /// The path the target names: the origin form's path without the query, the absolute form's path (`/`
     /// when it has none), or `*`. Set on every head that `parse` returned, except a `CONNECT` whose target
     /// is in none of those forms (normally its `host:port`).
-    public var path: String? {
+    package var path: String? {
         Self.path(ofTarget: Array(target.utf8)[...])
     }
 
     /// The value of the field `name` (compared without regard to case); the first one if repeated.
-    public func value(of name: String) -> String? {
+    package func value(of name: String) -> String? {
         fields.firstValue(of: name)
     }
 
     /// Reads `bytes`, the start of a connection (or what follows the previous request), as a request head.
-    public static func parse(_ bytes: ArraySlice<UInt8>, limits: Limits = Limits()) -> ParseResult {
+    package static func parse(_ bytes: ArraySlice<UInt8>, limits: Limits = Limits()) -> ParseResult {
         let outcome = HTTPSyntax.readHead(
             bytes, limits: limits, startLine: parseRequestLine,
             // A request line is visible ASCII and single spaces only.

@@ -4,17 +4,17 @@
 /// `parse(_:limits:)` works as `HTTPRequestHead.parse`: stateless, failing as soon as the bytes show the
 /// head is invalid, and never succeeding after failing. Obsolete line folding is refused (RFC 9112 §5.2
 /// lets a proxy reject it; the proxy answers 502).
-public struct HTTPResponseHead: Hashable, Sendable {
+package struct HTTPResponseHead: Hashable, Sendable {
     /// The `x` of `HTTP/1.x`.
-    public var minorVersion: Int
+    package var minorVersion: Int
     /// The three-digit status code, 100–599.
-    public var status: Int
+    package var status: Int
     /// The reason phrase as sent (possibly empty; obs-text bytes read as UTF-8).
-    public var reason: [UInt8]
+    package var reason: [UInt8]
     /// The header fields in order, values without the surrounding whitespace.
-    public var fields: [HTTPField]
+    package var fields: [HTTPField]
 
-    public init(minorVersion: Int, status: Int, reason: [UInt8], fields: [HTTPField]) {
+    package init(minorVersion: Int, status: Int, reason: [UInt8], fields: [HTTPField]) {
         self.minorVersion = minorVersion
         self.status = status
         self.reason = reason
@@ -22,7 +22,7 @@ public struct HTTPResponseHead: Hashable, Sendable {
     }
 
     /// What the bytes received so far are.
-    public enum ParseResult: Hashable, Sendable {
+    package enum ParseResult: Hashable, Sendable {
         /// A prefix of a head that may still be valid: read more.
         case incomplete
         /// A valid head, `length` bytes long (including its empty line); bytes after it are not looked at.
@@ -33,22 +33,22 @@ public struct HTTPResponseHead: Hashable, Sendable {
 
     /// A 1xx response other than 101: one that another response follows (RFC 9110 §15.2), such as
     /// `100 Continue`. The proxy passes it on and reads the next head.
-    public var isInterim: Bool { (100...199).contains(status) && status != 101 }
+    package var isInterim: Bool { (100...199).contains(status) && status != 101 }
 
     /// The value of the field `name` (compared without regard to case); the first one if repeated.
-    public func value(of name: String) -> String? {
+    package func value(of name: String) -> String? {
         fields.firstValue(of: name)
     }
 
     /// Whether the origin keeps the connection open after this response (RFC 9112 §9.3): HTTP/1.1 unless
     /// `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`. A body framed by the close of the
     /// connection ends it too; see `HTTPBodyFraming`.
-    public var originKeepsAlive: Bool {
+    package var originKeepsAlive: Bool {
         HTTPConnectionOptions(fields: fields, minorVersion: minorVersion, includingProxyConnection: false).keepAlive
     }
 
     /// Reads `bytes`, what an origin sent after the request (or after the previous response), as a head.
-    public static func parse(_ bytes: ArraySlice<UInt8>, limits: HTTPHeadLimits = .proxyResponse) -> ParseResult {
+    package static func parse(_ bytes: ArraySlice<UInt8>, limits: HTTPHeadLimits = .proxyResponse) -> ParseResult {
         let outcome = HTTPSyntax.readHead(
             bytes, limits: limits, startLine: parseStatusLine, isForbiddenInStartLine: HTTPSyntax.isForbiddenInField,
             startLineName: "status line")
@@ -64,7 +64,7 @@ public struct HTTPResponseHead: Hashable, Sendable {
     /// hop-by-hop ones, and `Connection: keep-alive` or `Connection: close` as the proxy decided for the
     /// client connection. A `Content-Length` beside `Transfer-Encoding` is dropped too (RFC 9112 §6.3: the
     /// body is chunked and an intermediary must remove the length).
-    public func forwardedHead(keepAlive: Bool) -> [UInt8] {
+    package func forwardedHead(keepAlive: Bool) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(256)
         bytes += "HTTP/1.\(minorVersion) \(status) ".utf8

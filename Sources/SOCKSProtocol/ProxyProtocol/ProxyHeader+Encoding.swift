@@ -6,7 +6,7 @@ extension ProxyHeader {
     /// other header becomes what a sender writes when it has no addresses to give: v1 `PROXY UNKNOWN\r\n`
     /// (v1 has no LOCAL either), v2 with the UNSPEC family and transport and no address block. v2 addresses
     /// go out as STREAM (TCP), v1 IPv6 in the RFC 5952 form. No TLVs.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var addresses: (source: ProxyEndpoint, destination: ProxyEndpoint)?
         if command == .proxy, let source, let destination, source.address.count == destination.address.count,
             source.address.count == 4 || source.address.count == 16

@@ -12,9 +12,9 @@
 ///
 /// So only TCP over IPv4 or IPv6 (v1 `TCP4`/`TCP6`, v2 `\x11`/`\x21` with `PROXY`) sets them, both of the same
 /// family.
-public struct ProxyHeader: Sendable, Hashable {
+package struct ProxyHeader: Sendable, Hashable {
     /// The v2 command; v1 headers are always `.proxy`.
-    public enum Command: Sendable, Hashable {
+    package enum Command: Sendable, Hashable {
         /// The connection was relayed on behalf of a client.
         case proxy
         /// The balancer opened the connection for itself (health checks): use the real endpoints.
@@ -22,15 +22,15 @@ public struct ProxyHeader: Sendable, Hashable {
     }
 
     /// 1 (text) or 2 (binary).
-    public var version: Int
+    package var version: Int
     /// v1 is always `.proxy`.
-    public var command: Command
+    package var command: Command
     /// The original client; `nil` when the real connection endpoints are to be used (see the type's notes).
-    public var source: ProxyEndpoint?
+    package var source: ProxyEndpoint?
     /// The address the original client connected to; `nil` exactly when `source` is.
-    public var destination: ProxyEndpoint?
+    package var destination: ProxyEndpoint?
 
-    public init(version: Int, command: Command, source: ProxyEndpoint?, destination: ProxyEndpoint?) {
+    package init(version: Int, command: Command, source: ProxyEndpoint?, destination: ProxyEndpoint?) {
         self.version = version
         self.command = command
         self.source = source

@@ -20,9 +20,9 @@
 /// case .invalid(let error): close
 /// }
 /// ```
-public struct ProxyHeaderDecoder: Sendable {
+package struct ProxyHeaderDecoder: Sendable {
     /// What the bytes received so far amount to.
-    public enum Step: Sendable, Hashable {
+    package enum Step: Sendable, Hashable {
         /// Not enough bytes to decide: read more, pass them to `receive`, and call `next()` again.
         case needMoreBytes
         /// A complete, valid header. `takeRemainingBytes()` returns what followed it.
@@ -32,9 +32,9 @@ public struct ProxyHeaderDecoder: Sendable {
     }
 
     /// The longest v1 line, CRLF included.
-    public static let maximumV1HeaderLength = ProxyHeaderV1Parser.maximumLength
+    static let maximumV1HeaderLength = ProxyHeaderV1Parser.maximumLength
     /// The longest v2 header: 16 bytes and the largest length, 65,535.
-    public static let maximumHeaderLength = ProxyHeaderV2Parser.headLength + Int(UInt16.max)
+    package static let maximumHeaderLength = ProxyHeaderV2Parser.headLength + Int(UInt16.max)
 
     private enum State: Sendable {
         case decoding
@@ -46,10 +46,10 @@ public struct ProxyHeaderDecoder: Sendable {
     /// Before the header is complete: every byte received. After: the bytes that followed it, until taken.
     private var buffer: [UInt8] = []
 
-    public init() {}
+    package init() {}
 
     /// Adds bytes read from the connection. After a failure they are dropped: nothing more will be read.
-    public mutating func receive(_ bytes: some Collection<UInt8>) {
+    package mutating func receive(_ bytes: some Collection<UInt8>) {
         if case .failed = state { return }
         // Arrays and slices copy as one block; the generic append, unspecialised across modules, goes by element.
         if bytes.withContiguousStorageIfAvailable({ buffer.append(contentsOf: $0) }) == nil {
@@ -59,7 +59,7 @@ public struct ProxyHeaderDecoder: Sendable {
 
     /// Decodes as far as the bytes received allow. Once a header or an error comes out, every later call
     /// returns it again.
-    public mutating func next() -> Step {
+    package mutating func next() -> Step {
         switch state {
         case .decoded(let header):
             return .header(header)
@@ -84,7 +84,7 @@ public struct ProxyHeaderDecoder: Sendable {
     /// After `.header`: the bytes received beyond the header (the client's first bytes, such as a SOCKS
     /// greeting), handed over once; later calls return only what was received since. Empty before a header
     /// and after an error.
-    public mutating func takeRemainingBytes() -> [UInt8] {
+    package mutating func takeRemainingBytes() -> [UInt8] {
         guard case .decoded = state else { return [] }
         defer { buffer = [] }
         return buffer

@@ -3,12 +3,12 @@
 ///
 /// The description names the rule that was broken and where, never the bytes themselves: a log line shows
 /// what a peer sent only as numbers.
-public struct ProxyProtocolError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct ProxyProtocolError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A field of a v1 line.
-    public enum Field: Sendable, Hashable, CustomStringConvertible {
+    package enum Field: Sendable, Hashable, CustomStringConvertible {
         case sourceAddress, destinationAddress, sourcePort, destinationPort
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .sourceAddress: "source address"
             case .destinationAddress: "destination address"
@@ -19,7 +19,7 @@ public struct ProxyProtocolError: Error, Sendable, Hashable, CustomStringConvert
     }
 
     /// The rule the header breaks.
-    public enum Reason: Sendable, Hashable, CustomStringConvertible {
+    package enum Reason: Sendable, Hashable, CustomStringConvertible {
         /// The first bytes are neither `PROXY ` (v1) nor the v2 signature.
         case notProxyProtocol
         /// v1: no CRLF within the first 107 bytes.
@@ -51,7 +51,7 @@ public struct ProxyProtocolError: Error, Sendable, Hashable, CustomStringConvert
         /// past the header's length.
         case truncatedTLV
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .notProxyProtocol: "not a PROXY protocol header (neither \"PROXY \" nor the v2 signature)"
             case .lineTooLong: "v1 line has no CRLF within 107 bytes"
@@ -74,15 +74,15 @@ public struct ProxyProtocolError: Error, Sendable, Hashable, CustomStringConvert
     }
 
     /// The rule broken.
-    public var reason: Reason
+    package var reason: Reason
     /// Where, counted from the header's first byte: the byte that showed the problem (for a v1 line without
     /// CRLF, 107; for a v2 length, 14, the length's first byte; for a TLV, its first byte).
-    public var offset: Int
+    package var offset: Int
 
-    public init(_ reason: Reason, at offset: Int) {
+    package init(_ reason: Reason, at offset: Int) {
         self.reason = reason
         self.offset = offset
     }
 
-    public var description: String { "invalid PROXY protocol header at byte \(offset): \(reason)" }
+    package var description: String { "invalid PROXY protocol header at byte \(offset): \(reason)" }
 }

@@ -1,5 +1,5 @@
 /// Why bytes from a client are not a valid SOCKS4 or SOCKS4a request.
-public enum SOCKS4ProtocolError: Error, Hashable, Sendable, CustomStringConvertible {
+package enum SOCKS4ProtocolError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The version byte is not 04.
     case unsupportedVersion(UInt8)
     /// No NUL within `SOCKS4Request.fieldLimit` bytes of the user id.
@@ -13,7 +13,7 @@ public enum SOCKS4ProtocolError: Error, Hashable, Sendable, CustomStringConverti
     /// line's outcome unescaped).
     case invalidHostname([UInt8])
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .unsupportedVersion(let version): "unsupported version 0x\(String(version, radix: 16))"
         case .userIDTooLong: "user id longer than \(SOCKS4Request.fieldLimit) bytes"

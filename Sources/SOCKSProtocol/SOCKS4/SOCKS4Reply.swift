@@ -3,20 +3,20 @@
 /// For CONNECT clients ignore the address; for BIND the first reply says where the peer should connect and
 /// the second which peer did. SOCKS4 has only IPv4: an IPv6 or name endpoint is written as `0.0.0.0` with
 /// its port (RFC-less SOCKS4 says a zero address means "the server's own address").
-public struct SOCKS4Reply: Hashable, Sendable {
-    public var code: SOCKS4ReplyCode
-    public var port: UInt16
+package struct SOCKS4Reply: Hashable, Sendable {
+    package var code: SOCKS4ReplyCode
+    package var port: UInt16
     /// Four network-order bytes.
-    public var address: [UInt8]
+    package var address: [UInt8]
 
-    public init(code: SOCKS4ReplyCode, port: UInt16 = 0, address: [UInt8] = [0, 0, 0, 0]) {
+    package init(code: SOCKS4ReplyCode, port: UInt16 = 0, address: [UInt8] = [0, 0, 0, 0]) {
         self.code = code
         self.port = port
         self.address = address
     }
 
     /// A reply carrying `bound`: its IPv4 address (an IPv4-mapped IPv6 one unmapped), else `0.0.0.0`.
-    public init(code: SOCKS4ReplyCode, bound: SOCKSEndpoint) {
+    package init(code: SOCKS4ReplyCode, bound: SOCKSEndpoint) {
         switch bound.address {
         case .ipv4(let bytes) where bytes.count == 4:
             self.init(code: code, port: bound.port, address: bytes)
@@ -28,7 +28,7 @@ public struct SOCKS4Reply: Hashable, Sendable {
     }
 
     /// The eight bytes on the wire.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var bytes: [UInt8] = [0x00, code.rawValue]
         bytes.appendUInt16(port)
         bytes.append(contentsOf: address.count == 4 ? address : [0, 0, 0, 0])
@@ -37,7 +37,7 @@ public struct SOCKS4Reply: Hashable, Sendable {
 
     /// - Returns: `nil` when more bytes are needed.
     /// - Throws: `SOCKS4ProtocolError.unsupportedVersion` when the first byte is not 00.
-    public static func parse(from reader: inout ByteReader) throws(SOCKS4ProtocolError) -> SOCKS4Reply? {
+    package static func parse(from reader: inout ByteReader) throws(SOCKS4ProtocolError) -> SOCKS4Reply? {
         guard let version = reader.readByte() else { return nil }
         guard version == 0x00 else { throw .unsupportedVersion(version) }
         guard let code = reader.readByte(), let port = reader.readUInt16(), let address = reader.readBytes(4) else { return nil }

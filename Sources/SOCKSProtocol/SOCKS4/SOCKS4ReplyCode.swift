@@ -4,20 +4,20 @@
 /// connection and compare that with the user id. socksd never runs identd queries (they cost a connection
 /// back to the client per session and prove nothing on today's networks), so it never sends them; they are
 /// here so that a client library or a test can encode and decode every code the protocol has.
-public struct SOCKS4ReplyCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-    public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+package struct SOCKS4ReplyCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    package let rawValue: UInt8
+    package init(rawValue: UInt8) { self.rawValue = rawValue }
 
     /// Request granted.
-    public static let granted = SOCKS4ReplyCode(rawValue: 0x5A)
+    package static let granted = SOCKS4ReplyCode(rawValue: 0x5A)
     /// Request rejected or failed: every refusal and failure socksd answers.
-    public static let rejected = SOCKS4ReplyCode(rawValue: 0x5B)
+    package static let rejected = SOCKS4ReplyCode(rawValue: 0x5B)
     /// Rejected: the server cannot reach the client's identd. Never sent by socksd.
-    public static let identdUnreachable = SOCKS4ReplyCode(rawValue: 0x5C)
+    package static let identdUnreachable = SOCKS4ReplyCode(rawValue: 0x5C)
     /// Rejected: identd reports a user other than the user id. Never sent by socksd.
-    public static let identdMismatch = SOCKS4ReplyCode(rawValue: 0x5D)
+    package static let identdMismatch = SOCKS4ReplyCode(rawValue: 0x5D)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .granted: "granted"
         case .rejected: "rejected or failed"
@@ -28,5 +28,5 @@ public struct SOCKS4ReplyCode: RawRepresentable, Hashable, Sendable, CustomStrin
     }
 
     /// Two hex digits, as the SOCKS4 text writes codes: `5B`.
-    public var hex: String { (rawValue < 16 ? "0" : "") + String(rawValue, radix: 16, uppercase: true) }
+    package var hex: String { (rawValue < 16 ? "0" : "") + String(rawValue, radix: 16, uppercase: true) }
 }

@@ -4,29 +4,29 @@
 /// CD is `01` CONNECT or `02` BIND, the same values as SOCKS5's, so the command is a `SOCKSCommand`; any
 /// other value parses, for the server to answer `5B`. The destination is a `SOCKSEndpoint` (IPv4, or a
 /// domain in the 4a form), so the code that checks and reaches SOCKS5 destinations serves these unchanged.
-public struct SOCKS4Request: Hashable, Sendable {
-    public var command: SOCKSCommand
-    public var destination: SOCKSEndpoint
+package struct SOCKS4Request: Hashable, Sendable {
+    package var command: SOCKSCommand
+    package var destination: SOCKSEndpoint
     /// The user id, as sent (bytes, without the NUL); the protocol carries no password.
-    public var userID: [UInt8]
+    package var userID: [UInt8]
 
     /// The longest user id, and the longest 4a host name, in bytes (without the NUL). Longer is malformed:
     /// a server must not read an unbounded field.
-    public static let fieldLimit = 255
+    package static let fieldLimit = 255
 
-    public init(command: SOCKSCommand, destination: SOCKSEndpoint, userID: [UInt8] = []) {
+    package init(command: SOCKSCommand, destination: SOCKSEndpoint, userID: [UInt8] = []) {
         self.command = command
         self.destination = destination
         self.userID = userID
     }
 
     /// The user id as text, for log messages: bytes that are not UTF-8 as `\xHH` (`ClientBytes`).
-    public var userIDText: String { ClientBytes.text(userID) }
+    package var userIDText: String { ClientBytes.text(userID) }
 
     /// - Returns: `nil` when more bytes are needed.
     /// - Throws: a version other than 04, a user id or host name without a NUL within `fieldLimit` bytes, an
     ///   empty host name or one that is no host name (`HostName`).
-    public static func parse(from reader: inout ByteReader) throws(SOCKS4ProtocolError) -> SOCKS4Request? {
+    package static func parse(from reader: inout ByteReader) throws(SOCKS4ProtocolError) -> SOCKS4Request? {
         guard let version = reader.readByte() else { return nil }
         guard version == 0x04 else { throw .unsupportedVersion(version) }
         guard let command = reader.readByte(), let port = reader.readUInt16(), let address = reader.readBytes(4) else { return nil }
@@ -61,7 +61,7 @@ public struct SOCKS4Request: Hashable, Sendable {
     /// The request's bytes: the 4a form (DSTIP `0.0.0.1`) for a domain. SOCKS4 has no IPv6: an IPv6
     /// destination is written in the 4a form with its text as the name. A user id or name longer than
     /// `fieldLimit` is cut to it.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var bytes: [UInt8] = [0x04, command.rawValue]
         bytes.appendUInt16(destination.port)
         let name: [UInt8]?

@@ -3,9 +3,9 @@
 ///
 /// However the bytes are split or merged, the same outcome comes out; bytes after the request (data the
 /// client sent before it saw the reply) stay for `takeEarlyData()`.
-public struct SOCKS4RequestDecoder: Sendable {
+package struct SOCKS4RequestDecoder: Sendable {
     /// What the server must do next.
-    public enum Action: Hashable, Sendable {
+    package enum Action: Hashable, Sendable {
         /// Read more bytes from the client, pass them to `receive`, and call `next()` again.
         case needMoreBytes
         /// The request is complete: serve it. `takeEarlyData()` returns what the client sent after it.
@@ -24,16 +24,16 @@ public struct SOCKS4RequestDecoder: Sendable {
     private var buffer: [UInt8] = []
     private var readIndex = 0
 
-    public init() {}
+    package init() {}
 
     /// Adds bytes read from the client.
-    public mutating func receive<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+    package mutating func receive<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         buffer.append(contentsOf: bytes)
     }
 
     /// Parses as far as the buffered bytes allow. After the end (a request or a failure) it repeats it; a
     /// repeated failure carries no reply (the reply was asked for once).
-    public mutating func next() -> Action {
+    package mutating func next() -> Action {
         switch state {
         case .completed(let request):
             return .request(request)
@@ -56,12 +56,12 @@ public struct SOCKS4RequestDecoder: Sendable {
     }
 
     /// The bytes received after the request. Empties the buffer.
-    public mutating func takeEarlyData() -> [UInt8] {
+    package mutating func takeEarlyData() -> [UInt8] {
         guard case .completed = state else { return [] }
         defer { buffer = []; readIndex = 0 }
         return Array(buffer[readIndex...])
     }
 
     /// How many received bytes are not yet consumed.
-    public var bufferedByteCount: Int { buffer.count - readIndex }
+    package var bufferedByteCount: Int { buffer.count - readIndex }
 }

@@ -1,33 +1,33 @@
 /// A cursor over received bytes for incremental parsing: every read returns `nil` when the bytes run out,
 /// and the caller rewinds and waits for more.
-public struct ByteReader {
-    public let bytes: ArraySlice<UInt8>
+package struct ByteReader {
+    package let bytes: ArraySlice<UInt8>
     /// The index of the next unread byte.
-    public private(set) var position: Int
+    package private(set) var position: Int
 
-    public init(_ bytes: ArraySlice<UInt8>) {
+    package init(_ bytes: ArraySlice<UInt8>) {
         self.bytes = bytes
         self.position = bytes.startIndex
     }
 
     /// How many bytes have been read.
-    public var consumed: Int { position - bytes.startIndex }
+    package var consumed: Int { position - bytes.startIndex }
     /// How many bytes are left.
-    public var remaining: Int { bytes.endIndex - position }
+    package var remaining: Int { bytes.endIndex - position }
 
-    public mutating func readByte() -> UInt8? {
+    mutating func readByte() -> UInt8? {
         guard position < bytes.endIndex else { return nil }
         defer { position += 1 }
         return bytes[position]
     }
 
-    public mutating func readUInt16() -> UInt16? {
+    mutating func readUInt16() -> UInt16? {
         guard remaining >= 2 else { return nil }
         defer { position += 2 }
         return UInt16(bytes[position]) << 8 | UInt16(bytes[position + 1])
     }
 
-    public mutating func readBytes(_ count: Int) -> ArraySlice<UInt8>? {
+    mutating func readBytes(_ count: Int) -> ArraySlice<UInt8>? {
         guard remaining >= count else { return nil }
         defer { position += count }
         return bytes[position..<position + count]
@@ -38,7 +38,7 @@ public struct ByteReader {
     /// - Returns: `nil` when more bytes are needed.
     /// - Throws: `SOCKSProtocolError.unsupportedAddressType`, or `.invalidDomainName` for an empty name or one
     ///   that is no host name (`HostName`).
-    public mutating func readEndpoint() throws(SOCKSProtocolError) -> SOCKSEndpoint? {
+    mutating func readEndpoint() throws(SOCKSProtocolError) -> SOCKSEndpoint? {
         guard let type = readByte() else { return nil }
         let address: SOCKSAddress
         switch SOCKSAddressType(rawValue: type) {
@@ -65,7 +65,7 @@ public struct ByteReader {
 
 extension Array where Element == UInt8 {
     /// Appends a big-endian 16-bit integer.
-    public mutating func appendUInt16(_ value: UInt16) {
+    mutating func appendUInt16(_ value: UInt16) {
         append(UInt8(value >> 8))
         append(UInt8(value & 0xFF))
     }
@@ -74,7 +74,7 @@ extension Array where Element == UInt8 {
     ///
     /// A domain longer than 255 bytes cannot be encoded; it is cut to 255 (`SOCKSRequest` refuses such names
     /// before they get here).
-    public mutating func appendEndpoint(_ endpoint: SOCKSEndpoint) {
+    package mutating func appendEndpoint(_ endpoint: SOCKSEndpoint) {
         // One growth at most for the whole endpoint, not one per part.
         reserveCapacity(count + endpoint.encodedCount)
         append(endpoint.address.addressType.rawValue)

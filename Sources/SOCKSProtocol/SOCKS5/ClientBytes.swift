@@ -5,8 +5,8 @@
 /// strings that differ read differently (short of a client typing `\xff` itself, which a free-form message
 /// cannot tell apart, as the logger's notes say). The logger still escapes what is not printable in the
 /// valid part.
-public enum ClientBytes {
-    public static func text(_ bytes: some Collection<UInt8>) -> String {
+package enum ClientBytes {
+    package static func text(_ bytes: some Collection<UInt8>) -> String {
         if let valid = String(validating: bytes, as: UTF8.self) { return valid }
         let bytes = Array(bytes)
         var text = ""

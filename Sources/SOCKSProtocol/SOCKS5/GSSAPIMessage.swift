@@ -1,43 +1,43 @@
 /// One RFC 1961 message on a SOCKS5 control connection after GSS-API (method `01`) was chosen: version
 /// `01`, a message type, a two-byte big-endian length and a token of that length; or the abort message,
 /// the two octets `01 FF`, which has neither.
-public struct GSSAPIMessage: Hashable, Sendable {
+package struct GSSAPIMessage: Hashable, Sendable {
     /// The message type (MTYP).
-    public struct Kind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-        public let rawValue: UInt8
-        public init(rawValue: UInt8) { self.rawValue = rawValue }
+    package struct Kind: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        package let rawValue: UInt8
+        package init(rawValue: UInt8) { self.rawValue = rawValue }
 
         /// A context-establishment token (`gss_init_sec_context` / `gss_accept_sec_context` output).
-        public static let contextEstablishment = Kind(rawValue: 0x01)
+        static let contextEstablishment = Kind(rawValue: 0x01)
         /// The protection-level subnegotiation: one octet, wrapped (or in clear, NEC-style).
-        public static let protectionNegotiation = Kind(rawValue: 0x02)
+        static let protectionNegotiation = Kind(rawValue: 0x02)
         /// Encapsulated data: a `gss_wrap` token of the SOCKS messages or relayed data it carries.
-        public static let encapsulation = Kind(rawValue: 0x03)
+        package static let encapsulation = Kind(rawValue: 0x03)
         /// The abort message: the context (or the subnegotiation) failed; the connection closes.
-        public static let abort = Kind(rawValue: 0xFF)
+        package static let abort = Kind(rawValue: 0xFF)
 
-        public var description: String { "0x" + (rawValue < 16 ? "0" : "") + String(rawValue, radix: 16) }
+        package var description: String { "0x" + (rawValue < 16 ? "0" : "") + String(rawValue, radix: 16) }
     }
 
     /// The only version RFC 1961 defines.
-    public static let version: UInt8 = 0x01
+    package static let version: UInt8 = 0x01
     /// The largest token one message carries (its length field is two octets).
-    public static let maximumTokenLength = 0xFFFF
+    package static let maximumTokenLength = 0xFFFF
     /// The abort message's bytes: what a server sends before it closes on a failed login.
-    public static let abortBytes: [UInt8] = [0x01, 0xFF]
+    package static let abortBytes: [UInt8] = [0x01, 0xFF]
 
-    public var kind: Kind
+    package var kind: Kind
     /// The token; empty for the abort message.
-    public var token: ArraySlice<UInt8>
+    package var token: ArraySlice<UInt8>
 
-    public init(kind: Kind, token: ArraySlice<UInt8>) {
+    package init(kind: Kind, token: ArraySlice<UInt8>) {
         self.kind = kind
         self.token = token
     }
 
     /// Parses one message at the reader's position: `nil` when more bytes are needed (the reader's position
     /// is then unspecified); throws on a version other than `01`.
-    public static func parse(from reader: inout ByteReader) throws(SOCKSProtocolError) -> GSSAPIMessage? {
+    package static func parse(from reader: inout ByteReader) throws(SOCKSProtocolError) -> GSSAPIMessage? {
         guard let version = reader.readByte() else { return nil }
         guard version == Self.version else { throw .unsupportedVersion(version) }
         guard let kind = reader.readByte().map(Kind.init(rawValue:)) else { return nil }
@@ -48,14 +48,14 @@ public struct GSSAPIMessage: Hashable, Sendable {
 
     /// The message's bytes (the abort message: `01 FF`). The token must be at most `maximumTokenLength`
     /// octets long.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
         encode(into: &bytes)
         return bytes
     }
 
     /// Appends the message's bytes to `bytes`.
-    public func encode(into bytes: inout [UInt8]) {
+    package func encode(into bytes: inout [UInt8]) {
         precondition(token.count <= Self.maximumTokenLength, "an RFC 1961 token is at most 65,535 octets")
         bytes.append(Self.version)
         bytes.append(kind.rawValue)

@@ -12,7 +12,7 @@ public enum GSSAPIProtection: UInt8, Sendable, Hashable, Comparable, CaseIterabl
     case confidentiality = 2
 
     /// The level a name (`none`, `integrity`, `confidentiality`) stands for, as flags and keys write it.
-    public init?(name: String) {
+    package init?(name: String) {
         guard let level = Self.allCases.first(where: { $0.description == name }) else { return nil }
         self = level
     }
@@ -31,7 +31,7 @@ public enum GSSAPIProtection: UInt8, Sendable, Hashable, Comparable, CaseIterabl
     /// (RFC 1961 §4.3): what it asks for when that is at least the minimum, else the minimum (the client
     /// closes if that is not acceptable to it); level 3 leaves the choice to the server, which grants
     /// integrity or the minimum if higher. `nil` for an octet that is no level.
-    public static func granted(requested: UInt8, minimum: GSSAPIProtection) -> GSSAPIProtection? {
+    package static func granted(requested: UInt8, minimum: GSSAPIProtection) -> GSSAPIProtection? {
         switch requested {
         case 0...2: max(GSSAPIProtection(rawValue: requested)!, minimum)
         case 3: max(.integrity, minimum)

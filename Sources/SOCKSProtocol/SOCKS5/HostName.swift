@@ -7,10 +7,10 @@
 /// else — NUL, spaces, `%`, `/`, `@`, `:` outside an address, control bytes, bytes that are not UTF-8 — is
 /// refused, never altered: decoding such bytes with U+FFFD in their place would have the server judge and
 /// resolve a different name than the one the client sent.
-public enum HostName {
+package enum HostName {
     /// The name as text when the bytes are one (see above), nil otherwise (and for no bytes at all). The
     /// text's UTF-8 is exactly `bytes`.
-    public static func text(_ bytes: some Collection<UInt8>) -> String? {
+    package static func text(_ bytes: some Collection<UInt8>) -> String? {
         guard !bytes.isEmpty else { return nil }
         var isASCII = true
         for byte in bytes where !isNameByte(byte) {
@@ -21,7 +21,7 @@ public enum HostName {
     }
 
     /// Whether `bytes` are a name by this rule.
-    public static func isValid(_ bytes: some Collection<UInt8>) -> Bool {
+    package static func isValid(_ bytes: some Collection<UInt8>) -> Bool {
         text(bytes) != nil
     }
 

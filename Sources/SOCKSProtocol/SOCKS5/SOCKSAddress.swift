@@ -8,7 +8,7 @@ public enum SOCKSAddress: Hashable, Sendable, CustomStringConvertible {
     case domain(String)
 
     /// The ATYP byte that introduces this address on the wire.
-    public var addressType: SOCKSAddressType {
+    var addressType: SOCKSAddressType {
         switch self {
         case .ipv4: .ipv4
         case .ipv6: .ipv6
@@ -30,7 +30,7 @@ public enum SOCKSAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The all-zero IPv4 address, used in failure replies.
-    public static let zeroIPv4 = SOCKSAddress.ipv4([0, 0, 0, 0])
+    static let zeroIPv4 = SOCKSAddress.ipv4([0, 0, 0, 0])
 }
 
 /// A SOCKS5 address and port, as carried in requests, replies and UDP headers.
@@ -45,10 +45,10 @@ public struct SOCKSEndpoint: Hashable, Sendable, CustomStringConvertible {
 
     /// `0.0.0.0:0`: what a failure reply carries, and what a UDP ASSOCIATE request sends when the client
     /// does not yet know its own address.
-    public static let unspecified = SOCKSEndpoint(address: .zeroIPv4, port: 0)
+    package static let unspecified = SOCKSEndpoint(address: .zeroIPv4, port: 0)
 
     /// How many bytes `ATYP ADDR PORT` takes on the wire (a domain is cut to 255 bytes, as `appendEndpoint` does).
-    public var encodedCount: Int {
+    package var encodedCount: Int {
         switch address {
         case .ipv4(let bytes), .ipv6(let bytes): 1 + bytes.count + 2
         case .domain(let name): 1 + 1 + min(name.utf8.count, 255) + 2

@@ -1,25 +1,25 @@
 // The growable code sets of SOCKS5: each a byte with named constants, so unknown values still round-trip.
 
 /// The address type byte (ATYP).
-public struct SOCKSAddressType: RawRepresentable, Hashable, Sendable {
-    public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+package struct SOCKSAddressType: RawRepresentable, Hashable, Sendable {
+    package let rawValue: UInt8
+    package init(rawValue: UInt8) { self.rawValue = rawValue }
 
-    public static let ipv4 = SOCKSAddressType(rawValue: 0x01)
-    public static let domain = SOCKSAddressType(rawValue: 0x03)
-    public static let ipv6 = SOCKSAddressType(rawValue: 0x04)
+    package static let ipv4 = SOCKSAddressType(rawValue: 0x01)
+    package static let domain = SOCKSAddressType(rawValue: 0x03)
+    package static let ipv6 = SOCKSAddressType(rawValue: 0x04)
 }
 
 /// The request's command byte (CMD).
-public struct SOCKSCommand: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-    public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+package struct SOCKSCommand: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    package let rawValue: UInt8
+    package init(rawValue: UInt8) { self.rawValue = rawValue }
 
-    public static let connect = SOCKSCommand(rawValue: 0x01)
-    public static let bind = SOCKSCommand(rawValue: 0x02)
-    public static let udpAssociate = SOCKSCommand(rawValue: 0x03)
+    package static let connect = SOCKSCommand(rawValue: 0x01)
+    package static let bind = SOCKSCommand(rawValue: 0x02)
+    package static let udpAssociate = SOCKSCommand(rawValue: 0x03)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .connect: "connect"
         case .bind: "bind"
@@ -30,15 +30,15 @@ public struct SOCKSCommand: RawRepresentable, Hashable, Sendable, CustomStringCo
 }
 
 /// An authentication method (RFC 1928 §3).
-public struct SOCKSAuthenticationMethod: RawRepresentable, Hashable, Sendable {
-    public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+package struct SOCKSAuthenticationMethod: RawRepresentable, Hashable, Sendable {
+    package let rawValue: UInt8
+    package init(rawValue: UInt8) { self.rawValue = rawValue }
 
-    public static let noAuthentication = SOCKSAuthenticationMethod(rawValue: 0x00)
-    public static let gssapi = SOCKSAuthenticationMethod(rawValue: 0x01)
-    public static let usernamePassword = SOCKSAuthenticationMethod(rawValue: 0x02)
+    package static let noAuthentication = SOCKSAuthenticationMethod(rawValue: 0x00)
+    package static let gssapi = SOCKSAuthenticationMethod(rawValue: 0x01)
+    package static let usernamePassword = SOCKSAuthenticationMethod(rawValue: 0x02)
     /// The server's answer when none of the client's methods is acceptable.
-    public static let noAcceptableMethods = SOCKSAuthenticationMethod(rawValue: 0xFF)
+    package static let noAcceptableMethods = SOCKSAuthenticationMethod(rawValue: 0xFF)
 }
 
 /// The reply field (REP) of a server's reply (RFC 1928 §6).

@@ -21,7 +21,7 @@ public struct SOCKSCredentials: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(usernameText):<redacted>" }
 
-    public static func parse(from reader: inout ByteReader) throws(SOCKSProtocolError) -> SOCKSCredentials? {
+    package static func parse(from reader: inout ByteReader) throws(SOCKSProtocolError) -> SOCKSCredentials? {
         guard let version = reader.readByte() else { return nil }
         guard version == 0x01 else { throw .unsupportedVersion(version) }
         guard let userLength = reader.readByte(), let username = reader.readBytes(Int(userLength)),
@@ -32,7 +32,7 @@ public struct SOCKSCredentials: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Encodes the request; fields longer than 255 bytes are cut to 255.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         let user = username.prefix(255)
         let pass = password.prefix(255)
         return [0x01, UInt8(user.count)] + user + [UInt8(pass.count)] + pass
@@ -40,26 +40,26 @@ public struct SOCKSCredentials: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// The RFC 1929 answer: `01 STATUS`, where `00` is success and anything else failure.
-public struct SOCKSAuthenticationStatus: Hashable, Sendable {
-    public var status: UInt8
+package struct SOCKSAuthenticationStatus: Hashable, Sendable {
+    package var status: UInt8
 
-    public init(status: UInt8) {
+    package init(status: UInt8) {
         self.status = status
     }
 
-    public static let success = SOCKSAuthenticationStatus(status: 0x00)
-    public static let failure = SOCKSAuthenticationStatus(status: 0x01)
+    package static let success = SOCKSAuthenticationStatus(status: 0x00)
+    package static let failure = SOCKSAuthenticationStatus(status: 0x01)
 
-    public var succeeded: Bool { status == 0 }
+    package var succeeded: Bool { status == 0 }
 
-    public static func parse(from reader: inout ByteReader) throws(SOCKSProtocolError) -> SOCKSAuthenticationStatus? {
+    package static func parse(from reader: inout ByteReader) throws(SOCKSProtocolError) -> SOCKSAuthenticationStatus? {
         guard let version = reader.readByte() else { return nil }
         guard version == 0x01 else { throw .unsupportedVersion(version) }
         guard let status = reader.readByte() else { return nil }
         return SOCKSAuthenticationStatus(status: status)
     }
 
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         [0x01, status]
     }
 }

@@ -1,9 +1,9 @@
 /// The client's request: `05 CMD 00 ATYP DST.ADDR DST.PORT`.
-public struct SOCKSRequest: Hashable, Sendable {
-    public var command: SOCKSCommand
-    public var destination: SOCKSEndpoint
+package struct SOCKSRequest: Hashable, Sendable {
+    package var command: SOCKSCommand
+    package var destination: SOCKSEndpoint
 
-    public init(command: SOCKSCommand, destination: SOCKSEndpoint) {
+    package init(command: SOCKSCommand, destination: SOCKSEndpoint) {
         self.command = command
         self.destination = destination
     }
@@ -11,7 +11,7 @@ public struct SOCKSRequest: Hashable, Sendable {
     /// - Returns: `nil` when more bytes are needed.
     /// - Throws: on a wrong version, an unknown ATYP or an invalid name. A nonzero reserved byte is accepted,
     ///   as most servers do.
-    public static func parse(from reader: inout ByteReader) throws(SOCKSProtocolError) -> SOCKSRequest? {
+    package static func parse(from reader: inout ByteReader) throws(SOCKSProtocolError) -> SOCKSRequest? {
         guard let version = reader.readByte() else { return nil }
         guard version == 0x05 else { throw .unsupportedVersion(version) }
         guard let command = reader.readByte(), reader.readByte() != nil,
@@ -20,22 +20,22 @@ public struct SOCKSRequest: Hashable, Sendable {
         return SOCKSRequest(command: SOCKSCommand(rawValue: command), destination: destination)
     }
 
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         .message(0x05, command.rawValue, 0x00, endpoint: destination)
     }
 }
 
 /// The server's reply: `05 REP 00 ATYP BND.ADDR BND.PORT`.
-public struct SOCKSReply: Hashable, Sendable {
-    public var code: SOCKSReplyCode
-    public var bound: SOCKSEndpoint
+package struct SOCKSReply: Hashable, Sendable {
+    package var code: SOCKSReplyCode
+    package var bound: SOCKSEndpoint
 
-    public init(code: SOCKSReplyCode, bound: SOCKSEndpoint = .unspecified) {
+    package init(code: SOCKSReplyCode, bound: SOCKSEndpoint = .unspecified) {
         self.code = code
         self.bound = bound
     }
 
-    public static func parse(from reader: inout ByteReader) throws(SOCKSProtocolError) -> SOCKSReply? {
+    package static func parse(from reader: inout ByteReader) throws(SOCKSProtocolError) -> SOCKSReply? {
         guard let version = reader.readByte() else { return nil }
         guard version == 0x05 else { throw .unsupportedVersion(version) }
         guard let code = reader.readByte(), reader.readByte() != nil, let bound = try reader.readEndpoint()
@@ -43,12 +43,12 @@ public struct SOCKSReply: Hashable, Sendable {
         return SOCKSReply(code: SOCKSReplyCode(rawValue: code), bound: bound)
     }
 
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         .message(0x05, code.rawValue, 0x00, endpoint: bound)
     }
 
     /// Appends the encoded reply to `bytes`: for a caller that writes it from a buffer it already has.
-    public func encode(into bytes: inout [UInt8]) {
+    package func encode(into bytes: inout [UInt8]) {
         bytes.reserveCapacity(bytes.count + 3 + bound.encodedCount)
         bytes.append(0x05)
         bytes.append(code.rawValue)

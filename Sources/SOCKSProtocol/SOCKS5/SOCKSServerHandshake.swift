@@ -9,8 +9,8 @@
 /// handshake.receive(bytes)
 /// loop: switch handshake.next() { ... }
 /// ```
-public struct SOCKSServerHandshake: Sendable {
-    public enum State: Hashable, Sendable {
+package struct SOCKSServerHandshake: Sendable {
+    package enum State: Hashable, Sendable {
         case awaitingGreeting
         case awaitingCredentials
         case verifyingCredentials
@@ -32,7 +32,7 @@ public struct SOCKSServerHandshake: Sendable {
     }
 
     /// What the server must do next.
-    public enum Action: Hashable, Sendable {
+    package enum Action: Hashable, Sendable {
         /// Read more bytes from the client, pass them to `receive`, and call `next()` again.
         case needMoreBytes
         /// Write these bytes to the client, then call `next()` again.
@@ -54,14 +54,14 @@ public struct SOCKSServerHandshake: Sendable {
         case fail(reply: [UInt8]?, SOCKSHandshakeFailure)
     }
 
-    public private(set) var state: State = .awaitingGreeting
+    package private(set) var state: State = .awaitingGreeting
     /// Whether the server insists on RFC 1929 username/password.
-    public let requiresAuthentication: Bool
+    package let requiresAuthentication: Bool
     /// Whether the server offers GSS-API (method `01`, RFC 1961). Chosen whenever the client offers it;
     /// without `requiresAuthentication`, it is the only method accepted (a GSS-API server wants a login).
-    public let offersGSSAPI: Bool
+    package let offersGSSAPI: Bool
     /// The credentials accepted, once `credentialsVerified(true)` was called.
-    public private(set) var authenticatedUser: SOCKSCredentials?
+    package private(set) var authenticatedUser: SOCKSCredentials?
 
     private var buffer: [UInt8] = []
     private var readIndex = 0
@@ -71,7 +71,7 @@ public struct SOCKSServerHandshake: Sendable {
     /// The plaintext unwrapped so far of an encapsulated request.
     private var unwrappedRequest: [UInt8] = []
 
-    public init(requiresAuthentication: Bool, offersGSSAPI: Bool = false) {
+    package init(requiresAuthentication: Bool, offersGSSAPI: Bool = false) {
         self.requiresAuthentication = requiresAuthentication
         self.offersGSSAPI = offersGSSAPI
     }
@@ -79,14 +79,14 @@ public struct SOCKSServerHandshake: Sendable {
     /// A handshake whose first bytes are `received`, kept as they are: the array becomes the buffer, and
     /// its spare capacity the room `receive(atMost:reading:)` reads later bytes into (no copy, no second
     /// buffer).
-    public init(requiresAuthentication: Bool, offersGSSAPI: Bool = false, adopting received: consuming [UInt8]) {
+    package init(requiresAuthentication: Bool, offersGSSAPI: Bool = false, adopting received: consuming [UInt8]) {
         self.requiresAuthentication = requiresAuthentication
         self.offersGSSAPI = offersGSSAPI
         self.buffer = received
     }
 
     /// Adds bytes read from the client.
-    public mutating func receive<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+    package mutating func receive<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         // Consumed bytes leave here, not in `consume`, where the parser's reader still shares the buffer
         // (emptying it there would copy it). The first bytes get room for a whole handshake, so a
         // session's later messages fit without growing it.
@@ -106,7 +106,7 @@ public struct SOCKSServerHandshake: Sendable {
     /// is the buffer's spare capacity, and at least `minimumRoom` bytes.
     ///
     /// - Returns: what `read` returned.
-    public mutating func receive<Failure: Error>(
+    package mutating func receive<Failure: Error>(
         minimumRoom: Int, reading read: (_ buffer: inout [UInt8], _ offset: Int) throws(Failure) -> Int?
     ) throws(Failure) -> Int? {
         if readIndex == buffer.count {
@@ -128,7 +128,7 @@ public struct SOCKSServerHandshake: Sendable {
     }
 
     /// Advances as far as the buffered bytes allow.
-    public mutating func next() -> Action {
+    package mutating func next() -> Action {
         switch state {
         case .awaitingGreeting:
             // The offered methods as bytes (a `SOCKSGreeting` would hold them in an array of their own).
@@ -227,7 +227,7 @@ public struct SOCKSServerHandshake: Sendable {
     }
 
     /// How one round of `gss_accept_sec_context` went, for `securityContextStep(_:)`.
-    public enum SecurityContextStep: Hashable, Sendable {
+    package enum SecurityContextStep: Hashable, Sendable {
         /// Another round is needed: send this token, and accept the client's next one.
         case continueNeeded([UInt8])
         /// The context is complete: send this token (if not empty); the subnegotiation follows.
@@ -240,7 +240,7 @@ public struct SOCKSServerHandshake: Sendable {
     ///
     /// - Returns: `.send` with the server's token, `.needMoreBytes` when the context is complete without one,
     ///   or `.fail` with the abort message.
-    public mutating func securityContextStep(_ step: SecurityContextStep) -> Action {
+    package mutating func securityContextStep(_ step: SecurityContextStep) -> Action {
         guard case .acceptingSecurityContext = state else { return .fail(reply: nil, .outOfOrder) }
         pendingToken = []
         let token: [UInt8]
@@ -268,7 +268,7 @@ public struct SOCKSServerHandshake: Sendable {
     /// Reports the level chosen for `.negotiateProtection`: `reply` is the answer's token (the level octet
     /// as the client sent its own: in clear, or wrapped). The request follows: in plain SOCKS5 at level 0,
     /// else (`encapsulated`) in messages of type 3 (`.unwrap`).
-    public mutating func protectionChosen(reply: [UInt8], encapsulated: Bool = false) -> Action {
+    package mutating func protectionChosen(reply: [UInt8], encapsulated: Bool = false) -> Action {
         guard case .choosingProtection = state, reply.count <= GSSAPIMessage.maximumTokenLength else {
             return .fail(reply: nil, .outOfOrder)
         }
@@ -279,7 +279,7 @@ public struct SOCKSServerHandshake: Sendable {
 
     /// Reports the plaintext of the token `.unwrap` gave: the request is parsed from what has been unwrapped
     /// so far (it may take more than one message); what follows it is early data (`takeUnwrappedEarlyData()`).
-    public mutating func requestUnwrapped(_ plaintext: [UInt8]) -> Action {
+    package mutating func requestUnwrapped(_ plaintext: [UInt8]) -> Action {
         guard case .unwrappingRequest = state else { return .fail(reply: nil, .outOfOrder) }
         pendingToken = []
         unwrappedRequest += plaintext
@@ -302,7 +302,7 @@ public struct SOCKSServerHandshake: Sendable {
 
     /// Reports that the token `.unwrap` gave cannot be unwrapped (forged, replayed, out of order): the
     /// connection closes without an answer.
-    public mutating func unwrapFailed(_ reason: String) -> Action {
+    package mutating func unwrapFailed(_ reason: String) -> Action {
         guard case .unwrappingRequest = state else { return .fail(reply: nil, .outOfOrder) }
         pendingToken = []
         let failure = SOCKSHandshakeFailure.gssapiFailed(reason)
@@ -312,13 +312,13 @@ public struct SOCKSServerHandshake: Sendable {
 
     /// The plaintext unwrapped after an encapsulated request: data the client sent before it saw the reply.
     /// (The bytes still encapsulated after it are `takeEarlyData()`'s.)
-    public mutating func takeUnwrappedEarlyData() -> [UInt8] {
+    package mutating func takeUnwrappedEarlyData() -> [UInt8] {
         Swift.exchange(&unwrappedRequest, with: [])
     }
 
     /// Reports that no level can be granted (the reason for the log): the client gets `01 FF`, and the
     /// connection closes.
-    public mutating func protectionRefused(_ reason: String) -> Action {
+    package mutating func protectionRefused(_ reason: String) -> Action {
         guard case .choosingProtection = state else { return .fail(reply: nil, .outOfOrder) }
         pendingToken = []
         let failure = SOCKSHandshakeFailure.gssapiFailed(reason)
@@ -338,7 +338,7 @@ public struct SOCKSServerHandshake: Sendable {
     ///
     /// - Returns: `.send` with the success status, or `.fail` with the failure status (RFC 1929: the server
     ///   then closes the connection).
-    public mutating func credentialsVerified(_ accepted: Bool) -> Action {
+    package mutating func credentialsVerified(_ accepted: Bool) -> Action {
         guard case .verifyingCredentials = state, let credentials = pendingCredentials else {
             return .fail(reply: nil, .outOfOrder)
         }
@@ -355,20 +355,20 @@ public struct SOCKSServerHandshake: Sendable {
 
     /// The bytes received after the request: data the client sent before it saw the reply. Empties the buffer
     /// (keeping its capacity, for `takeBuffer()`).
-    public mutating func takeEarlyData() -> [UInt8] {
+    package mutating func takeEarlyData() -> [UInt8] {
         defer { buffer.removeAll(keepingCapacity: true); readIndex = 0 }
         return Array(buffer[readIndex...])
     }
 
     /// Hands over the buffer (with whatever it holds, and its capacity) and empties the machine: a caller
     /// that gave it the buffer can reuse it. Take the early data first.
-    public mutating func takeBuffer() -> [UInt8] {
+    package mutating func takeBuffer() -> [UInt8] {
         defer { readIndex = 0 }
         return Swift.exchange(&buffer, with: [])
     }
 
     /// How many received bytes are not yet consumed.
-    public var bufferedByteCount: Int { buffer.count - readIndex }
+    package var bufferedByteCount: Int { buffer.count - readIndex }
 
     private enum Consumed<Message> {
         case parsed(Message)
@@ -411,7 +411,7 @@ public struct SOCKSServerHandshake: Sendable {
 }
 
 /// Why a handshake ended without a request to serve.
-public enum SOCKSHandshakeFailure: Error, Hashable, Sendable, CustomStringConvertible {
+package enum SOCKSHandshakeFailure: Error, Hashable, Sendable, CustomStringConvertible {
     /// The client offered none of the methods the server accepts (it was sent `05 FF`).
     case noAcceptableMethod(offered: [UInt8])
     /// The RFC 1929 credentials were refused.
@@ -423,7 +423,7 @@ public enum SOCKSHandshakeFailure: Error, Hashable, Sendable, CustomStringConver
     /// `credentialsVerified` was called when no credentials were pending.
     case outOfOrder
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .noAcceptableMethod(let offered):
             "no acceptable authentication method (offered: \(offered.map(hexByte).joined(separator: ",")))"

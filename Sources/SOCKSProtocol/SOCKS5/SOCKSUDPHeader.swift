@@ -1,12 +1,12 @@
 /// The header before every datagram relayed by UDP ASSOCIATE: `RSV(2) FRAG ATYP DST.ADDR DST.PORT`.
 ///
 /// Toward the target, the endpoint is the destination; toward the client, the source of the reply.
-public struct SOCKSUDPHeader: Hashable, Sendable {
+package struct SOCKSUDPHeader: Hashable, Sendable {
     /// The fragment number; 0 is a standalone datagram.
-    public var fragment: UInt8
-    public var endpoint: SOCKSEndpoint
+    package var fragment: UInt8
+    package var endpoint: SOCKSEndpoint
 
-    public init(fragment: UInt8 = 0, endpoint: SOCKSEndpoint) {
+    package init(fragment: UInt8 = 0, endpoint: SOCKSEndpoint) {
         self.fragment = fragment
         self.endpoint = endpoint
     }
@@ -15,7 +15,7 @@ public struct SOCKSUDPHeader: Hashable, Sendable {
     ///
     /// - Returns: the header and the index where the payload starts.
     /// - Throws: `.truncated` when the datagram ends inside the header; `.nonZeroReserved`, or an address error.
-    public static func parse(datagram: ArraySlice<UInt8>) throws(SOCKSProtocolError) -> (header: SOCKSUDPHeader, payloadStart: Int) {
+    package static func parse(datagram: ArraySlice<UInt8>) throws(SOCKSProtocolError) -> (header: SOCKSUDPHeader, payloadStart: Int) {
         var reader = ByteReader(datagram)
         guard let reserved = reader.readUInt16(), let fragment = reader.readByte() else { throw .truncated }
         guard reserved == 0 else { throw .nonZeroReserved(UInt8(truncatingIfNeeded: reserved >> 8 | reserved)) }
@@ -23,7 +23,7 @@ public struct SOCKSUDPHeader: Hashable, Sendable {
         return (SOCKSUDPHeader(fragment: fragment, endpoint: endpoint), reader.position)
     }
 
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var bytes: [UInt8] = [0, 0, fragment]
         bytes.appendEndpoint(endpoint)
         return bytes

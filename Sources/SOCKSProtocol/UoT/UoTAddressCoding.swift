@@ -7,7 +7,7 @@ extension ByteReader {
     ///
     /// - Returns: `nil` when more bytes are needed.
     /// - Throws: `.invalidDomain` for an empty name, or one that is no host name (`HostName`).
-    public mutating func readUoTEndpoint() throws(UoTProtocolError) -> SOCKSEndpoint? {
+    package mutating func readUoTEndpoint() throws(UoTProtocolError) -> SOCKSEndpoint? {
         switch try readUoTAddress() {
         case .endpoint(let endpoint)?: endpoint
         case .unaddressable?: throw .invalidDomain
@@ -49,7 +49,7 @@ extension ByteReader {
 
 extension Array where Element == UInt8 {
     /// Appends `FAM ADDR PORT` in UoT's per-packet encoding.
-    public mutating func appendUoTEndpoint(_ endpoint: SOCKSEndpoint) {
+    mutating func appendUoTEndpoint(_ endpoint: SOCKSEndpoint) {
         switch endpoint.address {
         case .ipv4(let bytes):
             append(0x00)

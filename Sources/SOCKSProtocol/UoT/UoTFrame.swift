@@ -16,7 +16,7 @@ public struct UoTFrame: Hashable, Sendable {
     /// Appends this frame in `framing`, without building an intermediate array.
     ///
     /// - Throws: `.payloadTooLarge` over 65535 bytes (never wraps the length); nothing is appended then.
-    public static func append(
+    package static func append(
         payload: some Collection<UInt8>, endpoint: SOCKSEndpoint?, framing: UoTFraming, to bytes: inout [UInt8]
     ) throws(UoTProtocolError) {
         try appendHeader(payloadCount: payload.count, endpoint: endpoint, framing: framing, to: &bytes)
@@ -27,7 +27,7 @@ public struct UoTFrame: Hashable, Sendable {
     /// then the length), for a writer that keeps the payload where it is.
     ///
     /// - Throws: `.payloadTooLarge` over 65535 bytes; nothing is appended then.
-    public static func appendHeader(
+    package static func appendHeader(
         payloadCount: Int, endpoint: SOCKSEndpoint?, framing: UoTFraming, to bytes: inout [UInt8]
     ) throws(UoTProtocolError) {
         guard payloadCount <= maximumPayload else { throw .payloadTooLarge(payloadCount) }
@@ -39,7 +39,7 @@ public struct UoTFrame: Hashable, Sendable {
     }
 
     /// This frame's bytes in `framing`.
-    public func encoded(framing: UoTFraming) throws(UoTProtocolError) -> [UInt8] {
+    package func encoded(framing: UoTFraming) throws(UoTProtocolError) -> [UInt8] {
         var bytes: [UInt8] = []
         try Self.append(payload: payload, endpoint: endpoint, framing: framing, to: &bytes)
         return bytes
@@ -48,7 +48,7 @@ public struct UoTFrame: Hashable, Sendable {
     /// Parses one frame; `nil` when more bytes are needed.
     ///
     /// - Throws: on malformed bytes, including an address whose name is no host name (`.invalidDomain`).
-    public static func parse(
+    package static func parse(
         from reader: inout ByteReader, framing: UoTFraming, maximumPayload: Int = maximumPayload
     ) throws(UoTProtocolError) -> UoTFrame? {
         switch try read(from: &reader, framing: framing, maximumPayload: maximumPayload) {

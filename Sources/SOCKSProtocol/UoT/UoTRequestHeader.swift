@@ -1,19 +1,19 @@
 /// The v2 request header, sent once by the client as the first bytes after the SOCKS5 reply:
 /// `isConnect(u8) ATYP ADDR PORT`, with SOCKS5's ATYP.
-public struct UoTRequestHeader: Hashable, Sendable {
+package struct UoTRequestHeader: Hashable, Sendable {
     /// Connect mode: every frame goes to `destination`. Read as "non-zero means connect".
-    public var isConnect: Bool
-    public var destination: SOCKSEndpoint
+    package var isConnect: Bool
+    package var destination: SOCKSEndpoint
 
-    public init(isConnect: Bool, destination: SOCKSEndpoint) {
+    package init(isConnect: Bool, destination: SOCKSEndpoint) {
         self.isConnect = isConnect
         self.destination = destination
     }
 
     /// The framing of the frames that follow this header.
-    public var framing: UoTFraming { isConnect ? .connect : .addressed }
+    package var framing: UoTFraming { isConnect ? .connect : .addressed }
 
-    public static func parse(from reader: inout ByteReader) throws(UoTProtocolError) -> UoTRequestHeader? {
+    package static func parse(from reader: inout ByteReader) throws(UoTProtocolError) -> UoTRequestHeader? {
         guard let isConnect = reader.readByte() else { return nil }
         let endpoint: SOCKSEndpoint?
         do {
@@ -28,7 +28,7 @@ public struct UoTRequestHeader: Hashable, Sendable {
         return UoTRequestHeader(isConnect: isConnect != 0, destination: destination)
     }
 
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var bytes: [UInt8] = [isConnect ? 1 : 0]
         bytes.appendEndpoint(destination)
         return bytes

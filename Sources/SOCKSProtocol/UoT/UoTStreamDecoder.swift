@@ -3,9 +3,9 @@
 /// A server starts it with the stream's version (v2 expects the request header first; v1 goes straight to
 /// addressed frames); a client reading the server's direction starts it with the framing it asked for.
 /// However the bytes are split or merged, the same events come out.
-public struct UoTStreamDecoder: Sendable {
+package struct UoTStreamDecoder: Sendable {
     /// What the stream carried next.
-    public enum Event: Hashable, Sendable {
+    package enum Event: Hashable, Sendable {
         case header(UoTRequestHeader)
         case frame(UoTFrame)
         /// An addressed frame whose address is a name that is no host name (`HostName`: a space, a byte that
@@ -25,22 +25,22 @@ public struct UoTStreamDecoder: Sendable {
     /// The buffer capacity kept once every byte is consumed; beyond it the buffer is freed.
     static let retainedCapacity = 4096
     /// Frames with a longer payload end the stream with `.frameTooLarge`.
-    public let maximumPayload: Int
+    package let maximumPayload: Int
 
     /// A decoder for the client → server direction of a stream of `version`.
-    public init(serverOf version: UoTVersion, maximumPayload: Int = UoTFrame.maximumPayload) {
+    package init(serverOf version: UoTVersion, maximumPayload: Int = UoTFrame.maximumPayload) {
         state = version == .v2 ? .awaitingHeader : .frames(.addressed)
         self.maximumPayload = maximumPayload
     }
 
     /// A decoder for frames of a known framing (the server → client direction).
-    public init(framing: UoTFraming, maximumPayload: Int = UoTFrame.maximumPayload) {
+    package init(framing: UoTFraming, maximumPayload: Int = UoTFrame.maximumPayload) {
         state = .frames(framing)
         self.maximumPayload = maximumPayload
     }
 
     /// The framing in force, once known (after the v2 header).
-    public var framing: UoTFraming? {
+    package var framing: UoTFraming? {
         if case .frames(let framing) = state { return framing }
         return nil
     }
@@ -48,13 +48,13 @@ public struct UoTStreamDecoder: Sendable {
     /// What the stream carried next, read where it lies: a frame's payload is a slice of the decoder's
     /// buffer, valid until the next call to `receive`, `nextView` or `next` (let go of it before then, and
     /// the decoder reuses its buffer without copying). `next()` is the same with the payload copied out.
-    public enum View: Sendable {
+    package enum View: Sendable {
         case header(UoTRequestHeader)
         case frame(endpoint: SOCKSEndpoint?, payload: ArraySlice<UInt8>)
         case unaddressableFrame(name: [UInt8], port: UInt16, payloadCount: Int)
     }
 
-    public mutating func receive(_ bytes: some Sequence<UInt8>) {
+    package mutating func receive(_ bytes: some Sequence<UInt8>) {
         releaseConsumed()
         buffer.append(contentsOf: bytes)
     }
@@ -62,7 +62,7 @@ public struct UoTStreamDecoder: Sendable {
     /// The next header or frame; `nil` when more bytes are needed.
     ///
     /// - Throws: on malformed bytes; the stream cannot be resynchronised and must be closed.
-    public mutating func next() throws(UoTProtocolError) -> Event? {
+    package mutating func next() throws(UoTProtocolError) -> Event? {
         let event: Event? =
             switch try nextView() {
             case .header(let header)?: .header(header)
@@ -77,7 +77,7 @@ public struct UoTStreamDecoder: Sendable {
     /// The next header or frame, its payload not copied (see `View`); `nil` when more bytes are needed.
     ///
     /// - Throws: on malformed bytes; the stream cannot be resynchronised and must be closed.
-    public mutating func nextView() throws(UoTProtocolError) -> View? {
+    package mutating func nextView() throws(UoTProtocolError) -> View? {
         releaseConsumed()
         var reader = ByteReader(buffer[readIndex...])
         let view: View
@@ -102,7 +102,7 @@ public struct UoTStreamDecoder: Sendable {
     /// then a view's payload has been let go of, so the buffer is changed in place), and by a reader before
     /// it waits for more: an idle stream should not keep the room a burst needed, so small capacity is
     /// kept (no allocation for the next bytes) and large is freed.
-    public mutating func releaseConsumed() {
+    package mutating func releaseConsumed() {
         guard readIndex > 0 else { return }
         if readIndex == buffer.count {
             buffer.removeAll(keepingCapacity: buffer.capacity <= Self.retainedCapacity)

@@ -6,7 +6,7 @@ public enum UoTVersion: UInt8, Hashable, Sendable, CustomStringConvertible {
     case v2 = 2
 
     /// The domain a client CONNECTs to (ATYP 03, any port) to open a UoT stream of this version.
-    public var magicName: String {
+    package var magicName: String {
         switch self {
         case .v1: "sp.udp-over-tcp.arpa"
         case .v2: "sp.v2.udp-over-tcp.arpa"
@@ -14,7 +14,7 @@ public enum UoTVersion: UInt8, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The version a CONNECT destination selects: an exact, case-sensitive match, no trailing dot.
-    public init?(magicName: String) {
+    package init?(magicName: String) {
         switch magicName {
         case UoTVersion.v1.magicName: self = .v1
         case UoTVersion.v2.magicName: self = .v2
@@ -23,7 +23,7 @@ public enum UoTVersion: UInt8, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The version a CONNECT destination selects, if it is a UoT magic name (the port is ignored).
-    public init?(destination: SOCKSEndpoint) {
+    package init?(destination: SOCKSEndpoint) {
         guard case .domain(let name) = destination.address else { return nil }
         self.init(magicName: name)
     }
@@ -32,7 +32,7 @@ public enum UoTVersion: UInt8, Hashable, Sendable, CustomStringConvertible {
 }
 
 /// How the frames of a UoT stream are laid out.
-public enum UoTFraming: Hashable, Sendable {
+package enum UoTFraming: Hashable, Sendable {
     /// `LENGTH PAYLOAD`: every datagram goes to (or comes from) the header's destination. v2 connect mode.
     case connect
     /// `FAM ADDR PORT LENGTH PAYLOAD`, per-packet address encoding. v2 non-connect mode, and all of v1.

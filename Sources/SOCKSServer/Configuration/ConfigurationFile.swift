@@ -203,13 +203,13 @@ package struct ConfigurationFile: Sendable, Hashable {
 
     /// The `gssapi` section: `--gssapi-keytab`, `--gssapi-service` and `--gssapi-protection`, as written (the
     /// daemon loads libgssapi_krb5 and reads the keytab).
-    public struct GSSAPI: Sendable, Hashable {
+    package struct GSSAPI: Sendable, Hashable {
         /// `keytab`: the keytab with the service's keys; required in the section.
-        public internal(set) var keytab: String?
+        package internal(set) var keytab: String?
         /// `service`: the service name (`NAME` or `NAME@HOST`); `rcmd` when absent.
-        public internal(set) var service: String?
+        package internal(set) var service: String?
         /// `protection`: the least protection level granted; `none` when absent.
-        public internal(set) var protection: GSSAPIProtection?
+        package internal(set) var protection: GSSAPIProtection?
     }
 
     /// The `reload` section.

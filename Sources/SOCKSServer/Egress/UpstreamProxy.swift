@@ -12,7 +12,7 @@ public struct UpstreamProxy: Sendable, Hashable {
         case associate
 
         /// Parses `uot` (v2), `uot1` or `associate`.
-        public init?(name: String) {
+        package init?(name: String) {
             switch name {
             case "uot", "uot2": self = .udpOverTCP(.v2)
             case "uot1": self = .udpOverTCP(.v1)
@@ -101,7 +101,7 @@ public struct UpstreamProxy: Sendable, Hashable {
     }
 
     /// `socks5://user@host:port`, never the password: safe to log.
-    public var redactedURL: String {
+    package var redactedURL: String {
         "socks5://\(credentials.map { "\($0.usernameText)@" } ?? "")\(HostAndPort(host: host, port: port))"
     }
 

@@ -11,7 +11,7 @@ public enum ClientProtocol: String, CaseIterable, Sendable, Hashable, Comparable
     public static let defaultSet: Set<ClientProtocol> = [.socks5, .http]
 
     /// The protocol a connection's first byte announces; `nil` for a byte that starts none of them.
-    public init?(firstByte: UInt8) {
+    init?(firstByte: UInt8) {
         switch firstByte {
         case 0x05: self = .socks5
         case 0x04: self = .socks4
@@ -27,18 +27,18 @@ public enum ClientProtocol: String, CaseIterable, Sendable, Hashable, Comparable
     }
 
     /// A set written as a list, in the canonical order: `socks5,socks4,http`.
-    public static func listText(_ protocols: Set<ClientProtocol>) -> String {
+    static func listText(_ protocols: Set<ClientProtocol>) -> String {
         protocols.sorted().map(\.rawValue).joined(separator: ",")
     }
 
     /// Why a list of protocols cannot be used.
-    public struct ListError: Error, Sendable, Hashable, CustomStringConvertible {
-        public var description: String
+    package struct ListError: Error, Sendable, Hashable, CustomStringConvertible {
+        package var description: String
     }
 
     /// The protocols of a list's names (`--protocols socks5,http`, or the elements of the configuration
     /// file's array): each one of `socks5`, `socks4`, `http`, at least one, none twice.
-    public static func parse<Names: Collection>(names: Names) throws(ListError) -> Set<ClientProtocol> where Names.Element == String {
+    static func parse<Names: Collection>(names: Names) throws(ListError) -> Set<ClientProtocol> where Names.Element == String {
         guard !names.isEmpty else { throw ListError(description: "names no protocol: list at least one of socks5, socks4, http") }
         var protocols: Set<ClientProtocol> = []
         for name in names {
@@ -53,7 +53,7 @@ public enum ClientProtocol: String, CaseIterable, Sendable, Hashable, Comparable
     }
 
     /// The protocols of a comma-separated list (`socks5,socks4,http`; spaces around names are allowed).
-    public static func parse(list text: String) throws(ListError) -> Set<ClientProtocol> {
+    package static func parse(list text: String) throws(ListError) -> Set<ClientProtocol> {
         let names = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingSpaces }
         if names == [""] { throw ListError(description: "names no protocol: list at least one of socks5, socks4, http") }
         if names.contains("") { throw ListError(description: "'\(text)' has an empty name: write the names separated by commas, such as socks5,http") }

@@ -72,7 +72,7 @@ public struct UserDatabase: Sendable, Hashable {
 
     /// Merges `other` into this database; on a name in both, `other`'s password wins, and `other`'s PAM
     /// service, when it has one, replaces this one's.
-    public mutating func merge(_ other: UserDatabase) {
+    package mutating func merge(_ other: UserDatabase) {
         secrets.merge(other.secrets) { _, new in new }
         pam = other.pam ?? pam
         chooseDecoy()
@@ -90,13 +90,13 @@ public struct UserDatabase: Sendable, Hashable {
     /// In a database without hashes a plain password is compared at once, on the caller's thread; otherwise
     /// the check takes a turn on `PasswordCheckPool` (see `check(_:)`), and one that cannot get one (the
     /// pool's queue is full, or it waited too long) fails, as a wrong password does.
-    public func verify(_ credentials: SOCKSCredentials) async -> Bool {
+    package func verify(_ credentials: SOCKSCredentials) async -> Bool {
         if case .accepted = await check(credentials) { return true }
         return false
     }
 
     /// The result of checking a login.
-    public enum Verification: Sendable, Hashable {
+    package enum Verification: Sendable, Hashable {
         /// The user exists and the password is right. `user` is the name to serve the session as when PAM
         /// checked the login: PAM_USER after it, which a module may have mapped or canonicalised (nil when
         /// PAM named none); nil for a user of the database, whose name is the one given.
@@ -118,7 +118,7 @@ public struct UserDatabase: Sendable, Hashable {
     ///
     /// A name not in the database, with a `pam` service, is checked through PAM on the same pool instead
     /// (`pam_authenticate`, then `pam_acct_mgmt`): any refusal is `.rejected`.
-    public func check(_ credentials: SOCKSCredentials) async -> Verification {
+    package func check(_ credentials: SOCKSCredentials) async -> Verification {
         let entry = secrets[credentials.username]
         if entry == nil, let pam {
             switch await PasswordCheckPool.login(credentials, through: pam) {

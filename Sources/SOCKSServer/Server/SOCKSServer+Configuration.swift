@@ -35,7 +35,7 @@ extension SOCKSServer {
         public var gssapi: GSSAPIAcceptor?
 
         /// Whether every client must log in: there are users, or GSS-API logins.
-        public var requiresLogin: Bool { users != nil || gssapi != nil }
+        package var requiresLogin: Bool { users != nil || gssapi != nil }
 
         /// How long a client has to finish greeting, login and request. Default: 10 s.
         public var handshakeTimeout: Duration = .seconds(10)

@@ -4,5 +4,5 @@ extension SOCKSServer.Configuration {
     /// The listen addresses for which `SOCKSServer.init` would refuse this configuration as an open proxy
     /// (`SOCKSServerError.openProxy`); empty when it would start. For a check that must not bind anything
     /// (`socksd --check-config`).
-    public var openProxyAddresses: [SocketAddress] { SOCKSServer.openProxyAddresses(self) }
+    package var openProxyAddresses: [SocketAddress] { SOCKSServer.openProxyAddresses(self) }
 }

@@ -51,7 +51,7 @@ public actor SOCKSServer {
     /// The server's use of its event loops, from its creation until `run()` returns.
     private nonisolated let loops: EventLoopHold
     /// The event loops the server's listeners and sessions run on.
-    public nonisolated var eventLoops: EventLoopGroup { loops.group }
+    package nonisolated var eventLoops: EventLoopGroup { loops.group }
 
     private nonisolated let serving: Mutex<Serving>
     /// Who may connect and how many: the first stage of every connection. Its counts outlive a reload.
@@ -97,7 +97,7 @@ public actor SOCKSServer {
     ///   `SOCKSServerError.duplicateListenAddress` for an address with a fixed port given for two listeners;
     ///   `SOCKSServerError.eventLoopsUnavailable` when the loops cannot start (no descriptor for epoll, no
     ///   thread) or `eventLoops` has been shut down.
-    public init(configuration: Configuration, eventLoops: EventLoopGroup? = nil, passed: PassedListeners = .none) throws {
+    package init(configuration: Configuration, eventLoops: EventLoopGroup? = nil, passed: PassedListeners = .none) throws {
         let specs = try ListenerSpec.validate(configuration)
         try Router.validate(configuration)
         let open = Self.openProxyAddresses(configuration)
@@ -270,14 +270,14 @@ public actor SOCKSServer {
     /// upgrade): stops accepting without shutting them down, so that the other process goes on accepting
     /// with no connection refused; lets open sessions finish for `drainTimeout`, then cancels what is left.
     /// `run()` returns when that is done. The first of `shutdown()` and `handOver` is the one that counts.
-    public nonisolated func handOver(drainingFor drainTimeout: Duration) {
+    package nonisolated func handOver(drainingFor drainTimeout: Duration) {
         handedOver.store(true, ordering: .releasing)
         lifecycle.draining()
         shutdownTrigger.yield(.handOver(drainTimeout))
     }
 
     /// The listening socket of each listener, as `localAddresses` lists them: what an upgrade passes on.
-    public nonisolated var listeningSockets: [TCPListener] { serving.withLock { $0.groups.map { $0.listeners[0] } } }
+    package nonisolated var listeningSockets: [TCPListener] { serving.withLock { $0.groups.map { $0.listeners[0] } } }
 
     /// Closes every listener — or with `releasing`, lets go of it (`ListenerGroup.release()`) — and ends the
     /// stream of new ones: the accept loops end as their sessions drain.
@@ -413,7 +413,7 @@ public actor SOCKSServer {
 
     /// One line per open session (client, user, command, destination, bytes so far, age), oldest first:
     /// what the daemon logs on SIGUSR1. Values a client chose are escaped as in the access line.
-    public nonisolated func openSessionSummary() -> [String] {
+    package nonisolated func openSessionSummary() -> [String] {
         openSessions.snapshots.map(\.line)
     }
 }

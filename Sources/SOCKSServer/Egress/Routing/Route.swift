@@ -52,7 +52,7 @@ public struct Route: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Reads a route's TARGET, as a destination rule's.
-    public static func parseTarget(_ target: String) throws(RouteSyntaxError) -> DestinationRule {
+    static func parseTarget(_ target: String) throws(RouteSyntaxError) -> DestinationRule {
         do {
             return try DestinationRule(action: .allow, parsing: target)
         } catch {
@@ -61,12 +61,12 @@ public struct Route: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Reads a VIA: `direct`, or upstream names joined by `,` (none empty, none twice, `direct` not among them).
-    public static func parseVia(_ via: String, in text: String? = nil) throws(RouteSyntaxError) -> Via {
+    static func parseVia(_ via: String, in text: String? = nil) throws(RouteSyntaxError) -> Via {
         try names(via.split(separator: ",", omittingEmptySubsequences: false).map(String.init), in: text ?? via)
     }
 
     /// A VIA from names as a configuration file lists them.
-    public static func names(_ names: [String], in text: String) throws(RouteSyntaxError) -> Via {
+    static func names(_ names: [String], in text: String) throws(RouteSyntaxError) -> Via {
         if names == ["direct"] { return .direct }
         guard !names.isEmpty, !names.contains(where: \.isEmpty) else {
             throw RouteSyntaxError(text, "needs VIA: direct, an upstream name, or names joined by ','")
@@ -81,7 +81,7 @@ public struct Route: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The upstream names the route uses (none for `direct`).
-    public var upstreamNames: [String] {
+    package var upstreamNames: [String] {
         switch via {
         case .direct: []
         case .upstreams(let names): names
@@ -96,11 +96,11 @@ public struct Route: Sendable, Hashable, CustomStringConvertible {
 
 extension Route {
     /// Names an upstream may not have: `direct` is a VIA of its own, `default` the unnamed upstream's name.
-    public static let reservedNames: Set<String> = ["direct", "default"]
+    static let reservedNames: Set<String> = ["direct", "default"]
 
     /// Why `name` cannot name an upstream, or nil when it can: 1 to 64 of letters, digits, `.`, `_` and `-`
     /// (so that it can stand in a log field and a metrics label as it is), and not a reserved name.
-    public static func problem(withUpstreamName name: String) -> String? {
+    package static func problem(withUpstreamName name: String) -> String? {
         if reservedNames.contains(name) { return "'\(name)' is reserved (direct and default cannot name an upstream)" }
         let allowed = name.utf8.allSatisfy { byte in
             (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))

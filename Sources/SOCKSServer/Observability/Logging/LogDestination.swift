@@ -1,5 +1,5 @@
 /// Where a logger made by `SOCKSLogger.make(level:format:destination:environment:)` writes.
-public enum LogDestination: Sendable, Equatable {
+package enum LogDestination: Sendable, Equatable {
     /// Standard error, which the process shares and never closes. Under journald (`JOURNAL_STREAM` names
     /// standard error) lines carry syslog priority prefixes instead of timestamps.
     case standardError

@@ -3,9 +3,9 @@
 /// line's object (`"event":"session","client":"…","user":…`), so both carry the same fields.
 ///
 /// Log one with `SOCKSLogger.log(_:_:)` (or `info(_:)`); a custom sink receives its `text`.
-public struct LogEvent: Sendable, Equatable {
+package struct LogEvent: Sendable, Equatable {
     /// One field's value, typed so that each format can write it as what it is.
-    public enum Value: Sendable, Equatable {
+    package enum Value: Sendable, Equatable {
         /// Text the server produced (an address, a command, an outcome): as is in the text format, a JSON
         /// string in JSON.
         case text(String)
@@ -28,30 +28,30 @@ public struct LogEvent: Sendable, Equatable {
     }
 
     /// A named value.
-    public struct Field: Sendable, Equatable {
+    package struct Field: Sendable, Equatable {
         /// The name: plain ASCII without spaces or `=`, and not `time`, `level` or `event` (the JSON format's
         /// own members).
-        public var key: String
-        public var value: Value
+        package var key: String
+        package var value: Value
 
-        public init(_ key: String, _ value: Value) {
+        package init(_ key: String, _ value: Value) {
             self.key = key
             self.value = value
         }
     }
 
     /// What happened, e.g. `session`: the text line's first word, the JSON `event` member.
-    public var name: String
+    package var name: String
     /// The fields, in the order they are written.
-    public var fields: [Field]
+    package var fields: [Field]
 
-    public init(_ name: String, fields: [Field]) {
+    package init(_ name: String, fields: [Field]) {
         self.name = name
         self.fields = fields
     }
 
     /// The text format's message: `name key=value key=value …`.
-    public var text: String {
+    package var text: String {
         var line = name
         for field in fields {
             line += " \(field.key)="

@@ -1,5 +1,5 @@
 /// How a `LogWriter` writes its lines.
-public enum LogFormat: String, Sendable, CaseIterable, CustomStringConvertible {
+package enum LogFormat: String, Sendable, CaseIterable, CustomStringConvertible {
     /// `2026-11-21T17:47:10Z info message`: the timestamp, the level, then the message; an event (the access
     /// line) is its name followed by `key=value` fields.
     case text
@@ -9,5 +9,5 @@ public enum LogFormat: String, Sendable, CaseIterable, CustomStringConvertible {
     case json
 
     /// `text` or `json`, as `--log-format` spells it.
-    public var description: String { rawValue }
+    package var description: String { rawValue }
 }

@@ -16,9 +16,9 @@ import Synchronization
 /// A writer made with `init(fileDescriptor:…)` never closes that descriptor. A writer made with
 /// `init(path:…)` owns its file: `reopen()` switches to a fresh open of the path (for logrotate), and the
 /// file is closed when the writer is.
-public final class LogWriter: Sendable {
+package final class LogWriter: Sendable {
     /// The writer behind `SOCKSLogger.standardError(level:)`.
-    public static let standardError = LogWriter(fileDescriptor: 2)
+    package static let standardError = LogWriter(fileDescriptor: 2)
 
     private struct Entry {
         let time: Date
@@ -53,13 +53,13 @@ public final class LogWriter: Sendable {
     }
 
     /// How many lines may wait for the writer; past that, lines are dropped.
-    public let capacity: Int
+    package let capacity: Int
     /// How lines are written.
-    public let format: LogFormat
+    package let format: LogFormat
     /// Lines start with a syslog priority (`<6>`) instead of a timestamp, for journald.
-    public let priorityPrefixes: Bool
+    package let priorityPrefixes: Bool
     /// The file this writer opened and reopens; `nil` for a writer on a descriptor it was given.
-    public let path: String?
+    package let path: String?
     private let formatter: LogLineFormatter
     /// The descriptor the thread starts with; the thread alone knows the current one (after reopens).
     private let initialDescriptor: Int32
@@ -78,7 +78,7 @@ public final class LogWriter: Sendable {
     ///   - format: text (the default) or JSON lines.
     ///   - priorityPrefixes: write journald's `<N>` priority prefix instead of a timestamp (see
     ///     `SOCKSLogger.make`, which decides this from `JOURNAL_STREAM`).
-    public convenience init(fileDescriptor: Int32, capacity: Int = 4096, format: LogFormat = .text, priorityPrefixes: Bool = false) {
+    package convenience init(fileDescriptor: Int32, capacity: Int = 4096, format: LogFormat = .text, priorityPrefixes: Bool = false) {
         self.init(descriptor: fileDescriptor, owned: false, path: nil, capacity: capacity, format: format, priorityPrefixes: priorityPrefixes)
     }
 
@@ -87,7 +87,7 @@ public final class LogWriter: Sendable {
     /// (`O_APPEND`), so lines another process appends are not overwritten.
     ///
     /// - Throws: `LogFileError` when the file cannot be opened.
-    public convenience init(path: String, capacity: Int = 4096, format: LogFormat = .text) throws {
+    package convenience init(path: String, capacity: Int = 4096, format: LogFormat = .text) throws {
         let descriptor = try Self.open(path)
         self.init(descriptor: descriptor, owned: true, path: path, capacity: capacity, format: format, priorityPrefixes: false)
     }
@@ -108,15 +108,15 @@ public final class LogWriter: Sendable {
     }
 
     /// Lines dropped because the queue was full (or the descriptor failed), since the start.
-    public var droppedLines: Int { dropped.load(ordering: .relaxed) }
+    package var droppedLines: Int { dropped.load(ordering: .relaxed) }
 
     /// Queues one line; never waits for the descriptor. Dropped (and counted) when the queue is full.
-    public func write(level: SOCKSLogger.Level, message: String) {
+    package func write(level: SOCKSLogger.Level, message: String) {
         enqueue(Entry(time: Date(), level: level, content: .message(message)))
     }
 
     /// Queues one event's line (the access line); never waits. Dropped (and counted) when the queue is full.
-    public func write(level: SOCKSLogger.Level, event: LogEvent) {
+    package func write(level: SOCKSLogger.Level, event: LogEvent) {
         enqueue(Entry(time: Date(), level: level, content: .event(event)))
     }
 
@@ -147,7 +147,7 @@ public final class LogWriter: Sendable {
     /// (standard error) or one that was closed.
     ///
     /// - Throws: `LogFileError` when the path cannot be opened; the writer then keeps the file it has.
-    public func reopen() throws {
+    package func reopen() throws {
         guard let path else { return }
         let descriptor = try Self.open(path)
         let (accepted, wakeThread) = queue.withLock { queue -> (Bool, Bool) in
@@ -177,7 +177,7 @@ public final class LogWriter: Sendable {
     /// Waits until every line queued so far is written (or reported dropped), for at most `timeout`: what
     /// a process does before it exits. Returns whether the queue was written in time.
     @discardableResult
-    public func flush(timeout: Duration) -> Bool {
+    package func flush(timeout: Duration) -> Bool {
         waitUntil(timeout: timeout) { state in
             switch state {
             case .waiting, .closed: true
@@ -189,7 +189,7 @@ public final class LogWriter: Sendable {
     /// Writes what is queued (for at most `timeout`), then ends the writer thread; later lines are ignored.
     /// Returns whether the thread ended in time.
     @discardableResult
-    public func close(timeout: Duration) -> Bool {
+    package func close(timeout: Duration) -> Bool {
         let wakeThread = queue.withLock { queue -> Bool in
             switch queue.state {
             case .waiting:

@@ -23,7 +23,7 @@ extension SOCKSLogger {
     /// Printable text, non-ASCII letters included, passes unchanged. A backslash is not escaped, so applying
     /// this twice changes nothing; in a free-form message a literal `\x0a` typed by a client therefore looks
     /// like an escaped newline, but can never be one.
-    public static func escapingNonPrintable(_ text: String) -> String {
+    package static func escapingNonPrintable(_ text: String) -> String {
         // Almost every message is printable ASCII: one pass over the bytes, no allocation.
         guard text.utf8.contains(where: { $0 < 0x20 || $0 >= 0x7F }) else { return text }
         var escaped = ""

@@ -6,9 +6,10 @@ import Synchronization
 /// Copies share their level: `setLevel(_:)` on any copy (a reload does it on the daemon's) changes it for
 /// every session that logs through the logger, without making a new one.
 ///
-/// Every message reaches the sink escaped (`escapingNonPrintable`): client-supplied text in it (a username,
-/// a domain name) cannot break it into two lines or carry terminal escapes, whatever the call site.
-/// An event (`LogEvent`, the access line) is a line with fields, which the writer formats as text or JSON.
+/// Every message reaches the sink escaped: client-supplied text in it (a username, a domain name) cannot
+/// break it into two lines or carry terminal escapes, whatever the call site. An event (the access line)
+/// is a line with fields, which the daemon's writer formats as text or JSON and a sink of your own
+/// receives as text.
 ///
 /// The server never logs passwords: credentials reach the logger only through `SOCKSCredentials`, whose
 /// description redacts them.
@@ -29,7 +30,7 @@ public struct SOCKSLogger: Sendable {
         }
 
         /// Parses `debug`, `info`, `warning` or `error`.
-        public init?(name: String) {
+        package init?(name: String) {
             guard let level = Level.allCases.first(where: { $0.description == name }) else { return nil }
             self = level
         }
@@ -51,10 +52,10 @@ public struct SOCKSLogger: Sendable {
     private let sharedLevel: SharedLevel
     /// Receives every message at or above `level`, already escaped (one line, printable), and the `text` of
     /// every event when there is no writer.
-    public let sink: @Sendable (Level, String) -> Void
+    package let sink: @Sendable (Level, String) -> Void
     /// The writer behind a standard sink (`nil` for a custom sink): its format, its dropped-line count, its
     /// flush and its reopen.
-    public let writer: LogWriter?
+    package let writer: LogWriter?
 
     /// A logger with a sink of your own. Messages arrive escaped, events as their text form; the sink should
     /// not block for long, since sessions log from their event loops.
@@ -65,7 +66,7 @@ public struct SOCKSLogger: Sendable {
     }
 
     /// A logger whose lines go to `writer`, which never blocks the caller.
-    public init(level: Level, writer: LogWriter) {
+    package init(level: Level, writer: LogWriter) {
         self.sharedLevel = SharedLevel(level)
         self.sink = { level, message in writer.write(level: level, message: message) }
         self.writer = writer
@@ -81,14 +82,14 @@ public struct SOCKSLogger: Sendable {
     }
 
     /// Logs `message` (built only if `level` passes), escaped.
-    public func log(_ level: Level, _ message: @autoclosure () -> String) {
+    package func log(_ level: Level, _ message: @autoclosure () -> String) {
         guard level >= self.level else { return }
         sink(level, Self.escapingNonPrintable(message()))
     }
 
     /// Logs `event` (built only if `level` passes): its fields become JSON members when the writer writes
     /// JSON, and its `text` otherwise (or for a custom sink).
-    public func log(_ level: Level, _ event: @autoclosure () -> LogEvent) {
+    package func log(_ level: Level, _ event: @autoclosure () -> LogEvent) {
         guard level >= self.level else { return }
         if let writer {
             writer.write(level: level, event: event())
@@ -111,23 +112,22 @@ public struct SOCKSLogger: Sendable {
     /// standard error or a custom sink.
     ///
     /// - Throws: `LogFileError` when the file cannot be opened; lines keep going to the old file.
-    public func reopen() throws {
+    package func reopen() throws {
         try writer?.reopen()
     }
 
-    public func debug(_ message: @autoclosure () -> String) { log(.debug, message()) }
-    public func info(_ message: @autoclosure () -> String) { log(.info, message()) }
-    public func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }
-    public func error(_ message: @autoclosure () -> String) { log(.error, message()) }
+    package func debug(_ message: @autoclosure () -> String) { log(.debug, message()) }
+    package func info(_ message: @autoclosure () -> String) { log(.info, message()) }
+    package func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }
+    package func error(_ message: @autoclosure () -> String) { log(.error, message()) }
     /// Logs `event` at info level: the access line.
-    public func info(_ event: @autoclosure () -> LogEvent) { log(.info, event()) }
+    package func info(_ event: @autoclosure () -> LogEvent) { log(.info, event()) }
 
     /// A logger that drops everything.
     public static let disabled = SOCKSLogger(level: .error) { _, _ in }
 
-    /// Lines of the form `2026-11-21T17:47:10Z info message` on standard error, through
-    /// `LogWriter.standardError`: logging never waits for standard error, lines that do not fit its queue
-    /// are dropped and counted.
+    /// Lines of the form `2026-11-21T17:47:10Z info message` on standard error, through a queue of their
+    /// own: logging never waits for standard error, lines that do not fit the queue are dropped and counted.
     public static func standardError(level: Level) -> SOCKSLogger {
         SOCKSLogger(level: level, writer: .standardError)
     }
@@ -150,7 +150,7 @@ public struct SOCKSLogger: Sendable {
     ///   - environment: the process's environment (`ProcessInfo.processInfo.environment`), which the
     ///     caller passes: the library reads none itself.
     /// - Throws: `LogFileError` when the file cannot be opened.
-    public static func make(
+    package static func make(
         level: Level, format: LogFormat, destination: LogDestination, environment: [String: String]
     ) throws -> SOCKSLogger {
         switch destination {

@@ -26,9 +26,9 @@ import Synchronization
 /// every slot is taken, a new connection takes the slot of the oldest one that has not sent a complete
 /// request (or, failing that, of one already answered, then of one being answered), which is closed
 /// (`MetricsConnectionSlots`).
-public final class MetricsEndpoint: Sendable {
+package final class MetricsEndpoint: Sendable {
     /// The address the endpoint listens on, with the real port when port 0 was asked for.
-    public var localAddress: SocketAddress { listener.localAddress }
+    package var localAddress: SocketAddress { listener.localAddress }
 
     private let listener: TCPListener
     /// The listening address's place among the server's own, from binding to `close()`.
@@ -43,7 +43,7 @@ public final class MetricsEndpoint: Sendable {
     private let exhaustionReport = RateLimitedReport(interval: .seconds(10))
 
     /// The content type of `/metrics`: the text format, version 0.0.4.
-    public static let metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
+    static let metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
 
     /// Binds the endpoint's listening socket, so that a port in use fails here, before `run()`.
     ///
@@ -57,7 +57,7 @@ public final class MetricsEndpoint: Sendable {
     ///   - passed: listening sockets another process passed on (socket activation, an upgrade): the one for
     ///     `address` is taken instead of binding (`PassedListeners`).
     /// - Throws: `SocketError` when the address cannot be bound (for example `EADDRINUSE`).
-    public init(
+    package init(
         bindingTo address: SocketAddress, server: SOCKSServer, version: String, requestTimeout: Duration = .seconds(10),
         maximumConnections: Int = 64, passed: PassedListeners = .none
     ) throws {
@@ -77,7 +77,7 @@ public final class MetricsEndpoint: Sendable {
 
     /// Accepts and answers requests until `close()` or cancellation; then ends the exchanges in progress and
     /// returns. A second call returns at once.
-    public func run() async {
+    package func run() async {
         guard started.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
         let logger = server.configuration.logger
         let address = listener.localAddress
@@ -107,7 +107,7 @@ public final class MetricsEndpoint: Sendable {
 
     /// Stops listening and ends the exchanges in progress; `run()` returns. Safe from any context, any
     /// number of times.
-    public func close() {
+    package func close() {
         listener.close()
         registration.end()
     }
@@ -115,13 +115,13 @@ public final class MetricsEndpoint: Sendable {
     /// Stops accepting in this process and ends the exchanges in progress, but leaves the listening socket
     /// open for the process it was handed to (`TCPListener.release()`): the new socksd of an upgrade goes on
     /// answering on this address.
-    public func release() {
+    package func release() {
         listener.release()
         registration.end()
     }
 
     /// The listening socket: what an upgrade passes on.
-    public var listeningSocket: TCPListener { listener }
+    package var listeningSocket: TCPListener { listener }
 
     /// One exchange: read a head, answer it, then let the client close first; `ticket` follows its stages.
     private func serve(_ connection: TCPConnection, ticket: MetricsConnectionSlots.Ticket) async {

@@ -112,7 +112,7 @@ public final class ServerMetrics: Sendable {
     func loginUnchecked() { loginsUnchecked.add(1, ordering: .relaxed) }
 
     /// Counts a configuration reload: call it once per reload, after it took effect or was refused.
-    public func recordReload(succeeded: Bool) {
+    package func recordReload(succeeded: Bool) {
         if succeeded {
             reloadsSucceeded.add(1, ordering: .relaxed)
         } else {

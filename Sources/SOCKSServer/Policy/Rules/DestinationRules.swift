@@ -72,7 +72,7 @@ public struct DestinationRules: Sendable, Hashable {
     ///   - name: the destination's name as the client gave it, or `nil` for a destination given as an address.
     ///   - address: the address to connect to (given, or one the name resolved to), or `nil` before resolving.
     ///   - port: the destination port.
-    public func firstMatch(name: String?, address: IPAddress?, port: UInt16) -> (index: Int, rule: DestinationRule)? {
+    package func firstMatch(name: String?, address: IPAddress?, port: UInt16) -> (index: Int, rule: DestinationRule)? {
         var best = anyHostRules.firstPosition(applyingTo: port, before: Int.max)
         if let address {
             let bits = AddressBits(address)
