@@ -57,13 +57,13 @@ actor DaemonReloader {
         do {
             outcome = try await server.reload(settings.server, endingSessionsOfRemovedUsers: settings.endSessionsOfRemovedUsers)
         } catch {
-            refuse("\(error)")
+            // The server counted its own refusal.
+            refuse("\(error)", counted: true)
             return
         }
         logger.setLevel(settings.logLevel)
         SharedEventLoops.spinMicroseconds = settings.spinMicroseconds
         running = settings
-        server.metrics.recordReload(succeeded: true)
         var changes: [String] = []
         if !outcome.opened.isEmpty { changes.append("now also listening on \(outcome.opened.map(\.description).joined(separator: ", "))") }
         if !outcome.closed.isEmpty { changes.append("no longer listening on \(outcome.closed.map(\.description).joined(separator: ", "))") }
@@ -71,8 +71,10 @@ actor DaemonReloader {
         logger.info("configuration reloaded; new sessions use it, open ones go on" + (changes.isEmpty ? "" : "; " + changes.joined(separator: "; ")))
     }
 
-    private func refuse(_ reason: String) {
-        server.metrics.recordReload(succeeded: false)
+    /// Logs a refused reload, and counts it unless the server already did (`SOCKSServer.reload` counts
+    /// what it refuses; a settings file that does not load never reaches it).
+    private func refuse(_ reason: String, counted: Bool = false) {
+        if !counted { server.metrics.recordReload(succeeded: false) }
         logger.error("reload failed: \(reason); carrying on with the previous configuration")
     }
 }

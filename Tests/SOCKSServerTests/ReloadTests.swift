@@ -48,6 +48,7 @@ import TestSupport
         configuration.users = try UserDatabase(["alice": "a", "bob": "b"])
         configuration.destinationRules = try Self.rules([(.deny, "127.0.0.1:\(echo.address.port)")])
         let outcome = try await harness.server.reload(configuration)
+        #expect(harness.server.metrics.succeededReloadCount == 1)
         #expect(outcome.kept == [harness.address] && outcome.opened.isEmpty && outcome.closed.isEmpty)
 
         // The next session: bob exists, and the new rule denies the echo port.
@@ -128,6 +129,9 @@ import TestSupport
         open.users = nil
         open.listenAddresses = [try SocketAddress("0.0.0.0", port: 0)]
         await #expect(throws: SOCKSServerError.self) { try await harness.server.reload(open) }
+        // An embedder's reloads count as the daemon's do (socksd_config_reloads_total).
+        #expect(harness.server.metrics.failedReloadCount == 2)
+        #expect(harness.server.metrics.succeededReloadCount == 0)
         #expect(harness.server.configuration.users?.usernames == ["alice"])
         #expect(harness.server.localAddresses == [harness.address])
         let echo = try LoopbackPeers.startEcho()

@@ -28,8 +28,23 @@ extension SOCKSServer {
     /// - Throws: `SOCKSServerError.noListenAddress`, `.duplicateListenAddress`, `.openProxy`, `.noProtocols`,
     ///   `.socks4WithAuthentication`, `.notServing` (stopped or draining), or the `SocketError` of an address
     ///   that cannot be bound.
+    ///
+    /// Each call counts in `metrics` (`succeededReloadCount` or `failedReloadCount`, exposed as
+    /// `socksd_config_reloads_total`), whoever calls it.
     @discardableResult
     public func reload(_ configuration: Configuration, endingSessionsOfRemovedUsers: Bool = false) throws -> ReloadOutcome {
+        do {
+            let outcome = try apply(configuration, endingSessionsOfRemovedUsers: endingSessionsOfRemovedUsers)
+            metrics.recordReload(succeeded: true)
+            return outcome
+        } catch {
+            metrics.recordReload(succeeded: false)
+            throw error
+        }
+    }
+
+    /// `reload(_:endingSessionsOfRemovedUsers:)` without the count.
+    private func apply(_ configuration: Configuration, endingSessionsOfRemovedUsers: Bool) throws -> ReloadOutcome {
         let specs = try ListenerSpec.validate(configuration)
         try Router.validate(configuration)
         let open = Self.openProxyAddresses(configuration)
