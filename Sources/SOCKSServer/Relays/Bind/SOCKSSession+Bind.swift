@@ -60,7 +60,7 @@ extension SOCKSSession {
         }
         defer { listener.close() }
         do {
-            try await connection.write(dialect.successReply(bound: SOCKSEndpoint(listener.localAddress)))
+            try await writeSuccessReply(bound: SOCKSEndpoint(listener.localAddress))
         } catch {
             record.outcome = .clientClosed
             return
@@ -85,7 +85,7 @@ extension SOCKSSession {
         context.logger.debug("session \(record.client): BIND peer \(peer.remoteAddress) connected")
 
         // The second reply carries the peer's address; then the relay, as for CONNECT.
-        await replyAndRelay(with: peer, bound: SOCKSEndpoint(peer.remoteAddress), earlyData: accepted.earlyData + pending)
+        await replyAndRelay(with: peer, bound: SOCKSEndpoint(peer.remoteAddress), earlyData: earlyData(accepted, pending: pending))
     }
 
     /// BIND through an upstream's BIND (the route's, failing over as for CONNECT): its two replies are passed
@@ -95,7 +95,7 @@ extension SOCKSSession {
         let expected = accepted.request.destination
         guard let binding = await throughUpstreams(upstreams, "BIND", { client, _ in try await client.bind(expecting: expected) }) else { return }
         do {
-            try await connection.write(dialect.successReply(bound: binding.listeningAddress))
+            try await writeSuccessReply(bound: binding.listeningAddress)
         } catch {
             binding.connection.close()
             record.outcome = .clientClosed
@@ -114,6 +114,19 @@ extension SOCKSSession {
             return
         }
         await replyAndRelay(with: binding.connection, bound: peerAddress, earlyData: accepted.earlyData)
+    }
+
+    /// What goes to the peer before the relay: the client's early data and what it sent during the wait.
+    /// Under GSS-API protection (levels 1 and 2) those bytes are encapsulated messages: they are handed to
+    /// the encapsulated relay as its pending input instead, to be unwrapped there (RFC 1961 §5: every byte
+    /// after the subnegotiation, BIND's two replies and its data included, travels encapsulated).
+    private func earlyData(_ accepted: ClientRequest, pending: [UInt8]) -> [UInt8] {
+        guard let gssapi, let encapsulation = gssapi.encapsulation else { return accepted.earlyData + pending }
+        if !pending.isEmpty {
+            self.gssapi = GSSAPISession(
+                protection: gssapi.protection, encapsulation: encapsulation, encapsulatedInput: gssapi.encapsulatedInput + pending)
+        }
+        return accepted.earlyData
     }
 
     /// Races the accept (under the BIND deadline) against the control connection, whose hang-up ends the wait.
