@@ -182,6 +182,38 @@ import TestSupport
         #expect(try await daemon.stop() == 0)
     }
 
+    /// On a host without libgssapi_krb5 (here: a mount namespace of the test's own in which the library is
+    /// an empty file), asking for GSS-API is a configuration problem that says what is missing:
+    /// `--check-config` and start-up both exit 64, start-up before listening; a configuration without
+    /// GSS-API passes there.
+    @Test func withoutLibgssapiGSSAPIIsAConfigurationProblem() async throws {
+        let kerberos = try await KerberosFixture()
+        let library = try PAMDaemonTests.libraryPath("libgssapi_krb5.so.2")
+        let config = try TemporaryFile(
+            #"{"listeners": ["127.0.0.1:0"], "gssapi": {"keytab": "\#(kerberos.serviceKeytab)"}}"#, name: "socksd-config")
+        // unshare gives the shell a private mount namespace: the bind mount hides the library from socksd
+        // alone, and goes away with the namespace.
+        let hide = "mount --bind /dev/null \"$1\" && shift && exec \"$@\""
+        let check = try await runCommand(
+            "/usr/bin/unshare", ["--mount", "/bin/sh", "-c", hide, "sh", library, DaemonProcess.binaryPath, "--check-config", config.path],
+            includeErrors: true, environment: kerberos.environment())
+        #expect(check.status == 64, "\(check.output)")
+        #expect(check.output.contains("GSS-API logins need libgssapi_krb5.so.2 (Debian: libgssapi-krb5-2), which cannot be loaded: "), "\(check.output)")
+
+        let serving = try await runCommand(
+            "/usr/bin/unshare",
+            ["--mount", "/bin/sh", "-c", hide, "sh", library, DaemonProcess.binaryPath, "--listen", "127.0.0.1:0", "--gssapi-keytab", kerberos.serviceKeytab],
+            includeErrors: true, environment: kerberos.environment())
+        #expect(serving.status == 64, "\(serving.output)")
+        #expect(serving.output.contains("--gssapi-keytab: GSS-API logins need libgssapi_krb5.so.2"), "\(serving.output)")
+        #expect(!serving.output.contains("listening on"))
+        let plainConfig = try TemporaryFile(#"{"listeners": ["127.0.0.1:0"], "users": {"bob": "builder"}}"#, name: "socksd-config")
+        let plain = try await runCommand(
+            "/usr/bin/unshare", ["--mount", "/bin/sh", "-c", hide, "sh", library, DaemonProcess.binaryPath, "--check-config", plainConfig.path],
+            includeErrors: true)
+        #expect(plain.status == 0, "\(plain.output)")
+    }
+
     /// What the flags and keys say when they cannot be used: a level that is none, a service without a
     /// keytab, a keytab that cannot be read, one without the service's key.
     @Test func configurationProblems() async throws {

@@ -133,10 +133,16 @@ import TestSupport
 
     /// The file libpam.so.0 is loaded from here, as this process's own dlopen finds it.
     static func libpamPath() throws -> String {
-        let handle = try #require(dlopen("libpam.so.0", RTLD_NOW | RTLD_LOCAL), "libpam.so.0 cannot be loaded here")
+        try libraryPath("libpam.so.0")
+    }
+
+    /// The file the library `soname` is loaded from here, as this process's own dlopen finds it (what a
+    /// test hides from the daemon by a bind mount in a mount namespace of its own).
+    static func libraryPath(_ soname: String) throws -> String {
+        let handle = try #require(dlopen(soname, RTLD_NOW | RTLD_LOCAL), "\(soname) cannot be loaded here")
         defer { dlclose(handle) }
         let maps = try #require(ProcessResources.readWhole("/proc/self/maps"))
-        let line = try #require(maps.split(separator: "\n").first { $0.contains("/libpam.so.0") }, "libpam.so.0 is not mapped")
+        let line = try #require(maps.split(separator: "\n").first { $0.contains("/\(soname)") }, "\(soname) is not mapped")
         let path = try #require(line.split(separator: " ", omittingEmptySubsequences: true).last.map(String.init))
         return URL(fileURLWithPath: path).resolvingSymlinksInPath().path
     }
