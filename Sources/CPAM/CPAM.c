@@ -11,6 +11,7 @@ enum {
     PAM_CONV_ERR = 19,
     PAM_ABORT = 26,
     PAM_USER = 2,
+    PAM_RHOST = 4,
     PAM_FAIL_DELAY = 10,
     PAM_SILENT = 0x8000,
     PAM_DISALLOW_NULL_AUTHTOK = 0x0001,
@@ -108,7 +109,7 @@ static void no_delay(int status, unsigned delay, void *context) {
 }
 
 void cpam_login(const cpam_functions *functions, const char *service, const char *confdir, const char *user, const char *password,
-                cpam_result *result) {
+                const char *rhost, cpam_result *result) {
     memset(result, 0, sizeof *result);
     result->stage = CPAM_START_FAILED;
     result->code = PAM_SYSTEM_ERR;
@@ -138,6 +139,16 @@ void cpam_login(const cpam_functions *functions, const char *service, const char
     }
     // A function pointer passed as the item, as Linux-PAM documents for PAM_FAIL_DELAY.
     set_item(handle, PAM_FAIL_DELAY, (const void *)no_delay);
+    // The client's address, for modules that decide by it (pam_access, pam_rhosts): a login whose address
+    // could not be set is refused rather than checked without it.
+    if (rhost != NULL) {
+        status = set_item(handle, PAM_RHOST, rhost);
+        if (status != PAM_SUCCESS) {
+            result->code = status;
+            end(handle, status);
+            return;
+        }
+    }
 
     status = authenticate(handle, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
     if (status != PAM_SUCCESS) {

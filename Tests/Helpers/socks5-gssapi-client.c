@@ -4,11 +4,14 @@
 //
 // Built at test time with `gcc ... -lgssapi_krb5` (Tests/TestSupport/KerberosFixture.swift), so that building
 // socksd needs no Kerberos headers. It prints one line per step on standard output, which the tests read:
-//   method XX · context established · failure 01 ff · granted N · reply XX · echo ok N · udp ok N · error: ...
+//   method XX · context established · failure 01 ff · granted N · reply XX · echo ok N · bind ok N · udp ok N · error: ...
 // and exits 0 when every step it was asked for succeeded.
 //
 //   socks5-gssapi-client --proxy PORT --service NAME@HOST [--level N] [--nec] [--curl-greeting]
-//                        [--bad-token] [--connect PORT] [--echo BYTES] [--udp PORT]
+//                        [--bad-token] [--connect PORT] [--echo BYTES] [--bind BYTES] [--uot] [--udp PORT]
+// --bind: a BIND for any peer; the client itself connects to the address of the first reply as the peer, reads
+// the second reply, then moves BYTES from the peer to the client and BYTES back, in 1000-byte turns.
+// --uot: a CONNECT to sing-box's UoT v2 magic name; prints its reply's code only.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -188,14 +191,14 @@ static int read_reply(struct sockaddr_in *bound) {
 }
 
 int main(int argc, char **argv) {
-    int proxy_port = 0, connect_port = 0, udp_port = 0, nec = 0, curl_greeting = 0, bad_token = 0;
-    long echo_bytes = 0;
+    int proxy_port = 0, connect_port = 0, udp_port = 0, nec = 0, curl_greeting = 0, bad_token = 0, uot = 0;
+    long echo_bytes = 0, bind_bytes = 0;
     const char *service = "rcmd@localhost";
     static struct option options[] = {
         {"proxy", required_argument, 0, 'p'}, {"service", required_argument, 0, 's'}, {"level", required_argument, 0, 'l'},
         {"nec", no_argument, 0, 'n'}, {"curl-greeting", no_argument, 0, 'g'}, {"bad-token", no_argument, 0, 'b'},
         {"connect", required_argument, 0, 'c'}, {"echo", required_argument, 0, 'e'}, {"udp", required_argument, 0, 'u'},
-        {0, 0, 0, 0},
+        {"bind", required_argument, 0, 'B'}, {"uot", no_argument, 0, 'U'}, {0, 0, 0, 0},
     };
     int option;
     while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -209,6 +212,8 @@ int main(int argc, char **argv) {
         case 'c': connect_port = atoi(optarg); break;
         case 'e': echo_bytes = atol(optarg); break;
         case 'u': udp_port = atoi(optarg); break;
+        case 'B': bind_bytes = atol(optarg); break;
+        case 'U': uot = 1; break;
         default: fail("usage");
         }
     }
@@ -303,6 +308,41 @@ int main(int argc, char **argv) {
             if (memcmp(sent, back, (size_t)echo_bytes) != 0) fail("the echo differs");
             printf("echo ok %ld\n", echo_bytes);
         }
+    }
+    if (bind_bytes > 0) {
+        // BIND for any peer (DST 0.0.0.0:0): both replies arrive through the protection, and so does the data.
+        uint8_t request[10] = {5, 2, 0, 1, 0, 0, 0, 0, 0, 0};
+        send_protected(request, sizeof request);
+        struct sockaddr_in bound;
+        if (read_reply(&bound) != 0) return 1;
+        int peer = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(peer, (struct sockaddr *)&bound, sizeof bound) != 0) fail("the peer cannot connect to the bound address");
+        if (read_reply(NULL) != 0) return 1;
+        uint8_t sent[1000], back[1000];
+        for (long done = 0; done < bind_bytes; done += (long)sizeof sent) {
+            size_t piece = bind_bytes - done < (long)sizeof sent ? (size_t)(bind_bytes - done) : sizeof sent;
+            for (size_t index = 0; index < piece; index++) sent[index] = (uint8_t)((done + (long)index) * 13 + 5);
+            write_all(peer, sent, piece);
+            if (!read_protected(back, piece)) fail("closed before the peer's bytes arrived");
+            if (memcmp(sent, back, piece) != 0) fail("the peer's bytes differ");
+            send_protected(sent, piece);
+            if (!read_all(peer, back, piece)) fail("the peer was closed before the client's bytes arrived");
+            if (memcmp(sent, back, piece) != 0) fail("the client's bytes differ at the peer");
+        }
+        printf("bind ok %ld\n", bind_bytes);
+        close(peer);
+    }
+    if (uot) {
+        static const char name[] = "sp.v2.udp-over-tcp.arpa";
+        uint8_t request[5 + sizeof name + 1] = {5, 1, 0, 3, (uint8_t)(sizeof name - 1)};
+        memcpy(request + 5, name, sizeof name - 1);
+        request[5 + sizeof name - 1] = 0;
+        request[5 + sizeof name] = 53;
+        send_protected(request, 5 + sizeof name + 1);
+        uint8_t head[4];
+        if (!read_protected(head, 4)) fail("server closed before the reply");
+        printf("reply %02x\n", head[1]);
+        return head[1] == 0 ? 0 : 1;
     }
     if (udp_port != 0) {
         int udp = socket(AF_INET, SOCK_DGRAM, 0);

@@ -101,6 +101,31 @@ import TestSupport
         #expect(try await daemon.stop() == 0)
     }
 
+    /// BIND at every level: above 0 both replies (where the peer should connect, then who connected) are
+    /// encapsulated, and so is everything relayed between the client and the peer, both ways.
+    @Test(arguments: [0, 1, 2]) func bindAtEveryLevel(level: Int) async throws {
+        let kerberos = try await KerberosFixture()
+        let (daemon, address) = try await Self.startDaemon(kerberos)
+        let run = try await kerberos.runClient(["--proxy", "\(address.port)", "--level", "\(level)", "--bind", "50000"])
+        #expect(run.status == 0 && run.output.hasSuffix("granted \(level)\nreply 00\nreply 00\nbind ok 50000\n"), "\(run.output)\n\(daemon.log)")
+        let name = GSSAPIProtection(rawValue: UInt8(level))!.description
+        #expect(await daemon.waitForLog { lines in
+            lines.contains { $0.contains("user=\(Self.alice) command=bind") && $0.contains("up=50000 down=50000 protection=\(name)") }
+        }, "\(daemon.log)")
+        #expect(try await daemon.stop() == 0)
+    }
+
+    /// UDP over TCP under levels 1 and 2 is refused with 07, the reply encapsulated (the UoT relay reads its
+    /// frames straight from the socket; see `SOCKSSession.refuseUnderProtection`); at level 0 it is served.
+    @Test(arguments: [1, 2]) func uotIsRefusedUnderProtection(level: Int) async throws {
+        let kerberos = try await KerberosFixture()
+        let (daemon, address) = try await Self.startDaemon(kerberos)
+        let run = try await kerberos.runClient(["--proxy", "\(address.port)", "--level", "\(level)", "--uot"])
+        #expect(run.status == 1 && run.output.hasSuffix("granted \(level)\nreply 07\n"), "\(run.output)\n\(daemon.log)")
+        #expect(await daemon.waitForLog { lines in lines.contains { $0.contains("UDP over TCP is not served under GSS-API protection") } }, "\(daemon.log)")
+        #expect(try await daemon.stop() == 0)
+    }
+
     /// A ticket for a service the keytab has no key for, and a token that is no Kerberos token: `01 FF`, the
     /// connection closed, a failed login in the access line and the library's reason in the log.
     @Test func aRefusedTokenIsAnsweredWithTheAbortMessage() async throws {
@@ -157,6 +182,38 @@ import TestSupport
         #expect(try await daemon.stop() == 0)
     }
 
+    /// On a host without libgssapi_krb5 (here: a mount namespace of the test's own in which the library is
+    /// an empty file), asking for GSS-API is a configuration problem that says what is missing:
+    /// `--check-config` and start-up both exit 64, start-up before listening; a configuration without
+    /// GSS-API passes there.
+    @Test func withoutLibgssapiGSSAPIIsAConfigurationProblem() async throws {
+        let kerberos = try await KerberosFixture()
+        let library = try PAMDaemonTests.libraryPath("libgssapi_krb5.so.2")
+        let config = try TemporaryFile(
+            #"{"listeners": ["127.0.0.1:0"], "gssapi": {"keytab": "\#(kerberos.serviceKeytab)"}}"#, name: "socksd-config")
+        // unshare gives the shell a private mount namespace: the bind mount hides the library from socksd
+        // alone, and goes away with the namespace.
+        let hide = "mount --bind /dev/null \"$1\" && shift && exec \"$@\""
+        let check = try await runCommand(
+            "/usr/bin/unshare", ["--mount", "/bin/sh", "-c", hide, "sh", library, DaemonProcess.binaryPath, "--check-config", config.path],
+            includeErrors: true, environment: kerberos.environment())
+        #expect(check.status == 64, "\(check.output)")
+        #expect(check.output.contains("GSS-API logins need libgssapi_krb5.so.2 (Debian: libgssapi-krb5-2), which cannot be loaded: "), "\(check.output)")
+
+        let serving = try await runCommand(
+            "/usr/bin/unshare",
+            ["--mount", "/bin/sh", "-c", hide, "sh", library, DaemonProcess.binaryPath, "--listen", "127.0.0.1:0", "--gssapi-keytab", kerberos.serviceKeytab],
+            includeErrors: true, environment: kerberos.environment())
+        #expect(serving.status == 64, "\(serving.output)")
+        #expect(serving.output.contains("--gssapi-keytab: GSS-API logins need libgssapi_krb5.so.2"), "\(serving.output)")
+        #expect(!serving.output.contains("listening on"))
+        let plainConfig = try TemporaryFile(#"{"listeners": ["127.0.0.1:0"], "users": {"bob": "builder"}}"#, name: "socksd-config")
+        let plain = try await runCommand(
+            "/usr/bin/unshare", ["--mount", "/bin/sh", "-c", hide, "sh", library, DaemonProcess.binaryPath, "--check-config", plainConfig.path],
+            includeErrors: true)
+        #expect(plain.status == 0, "\(plain.output)")
+    }
+
     /// What the flags and keys say when they cannot be used: a level that is none, a service without a
     /// keytab, a keytab that cannot be read, one without the service's key.
     @Test func configurationProblems() async throws {
@@ -210,9 +267,10 @@ import TestSupport
         #expect(try await daemon.stop() == 0)
     }
 
-    /// Hundreds of GSS-API logins (relaying a byte at levels 0, 1 and 2, one of four refused) give back
-    /// every descriptor and leave the resident set where it was: each context, its names and buffers are
-    /// freed. Login throttling is off, so that the refused tokens keep being checked.
+    /// Hundreds of GSS-API logins (relaying 1000 bytes at levels 0, 1 and 2, through CONNECT or BIND; one of
+    /// four refused) give back every descriptor and leave the resident set where it was: each context, its
+    /// names and buffers, and each BIND's listener and peer are freed. Login throttling is off, so that the
+    /// refused tokens keep being checked.
     @Test(.timeLimit(.minutes(5))) func gssapiLoginsGiveBackWhatTheyHold() async throws {
         let kerberos = try await KerberosFixture()
         LoopbackPeers.raiseDescriptorLimit()
@@ -230,7 +288,9 @@ import TestSupport
             let refused = index % 4 == 3
             let run = try await kerberos.runClient(
                 ["--proxy", "\(address.port)"]
-                    + (refused ? ["--service", "wrong@localhost"] : ["--level", "\(index % 4)", "--connect", "\(echo.address.port)", "--echo", "1000"]))
+                    + (refused
+                        ? ["--service", "wrong@localhost"]
+                        : ["--level", "\(index % 4)"] + (index % 8 < 4 ? ["--connect", "\(echo.address.port)", "--echo", "1000"] : ["--bind", "1000"])))
             guard run.status == (refused ? 2 : 0) else { throw SOCKSTestClient.Failure.unexpected(Array(run.output.utf8)) }
         }
         #expect(try await daemon.stop() == 0)

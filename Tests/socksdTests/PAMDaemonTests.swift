@@ -17,8 +17,8 @@ import TestSupport
     }
 
     /// The status byte of a SOCKS5 username/password login (00 accepted).
-    static func socks5LoginStatus(_ server: SocketAddress, _ credentials: SOCKSCredentials) async throws -> UInt8 {
-        let client = try await SOCKSTestClient.connect(to: server)
+    static func socks5LoginStatus(_ server: SocketAddress, _ credentials: SOCKSCredentials, from source: IPAddress? = nil) async throws -> UInt8 {
+        let client = try await SOCKSTestClient.connect(to: server, from: source)
         defer { client.close() }
         try await client.send(SOCKSGreeting(methods: [.usernamePassword]).encoded())
         #expect(try await client.receive(exactly: 2) == [0x05, 0x02])
@@ -64,6 +64,22 @@ import TestSupport
         }, "\(daemon.log)")
         #expect(daemon.log.contains("authentication required: 1 user(s), others through PAM service socksd"), "\(daemon.log)")
         #expect(!daemon.log.contains("wonderland"), "a password reached the log")
+        #expect(try await daemon.stop() == 0)
+    }
+
+    /// PAM is told the client's address (PAM_RHOST) before `pam_authenticate`: a service whose account stack
+    /// is `pam_access.so` over an access file that refuses 127.0.0.3 lets the same user with the same
+    /// password in from 127.0.0.2 and not from 127.0.0.3. (pam_access wants a system account: `nobody`.)
+    @Test func pamIsToldTheClientsAddress() async throws {
+        let fixture = try await PAMFixture(
+            users: ["nobody": "by-address"],
+            services: ["socksd": "auth required pam_pwdfile.so pwdfile=PWDFILE\naccount required pam_access.so accessfile=DIR/access.conf\n"])
+        try fixture.write("access.conf", "-:ALL:127.0.0.3\n+:ALL:ALL\n")
+        let (daemon, address) = try await DaemonProcess.startOnLoopback(["--pam-service", "socksd", "--pam-confdir", fixture.directory])
+        let nobody = SOCKSCredentials(username: "nobody", password: "by-address")
+        #expect(try await Self.socks5LoginStatus(address, nobody, from: IPAddress("127.0.0.2")) == 0x00, "\(daemon.log)")
+        #expect(try await Self.socks5LoginStatus(address, nobody, from: IPAddress("127.0.0.3")) == 0x01, "\(daemon.log)")
+        #expect(try await Self.socks5LoginStatus(address, SOCKSCredentials(username: "nobody", password: "wrong"), from: IPAddress("127.0.0.2")) == 0x01)
         #expect(try await daemon.stop() == 0)
     }
 
@@ -117,10 +133,16 @@ import TestSupport
 
     /// The file libpam.so.0 is loaded from here, as this process's own dlopen finds it.
     static func libpamPath() throws -> String {
-        let handle = try #require(dlopen("libpam.so.0", RTLD_NOW | RTLD_LOCAL), "libpam.so.0 cannot be loaded here")
+        try libraryPath("libpam.so.0")
+    }
+
+    /// The file the library `soname` is loaded from here, as this process's own dlopen finds it (what a
+    /// test hides from the daemon by a bind mount in a mount namespace of its own).
+    static func libraryPath(_ soname: String) throws -> String {
+        let handle = try #require(dlopen(soname, RTLD_NOW | RTLD_LOCAL), "\(soname) cannot be loaded here")
         defer { dlclose(handle) }
         let maps = try #require(ProcessResources.readWhole("/proc/self/maps"))
-        let line = try #require(maps.split(separator: "\n").first { $0.contains("/libpam.so.0") }, "libpam.so.0 is not mapped")
+        let line = try #require(maps.split(separator: "\n").first { $0.contains("/\(soname)") }, "\(soname) is not mapped")
         let path = try #require(line.split(separator: " ", omittingEmptySubsequences: true).last.map(String.init))
         return URL(fileURLWithPath: path).resolvingSymlinksInPath().path
     }

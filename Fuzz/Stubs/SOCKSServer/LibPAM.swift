@@ -22,7 +22,7 @@ struct LibPAM: Sendable {
         case start, authenticate, accountManagement
     }
 
-    func login(service: String, configurationDirectory: String?, user: [UInt8], password: [UInt8]) -> Outcome {
+    func login(service: String, configurationDirectory: String?, user: [UInt8], password: [UInt8], remoteHost: String? = nil) -> Outcome {
         .refused(stage: .start, code: 0)
     }
 }

@@ -9,7 +9,7 @@ enum PasswordCheckPool {
         hash.matches(password)
     }
 
-    static func login(_ credentials: SOCKSCredentials, through service: PAMService) async -> LibPAM.Outcome? {
-        service.login(credentials)
+    static func login(_ credentials: SOCKSCredentials, from remoteHost: String?, through service: PAMService) async -> LibPAM.Outcome? {
+        service.login(credentials, remoteHost: remoteHost)
     }
 }

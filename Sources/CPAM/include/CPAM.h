@@ -49,12 +49,14 @@ typedef struct {
 } cpam_result;
 
 /// Runs one login of `user` with `password` under `service`, reading the service's file from `confdir`
-/// (pam_start_confdir) when it is not NULL, or from the system's PAM configuration otherwise. Blocks for as
+/// (pam_start_confdir) when it is not NULL, or from the system's PAM configuration otherwise. `rhost`, when
+/// not NULL, is set as PAM_RHOST (the client's address as text) before pam_authenticate, so that modules
+/// such as pam_access can decide by it; a failure to set it fails the login at its start. Blocks for as
 /// long as the service's modules take. The conversation answers every prompt with `password`; PAM's delay
 /// after a failure is turned off (PAM_FAIL_DELAY), since socksd throttles failed logins itself and a
-/// delay would only hold a password-check thread. `service`, `user` and `password` must be zero-terminated
-/// and stay valid for the call; nothing of them is kept after it.
+/// delay would only hold a password-check thread. `service`, `user`, `password` and `rhost` must be
+/// zero-terminated and stay valid for the call; nothing of them is kept after it (PAM copies PAM_RHOST).
 void cpam_login(const cpam_functions *functions, const char *service, const char *confdir, const char *user, const char *password,
-                cpam_result *result);
+                const char *rhost, cpam_result *result);
 
 #endif

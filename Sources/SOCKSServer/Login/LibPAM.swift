@@ -68,8 +68,9 @@ struct LibPAM: Sendable {
     }
 
     /// Logs `user` in with `password` under `service`, its file read from `configurationDirectory` when
-    /// given. Blocks for as long as the service's modules take: never call it on an event loop.
-    func login(service: String, configurationDirectory: String?, user: [UInt8], password: [UInt8]) -> Outcome {
+    /// given, with `remoteHost` (the client's address as text) as PAM_RHOST when given. Blocks for as long as
+    /// the service's modules take: never call it on an event loop.
+    func login(service: String, configurationDirectory: String?, user: [UInt8], password: [UInt8], remoteHost: String? = nil) -> Outcome {
         var functions = cpam_functions(
             pam_start: UnsafeMutableRawPointer(bitPattern: start), pam_start_confdir: UnsafeMutableRawPointer(bitPattern: startConfdir),
             pam_authenticate: UnsafeMutableRawPointer(bitPattern: authenticate),
@@ -89,10 +90,15 @@ struct LibPAM: Sendable {
             (user + [0]).withUnsafeBufferPointer { userBytes in
                 secretBytes.withMemoryRebound(to: CChar.self) { secretChars in
                     userBytes.withMemoryRebound(to: CChar.self) { userChars in
-                        if let configurationDirectory {
-                            cpam_login(&functions, service, configurationDirectory, userChars.baseAddress, secretChars.baseAddress, &result)
-                        } else {
-                            cpam_login(&functions, service, nil, userChars.baseAddress, secretChars.baseAddress, &result)
+                        switch (configurationDirectory, remoteHost) {
+                        case (let directory?, let host?):
+                            cpam_login(&functions, service, directory, userChars.baseAddress, secretChars.baseAddress, host, &result)
+                        case (let directory?, nil):
+                            cpam_login(&functions, service, directory, userChars.baseAddress, secretChars.baseAddress, nil, &result)
+                        case (nil, let host?):
+                            cpam_login(&functions, service, nil, userChars.baseAddress, secretChars.baseAddress, host, &result)
+                        case (nil, nil):
+                            cpam_login(&functions, service, nil, userChars.baseAddress, secretChars.baseAddress, nil, &result)
                         }
                     }
                 }

@@ -65,14 +65,16 @@ public struct PAMService: Sendable, Hashable {
         self.configurationDirectory = configurationDirectory
     }
 
-    /// Logs `credentials` in through the service. Blocks for as long as the modules take: this belongs on
-    /// `PasswordCheckPool`'s threads. A name or password with a zero byte cannot reach PAM whole (a C string
-    /// ends there) and is refused without asking it.
-    func login(_ credentials: SOCKSCredentials) -> LibPAM.Outcome {
+    /// Logs `credentials` in through the service, `remoteHost` (the client's address as text) set as
+    /// PAM_RHOST when known. Blocks for as long as the modules take: this belongs on `PasswordCheckPool`'s threads. A name
+    /// or password with a zero byte cannot reach PAM whole (a C string ends there) and is refused without
+    /// asking it.
+    func login(_ credentials: SOCKSCredentials, remoteHost: String? = nil) -> LibPAM.Outcome {
         guard !credentials.username.contains(0), !credentials.password.contains(0), case .success(let libpam) = LibPAM.system else {
             return .refused(stage: .start, code: 0)
         }
         return libpam.login(
-            service: name, configurationDirectory: configurationDirectory, user: credentials.username, password: credentials.password)
+            service: name, configurationDirectory: configurationDirectory, user: credentials.username, password: credentials.password,
+            remoteHost: remoteHost)
     }
 }

@@ -43,14 +43,14 @@ enum PasswordCheckPool {
         }
     }
 
-    /// How `credentials` fare through `service`, logged in on one of the pool's threads; `nil` when it could
-    /// not be checked: the queue is full, the wait timed out (the login still ends on its thread, and its
-    /// answer is dropped), or the calling task was cancelled.
-    static func login(_ credentials: SOCKSCredentials, through service: PAMService) async -> LibPAM.Outcome? {
+    /// How `credentials` fare through `service` from `remoteHost` (PAM_RHOST), logged in on one of the pool's
+    /// threads; `nil` when it could not be checked: the queue is full, the wait timed out (the login still
+    /// ends on its thread, and its answer is dropped), or the calling task was cancelled.
+    static func login(_ credentials: SOCKSCredentials, from remoteHost: String?, through service: PAMService) async -> LibPAM.Outcome? {
         do {
             return try await pool.run(timeout: timeout) {
                 defer { performed.add(1, ordering: .relaxed) }
-                return service.login(credentials)
+                return service.login(credentials, remoteHost: remoteHost)
             }
         } catch {
             return nil

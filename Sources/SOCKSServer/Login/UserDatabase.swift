@@ -119,9 +119,15 @@ public struct UserDatabase: Sendable, Hashable {
     /// A name not in the database, with a `pam` service, is checked through PAM on the same pool instead
     /// (`pam_authenticate`, then `pam_acct_mgmt`): any refusal is `.rejected`.
     package func check(_ credentials: SOCKSCredentials) async -> Verification {
+        await check(credentials, remoteHost: nil)
+    }
+
+    /// `check(_:)` for a login from `remoteHost` (the client's address as text), which PAM is given as
+    /// PAM_RHOST, for modules such as pam_access that decide by it.
+    package func check(_ credentials: SOCKSCredentials, remoteHost: String?) async -> Verification {
         let entry = secrets[credentials.username]
         if entry == nil, let pam {
-            switch await PasswordCheckPool.login(credentials, through: pam) {
+            switch await PasswordCheckPool.login(credentials, from: remoteHost, through: pam) {
             case .accepted(let user)?: return .accepted(user: user)
             case .refused?: return .rejected
             case nil: return .unavailable

@@ -125,8 +125,8 @@ actor SOCKSSession {
         defer { leaveUserLimit() }
         guard await serve(as: accepted.user) else { return }
         let uot = UoTVersion(destination: accepted.request.destination)
-        if gssapi?.encapsulation != nil, accepted.request.command == .bind || uot != nil {
-            await refuseUnderProtection(uot != nil ? "UDP over TCP" : "BIND")
+        if gssapi?.encapsulation != nil, uot != nil {
+            await refuseUnderProtection("UDP over TCP")
             return
         }
         switch (dialect, accepted.request.command) {
@@ -149,7 +149,9 @@ actor SOCKSSession {
         }
     }
 
-    /// Refuses a command not served under GSS-API per-message protection yet (07, encapsulated).
+    /// Refuses a command not served under GSS-API per-message protection yet (07, encapsulated): UDP over
+    /// TCP, whose relay reads frames from the socket itself (`UoTFrames`, shared with the client library)
+    /// and writes them straight to it, with no place for the unwrapping and wrapping between.
     private func refuseUnderProtection(_ command: String) async {
         await fail(.commandNotSupported, reason: "\(command) is not served under GSS-API protection (level 1 or 2) yet")
     }

@@ -49,7 +49,7 @@ extension SOCKSSession {
         }
         defer { relay.close() }
         do {
-            try await connection.write(dialect.successReply(bound: relay.bound))
+            try await writeSuccessReply(bound: relay.bound)
         } catch {
             record.outcome = .clientClosed
             return
@@ -58,7 +58,7 @@ extension SOCKSSession {
         case .peer(let peer, let pending):
             context.logger.debug("session \(record.client): BIND peer \(peer.remoteAddress) connected")
             // The second reply carries the peer's address; then the relay, as for CONNECT.
-            await replyAndRelay(with: peer, bound: SOCKSEndpoint(peer.remoteAddress), earlyData: accepted.earlyData + pending)
+            await replyAndRelay(with: peer, bound: SOCKSEndpoint(peer.remoteAddress), earlyData: earlyData(accepted, pending: pending))
         case .timedOut:
             await fail(.ttlExpired, reason: "no peer connected within \(context.configuration.bindTimeout)")
         case .acceptFailed(let reason):
@@ -75,7 +75,7 @@ extension SOCKSSession {
         let expected = accepted.request.destination
         guard let binding = await throughUpstreams(upstreams, "BIND", { client, _ in try await client.bind(expecting: expected) }) else { return }
         do {
-            try await connection.write(dialect.successReply(bound: binding.listeningAddress))
+            try await writeSuccessReply(bound: binding.listeningAddress)
         } catch {
             binding.connection.close()
             record.outcome = .clientClosed
@@ -94,5 +94,18 @@ extension SOCKSSession {
             return
         }
         await replyAndRelay(with: binding.connection, bound: peerAddress, earlyData: accepted.earlyData)
+    }
+
+    /// What goes to the peer before the relay: the client's early data and what it sent during the wait.
+    /// Under GSS-API protection (levels 1 and 2) those bytes are encapsulated messages: they are handed to
+    /// the encapsulated relay as its pending input instead, to be unwrapped there (RFC 1961 §5: every byte
+    /// after the subnegotiation, BIND's two replies and its data included, travels encapsulated).
+    private func earlyData(_ accepted: ClientRequest, pending: [UInt8]) -> [UInt8] {
+        guard let gssapi, let encapsulation = gssapi.encapsulation else { return accepted.earlyData + pending }
+        if !pending.isEmpty {
+            self.gssapi = GSSAPISession(
+                protection: gssapi.protection, encapsulation: encapsulation, encapsulatedInput: gssapi.encapsulatedInput + pending)
+        }
+        return accepted.earlyData
     }
 }
