@@ -57,8 +57,9 @@ struct SplicedDirection {
     private var bandwidth: BandwidthLimiter? { sides.bandwidth }
     private var carrier = Carrier.idle
     /// Loads moved per `advance()` at most: `SplicePipe.roundsBeforeYield`, or 1 under a bandwidth cap so
-    /// that each step moves one pipe's worth before the cap is consulted again.
-    let roundsPerAdvance: Int
+    /// that each step moves one pipe's worth before the cap is consulted again. Computed, not stored: the
+    /// value this struct is stays small (see `sides`).
+    var roundsPerAdvance: Int { bandwidth == nil ? SplicePipe.roundsBeforeYield : 1 }
 
     /// The size of a copy buffer, used only while no pipe can be had.
     static let copyBufferSize = 64 * 1024
@@ -72,7 +73,6 @@ struct SplicedDirection {
     init(_ way: Way, of sides: TCPRelaySides) {
         self.sides = sides
         self.way = way
-        roundsPerAdvance = sides.bandwidth == nil ? SplicePipe.roundsBeforeYield : 1
     }
 
     /// Moves bytes until the source's EOF has been passed on, waking each time the socket it waits for is
@@ -96,7 +96,7 @@ struct SplicedDirection {
             }
         }
         // A close (the relay's teardown, the idle watchdog) needs no word: whoever closed knows.
-        if readiness.ending == .cancelled { sides.cancelled() }
+        if Task.isCancelled { sides.cancelled() }
     }
 
     /// `advance()`, with a failure handed to `sides`: how the direction stands, or nil when it failed. A
