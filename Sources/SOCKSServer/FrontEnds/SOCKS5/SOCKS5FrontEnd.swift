@@ -9,7 +9,7 @@ import SOCKSProtocol
 /// and reads later ones into its spare room, so the whole handshake, and the success reply after it, use the
 /// one buffer the session borrowed from the pool. A chunk sequence reads into its iterator's own buffer, so
 /// the machine would copy every read into a second array: one allocation and one copy more per session,
-/// where a CONNECT session costs 33 allocations in all (microsocks: 3; `Benchmarks/run.sh`, ONLY=counts,
+/// where a CONNECT session costs 32 allocations in all (microsocks: 3; `Benchmarks/run.sh`, ONLY=counts,
 /// 2026-12-06).
 struct SOCKS5FrontEnd {
     let connection: TCPConnection
