@@ -182,7 +182,7 @@ final class IORegistration: Sendable {
 
     /// Called by the loop thread with the directions an event reported ready, and whether it said that the
     /// peer has ended its side.
-    func signal(readable: Bool, writable: Bool, peerEnded ended: Bool = false) {
+    func signal(readable: Bool, writable: Bool, peerEnded ended: Bool) {
         if ended { peerEnded.store(true, ordering: .relaxed) }
         let (reader, writer) = state.withLock { waiters in
             var reader: Waiter?

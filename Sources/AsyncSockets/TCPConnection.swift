@@ -41,17 +41,13 @@ public final class TCPConnection: Sendable {
     ///
     /// - Returns: the number of bytes read; 0 means the peer closed its side (EOF).
     nonisolated(nonsending) public func read(into buffer: inout [UInt8]) async throws -> Int {
-        var waitFirst = inputLooksDrained
-        while true {
-            if waitFirst { try await descriptor.registration.wait(for: .read) }
-            if let count = try readNow(into: &buffer) { return count }
-            waitFirst = true
-        }
+        try await read(into: &buffer, at: 0)
     }
 
     /// Reads what is available, up to the room after `offset`, into `buffer` from `offset` on.
     ///
     /// - Returns: the number of bytes read; 0 means the peer closed its side (EOF).
+    @inline(__always)  // `read(into:)` is this with offset 0: no frame of its own on every read
     nonisolated(nonsending) package func read(into buffer: inout [UInt8], at offset: Int) async throws -> Int {
         var waitFirst = inputLooksDrained
         while true {
