@@ -24,7 +24,7 @@ final class IORegistration: Sendable {
         case busy
     }
 
-    /// Who waits in one direction: one task, or a wait on several sockets at once (`ReadinessWait`).
+    /// Who waits in one direction: one task, or a wait on two sockets at once (`ReadinessWait`).
     ///
     /// A task waits with an unsafe continuation, which unlike a checked one costs no allocation per wait: it
     /// is resumed exactly once, by whoever takes it out of its slot under the lock (`signal`, `close`, the
@@ -34,19 +34,24 @@ final class IORegistration: Sendable {
         case task(UnsafeContinuation<Void, any Error>, Direction)
         /// A task in `readiness(for:)`: the outcome is handed back as it is.
         case outcome(UnsafeContinuation<WaitOutcome, Never>)
-        case any(ReadinessWait, Direction)
+        /// A task in `waitForEither`: its shared wait, the generation of that wait, and which socket this is.
+        case any(ReadinessWait, UInt64, ReadinessWait.Source)
 
-        /// A finished shared wait still sitting in a slot counts as no waiter.
+        /// A shared wait that is over, still sitting in a slot, counts as no waiter.
         var isLive: Bool {
-            if case .any(let wait, _) = self { return !wait.isFinished }
+            if case .any(let wait, let generation, _) = self { return wait.isWaiting(generation) }
             return true
         }
 
-        func resume(_ outcome: WaitOutcome) {
+        /// Wakes the waiter with `outcome`.
+        ///
+        /// - Returns: whether this woke it: a shared wait may have ended through the other socket meanwhile.
+        @discardableResult
+        func resume(_ outcome: WaitOutcome) -> Bool {
             switch self {
-            case .task(let continuation, let direction): continuation.resume(with: outcome.result(direction))
-            case .outcome(let continuation): continuation.resume(returning: outcome)
-            case .any(let wait, let direction): wait.finish(with: outcome.result(direction))
+            case .task(let continuation, let direction): continuation.resume(with: outcome.result(direction)); return true
+            case .outcome(let continuation): continuation.resume(returning: outcome); return true
+            case .any(let wait, let generation, let source): return wait.finish(generation, with: outcome, from: source)
             }
         }
     }
@@ -148,34 +153,51 @@ final class IORegistration: Sendable {
         }
     }
 
-    /// Suspends until any of `needs` may be ready (or one of the sockets is closed, or the task is
-    /// cancelled): one task can then drive several sockets.
-    nonisolated(nonsending) static func waitForAny(_ needs: [(IORegistration, Direction)]) async throws {
-        let wait = ReadinessWait()
-        defer {
-            // Clear the slots this wait still holds, so the next wait on them is not refused as busy.
-            for (registration, direction) in needs { registration.remove(wait, from: direction) }
-        }
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                wait.install(continuation)
-                for (registration, direction) in needs {
-                    if let outcome = registration.install(.any(wait, direction), for: direction) {
-                        wait.finish(with: outcome.result(direction))
-                        break
-                    }
+    /// Suspends until `first` or `second` may be ready for reading (or one of them is closed, or the task is
+    /// cancelled), through `wait`, which the task keeps from one wait to the next: one task can then read two
+    /// sockets, and each wait allocates nothing.
+    ///
+    /// - Returns: the socket that may be ready. Only that one took an edge: the other keeps any edge it had,
+    ///   or gets, for its next wait, so a caller may leave it unread until a wait names it.
+    /// - Throws: `SocketError.closed` when either is closed, `CancellationError` on cancellation.
+    nonisolated(nonsending) static func waitForEither(
+        _ first: IORegistration, _ second: IORegistration, using wait: ReadinessWait
+    ) async throws -> ReadinessWait.Source {
+        let ending = await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<ReadinessWait.Ending, Never>) in
+                let generation = wait.begin(continuation)
+                if let outcome = first.install(.any(wait, generation, .first), for: .read) {
+                    wait.finish(generation, with: outcome, from: .first)
+                } else if let outcome = second.install(.any(wait, generation, .second), for: .read) {
+                    wait.finish(generation, with: outcome, from: .second)
                 }
             }
         } onCancel: {
-            wait.finish(with: .failure(CancellationError()))
+            wait.cancel()
+        }
+        // Clear the slots this wait may still hold, so the next wait on them is not refused as busy.
+        first.remove(wait)
+        second.remove(wait)
+        switch ending {
+        case .ready(let source): return source
+        case .closed: throw SocketError.closed
+        case .cancelled: throw CancellationError()
+        case .busy: throw WaitOutcome.busyError(.read)
         }
     }
 
-    private func remove(_ wait: ReadinessWait, from direction: Direction) {
+    private func remove(_ wait: ReadinessWait) {
+        state.withLock { waiters in
+            if case .any(let held, _, _)? = waiters.reader, held === wait { waiters.reader = nil }
+        }
+    }
+
+    /// Keeps an edge that found no waiter to take it (a shared wait that had ended through its other socket).
+    private func recordEdge(_ direction: Direction) {
         state.withLock { waiters in
             switch direction {
-            case .read: if case .any(let held, _)? = waiters.reader, held === wait { waiters.reader = nil }
-            case .write: if case .any(let held, _)? = waiters.writer, held === wait { waiters.writer = nil }
+            case .read: waiters.readReady = true
+            case .write: waiters.writeReady = true
             }
         }
     }
@@ -191,9 +213,6 @@ final class IORegistration: Sendable {
                 if let waiting = waiters.reader, waiting.isLive {
                     reader = waiting
                     waiters.reader = nil
-                    // A shared wait may be finishing through another socket at this very moment; keep the
-                    // edge so it is never lost (at worst the next wait retries the call once, needlessly).
-                    if case .any = waiting { waiters.readReady = true }
                 } else {
                     waiters.reader = nil
                     waiters.readReady = true
@@ -203,7 +222,6 @@ final class IORegistration: Sendable {
                 if let waiting = waiters.writer, waiting.isLive {
                     writer = waiting
                     waiters.writer = nil
-                    if case .any = waiting { waiters.writeReady = true }
                 } else {
                     waiters.writer = nil
                     waiters.writeReady = true
@@ -211,8 +229,10 @@ final class IORegistration: Sendable {
             }
             return (reader, writer)
         }
-        reader?.resume(.ready)
-        writer?.resume(.ready)
+        // A shared wait may have ended through its other socket since it was taken out of the slot: the edge
+        // then stays with this socket, for its next wait.
+        if let reader, !reader.resume(.ready) { recordEdge(.read) }
+        if let writer, !writer.resume(.ready) { recordEdge(.write) }
     }
 
     /// Marks the registration closed and wakes both waiters with `SocketError.closed`.
@@ -247,7 +267,12 @@ extension IORegistration.WaitOutcome {
         case .ready: .success(())
         case .closed: .failure(SocketError.closed)
         case .cancelled: .failure(CancellationError())
-        case .busy: .failure(SocketError.failed(operation: "\(direction == .read ? "read" : "write") wait", errno: Errno(rawValue: EBUSY)))
+        case .busy: .failure(Self.busyError(direction))
         }
+    }
+
+    /// What a wait refused as `busy` throws.
+    static func busyError(_ direction: IORegistration.Direction) -> SocketError {
+        .failed(operation: "\(direction == .read ? "read" : "write") wait", errno: Errno(rawValue: EBUSY))
     }
 }

@@ -47,12 +47,12 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         case AF_INET:
             let address = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in.self) }
             var raw = address.sin_addr
-            self.init(ip: IPAddress(bytes: withUnsafeBytes(of: &raw) { Array($0) })!, port: UInt16(bigEndian: address.sin_port))
+            self.init(ip: withUnsafeBytes(of: &raw) { IPAddress(copying: $0)! }, port: UInt16(bigEndian: address.sin_port))
         case AF_INET6:
             let address = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in6.self) }
             var raw = address.sin6_addr
             self.init(
-                ip: IPAddress(bytes: withUnsafeBytes(of: &raw) { Array($0) })!,
+                ip: withUnsafeBytes(of: &raw) { IPAddress(copying: $0)! },
                 port: UInt16(bigEndian: address.sin6_port),
                 scopeID: address.sin6_scope_id)
         default:
@@ -67,7 +67,7 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = port.bigEndian
-            withUnsafeMutableBytes(of: &address.sin_addr) { $0.copyBytes(from: ip.bytes) }
+            withUnsafeMutableBytes(of: &address.sin_addr) { target in ip.withUnsafeBytes { target.copyMemory(from: $0) } }
             return withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
@@ -76,7 +76,7 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
             address.sin6_family = sa_family_t(AF_INET6)
             address.sin6_port = port.bigEndian
             address.sin6_scope_id = scopeID
-            withUnsafeMutableBytes(of: &address.sin6_addr) { $0.copyBytes(from: ip.bytes) }
+            withUnsafeMutableBytes(of: &address.sin6_addr) { target in ip.withUnsafeBytes { target.copyMemory(from: $0) } }
             return withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
             }

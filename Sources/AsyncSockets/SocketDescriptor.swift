@@ -140,8 +140,9 @@ final class SocketDescriptor: Sendable {
         SocketAddress.reading { getpeername(fd, $0, $1) }.1
     }
 
-    /// Runs a nonblocking system call once (retrying `EINTR`): its result, or `nil` on `EAGAIN`.
-    func attempt<Result: BinaryInteger>(operation: String, _ call: () -> Result) throws(SocketError) -> Result? {
+    /// Runs a nonblocking system call once (retrying `EINTR`): its result, or `nil` on `EAGAIN`. `operation`
+    /// names the call in the error thrown; it is built only then (a relay names the destination in it).
+    func attempt<Result: BinaryInteger>(operation: @autoclosure () -> String, _ call: () -> Result) throws(SocketError) -> Result? {
         try checkOpen()
         switch retryingInterrupts(call) {
         case .success(let result):
@@ -151,16 +152,16 @@ final class SocketDescriptor: Sendable {
         case .failure(let error):
             if isClosed { throw .closed }
             if error == .connectionReset || error == .brokenPipe { connectionGone.store(true, ordering: .relaxed) }
-            throw .from(error, operation: operation)
+            throw .from(error, operation: operation())
         }
     }
 
     /// Runs a nonblocking system call until it succeeds, fails, or (on `EAGAIN`) waits for readiness.
     nonisolated(nonsending) func perform<Result: BinaryInteger>(
-        _ direction: IORegistration.Direction, operation: String, _ call: () -> Result
+        _ direction: IORegistration.Direction, operation: @autoclosure () -> String, _ call: () -> Result
     ) async throws -> Result {
         while true {
-            if let result = try attempt(operation: operation, call) { return result }
+            if let result = try attempt(operation: operation(), call) { return result }
             try await registration.wait(for: direction)
         }
     }

@@ -41,6 +41,13 @@ extension UDPSocket {
             let pool: DatagramBufferPool
             /// The borrowed buffer while datagrams keep coming; empty (none held) while the queue is empty.
             private var buffer: [UInt8] = []
+            /// The wait on the datagram socket and the control connection together (`next(untilEndOf:)`),
+            /// made once and kept for every wait.
+            private var eitherWait: ReadinessWait?
+            /// Whether the control connection may have something to read: at first, and after a wait that
+            /// it ended. A wait the datagram socket ended leaves the control's edges with it, so it is not
+            /// read in vain after each datagram.
+            private var controlMayHaveInput = true
 
             init(socket: UDPSocket, pool: DatagramBufferPool) {
                 self.socket = socket
@@ -78,28 +85,39 @@ extension UDPSocket {
             /// It waits for either socket at once, so an association needs no task of its own for the
             /// watch: a task's frames cost about 4 KiB of an idle association's 17.5 (release build).
             ///
-            /// Each wake-up that finds the datagram queue empty also looks at the control connection (one
-            /// more `recv`).
+            /// The control connection is read only when a wait says it may have something (and once at
+            /// first): a datagram costs no `recv` on it. Each wait allocates nothing (`ReadinessWait`).
             package mutating func next(untilEndOf control: TCPConnection) async throws -> Datagram? {
+                let wait: ReadinessWait
+                if let eitherWait { wait = eitherWait } else { wait = ReadinessWait(); eitherWait = wait }
                 while true {
                     if let datagram = try receiveNow() { return datagram }
-                    // The queue is empty; the buffer in hand reads (and discards) what the control
-                    // connection carries, then goes back before the wait.
-                    var controlEnded = false
-                    do {
-                        drain: while true {
-                            switch try control.readNow(into: &buffer) {
-                            case nil: break drain
-                            case 0?: controlEnded = true; break drain
-                            case _?: continue
+                    if controlMayHaveInput {
+                        // The queue is empty; the buffer in hand reads (and discards) what the control
+                        // connection carries, then goes back before the wait.
+                        controlMayHaveInput = false
+                        var controlEnded = false
+                        do {
+                            drain: while true {
+                                switch try control.readNow(into: &buffer) {
+                                case nil: break drain
+                                case 0?: controlEnded = true; break drain
+                                case _?: continue
+                                }
                             }
+                        } catch {
+                            controlEnded = true
                         }
-                    } catch {
-                        controlEnded = true
+                        if controlEnded {
+                            giveBackBuffer()
+                            return nil
+                        }
                     }
                     giveBackBuffer()
-                    if controlEnded { return nil }
-                    try await IORegistration.waitForAny([(socket.descriptor.registration, .read), (control.descriptor.registration, .read)])
+                    switch try await IORegistration.waitForEither(socket.descriptor.registration, control.descriptor.registration, using: wait) {
+                    case .first: break
+                    case .second: controlMayHaveInput = true
+                    }
                 }
             }
 

@@ -112,7 +112,6 @@ package final class UDPSocket: Sendable {
     /// An IPv6 socket reaches an IPv4 peer through the peer's IPv4-mapped address.
     private func mapped(_ address: SocketAddress) -> SocketAddress {
         guard localAddress.ip.isIPv6, address.ip.isIPv4 else { return address }
-        let bytes = [UInt8](repeating: 0, count: 10) + [0xff, 0xff] + address.ip.bytes
-        return SocketAddress(ip: IPAddress(bytes: bytes)!, port: address.port)
+        return SocketAddress(ip: address.ip.mapped, port: address.port)
     }
 }

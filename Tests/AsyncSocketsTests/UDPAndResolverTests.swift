@@ -65,6 +65,63 @@ import TestSupport
         await #expect(throws: SocketError.self) { _ = try await datagrams.next() }
     }
 
+    /// Issue 19: one task waits on two sockets with one `ReadinessWait`, made once: a wait says which socket
+    /// ended it, and the other socket keeps its edge for the next wait (nothing is lost by not reading it).
+    @Test func aWaitOnTwoSocketsSaysWhichAndTheOtherKeepsItsEdge() async throws {
+        let (first, firstPeer) = try await PipeReadinessTests.pair()
+        let (second, secondPeer) = try await PipeReadinessTests.pair()
+        defer { first.close(); firstPeer.close(); second.close(); secondPeer.close() }
+        let wait = ReadinessWait()
+        let registrations = (first.descriptor.registration, second.descriptor.registration)
+        // Edges on both while nobody waits: the first wait takes the first socket's, the next the second's.
+        try await firstPeer.write([1])
+        try await secondPeer.write([2])
+        #expect(await eventually(.seconds(20)) { registrations.0.recordedReadiness.read && registrations.1.recordedReadiness.read })
+        #expect(try await IORegistration.waitForEither(registrations.0, registrations.1, using: wait) == .first)
+        #expect(registrations.1.recordedReadiness.read, "the second socket keeps its edge")
+        #expect(try await IORegistration.waitForEither(registrations.0, registrations.1, using: wait) == .second)
+        // Nothing left: a wait now lasts until a byte comes, on either.
+        let waiting = Task { try await IORegistration.waitForEither(registrations.0, registrations.1, using: wait) }
+        try await secondPeer.write([3])
+        #expect(try await waiting.value == .second)
+        let again = Task { try await IORegistration.waitForEither(registrations.0, registrations.1, using: wait) }
+        try await firstPeer.write([4])
+        #expect(try await again.value == .first)
+        // A closed socket ends the wait with an error; so does cancellation.
+        let cancelled = Task { try await IORegistration.waitForEither(registrations.0, registrations.1, using: wait) }
+        cancelled.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        second.close()
+        await #expect(throws: SocketError.self) { _ = try await IORegistration.waitForEither(registrations.0, registrations.1, using: wait) }
+    }
+
+    /// Issue 19: the datagrams of an association and the end of its control connection, read by one task:
+    /// bytes on the control connection between datagrams are read (and dropped) without losing a datagram,
+    /// and its end ends the sequence.
+    @Test func datagramsUntilTheControlConnectionEnds() async throws {
+        let sender = try UDPSocket(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0))
+        let receiver = try UDPSocket(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0))
+        let (control, controlPeer) = try await PipeReadinessTests.pair()
+        defer { sender.close(); receiver.close(); control.close(); controlPeer.close() }
+        var datagrams = receiver.datagrams().makeAsyncIterator()
+        try await sender.send([1], to: receiver.localAddress)
+        #expect(try await datagrams.next(untilEndOf: control).map { Array($0.payload) } == [1])
+        try await controlPeer.write([9, 9, 9])
+        try await sender.send([2], to: receiver.localAddress)
+        #expect(try await datagrams.next(untilEndOf: control).map { Array($0.payload) } == [2])
+        let reading = Task { [datagrams] in
+            var datagrams = datagrams
+            var payloads: [[UInt8]] = []
+            while let datagram = try await datagrams.next(untilEndOf: control) { payloads.append(Array(datagram.payload)) }
+            return payloads
+        }
+        try await sender.send([3], to: receiver.localAddress)
+        try await controlPeer.write([9])
+        try await sender.send([4], to: receiver.localAddress)
+        controlPeer.close()
+        #expect(try await reading.value == [[3], [4]])
+    }
+
     /// Issue 19: a header and a payload sent gathered arrive as one datagram, header first.
     @Test func gatheredSendIsOneDatagram() async throws {
         let a = try UDPSocket(bindingTo: SocketAddress(ip: .ipv4Loopback, port: 0))

@@ -26,7 +26,7 @@ import TestSupport
         (.uotStream(.v1, .malformed(.frameTooLarge(70000))), "uot-v1 malformed-uot(\(UoTProtocolError.frameTooLarge(70000)))", .protocolError),
         (.clientClosed, "client-closed", .clientClosed), (.idleTimeout, "idle-timeout", .idleTimeout),
         (.udpAssociation(.idle), "udp-timeout", .idleTimeout), (.uotStream(.v2, .idle), "uot-v2 udp-timeout", .idleTimeout),
-        (.cancelled, "cancelled", .cancelled), (.relayError(SocketError.disconnected), "relay-error(\(SocketError.disconnected))", .error),
+        (.cancelled, "cancelled", .cancelled), (.relayError(.socket(SocketError.disconnected)), "relay-error(\(SocketError.disconnected))", .error),
         (.uotStream(.v2, .failed("upstream ended the stream")), "uot-v2 relay-error(upstream ended the stream)", .error),
         (.udpAssociation(.failed("reset")), "relay-error(reset)", .error),
         (.handshakeError, "handshake-error", .error), (.handshakeIncomplete, "handshake-incomplete", .error),

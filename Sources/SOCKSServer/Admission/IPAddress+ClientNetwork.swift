@@ -7,6 +7,6 @@ extension IPAddress {
     var clientNetwork: IPAddress {
         let ip = unmapped
         guard ip.isIPv6 else { return ip }
-        return IPAddress(bytes: Array(ip.bytes[0..<8]) + [UInt8](repeating: 0, count: 8))!
+        return IPAddress(ipv6High: ip.integerHalves.high, low: 0)
     }
 }

@@ -51,7 +51,7 @@ indirect enum SessionOutcome: Sendable, CustomStringConvertible {
     /// A handshake ended by an error no other case names.
     case handshakeError
     /// A TCP relay or HTTP exchange ended by an error (`relay-error(…)`), worded when read.
-    case relayError(any Error)
+    case relayError(RelayFault)
     /// How a UDP association ended (`control-closed`, `udp-timeout`, `relay-error(…)`).
     case udpAssociation(UDPAssociation.Ending)
     /// How a UoT stream ended, after its version (`uot-v2 client-closed`).
@@ -114,6 +114,22 @@ indirect enum SessionOutcome: Sendable, CustomStringConvertible {
             case .headerTimedOut: .handshakeTimeout
             case .malformed: .protocolError
             case .failed: .error
+            }
+        }
+    }
+}
+
+extension SessionOutcome {
+    /// What ended a relay early. A socket's error is held as itself: as `any Error` it would take a box on
+    /// the heap, and a session that ends with a reset is an ordinary one.
+    enum RelayFault: Sendable, CustomStringConvertible {
+        case socket(SocketError)
+        case other(any Error)
+
+        var description: String {
+            switch self {
+            case .socket(let error): "\(error)"
+            case .other(let error): "\(error)"
             }
         }
     }

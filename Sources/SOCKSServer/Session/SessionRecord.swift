@@ -39,7 +39,17 @@ struct SessionRecord: Sendable {
 
     /// Records that the relay ended with `error`: the outcome `relay-error(…)`, worded when it is read.
     mutating func relayFailed(_ error: any Error) {
-        outcome = .relayError(error)
+        if let socketError = error as? SocketError {
+            outcome = .relayError(.socket(socketError))
+        } else {
+            outcome = .relayError(.other(error))
+        }
+    }
+
+    /// Records a relay's socket error as its outcome: held as it is, so a session that ends with a reset
+    /// allocates no error box for it.
+    mutating func relayFailed(_ error: SocketError) {
+        outcome = .relayError(.socket(error))
     }
 
     /// The info-level access line, as an event: `session` with the fields `client`, `protocol` (`socks5`,

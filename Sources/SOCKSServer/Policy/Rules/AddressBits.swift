@@ -11,13 +11,13 @@ struct AddressBits {
     let ipv6: IPv6Bits?
 
     init(_ address: IPAddress) {
-        let bytes = address.bytes
-        if bytes.count == 4 {
-            ipv4 = Self.bigEndianInteger(bytes, 0..<4)
+        let (high, low) = address.integerHalves
+        if address.isIPv4 {
+            ipv4 = UInt32(truncatingIfNeeded: high >> 32)
             ipv6 = nil
             return
         }
-        let bits = IPv6Bits(high: Self.bigEndianInteger(bytes, 0..<8), low: Self.bigEndianInteger(bytes, 8..<16))
+        let bits = IPv6Bits(high: high, low: low)
         ipv6 = bits
         // Bytes 8 to 11 (the upper half of `low`) are 00 00 ff ff in a mapped address, zero under NAT64.
         let embedding = (bits.high, bits.low >> 32)
@@ -27,15 +27,6 @@ struct AddressBits {
 
     /// The first eight bytes of `64:ff9b::/96`.
     private static let nat64WellKnownPrefixHigh: UInt64 = 0x0064_FF9B_0000_0000
-
-    /// `bytes[range]` read as a big-endian (network order) integer.
-    static func bigEndianInteger<Integer: FixedWidthInteger>(_ bytes: [UInt8], _ range: Range<Int>) -> Integer {
-        var value: Integer = 0
-        for index in range {
-            value = value << 8 | Integer(bytes[index])
-        }
-        return value
-    }
 }
 
 /// A 128-bit IPv6 address or network as two integers (bytes 0–7 and 8–15, big-endian).

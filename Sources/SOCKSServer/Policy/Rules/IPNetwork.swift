@@ -21,7 +21,7 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
     /// The network `address` belongs to at `prefixLength`, its host bits cleared (`10.1.2.3`, 8 gives
     /// `10.0.0.0/8`); `nil` when `prefixLength` is outside 0...32 for IPv4 or 0...128 for IPv6.
     public init?(masking address: IPAddress, prefixLength: Int) {
-        guard (0...address.bytes.count * 8).contains(prefixLength) else { return nil }
+        guard (0...address.byteCount * 8).contains(prefixLength) else { return nil }
         var bytes = address.bytes
         for index in bytes.indices {
             bytes[index] &= Self.prefixMask(ofByte: index, prefixLength: prefixLength)
@@ -44,7 +44,7 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         else {
             throw RuleSyntaxError(text, "is not an IP address or network (expected the form 10.0.0.0/8, fd00::/8, 192.0.2.7 or ::1)")
         }
-        let bitCount = address.bytes.count * 8
+        let bitCount = address.byteCount * 8
         var prefixLength = bitCount
         if let slash {
             let prefixText = text[text.index(after: slash)...]
@@ -73,12 +73,11 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
     /// Written as a plain byte comparison, not with the integer masks `DestinationRules` indexes by, so that
     /// the two can be checked against each other.
     public func contains(_ address: IPAddress) -> Bool {
-        let candidate = address.bytes
-        if candidate.count == self.address.bytes.count {
-            return leadingBitsMatch(candidate, from: 0)
+        if address.byteCount == self.address.byteCount {
+            return leadingBitsMatch(address, from: 0)
         }
-        if self.address.isIPv4, Self.embedsIPv4(candidate) {
-            return leadingBitsMatch(candidate, from: 12)
+        if self.address.isIPv4, Self.embedsIPv4(address) {
+            return leadingBitsMatch(address, from: 12)
         }
         return false
     }
@@ -89,38 +88,50 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
     /// address (`64:ff9b::a.b.c.d`) is an IPv6 client, matched only by IPv6 networks: its owner is whoever
     /// holds that IPv6 address, not the IPv4 host its last bytes name.
     package func containsClient(_ address: IPAddress) -> Bool {
-        let candidate = address.bytes
-        if candidate.count == self.address.bytes.count {
-            return leadingBitsMatch(candidate, from: 0)
+        if address.byteCount == self.address.byteCount {
+            return leadingBitsMatch(address, from: 0)
         }
-        if self.address.isIPv4, candidate.count == 16, candidate[0..<12].elementsEqual(Self.ipv4MappedPrefix) {
-            return leadingBitsMatch(candidate, from: 12)
+        if self.address.isIPv4, address.isIPv6, Self.prefix(of: address) == Self.ipv4MappedPrefix {
+            return leadingBitsMatch(address, from: 12)
         }
         return false
     }
 
     /// The canonical form: `10.0.0.0/8`, `fd00::/8`, and a single address (/32, /128) without its prefix.
     public var description: String {
-        prefixLength == address.bytes.count * 8 ? address.description : "\(address)/\(prefixLength)"
+        prefixLength == address.byteCount * 8 ? address.description : "\(address)/\(prefixLength)"
     }
 
     /// Whether `bytes` is an IPv6 address whose last four bytes are an IPv4 address: IPv4-mapped
     /// (`::ffff:0:0/96`) or NAT64 under the well-known prefix (`64:ff9b::/96`, RFC 6052).
-    static func embedsIPv4(_ bytes: [UInt8]) -> Bool {
-        guard bytes.count == 16 else { return false }
-        let prefix = bytes[0..<12]
-        return prefix.elementsEqual(ipv4MappedPrefix) || prefix.elementsEqual(nat64WellKnownPrefix)
+    static func embedsIPv4(_ address: IPAddress) -> Bool {
+        guard address.isIPv6 else { return false }
+        let prefix = prefix(of: address)
+        return prefix == ipv4MappedPrefix || prefix == nat64WellKnownPrefix
     }
 
-    private static let ipv4MappedPrefix: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]
-    private static let nat64WellKnownPrefix: [UInt8] = [0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0]
+    /// The first 12 bytes of an IPv6 address, as two big-endian integers (bytes 0–7 and 8–11).
+    private static func prefix(of address: IPAddress) -> Prefix96 {
+        let (high, low) = address.integerHalves
+        return Prefix96(high: high, middle: UInt32(truncatingIfNeeded: low >> 32))
+    }
+
+    private struct Prefix96: Equatable {
+        let high: UInt64
+        let middle: UInt32
+    }
+
+    /// `::ffff:0:0/96`.
+    private static let ipv4MappedPrefix = Prefix96(high: 0, middle: 0x0000_FFFF)
+    /// `64:ff9b::/96`.
+    private static let nat64WellKnownPrefix = Prefix96(high: 0x0064_FF9B_0000_0000, middle: 0)
 
     /// Whether the first `prefixLength` bits of `candidate`, read from byte `start`, equal this network's.
-    private func leadingBitsMatch(_ candidate: [UInt8], from start: Int) -> Bool {
-        for index in address.bytes.indices {
+    private func leadingBitsMatch(_ candidate: IPAddress, from start: Int) -> Bool {
+        for index in 0..<address.byteCount {
             let mask = Self.prefixMask(ofByte: index, prefixLength: prefixLength)
             if mask == 0 { break }
-            if candidate[start + index] & mask != address.bytes[index] { return false }
+            if candidate[byteAt: start + index] & mask != address[byteAt: index] { return false }
         }
         return true
     }

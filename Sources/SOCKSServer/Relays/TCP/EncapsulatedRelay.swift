@@ -10,6 +10,9 @@ import SOCKSProtocol
 /// error (a token that does not unwrap among them) ends both; the idle watchdog closes both sockets; both
 /// connections are closed when `run()` returns.
 struct EncapsulatedRelay {
+    /// What `run()` throws when the idle watchdog ended the relay.
+    struct IdleTimeout: Error {}
+
     let client: TCPConnection
     let target: TCPConnection
     let encapsulation: GSSAPIEncapsulation
@@ -45,7 +48,7 @@ struct EncapsulatedRelay {
                 group.addTask { try await down() }
             }
         } catch {
-            if watchdog?.hasExpired == true { throw TCPRelay.Ending.idleTimeout }
+            if watchdog?.hasExpired == true { throw IdleTimeout() }
             throw error
         }
     }

@@ -28,9 +28,17 @@ extension SOCKSSession {
                     idleTimeout: context.configuration.idleTimeout, counters: counters, bandwidth: bandwidth
                 ).run()
             } else {
-                try await TCPRelay(client: connection, target: peer, idleTimeout: context.configuration.idleTimeout, counters: counters, bandwidth: bandwidth).run()
+                let relay = TCPRelay(client: connection, target: peer, idleTimeout: context.configuration.idleTimeout, counters: counters, bandwidth: bandwidth)
+                switch await relay.run() {
+                case .completed: break
+                case .idleTimeout: record.outcome = .idleTimeout
+                case .cancelled: record.outcome = .cancelled
+                case .failed(let error):
+                    record.relayFailed(error)
+                    context.logger.debug("session \(record.client): relay ended: \(error)")
+                }
             }
-        } catch TCPRelay.Ending.idleTimeout {
+        } catch is EncapsulatedRelay.IdleTimeout {
             record.outcome = .idleTimeout
         } catch is CancellationError {
             record.outcome = .cancelled

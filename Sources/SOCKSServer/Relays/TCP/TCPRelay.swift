@@ -12,12 +12,19 @@ import AsyncSockets
 /// download never looks complete, and the direction that met it closes both sockets, which ends the other
 /// direction; the idle watchdog and anyone ending the session close the sockets too; cancelling the
 /// caller's task cancels both. The directions end with values, not thrown errors (see
-/// `SplicedDirection.End`): a relay that ends with a reset costs one error, the one `run()` throws. Either
-/// way both connections are closed when `run()` returns, and no task of the relay is left.
+/// `SplicedDirection.End`), and so does the relay (`Outcome`): a relay that ends with a reset allocates no
+/// error. Either way both connections are closed when `run()` returns, and no task of the relay is left.
 struct TCPRelay {
-    /// Why a relay ended early.
-    enum Ending: Error, Sendable {
+    /// How a relay ended.
+    enum Outcome: Sendable, Equatable {
+        /// Both directions ended with EOF, or the session closed the sockets.
+        case completed
+        /// The idle watchdog ended it.
         case idleTimeout
+        /// The first socket error of either direction (a reset, a broken pipe).
+        case failed(SocketError)
+        /// The caller's task was cancelled.
+        case cancelled
     }
 
     let client: TCPConnection
@@ -33,9 +40,9 @@ struct TCPRelay {
     /// Runs in the caller's isolation (the session actor's): it only starts the directions and waits for
     /// them, which saves a hop off the actor and back; the directions themselves run on their loop.
     ///
-    /// - Throws: `Ending.idleTimeout`; the first socket error of either direction; `CancellationError` when
-    ///   the caller's task was cancelled.
-    nonisolated(nonsending) func run() async throws {
+    /// - Returns: how it ended: an idle timeout, else the first socket error of either direction, else a
+    ///   cancellation of the caller's task, else completed.
+    nonisolated(nonsending) func run() async -> Outcome {
         defer {
             client.close()
             target.close()
@@ -48,18 +55,19 @@ struct TCPRelay {
         }
         defer { watchdog?.stop() }
         let sides = TCPRelaySides(client: client, target: target, pool: pipes, counters: counters, bandwidth: bandwidth)
-        // A throwing group although no child throws: its specialization allocates less per child here.
-        try await withThrowingDiscardingTaskGroup { group in
+        // A throwing group although no child throws (so it never throws): its specialization allocates less
+        // per child here.
+        _ = try? await withThrowingDiscardingTaskGroup { group in
             let up = SplicedDirection(.up, of: sides)
             let down = SplicedDirection(.down, of: sides)
             group.addTask { await up.run() }
             group.addTask { await down.run() }
         }
-        if watchdog?.hasExpired == true { throw Ending.idleTimeout }
+        if watchdog?.hasExpired == true { return .idleTimeout }
         switch sides.ending {
-        case .failed(let error): throw error
-        case .cancelled: throw CancellationError()
-        case .completed: return
+        case .failed(let error): return .failed(error)
+        case .cancelled: return .cancelled
+        case .completed: return .completed
         }
     }
 }
