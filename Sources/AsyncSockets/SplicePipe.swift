@@ -11,9 +11,12 @@ package final class SplicePipe: Sendable {
     private let capacity: Int
     /// Bytes spliced in and not yet out: non-zero only when a transfer ended midway (a reset, a close).
     private let buffered = Atomic<Int>(0)
-    /// The capacity asked for: 256 KiB moves a fast stream in a quarter of the system calls that the
-    /// default 64 KiB needs, and costs nothing while the pipe is empty.
-    package static let preferredCapacity = 256 * 1024
+    /// The capacity asked for: 1 MiB (Linux's default `pipe-max-size`) moves a fast stream in a sixteenth of
+    /// the system calls that the default 64 KiB needs, and costs no page while the pipe is empty. Measured
+    /// against 256 KiB (issue 19, one stream on loopback, release build): 0.40 -> 0.30 CPU-s per GiB
+    /// relayed, 8-20% more throughput; 8 streams 0.33 -> 0.24 CPU-s per GiB at the same throughput. Where the
+    /// kernel refuses it (a lower `pipe-max-size`), the pipe asks for a quarter of it, then keeps the default.
+    package static let preferredCapacity = 1024 * 1024
 
     /// `splice` cannot serve this pair of sockets (the caller should copy instead).
     package struct Unsupported: Error, CustomStringConvertible {

@@ -35,10 +35,13 @@ unsigned char *cepoll_thread_scratch(void) {
 int cepoll_pipe(int fds[2], int size) {
     if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -1;
     // A larger pipe lets one splice move more: fewer system calls per byte. Best effort: past
-    // /proc/sys/fs/pipe-max-size (or a user's pipe quota) the default capacity stays.
-    int granted = fcntl(fds[1], F_SETPIPE_SZ, size);
-    if (granted < 0) granted = fcntl(fds[1], F_GETPIPE_SZ);
-    return granted;
+    // /proc/sys/fs/pipe-max-size (or a user's pipe quota) a quarter of the size is asked for, down to the
+    // default 64 KiB, which then stays.
+    for (int asked = size; asked > 65536; asked /= 4) {
+        int granted = fcntl(fds[1], F_SETPIPE_SZ, asked);
+        if (granted >= 0) return granted;
+    }
+    return fcntl(fds[1], F_GETPIPE_SZ);
 }
 
 ssize_t cepoll_splice(int from, int to, size_t length) {
