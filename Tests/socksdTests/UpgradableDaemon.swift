@@ -51,10 +51,30 @@ final class UpgradableDaemon: Sendable {
 
     /// Puts a fresh copy of the binary — or, with `script`, a shell script — where the daemon was started
     /// from, by writing it aside and renaming it over (the running file is never written to).
-    func replaceExecutable(script: String? = nil) throws {
+    ///
+    /// It returns once no process holds the new file open for writing. The copy's descriptor is
+    /// close-on-exec, but a program that another test starts while it is being written is forked from this
+    /// process and holds it until it execs; the daemon's exec of the file would fail with ETXTBSY meanwhile.
+    func replaceExecutable(script: String? = nil) async throws {
         let aside = directory.file("socksd.new")
         try Self.writeExecutable(script.map { Array($0.utf8) } ?? Self.binary(), to: aside)
         guard rename(aside, executable) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        for _ in 0..<500 where !Self.nobodyWrites(executable) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Whether no process has `path` open for writing: the kernel grants a read lease only then
+    /// (`F_SETLEASE` fails with `EAGAIN` while a writer holds the file).
+    static func nobodyWrites(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        // F_SETLEASE (F_LINUX_SPECIFIC_BASE + 0), which the Glibc module leaves out (it needs _GNU_SOURCE).
+        let setLease: Int32 = 1024
+        guard fcntl(fd, setLease, Int32(F_RDLCK)) == 0 else { return false }
+        _ = fcntl(fd, setLease, Int32(F_UNLCK))
+        return true
     }
 
     /// Sends SIGUSR2 once the daemon handles it.

@@ -122,7 +122,7 @@ import TestSupport
         let stream = SessionStream(proxy: proxy, echo: echo.address)
         #expect(await eventually(.seconds(60)) { stream.count >= 20 }, "the session stream did not get going")
 
-        try upgradable.replaceExecutable()
+        try await upgradable.replaceExecutable()
         await upgradable.requestUpgrade()
         let handOver = await upgradable.handOver()
         guard let (newPID, draining) = handOver else {
@@ -219,7 +219,7 @@ import TestSupport
         let idle = try await SessionScript.openIdleConnect(through: proxy, to: echo.address)
         defer { idle.close() }
 
-        try upgradable.replaceExecutable()
+        try await upgradable.replaceExecutable()
         await upgradable.requestUpgrade()
         let (newPID, draining) = try #require(await upgradable.handOver(), "log:\n\(daemon.log)")
         defer { ProcessTable.kill(newPID) }
@@ -241,7 +241,7 @@ import TestSupport
         let idle = try await SessionScript.openIdleConnect(through: proxy, to: echo.address)
         defer { idle.close() }
 
-        try upgradable.replaceExecutable()
+        try await upgradable.replaceExecutable()
         await upgradable.requestUpgrade()
         let (newPID, _) = try #require(await upgradable.handOver(), "log:\n\(daemon.log)")
         defer { ProcessTable.kill(newPID) }
@@ -263,7 +263,7 @@ import TestSupport
         let daemon = upgradable.daemon
         let proxy = try await daemon.proxyAddress()
 
-        try upgradable.replaceExecutable(script: "#!/bin/sh\nexit 1\n")
+        try await upgradable.replaceExecutable(script: "#!/bin/sh\nexit 1\n")
         await upgradable.requestUpgrade()
         let reason = try #require(await upgradable.failure(), "no 'upgrade failed'; log:\n\(daemon.log)")
         #expect(reason.hasPrefix("process ") && reason.contains(" exited with status 1"), "\(reason)")
@@ -274,7 +274,7 @@ import TestSupport
         try await SessionScript.connectEcho(through: proxy, to: echo.address)
 
         // The listener was never closed: a real upgrade afterwards hands it over.
-        try upgradable.replaceExecutable()
+        try await upgradable.replaceExecutable()
         await upgradable.requestUpgrade()
         let (newPID, _) = try #require(await upgradable.handOver(earlierFailures: 1), "log:\n\(daemon.log)")
         defer { ProcessTable.kill(newPID) }
@@ -294,7 +294,7 @@ import TestSupport
         let proxy = try await daemon.proxyAddress()
         let childPIDFile = upgradable.directory.file("child.pid")
 
-        try upgradable.replaceExecutable(script: "#!/bin/sh\nsleep 600 &\necho $! > '\(childPIDFile)'\nwait\n")
+        try await upgradable.replaceExecutable(script: "#!/bin/sh\nsleep 600 &\necho $! > '\(childPIDFile)'\nwait\n")
         await upgradable.requestUpgrade()
         #expect(await daemon.waitForLog(within: .seconds(20)) { $0.contains { $0.contains("received SIGUSR2: starting ") } })
         daemon.signal(SIGUSR2)
