@@ -163,21 +163,31 @@ final class IORegistration: Sendable {
     nonisolated(nonsending) static func waitForEither(
         _ first: IORegistration, _ second: IORegistration, using wait: ReadinessWait
     ) async throws -> ReadinessWait.Source {
+        var began = false
         let ending = await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<ReadinessWait.Ending, Never>) in
-                let generation = wait.begin(continuation)
+                guard let generation = wait.begin(continuation) else {
+                    continuation.resume(returning: .busy)  // another wait on this object is under way
+                    return
+                }
+                began = true
+                // An edge an install takes after the wait has ended (through the other socket's signal, on
+                // another thread) belongs to that socket's next wait: it is given back, not dropped.
                 if let outcome = first.install(.any(wait, generation, .first), for: .read) {
-                    wait.finish(generation, with: outcome, from: .first)
+                    if !wait.finish(generation, with: outcome, from: .first), case .ready = outcome { first.recordEdge(.read) }
                 } else if let outcome = second.install(.any(wait, generation, .second), for: .read) {
-                    wait.finish(generation, with: outcome, from: .second)
+                    if !wait.finish(generation, with: outcome, from: .second), case .ready = outcome { second.recordEdge(.read) }
                 }
             }
         } onCancel: {
             wait.cancel()
         }
-        // Clear the slots this wait may still hold, so the next wait on them is not refused as busy.
-        first.remove(wait)
-        second.remove(wait)
+        // Clear the slots this wait may still hold, so the next wait on them is not refused as busy (a wait
+        // that never began holds none, and must not clear the one under way).
+        if began {
+            first.remove(wait)
+            second.remove(wait)
+        }
         switch ending {
         case .ready(let source): return source
         case .closed: throw SocketError.closed
@@ -192,14 +202,10 @@ final class IORegistration: Sendable {
         }
     }
 
-    /// Keeps an edge that found no waiter to take it (a shared wait that had ended through its other socket).
+    /// Keeps an edge that found no waiter to take it (a shared wait that had ended through its other socket):
+    /// a new wait may have gone into the slot meanwhile, and then the edge is its own; else it is recorded.
     private func recordEdge(_ direction: Direction) {
-        state.withLock { waiters in
-            switch direction {
-            case .read: waiters.readReady = true
-            case .write: waiters.writeReady = true
-            }
-        }
+        signal(readable: direction == .read, writable: direction == .write, peerEnded: false)
     }
 
     /// Called by the loop thread with the directions an event reported ready, and whether it said that the

@@ -31,9 +31,11 @@ final class ReadinessWait: Sendable {
 
     init() {}
 
-    /// Starts a wait that `continuation` ends, and says its generation.
-    func begin(_ continuation: UnsafeContinuation<Ending, Never>) -> UInt64 {
+    /// Starts a wait that `continuation` ends, and says its generation; `nil` when a wait is under way already
+    /// (one task waits with it at a time: a second would take the first one's place and leave it hanging).
+    func begin(_ continuation: UnsafeContinuation<Ending, Never>) -> UInt64? {
         state.withLock { state in
+            if state.continuation != nil { return nil }
             state.generation &+= 1
             state.continuation = continuation
             return state.generation
