@@ -157,8 +157,8 @@ final class IORegistration: Sendable {
     /// cancelled), through `wait`, which the task keeps from one wait to the next: one task can then read two
     /// sockets, and each wait allocates nothing.
     ///
-    /// - Returns: the socket that may be ready. Only that one took an edge: the other keeps any edge it had,
-    ///   or gets, for its next wait, so a caller may leave it unread until a wait names it.
+    /// - Returns: the socket that may be ready, or both. Only a socket named took an edge: the other keeps any
+    ///   edge it had, or gets, for its next wait, so a caller may leave it unread until a wait names it.
     /// - Throws: `SocketError.closed` when either is closed, `CancellationError` on cancellation.
     nonisolated(nonsending) static func waitForEither(
         _ first: IORegistration, _ second: IORegistration, using wait: ReadinessWait
@@ -174,7 +174,13 @@ final class IORegistration: Sendable {
                 // An edge an install takes after the wait has ended (through the other socket's signal, on
                 // another thread) belongs to that socket's next wait: it is given back, not dropped.
                 if let outcome = first.install(.any(wait, generation, .first), for: .read) {
-                    if !wait.finish(generation, with: outcome, from: .first), case .ready = outcome { first.recordEdge(.read) }
+                    // The second socket's recorded edge is taken too and named: a task whose first socket
+                    // always has an edge waiting (a flood) would otherwise never hear from the second.
+                    let source: ReadinessWait.Source = outcome == .ready && second.takeRecordedRead() ? .both : .first
+                    if !wait.finish(generation, with: outcome, from: source), case .ready = outcome {
+                        first.recordEdge(.read)
+                        if source == .both { second.recordEdge(.read) }
+                    }
                 } else if let outcome = second.install(.any(wait, generation, .second), for: .read) {
                     if !wait.finish(generation, with: outcome, from: .second), case .ready = outcome { second.recordEdge(.read) }
                 }
@@ -193,6 +199,16 @@ final class IORegistration: Sendable {
         case .closed: throw SocketError.closed
         case .cancelled: throw CancellationError()
         case .busy: throw WaitOutcome.busyError(.read)
+        }
+    }
+
+    /// Takes the read edge recorded while nobody waited, if there is one (as a wait that returns at once
+    /// would).
+    private func takeRecordedRead() -> Bool {
+        drained.store(false, ordering: .relaxed)
+        return state.withLock { waiters in
+            defer { waiters.readReady = false }
+            return waiters.readReady
         }
     }
 

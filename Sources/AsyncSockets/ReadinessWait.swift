@@ -8,9 +8,10 @@ import Synchronization
 /// socket's slot holds the generation it was put there for, so an edge that comes for a wait already over
 /// never ends a later one by mistake (the socket keeps that edge for its next wait instead).
 final class ReadinessWait: Sendable {
-    /// Which of the two sockets a wait ended through.
+    /// Which of the two sockets a wait ended through: `both` when the first had an edge recorded and the
+    /// second had one too (each took its edge).
     enum Source: Sendable {
-        case first, second
+        case first, second, both
     }
 
     /// How a wait ended: ready, through one of the sockets, or not.

@@ -116,7 +116,7 @@ extension UDPSocket {
                     giveBackBuffer()
                     switch try await IORegistration.waitForEither(socket.descriptor.registration, control.descriptor.registration, using: wait) {
                     case .first: break
-                    case .second: controlMayHaveInput = true
+                    case .second, .both: controlMayHaveInput = true
                     }
                 }
             }

@@ -36,6 +36,19 @@ import Testing
         }
     }
 
+    /// A first socket that always has an edge waiting (a flood of datagrams) must not hide the second's (the
+    /// control connection's end): a wait that returns at once through the first takes and names the
+    /// second's recorded edge too.
+    @Test func aFloodOnTheFirstSocketDoesNotHideTheSecond() async throws {
+        let round = Round()
+        round.first.signal(readable: true, writable: false, peerEnded: false)
+        #expect(try await IORegistration.waitForEither(round.first, round.second, using: round.wait) == .first)
+        round.first.signal(readable: true, writable: false, peerEnded: false)
+        round.second.signal(readable: true, writable: false, peerEnded: true)
+        #expect(try await IORegistration.waitForEither(round.first, round.second, using: round.wait) == .both)
+        #expect(!round.first.recordedReadiness.read && !round.second.recordedReadiness.read, "both edges were taken")
+    }
+
     /// The second socket has an edge recorded (bytes or a FIN came while nobody waited); the first socket's
     /// edge ends the wait from another thread at any moment of its set-up. Whichever socket the wait names,
     /// the second socket's edge is never lost: it ended the wait, or it is still recorded for the next one.
@@ -62,7 +75,7 @@ import Testing
                 claimed += 1
                 while signaller.signalled.load(ordering: .acquiring) < claimed { await Task.yield() }
             }
-            if case .first = source, !round.second.recordedReadiness.read { lost += 1 }
+            if case .first = source, !round.second.recordedReadiness.read { lost += 1 }  // `.both` took it
         }
         #expect(lost == 0, "\(lost) rounds lost the second socket's edge")
     }
