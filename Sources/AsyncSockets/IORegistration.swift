@@ -271,7 +271,11 @@ final class IORegistration: Sendable {
     var isClosed: Bool { state.withLock { $0.closed } }
 
     /// Whether the last read left the receive queue empty, with no `.read` wait since (see `drained`).
-    var inputLooksDrained: Bool { drained.load(ordering: .relaxed) && !peerEnded.load(ordering: .relaxed) }
+    var inputLooksDrained: Bool { drained.load(ordering: .relaxed) && !peerHasEnded }
+
+    /// Whether an event has said that the peer finished or reset (see `peerEnded`). The kernel may know
+    /// before: its TCP state changes when the FIN arrives, this once the loop has handled the event.
+    var peerHasEnded: Bool { peerEnded.load(ordering: .relaxed) }
 
     /// Notes what a read found: `true` when it left the receive queue empty.
     func noteInput(drained isEmpty: Bool) {

@@ -15,23 +15,30 @@ import Testing
         let wait = ReadinessWait()
     }
 
-    /// The other thread: as soon as a round's wait is under way, an edge on its first socket.
+    /// The other thread: for each round the test posts, it spins until the round's wait is under way, then
+    /// signals the first socket. It sleeps between rounds (a thread that spun for the whole test would take
+    /// a core from the rest of the suite).
     final class Signaller: Sendable {
+        let posted = DispatchSemaphore(value: 0)
         let current = Mutex<Round?>(nil)
-        let signalled = Atomic<Int>(0)
+        /// The round the thread is spinning on, for the test to wait for before it starts the wait.
+        let spinning = Atomic<Int>(0)
+        /// The rounds it has finished with (signalled, or given up on once the test said it was over).
+        let finished = Atomic<Int>(0)
+        let over = Atomic<Int>(0)
         let stop = Atomic<Bool>(false)
 
         func run() {
-            while !stop.load(ordering: .relaxed) {
-                let round = current.withLock { slot -> Round? in
-                    guard let round = slot, round.wait.isWaiting(1) else { return nil }
-                    slot = nil
-                    return round
-                }
-                if let round {
-                    round.first.signal(readable: true, writable: false, peerEnded: false)
-                    signalled.add(1, ordering: .releasing)
-                }
+            var number = 0
+            while true {
+                posted.wait()
+                if stop.load(ordering: .acquiring) { return }
+                number += 1
+                guard let round = current.withLock({ $0 }) else { continue }
+                spinning.store(number, ordering: .releasing)
+                while !round.wait.isWaiting(1) && over.load(ordering: .acquiring) < number {}
+                if round.wait.isWaiting(1) { round.first.signal(readable: true, writable: false, peerEnded: false) }
+                finished.store(number, ordering: .releasing)
             }
         }
     }
@@ -52,29 +59,27 @@ import Testing
     /// The second socket has an edge recorded (bytes or a FIN came while nobody waited); the first socket's
     /// edge ends the wait from another thread at any moment of its set-up. Whichever socket the wait names,
     /// the second socket's edge is never lost: it ended the wait, or it is still recorded for the next one.
-    /// (Before the fix, about 2 rounds in 1,000 lost it.) Bounded: 20,000 rounds or 20 s.
+    /// (Before the fix, about 2 rounds in 1,000 lost it.) Bounded: 2,000 rounds or 3 s.
     @Test func aRecordedEdgeSurvivesAWaitThatTheOtherSocketEnded() async throws {
         let signaller = Signaller()
         let thread = Thread { signaller.run() }
         thread.start()
-        defer { signaller.stop.store(true, ordering: .relaxed) }
-        let deadline = ContinuousClock.now + .seconds(20)
-        var claimed = 0
+        defer {
+            signaller.stop.store(true, ordering: .releasing)
+            signaller.posted.signal()
+        }
+        let deadline = ContinuousClock.now + .seconds(3)
         var lost = 0
-        for _ in 0..<20_000 where ContinuousClock.now < deadline {
+        for number in 1...2_000 where ContinuousClock.now < deadline {
             let round = Round()
             round.second.signal(readable: true, writable: false, peerEnded: false)
             signaller.current.withLock { $0 = round }
+            signaller.posted.signal()
+            while signaller.spinning.load(ordering: .acquiring) < number { await Task.yield() }
             let source = try await IORegistration.waitForEither(round.first, round.second, using: round.wait)
-            let wasClaimed = signaller.current.withLock { slot -> Bool in
-                defer { slot = nil }
-                return slot == nil
-            }
-            if wasClaimed {
-                // Let the other thread's signal finish before the round's registrations go.
-                claimed += 1
-                while signaller.signalled.load(ordering: .acquiring) < claimed { await Task.yield() }
-            }
+            // The round is over: the other thread stops spinning, and signals no later than it is done.
+            signaller.over.store(number, ordering: .releasing)
+            while signaller.finished.load(ordering: .acquiring) < number { await Task.yield() }
             if case .first = source, !round.second.recordedReadiness.read { lost += 1 }  // `.both` took it
         }
         #expect(lost == 0, "\(lost) rounds lost the second socket's edge")

@@ -64,6 +64,24 @@ enum SocketCensus {
         return count
     }
 
+    /// The inodes of this process's open TCP sockets on local port `port` that have no peer: listeners. A
+    /// test that must see a listener go looks for its socket, not for a refused connection to its port:
+    /// another test running beside may have been given that port by then, and would take the connection
+    /// for a client of its own.
+    static func listenerInodes(onLocalPort port: UInt16) -> Set<String> {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return [] }
+        var inodes = Set<String>()
+        for name in names {
+            guard let descriptor = Int32(name), socketType(of: descriptor) == Transport.tcp.socketType, !isClosed(descriptor),
+                  self.port(of: descriptor, .local) == port, self.port(of: descriptor, .remote) == nil,
+                  let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)"),
+                  target.hasPrefix("socket:["), target.hasSuffix("]")
+            else { continue }
+            inodes.insert(String(target.dropFirst("socket:[".count).dropLast()))
+        }
+        return inodes
+    }
+
     /// The inodes of the TCP sockets whose remote address is the IPv4 address `peer` (in `tcp6`, mapped).
     private static func socketInodes(connectedTo peer: SocketAddress) -> Set<String> {
         guard peer.ip.isIPv4 else { return [] }
