@@ -90,16 +90,9 @@ struct LibPAM: Sendable {
             (user + [0]).withUnsafeBufferPointer { userBytes in
                 secretBytes.withMemoryRebound(to: CChar.self) { secretChars in
                     userBytes.withMemoryRebound(to: CChar.self) { userChars in
-                        switch (configurationDirectory, remoteHost) {
-                        case (let directory?, let host?):
-                            cpam_login(&functions, service, directory, userChars.baseAddress, secretChars.baseAddress, host, &result)
-                        case (let directory?, nil):
-                            cpam_login(&functions, service, directory, userChars.baseAddress, secretChars.baseAddress, nil, &result)
-                        case (nil, let host?):
-                            cpam_login(&functions, service, nil, userChars.baseAddress, secretChars.baseAddress, host, &result)
-                        case (nil, nil):
-                            cpam_login(&functions, service, nil, userChars.baseAddress, secretChars.baseAddress, nil, &result)
-                        }
+                        // An optional String passes as a C string that lives for the call, or as NULL.
+                        cpam_login(
+                            &functions, service, configurationDirectory, userChars.baseAddress, secretChars.baseAddress, remoteHost, &result)
                     }
                 }
             }
