@@ -40,7 +40,7 @@ struct SessionRecord: Sendable {
     /// Records that the relay ended with `error`: the outcome `relay-error(…)`, worded when it is read.
     mutating func relayFailed(_ error: any Error) {
         if let socketError = error as? SocketError {
-            outcome = .relayError(.socket(socketError))
+            relayFailed(socketError)
         } else {
             outcome = .relayError(.other(error))
         }
