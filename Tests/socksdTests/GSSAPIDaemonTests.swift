@@ -191,26 +191,17 @@ import TestSupport
         let library = try PAMDaemonTests.libraryPath("libgssapi_krb5.so.2")
         let config = try TemporaryFile(
             #"{"listeners": ["127.0.0.1:0"], "gssapi": {"keytab": "\#(kerberos.serviceKeytab)"}}"#, name: "socksd-config")
-        // unshare gives the shell a private mount namespace: the bind mount hides the library from socksd
-        // alone, and goes away with the namespace.
-        let hide = "mount --bind /dev/null \"$1\" && shift && exec \"$@\""
-        let check = try await runCommand(
-            "/usr/bin/unshare", ["--mount", "/bin/sh", "-c", hide, "sh", library, DaemonProcess.binaryPath, "--check-config", config.path],
-            includeErrors: true, environment: kerberos.environment())
+        let check = try await PAMDaemonTests.runSocksd(without: library, ["--check-config", config.path], environment: kerberos.environment())
         #expect(check.status == 64, "\(check.output)")
         #expect(check.output.contains("GSS-API logins need libgssapi_krb5.so.2 (Debian: libgssapi-krb5-2), which cannot be loaded: "), "\(check.output)")
 
-        let serving = try await runCommand(
-            "/usr/bin/unshare",
-            ["--mount", "/bin/sh", "-c", hide, "sh", library, DaemonProcess.binaryPath, "--listen", "127.0.0.1:0", "--gssapi-keytab", kerberos.serviceKeytab],
-            includeErrors: true, environment: kerberos.environment())
+        let serving = try await PAMDaemonTests.runSocksd(
+            without: library, ["--listen", "127.0.0.1:0", "--gssapi-keytab", kerberos.serviceKeytab], environment: kerberos.environment())
         #expect(serving.status == 64, "\(serving.output)")
         #expect(serving.output.contains("--gssapi-keytab: GSS-API logins need libgssapi_krb5.so.2"), "\(serving.output)")
         #expect(!serving.output.contains("listening on"))
         let plainConfig = try TemporaryFile(#"{"listeners": ["127.0.0.1:0"], "users": {"bob": "builder"}}"#, name: "socksd-config")
-        let plain = try await runCommand(
-            "/usr/bin/unshare", ["--mount", "/bin/sh", "-c", hide, "sh", library, DaemonProcess.binaryPath, "--check-config", plainConfig.path],
-            includeErrors: true)
+        let plain = try await PAMDaemonTests.runSocksd(without: library, ["--check-config", plainConfig.path])
         #expect(plain.status == 0, "\(plain.output)")
     }
 

@@ -147,6 +147,18 @@ import TestSupport
         return URL(fileURLWithPath: path).resolvingSymlinksInPath().path
     }
 
+    /// Runs socksd with `arguments` as on a host without `library` (a path from `libraryPath(_:)`): in a
+    /// mount namespace of its own (`unshare`, propagation private), where a bind mount of `/dev/null` hides the
+    /// library from socksd alone and goes away with the namespace.
+    static func runSocksd(without library: String, _ arguments: [String], environment: [String: String] = [:]) async throws
+        -> (status: Int32, output: String)
+    {
+        let hide = "mount --bind /dev/null \"$1\" && shift && exec \"$@\""
+        return try await runCommand(
+            "/usr/bin/unshare", ["--mount", "/bin/sh", "-c", hide, "sh", library, DaemonProcess.binaryPath] + arguments, includeErrors: true,
+            environment: environment)
+    }
+
     /// On a host without libpam (here: a mount namespace of the test's own in which the library is an empty
     /// file), asking for PAM is a configuration problem that says what is missing: `--check-config` and
     /// start-up both exit 64, start-up before listening.
@@ -155,27 +167,18 @@ import TestSupport
         let library = try Self.libpamPath()
         let config = try TemporaryFile(
             #"{"listeners": ["127.0.0.1:0"], "pam": {"service": "socksd", "confdir": "\#(fixture.directory)"}}"#, name: "socksd-config")
-        // unshare gives the shell a private mount namespace (propagation private): the bind mount hides the
-        // library from socksd alone, and goes away with the namespace.
-        let hide = "mount --bind /dev/null \"$1\" && shift && exec \"$@\""
-        let check = try await runCommand(
-            "/usr/bin/unshare", ["--mount", "/bin/sh", "-c", hide, "sh", library, DaemonProcess.binaryPath, "--check-config", config.path],
-            includeErrors: true)
+        let check = try await Self.runSocksd(without: library, ["--check-config", config.path])
         #expect(check.status == 64, "\(check.output)")
         #expect(check.output.contains("pam.service: PAM logins need libpam.so.0 (Debian: libpam0g), which cannot be loaded: "), "\(check.output)")
 
-        let serving = try await runCommand(
-            "/usr/bin/unshare",
-            ["--mount", "/bin/sh", "-c", hide, "sh", library, DaemonProcess.binaryPath, "--listen", "127.0.0.1:0", "--pam-service", "socksd", "--pam-confdir", fixture.directory],
-            includeErrors: true)
+        let serving = try await Self.runSocksd(
+            without: library, ["--listen", "127.0.0.1:0", "--pam-service", "socksd", "--pam-confdir", fixture.directory])
         #expect(serving.status == 64, "\(serving.output)")
         #expect(serving.output.contains("socksd: --pam-service: PAM logins need libpam.so.0"), "\(serving.output)")
         #expect(!serving.output.contains("listening on"))
         // A configuration without PAM passes there: only asking for PAM needs libpam.
         let plainConfig = try TemporaryFile(#"{"listeners": ["127.0.0.1:0"], "users": {"bob": "builder"}}"#, name: "socksd-config")
-        let plain = try await runCommand(
-            "/usr/bin/unshare", ["--mount", "/bin/sh", "-c", hide, "sh", library, DaemonProcess.binaryPath, "--check-config", plainConfig.path],
-            includeErrors: true)
+        let plain = try await Self.runSocksd(without: library, ["--check-config", plainConfig.path])
         #expect(plain.status == 0, "\(plain.output)")
     }
 
