@@ -27,7 +27,7 @@ struct LoginGate {
     nonisolated(nonsending) func check(_ credentials: SOCKSCredentials) async -> Decision {
         if let refusal = await admit() { return refusal }
         let throttle = context.loginThrottle
-        let verification = await context.configuration.users?.check(credentials, from: client.ip) ?? .rejected
+        let verification = await context.configuration.users?.check(credentials, remoteHost: client.ip.unmapped.description) ?? .rejected
         let outcome = throttle.endAttempt(client.ip, failed: verification == .rejected)
         switch verification {
         case .accepted(let user):

@@ -1,4 +1,3 @@
-import AsyncSockets
 import SOCKSProtocol
 
 /// The users allowed to log in with RFC 1929 username/password, and their passwords or password hashes.
@@ -118,13 +117,13 @@ public struct UserDatabase: Sendable, Hashable {
     /// user exists or how its secret is stored.
     ///
     /// A name not in the database, with a `pam` service, is checked through PAM on the same pool instead
-    /// (`pam_authenticate`, then `pam_acct_mgmt`): any refusal is `.rejected`. PAM is told the login's
-    /// `client` address, when given, as PAM_RHOST (for modules such as pam_access that decide by it); it is
-    /// written out as text only then.
-    package func check(_ credentials: SOCKSCredentials, from client: IPAddress? = nil) async -> Verification {
+    /// (`pam_authenticate`, then `pam_acct_mgmt`): any refusal is `.rejected`. PAM is told `remoteHost` (the
+    /// client's address as text), when given, as PAM_RHOST, for modules such as pam_access that decide by it;
+    /// it is written out only then.
+    package func check(_ credentials: SOCKSCredentials, remoteHost: @autoclosure () -> String? = nil) async -> Verification {
         let entry = secrets[credentials.username]
         if entry == nil, let pam {
-            switch await PasswordCheckPool.login(credentials, from: client?.unmapped.description, through: pam) {
+            switch await PasswordCheckPool.login(credentials, from: remoteHost(), through: pam) {
             case .accepted(let user)?: return .accepted(user: user)
             case .refused?: return .rejected
             case nil: return .unavailable
