@@ -1,6 +1,7 @@
 import AsyncSockets
 import Foundation
 import Glibc
+import TestSupport
 
 /// Counts this process's descriptors that are TCP sockets bound to one local port (the listener and the
 /// connections it accepted; with a remote port, one connection), or UDP sockets bound to one port (a
@@ -90,17 +91,8 @@ enum SocketCensus {
         let port = String(format: "%04X", peer.port)
         let wanted: Set<Substring> = ["\(word):\(port)", "0000000000000000FFFF0000\(word):\(port)"]
         var inodes = Set<String>()
-        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            // Read to the end: a /proc file has no size, and a single read returns only its first page.
-            guard let handle = FileHandle(forReadingAtPath: table) else { continue }
-            defer { try? handle.close() }
-            let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
-            // "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode"
-            for line in text.split(separator: "\n").dropFirst() {
-                let fields = line.split(separator: " ")
-                guard fields.count > 9, wanted.contains(fields[2]), fields[9] != "0" else { continue }
-                inodes.insert(String(fields[9]))
-            }
+        for fields in ListeningSockets.tcpTableRows() where wanted.contains(fields[2]) && fields[9] != "0" {
+            inodes.insert(String(fields[9]))
         }
         return inodes
     }

@@ -9,7 +9,10 @@ package final class ExternalPeer: Sendable {
     package let port: UInt16
     let logPath: String
 
-    /// Starts `path` with the arguments `makeArguments(port)` builds, and waits until the port accepts.
+    /// Starts `path` with the arguments `makeArguments(port)` builds, on a port that was free a moment ago,
+    /// and waits until the program listens on it (seen in /proc: a connection to probe the port could land
+    /// in another test's server that took it meanwhile). A program that exits first, most likely because
+    /// the port was taken, is started again on another port, up to three times.
     ///
     /// - Throws: when the program is not installed (`.ci/run` installs it) or never starts listening.
     package init(_ path: String, package: String, makeArguments: (UInt16) throws -> [String]) async throws {
@@ -17,22 +20,30 @@ package final class ExternalPeer: Sendable {
             Issue.record("\(path) is not installed: run .ci/run, or apt-get install \(package)")
             throw SocketError.nameNotFound(path)
         }
-        port = try LoopbackPeers.freePort()
         logPath = FileManager.default.temporaryDirectory.appendingPathComponent("peer-\(UUID().uuidString).log").path
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process = try ChildProcess(path, try makeArguments(port), outputPath: logPath)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            if let probe = try? await TCPConnection.connect(to: address) {
-                probe.close()
-                return
+        var started: (ChildProcess, UInt16)?
+        var attempt = 0
+        while started == nil && attempt < 3 {
+            attempt += 1
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            let candidate = try LoopbackPeers.freePort()
+            let process = try ChildProcess(path, try makeArguments(candidate), outputPath: logPath)
+            if await ListeningSockets.waitUntil(process, listensOn: [candidate], within: .seconds(10)) {
+                started = (process, candidate)
+            } else if process.isRunning {
+                process.signal(SIGKILL)
+                _ = process.isRunning
+                break  // running but not listening within 10 s: not a port clash
             }
-            guard process.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(20))
         }
-        Issue.record("\(path) did not start listening on \(port); its output:\n\(self.log)")
-        stop()
-        throw SocketError.timedOut
+        guard let (process, port) = started else {
+            let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(atPath: logPath)
+            Issue.record("\(path) did not start listening (\(attempt) attempt(s)); its output:\n\(output)")
+            throw SocketError.timedOut
+        }
+        self.process = process
+        self.port = port
     }
 
     package var address: SocketAddress { SocketAddress(ip: .ipv4Loopback, port: port) }

@@ -40,8 +40,8 @@ package final class KerberosFixture: Sendable {
             throw CocoaError(.fileNoSuchFile)
         }
         // The KDC binds a port it is told: one free a moment ago, tried again if another process took it
-        // (then the KDC may run on without its TCP listener, and another test's socket answers on the port:
-        // only a client that logs in through it shows that it is the KDC).
+        // (then the KDC may run on without its TCP listener). Its listener is found in /proc, never by
+        // connecting: another test's server on that port would take a probe (or a login) for a client.
         var started: (ChildProcess, UInt16)?
         var lastFailure = ""
         for _ in 0..<5 where started == nil {
@@ -59,8 +59,10 @@ package final class KerberosFixture: Sendable {
             }
             let process = try ChildProcess(
                 Self.krb5kdc, ["-n", "-P", root + "/kdc.pid"], outputPath: root + "/krb5kdc.out", environment: Self.environment(in: root))
-            guard try await Self.waitForListener(port: candidate, process: process) else {
+            guard await ListeningSockets.waitUntil(process, listensOn: [candidate]) else {
                 lastFailure = (try? String(contentsOfFile: root + "/krb5kdc.out", encoding: .utf8)) ?? ""
+                process.signal(SIGKILL)
+                _ = try await process.exitStatus(timeout: .seconds(10))
                 continue
             }
             var loggedIn = true
@@ -177,26 +179,6 @@ package final class KerberosFixture: Sendable {
             "KRB5_CONFIG": root + "/krb5.conf", "KRB5_KDC_PROFILE": root + "/kdc.conf", "KRB5CCNAME": "FILE:\(root)/default.ccache",
             "KRB5RCACHEDIR": root, "KRB5_TRACE": "/dev/null",
         ]
-    }
-
-    /// Whether the KDC accepts TCP connections on `port` (waiting up to 20 s), false once it has exited.
-    private static func waitForListener(port: UInt16, process: ChildProcess) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline {
-            guard process.isRunning else { return false }
-            let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = port.bigEndian
-            address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-            let connected = withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            close(probe)
-            if connected == 0 { return true }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return false
     }
 
     /// Runs a program to completion in `root`'s realm; a failure fails the test with its output.

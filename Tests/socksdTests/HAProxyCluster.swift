@@ -78,7 +78,9 @@ final class HAProxyCluster: Sendable {
             instances.append(try await proxyListener(of: daemon))
         }
         // HAProxy binds its frontends itself, on ports that were free a moment ago: if another test took
-        // one in between, HAProxy exits at once, and new ports are tried.
+        // one in between, HAProxy exits at once, and new ports are tried. Its stats are asked for only once
+        // /proc shows HAProxy holding all three listeners: until then a request could reach another
+        // test's server that took the stats port (a PROXY listener's count of bad headers, say).
         for attempt in 1...3 {
             let v2 = SocketAddress(ip: .ipv4Loopback, port: try LoopbackPeers.freePort())
             let v1 = SocketAddress(ip: .ipv4Loopback, port: try LoopbackPeers.freePort())
@@ -87,7 +89,8 @@ final class HAProxyCluster: Sendable {
             let file = try TemporaryFile(text, name: "haproxy-test.cfg")
             let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("haproxy-test-\(UUID().uuidString).log").path
             let haproxy = try ChildProcess(haproxyPath, ["-db", "-f", file.path], outputPath: logPath)
-            let up = await waitUntilServersUp(stats, while: haproxy)
+            let listening = await ListeningSockets.waitUntil(haproxy, listensOn: [v2.port, v1.port, stats.port])
+            let up = listening ? await waitUntilServersUp(stats, while: haproxy) : false
             let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
             if !up && !haproxy.isRunning && attempt < 3 && log.contains("cannot bind") {
                 try? FileManager.default.removeItem(atPath: logPath)
