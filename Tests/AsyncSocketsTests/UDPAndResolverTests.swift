@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 import TestSupport
 @testable import AsyncSockets
@@ -65,6 +66,14 @@ import TestSupport
         await #expect(throws: SocketError.self) { _ = try await datagrams.next() }
     }
 
+    /// Reads whatever `connections` have unread, without waiting (and without their loop's readiness).
+    static func drain(_ connections: TCPConnection...) {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        for connection in connections {
+            while recv(connection.descriptor.fd, &buffer, buffer.count, Int32(MSG_DONTWAIT)) > 0 {}
+        }
+    }
+
     /// Issue 19: one task waits on two sockets with one `ReadinessWait`, made once: a wait says which socket
     /// ended it (or both, when both had an edge), and a socket it does not name keeps its edge for the next
     /// wait (nothing is lost by not reading it).
@@ -80,14 +89,20 @@ import TestSupport
         #expect(await eventually(.seconds(20)) { registrations.0.recordedReadiness.read && registrations.1.recordedReadiness.read })
         #expect(try await IORegistration.waitForEither(registrations.0, registrations.1, using: wait) == .both)
         #expect(!registrations.0.recordedReadiness.read && !registrations.1.recordedReadiness.read)
+        // Each byte is read once its wait has named it, as the relay does. Epoll may report an edge-triggered
+        // socket again on any later wake-up of it, with readable set while unread bytes wait; a socket with
+        // nothing unread is not reported readable.
+        Self.drain(first, second)
         // An edge on the second only: the wait names it, and the first keeps none.
         try await secondPeer.write([3])
         #expect(await eventually(.seconds(20)) { registrations.1.recordedReadiness.read })
         #expect(try await IORegistration.waitForEither(registrations.0, registrations.1, using: wait) == .second)
+        Self.drain(second)
         // Nothing left: a wait now lasts until a byte comes, on either.
         let waiting = Task { try await IORegistration.waitForEither(registrations.0, registrations.1, using: wait) }
         try await secondPeer.write([5])
         #expect(try await waiting.value == .second)
+        Self.drain(second)
         let again = Task { try await IORegistration.waitForEither(registrations.0, registrations.1, using: wait) }
         try await firstPeer.write([4])
         #expect(try await again.value == .first)

@@ -91,7 +91,7 @@ enum SocketCensus {
         let port = String(format: "%04X", peer.port)
         let wanted: Set<Substring> = ["\(word):\(port)", "0000000000000000FFFF0000\(word):\(port)"]
         var inodes = Set<String>()
-        for fields in ListeningSockets.tcpTableRows() where wanted.contains(fields[2]) && fields[9] != "0" {
+        for fields in ListeningSockets.tcpTableRows(containing: "\(word):\(port)") where wanted.contains(fields[2]) && fields[9] != "0" {
             inodes.insert(String(fields[9]))
         }
         return inodes
