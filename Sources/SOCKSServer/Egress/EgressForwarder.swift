@@ -8,7 +8,10 @@ import SOCKSProtocol
 /// egress it takes and the form of the rules it is checked against, and a route's upstream egress is
 /// opened from a child task too. Back to the client (`relayReplies(to:)`): the egress's replies, wrapped
 /// by the relay's sink.
-struct EgressForwarder: Sendable {
+///
+/// A class, made once per relay: the relay's frames and its child tasks' closures refer to it instead of
+/// each holding a copy of its eight fields (part of the slabs an idle association's tasks keep).
+final class EgressForwarder: Sendable {
     let egress: any DatagramEgress
     /// The egress as a router, when it routes each datagram by its destination (then the route's egress and
     /// its form of the rules take the place of `egress` and `policy` for the datagram).
@@ -59,7 +62,7 @@ struct EgressForwarder: Sendable {
             await send(payload, to: destination, through: egress)
         } else if lookups.begin() {
             let copy = Array(payload)
-            group.addTask {
+            group.addTask { [self] in
                 defer { lookups.end() }
                 await send(copy[...], to: destination, through: egress)
             }
@@ -95,7 +98,7 @@ struct EgressForwarder: Sendable {
             await send(payload, to: destination, through: leg)
         } else if lookups.begin() {
             let copy = Array(payload)
-            group.addTask {
+            group.addTask { [self] in
                 defer { lookups.end() }
                 switch path {
                 case .open(let leg, _): await send(copy[...], to: destination, through: leg)
@@ -121,35 +124,41 @@ struct EgressForwarder: Sendable {
             return
         }
         // One egress, read in this task's own loop, as `relay` would (no call frame on top of the loop's:
-        // an idle relay keeps the task allocator's high-water mark).
+        // an idle relay keeps the task allocator's high-water mark). The drops are calls of their own, so
+        // that their messages' temporaries are not part of this frame either.
         for try await reply in readable.replies {
-            switch reply {
-            case .refused(let refused):
-                drop(refused.reason, "\(refused)")
-            case .datagram(let payload, let source):
-                guard sink.accepts(from: source) else { continue }
-                if let bandwidth, !bandwidth.admitDatagram(payload.count) {
-                    drop(.bandwidth, "from \(source): over the user's bandwidth cap")
-                    continue
-                }
-                if try await sink.deliver(payload, from: source) { counters.countDatagramDown(payload.count) }
+            guard case .datagram(let payload, let source) = reply else {
+                dropRefusal(reply)
+                continue
             }
+            guard sink.accepts(from: source), admitsReply(of: payload.count, from: source) else { continue }
+            if try await sink.deliver(payload, from: source) { counters.countDatagramDown(payload.count) }
         }
     }
 
     /// Hands one reply to `sink`, or drops and counts it.
     private func relay(_ reply: DatagramReply, to sink: inout some ClientDatagramSink) async throws {
-        switch reply {
-        case .refused(let refused):
-            drop(refused.reason, "\(refused)")
-        case .datagram(let payload, let source):
-            guard sink.accepts(from: source) else { return }
-            if let bandwidth, !bandwidth.admitDatagram(payload.count) {
-                drop(.bandwidth, "from \(source): over the user's bandwidth cap")
-                return
-            }
-            if try await sink.deliver(payload, from: source) { counters.countDatagramDown(payload.count) }
+        guard case .datagram(let payload, let source) = reply else {
+            dropRefusal(reply)
+            return
         }
+        guard sink.accepts(from: source), admitsReply(of: payload.count, from: source) else { return }
+        if try await sink.deliver(payload, from: source) { counters.countDatagramDown(payload.count) }
+    }
+
+    /// Drops and counts a reply the egress refused.
+    @inline(never)
+    private func dropRefusal(_ reply: DatagramReply) {
+        guard case .refused(let refused) = reply else { return }
+        drop(refused.reason, "\(refused)")
+    }
+
+    /// Whether a reply of `count` bytes fits the user's bandwidth cap; dropped and counted when not.
+    @inline(never)
+    private func admitsReply(of count: Int, from source: SOCKSEndpoint) -> Bool {
+        guard let bandwidth, !bandwidth.admitDatagram(count) else { return true }
+        drop(.bandwidth, "from \(source): over the user's bandwidth cap")
+        return false
     }
 
     private func send(_ payload: ArraySlice<UInt8>, to destination: SOCKSEndpoint, through leg: any DatagramEgress) async {

@@ -10,39 +10,58 @@ extension SOCKSSession {
     /// CONNECT, ended early if the client hangs up meanwhile: `PeerHungUp`). Its UDP sockets count among
     /// the server's own while they are open; `drop` counts what the egress loses by itself (a UoT stream's
     /// end). Nil when the client has its failure reply (the upstream down or failing).
+    ///
+    /// Each way out is a function of its own, never inlined: this frame is allocated on the session task's
+    /// allocator, which keeps the slabs of its deepest stack for the session's life. With the upstream path
+    /// inlined (its configuration copy and `throughUpstreams`) and the router a value (copied in), the
+    /// frame was 2,784 bytes: a slab of its own, kept by every idle association.
     func makeDatagramEgress(drop: DropReporter) async throws -> (egress: any DatagramEgress, policy: AccessPolicy)? {
-        let configuration = context.configuration
-        let ownAddresses = context.runtime.ownAddresses
         let router = context.router
         if router.hasRoutes(for: servedUser) {
             return (makeRoutedDatagramEgress(router: router, drop: drop), access.datagramPolicy)
         }
-        switch router.defaultPlan {
-        case .direct:
-            record.via = .direct
-            let egress = try DirectDatagramEgress(
-                resolver: access.datagramResolver, policy: access.datagramPolicy, fullCone: configuration.udpFullCone,
-                lookupTimeout: configuration.connectTimeout, ownAddresses: ownAddresses)
-            return (egress, access.datagramPolicy)
-        case .allDown(let upstreams):
-            await failAllDown(upstreams, "UDP egress")
+        let plan = router.defaultPlan
+        guard case .direct = plan else { return try await makeUpstreamDatagramEgress(plan, drop: drop) }
+        record.via = .direct
+        return (try makeDirectDatagramEgress(), access.datagramPolicy)
+    }
+
+    /// A UDP socket of this session's own for its datagrams.
+    @inline(never)
+    private func makeDirectDatagramEgress() throws -> DirectDatagramEgress {
+        let configuration = context.configuration
+        return try DirectDatagramEgress(
+            resolver: access.datagramResolver, policy: access.datagramPolicy, fullCone: configuration.udpFullCone,
+            lookupTimeout: configuration.connectTimeout, ownAddresses: context.runtime.ownAddresses)
+    }
+
+    /// A UDP path through the first upstream of `plan` that gives one (see `makeDatagramEgress`); with every
+    /// upstream down, or `plan` direct, the failure reply.
+    @inline(never)
+    private func makeUpstreamDatagramEgress(
+        _ plan: EgressPlan, drop: DropReporter
+    ) async throws -> (egress: any DatagramEgress, policy: AccessPolicy)? {
+        guard case .upstreams(let upstreams) = plan else {
+            if case .allDown(let upstreams) = plan { await failAllDown(upstreams, "UDP egress") }
             return nil
-        case .upstreams(let upstreams):
-            let egress = await throughUpstreams(upstreams, "UDP egress", endsOnFIN: true) { client, proxy in
-                try await Self.openUpstreamEgress(
-                    client, transport: proxy.udpTransport, configuration: configuration, ownAddresses: ownAddresses, drop: drop, reopens: true)
-            }
-            guard let egress else {
-                if case .clientClosed = record.outcome { throw PeerHungUp() }
-                return nil
-            }
-            return (egress, access.upstreamDatagramPolicy)
         }
+        let configuration = context.configuration
+        let ownAddresses = context.runtime.ownAddresses
+        let egress = await throughUpstreams(upstreams, "UDP egress", endsOnFIN: true) { client, proxy in
+            try await Self.openUpstreamEgress(
+                client, transport: proxy.udpTransport, configuration: configuration, ownAddresses: ownAddresses, drop: drop, reopens: true)
+        }
+        guard let egress else {
+            if case .clientClosed = record.outcome { throw PeerHungUp() }
+            return nil
+        }
+        return (egress, access.upstreamDatagramPolicy)
     }
 
     /// An egress that routes each datagram: a direct socket made like the unrouted one, and an upstream's
     /// egress opened under the connect deadline, its result counted toward the upstream's health and its
     /// connect time (as a CONNECT through it would be).
+    @inline(never)
     private func makeRoutedDatagramEgress(router: Router, drop: DropReporter) -> RoutedDatagramEgress {
         let configuration = context.configuration
         let ownAddresses = context.runtime.ownAddresses

@@ -50,7 +50,9 @@ extension SOCKSSession {
         return nil
     }
 
-    /// Answers a request whose route has no upstream up: reply 03 (HTTP 502).
+    /// Answers a request whose route has no upstream up: reply 03 (HTTP 502). Never inlined: a failure path
+    /// whose reply and message would otherwise grow the frames of its callers, held for a session's life.
+    @inline(never)
     func failAllDown(_ upstreams: [RoutedUpstream], _ what: String) async {
         record.via = upstreams.first.map { .upstream($0.name) }
         await fail(.networkUnreachable, reason: "\(what): every upstream of the route is down (\(upstreams.map(\.name).joined(separator: ", ")))")

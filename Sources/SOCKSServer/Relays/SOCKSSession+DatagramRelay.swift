@@ -13,31 +13,7 @@ extension SOCKSSession {
     func serveDatagramRelay(bound: SocketAddress, abandon: () -> Void = {}, relay: (EgressForwarder) async -> SessionOutcome) async {
         let counters = RelayCounters(registry: context.metrics)
         let drop = makeDropReporter(counters: counters)
-        let egress: any DatagramEgress
-        let policy: AccessPolicy
-        do {
-            guard let opened = try await makeDatagramEgress(drop: drop) else {
-                abandon()
-                return
-            }
-            (egress, policy) = opened
-        } catch is PeerHungUp {
-            abandon()
-            record.outcome = .clientClosed
-            return
-        } catch {
-            abandon()
-            await fail(Self.upstreamFailureCode(error), reason: "cannot open the UDP egress: \(error)")
-            return
-        }
-        do {
-            try await connection.write(try datagramRelayReply(bound: bound))
-        } catch {
-            abandon()
-            egress.close()
-            record.outcome = .clientClosed
-            return
-        }
+        guard let (egress, policy) = await openDatagramRelay(bound: bound, drop: drop, abandon: abandon) else { return }
         tracker.relaying(with: counters)
         let outcome = await relay(makeForwarder(egress: egress, policy: policy, drop: drop))
         if let routed = egress as? RoutedDatagramEgress {
@@ -48,6 +24,44 @@ extension SOCKSSession {
         record.bytesDown = counters.bytesDown
         record.datagramsDropped = counters.datagramsDropped
         record.outcome = outcome
+    }
+
+    /// Opens the egress and writes the success reply naming `bound`. Nil when either failed: the client has
+    /// its failure reply or has hung up (the record says which), and `abandon` has run.
+    ///
+    /// A function of its own, never inlined: its failure paths would otherwise grow the frame of
+    /// `serveDatagramRelay`, which lies under the relay for the association's life (the task allocator keeps
+    /// the slabs of a session's deepest stack until the session ends).
+    @inline(never)
+    private func openDatagramRelay(
+        bound: SocketAddress, drop: DropReporter, abandon: () -> Void
+    ) async -> (egress: any DatagramEgress, policy: AccessPolicy)? {
+        let egress: any DatagramEgress
+        let policy: AccessPolicy
+        do {
+            guard let opened = try await makeDatagramEgress(drop: drop) else {
+                abandon()
+                return nil
+            }
+            (egress, policy) = opened
+        } catch is PeerHungUp {
+            abandon()
+            record.outcome = .clientClosed
+            return nil
+        } catch {
+            abandon()
+            await fail(Self.upstreamFailureCode(error), reason: "cannot open the UDP egress: \(error)")
+            return nil
+        }
+        do {
+            try await connection.write(try datagramRelayReply(bound: bound))
+        } catch {
+            abandon()
+            egress.close()
+            record.outcome = .clientClosed
+            return nil
+        }
+        return (egress, policy)
     }
 
     /// The success reply naming `bound`, encapsulated under GSS-API protection (a function of its own, so

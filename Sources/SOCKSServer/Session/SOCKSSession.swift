@@ -85,6 +85,19 @@ actor SOCKSSession {
             // Logins refused during a backoff are summarised by the throttle's report, not logged one by one.
             if !record.summarized { context.logger.info(record.accessEvent) }
         }
+        guard let accepted = await handshake() else { return }
+        defer { leaveUserLimit() }
+        await serveRequest(accepted)
+    }
+
+    /// The handshake under its deadline: the front-end the first byte chooses, its login, and the request
+    /// written into the record. Nil when it failed (the record says how, and the failure is logged).
+    ///
+    /// This and `serveRequest(_:)` are functions of their own, never inlined into `run()`: the task
+    /// allocator keeps the slabs of a session's deepest stack for the session's life, and `run()`'s frame,
+    /// under every relay, held the locals of both halves (752 bytes).
+    @inline(never)
+    private func handshake() async -> ClientRequest? {
         // The handshake deadline closes the connection, which wakes the pending read.
         let deadline = connection.closing(after: context.configuration.handshakeTimeout)
         defer { deadline.cancel() }
@@ -110,7 +123,7 @@ actor SOCKSSession {
             default:
                 context.logger.warning("session \(record.client): handshake failed: \(describe(failure))")
             }
-            return
+            return nil
         }
         record.user = accepted.user.map { Array($0.utf8) }
         record.protection = accepted.gssapi?.protection
@@ -120,9 +133,12 @@ actor SOCKSSession {
         tracker.accepted(user: accepted.user, command: accepted.request.command, destination: accepted.request.destination)
         context.metrics.handshakeCompleted(record)
         context.logger.debug("session \(record.client): \(accepted.request.command) \(SOCKSLogger.escapingFieldValue(accepted.request.destination.description))")
+        return accepted
+    }
 
-        deadline.cancel()
-        defer { leaveUserLimit() }
+    /// The accepted request, served by its command's relay as its user, in the client's dialect.
+    @inline(never)
+    private func serveRequest(_ accepted: ClientRequest) async {
         guard await serve(as: accepted.user) else { return }
         let uot = UoTVersion(destination: accepted.request.destination)
         if gssapi?.encapsulation != nil, uot != nil {

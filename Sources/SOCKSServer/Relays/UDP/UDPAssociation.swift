@@ -151,7 +151,14 @@ struct UDPAssociation {
             try await forwarder.relayReplies(to: &sink)
             return .failed("the egress's replies ended")
         } catch {
-            return Task.isCancelled ? .controlClosed : .failed("\(error)")
+            return Self.ending(after: error)
         }
+    }
+
+    /// How a relay loop's error ends the association. Never inlined: the message's temporaries would join
+    /// the frame of the loop, which an idle association's task keeps room for.
+    @inline(never)
+    private static func ending(after error: any Error) -> Ending {
+        Task.isCancelled ? .controlClosed : .failed("\(error)")
     }
 }

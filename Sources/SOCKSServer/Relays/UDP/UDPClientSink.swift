@@ -18,10 +18,16 @@ struct UDPClientSink: ClientDatagramSink {
 
     func accepts(from source: SOCKSEndpoint) -> Bool {
         guard client.address != nil else {
-            drop(.clientUnknown, "from \(source) before the client's first datagram")
+            dropBeforeClient(from: source)
             return false
         }
         return true
+    }
+
+    /// Never inlined: the message's temporaries would otherwise join the frame of the relay loop that asks.
+    @inline(never)
+    private func dropBeforeClient(from source: SOCKSEndpoint) {
+        drop(.clientUnknown, "from \(source) before the client's first datagram")
     }
 
     mutating func deliver(_ payload: ArraySlice<UInt8>, from source: SOCKSEndpoint) async throws -> Bool {
