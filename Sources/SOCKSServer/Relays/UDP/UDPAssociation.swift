@@ -45,9 +45,11 @@ struct UDPAssociation {
     static let socketBufferSize = 1 << 20
 
     func run() async -> Ending {
-        let watchdog = IdleWatchdog(loop: control.eventLoop, counters: counters, timeout: idleTimeout) { [clientSocket, egress] in
+        // The closures take the fields they use (the forwarder, not a copy of its egress; not a copy of
+        // this relay): each copy was room in this frame, which lies under the relay for its whole life.
+        let watchdog = IdleWatchdog(loop: control.eventLoop, counters: counters, timeout: idleTimeout) { [clientSocket, forwarder] in
             clientSocket.close()
-            egress.close()
+            forwarder.egress.close()
         }
         defer {
             watchdog.stop()
@@ -60,14 +62,14 @@ struct UDPAssociation {
         // association), wait for that. A child that ends closes the control connection, which ends this
         // task's loop: the association is over either way, and the first ending recorded is what it says.
         let first = FirstOutcome<Ending>()
-        await withDiscardingTaskGroup { [control] group in
+        await withDiscardingTaskGroup { [control, clientSocket, client, forwarder] group in
             group.addTask {
-                first.record(await self.relayToClient())
+                first.record(await Self.relayToClient(from: forwarder, through: clientSocket, to: client))
                 control.close()
             }
             if egress.endsOutsideReceive {
                 group.addTask {
-                    await egress.waitUntilEnded()
+                    await forwarder.egress.waitUntilEnded()
                     first.record(Task.isCancelled ? .controlClosed : .failed("upstream ended the association"))
                     control.close()
                 }
@@ -145,8 +147,8 @@ struct UDPAssociation {
         await forwarder.forward(datagram[payloadStart...], to: header.endpoint, lookupsIn: &lookups)
     }
 
-    private func relayToClient() async -> Ending {
-        var sink = UDPClientSink(socket: clientSocket, client: client, drop: drop)
+    private static func relayToClient(from forwarder: EgressForwarder, through clientSocket: UDPSocket, to client: UDPClientLatch) async -> Ending {
+        var sink = UDPClientSink(socket: clientSocket, client: client, drop: forwarder.drop)
         do {
             try await forwarder.relayReplies(to: &sink)
             return .failed("the egress's replies ended")

@@ -54,30 +54,23 @@ struct UoTServerRelay {
             egress.close()
             connection.close()
         }
-        var decoder = UoTStreamDecoder(serverOf: version, maximumPayload: maximumPayload)
-        decoder.receive(earlyData)
-        var frames = UoTFrames(connection: connection, decoder: decoder).makeAsyncIterator()
-
+        var frames = makeFrames()
         var connectDestination: SOCKSEndpoint?
         var framing = UoTFraming.addressed
         if version == .v2 {
-            do {
-                // A v2 stream's decoder gives the header first, or nothing.
-                guard case .header(let header)? = try await frames.next() else { return .clientClosed }
+            switch await readHeader(from: &frames) {
+            case .header(let header):
                 framing = header.framing
                 connectDestination = header.isConnect ? header.destination : nil
-            } catch let error as UoTProtocolError {
-                return .malformed(error)
-            } catch {
-                if headerDeadline?.hasFired == true { return .headerTimedOut }
-                return .failed("\(error)")
+            case .ended(let ending):
+                return ending
             }
         }
         headerDeadline?.cancel()
 
-        let watchdog = IdleWatchdog(loop: connection.eventLoop, counters: counters, timeout: idleTimeout) { [connection, egress] in
+        let watchdog = IdleWatchdog(loop: connection.eventLoop, counters: counters, timeout: idleTimeout) { [connection, forwarder] in
             connection.close()
-            egress.close()
+            forwarder.egress.close()
         }
         defer { watchdog.stop() }
         // This task decapsulates (reading the stream is also what sees the client hang up); the children
@@ -86,30 +79,65 @@ struct UoTServerRelay {
         // child that ends closes the connection, which ends this task's read; the first ending recorded
         // is what the stream says.
         let first = FirstOutcome<Ending>()
-        await withDiscardingTaskGroup { [connection, framing] group in
+        await withDiscardingTaskGroup { [connection, forwarder, framing] group in
+            // The children take the fields they use, not a copy of this relay each.
             group.addTask {
-                first.record(await self.encapsulate(framing: framing))
+                first.record(await Self.encapsulate(framing: framing, to: connection, from: forwarder))
                 connection.close()
             }
             if egress.endsOutsideReceive {
                 group.addTask {
-                    await egress.waitUntilEnded()
+                    await forwarder.egress.waitUntilEnded()
                     first.record(Task.isCancelled ? .clientClosed : .failed("upstream ended the stream"))
                     connection.close()
                 }
             }
-            first.record(await decapsulate(frames: frames, connectDestination: connectDestination, lookupsIn: &group))
+            first.record(await decapsulate(frames: &frames, connectDestination: connectDestination, lookupsIn: &group))
             group.cancelAll()
         }
         let ending = first.first ?? .clientClosed
         return watchdog.hasExpired ? .idle : ending
     }
 
+    // The stream's reader and its v2 header are made and read in functions of their own, never inlined:
+    // `run()` lies under the relay for the stream's life, and a task keeps the allocator slabs of its
+    // deepest stack until it ends. With them inlined (the decoder twice, the header's error paths) its
+    // frame was 960 bytes, and an idle stream's session task kept a slab more.
+
+    /// The reader of the client's frames, starting with the bytes that came with the request.
+    @inline(never)
+    private func makeFrames() -> UoTFrames.Iterator {
+        var decoder = UoTStreamDecoder(serverOf: version, maximumPayload: maximumPayload)
+        decoder.receive(earlyData)
+        return UoTFrames(connection: connection, decoder: decoder).makeAsyncIterator()
+    }
+
+    /// What reading a v2 stream's request header came to.
+    private enum HeaderRead {
+        case header(UoTRequestHeader)
+        case ended(Ending)
+    }
+
+    /// A v2 stream's request header: its decoder gives the header first, or nothing.
+    @inline(never)
+    private func readHeader(from frames: inout UoTFrames.Iterator) async -> HeaderRead {
+        do {
+            guard case .header(let header)? = try await frames.next() else { return .ended(.clientClosed) }
+            return .header(header)
+        } catch let error as UoTProtocolError {
+            return .ended(.malformed(error))
+        } catch {
+            if headerDeadline?.hasFired == true { return .ended(.headerTimedOut) }
+            return .ended(.failed("\(error)"))
+        }
+    }
+
     /// Frames from the client, read from the stream's `UoTFrames` (its payloads are forwarded where they
     /// lie in the reader's buffer), become datagrams. Those that wait for a name lookup are sent from
     /// child tasks in `lookups`, the stream's own group.
-    private func decapsulate(frames: UoTFrames.Iterator, connectDestination: SOCKSEndpoint?, lookupsIn lookups: inout DiscardingTaskGroup) async -> Ending {
-        var frames = frames
+    private func decapsulate(
+        frames: inout UoTFrames.Iterator, connectDestination: SOCKSEndpoint?, lookupsIn lookups: inout DiscardingTaskGroup
+    ) async -> Ending {
         do {
             while let view = try await frames.next() {
                 switch view {
@@ -130,7 +158,7 @@ struct UoTServerRelay {
         }
     }
 
-    private func encapsulate(framing: UoTFraming) async -> Ending {
+    private static func encapsulate(framing: UoTFraming, to connection: TCPConnection, from forwarder: EgressForwarder) async -> Ending {
         var sink = UoTClientSink(connection: connection, framing: framing, drop: forwarder.drop)
         do {
             try await forwarder.relayReplies(to: &sink)
