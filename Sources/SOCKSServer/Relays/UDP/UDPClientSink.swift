@@ -16,6 +16,9 @@ struct UDPClientSink: ClientDatagramSink {
         self.drop = drop
     }
 
+    /// Never inlined: the latch's address read here would otherwise be room in the relay loop's frame,
+    /// which an idle association keeps (a call per reply costs less than a slab per association).
+    @inline(never)
     func accepts(from source: SOCKSEndpoint) -> Bool {
         guard client.address != nil else {
             dropBeforeClient(from: source)
@@ -44,9 +47,15 @@ struct UDPClientSink: ClientDatagramSink {
             try await socket.send(header: header[...], payload: payload, to: destination)
             return true
         } catch {
-            drop(.undeliverable, "to client \(destination): \(error)")
+            dropUndeliverable(to: destination, error)
             return false
         }
+    }
+
+    /// Never inlined, like `dropBeforeClient`: the message's temporaries stay out of the relay loop's frame.
+    @inline(never)
+    private func dropUndeliverable(to destination: SocketAddress, _ error: any Error) {
+        drop(.undeliverable, "to client \(destination): \(error)")
     }
 
     /// A reply under GSS-API protection: header and payload wrapped whole into one message, one datagram.
@@ -64,7 +73,7 @@ struct UDPClientSink: ClientDatagramSink {
             try await socket.send(sealed, to: destination)
             return true
         } catch {
-            drop(.undeliverable, "to client \(destination): \(error)")
+            dropUndeliverable(to: destination, error)
             return false
         }
     }
