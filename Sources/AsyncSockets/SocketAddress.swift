@@ -41,7 +41,7 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Reads an address that the kernel wrote into a `sockaddr_storage`; `nil` for a non-IP family.
-    init?(storage: sockaddr_storage) {
+    package init?(storage: sockaddr_storage) {
         var storage = storage
         switch Int32(storage.ss_family) {
         case AF_INET:

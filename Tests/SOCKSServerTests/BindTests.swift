@@ -64,12 +64,13 @@ import TestSupport
         let harness = try ServerHarness { $0.bindTimeout = .seconds(3) }
         let (client, first) = try await SOCKSTestClient.open(harness.address, command: .bind, to: .unspecified)
         #expect(first.code == .succeeded)
-        let listener = SocketCensus.listenerInodes(onLocalPort: first.bound.port)
+        let bound = try #require(first.bound.socketAddress)
+        let listener = SocketCensus.listenerInodes(on: bound)
         #expect(listener.count == 1, "the BIND listener is open while the client waits")
         #expect(try await client.receive(SOCKSReply.parse) == SOCKSReply(code: .ttlExpired))
         #expect(try await client.closesWithin(.seconds(2)))
         // The listener is gone with the failure (its socket, whatever else has its port by now).
-        #expect(await ServerHarness.eventually { SocketCensus.listenerInodes(onLocalPort: first.bound.port).isDisjoint(with: listener) })
+        #expect(await ServerHarness.eventually { SocketCensus.listenerInodes(on: bound).isDisjoint(with: listener) })
         await harness.stop()
     }
 

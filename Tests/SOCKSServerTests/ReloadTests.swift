@@ -108,12 +108,12 @@ import TestSupport
         // Now remove the first address: it stops accepting (its listening socket goes: looked for by inode, as
         // a connection to the port could reach another test's server that was given it), its open session
         // goes on.
-        let firstListener = SocketCensus.listenerInodes(onLocalPort: first.port)
+        let firstListener = SocketCensus.listenerInodes(on: first)
         try #require(!firstListener.isEmpty)
         configuration.listenAddresses = [second]
         let shrunk = try await harness.server.reload(configuration)
         #expect(shrunk.closed == [first] && shrunk.kept == [added])
-        #expect(await ServerHarness.eventually { SocketCensus.listenerInodes(onLocalPort: first.port).isDisjoint(with: firstListener) })
+        #expect(await ServerHarness.eventually { SocketCensus.listenerInodes(on: first).isDisjoint(with: firstListener) })
         try await old.send([9, 9])
         #expect(try await old.receive(exactly: 2) == [9, 9], "the session of a removed listener is not dropped")
         #expect(harness.server.localAddresses == [added])

@@ -88,7 +88,7 @@ import TestSupport
         let (client, reply) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(echo.address))
         #expect(reply.code == .succeeded)
 
-        let listeners = SocketCensus.listenerInodes(onLocalPort: harness.address.port)
+        let listeners = SocketCensus.listenerInodes(on: harness.address)
         #expect(!listeners.isEmpty)
         harness.server.shutdown()
         // New clients are turned away at once: the listening sockets close (looked for by their sockets, not
@@ -96,7 +96,7 @@ import TestSupport
         #expect(await ServerHarness.eventually {
             harness.log.all.contains { $0.contains("shutting down") }
         })
-        #expect(await ServerHarness.eventually { SocketCensus.listenerInodes(onLocalPort: harness.address.port).isDisjoint(with: listeners) })
+        #expect(await ServerHarness.eventually { SocketCensus.listenerInodes(on: harness.address).isDisjoint(with: listeners) })
         // ...while the open session still relays.
         try await client.send(Array("still here".utf8))
         #expect(try await client.receive(exactly: 10) == Array("still here".utf8))

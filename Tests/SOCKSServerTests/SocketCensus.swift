@@ -65,22 +65,35 @@ enum SocketCensus {
         return count
     }
 
-    /// The inodes of this process's open TCP sockets on local port `port` that have no peer: listeners. A
+    /// The inodes of this process's open TCP sockets bound to `address` that have no peer: listeners. A
     /// test that must see a listener go looks for its socket, not for a refused connection to its port:
     /// another test running beside may have been given that port by then, and would take the connection
-    /// for a client of its own.
-    static func listenerInodes(onLocalPort port: UInt16) -> Set<String> {
+    /// for a client of its own. The whole address is compared, not the port alone: another test's listener
+    /// may have the same port number on another address (127.0.0.2, ::1).
+    static func listenerInodes(on address: SocketAddress) -> Set<String> {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return [] }
         var inodes = Set<String>()
         for name in names {
             guard let descriptor = Int32(name), socketType(of: descriptor) == Transport.tcp.socketType, !isClosed(descriptor),
-                  self.port(of: descriptor, .local) == port, self.port(of: descriptor, .remote) == nil,
+                  localAddress(of: descriptor) == address, self.port(of: descriptor, .remote) == nil,
                   let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)"),
                   target.hasPrefix("socket:["), target.hasSuffix("]")
             else { continue }
             inodes.insert(String(target.dropFirst("socket:[".count).dropLast()))
         }
         return inodes
+    }
+
+    /// The local address of a socket (`getsockname`), or nil.
+    private static func localAddress(of descriptor: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        // getsockname writes at most `length` bytes into the storage, which is large enough for any family.
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard result == 0 else { return nil }
+        return SocketAddress(storage: storage)
     }
 
     /// The inodes of the TCP sockets whose remote address is the IPv4 address `peer` (in `tcp6`, mapped).

@@ -1,3 +1,4 @@
+import AsyncSockets
 import Foundation
 import Glibc
 
@@ -17,6 +18,31 @@ package enum ListeningSockets {
             inodes.insert(String(fields[9]))
         }
         return inodes
+    }
+
+    /// The inodes of the TCP sockets listening on `address` exactly (another test may listen on the same
+    /// port number at another address). Read from the TCP tables, as `inodes(listeningOnPort:)` is.
+    package static func inodes(listeningOn address: SocketAddress) -> Set<String> {
+        let wanted = Set(tableTexts(of: address))
+        var inodes = Set<String>()
+        for fields in tcpTableRows(containing: ":\(String(format: "%04X", address.port)) ")
+        where fields[3] == "0A" && wanted.contains(String(fields[1])) {
+            inodes.insert(String(fields[9]))
+        }
+        return inodes
+    }
+
+    /// How the TCP tables print `address` as a local address: each 32-bit word of the address in the
+    /// machine's byte order, in hex, then the port; an IPv4 address also as the IPv4-mapped IPv6 address of
+    /// a dual-stack socket in `tcp6`.
+    static func tableTexts(of address: SocketAddress) -> [String] {
+        let bytes = address.ip.bytes
+        let words = stride(from: 0, to: bytes.count, by: 4).map { start in
+            bytes[start..<start + 4].reversed().map { String(format: "%02X", $0) }.joined()
+        }
+        let port = String(format: "%04X", address.port)
+        guard bytes.count == 4 else { return [words.joined() + ":" + port] }
+        return [words[0] + ":" + port, "0000000000000000FFFF0000" + words[0] + ":" + port]
     }
 
     /// The rows of `/proc/net/tcp` and `tcp6` whose text contains `needle`, each split into its fields (local
@@ -66,27 +92,49 @@ package enum ListeningSockets {
     /// TCP tables this listing misses nothing.
     package static func socketInodes(ofProcessTree pid: pid_t) -> Set<String> {
         var inodes = Set<String>()
-        var pending = [pid]
-        while let next = pending.popLast() {
-            let directory = "/proc/\(next)/fd"
+        for process in processTree(of: pid) {
+            let directory = "/proc/\(process)/fd"
             for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
                 guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(name)"),
                       target.hasPrefix("socket:["), target.hasSuffix("]")
                 else { continue }
                 inodes.insert(String(target.dropFirst("socket:[".count).dropLast()))
             }
-            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(next)/task")) ?? []
-            for task in tasks {
-                let children = (try? String(contentsOfFile: "/proc/\(next)/task/\(task)/children", encoding: .utf8)) ?? ""
-                pending += children.split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            }
         }
         return inodes
+    }
+
+    /// `pid` and its descendants, from the parent of every process in `/proc/*/stat` (which every kernel
+    /// has; `/proc/*/task/*/children` needs `CONFIG_PROC_CHILDREN`).
+    static func processTree(of pid: pid_t) -> [pid_t] {
+        var children: [pid_t: [pid_t]] = [:]
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let process = pid_t(name),
+                  let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+                  let end = stat.lastIndex(of: ")")
+            else { continue }
+            // "PID (COMMAND) STATE PPID ...": the command may hold spaces and parentheses, so read after the last ")".
+            let fields = stat[stat.index(after: end)...].split(separator: " ")
+            guard fields.count > 1, let parent = pid_t(fields[1]) else { continue }
+            children[parent, default: []].append(process)
+        }
+        var tree: [pid_t] = []
+        var pending = [pid]
+        while let next = pending.popLast() {
+            tree.append(next)
+            pending += children[next] ?? []
+        }
+        return tree
     }
 
     /// The listeners on port `port` that process `pid` or one of its descendants holds.
     package static func inodes(listeningOnPort port: UInt16, heldBy pid: pid_t) -> Set<String> {
         inodes(listeningOnPort: port).intersection(socketInodes(ofProcessTree: pid))
+    }
+
+    /// The listeners on `address` that process `pid` or one of its descendants holds.
+    package static func inodes(listeningOn address: SocketAddress, heldBy pid: pid_t) -> Set<String> {
+        inodes(listeningOn: address).intersection(socketInodes(ofProcessTree: pid))
     }
 
     /// Whether none of the sockets `listeners` is listening on `port` any more: absent from two reads of the

@@ -43,7 +43,7 @@ package final class RawUoTServer: Sendable {
 
     /// Reads exactly `count` bytes, never more, within `timeout` (a client that writes less fails the test
     /// instead of hanging it).
-    package static func read(exactly count: Int, from connection: TCPConnection, within timeout: Duration = .seconds(5)) async throws -> [UInt8] {
+    package static func read(exactly count: Int, from connection: TCPConnection, within timeout: Duration = .seconds(30)) async throws -> [UInt8] {
         try await withDeadline(timeout) {
             var result: [UInt8] = []
             while result.count < count {

@@ -102,7 +102,9 @@ final class HAProxyCluster: Sendable {
                 daemons: daemons, instances: instances, haproxy: haproxy, haproxyLogPath: logPath, configuration: file,
                 v2: v2, v1: v1, stats: stats, baselines: baselines)
             guard up else {
-                Issue.record("HAProxy did not report both instances UP in both backends within 20 s; stats:\n\(await cluster.statsCSV())\n\(cluster.logs)")
+                // The stats are asked for only from an HAProxy that holds their port (see above).
+                let statsText = listening && haproxy.isRunning ? await cluster.statsCSV() : "(HAProxy did not listen on all three ports)"
+                Issue.record("HAProxy did not report both instances UP in both backends within 20 s; stats:\n\(statsText)\n\(cluster.logs)")
                 throw SocketError.timedOut
             }
             return cluster

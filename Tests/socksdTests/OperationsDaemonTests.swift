@@ -342,7 +342,7 @@ import TestSupport
         // connection to its port could reach another test's server that was given the port.
         var firstListener = Set<String>()
         #expect(await eventually(.seconds(10)) {
-            firstListener = ListeningSockets.inodes(listeningOnPort: first.port, heldBy: daemon.process.pid)
+            firstListener = ListeningSockets.inodes(listeningOn: first, heldBy: daemon.process.pid)
             return !firstListener.isEmpty
         })
         try rewriteConfiguration(config, Self.configuration(listeners: ["127.0.0.2:0"]))

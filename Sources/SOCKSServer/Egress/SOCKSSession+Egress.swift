@@ -35,8 +35,9 @@ extension SOCKSSession {
             lookupTimeout: configuration.connectTimeout, ownAddresses: context.runtime.ownAddresses)
     }
 
-    /// A UDP path through the first upstream of `plan` that gives one (see `makeDatagramEgress`); with every
-    /// upstream down, or `plan` direct, the failure reply.
+    /// A UDP path through the first upstream of `plan` that gives one (see `makeDatagramEgress`), or, with
+    /// every upstream down, the failure reply (nil). `plan` is never `.direct` here: the caller makes that
+    /// egress itself (nil, with no reply, if it ever were).
     @inline(never)
     private func makeUpstreamDatagramEgress(
         _ plan: EgressPlan, drop: DropReporter

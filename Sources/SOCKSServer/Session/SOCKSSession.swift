@@ -3,11 +3,11 @@ import SOCKSProtocol
 
 /// One client connection, from its first byte to teardown: the pipeline that calls the stages in order.
 ///
-/// `run()` lets the first byte choose the front-end (`SOCKS5FrontEnd`, `SOCKS4FrontEnd`, `HTTPFrontEnd`),
-/// which turns the client's bytes into a `ClientRequest` (taking a login to the login stage, `LoginGate`,
-/// through `logIn`); then the user's place under its limits, the policy, the egress (`reach`,
-/// `makeDatagramEgress`: direct or upstream) and the command's relay (`Relays/`), each answering in the
-/// client's dialect.
+/// `run()` calls `handshake()`, where the first byte chooses the front-end (`SOCKS5FrontEnd`,
+/// `SOCKS4FrontEnd`, `HTTPFrontEnd`), which turns the client's bytes into a `ClientRequest` (taking a login
+/// to the login stage, `LoginGate`, through `logIn`); then `serveRequest(_:)`: the user's place under its
+/// limits, the policy, the egress (`reach`, `makeDatagramEgress`: direct or upstream) and the command's
+/// relay (`Relays/`), each answering in the client's dialect.
 ///
 /// The actor owns only what one session owns: its access record, its access policy and user, its place
 /// under the limits. The data moves on `Sendable` sockets in child tasks of `run()`'s task (a TCP relay's
@@ -268,9 +268,11 @@ actor SOCKSSession {
     }
 
     /// Writes the success reply (in the client's dialect) with `bound` as BND; a SOCKS5 reply is written from
-    /// the handshake's buffer, if the session still holds it, which then goes back to the pool.
+    /// the handshake's buffer, if the session still holds it. Either way the buffer goes back to the pool,
+    /// wiped, whether the write succeeds or not: after the reply nothing reads into it again.
     func writeSuccessReply(bound: SOCKSEndpoint) async throws {
         if let encapsulation = gssapi?.encapsulation {
+            if let buffer = spareBuffer.take() { Self.recycle(buffer) }
             try await connection.write(try encapsulation.seal(SOCKSReply(code: .succeeded, bound: bound).encoded()[...]).get())
             return
         }
@@ -280,7 +282,12 @@ actor SOCKSSession {
         }
         buffer.removeAll(keepingCapacity: true)
         SOCKSReply(code: .succeeded, bound: bound).encode(into: &buffer)
-        try await connection.write(buffer)
+        do {
+            try await connection.write(buffer)
+        } catch {
+            Self.recycle(buffer)
+            throw error
+        }
         Self.recycle(buffer)
     }
 

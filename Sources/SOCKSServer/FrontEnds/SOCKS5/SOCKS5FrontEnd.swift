@@ -9,8 +9,7 @@ import SOCKSProtocol
 /// and reads later ones into its spare room, so the whole handshake, and the success reply after it, use the
 /// one buffer the session borrowed from the pool. A chunk sequence reads into its iterator's own buffer, so
 /// the machine would copy every read into a second array: one allocation and one copy more per session,
-/// where a CONNECT session costs 32 allocations in all (microsocks: 3; `Benchmarks/run.sh`, ONLY=counts,
-/// 2026-12-06).
+/// where a CONNECT session costs 28 allocations in all (microsocks: 3; `Benchmarks/run.sh`, 2026-12-07).
 struct SOCKS5FrontEnd {
     let connection: TCPConnection
     /// Whether a password login is required (users are configured): then method `02` is offered.
