@@ -113,11 +113,15 @@ import TestSupport
         }
     }
 
+    /// How long a client of a `RawUoTServer` waits for its handshake: long, as the server is a test task
+    /// that the whole suite, starting at once, may hold up (under AddressSanitizer the default 10 s ran out).
+    static let rawServerPatience = Duration.seconds(30)
+
     @Test func uotHeaderNamesTheFirstDatagramsDestination() async throws {
         let raw = try RawUoTServer()
         defer { raw.close() }
         async let accepted = raw.acceptStream()
-        let stream = try await SOCKSClient(host: "127.0.0.1", port: raw.address.port).udpOverTCP()
+        let stream = try await SOCKSClient(host: "127.0.0.1", port: raw.address.port, handshakeTimeout: Self.rawServerPatience).udpOverTCP()
         defer { stream.close() }
         let (connection, request) = try await accepted
         defer { connection.close() }
@@ -136,7 +140,7 @@ import TestSupport
         let raw = try RawUoTServer()
         defer { raw.close() }
         async let accepted = raw.acceptStream()
-        let stream = try await SOCKSClient(host: "127.0.0.1", port: raw.address.port)
+        let stream = try await SOCKSClient(host: "127.0.0.1", port: raw.address.port, handshakeTimeout: Self.rawServerPatience)
             .udpOverTCP(connectTo: SOCKSEndpoint(address: .ipv4([1, 2, 3, 4]), port: 53))
         defer { stream.close() }
         let (connection, _) = try await accepted

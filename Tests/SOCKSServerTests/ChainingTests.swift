@@ -132,6 +132,7 @@ import TestSupport
         defer { raw.close() }
         let downstream = try ServerHarness {
             $0.upstream = UpstreamProxy(host: "127.0.0.1", port: raw.address.port, udpTransport: .udpOverTCP(.v2))
+            $0.connectTimeout = .seconds(30)  // the raw server is a test task that a busy suite may hold up
         }
         async let firstStream = raw.acceptStream()
         let client = try await UDPTestClient.associate(downstream.address)
@@ -205,6 +206,7 @@ import TestSupport
         defer { acceptor.cancel() }
         let downstream = try ServerHarness {
             $0.upstream = UpstreamProxy(host: "127.0.0.1", port: raw.address.port, udpTransport: .udpOverTCP(.v2))
+            $0.connectTimeout = .seconds(30)  // the raw server is a test task that a busy suite may hold up
         }
         let client = try await UDPTestClient.associate(downstream.address)
         defer { client.close() }
