@@ -20,32 +20,31 @@ extension SOCKSSession {
         if router.hasRoutes(for: servedUser) {
             return (makeRoutedDatagramEgress(router: router, drop: drop), access.datagramPolicy)
         }
-        let plan = router.defaultPlan
-        guard case .direct = plan else { return try await makeUpstreamDatagramEgress(plan, drop: drop) }
-        record.via = .direct
-        return (try makeDirectDatagramEgress(), access.datagramPolicy)
+        switch router.defaultPlan {
+        case .direct:
+            record.via = .direct
+            return (try makeDirectDatagramEgress(), access.datagramPolicy)
+        case .allDown(let upstreams):
+            await failAllDown(upstreams, "UDP egress")
+            return nil
+        case .upstreams(let upstreams):
+            return try await makeUpstreamDatagramEgress(upstreams, drop: drop)
+        }
     }
 
     /// A UDP socket of this session's own for its datagrams.
     @inline(never)
     private func makeDirectDatagramEgress() throws -> DirectDatagramEgress {
-        let configuration = context.configuration
-        return try DirectDatagramEgress(
-            resolver: access.datagramResolver, policy: access.datagramPolicy, fullCone: configuration.udpFullCone,
-            lookupTimeout: configuration.connectTimeout, ownAddresses: context.runtime.ownAddresses)
+        try DirectDatagramEgress(
+            resolver: access.datagramResolver, policy: access.datagramPolicy, fullCone: context.configuration.udpFullCone,
+            lookupTimeout: context.configuration.connectTimeout, ownAddresses: context.runtime.ownAddresses)
     }
 
-    /// A UDP path through the first upstream of `plan` that gives one (see `makeDatagramEgress`), or, with
-    /// every upstream down, the failure reply (nil). `plan` is never `.direct` here: the caller makes that
-    /// egress itself (nil, with no reply, if it ever were).
+    /// A UDP path through the first of `upstreams` that gives one (see `makeDatagramEgress`).
     @inline(never)
     private func makeUpstreamDatagramEgress(
-        _ plan: EgressPlan, drop: DropReporter
+        _ upstreams: [RoutedUpstream], drop: DropReporter
     ) async throws -> (egress: any DatagramEgress, policy: AccessPolicy)? {
-        guard case .upstreams(let upstreams) = plan else {
-            if case .allDown(let upstreams) = plan { await failAllDown(upstreams, "UDP egress") }
-            return nil
-        }
         let configuration = context.configuration
         let ownAddresses = context.runtime.ownAddresses
         let egress = await throughUpstreams(upstreams, "UDP egress", endsOnFIN: true) { client, proxy in

@@ -16,21 +16,12 @@ struct UDPClientSink: ClientDatagramSink {
         self.drop = drop
     }
 
-    /// Never inlined: the latch's address read here would otherwise be room in the relay loop's frame,
-    /// which an idle association keeps (a call per reply costs less than a slab per association).
-    @inline(never)
     func accepts(from source: SOCKSEndpoint) -> Bool {
         guard client.address != nil else {
-            dropBeforeClient(from: source)
+            drop(.clientUnknown, "from \(source) before the client's first datagram")
             return false
         }
         return true
-    }
-
-    /// Never inlined: the message's temporaries would otherwise join the frame of the relay loop that asks.
-    @inline(never)
-    private func dropBeforeClient(from source: SOCKSEndpoint) {
-        drop(.clientUnknown, "from \(source) before the client's first datagram")
     }
 
     mutating func deliver(_ payload: ArraySlice<UInt8>, from source: SOCKSEndpoint) async throws -> Bool {
@@ -47,15 +38,9 @@ struct UDPClientSink: ClientDatagramSink {
             try await socket.send(header: header[...], payload: payload, to: destination)
             return true
         } catch {
-            dropUndeliverable(to: destination, error)
+            drop(.undeliverable, "to client \(destination): \(error)")
             return false
         }
-    }
-
-    /// Never inlined, like `dropBeforeClient`: the message's temporaries stay out of the relay loop's frame.
-    @inline(never)
-    private func dropUndeliverable(to destination: SocketAddress, _ error: any Error) {
-        drop(.undeliverable, "to client \(destination): \(error)")
     }
 
     /// A reply under GSS-API protection: header and payload wrapped whole into one message, one datagram.
@@ -73,7 +58,7 @@ struct UDPClientSink: ClientDatagramSink {
             try await socket.send(sealed, to: destination)
             return true
         } catch {
-            dropUndeliverable(to: destination, error)
+            drop(.undeliverable, "to client \(destination): \(error)")
             return false
         }
     }
