@@ -56,9 +56,7 @@ enum SocketCensus {
         var count = 0
         for name in names {
             guard let descriptor = Int32(name), socketType(of: descriptor) == Transport.tcp.socketType, !isClosed(descriptor),
-                  let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)"),
-                  target.hasPrefix("socket:["), target.hasSuffix("]"),
-                  inodes.contains(String(target.dropFirst("socket:[".count).dropLast()))
+                  let inode = ListeningSockets.socketInode(linkedAt: "/proc/self/fd/\(name)"), inodes.contains(inode)
             else { continue }
             count += 1
         }
@@ -76,10 +74,9 @@ enum SocketCensus {
         for name in names {
             guard let descriptor = Int32(name), socketType(of: descriptor) == Transport.tcp.socketType, !isClosed(descriptor),
                   localAddress(of: descriptor) == address, self.port(of: descriptor, .remote) == nil,
-                  let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)"),
-                  target.hasPrefix("socket:["), target.hasSuffix("]")
+                  let inode = ListeningSockets.socketInode(linkedAt: "/proc/self/fd/\(name)")
             else { continue }
-            inodes.insert(String(target.dropFirst("socket:[".count).dropLast()))
+            inodes.insert(inode)
         }
         return inodes
     }
@@ -99,12 +96,10 @@ enum SocketCensus {
     /// The inodes of the TCP sockets whose remote address is the IPv4 address `peer` (in `tcp6`, mapped).
     private static func socketInodes(connectedTo peer: SocketAddress) -> Set<String> {
         guard peer.ip.isIPv4 else { return [] }
-        // The tables print an IPv4 address as one 32-bit word in host (little-endian) order.
-        let word = peer.ip.bytes.reversed().map { String(format: "%02X", $0) }.joined()
-        let port = String(format: "%04X", peer.port)
-        let wanted: Set<Substring> = ["\(word):\(port)", "0000000000000000FFFF0000\(word):\(port)"]
+        let texts = ListeningSockets.tableTexts(of: peer)
+        let wanted = Set(texts)
         var inodes = Set<String>()
-        for fields in ListeningSockets.tcpTableRows(containing: "\(word):\(port)") where wanted.contains(fields[2]) && fields[9] != "0" {
+        for fields in ListeningSockets.tcpTableRows(containing: texts[0]) where wanted.contains(String(fields[2])) && fields[9] != "0" {
             inodes.insert(String(fields[9]))
         }
         return inodes

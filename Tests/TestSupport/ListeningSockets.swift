@@ -12,30 +12,30 @@ package enum ListeningSockets {
     /// `/proc/net/tcp` and `tcp6`. Those tables are read a page at a time, not as one snapshot: with sockets
     /// opening and closing beside, a line can be missed, so use this in a condition that is waited for.
     package static func inodes(listeningOnPort port: UInt16) -> Set<String> {
-        let wantedPort = String(format: "%04X", port)
-        var inodes = Set<String>()
-        for fields in tcpTableRows(containing: ":\(wantedPort) ") where fields[3] == "0A" && fields[1].hasSuffix(":\(wantedPort)") {
-            inodes.insert(String(fields[9]))
-        }
-        return inodes
+        let wantedPort = ":" + String(format: "%04X", port)
+        return listenerInodes(onPort: port) { $0.hasSuffix(wantedPort) }
     }
 
     /// The inodes of the TCP sockets listening on `address` exactly (another test may listen on the same
     /// port number at another address). Read from the TCP tables, as `inodes(listeningOnPort:)` is.
     package static func inodes(listeningOn address: SocketAddress) -> Set<String> {
         let wanted = Set(tableTexts(of: address))
+        return listenerInodes(onPort: address.port) { wanted.contains(String($0)) }
+    }
+
+    /// The inodes of the rows in the LISTEN state (`0A`) on `port` whose local address `matches`.
+    private static func listenerInodes(onPort port: UInt16, where matches: (Substring) -> Bool) -> Set<String> {
         var inodes = Set<String>()
-        for fields in tcpTableRows(containing: ":\(String(format: "%04X", address.port)) ")
-        where fields[3] == "0A" && wanted.contains(String(fields[1])) {
+        for fields in tcpTableRows(containing: ":\(String(format: "%04X", port)) ") where fields[3] == "0A" && matches(fields[1]) {
             inodes.insert(String(fields[9]))
         }
         return inodes
     }
 
-    /// How the TCP tables print `address` as a local address: each 32-bit word of the address in the
-    /// machine's byte order, in hex, then the port; an IPv4 address also as the IPv4-mapped IPv6 address of
-    /// a dual-stack socket in `tcp6`.
-    static func tableTexts(of address: SocketAddress) -> [String] {
+    /// How the TCP tables print `address`: each 32-bit word of the address in the machine's byte order, in
+    /// hex, then the port; an IPv4 address also as the IPv4-mapped IPv6 address of a dual-stack socket in
+    /// `tcp6`.
+    package static func tableTexts(of address: SocketAddress) -> [String] {
         let bytes = address.ip.bytes
         let words = stride(from: 0, to: bytes.count, by: 4).map { start in
             bytes[start..<start + 4].reversed().map { String(format: "%02X", $0) }.joined()
@@ -95,13 +95,19 @@ package enum ListeningSockets {
         for process in processTree(of: pid) {
             let directory = "/proc/\(process)/fd"
             for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
-                guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(name)"),
-                      target.hasPrefix("socket:["), target.hasSuffix("]")
-                else { continue }
-                inodes.insert(String(target.dropFirst("socket:[".count).dropLast()))
+                if let inode = socketInode(linkedAt: "\(directory)/\(name)") { inodes.insert(inode) }
             }
         }
         return inodes
+    }
+
+    /// The inode of the socket that the descriptor link at `path` (`/proc/PID/fd/N`) names, or nil for
+    /// anything else.
+    package static func socketInode(linkedAt path: String) -> String? {
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path),
+              target.hasPrefix("socket:["), target.hasSuffix("]")
+        else { return nil }
+        return String(target.dropFirst("socket:[".count).dropLast())
     }
 
     /// `pid` and its descendants, from the parent of every process in `/proc/*/stat` (which every kernel
@@ -110,7 +116,7 @@ package enum ListeningSockets {
         var children: [pid_t: [pid_t]] = [:]
         for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let process = pid_t(name),
-                  let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+                  let stat = ProcessResources.readWhole("/proc/\(name)/stat"),
                   let end = stat.lastIndex(of: ")")
             else { continue }
             // "PID (COMMAND) STATE PPID ...": the command may hold spaces and parentheses, so read after the last ")".

@@ -42,26 +42,15 @@ enum ProcessTable {
         return targets
     }
 
-    /// The `socket:[INODE]` of the TCP socket from `local` to `remote` (over IPv4), from `/proc/net/tcp`.
+    /// The `socket:[INODE]` of the TCP socket from `local` to `remote`, from `/proc/net/tcp` and `tcp6`.
     static func tcpSocket(local: SocketAddress, remote: SocketAddress) -> String? {
-        guard let table = ProcessResources.readWhole("/proc/net/tcp") else { return nil }
-        func hex(_ address: SocketAddress) -> String {
-            // The address as the kernel prints it: the four bytes of the IPv4 address as one little-endian
-            // word, then the port.
-            let bytes = address.ip.description.split(separator: ".").compactMap { UInt8($0) }
-            return String(format: "%02X%02X%02X%02X:%04X", bytes[3], bytes[2], bytes[1], bytes[0], address.port)
-        }
-        let (wantedLocal, wantedRemote) = (hex(local), hex(remote))
-        for line in table.split(separator: "\n").dropFirst() {
-            let fields = line.split(separator: " ")
-            guard fields.count > 9, fields[1] == wantedLocal, fields[2] == wantedRemote else { continue }
-            return "socket:[\(fields[9])]"
-        }
-        return nil
+        let locals = ListeningSockets.tableTexts(of: local), remotes = Set(ListeningSockets.tableTexts(of: remote))
+        let row = ListeningSockets.tcpTableRows(containing: locals[0]).first { locals.contains(String($0[1])) && remotes.contains(String($0[2])) }
+        return row.map { "socket:[\($0[9])]" }
     }
 
     /// The `socket:[INODE]` of the listening TCP socket on `address`.
     static func listeningSocket(_ address: SocketAddress) -> String? {
-        tcpSocket(local: address, remote: SocketAddress(ip: .ipv4Any, port: 0))
+        ListeningSockets.inodes(listeningOn: address).first.map { "socket:[\($0)]" }
     }
 }
