@@ -29,10 +29,17 @@ GROUPS = [
     ("TCP throughput (MiB/s)", [(r"^TCP, (\d+ streams?) \(MiB/s\)", 1)]),
     ("Sessions per second: SOCKS5 CONNECT, 1-byte echo, close", [(r"^connections \(sessions/s, (\d+ clients)\)", 1)]),
     ("Session set-up, 64 clients (ms, connect to first echoed byte)", [(r"^session set-up (p\d+), 64 clients", 1)]),
-    ("Proxy CPU per 1,000 sessions (CPU-ms)", [(r"^proxy CPU per 1,000 sessions, (\d+ clients)", 1)]),
+    ("Proxy CPU per 1,000 sessions (CPU-ms)", [
+        (r"^proxy CPU per 1,000 sessions, (\d+ clients)", 1),
+        (r"^proxy CPU in the kernel per 1,000 sessions, 4 clients", "4 clients, kernel"),
+        (r"^proxy CPU in the kernel per 1,000 sessions, 64 clients", "64 clients, kernel"),
+    ]),
     ("UDP round trips (/s, 64 B)", [(r"^(UDP ASSOCIATE|UoT v2) round trips \(/s", 1)]),
     ("Proxy CPU per GiB relayed (CPU-s)", [(r"^proxy CPU per GiB relayed, TCP (\d+ streams?)", 1)]),
-    ("Proxy CPU per 100,000 UDP round trips (CPU-s)", [(r"^proxy CPU per 100,000 (UDP ASSOCIATE|UoT v2) round trips", 1)]),
+    ("Proxy CPU per 100,000 UDP round trips (CPU-s)", [
+        (r"^proxy CPU per 100,000 (UDP ASSOCIATE|UoT v2) round trips", 1),
+        (r"^proxy CPU in the kernel per 100,000 UDP ASSOCIATE round trips", "UDP ASSOCIATE, kernel"),
+    ]),
     ("Proxy CPU at zero load (CPU-ms)", [(r"^proxy CPU at zero load, (.*) \(CPU-ms", 1)]),
     ("Allocations per CONNECT session", [(r"^allocations per CONNECT session", "malloc and kin")]),
     ("System calls per CONNECT session", [

@@ -181,10 +181,14 @@ declare -A RESULTS
 # the machine.
 pid_of() { case $1 in socksd) echo "$SOCKSD_PID";; rules) echo "$RULES_PID";; routes) echo "$ROUTES_PID";; microsocks) echo "$MICROSOCKS_PID";; dante) echo "$DANTE_PID";; esac; }
 cpu_ns() { "$LG" cpu "$@"; }
+# The kernel's part of it alone (system time, from stime + cstime ticks): the sockets' work, which no change
+# in a proxy's own code takes away, so its CPU per unit of work cannot go below it.
+system_ns() { "$LG" cpusys "$@"; }
 
 # Each round runs the load generator once per server; its line is "rate work [p50 p99]" (work: bytes,
 # sessions or round trips carried, warm-up included). Stored per server: the rate under NAME, the proxy's
-# CPU ns per unit of work under NAME-cpu, and the set-up times (ms) under NAME-p50 and NAME-p99.
+# CPU ns per unit of work under NAME-cpu (its kernel part under NAME-sys), and the set-up times (ms) under
+# NAME-p50 and NAME-p99.
 run_metric() { # name, servers..., then "--", command template with {PORT}
     local name=$1; shift
     local servers=()
@@ -196,8 +200,8 @@ run_metric() { # name, servers..., then "--", command template with {PORT}
         for server in "${order[@]}"; do
             local port; port=$(port_of "$server")
             local pid; pid=$(pid_of "$server")
-            local before="" cpu="" value="" work="" p50="" p99="" note=""
-            [ -n "$pid" ] && before=$(cpu_ns "$pid")
+            local before="" system_before="" cpu="" system="" value="" work="" p50="" p99="" note=""
+            [ -n "$pid" ] && before=$(cpu_ns "$pid") && system_before=$(system_ns "$pid")
             read -r value work p50 p99 < <("$LG" "${@//\{PORT\}/$port}" 2>>"$WORK/errors.log" || echo failed)
             RESULTS[$name,$server]+="${value:-failed} "
             if [ -n "$p99" ]; then
@@ -207,8 +211,11 @@ run_metric() { # name, servers..., then "--", command template with {PORT}
             if [ -n "$pid" ]; then
                 cpu=$(awk -v a="$before" -v b="$(cpu_ns "$pid")" -v w="$work" \
                     'BEGIN { if (w + 0 > 0 && b + 0 >= a + 0 && a != "failed") printf "%.6f", (b - a) / w; else print "n/a" }')
+                system=$(awk -v a="$system_before" -v b="$(system_ns "$pid")" -v w="$work" \
+                    'BEGIN { if (w + 0 > 0 && b + 0 >= a + 0 && a != "failed") printf "%.6f", (b - a) / w; else print "n/a" }')
                 RESULTS[$name-cpu,$server]+="$cpu "
-                note="$note, $cpu CPU ns per unit of work ($work)"
+                RESULTS[$name-sys,$server]+="$system "
+                note="$note, $cpu CPU ns per unit of work ($work), $system of them in the kernel"
             fi
             log "$name round $round $server: $value$note"
         done
@@ -291,6 +298,8 @@ connection_rows() {
     row "session set-up p99, 64 clients (ms, connect to first echoed byte; lower is better)" connrate64-p99 1 %.3f
     row "proxy CPU per 1,000 sessions, 4 clients (CPU-ms; lower is better)" connrate-cpu 0.001 %.1f
     row "proxy CPU per 1,000 sessions, 64 clients (CPU-ms; lower is better)" connrate64-cpu 0.001 %.1f
+    row "proxy CPU in the kernel per 1,000 sessions, 4 clients (CPU-ms, part of the CPU above; lower is better)" connrate-sys 0.001 %.1f
+    row "proxy CPU in the kernel per 1,000 sessions, 64 clients (CPU-ms, part of the CPU above; lower is better)" connrate64-sys 0.001 %.1f
 }
 idle_cpu_row() { # no ratios: a fraction of a millisecond against another is noise
     echo "| proxy CPU at zero load, $IDLE_CPU_SECS s after the load tests (CPU-ms; lower is better) | | $(med idlecpu socksd) | $(med idlecpu microsocks) | $(med idlecpu dante) | | | |"
@@ -590,6 +599,7 @@ TABLE=$(
     row "proxy CPU per GiB relayed, TCP 1 stream (CPU-s; lower is better)" tcp1-cpu "$NS_PER_BYTE_TO_S_PER_GIB" %.2f
     row "proxy CPU per GiB relayed, TCP 8 streams (CPU-s; lower is better)" tcp8-cpu "$NS_PER_BYTE_TO_S_PER_GIB" %.2f
     row "proxy CPU per 100,000 UDP ASSOCIATE round trips (CPU-s; lower is better)" udp-cpu 0.0001 %.2f
+    row "proxy CPU in the kernel per 100,000 UDP ASSOCIATE round trips (CPU-s, part of the row above; lower is better)" udp-sys 0.0001 %.2f
     echo "| proxy CPU per 100,000 UoT v2 round trips (CPU-s; lower is better) | | $(med_as uot-cpu socksd 0.0001 %.2f) | | | | | |"
     idle_cpu_row
     count_rows
@@ -645,7 +655,11 @@ trips): \`loadgen cpu\` reads it before and after each test from each process's 
 (\`clock_getcpuclockid\`, nanoseconds; it includes threads that have exited, such as microsocks' thread
 per client), for the proxy's process and every live descendant (found through the ppid chains in
 \`/proc/*/stat\`: Dante's children), plus the \`cutime + cstime\` of each (clock ticks) for children that
-have exited and been reaped. CPU at zero load is the same measure over $IDLE_CPU_SECS s without any client, right after the load tests.
+have exited and been reaped. The "CPU in the kernel" rows are the system part of those CPU rows
+(\`loadgen cpusys\`: the \`stime + cstime\` ticks of the same processes; the kernel splits a thread's run
+time into user and system by its tick samples, so this part is as fine as a tick, 10 ms): the sockets'
+work in the kernel, which every proxy pays for the same sessions and round trips, so a proxy's CPU can
+go no lower than its kernel part. CPU at zero load is the same measure over $IDLE_CPU_SECS s without any client, right after the load tests.
 Memory is the growth of the proxy's process
 tree Pss while $IDLE idle sessions are held, divided by $IDLE, on a fresh instance for each kind: CONNECT
 sessions that each echoed one byte, UDP associations that each echoed one datagram, UoT v2 streams that
