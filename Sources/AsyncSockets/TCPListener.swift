@@ -76,8 +76,9 @@ package final class TCPListener: Sendable {
 
     /// Another listener on the same listening socket (a `dup` of its descriptor), watched by `loop`.
     ///
-    /// Each loop can then accept from the one queue of connections on its own thread, and serve what it
-    /// accepted there. Closing any of them stops them all: they are one socket.
+    /// Each loop can then accept from the one queue of connections on its own thread (the accepted socket
+    /// goes to the loop that `connections(assigningLoop:)` names). Closing any of them stops them all: they
+    /// are one socket.
     package func sharing(on loop: EventLoop) throws(SocketError) -> TCPListener {
         let fd = DescriptorReserve.admit(fcntl(descriptor.fd, F_DUPFD_CLOEXEC, 0))
         guard fd >= 0 else { throw .failed(operation: "dup", errno: .current) }

@@ -31,25 +31,24 @@ package final class UDPSocket: Sendable {
         self.localAddress = local
     }
 
-    /// Receives one datagram into `buffer`, starting at `offset` (room left in front lets a relay prepend a
-    /// header without copying the payload).
+    /// Receives one datagram into `buffer`. (A relay that prepends a header sends header and payload
+    /// gathered in one `sendmsg`, so no room is left in front.)
     ///
-    /// - Returns: the datagram's length (a datagram longer than the space after `offset` is cut to fit) and
-    ///   its sender, with an IPv4-mapped address written as IPv4.
-    package func receive(into buffer: inout [UInt8], at offset: Int = 0) async throws -> (count: Int, sender: SocketAddress) {
+    /// - Returns: the datagram's length (a datagram longer than the buffer is cut to fit) and its sender,
+    ///   with an IPv4-mapped address written as IPv4.
+    package func receive(into buffer: inout [UInt8]) async throws -> (count: Int, sender: SocketAddress) {
         while true {
-            if let received = try receiveNow(into: &buffer, at: offset) { return received }
+            if let received = try receiveNow(into: &buffer) { return received }
             try await descriptor.registration.wait(for: .read)
         }
     }
 
     /// Receives one datagram if one is waiting, without waiting: `nil` when none is.
-    package func receiveNow(into buffer: inout [UInt8], at offset: Int = 0) throws(SocketError) -> (count: Int, sender: SocketAddress)? {
+    package func receiveNow(into buffer: inout [UInt8]) throws(SocketError) -> (count: Int, sender: SocketAddress)? {
         let fd = descriptor.fd
         var sender: SocketAddress?
         let received = try descriptor.attempt(operation: "recvfrom") {
-            buffer.withUnsafeMutableBytes { whole in
-                let raw = UnsafeMutableRawBufferPointer(rebasing: whole[offset...])
+            buffer.withUnsafeMutableBytes { raw in
                 let (result, address) = SocketAddress.reading { Int32(Glibc.recvfrom(fd, raw.baseAddress, raw.count, 0, $0, $1)) }
                 sender = address
                 return Int(result)

@@ -4,8 +4,9 @@ import Foundation
 import Glibc
 import SOCKSServer
 
-/// The daemon's entry point. Exit codes: 0 after a clean shutdown, 64 (EX_USAGE) for a bad command line or an open proxy not asked for,
-/// 1 when it cannot start (a port in use, an unreadable users file).
+/// The daemon's entry point. Exit codes: 0 after a clean shutdown; 64 (EX_USAGE) for a bad command line, a
+/// configuration that cannot be used, or an open proxy not asked for; 1 when it cannot start (a port in
+/// use, an unreadable users file, any configuration problem that comes from the system).
 @main
 enum Socksd {
     static func main() async {

@@ -141,7 +141,7 @@ import TestSupport
         try await client.send(datagram[...], to: relay)
         let reply3 = try await withDeadline(.seconds(10)) { [client] in
             var buffer = [UInt8](repeating: 0, count: 512)
-            let (count, _) = try await client.receive(into: &buffer, at: 0)
+            let (count, _) = try await client.receive(into: &buffer)
             return Array(buffer[0..<count])
         }
         #expect(reply3.suffix(3) == [1, 2, 3])

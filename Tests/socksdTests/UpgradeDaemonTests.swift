@@ -347,9 +347,41 @@ import TestSupport
         #expect(try await daemon.stop() == 0, "log:\n\(daemon.log)")
     }
 
-    /// Waits for systemd-socket-activate's `Listening on 127.0.0.1:PORT as 3.`: until then the port refuses.
-    static func waitForSocketActivate(_ process: DaemonProcess, port: UInt16) async throws {
-        let listening = await process.waitForLog(within: .seconds(20)) { $0.contains { $0.hasPrefix("Listening on 127.0.0.1:\(port) ") } }
+    /// A `[::]` socket passed by systemd is dual-stack (`net.ipv6.bindv6only` is 0 here, as by default), so
+    /// an IPv4 client's connection arrives on it as IPv4-mapped (`::ffff:127.0.0.1`). The replies still
+    /// give the bound address in the client's own family, as IPv4 (ATYP 1): UDP ASSOCIATE's relay address,
+    /// which the client then sends its datagrams to, and a UoT stream's BND.
+    @Test func aDualStackPassedSocketRepliesToIPv4ClientsWithIPv4BoundAddresses() async throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.socketActivate) else {
+            Issue.record("\(Self.socketActivate) is not installed: run .ci/run, or apt-get install systemd")
+            return
+        }
+        let bindsBothFamilies = (try? String(contentsOfFile: "/proc/sys/net/ipv6/bindv6only", encoding: .utf8))?.hasPrefix("0") ?? false
+        try #require(bindsBothFamilies, "this test needs net.ipv6.bindv6only = 0, for a dual-stack [::] socket")
+        let echo = try LoopbackPeers.startUDPEcho()
+        defer { echo.stop() }
+        let port = try LoopbackPeers.freePort()
+        let daemon = try DaemonProcess(["-l", "[::]:\(port)", DaemonProcess.binaryPath, "--listen", "[::]:0", "--allow-from", "127.0.0.0/8"], executable: Self.socketActivate)
+        try await Self.waitForSocketActivate(daemon, port: port, host: "[::]")
+        let proxy = SocketAddress(ip: .ipv4Loopback, port: port)
+
+        let udp = try await UDPTestClient.associate(proxy)
+        #expect(udp.relay.ip == .ipv4Loopback, "UDP ASSOCIATE's relay address must be 127.0.0.1 (ATYP 1), not \(udp.relay)")
+        try await udp.send(Array("dual".utf8), to: SOCKSEndpoint(echo.address))
+        let answer = try #require(try await udp.receive(), "no datagram came back through the relay; log:\n\(daemon.log)")
+        #expect(answer.payload == Array("dual".utf8) && answer.header.endpoint == SOCKSEndpoint(echo.address))
+
+        let (uot, uotReply) = try await SOCKSTestClient.open(proxy, to: SOCKSEndpoint(address: .domain("sp.v2.udp-over-tcp.arpa"), port: 0))
+        #expect(uotReply.code == .succeeded, "\(uotReply)")
+        #expect(uotReply.bound.address == .ipv4([127, 0, 0, 1]), "a UoT stream's BND must be 127.0.0.1 (ATYP 1), not \(uotReply.bound)")
+        udp.close()
+        uot.close()
+        #expect(try await daemon.stop() == 0, "log:\n\(daemon.log)")
+    }
+
+    /// Waits for systemd-socket-activate's `Listening on HOST:PORT as 3.`: until then the port refuses.
+    static func waitForSocketActivate(_ process: DaemonProcess, port: UInt16, host: String = "127.0.0.1") async throws {
+        let listening = await process.waitForLog(within: .seconds(20)) { $0.contains { $0.hasPrefix("Listening on \(host):\(port) ") } }
         try #require(listening, "systemd-socket-activate did not listen; log:\n\(process.log)")
     }
 

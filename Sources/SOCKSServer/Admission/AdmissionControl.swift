@@ -132,7 +132,8 @@ final class AdmissionControl: Sendable {
         }
     }
 
-    /// Clients with open sessions right now, as counted for `--max-sessions-per-ip` (for tests and metrics).
+    /// Clients with open sessions right now, as counted for `--max-sessions-per-ip` (tests read it through
+    /// `SOCKSServer.admissionState`).
     var trackedClients: Int { state.withLock { $0.perClient.count } }
 
     /// The sessions `address`'s client network has open right now, as counted for `--max-sessions-per-ip`.
@@ -143,7 +144,8 @@ final class AdmissionControl: Sendable {
     /// Rate buckets held right now.
     var trackedBuckets: Int { state.withLock { $0.buckets.count } }
 
-    /// Forgets full buckets (a full bucket is the same as none); past `bucketCapacity` live ones, all.
+    /// Forgets full buckets (a full bucket is the same as none); past `bucketCapacity` live ones, also the
+    /// half with the most tokens left.
     private static func sweepBuckets(_ state: inout State, rate: SessionRate, now: Int64) {
         state.buckets = state.buckets.filter { !$0.value.isFull(rate: rate, now: now) }
         if state.buckets.count > bucketCapacity {

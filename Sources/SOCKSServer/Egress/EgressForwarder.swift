@@ -1,7 +1,7 @@
 import SOCKSProtocol
 
 /// Moves a relay's datagrams through its egress, both ways. To the egress (`forward`): inline when no name lookup is needed, else from a child task
-/// (at most `maximumLookups` at once), so one slow name never holds up the datagrams behind it. Every
+/// (at most 32 at once: `lookups`), so one slow name never holds up the datagrams behind it. Every
 /// datagram's destination is checked against the access policy first (and a direct egress checks each
 /// resolved address again, through its resolver); a denied one is dropped and counted, the relay goes on.
 /// When the egress routes datagrams one by one (`RoutedDatagramEgress`), each datagram's route names the

@@ -145,7 +145,7 @@ final class LoginThrottle: Sendable {
         }
     }
 
-    /// Whether `address` is serving a backoff now (for tests and logs).
+    /// Whether `address` is serving a backoff now (for tests).
     func isBlocked(_ address: IPAddress) -> Bool {
         let now = MonotonicClock.nanoseconds()
         return state.withLock { state in

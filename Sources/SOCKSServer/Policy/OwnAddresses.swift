@@ -1,11 +1,11 @@
 import AsyncSockets
 import Synchronization
 
-/// The addresses of this server's own sockets that open and close while it runs: its metrics listeners
-/// (TCP), and every UDP socket of its relays — each UDP ASSOCIATE's client-facing relay socket and the
-/// outgoing socket of each association and UoT stream.
+/// The addresses of this server's own sockets that open and close while it runs: its proxy and metrics
+/// listeners (TCP; a reload adds and removes them), and every UDP socket of its relays — each UDP
+/// ASSOCIATE's client-facing relay socket and the outgoing socket of each association and UoT stream.
 ///
-/// The access policy denies a destination among them like one of the proxy listeners (no loops), and a UDP
+/// The access policy denies a destination among them (no loops through this server), and a UDP
 /// association never takes a datagram from one of them for its client's: otherwise one user could send,
 /// through her own association, to another's relay socket, arrive from this host's own address and be
 /// latched as that client.
@@ -85,7 +85,7 @@ final class OwnAddresses: Sendable {
     /// Whether `address` reaches one of these sockets: the same port, and the socket's own address, or an
     /// unspecified address (the kernel takes `0.0.0.0` and `::` for this host), or, for a socket bound to a
     /// wildcard, any address of this host (`LocalAddresses`) — the same reading as for the proxy listeners
-    /// (`AccessPolicy.isOwnListener`).
+    /// (`AccessPolicy.ownAddressReason`, which asks this type).
     func contains(_ address: SocketAddress, _ transport: Transport) -> Bool {
         enum Match {
             case none, yes, ifLocal

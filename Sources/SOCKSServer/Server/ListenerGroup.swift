@@ -2,8 +2,10 @@ import AsyncSockets
 import Synchronization
 
 /// The listening sockets of one configured address: one socket, shared (dup'ed) by every event loop, so
-/// each loop accepts on its own thread and serves there what it accepted (no session starts with a
-/// thread hop). A reload keeps the group of an address that stays, so its socket never closes.
+/// each loop accepts on its own thread. A session stays on the loop that accepted it (no thread hop)
+/// unless another loop carries at least two sessions fewer (`EventLoopGroup.leastLoaded`), so long-lived
+/// sessions spread over the cores. A reload keeps the group of an address that stays, so its socket never
+/// closes.
 final class ListenerGroup: Sendable {
     /// How a listener treats its connections; a reload may change it in place (the socket stays).
     struct Mode: Sendable, Hashable {

@@ -43,8 +43,8 @@ public actor SOCKSServer {
     nonisolated let openSessions = OpenSessions()
     /// What outlives a reload: login backoffs, per-user and UDP session counts, the server's own sockets.
     nonisolated let runtime: SessionRuntime
-    /// The server's own sockets besides its proxy listeners (metrics listeners, UDP relay sockets), which
-    /// the access policy denies as destinations.
+    /// The server's own sockets (proxy and metrics listeners, UDP relay sockets), which the access policy
+    /// denies as destinations.
     nonisolated var ownAddresses: OwnAddresses { runtime.ownAddresses }
     /// What `phase` reports.
     nonisolated let lifecycle = ServerLifecycle()

@@ -46,7 +46,9 @@ indirect enum SessionOutcome: Sendable, CustomStringConvertible {
     case clientClosed
     /// A TCP relay's idle timeout ended it.
     case idleTimeout
-    /// Cancelled: the server stopped, or a reload ended it.
+    /// Cancelled: the server stopped and its grace period ran out (`shutdown()`), which cancels the
+    /// session's task. A reload that ends a session closes its connection instead: the session then ends
+    /// the way a closed connection ends it.
     case cancelled
     /// A handshake ended by an error no other case names.
     case handshakeError

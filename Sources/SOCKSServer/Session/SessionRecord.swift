@@ -25,7 +25,7 @@ struct SessionRecord: Sendable {
     var protection: GSSAPIProtection?
     var bytesUp = 0
     var bytesDown = 0
-    /// For UDP ASSOCIATE: datagrams refused or undeliverable.
+    /// For UDP ASSOCIATE and UoT streams: datagrams refused or undeliverable.
     var datagramsDropped: Int?
     /// How the session ended (the access line's `outcome`, worded only when the line is written).
     var outcome = SessionOutcome.handshakeIncomplete
@@ -53,8 +53,8 @@ struct SessionRecord: Sendable {
     }
 
     /// The info-level access line, as an event: `session` with the fields `client`, `protocol` (`socks5`,
-    /// `socks4`, `http`), `user`, `userid` (SOCKS4 only), `command` (for HTTP the request's method), `destination`, `via` (`direct`, `default` or an upstream's name), `up`, `down`, `dropped`
-    /// (UDP ASSOCIATE only), `duration` (seconds, to the millisecond) and `outcome`. In the text format that
+    /// `socks4`, `http`), `user`, `userid` (SOCKS4 only), `command` (for HTTP the request's method), `destination`, `via` (`direct`, `default` or an upstream's name), `up`, `down`,
+    /// `protection` (GSS-API logins only), `dropped` (UDP ASSOCIATE and UoT only), `duration` (seconds, to the millisecond) and `outcome`. In the text format that
     /// is `session client=… protocol=… user=… … outcome=…`, with `-` for none; the values a client chose
     /// (user, user id, destination) are escaped there (`SOCKSLogger.escapingFieldValue`):
     /// they never contain a space, `=`, `"` or a control character, so they cannot forge a field or a line.

@@ -11,7 +11,7 @@ final class SessionRuntime: Sendable {
     let userSessions = SessionLimit()
     /// Open UDP associations and UoT streams, under one key, against `maxUDPAssociations`.
     let udpAssociations = SessionLimit()
-    /// The server's metrics listeners and live UDP sockets, which no request may reach.
+    /// The server's proxy and metrics listeners and live UDP sockets, which no request may reach.
     let ownAddresses = OwnAddresses()
     /// The configured upstreams and their health, kept across reloads that leave an upstream's URL alone.
     let upstreams = UpstreamSet()

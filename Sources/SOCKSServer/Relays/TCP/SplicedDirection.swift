@@ -61,7 +61,8 @@ struct SplicedDirection {
     /// value this struct is stays small (see `sides`).
     var roundsPerAdvance: Int { bandwidth == nil ? SplicePipe.roundsBeforeYield : 1 }
 
-    /// The size of a copy buffer, used only while no pipe can be had.
+    /// The size of the large copy buffer, used once a direction has copied its first bytes through the
+    /// scratch buffer and no pipe can be had, or the kernel refused to splice.
     static let copyBufferSize = 64 * 1024
     /// How many bytes a direction copies before it splices.
     static let copyBeforeSplice = 64 * 1024
@@ -220,7 +221,8 @@ struct SplicedDirection {
                 count(written)
                 pending = pending.lowerBound + written..<pending.upperBound
             }
-            // The large buffer serves the next fill of this run; bytes left from a stack copy are done with.
+            // The large buffer serves the next fill of this run; a buffer of just the bytes the scratch copy left
+            // over (`copyThroughScratch`) is done with.
             carrier = buffer.count == Self.copyBufferSize ? .copy(buffer: buffer, pending: 0..<0) : .idle
             return nil
         }

@@ -11,8 +11,9 @@ import AsyncSockets
 /// flowing. A reset (or any other error) on one side is passed on as a reset to the other, so a cut-off
 /// download never looks complete, and the direction that met it closes both sockets, which ends the other
 /// direction; the idle watchdog and anyone ending the session close the sockets too; cancelling the
-/// caller's task cancels both. The directions end with values, not thrown errors (see
-/// `SplicedDirection.End`), and so does the relay (`Outcome`): a relay that ends with a reset allocates no
+/// caller's task cancels both. The directions end with values, not thrown errors (a
+/// direction's `SplicedDirection.Failure` goes to `TCPRelaySides.failed`, and the relay reads the end as
+/// `TCPRelaySides.Ending`), and so does the relay (`Outcome`): a relay that ends with a reset allocates no
 /// error. Either way both connections are closed when `run()` returns, and no task of the relay is left.
 struct TCPRelay {
     /// How a relay ended.
