@@ -177,6 +177,10 @@ import TestSupport
         let ending = try await harness.server.reload(configuration, endingSessionsOfRemovedUsers: true)
         #expect(ending.endedSessions == 1)
         #expect(try await kept.closesWithin(.seconds(10)))
+        // The whole session ends, not only its client's side: the relay's socket to the echo server (which
+        // sends nothing of its own) closes too, and the access line is written.
+        #expect(await ServerHarness.eventually { harness.log.all.contains { $0.contains("session client=") && $0.contains("user=bob") } }, "\(harness.log.all)")
+        #expect(await ServerHarness.eventually { harness.server.metrics.activeSessions == 0 })
         kept.close()
         await harness.stop()
     }

@@ -96,8 +96,12 @@ struct SplicedDirection {
             case .finished?, nil: return
             }
         }
-        // A close (the relay's teardown, the idle watchdog) needs no word: whoever closed knows.
+        // The awaited socket was closed here (the idle watchdog, the session ended from outside — a reload
+        // that removed its user closes only the client's connection) or the task was cancelled. Either way
+        // both sockets close: the other direction may be waiting on the other socket, which would otherwise
+        // stay open until its peer sent something.
         if Task.isCancelled { sides.cancelled() }
+        sides.closedHere()
     }
 
     /// `advance()`, with a failure handed to `sides`: how the direction stands, or nil when it failed. A

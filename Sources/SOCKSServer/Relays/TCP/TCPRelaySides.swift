@@ -46,6 +46,13 @@ final class TCPRelaySides: Sendable {
         }
     }
 
+    /// A direction's socket was closed here, or its task cancelled: both sockets close (a FIN to each peer,
+    /// no reset), which ends the other direction at its wait. Closing twice is harmless.
+    func closedHere() {
+        client.close()
+        target.close()
+    }
+
     /// A direction failed: the first failure is the relay's; the broken side's peer is reset (unless this
     /// relay closed the socket itself), and both sockets close.
     func failed(_ failure: SplicedDirection.Failure) {
