@@ -50,8 +50,6 @@ package final class EventLoop: TaskExecutor, Sendable {
 
     private struct JobQueue {
         var jobs: [QueuedJob] = []
-        /// Jobs queued since the loop was made (`jobsQueued`).
-        var queuedSoFar = 0
         /// The loop is about to sleep, or sleeps, in `epoll_wait` with no timeout.
         var sleeping = false
         /// A wake-up is already on its way; more enqueues need not write the eventfd again.
@@ -290,10 +288,6 @@ package final class EventLoop: TaskExecutor, Sendable {
         enqueue(UnownedJob(job), isolated: false)
     }
 
-    /// How many jobs have been queued on this loop since it was made (for tests and benchmarks: each is a
-    /// round trip through the queue, which a task's calls into nonisolated code should not need).
-    package var jobsQueued: Int { queue.withLock { $0.queuedSoFar } }
-
     /// Queues `job` to run on the loop's thread, isolated to the loop (an actor's job, from `isolation`) or
     /// not (a task's).
     func enqueue(_ job: UnownedJob, isolated: Bool) {
@@ -302,7 +296,6 @@ package final class EventLoop: TaskExecutor, Sendable {
             switch queue.phase {
             case .running, .stopping:
                 queue.jobs.append(QueuedJob(job: job, isolated: isolated))
-                queue.queuedSoFar &+= 1
                 guard !onLoop, queue.sleeping, !queue.wakePending else { return (false, false) }
                 queue.wakePending = true
                 return (true, false)
