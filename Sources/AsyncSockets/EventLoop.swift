@@ -14,16 +14,12 @@ import Synchronization
 /// and turns events into `IORegistration.signal` calls. Other threads that queue a job wake a sleeping
 /// loop through an `eventfd`.
 ///
-/// An actor can live on the loop too: its executor is the loop's `isolation` (a server session names its
-/// connection's loop's), whose jobs join the same queue and run on the loop's thread isolated to it (a
-/// default actor there would allocate a job to schedule itself each time it wakes: about 5 per CONNECT
-/// session, measured with heaptrack). A job that came as a task's (through `enqueue`) runs with no actor
-/// isolation, only on the loop: so that task's calls into other nonisolated async functions, and the
-/// runtime's own (`withTaskCancellationHandler`, a task group's waits), stay inline. Were every job run
-/// isolated to the loop, each such call would be a switch away from that isolation, which the runtime can
-/// make only by queueing the task again: 41 round trips through the queue per CONNECT session, counted
-/// with a `perf probe` on `swift_task_enqueue`.
-package final class EventLoop: TaskExecutor, Sendable {
+/// The loop is a `SerialExecutor` too: an actor that names it as its executor (a server session names its
+/// connection's loop) is isolated to the loop's thread. Every job runs isolated to the loop, so such an
+/// actor's code runs inline when a task of the loop calls it, and a resumption inside it comes back as a
+/// plain job of the loop's queue; a default actor there allocates a job to schedule itself each time it
+/// wakes (about 5 per CONNECT session, measured with heaptrack).
+package final class EventLoop: TaskExecutor, SerialExecutor, Sendable {
     private struct Table {
         /// Indexed by file descriptor; fds are small, dense integers.
         var registrations: [IORegistration?] = []
@@ -41,15 +37,8 @@ package final class EventLoop: TaskExecutor, Sendable {
         case stopped
     }
 
-    /// A queued job, and whether it runs isolated to the loop (it came through `isolation`) or as a task
-    /// that only prefers the loop.
-    private struct QueuedJob {
-        let job: UnownedJob
-        let isolated: Bool
-    }
-
     private struct JobQueue {
-        var jobs: [QueuedJob] = []
+        var jobs: [UnownedJob] = []
         /// The loop is about to sleep, or sleeps, in `epoll_wait` with no timeout.
         var sleeping = false
         /// A wake-up is already on its way; more enqueues need not write the eventfd again.
@@ -77,9 +66,6 @@ package final class EventLoop: TaskExecutor, Sendable {
     private let wakeFD: Int32
     private let table = Mutex(Table())
     private let queue = Mutex(JobQueue())
-    /// The serial executor of the actors on this loop, made at the first ask (it refers back to the loop,
-    /// which therefore cannot make it while it is being initialised).
-    private let isolationReference = AtomicLazyReference<LoopIsolation>()
     private let thread = Mutex(ThreadState.notStarted)
     /// Pending timers by deadline (µs, monotonic); cancelled ones leave at once.
     private let timers = Mutex(TimerHeap())
@@ -275,27 +261,15 @@ package final class EventLoop: TaskExecutor, Sendable {
     /// Whether the calling thread is this loop's.
     package var isCurrent: Bool { cepoll_current_loop() == Unmanaged.passUnretained(self).toOpaque() }
 
-    /// The serial executor of the actors that live on this loop: their jobs run on its thread, isolated to
-    /// it, one at a time with every other job of the loop.
-    package var isolation: LoopIsolation {
-        if let isolation = isolationReference.load() { return isolation }
-        return isolationReference.storeIfNil(LoopIsolation(loop: self))
-    }
-
     // MARK: TaskExecutor
 
     package func enqueue(_ job: consuming ExecutorJob) {
-        enqueue(UnownedJob(job), isolated: false)
-    }
-
-    /// Queues `job` to run on the loop's thread, isolated to the loop (an actor's job, from `isolation`) or
-    /// not (a task's).
-    func enqueue(_ job: UnownedJob, isolated: Bool) {
+        let job = UnownedJob(job)
         let onLoop = isCurrent
         let (wake, forward) = queue.withLock { queue -> (Bool, Bool) in
             switch queue.phase {
             case .running, .stopping:
-                queue.jobs.append(QueuedJob(job: job, isolated: isolated))
+                queue.jobs.append(job)
                 guard !onLoop, queue.sleeping, !queue.wakePending else { return (false, false) }
                 queue.wakePending = true
                 return (true, false)
@@ -305,6 +279,12 @@ package final class EventLoop: TaskExecutor, Sendable {
         }
         if wake { cepoll_eventfd_signal(wakeFD) }
         if forward { globalConcurrentExecutor.enqueue(ExecutorJob(job)) }
+    }
+
+    /// Traps unless the calling thread is this loop's: what `assumeIsolated` and `preconditionIsolated`
+    /// ask of an actor whose executor the loop is, when the runtime cannot tell from its own records.
+    package func checkIsolated() {
+        precondition(isCurrent, "not on the event loop's thread")
     }
 
     // MARK: Timers
@@ -431,12 +411,14 @@ package final class EventLoop: TaskExecutor, Sendable {
         cepoll_set_current_loop(Unmanaged.passUnretained(self).toOpaque())
         _ = cepoll_set_thread_name("socksd-loop-\(index)")
         let executor = asUnownedTaskExecutor()
-        let serialExecutor = isolation.asUnownedSerialExecutor()
+        // Jobs run isolated to the loop as a serial executor as well: the loop's thread runs one job at a
+        // time, so every job has the loop to itself, and actors whose executor is the loop need no hop.
+        let serialExecutor = asUnownedSerialExecutor()
         let capacity = 256
         var events = [cepoll_event](repeating: cepoll_event(), count: capacity)
         var spin = SpinPolicy(limit: spinLimit.load(ordering: .relaxed), window: Self.spinWindow)
         // Jobs are swapped out with this spare, so a turn allocates nothing.
-        var batch: [QueuedJob] = []
+        var batch: [UnownedJob] = []
         batch.reserveCapacity(256)
         while true {
             // Run what is queued, including what those jobs queue in turn, up to a bound: a session's
@@ -446,13 +428,7 @@ package final class EventLoop: TaskExecutor, Sendable {
             while ran < Self.jobsPerTurn {
                 queue.withLock { swap(&$0.jobs, &batch) }
                 if batch.isEmpty { break }
-                for queued in batch {
-                    if queued.isolated {
-                        queued.job.runSynchronously(isolatedTo: serialExecutor, taskExecutor: executor)
-                    } else {
-                        queued.job.runSynchronously(on: executor)
-                    }
-                }
+                for job in batch { job.runSynchronously(isolatedTo: serialExecutor, taskExecutor: executor) }
                 ran += batch.count
                 batch.removeAll(keepingCapacity: true)
             }

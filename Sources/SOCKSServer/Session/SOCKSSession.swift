@@ -27,7 +27,7 @@ actor SOCKSSession {
 
     /// The loop that watches the client's connection: the session's code runs there, inline for the task
     /// that serves it, and readiness resumes it without a hop through a default actor's queue.
-    nonisolated var unownedExecutor: UnownedSerialExecutor { connection.eventLoop.isolation.asUnownedSerialExecutor() }
+    nonisolated var unownedExecutor: UnownedSerialExecutor { connection.eventLoop.asUnownedSerialExecutor() }
 
     var record: SessionRecord
     /// The access policy this session works under: the server's until the login, then its user's.
