@@ -57,14 +57,15 @@ package final class SplicePipe: Sendable {
     /// Bytes in the pipe, waiting to be drained.
     package var pending: Int { buffered.load(ordering: .relaxed) }
 
-    /// Moves what `source` has (up to the pipe's capacity) into the empty pipe, without waiting.
+    /// Moves what `source` has (up to the pipe's capacity, and up to `limit` bytes) into the empty pipe,
+    /// without waiting.
     ///
     /// - Throws: `Unsupported` if the kernel refuses to splice this socket; socket errors otherwise.
-    package func fill(from source: TCPConnection) throws -> Step {
+    package func fill(from source: TCPConnection, upTo limit: Int = .max) throws -> Step {
         let input = source.descriptor
         while true {
             try input.checkOpen()
-            let filled = cepoll_splice(input.fd, writeEnd, capacity)
+            let filled = cepoll_splice(input.fd, writeEnd, min(capacity, max(1, limit)))
             if filled > 0 {
                 buffered.store(filled, ordering: .relaxed)
                 // A splice may stop at the pipe's room with bytes still queued: no reason to wait first.

@@ -66,6 +66,65 @@ import TestSupport
         await harness.stop()
     }
 
+    /// A slow cap (4,000 bytes a second) on a fast source: no chunk outruns it. Before, a splice moved up to
+    /// 1 MiB at once and paid afterwards, which let a burst through and then froze every session of the
+    /// user for minutes (the debt at 4,000 B/s), deaf meanwhile to a client that left. Asserted: what
+    /// arrived is within the burst plus the cap for the time that passed (a slow machine only delivers
+    /// less); another session of the user still echoes; and the first session ends soon after its client
+    /// resets, with its access line.
+    @Test func aSlowCapLetsNoBurstThroughAndFreezesNoSession() async throws {
+        let rate = 4000
+        let (source, task) = try Self.startSource(size: 8 * 1024 * 1024)
+        defer { source.close(); task.cancel() }
+        let echo = try LoopbackPeers.startEcho()
+        defer { echo.stop() }
+        let harness = try ServerHarness {
+            $0.users = try UserDatabase(["capped": "c"])
+            $0.userPolicies = ["capped": UserPolicy(bandwidthLimit: rate)]
+        }
+        let capped = SOCKSCredentials(username: "capped", password: "c")
+        let clock = ContinuousClock()
+        let start = clock.now
+        // Optional, and its connection never kept in a local past one read, so that it can be let go: an
+        // aborted socket sends its reset when its descriptor is released.
+        var download: SOCKSTestClient?
+        do {
+            let (client, reply) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(source.localAddress), credentials: capped)
+            #expect(reply.code == .succeeded)
+            download = client
+        }
+        var received = 0
+        while clock.now - start < .milliseconds(1500), let connection = download?.connection {
+            let count = try await withDeadline(.seconds(15)) { [connection] in
+                var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+                let count = try await connection.read(into: &chunk)
+                return count
+            }
+            guard count > 0 else { break }
+            received += count
+        }
+        let elapsed = clock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        // The burst (a tenth of a second's worth, at least 64 KiB), the cap for the time that passed, and
+        // the first 8 KiB scratch read, which may start before the balance is known to hold it.
+        let bound = 64 * 1024 + Int(Double(rate) * seconds) + 8 * 1024
+        #expect(received <= bound, "\(received) bytes in \(elapsed) under a \(rate) B/s cap (at most \(bound))")
+
+        // The user's other session is paced, not frozen: its 10 bytes come back.
+        let (other, otherReply) = try await SOCKSTestClient.open(harness.address, to: SOCKSEndpoint(echo.address), credentials: capped)
+        #expect(otherReply.code == .succeeded)
+        try await other.send(Array("ten bytes!".utf8))
+        #expect(try await withDeadline(.seconds(15)) { try await other.receive(exactly: 10) } == Array("ten bytes!".utf8))
+        other.close()
+        #expect(await ServerHarness.eventually(.seconds(15)) { harness.log.all.contains { $0.contains("session client=") && $0.contains("user=capped") } }, "\(harness.log.all)")
+
+        // The download's client resets: the session ends, it is not left waiting out a debt.
+        download?.connection.abort()
+        download = nil
+        #expect(await ServerHarness.eventually(.seconds(15)) { harness.log.all.filter { $0.contains("session client=") && $0.contains("user=capped") }.count == 2 }, "\(harness.log.all)")
+        await harness.stop()
+    }
+
     @Test func datagramsOverTheCapAreDropped() async throws {
         let echo = try LoopbackPeers.startUDPEcho()
         defer { echo.stop() }

@@ -308,18 +308,21 @@ struct HTTPForwardingRelay {
         }
     }
 
-    /// Writes `bytes` to `sink`, counted up (client to origin) or down, after waiting out the user's
-    /// bandwidth cap (paced on the client connection's loop).
+    /// Writes `bytes` to `sink`, counted up (client to origin) or down; under the user's bandwidth cap in
+    /// the pieces it allows, paced on the client connection's loop.
     private nonisolated(nonsending) static func pass(
         _ bytes: some Collection<UInt8>, to sink: TCPConnection, up: Bool, counters: RelayCounters, bandwidth: BandwidthLimiter?, loop: EventLoop
     ) async throws {
         guard !bytes.isEmpty else { return }
-        if let bandwidth {
-            while let wait = bandwidth.delay() { try await loop.sleep(for: wait) }
+        guard let bandwidth else {
+            try await sink.write(ArraySlice(bytes))
+            if up { counters.countUp(bytes.count) } else { counters.countDown(bytes.count) }
+            return
         }
-        try await sink.write(ArraySlice(bytes))
-        if up { counters.countUp(bytes.count) } else { counters.countDown(bytes.count) }
-        bandwidth?.consume(bytes.count)
+        try await bandwidth.write(ArraySlice(bytes), pacedOn: loop) { piece in
+            try await sink.write(piece)
+            if up { counters.countUp(piece.count) } else { counters.countDown(piece.count) }
+        }
     }
 
     static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)

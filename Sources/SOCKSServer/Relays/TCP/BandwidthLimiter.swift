@@ -4,18 +4,26 @@ import Synchronization
 /// One user's bandwidth cap: bytes per second across all of that user's sessions, both directions.
 ///
 /// A balance of bytes that refills at the cap, up to a burst of a tenth of a second's worth (at least
-/// 64 KiB). A TCP relay moves a bounded chunk, then pays for it (`consume`) — the balance may go below zero
-/// — and before its next chunk waits until the balance is back at zero (`delay`). So splice keeps moving
-/// whole chunks, and over any few seconds the user's rate is the cap, however many sessions share it. A
-/// datagram either fits in the balance or is dropped (`admitDatagram`): UDP is policed, not queued.
+/// 64 KiB). A TCP relay waits until the balance holds at least `minimumGrant` (`delay`), moves at most what
+/// it holds (`allowance`: a splice or a read is cut to it), then pays for what moved (`consume`). So no
+/// chunk outruns the cap: a 1 MiB splice at 100 bytes a second would otherwise have put the user hours in
+/// debt, every session of the user frozen meanwhile. Over any few seconds the user's rate is the cap,
+/// however many sessions share it (sessions on other loops may spend the same balance at once: the debt
+/// is then one allowance each, paid off before their next move). A datagram either fits in the balance or
+/// is dropped (`admitDatagram`): UDP is policed, not queued.
 final class BandwidthLimiter: Sendable {
     let bytesPerSecond: Int
     private let burst: Double
     private let state: Mutex<(balance: Double, updated: Int64)>
 
+    /// The least a move waits for: a fiftieth of a second's worth (at least a byte, at most the burst), so
+    /// a slow cap moves small pieces often rather than a byte at a time.
+    let minimumGrant: Int
+
     init(bytesPerSecond: Int) {
         self.bytesPerSecond = max(1, bytesPerSecond)
         burst = max(64 * 1024, Double(self.bytesPerSecond) / 10)
+        minimumGrant = min(Int(burst), max(1, self.bytesPerSecond / 50))
         state = Mutex((burst, MonotonicClock.nanoseconds()))
     }
 
@@ -28,15 +36,40 @@ final class BandwidthLimiter: Sendable {
         }
     }
 
-    /// How long to wait before moving more: until the balance is back at zero; nil when it is not below.
+    /// How long to wait before moving more: until the balance holds `minimumGrant`; nil when it does.
     func delay() -> Duration? {
         let now = MonotonicClock.nanoseconds()
         let deficit = state.withLock { state -> Double in
             refill(&state, now: now)
-            return -state.balance
+            return Double(minimumGrant) - state.balance
         }
         guard deficit > 0 else { return nil }
         return .nanoseconds(Int64((deficit / Double(bytesPerSecond) * 1e9).rounded(.up)))
+    }
+
+    /// The most bytes to move now: what the balance holds (at least 1, so that a move the caller already
+    /// waited for always makes progress).
+    func allowance() -> Int {
+        let now = MonotonicClock.nanoseconds()
+        return state.withLock { state in
+            refill(&state, now: now)
+            return max(1, Int(state.balance.rounded(.down)))
+        }
+    }
+
+    /// Writes `bytes` with `write` in the pieces the cap allows, waiting on `loop`'s timer before each: the
+    /// paced path of the relays that write what they hold (HTTP forwarding, GSS-API encapsulation).
+    nonisolated(nonsending) func write(
+        _ bytes: ArraySlice<UInt8>, pacedOn loop: EventLoop, with write: (ArraySlice<UInt8>) async throws -> Void
+    ) async throws {
+        var rest = bytes
+        while !rest.isEmpty {
+            while let wait = delay() { try await loop.sleep(for: wait) }
+            let piece = rest.prefix(allowance())
+            try await write(piece)
+            consume(piece.count)
+            rest = rest.dropFirst(piece.count)
+        }
     }
 
     /// Takes `bytes` for a datagram if the balance has them; false means drop it.

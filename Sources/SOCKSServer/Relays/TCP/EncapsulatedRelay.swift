@@ -72,9 +72,15 @@ struct EncapsulatedRelay {
                 }
                 consumed = reader.position - buffer.startIndex
                 if !plaintext.isEmpty {
-                    try await pay(plaintext.count)
-                    try await target.write(plaintext)
-                    counters.countUp(plaintext.count)
+                    if let bandwidth {
+                        try await bandwidth.write(plaintext[...], pacedOn: client.eventLoop) { piece in
+                            try await target.write(piece)
+                            counters.countUp(piece.count)
+                        }
+                    } else {
+                        try await target.write(plaintext)
+                        counters.countUp(plaintext.count)
+                    }
                 }
             }
             buffer.removeFirst(consumed)
@@ -93,27 +99,24 @@ struct EncapsulatedRelay {
     private func down() async throws {
         var chunk = [UInt8](repeating: 0, count: Self.readSize)
         while true {
-            let count = try await target.read(into: &chunk)
+            // Under a bandwidth cap, read no more than it allows now: the read goes to the end of the buffer,
+            // leaving room for just that much.
+            var start = 0
+            if let bandwidth {
+                while let wait = bandwidth.delay() { try await client.eventLoop.sleep(for: wait) }
+                start = chunk.count - min(chunk.count, bandwidth.allowance())
+            }
+            let count = try await target.read(into: &chunk, at: start)
             guard count > 0 else {
                 client.shutdownWrite()
                 return
             }
-            try await pay(count)
-            switch encapsulation.seal(chunk[..<count]) {
+            bandwidth?.consume(count)
+            switch encapsulation.seal(chunk[start..<(start + count)]) {
             case .success(let sealed): try await client.write(sealed)
             case .failure(let error): throw ProtectionFailure(description: error.description)
             }
             counters.countDown(count)
-        }
-    }
-
-    /// Charges `bytes` to the user's bandwidth cap, and waits on the loop's timer while the user is over
-    /// its rate.
-    private func pay(_ bytes: Int) async throws {
-        guard let bandwidth else { return }
-        bandwidth.consume(bytes)
-        while let wait = bandwidth.delay() {
-            try await client.eventLoop.sleep(for: wait)
         }
     }
 }

@@ -57,8 +57,8 @@ struct SplicedDirection {
     private var bandwidth: BandwidthLimiter? { sides.bandwidth }
     private var carrier = Carrier.idle
     /// Loads moved per `advance()` at most: `SplicePipe.roundsBeforeYield`, or 1 under a bandwidth cap so
-    /// that each step moves one pipe's worth before the cap is consulted again. Computed, not stored: the
-    /// value this struct is stays small (see `sides`).
+    /// that each step moves at most what the cap allows (`BandwidthLimiter.allowance`) before it is
+    /// consulted again. Computed, not stored: the value this struct is stays small (see `sides`).
     var roundsPerAdvance: Int { bandwidth == nil ? SplicePipe.roundsBeforeYield : 1 }
 
     /// The size of the large copy buffer, used once a direction has copied its first bytes through the
@@ -173,8 +173,9 @@ struct SplicedDirection {
         // Nothing keeps a pointer to the scratch bytes past this synchronous call (the bytes left over are
         // copied out), and `recv` writes before anything reads, so it need not be zeroed.
         try ThreadScratch.withBuffer { buffer throws(Failure) in
+            let room = UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(buffer.count, readLimit)])
             let read: Int?
-            do throws(SocketError) { read = try source.readNow(into: buffer) } catch { throw Failure(brokenSide: source, error: error) }
+            do throws(SocketError) { read = try source.readNow(into: room) } catch { throw Failure(brokenSide: source, error: error) }
             guard let read else { return .wouldBlock }
             guard read > 0 else { return .endOfStream }
             copied += read
@@ -196,6 +197,9 @@ struct SplicedDirection {
             return .moved(read)
         }
     }
+
+    /// The most bytes one read or splice may take now: what the user's bandwidth cap allows, or no limit.
+    private var readLimit: Int { bandwidth?.allowance() ?? .max }
 
     /// Gives the carrier back (the direction has ended, or is idle).
     private mutating func release() {
@@ -248,7 +252,7 @@ struct SplicedDirection {
             return .wouldBlock
         case .pipe(let pipe):
             do {
-                return try pipe.fill(from: source)
+                return try pipe.fill(from: source, upTo: readLimit)
             } catch is SplicePipe.Unsupported {
                 // Nothing moved through the pipe: give it back and copy from now on.
                 pool.recycle(pipe)
@@ -260,11 +264,19 @@ struct SplicedDirection {
             }
         case .copy(var buffer, _):
             carrier = .idle  // the buffer is moved out while it is written to, so no copy of it is made
+            // Under a bandwidth cap the read goes to the end of the buffer, leaving room for what the cap
+            // allows now; the bytes are then moved to the front, where `drain` expects them.
+            let start = buffer.count - min(buffer.count, readLimit)
             let read: Int?
-            do throws(SocketError) { read = try source.readNow(into: &buffer) } catch { throw Failure(brokenSide: source, error: error) }
+            do throws(SocketError) { read = try source.readNow(into: &buffer, at: start) } catch { throw Failure(brokenSide: source, error: error) }
             guard let read else {
                 carrier = .copy(buffer: buffer, pending: 0..<0)
                 return .wouldBlock
+            }
+            if start > 0 && read > 0 {
+                // Both ranges lie inside the buffer, whose pointer is valid only in this closure, and
+                // `copyMemory` allows them to overlap (a memmove).
+                buffer.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: $0.baseAddress! + start, byteCount: read) }
             }
             carrier = .copy(buffer: buffer, pending: 0..<read)
             copied += read
