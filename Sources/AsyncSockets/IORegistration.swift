@@ -155,13 +155,14 @@ final class IORegistration: Sendable {
 
     /// Suspends until `first` or `second` may be ready for reading (or one of them is closed, or the task is
     /// cancelled), through `wait`, which the task keeps from one wait to the next: one task can then read two
-    /// sockets, and each wait allocates nothing.
+    /// sockets, and each wait allocates nothing. `firstDirection` makes the wait on `first` one for writing
+    /// (a relay direction that waits to write and watches its source meanwhile).
     ///
     /// - Returns: the socket that may be ready, or both. Only a socket named took an edge: the other keeps any
     ///   edge it had, or gets, for its next wait, so a caller may leave it unread until a wait names it.
     /// - Throws: `SocketError.closed` when either is closed, `CancellationError` on cancellation.
     nonisolated(nonsending) static func waitForEither(
-        _ first: IORegistration, _ second: IORegistration, using wait: ReadinessWait
+        _ first: IORegistration, _ firstDirection: Direction, _ second: IORegistration, using wait: ReadinessWait
     ) async throws -> ReadinessWait.Source {
         var began = false
         let ending = await withTaskCancellationHandler {
@@ -173,12 +174,12 @@ final class IORegistration: Sendable {
                 began = true
                 // An edge an install takes after the wait has ended (through the other socket's signal, on
                 // another thread) belongs to that socket's next wait: it is given back, not dropped.
-                if let outcome = first.install(.any(wait, generation, .first), for: .read) {
+                if let outcome = first.install(.any(wait, generation, .first), for: firstDirection) {
                     // The second socket's recorded edge is taken too and named: a task whose first socket
                     // always has an edge waiting (a flood) would otherwise never hear from the second.
                     let source: ReadinessWait.Source = outcome == .ready && second.takeRecordedRead() ? .both : .first
                     if !wait.finish(generation, with: outcome, from: source), case .ready = outcome {
-                        first.recordEdge(.read)
+                        first.recordEdge(firstDirection)
                         if source == .both { second.recordEdge(.read) }
                     }
                 } else if let outcome = second.install(.any(wait, generation, .second), for: .read) {
@@ -191,14 +192,14 @@ final class IORegistration: Sendable {
         // Clear the slots this wait may still hold, so the next wait on them is not refused as busy (a wait
         // that never began holds none, and must not clear the one under way).
         if began {
-            first.remove(wait)
-            second.remove(wait)
+            first.remove(wait, from: firstDirection)
+            second.remove(wait, from: .read)
         }
         switch ending {
         case .ready(let source): return source
         case .closed: throw SocketError.closed
         case .cancelled: throw CancellationError()
-        case .busy: throw WaitOutcome.busyError(.read)
+        case .busy: throw WaitOutcome.busyError(firstDirection)
         }
     }
 
@@ -212,9 +213,12 @@ final class IORegistration: Sendable {
         }
     }
 
-    private func remove(_ wait: ReadinessWait) {
+    private func remove(_ wait: ReadinessWait, from direction: Direction) {
         state.withLock { waiters in
-            if case .any(let held, _, _)? = waiters.reader, held === wait { waiters.reader = nil }
+            switch direction {
+            case .read: if case .any(let held, _, _)? = waiters.reader, held === wait { waiters.reader = nil }
+            case .write: if case .any(let held, _, _)? = waiters.writer, held === wait { waiters.writer = nil }
+            }
         }
     }
 

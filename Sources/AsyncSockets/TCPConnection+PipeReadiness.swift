@@ -51,6 +51,9 @@ extension TCPConnection {
             package var awaiting: SocketReadiness?
             /// Why the sequence ended, once it has.
             package private(set) var ending: Ending?
+            /// The wait on the sink (to write) and the source (to read) together, made the first time the
+            /// pipe waits to write and kept for every such wait after.
+            private var writeWait: ReadinessWait?
 
             init(source: IORegistration, sink: IORegistration, awaiting: SocketReadiness?) {
                 self.source = source
@@ -73,15 +76,37 @@ extension TCPConnection {
                     return ()
                 }
                 started = true
-                // One wait for either socket: a small frame, so that a relay direction's whole task fits
-                // in the first slab of its task allocator.
-                let (registration, direction) = awaiting == .readable ? (source, IORegistration.Direction.read) : (sink, .write)
-                switch await registration.readiness(for: direction) {
+                if awaiting == .writable { return await sinkWritableOrSourceMoved() }
+                // One wait for one socket: a small frame, so that a relay direction's whole task fits in the
+                // first slab of its task allocator.
+                switch await source.readiness(for: .read) {
                 case .ready: return ()
                 case .closed: ending = .closed
                 case .cancelled: ending = .cancelled
                 // A second task waiting on one of these sockets: a misuse this pipe cannot recover from.
                 case .busy: ending = .busy
+                }
+                return nil
+            }
+
+            /// Waits until the sink may take bytes again, or the source has news: a pipe stalled on a sink
+            /// that does not read must still hear of a source that resets (it is read at no other time), so
+            /// the element comes for either, and the pipe looks at the source's state (`peerEnding`). A
+            /// function of its own, never inlined: only a pipe that ever waits to write has its frame on the
+            /// stack.
+            @inline(never)
+            private mutating func sinkWritableOrSourceMoved() async -> Void? {
+                let wait: ReadinessWait
+                if let writeWait { wait = writeWait } else { wait = ReadinessWait(); writeWait = wait }
+                do {
+                    _ = try await IORegistration.waitForEither(sink, .write, source, using: wait)
+                    return ()
+                } catch is CancellationError {
+                    ending = .cancelled
+                } catch SocketError.closed {
+                    ending = .closed
+                } catch {
+                    ending = .busy
                 }
                 return nil
             }

@@ -64,6 +64,10 @@ public final class TCPConnection: Sendable {
     /// are read at once.
     package var inputLooksDrained: Bool { descriptor.registration.inputLooksDrained }
 
+    /// Whether an event has said that the peer finished or reset (`IORegistration.peerHasEnded`): cheap, and
+    /// what to ask before the TCP state (`peerEnding`), which costs a system call.
+    package var peerHasEnded: Bool { descriptor.registration.peerHasEnded }
+
     /// Notes what a read through another call (`splice`, a peek) found: `true` when the receive queue was
     /// left empty.
     package func noteInput(drained isEmpty: Bool) {

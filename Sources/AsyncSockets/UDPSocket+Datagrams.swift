@@ -99,7 +99,7 @@ extension UDPSocket {
                     controlMayHaveInput = false
                     giveBackBuffer()
                     if controlEnded { return nil }
-                    switch try await IORegistration.waitForEither(socket.descriptor.registration, control.descriptor.registration, using: wait) {
+                    switch try await IORegistration.waitForEither(socket.descriptor.registration, .read, control.descriptor.registration, using: wait) {
                     case .first: break
                     case .second, .both: controlMayHaveInput = true
                     }

@@ -49,10 +49,10 @@ import Testing
     @Test func aFloodOnTheFirstSocketDoesNotHideTheSecond() async throws {
         let round = Round()
         round.first.signal(readable: true, writable: false, peerEnded: false)
-        #expect(try await IORegistration.waitForEither(round.first, round.second, using: round.wait) == .first)
+        #expect(try await IORegistration.waitForEither(round.first, .read, round.second, using: round.wait) == .first)
         round.first.signal(readable: true, writable: false, peerEnded: false)
         round.second.signal(readable: true, writable: false, peerEnded: true)
-        #expect(try await IORegistration.waitForEither(round.first, round.second, using: round.wait) == .both)
+        #expect(try await IORegistration.waitForEither(round.first, .read, round.second, using: round.wait) == .both)
         #expect(!round.first.recordedReadiness.read && !round.second.recordedReadiness.read, "both edges were taken")
     }
 
@@ -76,7 +76,7 @@ import Testing
             signaller.current.withLock { $0 = round }
             signaller.posted.signal()
             while signaller.spinning.load(ordering: .acquiring) < number { await Task.yield() }
-            let source = try await IORegistration.waitForEither(round.first, round.second, using: round.wait)
+            let source = try await IORegistration.waitForEither(round.first, .read, round.second, using: round.wait)
             // The round is over: the other thread stops spinning, and signals no later than it is done.
             signaller.over.store(number, ordering: .releasing)
             while signaller.finished.load(ordering: .acquiring) < number { await Task.yield() }

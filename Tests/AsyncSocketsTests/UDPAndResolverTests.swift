@@ -87,7 +87,7 @@ import TestSupport
         try await firstPeer.write([1])
         try await secondPeer.write([2])
         #expect(await eventually(.seconds(20)) { registrations.0.recordedReadiness.read && registrations.1.recordedReadiness.read })
-        #expect(try await IORegistration.waitForEither(registrations.0, registrations.1, using: wait) == .both)
+        #expect(try await IORegistration.waitForEither(registrations.0, .read, registrations.1, using: wait) == .both)
         #expect(!registrations.0.recordedReadiness.read && !registrations.1.recordedReadiness.read)
         // Each byte is read once its wait has named it, as the relay does. Epoll may report an edge-triggered
         // socket again on any later wake-up of it, with readable set while unread bytes wait; a socket with
@@ -96,22 +96,22 @@ import TestSupport
         // An edge on the second only: the wait names it, and the first keeps none.
         try await secondPeer.write([3])
         #expect(await eventually(.seconds(20)) { registrations.1.recordedReadiness.read })
-        #expect(try await IORegistration.waitForEither(registrations.0, registrations.1, using: wait) == .second)
+        #expect(try await IORegistration.waitForEither(registrations.0, .read, registrations.1, using: wait) == .second)
         Self.drain(second)
         // Nothing left: a wait now lasts until a byte comes, on either.
-        let waiting = Task { try await IORegistration.waitForEither(registrations.0, registrations.1, using: wait) }
+        let waiting = Task { try await IORegistration.waitForEither(registrations.0, .read, registrations.1, using: wait) }
         try await secondPeer.write([5])
         #expect(try await waiting.value == .second)
         Self.drain(second)
-        let again = Task { try await IORegistration.waitForEither(registrations.0, registrations.1, using: wait) }
+        let again = Task { try await IORegistration.waitForEither(registrations.0, .read, registrations.1, using: wait) }
         try await firstPeer.write([4])
         #expect(try await again.value == .first)
         // A closed socket ends the wait with an error; so does cancellation.
-        let cancelled = Task { try await IORegistration.waitForEither(registrations.0, registrations.1, using: wait) }
+        let cancelled = Task { try await IORegistration.waitForEither(registrations.0, .read, registrations.1, using: wait) }
         cancelled.cancel()
         await #expect(throws: CancellationError.self) { try await cancelled.value }
         second.close()
-        await #expect(throws: SocketError.self) { _ = try await IORegistration.waitForEither(registrations.0, registrations.1, using: wait) }
+        await #expect(throws: SocketError.self) { _ = try await IORegistration.waitForEither(registrations.0, .read, registrations.1, using: wait) }
     }
 
     /// Issue 19: the datagrams of an association and the end of its control connection, read by one task:

@@ -1,3 +1,4 @@
+import Synchronization
 import AsyncSockets
 import Testing
 import TestSupport
@@ -97,6 +98,53 @@ import TestSupport
         }
         _ = await relay.value
         observing.close()
+    }
+
+    /// A direction stalled on a sink that does not read still hears of its source's reset: the source
+    /// fills everything between (its own send buffer, the relay's pipe or buffer, the sink's receive
+    /// buffer), then resets, and the relay ends as failed, the sink's peer reset too. Before, the relay read
+    /// the source at no other time, and it waited for the sink for as long as the sink did not read.
+    @Test(arguments: [true, false], [true, false])
+    func aSourceThatResetsWhileTheSinkDoesNotReadEndsTheRelay(splicing: Bool, targetResets: Bool) async throws {
+        let relay: Task<TCPRelay.Outcome, Never>
+        let stalled: TCPConnection
+        // The only reference to the resetting end: the reset goes out when its descriptor is released.
+        var resetting: TCPConnection?
+        do {
+            let started = try await Self.startRelay(pipes: Self.pipes(splicing: splicing))
+            relay = started.relay
+            stalled = targetResets ? started.client : started.target
+            resetting = targetResets ? started.target : started.client
+        }
+        // Write until nothing more goes for a few rounds (bounded: at most 256 MiB, at most 400 rounds).
+        let block = [UInt8](repeating: 0x42, count: 256 * 1024)
+        var written = 0
+        var idleRounds = 0
+        for _ in 0..<400 where idleRounds < 5 && written < 256 * 1024 * 1024 {
+            var moved = 0
+            while let connection = resetting, let count = try connection.writeNow(block[...]), count > 0 { moved += count }
+            written += moved
+            idleRounds = moved == 0 ? idleRounds + 1 : 0
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(idleRounds == 5, "the writer never stalled after \(written) bytes")
+        resetting?.abort()
+        resetting = nil
+        // Awaited beside, so that a relay that never ends fails the test (and is then cancelled) instead of
+        // holding it: a task's value does not answer cancellation.
+        let ended = Atomic<Bool>(false)
+        let watcher = Task { let outcome = await relay.value; ended.store(true, ordering: .releasing); return outcome }
+        let endedInTime = await ServerHarness.eventually(.seconds(20)) { ended.load(ordering: .acquiring) }
+        #expect(endedInTime, "the relay did not end after its stalled source reset")
+        if !endedInTime { relay.cancel() }
+        let outcome = await watcher.value
+        #expect(outcome == .failed(.disconnected), "\(outcome)")
+        // The side that never read gets the reset passed on.
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        await #expect(throws: SocketError.disconnected) {
+            while try await stalled.read(into: &buffer) > 0 {}
+        }
+        stalled.close()
     }
 
     /// An idle relay holds no splice pipe: pipes are taken while bytes move and given back when empty.

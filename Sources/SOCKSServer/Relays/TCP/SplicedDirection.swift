@@ -142,7 +142,10 @@ struct SplicedDirection {
     private mutating func advance() throws(Failure) -> Progress {
         var rounds = 0
         while true {
-            if let blocked = try drain() { return blocked }
+            if let blocked = try drain() {
+                try checkSourceWhileStalled()
+                return blocked
+            }
             if rounds == roundsPerAdvance { return .busy }
             rounds += 1
             switch try fill() {
@@ -196,6 +199,16 @@ struct SplicedDirection {
             }
             return .moved(read)
         }
+    }
+
+    /// While the sink takes nothing, the source is not read, so its reset would go unseen (the wait for the
+    /// sink also wakes for the source: `PipeReadiness`): a source that reset ends the direction as a
+    /// failure, which resets the sink's peer and closes both. A FIN does not: what is held still goes on
+    /// once the sink reads, and the FIN after it. The TCP state is asked only once an event said the peer
+    /// ended.
+    private func checkSourceWhileStalled() throws(Failure) {
+        guard source.peerHasEnded, source.peerEnding == .reset else { return }
+        throw Failure(brokenSide: source, error: .disconnected)
     }
 
     /// The most bytes one read or splice may take now: what the user's bandwidth cap allows, or no limit.
