@@ -65,8 +65,20 @@ public final class TCPConnection: Sendable {
     package var inputLooksDrained: Bool { descriptor.registration.inputLooksDrained }
 
     /// Whether an event has said that the peer finished or reset (`IORegistration.peerHasEnded`): cheap, and
-    /// what to ask before the TCP state (`peerEnding`), which costs a system call.
+    /// what to ask before `takePendingError()`, which costs a system call.
     package var peerHasEnded: Bool { descriptor.registration.peerHasEnded }
+
+    /// The error the kernel holds for this socket (`SO_ERROR`: a reset from the peer), taken (the kernel
+    /// clears it); nil when there is none. Unlike the TCP state, it tells a reset from a connection that
+    /// closed in order: both FINs exchanged also leave the state `CLOSE`, with bytes perhaps still queued.
+    package func takePendingError() -> SocketError? {
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor.fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else {
+            return isClosed ? nil : .failed(operation: "getsockopt(SO_ERROR)", errno: .current)
+        }
+        return error == 0 ? nil : .from(Errno(rawValue: error), operation: "recv")
+    }
 
     /// Notes what a read through another call (`splice`, a peek) found: `true` when the receive queue was
     /// left empty.

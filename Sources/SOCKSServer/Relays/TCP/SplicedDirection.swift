@@ -204,11 +204,12 @@ struct SplicedDirection {
     /// While the sink takes nothing, the source is not read, so its reset would go unseen (the wait for the
     /// sink also wakes for the source: `PipeReadiness`): a source that reset ends the direction as a
     /// failure, which resets the sink's peer and closes both. A FIN does not: what is held still goes on
-    /// once the sink reads, and the FIN after it. The TCP state is asked only once an event said the peer
-    /// ended.
+    /// once the sink reads, and the FIN after it. The kernel's pending error is asked only once an event
+    /// said the peer ended (not the TCP state: a connection closed in order, both FINs exchanged, is `CLOSE`
+    /// too).
     private func checkSourceWhileStalled() throws(Failure) {
-        guard source.peerHasEnded, source.peerEnding == .reset else { return }
-        throw Failure(brokenSide: source, error: .disconnected)
+        guard source.peerHasEnded, let error = source.takePendingError() else { return }
+        throw Failure(brokenSide: source, error: error)
     }
 
     /// The most bytes one read or splice may take now: what the user's bandwidth cap allows, or no limit.
