@@ -6,7 +6,8 @@ extension TCPConnection {
     }
 
     /// The moments a one-way pipe (source → sink) may move bytes again, as an `AsyncSequence`: the source
-    /// readable, or the sink writable, whichever the pipe waits for.
+    /// readable, or the sink writable, whichever the pipe waits for (a wait for the sink may also wake for
+    /// the source: `Iterator.watchesSourceWhileWriting`).
     ///
     /// A pipe works in nonblocking steps, and when a step cannot go on it knows what holds it up: it says so
     /// in `Iterator.awaiting` before it asks for the next element. The first element comes at once (a pipe
@@ -51,6 +52,9 @@ extension TCPConnection {
             package var awaiting: SocketReadiness?
             /// Why the sequence ended, once it has.
             package private(set) var ending: Ending?
+            /// Whether a wait for the sink also wakes for the source (`sinkWritableOrSourceMoved`): set by a
+            /// pipe that must hear of its source's reset while it cannot write.
+            package var watchesSourceWhileWriting = false
             /// The wait on the sink (to write) and the source (to read) together, made the first time the
             /// pipe waits to write and kept for every such wait after.
             private var writeWait: ReadinessWait?
@@ -76,10 +80,11 @@ extension TCPConnection {
                     return ()
                 }
                 started = true
-                if awaiting == .writable { return await sinkWritableOrSourceMoved() }
+                if awaiting == .writable && watchesSourceWhileWriting { return await sinkWritableOrSourceMoved() }
                 // One wait for one socket: a small frame, so that a relay direction's whole task fits in the
                 // first slab of its task allocator.
-                switch await source.readiness(for: .read) {
+                let (registration, direction) = awaiting == .readable ? (source, IORegistration.Direction.read) : (sink, .write)
+                switch await registration.readiness(for: direction) {
                 case .ready: return ()
                 case .closed: ending = .closed
                 case .cancelled: ending = .cancelled
@@ -91,9 +96,9 @@ extension TCPConnection {
 
             /// Waits until the sink may take bytes again, or the source has news: a pipe stalled on a sink
             /// that does not read must still hear of a source that resets (it is read at no other time), so
-            /// the element comes for either, and the pipe looks at the source's state (`peerEnding`). A
-            /// function of its own, never inlined: only a pipe that ever waits to write has its frame on the
-            /// stack.
+            /// the element comes for either, and the pipe looks at the source's pending error
+            /// (`TCPConnection.takePendingReset`). A function of its own, never inlined: only a pipe that ever
+            /// waits to write has its frame on the stack.
             @inline(never)
             private mutating func sinkWritableOrSourceMoved() async -> Void? {
                 let wait: ReadinessWait

@@ -65,19 +65,21 @@ public final class TCPConnection: Sendable {
     package var inputLooksDrained: Bool { descriptor.registration.inputLooksDrained }
 
     /// Whether an event has said that the peer finished or reset (`IORegistration.peerHasEnded`): cheap, and
-    /// what to ask before `takePendingError()`, which costs a system call.
+    /// what to ask before `takePendingReset()`, which costs a system call.
     package var peerHasEnded: Bool { descriptor.registration.peerHasEnded }
 
-    /// The error the kernel holds for this socket (`SO_ERROR`: a reset from the peer), taken (the kernel
-    /// clears it); nil when there is none. Unlike the TCP state, it tells a reset from a connection that
-    /// closed in order: both FINs exchanged also leave the state `CLOSE`, with bytes perhaps still queued.
-    package func takePendingError() -> SocketError? {
+    /// The reset the kernel holds for this socket (`SO_ERROR` naming `ECONNRESET`, `EPIPE` or `ETIMEDOUT`),
+    /// taken (the kernel clears it); nil when there is none. Unlike the TCP state, it tells a reset from a
+    /// connection that closed in order (both FINs exchanged also leave the state `CLOSE`); other errors
+    /// there are soft ones TCP recovers from (an ICMP unreachable), and are put back as none.
+    package func takePendingReset() -> SocketError? {
         var error: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(descriptor.fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else {
-            return isClosed ? nil : .failed(operation: "getsockopt(SO_ERROR)", errno: .current)
+        guard getsockopt(descriptor.fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else { return nil }
+        switch Errno(rawValue: error) {
+        case .connectionReset, .brokenPipe, Errno(rawValue: ETIMEDOUT): return .from(Errno(rawValue: error), operation: "recv")
+        default: return nil
         }
-        return error == 0 ? nil : .from(Errno(rawValue: error), operation: "recv")
     }
 
     /// Notes what a read through another call (`splice`, a peek) found: `true` when the receive queue was

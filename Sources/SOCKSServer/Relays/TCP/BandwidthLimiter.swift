@@ -4,13 +4,13 @@ import Synchronization
 /// One user's bandwidth cap: bytes per second across all of that user's sessions, both directions.
 ///
 /// A balance of bytes that refills at the cap, up to a burst of a tenth of a second's worth (at least
-/// 64 KiB). A TCP relay waits until the balance holds at least `minimumGrant` (`delay`), moves at most what
-/// it holds (`allowance`: a splice or a read is cut to it), then pays for what moved (`consume`). So no
-/// chunk outruns the cap: a 1 MiB splice at 100 bytes a second would otherwise have put the user hours in
-/// debt, every session of the user frozen meanwhile. Over any few seconds the user's rate is the cap,
-/// however many sessions share it (sessions on other loops may spend the same balance at once: the debt
-/// is then one allowance each, paid off before their next move). A datagram either fits in the balance or
-/// is dropped (`admitDatagram`): UDP is policed, not queued.
+/// 64 KiB). A TCP relay waits until the balance holds at least `minimumGrant` (`delay`), takes at most what
+/// it holds (`allowance`: a splice or a read is cut to it), and pays for what it took at once (`consume`).
+/// So no chunk outruns the cap: a 1 MiB splice at 100 bytes a second would otherwise have put the user
+/// hours in debt, every session of the user frozen meanwhile. Over any few seconds the user's rate is the
+/// cap, however many sessions share it (directions on other threads may take the same balance at once:
+/// the debt is then one allowance each, paid off before their next move). A datagram either fits in the
+/// balance or is dropped (`admitDatagram`): UDP is policed, not queued.
 final class BandwidthLimiter: Sendable {
     let bytesPerSecond: Int
     private let burst: Double
@@ -66,8 +66,9 @@ final class BandwidthLimiter: Sendable {
         while !rest.isEmpty {
             while let wait = delay() { try await loop.sleep(for: wait) }
             let piece = rest.prefix(allowance())
-            try await write(piece)
+            // Paid before the write, which may wait: another writer of the user must not take it meanwhile.
             consume(piece.count)
+            try await write(piece)
             rest = rest.dropFirst(piece.count)
         }
     }

@@ -11,8 +11,8 @@ import Glibc
 /// heap buffer (only bytes the sink cannot take at once are kept, in a buffer of their size). After that the
 /// direction splices through a pipe from the pool (zero copy for bulk transfers), or copies through a large
 /// buffer when no pipe can be had (the process is short of descriptors) or the kernel refuses to splice.
-/// EOF from the source becomes a half-close of the sink; every byte that reaches the sink is counted (and
-/// paid for under the user's bandwidth cap).
+/// EOF from the source becomes a half-close of the sink; every byte that reaches the sink is counted, and
+/// every byte taken from the source is paid for under the user's bandwidth cap.
 struct SplicedDirection {
     /// Which way the bytes go, for the counters: client → target is up.
     enum Way {
@@ -88,6 +88,9 @@ struct SplicedDirection {
             counters.relayTaskEnded()
         }
         var readiness = source.readiness(pipingTo: sink).makeAsyncIterator()
+        // Only the client's reset is looked for while the direction waits to write (see
+        // `checkSourceWhileStalled`).
+        readiness.watchesSourceWhileWriting = way == .up
         while await readiness.next() != nil {
             if bandwidth != nil, !(await waitedForBandwidth()) { return sides.cancelled() }
             switch step() {
@@ -126,12 +129,18 @@ struct SplicedDirection {
         return true
     }
 
-    /// Counts bytes that reached the sink, and pays for them under the bandwidth cap.
+    /// Counts bytes that reached the sink.
     private func count(_ bytes: Int) {
         switch way {
         case .up: counters.countUp(bytes)
         case .down: counters.countDown(bytes)
         }
+    }
+
+    /// Pays for bytes taken from the source under the bandwidth cap: when they are taken, not when the sink
+    /// takes them, so that another direction of the user does not spend the same balance meanwhile (a
+    /// carrier may hold what it took for as long as the sink reads slowly).
+    private func pay(_ bytes: Int) {
         bandwidth?.consume(bytes)
     }
 
@@ -182,6 +191,7 @@ struct SplicedDirection {
             guard let read else { return .wouldBlock }
             guard read > 0 else { return .endOfStream }
             copied += read
+            pay(read)
             var written = 0
             while written < read {
                 let step: Int?
@@ -201,14 +211,16 @@ struct SplicedDirection {
         }
     }
 
-    /// While the sink takes nothing, the source is not read, so its reset would go unseen (the wait for the
-    /// sink also wakes for the source: `PipeReadiness`): a source that reset ends the direction as a
-    /// failure, which resets the sink's peer and closes both. A FIN does not: what is held still goes on
-    /// once the sink reads, and the FIN after it. The kernel's pending error is asked only once an event
-    /// said the peer ended (not the TCP state: a connection closed in order, both FINs exchanged, is `CLOSE`
-    /// too).
+    /// While the sink takes nothing, the source is not read, so a client's reset would go unseen: the
+    /// client→target direction, stalled on a target that does not read, also wakes for the client
+    /// (`PipeReadiness.Iterator.watchesSourceWhileWriting`), and a client that reset ends it as a failure,
+    /// which resets the target and closes both. A client that aborts is gone: what it sent and the relay
+    /// still holds is dropped, as a proxy aborts the server side when its client aborts. The other way is
+    /// left as it was: a target that resets after its response keeps what it sent flowing to a slow client,
+    /// whose read then meets the reset (Linux hands out queued bytes before the error). A FIN ends nothing
+    /// here. The kernel's pending error is asked only once an event said the peer ended.
     private func checkSourceWhileStalled() throws(Failure) {
-        guard source.peerHasEnded, let error = source.takePendingError() else { return }
+        guard way == .up, source.peerHasEnded, let error = source.takePendingReset() else { return }
         throw Failure(brokenSide: source, error: error)
     }
 
@@ -266,7 +278,9 @@ struct SplicedDirection {
             return .wouldBlock
         case .pipe(let pipe):
             do {
-                return try pipe.fill(from: source, upTo: readLimit)
+                let step = try pipe.fill(from: source, upTo: readLimit)
+                if case .moved(let filled) = step { pay(filled) }
+                return step
             } catch is SplicePipe.Unsupported {
                 // Nothing moved through the pipe: give it back and copy from now on.
                 pool.recycle(pipe)
@@ -294,6 +308,7 @@ struct SplicedDirection {
             }
             carrier = .copy(buffer: buffer, pending: 0..<read)
             copied += read
+            pay(read)
             return read == 0 ? .endOfStream : .moved(read)
         }
     }

@@ -32,8 +32,8 @@ struct TCPRelay {
     let target: TCPConnection
     let idleTimeout: Duration?
     let counters: RelayCounters
-    /// The user's bandwidth cap, if it has one: each load is paid for after it moves, and a direction waits
-    /// before the next while the user is over its rate.
+    /// The user's bandwidth cap, if it has one: a direction waits until the cap allows a piece, takes no
+    /// more than it allows, and pays for it as it takes it (`BandwidthLimiter`).
     var bandwidth: BandwidthLimiter?
     /// Where the directions take their pipes.
     var pipes = SplicePipePool.shared

@@ -47,7 +47,8 @@ final class TCPRelaySides: Sendable {
     }
 
     /// A direction's socket was closed here, or its task cancelled: both sockets close (a FIN to each peer,
-    /// no reset), which ends the other direction at its wait. Closing twice is harmless.
+    /// unless bytes it sent are still unread here, which the kernel answers with a reset), which ends the
+    /// other direction at its wait. Closing twice is harmless.
     func closedHere() {
         client.close()
         target.close()
@@ -56,6 +57,9 @@ final class TCPRelaySides: Sendable {
     /// A direction failed: the first failure is the relay's; the broken side's peer is reset (unless this
     /// relay closed the socket itself), and both sockets close.
     func failed(_ failure: SplicedDirection.Failure) {
+        // A socket closed here (the session ended from outside, the idle watchdog) that a direction met
+        // after waking is no failure of the relay's: it ends as a close from outside does.
+        if failure.error == .closed { return closedHere() }
         let isFirst = state.withLock { ending in
             if case .failed = ending { return false }
             ending = .failed(failure.error)
