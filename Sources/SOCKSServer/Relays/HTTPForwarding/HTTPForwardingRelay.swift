@@ -314,12 +314,7 @@ struct HTTPForwardingRelay {
         _ bytes: some Collection<UInt8>, to sink: TCPConnection, up: Bool, counters: RelayCounters, bandwidth: BandwidthLimiter?, loop: EventLoop
     ) async throws {
         guard !bytes.isEmpty else { return }
-        guard let bandwidth else {
-            try await sink.write(ArraySlice(bytes))
-            if up { counters.countUp(bytes.count) } else { counters.countDown(bytes.count) }
-            return
-        }
-        try await bandwidth.write(ArraySlice(bytes), pacedOn: loop) { piece in
+        try await BandwidthLimiter.write(ArraySlice(bytes), under: bandwidth, pacedOn: loop) { piece in
             try await sink.write(piece)
             if up { counters.countUp(piece.count) } else { counters.countDown(piece.count) }
         }

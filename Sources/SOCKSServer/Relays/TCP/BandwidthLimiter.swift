@@ -57,17 +57,28 @@ final class BandwidthLimiter: Sendable {
         }
     }
 
-    /// Writes `bytes` with `write` in the pieces the cap allows, waiting on `loop`'s timer before each: the
-    /// paced path of the relays that write what they hold (HTTP forwarding, GSS-API encapsulation).
-    nonisolated(nonsending) func write(
-        _ bytes: ArraySlice<UInt8>, pacedOn loop: EventLoop, with write: (ArraySlice<UInt8>) async throws -> Void
+    /// Waits on `loop`'s timer until the balance holds `minimumGrant` (`delay`): what every capped move
+    /// does before it takes its `allowance`.
+    ///
+    /// - Throws: `CancellationError` when the waiting task is cancelled.
+    nonisolated(nonsending) func waitForGrant(on loop: EventLoop) async throws {
+        while let wait = delay() { try await loop.sleep(for: wait) }
+    }
+
+    /// Writes `bytes` with `write`: at once without a cap, and under one in the pieces it allows, waiting on
+    /// `loop`'s timer before each. The write path of the relays that write what they hold (HTTP forwarding,
+    /// GSS-API encapsulation).
+    nonisolated(nonsending) static func write(
+        _ bytes: ArraySlice<UInt8>, under cap: BandwidthLimiter?, pacedOn loop: EventLoop,
+        with write: (ArraySlice<UInt8>) async throws -> Void
     ) async throws {
+        guard let cap else { return try await write(bytes) }
         var rest = bytes
         while !rest.isEmpty {
-            while let wait = delay() { try await loop.sleep(for: wait) }
-            let piece = rest.prefix(allowance())
+            try await cap.waitForGrant(on: loop)
+            let piece = rest.prefix(cap.allowance())
             // Paid before the write, which may wait: another writer of the user must not take it meanwhile.
-            consume(piece.count)
+            cap.consume(piece.count)
             try await write(piece)
             rest = rest.dropFirst(piece.count)
         }

@@ -72,14 +72,9 @@ struct EncapsulatedRelay {
                 }
                 consumed = reader.position - buffer.startIndex
                 if !plaintext.isEmpty {
-                    if let bandwidth {
-                        try await bandwidth.write(plaintext[...], pacedOn: client.eventLoop) { piece in
-                            try await target.write(piece)
-                            counters.countUp(piece.count)
-                        }
-                    } else {
-                        try await target.write(plaintext)
-                        counters.countUp(plaintext.count)
+                    try await BandwidthLimiter.write(plaintext[...], under: bandwidth, pacedOn: client.eventLoop) { piece in
+                        try await target.write(piece)
+                        counters.countUp(piece.count)
                     }
                 }
             }
@@ -103,7 +98,7 @@ struct EncapsulatedRelay {
             // leaving room for just that much.
             var start = 0
             if let bandwidth {
-                while let wait = bandwidth.delay() { try await client.eventLoop.sleep(for: wait) }
+                try await bandwidth.waitForGrant(on: client.eventLoop)
                 start = chunk.count - min(chunk.count, bandwidth.allowance())
             }
             let count = try await target.read(into: &chunk, at: start)

@@ -119,13 +119,10 @@ struct SplicedDirection {
         }
     }
 
-    /// While the user is over its bandwidth cap, waits on the loop's timer until it is not: false when the
-    /// wait was cancelled.
+    /// Under a bandwidth cap, waits on the loop's timer until the cap grants a piece
+    /// (`BandwidthLimiter.waitForGrant`): false when the wait was cancelled.
     private func waitedForBandwidth() async -> Bool {
-        guard let bandwidth else { return true }
-        while let wait = bandwidth.delay() {
-            do { try await source.eventLoop.sleep(for: wait) } catch { return false }
-        }
+        do { try await bandwidth?.waitForGrant(on: source.eventLoop) } catch { return false }
         return true
     }
 

@@ -54,23 +54,20 @@ final class TCPRelaySides: Sendable {
         target.close()
     }
 
-    /// A direction failed: the first failure is the relay's; the broken side's peer is reset (unless this
-    /// relay closed the socket itself), and both sockets close.
+    /// A direction failed: the first failure is the relay's; the broken side's peer is reset, and both
+    /// sockets close.
     func failed(_ failure: SplicedDirection.Failure) {
-        // A socket closed here (the session ended from outside, the idle watchdog) that a direction met
-        // after waking is no failure of the relay's: it ends as a close from outside does.
+        // A socket closed here (the session ended from outside, the idle watchdog, the teardown) that a
+        // direction met after waking is no failure of the relay's, and no reason to reset the other side:
+        // it ends as a close from outside does, with a FIN.
         if failure.error == .closed { return closedHere() }
         let isFirst = state.withLock { ending in
             if case .failed = ending { return false }
             ending = .failed(failure.error)
             return true
         }
-        // A socket this relay closed (idle timeout, teardown) is no reason to reset the other side: it gets
-        // a FIN as usual. A side that failed on its own gets its peer reset.
-        if isFirst && failure.error != .closed {
-            (failure.brokenSide === client ? target : client).abort()
-        }
-        client.close()
-        target.close()
+        // A side that failed on its own gets its peer reset.
+        if isFirst { (failure.brokenSide === client ? target : client).abort() }
+        closedHere()
     }
 }
