@@ -127,6 +127,15 @@ final class SocketDescriptor: Sendable {
         }
     }
 
+    /// The error the kernel holds for this socket (`SO_ERROR`, which reading clears): a connect's failure,
+    /// a reset. Nil when there is none; when the socket cannot be asked, the error of asking.
+    func takePendingError() -> Errno? {
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else { return .current }
+        return error == 0 ? nil : Errno(rawValue: error)
+    }
+
     func bind(to address: SocketAddress) throws(SocketError) {
         let result = address.withSockAddr { Glibc.bind(fd, $0, $1) }
         if result != 0 { throw .failed(operation: "bind \(address)", errno: .current) }

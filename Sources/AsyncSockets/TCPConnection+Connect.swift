@@ -93,13 +93,8 @@ extension TCPConnection {
     nonisolated(nonsending) static func waitUntilConnected(_ descriptor: SocketDescriptor, to address: SocketAddress) async throws {
         while true {
             try await descriptor.registration.wait(for: .write)
-            var socketError: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            if getsockopt(descriptor.fd, SOL_SOCKET, SO_ERROR, &socketError, &length) != 0 {
-                throw SocketError.failed(operation: "connect \(address)", errno: .current)
-            }
-            if socketError != 0 {
-                throw SocketError.failed(operation: "connect \(address)", errno: Errno(rawValue: socketError))
+            if let error = descriptor.takePendingError() {
+                throw SocketError.failed(operation: "connect \(address)", errno: error)
             }
             if descriptor.remoteAddress != nil { return }
         }

@@ -73,12 +73,11 @@ public final class TCPConnection: Sendable {
     /// connection that closed in order (both FINs exchanged also leave the state `CLOSE`); other errors
     /// there are soft ones TCP recovers from (an ICMP unreachable), and are put back as none.
     package func takePendingReset() -> SocketError? {
-        var error: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(descriptor.fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else { return nil }
-        switch Errno(rawValue: error) {
-        case .connectionReset, .brokenPipe, Errno(rawValue: ETIMEDOUT): return .from(Errno(rawValue: error), operation: "recv")
-        default: return nil
+        switch descriptor.takePendingError() {
+        case let error? where error == .connectionReset || error == .brokenPipe || error == .timedOut:
+            return .from(error, operation: "recv")
+        default:
+            return nil
         }
     }
 
