@@ -97,8 +97,7 @@ import TestSupport
         while clock.now - start < .milliseconds(1500), let connection = download?.connection {
             let count = try await withDeadline(.seconds(15)) { [connection] in
                 var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-                let count = try await connection.read(into: &chunk)
-                return count
+                return try await connection.read(into: &chunk)
             }
             guard count > 0 else { break }
             received += count

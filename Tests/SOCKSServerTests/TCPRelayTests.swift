@@ -66,6 +66,17 @@ import TestSupport
         return (client, target, Task { [relay] in await relay.run() })
     }
 
+    /// `startRelay`, for a test in which one side resets: that side's end (the target's with `targetResets`,
+    /// else the client's) goes into `resetting`, which must be its only reference (the reset goes out when
+    /// its descriptor is released); the other side's end comes back with the relay.
+    static func startRelay(
+        splicing: Bool, targetResets: Bool, resetting: inout TCPConnection?
+    ) async throws -> (relay: Task<TCPRelay.Outcome, Never>, other: TCPConnection) {
+        let started = try await startRelay(pipes: pipes(splicing: splicing))
+        resetting = targetResets ? started.target : started.client
+        return (started.relay, targetResets ? started.client : started.target)
+    }
+
     /// Reads exactly `count` bytes.
     static func receive(_ count: Int, from connection: TCPConnection) async throws -> [UInt8] {
         var received: [UInt8] = []
@@ -78,16 +89,8 @@ import TestSupport
     /// download must not look complete), in both directions and on both paths.
     @Test(arguments: [true, false], [true, false])
     func aResetIsPassedOnAsAReset(splicing: Bool, targetResets: Bool) async throws {
-        let relay: Task<TCPRelay.Outcome, Never>
-        let observing: TCPConnection
-        // The only reference to the resetting end: the reset goes out when its descriptor is released.
         var resetting: TCPConnection?
-        do {
-            let started = try await Self.startRelay(pipes: Self.pipes(splicing: splicing))
-            relay = started.relay
-            observing = targetResets ? started.client : started.target
-            resetting = targetResets ? started.target : started.client
-        }
+        let (relay, observing) = try await Self.startRelay(splicing: splicing, targetResets: targetResets, resetting: &resetting)
         try await resetting?.write(Array("partial".utf8))
         #expect(try await Self.receive(7, from: observing) == Array("partial".utf8))
         resetting?.abort()
@@ -107,16 +110,8 @@ import TestSupport
     /// out queued bytes before the error: a response followed by an abortive close arrives whole).
     @Test(arguments: [true, false], [true, false])
     func aResetWhileTheOtherSideDoesNotRead(splicing: Bool, targetResets: Bool) async throws {
-        let relay: Task<TCPRelay.Outcome, Never>
-        let stalled: TCPConnection
-        // The only reference to the resetting end: the reset goes out when its descriptor is released.
         var resetting: TCPConnection?
-        do {
-            let started = try await Self.startRelay(pipes: Self.pipes(splicing: splicing))
-            relay = started.relay
-            stalled = targetResets ? started.client : started.target
-            resetting = targetResets ? started.target : started.client
-        }
+        let (relay, stalled) = try await Self.startRelay(splicing: splicing, targetResets: targetResets, resetting: &resetting)
         // Write until nothing more goes for a few rounds (bounded: at most 256 MiB, at most 400 rounds).
         let block = [UInt8](repeating: 0x42, count: 256 * 1024)
         var written = 0
